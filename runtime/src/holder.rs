@@ -1,0 +1,296 @@
+//! The holder behind a `#[callback]` type: a closure plus the little state
+//! that makes handing it to C sound (running, poisoned), kept in the holder
+//! itself rather than in a thread-local.
+//!
+//! The pointer given to C is derived from `&Holder`; everything C's calls
+//! mutate sits in `Cell`/atomics/`UnsafeCell`, so that pointer stays valid
+//! for writes under Stacked and Tree Borrows.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::panic::{Site, refuse};
+use crate::policy::{Caught, Policy};
+
+pub(crate) const IDLE: u8 = 0;
+const RUNNING: u8 = 1;
+const POISONED: u8 = 2;
+
+/// Where a holder keeps whether its closure is running or poisoned. One
+/// implementation per threading contract of the callback type.
+#[doc(hidden)]
+pub trait HolderState {
+    /// The state of a fresh holder.
+    const NEW: Self;
+    /// Marks the closure running. Returns the previous state (`IDLE` on
+    /// success); on anything else nothing changed.
+    fn enter(&self) -> u8;
+    /// The previous state, without entering (for `Fn` closures, which may
+    /// run several times at once).
+    fn peek(&self) -> u8;
+    /// Back to idle, or poisoned, after a call.
+    fn leave(&self, poisoned: bool);
+}
+
+/// Default contract: called on the caller's thread.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LocalState(Cell<u8>);
+
+impl HolderState for LocalState {
+    const NEW: Self = LocalState(Cell::new(IDLE));
+
+    #[inline(always)]
+    fn enter(&self) -> u8 {
+        let state = self.0.get();
+        if state == IDLE {
+            self.0.set(RUNNING);
+        }
+        state
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> u8 {
+        self.0.get()
+    }
+
+    #[inline(always)]
+    fn leave(&self, poisoned: bool) {
+        self.0.set(if poisoned { POISONED } else { IDLE });
+    }
+}
+
+/// `send`: may be called on another thread; concurrent entry is refused,
+/// not raced.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SendState(AtomicU8);
+
+impl HolderState for SendState {
+    const NEW: Self = SendState(AtomicU8::new(IDLE));
+
+    #[inline(always)]
+    fn enter(&self) -> u8 {
+        match self
+            .0
+            .compare_exchange(IDLE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(previous) | Err(previous) => previous,
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn leave(&self, poisoned: bool) {
+        self.0
+            .store(if poisoned { POISONED } else { IDLE }, Ordering::Release);
+    }
+}
+
+/// `sync`: `Fn + Send + Sync` closures, called from several threads at once.
+/// Such types never use `resume`, so there is nothing to poison.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct NoState;
+
+impl HolderState for NoState {
+    const NEW: Self = NoState;
+
+    #[inline(always)]
+    fn enter(&self) -> u8 {
+        IDLE
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> u8 {
+        IDLE
+    }
+
+    #[inline(always)]
+    fn leave(&self, _poisoned: bool) {}
+}
+
+/// A closure and its state, as a callback type's trampoline sees it.
+#[doc(hidden)]
+pub struct Holder<F, S> {
+    state: S,
+    closure: UnsafeCell<F>,
+}
+
+impl<F, S: HolderState> Holder<F, S> {
+    /// A holder for `closure`.
+    #[inline(always)]
+    pub const fn new(closure: F) -> Self {
+        Holder {
+            state: S::NEW,
+            closure: UnsafeCell::new(closure),
+        }
+    }
+
+    /// The pointer handed to C as user data.
+    #[inline(always)]
+    pub const fn as_ptr(&self) -> *mut c_void {
+        (self as *const Self).cast_mut().cast()
+    }
+
+    /// The closure back, when the holder is no longer shared with C.
+    #[inline(always)]
+    pub fn into_inner(self) -> F {
+        self.closure.into_inner()
+    }
+
+    /// Calls an `FnMut` closure through the pointer C passed back. A call
+    /// while the closure runs is refused (it would alias `&mut F`); after a
+    /// `resume` panic the holder is poisoned and returns the fallback.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::as_ptr`] on a holder of this type that is
+    /// still alive and has not moved, and `S` matches the threads the C
+    /// library calls from.
+    #[inline(always)]
+    pub unsafe fn call_mut<P: Policy, R>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        fallback: impl FnOnce() -> R,
+        call: impl FnOnce(&mut F) -> R,
+    ) -> R {
+        // SAFETY: by the caller's promise `ptr` points at a live holder;
+        // only its `Cell`/atomic/`UnsafeCell` parts are written through it.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        let previous = holder.state.enter();
+        if previous != IDLE {
+            return not_entered::<P, R>(site, previous, fallback);
+        }
+        // SAFETY: the state was idle and is now running, so no other
+        // reference to the closure exists until `leave`.
+        let result = P::catch(site, || call(unsafe { &mut *holder.closure.get() }));
+        holder.state.leave(P::POISONS && result.is_err());
+        match result {
+            Ok(value) => value,
+            Err(Caught) => fallback(),
+        }
+    }
+
+    /// Calls an `Fn` closure (types declared `reentrant` or `sync`), which
+    /// may run several times at once. After a `resume` panic the holder is
+    /// poisoned and returns the fallback.
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut`].
+    #[inline(always)]
+    pub unsafe fn call_ref<P: Policy, R>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        fallback: impl FnOnce() -> R,
+        call: impl FnOnce(&F) -> R,
+    ) -> R {
+        // SAFETY: as in `call_mut`.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        if P::POISONS && holder.state.peek() == POISONED {
+            return fallback();
+        }
+        // SAFETY: only shared references to the closure are ever made.
+        let result = P::catch(site, || call(unsafe { &*holder.closure.get() }));
+        match result {
+            Ok(value) => value,
+            Err(Caught) => {
+                if P::POISONS {
+                    holder.state.leave(true);
+                }
+                fallback()
+            }
+        }
+    }
+
+    /// The `destroy` of a boxed holder: drops it, handling a panic in the
+    /// closure's `Drop` under the policy.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::into_raw_box`] for this type and is freed
+    /// only once, while no call is running.
+    #[inline(always)]
+    pub unsafe fn destroy_box<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: by the caller's promise.
+        let holder = unsafe { Box::from_raw(ptr.cast::<Self>()) };
+        let _ = P::catch(site, move || drop(holder));
+    }
+
+    /// A boxed holder as a raw pointer, for [`Holder::destroy_box`].
+    #[inline(always)]
+    pub fn into_raw_box(closure: F) -> *mut c_void {
+        Box::into_raw(Box::new(Self::new(closure))).cast()
+    }
+
+    /// Frees a boxed holder from Rust (a `Boxed` dropped without being
+    /// handed to C).
+    ///
+    /// # Safety
+    /// As for [`Holder::destroy_box`].
+    pub unsafe fn free_box(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise.
+        drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
+    }
+}
+
+/// A call that finds the closure running (re-entry: refused, under the
+/// policy) or poisoned (the fallback, quietly).
+#[cold]
+#[inline(never)]
+fn not_entered<P: Policy, R>(site: &'static Site, state: u8, fallback: impl FnOnce() -> R) -> R {
+    if state == RUNNING {
+        let refused = P::catch(site, || -> R { refuse_reentry(site) });
+        if let Ok(never) = refused {
+            return never;
+        }
+    }
+    fallback()
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn refuse_reentry(site: &'static Site) -> ! {
+    refuse(
+        site,
+        format_args!(
+            "it was called while its closure was already running (re-entered, or called from \
+             two threads at once); an `FnMut` closure cannot run twice at once. If the C \
+             library does this, declare the type `#[callback(reentrant)]` (or `sync`) and pass \
+             an `Fn` closure"
+        ),
+    )
+}
+
+/// For callback types with `user_data = EXPR`: runs the accessor under the
+/// policy and refuses null. `None` after a handled panic or refusal (the
+/// trampoline then returns its fallback).
+#[doc(hidden)]
+#[inline(always)]
+pub fn fetch_user_data<P: Policy>(
+    site: &'static Site,
+    fetch: impl FnOnce() -> *mut c_void,
+) -> Option<*mut c_void> {
+    P::catch(site, || {
+        let ptr = fetch();
+        if ptr.is_null() {
+            refuse_null_holder(site);
+        }
+        ptr
+    })
+    .ok()
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn refuse_null_holder(site: &'static Site) -> ! {
+    refuse(
+        site,
+        format_args!("`user_data = EXPR` gave a null pointer instead of its holder"),
+    )
+}

@@ -1,0 +1,227 @@
+//! Where a panic raised inside a callback goes: the thread's resume guard,
+//! the messages printed before an abort, and the disposal of payloads that
+//! must not unwind into C.
+//!
+//! Every slow path here is `#[cold]` and non-generic, so the shims stay small
+//! and the logic is compiled once.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::io::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr;
+
+/// A panic payload, as `catch_unwind` returns it.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// Names a callback in the messages this crate prints.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Site {
+    /// `module::path::name` of the callback fn or type.
+    pub name: &'static str,
+}
+
+/// The innermost active [`resume_panics`] call on a thread. Lives on that
+/// call's stack; the thread state points at it only while it runs.
+struct Guard {
+    /// The first panic kept while the guarded code ran.
+    payload: Cell<Option<Payload>>,
+}
+
+/// Per-thread state, const-initialised and without a destructor, so reading
+/// it is a plain thread-local load.
+struct ThreadState {
+    guard: Cell<*const Guard>,
+    /// True while the innermost guard holds a kept panic: `resume` callbacks
+    /// then return their fallback without running user code.
+    poisoned: Cell<bool>,
+}
+
+thread_local! {
+    static THREAD: ThreadState = const {
+        ThreadState { guard: Cell::new(ptr::null()), poisoned: Cell::new(false) }
+    };
+}
+
+/// Whether the innermost [`resume_panics`] guard on this thread holds a kept
+/// panic. The one check on the fast path of `resume` callbacks.
+#[inline(always)]
+pub(crate) fn thread_poisoned() -> bool {
+    THREAD.with(|t| t.poisoned.get())
+}
+
+/// Runs `f` (typically the C call that invokes callbacks) and re-raises,
+/// with its original payload, the first panic that a `resume` callback kept
+/// while `f` ran.
+///
+/// While a kept panic is pending, every `#[callback]` fn with
+/// `on_panic = resume` on this thread returns its fallback without running
+/// user code (the C library may keep calling after the error), and a holder
+/// whose closure panicked stays poisoned.
+///
+/// Guards nest: an inner `resume_panics` keeps the panics of the C call it
+/// wraps and re-raises them into the callback that called it, where the outer
+/// guard keeps them in turn.
+///
+/// If `f` itself panics while a kept panic is pending, the kept (earlier)
+/// panic is the one that propagates; both were printed by the panic hook when
+/// they were raised.
+///
+/// ```
+/// use std::ffi::c_void;
+/// use ffi_callback::{callback, resume_panics, user_data};
+///
+/// #[callback]
+/// extern "C" fn visit(item: i32, #[user_data] seen: &mut Vec<i32>) -> i32 {
+///     assert!(item != 3, "three is not allowed");
+///     seen.push(item);
+///     0
+/// }
+///
+/// // Stands in for a C library that calls back once per item.
+/// unsafe extern "C" fn for_each(cb: Option<unsafe extern "C" fn(i32, *mut c_void) -> i32>, ud: *mut c_void) {
+///     for i in 1..=5 {
+///         unsafe { cb.unwrap()(i, ud) };
+///     }
+/// }
+///
+/// let mut seen = Vec::new();
+/// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     resume_panics(|| unsafe { for_each(Some(visit), user_data(&mut seen)) })
+/// }));
+/// let payload = caught.unwrap_err();
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"three is not allowed"));
+/// assert_eq!(seen, [1, 2]); // calls 4 and 5 did not run user code
+/// ```
+pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
+    let guard = Guard {
+        payload: Cell::new(None),
+    };
+    let restore = Restore::install(&guard);
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(restore);
+    let kept = guard.payload.take();
+    match (result, kept) {
+        (Ok(value), None) => value,
+        (Ok(_), Some(kept)) => resume_unwind(kept),
+        (Err(own), None) => resume_unwind(own),
+        (Err(own), Some(kept)) => {
+            dispose(own);
+            resume_unwind(kept)
+        }
+    }
+}
+
+/// Puts the outer guard back when a [`resume_panics`] call ends, however it
+/// ends.
+struct Restore {
+    outer_guard: *const Guard,
+    outer_poisoned: bool,
+}
+
+impl Restore {
+    fn install(guard: &Guard) -> Restore {
+        THREAD.with(|t| {
+            let restore = Restore {
+                outer_guard: t.guard.replace(guard),
+                outer_poisoned: t.poisoned.replace(false),
+            };
+            restore
+        })
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        THREAD.with(|t| {
+            t.guard.set(self.outer_guard);
+            t.poisoned.set(self.outer_poisoned);
+        });
+    }
+}
+
+/// `on_panic = resume`: keeps `payload` in this thread's innermost guard and
+/// poisons it, or aborts with a message naming the callback and the fix when
+/// no guard is active.
+#[cold]
+#[inline(never)]
+pub(crate) fn keep_for_guard(site: &Site, payload: Payload) {
+    let kept = THREAD.with(|t| {
+        let guard = t.guard.get();
+        if guard.is_null() {
+            return Err(payload);
+        }
+        // SAFETY: a non-null `guard` points at the `Guard` of a `resume_panics`
+        // call still running on this thread: `Restore` unsets it before that
+        // call returns or unwinds.
+        let guard = unsafe { &*guard };
+        t.poisoned.set(true);
+        match guard.payload.take() {
+            None => guard.payload.set(Some(payload)),
+            Some(first) => {
+                // The first panic is the cause; a later one is dropped.
+                guard.payload.set(Some(first));
+                dispose(payload);
+            }
+        }
+        Ok(())
+    });
+    if kept.is_err() {
+        abort_with(format_args!(
+            "the callback `{}` panicked and no `ffi_callback::resume_panics` guard is active \
+             on this thread to carry the panic past the C code. Wrap the C call in \
+             `ffi_callback::resume_panics(|| unsafe {{ ... }})` (or use the callback type's \
+             `scope`), or choose `#[callback(on_panic = abort)]` or `on_panic = fallback`",
+            site.name
+        ));
+    }
+}
+
+/// `on_panic = abort`: says which callback panicked, then aborts.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_on_panic(site: &Site) -> ! {
+    abort_with(format_args!(
+        "the callback `{}` panicked (on_panic = abort)",
+        site.name
+    ))
+}
+
+/// `on_panic = fallback`: says the panic stops here, and drops it.
+#[cold]
+#[inline(never)]
+pub(crate) fn report_and_dispose(site: &Site, payload: Payload) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the callback `{}` panicked (on_panic = fallback); \
+         its fallback value was returned to the C caller",
+        site.name
+    );
+    dispose(payload);
+}
+
+/// Drops a payload whose `Drop` may itself panic, without letting that
+/// second panic unwind: it is caught, and its own payload leaked.
+pub(crate) fn dispose(payload: Payload) {
+    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
+    }
+}
+
+/// Prints `ffi-callback: {message}; aborting` and aborts the process.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_with(message: std::fmt::Arguments<'_>) -> ! {
+    let _ = writeln!(std::io::stderr(), "ffi-callback: {message}; aborting");
+    std::process::abort()
+}
+
+/// Raises a refusal as a real panic in the callback, so that the panic hook
+/// prints it and the callback's policy handles it like any other panic.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn refuse(site: &Site, why: std::fmt::Arguments<'_>) -> ! {
+    panic!("ffi-callback: `{}` refused the call: {why}", site.name)
+}

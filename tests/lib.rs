@@ -1,0 +1,1 @@
+//! Shared helpers for ffi-callback's tests.
