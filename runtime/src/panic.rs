@@ -86,7 +86,7 @@ pub(crate) fn thread_poisoned() -> bool {
 ///     }
 /// }
 ///
-/// let mut seen = Vec::new();
+/// let mut seen: Vec<i32> = Vec::new();
 /// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
 ///     resume_panics(|| unsafe { for_each(Some(visit), user_data(&mut seen)) })
 /// }));
