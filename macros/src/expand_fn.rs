@@ -125,11 +125,15 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
     };
     let safety_doc = (shim_unsafe.is_some() && has_user_data && !documents_safety(&item.attrs))
         .then(|| {
-            let doc = " # Safety\n\n Made `unsafe` by `#[callback]`: the user data must be null or \
-                       come from `ffi_callback::user_data`, `user_data_ref` or `user_data_box` \
-                       for a value of the type the callback receives, alive and otherwise \
-                       unused for the duration of the call.";
-            quote!(#[doc = ""] #[doc = #doc])
+            let lines = [
+                "",
+                " # Safety",
+                "",
+                " Made `unsafe` by `#[callback]`: the user data must be null or come from",
+                " `ffi_callback::user_data`, `user_data_ref` or `user_data_box` for a value of the",
+                " type the callback receives, alive and otherwise unused for the duration of the call.",
+            ];
+            quote!(#(#[doc = #lines])*)
         });
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let generics = &item.generics;

@@ -38,8 +38,9 @@ struct Plan<'a> {
     state: TokenStream,
     /// `Fn` (reentrant, sync) rather than `FnMut`.
     shared_call: bool,
-    /// `+ Send` / `+ Send + Sync` on every closure.
+    /// `+ Send` / `+ Send + Sync` on every closure, and as docs show it.
     thread_bounds: TokenStream,
+    thread_doc: &'static str,
     /// The closure's generic name, and `scope`'s output type's.
     f: Ident,
     out: Ident,
@@ -90,6 +91,11 @@ impl<'a> Plan<'a> {
         } else {
             quote!(#runtime::__private::LocalState)
         };
+        let thread_doc = match (options.send, options.sync) {
+            (_, Some(_)) => " + Send + Sync",
+            (Some(_), None) => " + Send",
+            (None, None) => "",
+        };
         let thread_bounds = if options.sync.is_some() {
             quote!(+ #runtime::__private::core::marker::Send + #runtime::__private::core::marker::Sync)
         } else if options.send.is_some() {
@@ -121,6 +127,7 @@ impl<'a> Plan<'a> {
             state,
             shared_call: options.reentrant.is_some() || options.sync.is_some(),
             thread_bounds,
+            thread_doc,
             f: fresh_name("F", "__F", &used),
             out: fresh_name("T", "__T", &used),
             names,
@@ -259,10 +266,45 @@ pub(crate) fn expand(item: &CallbackType, options: &Options) -> TokenStream {
     }
 }
 
+/// Token-stream text with rustfmt-like spacing, for docs.
+fn tidy(tokens: &str) -> String {
+    let mut text = tokens.to_owned();
+    for (from, to) in [
+        (" ,", ","),
+        ("( ", "("),
+        (" )", ")"),
+        (" (", "("),
+        ("* mut ", "*mut "),
+        ("* const ", "*const "),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
 fn struct_docs(plan: &Plan<'_>, what: &str) -> TokenStream {
-    let bound = plan.bound().to_string();
+    let (types, output) = (plan.closure_types(), &plan.item.output);
+    let fn_trait = match plan.slot {
+        Slot::None => "Fn",
+        _ if plan.shared_call => "Fn",
+        _ => "FnMut",
+    };
+    let threads = plan.thread_doc;
+    let signature = tidy(&quote!(#(#types),*).to_string());
+    let output = tidy(&quote!(#output).to_string());
+    let output = if output.is_empty() {
+        String::new()
+    } else {
+        format!(" {output}")
+    };
     let doc = format!(
-        " `#[callback]` holder: {what} for closures `{bound}`. \
+        " `#[callback]` holder: {what} for closures `{fn_trait}({signature}){output}{threads}`. \
          See the `ffi_callback` crate docs for each constructor."
     );
     quote!(#[doc = ""] #[doc = #doc])
@@ -464,7 +506,7 @@ fn expand_slotless(plan: &Plan<'_>) -> TokenStream {
     } else {
         quote!(call(holder.function()))
     };
-    let docs = struct_docs(plan, "C callbacks without user data, so only zero-sized");
+    let docs = struct_docs(plan, "C callbacks without user data, so only capture-free");
     let require = quote!(#runtime::__private::require_zero_sized::<#f>());
     let name = ident.to_string();
 

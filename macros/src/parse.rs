@@ -240,7 +240,7 @@ fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Type> {
         Type::FnPtr(fn_ptr) => Ok(fn_ptr),
         Type::Paren(paren) => unwrap_option(*paren.elem),
         Type::Group(group) => unwrap_option(*group.elem),
-        Type::Path(path)
+        Type::Path(mut path)
             if path.qself.is_none()
                 && path
                     .path
@@ -248,12 +248,17 @@ fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Type> {
                     .last()
                     .is_some_and(|s| s.ident == "Option") =>
         {
-            let last = path.path.segments.last().expect("checked above");
-            if let PathArguments::AngleBracketed(args) = &last.arguments {
-                if let [GenericArgument::Type(Type::FnPtr(fn_ptr))] =
-                    args.args.iter().collect::<Vec<_>>().as_slice()
+            let inner = path
+                .path
+                .segments
+                .last_mut()
+                .map(|last| std::mem::replace(&mut last.arguments, PathArguments::None));
+            if let Some(PathArguments::AngleBracketed(args)) = inner {
+                let mut args = args.args.into_iter();
+                if let (Some(GenericArgument::Type(Type::FnPtr(fn_ptr))), None) =
+                    (args.next(), args.next())
                 {
-                    return Ok(fn_ptr.clone());
+                    return Ok(fn_ptr);
                 }
             }
             Err(Type::Path(path))

@@ -1,0 +1,13 @@
+::core::compile_error! {
+    "unknown panic policy; expected `resume`, `abort`, `fallback` or `unwind`"
+}
+::core::compile_error! {
+    "an `async fn` cannot be a C callback: C calls it and needs the result now"
+}
+::core::compile_error! {
+    "`send` describes the closures of a callback type; a `#[callback]` fn has no closure to check"
+}
+::core::compile_error! {
+    "only one parameter can carry the user data: `#[user_data]` is given more than once"
+}
+fn twice(a: &mut u8, b: &mut u8) {}

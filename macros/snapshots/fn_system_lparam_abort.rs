@@ -1,0 +1,33 @@
+#[deny(improper_ctypes_definitions)]
+///
+/// # Safety
+///
+/// Made `unsafe` by `#[callback]`: the user data must be null or come from
+/// `ffi_callback::user_data`, `user_data_ref` or `user_data_box` for a value of the
+/// type the callback receives, alive and otherwise unused for the duration of the call.
+#[deny(unsafe_op_in_unsafe_fn)]
+unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
+    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
+        name: ::ffi_callback::__private::core::concat!(
+            ::ffi_callback::__private::core::module_path!(), "::", "enum_proc"
+        ),
+    };
+    ::ffi_callback::__private::require_user_data_param::<&mut Vec<HWND>>();
+    let __ffi_body = |hwnd: HWND, found: &mut Vec<HWND>| -> BOOL {
+        found.push(hwnd);
+        TRUE
+    };
+    #[allow(unused_unsafe)]
+    unsafe {
+        ::ffi_callback::__private::call_fn::<
+            ::ffi_callback::__private::policy::Abort,
+            &mut Vec<HWND>,
+            _,
+        >(
+            &__FFI_CALLBACK_SITE,
+            <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
+            ::ffi_callback::__private::no_fallback,
+            move |__ffi_user_data| __ffi_body(hwnd, __ffi_user_data),
+        )
+    }
+}
