@@ -166,9 +166,13 @@ impl<F, S: HolderState> Holder<F, S> {
         if previous != IDLE {
             return not_entered::<P, R>(site, previous, fallback);
         }
+        // With `on_panic = unwind` the panic passes through here: the guard
+        // marks the holder idle again on the way out.
+        let unwinding = LeaveOnUnwind(&holder.state);
         // SAFETY: the state was idle and is now running, so no other
         // reference to the closure exists until `leave`.
         let result = P::catch(site, || call(unsafe { &mut *holder.closure.get() }));
+        std::mem::forget(unwinding);
         holder.state.leave(P::POISONS && result.is_err());
         match result {
             Ok(value) => value,
@@ -234,6 +238,16 @@ impl<F, S: HolderState> Holder<F, S> {
     pub unsafe fn free_box(ptr: *mut c_void) {
         // SAFETY: by the caller's promise.
         drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
+    }
+}
+
+/// Marks a holder idle if its call unwinds (only `on_panic = unwind` lets a
+/// panic through).
+struct LeaveOnUnwind<'a, S: HolderState>(&'a S);
+
+impl<S: HolderState> Drop for LeaveOnUnwind<'_, S> {
+    fn drop(&mut self) {
+        self.0.leave(false);
     }
 }
 

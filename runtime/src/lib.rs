@@ -13,6 +13,16 @@ mod user_data;
 
 pub use ffi_callback_macros::callback;
 
+#[doc = include_str!("generated.md")]
+#[doc = "```rust,ignore"]
+#[doc = include_str!("../../macros/snapshots/fn_mut_ref_user_data_last.rs")]
+#[doc = "```"]
+#[doc = include_str!("generated_type.md")]
+#[doc = "```rust,ignore"]
+#[doc = include_str!("../../macros/snapshots/type_slot_first_fallback.rs")]
+#[doc = "```"]
+pub mod what_the_macro_generates {}
+
 pub use crate::fallback::Fallback;
 pub use crate::owned::{Boxed, Once, RawCallback, RawOnce};
 pub use crate::panic::resume_panics;
