@@ -2,10 +2,10 @@
     "unknown panic policy; expected `resume`, `abort`, `fallback` or `unwind`"
 }
 ::core::compile_error! {
-    "an `async fn` cannot be a C callback: C calls it and needs the result now"
+    "`send` describes the closures of a callback type; a `#[callback]` fn has no closure to check: remove it"
 }
 ::core::compile_error! {
-    "`send` describes the closures of a callback type; a `#[callback]` fn has no closure to check"
+    "an `async fn` cannot be a C callback: C calls it and needs the result now; remove `async`"
 }
 ::core::compile_error! {
     "only one parameter can carry the user data: `#[user_data]` is given more than once"

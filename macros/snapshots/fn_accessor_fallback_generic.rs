@@ -16,9 +16,13 @@ unsafe extern "C" fn call<T: Ord>(
         ),
     };
     ::my::ffi_callback::__private::require_user_data_param::<&T>();
-    let __ffi_body = |ctx: *mut sqlite3_context, (a, b): (i32, i32), state: &T| -> c_int {
-        0
-    };
+    let __ffi_body = |
+        #[allow(unused_variables)]
+        ctx: *mut sqlite3_context,
+        (a, b): (i32, i32),
+        state: &T,
+    | -> c_int { 0 };
+    let __ffi_fallback = || -1;
     #[allow(unused_unsafe)]
     unsafe {
         ::my::ffi_callback::__private::call_fn_fetch::<
@@ -31,7 +35,7 @@ unsafe extern "C" fn call<T: Ord>(
                 #[allow(unused_unsafe)]
                 unsafe { sqlite3_user_data(ctx) },
             ),
-            || -1,
+            __ffi_fallback,
             move |__ffi_user_data| __ffi_body(ctx, __ffi_arg1, __ffi_user_data),
         )
     }

@@ -26,6 +26,7 @@ pub unsafe extern "C" fn collect(
         names.push(String::new());
         0
     };
+    let __ffi_fallback = <c_int as ::ffi_callback::__private::Fallback>::fallback;
     #[allow(unused_unsafe)]
     unsafe {
         ::ffi_callback::__private::call_fn::<
@@ -37,7 +38,7 @@ pub unsafe extern "C" fn collect(
             <*mut ::ffi_callback::__private::core::ffi::c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
                 names,
             ),
-            <c_int as ::ffi_callback::__private::Fallback>::fallback,
+            __ffi_fallback,
             move |__ffi_user_data| __ffi_body(info, size, __ffi_user_data),
         )
     }

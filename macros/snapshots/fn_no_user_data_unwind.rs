@@ -8,6 +8,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
         ),
     };
     let __ffi_body = |state: *mut lua_State| -> c_int { 1 };
+    let __ffi_fallback = ::ffi_callback::__private::no_fallback;
     #[allow(unused_unsafe)]
     unsafe {
         ::ffi_callback::__private::call_fn::<
@@ -17,7 +18,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
         >(
             &__FFI_CALLBACK_SITE,
             ::ffi_callback::__private::core::ptr::null_mut(),
-            ::ffi_callback::__private::no_fallback,
+            __ffi_fallback,
             move |()| __ffi_body(state),
         )
     }

@@ -17,6 +17,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         found.push(hwnd);
         TRUE
     };
+    let __ffi_fallback = ::ffi_callback::__private::no_fallback;
     #[allow(unused_unsafe)]
     unsafe {
         ::ffi_callback::__private::call_fn::<
@@ -26,7 +27,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         >(
             &__FFI_CALLBACK_SITE,
             <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
-            ::ffi_callback::__private::no_fallback,
+            __ffi_fallback,
             move |__ffi_user_data| __ffi_body(hwnd, __ffi_user_data),
         )
     }

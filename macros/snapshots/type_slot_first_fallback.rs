@@ -21,7 +21,11 @@ impl<F> ExecRow<F> {
     #[inline]
     pub fn new(f: F) -> Self
     where
-        F: FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int,
+        F: ::ffi_callback::__private::core::ops::FnMut(
+            c_int,
+            *mut *mut c_char,
+            *mut *mut c_char,
+        ) -> c_int,
     {
         Self {
             holder: ::ffi_callback::__private::Holder::new(f),
@@ -38,7 +42,11 @@ impl<F> ExecRow<F> {
         names: *mut *mut c_char,
     ) -> c_int
     where
-        F: FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int,
+        F: ::ffi_callback::__private::core::ops::FnMut(
+            c_int,
+            *mut *mut c_char,
+            *mut *mut c_char,
+        ) -> c_int,
     {
         Self::__ffi_trampoline
     }
@@ -57,7 +65,7 @@ impl<F> ExecRow<F> {
     #[inline]
     pub fn scope<T>(
         f: F,
-        call: impl FnOnce(
+        call: impl ::ffi_callback::__private::core::ops::FnOnce(
             unsafe extern "C" fn(
                 arg: *mut c_void,
                 n: c_int,
@@ -68,7 +76,11 @@ impl<F> ExecRow<F> {
         ) -> T,
     ) -> T
     where
-        F: FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int,
+        F: ::ffi_callback::__private::core::ops::FnMut(
+            c_int,
+            *mut *mut c_char,
+            *mut *mut c_char,
+        ) -> c_int,
     {
         let holder = Self::new(f);
         ::ffi_callback::__private::resume_panics(|| call(
@@ -98,7 +110,11 @@ impl<F> ExecRow<F> {
         unsafe extern "C" fn(*mut c_void),
     >
     where
-        F: FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int + 'static,
+        F: ::ffi_callback::__private::core::ops::FnMut(
+                c_int,
+                *mut *mut c_char,
+                *mut *mut c_char,
+            ) -> c_int + 'static,
     {
         let __ffi_ptr = ::ffi_callback::__private::Holder::<
             F,
@@ -144,7 +160,11 @@ impl<F> ExecRow<F> {
         unsafe extern "C" fn(*mut c_void),
     >
     where
-        F: FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int + 'static,
+        F: ::ffi_callback::__private::core::ops::FnOnce(
+                c_int,
+                *mut *mut c_char,
+                *mut *mut c_char,
+            ) -> c_int + 'static,
     {
         let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<
             F,
@@ -184,13 +204,18 @@ impl<F> ExecRow<F> {
         names: *mut *mut c_char,
     ) -> c_int
     where
-        F: FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int,
+        F: ::ffi_callback::__private::core::ops::FnMut(
+            c_int,
+            *mut *mut c_char,
+            *mut *mut c_char,
+        ) -> c_int,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
                 ::ffi_callback::__private::core::module_path!(), "::", "ExecRow"
             ),
         };
+        let __ffi_fallback = || 1;
         let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             arg,
         );
@@ -205,7 +230,7 @@ impl<F> ExecRow<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                || 1,
+                __ffi_fallback,
                 move |__ffi_closure: &mut F| __ffi_closure(n, values, names),
             )
         }
@@ -217,13 +242,18 @@ impl<F> ExecRow<F> {
         names: *mut *mut c_char,
     ) -> c_int
     where
-        F: FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int + 'static,
+        F: ::ffi_callback::__private::core::ops::FnOnce(
+                c_int,
+                *mut *mut c_char,
+                *mut *mut c_char,
+            ) -> c_int + 'static,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
                 ::ffi_callback::__private::core::module_path!(), "::", "ExecRow"
             ),
         };
+        let __ffi_fallback = || 1;
         let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             arg,
         );
@@ -238,7 +268,7 @@ impl<F> ExecRow<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                || 1,
+                __ffi_fallback,
                 move |__ffi_closure: F| __ffi_closure(n, values, names),
             )
         }
@@ -250,13 +280,18 @@ impl<F> ExecRow<F> {
         names: *mut *mut c_char,
     ) -> c_int
     where
-        F: FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int + 'static,
+        F: ::ffi_callback::__private::core::ops::FnOnce(
+                c_int,
+                *mut *mut c_char,
+                *mut *mut c_char,
+            ) -> c_int + 'static,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
                 ::ffi_callback::__private::core::module_path!(), "::", "ExecRow"
             ),
         };
+        let __ffi_fallback = || 1;
         let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             arg,
         );
@@ -271,7 +306,7 @@ impl<F> ExecRow<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                || 1,
+                __ffi_fallback,
                 move |__ffi_closure: F| __ffi_closure(n, values, names),
             )
         }

@@ -20,8 +20,10 @@ impl<F> Compare<F> {
     #[inline]
     pub fn new(f: F) -> Self
     where
-        F: Fn(*const c_void, *const c_void) -> c_int
-            + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::core::ops::Fn(
+                *const c_void,
+                *const c_void,
+            ) -> c_int + ::ffi_callback::__private::NoCaptures,
     {
         ::ffi_callback::__private::require_zero_sized::<F>();
         Self { closure: f }
@@ -32,8 +34,10 @@ impl<F> Compare<F> {
         &self,
     ) -> unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int
     where
-        F: Fn(*const c_void, *const c_void) -> c_int
-            + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::core::ops::Fn(
+                *const c_void,
+                *const c_void,
+            ) -> c_int + ::ffi_callback::__private::NoCaptures,
     {
         Self::__ffi_trampoline
     }
@@ -43,13 +47,15 @@ impl<F> Compare<F> {
     #[inline]
     pub fn scope<T>(
         f: F,
-        call: impl FnOnce(
+        call: impl ::ffi_callback::__private::core::ops::FnOnce(
             unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int,
         ) -> T,
     ) -> T
     where
-        F: Fn(*const c_void, *const c_void) -> c_int
-            + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::core::ops::Fn(
+                *const c_void,
+                *const c_void,
+            ) -> c_int + ::ffi_callback::__private::NoCaptures,
     {
         let holder = Self::new(f);
         ::ffi_callback::__private::resume_panics(|| call(holder.function()))
@@ -61,14 +67,17 @@ impl<F> Compare<F> {
     }
     unsafe extern "C" fn __ffi_trampoline(a: *const c_void, b: *const c_void) -> c_int
     where
-        F: Fn(*const c_void, *const c_void) -> c_int
-            + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::core::ops::Fn(
+                *const c_void,
+                *const c_void,
+            ) -> c_int + ::ffi_callback::__private::NoCaptures,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
                 ::ffi_callback::__private::core::module_path!(), "::", "Compare"
             ),
         };
+        let __ffi_fallback = <c_int as ::ffi_callback::__private::Fallback>::fallback;
         #[allow(unused_unsafe)]
         unsafe {
             ::ffi_callback::__private::call_fn::<
@@ -78,7 +87,7 @@ impl<F> Compare<F> {
             >(
                 &__FFI_CALLBACK_SITE,
                 ::ffi_callback::__private::core::ptr::null_mut(),
-                <c_int as ::ffi_callback::__private::Fallback>::fallback,
+                __ffi_fallback,
                 move |()| {
                     let __ffi_closure: &F = ::ffi_callback::__private::conjure_zero_sized::<
                         F,

@@ -20,7 +20,8 @@ impl<F> Worker<F> {
     #[inline]
     pub fn new(f: F) -> Self
     where
-        F: Fn(gpointer) + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         Self {
@@ -31,7 +32,8 @@ impl<F> Worker<F> {
     #[inline]
     pub fn function(&self) -> extern "C" fn(data: gpointer, ud: gpointer)
     where
-        F: Fn(gpointer) + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         Self::__ffi_trampoline
@@ -51,10 +53,14 @@ impl<F> Worker<F> {
     #[inline]
     pub fn scope<T>(
         f: F,
-        call: impl FnOnce(extern "C" fn(data: gpointer, ud: gpointer), gpointer) -> T,
+        call: impl ::ffi_callback::__private::core::ops::FnOnce(
+            extern "C" fn(data: gpointer, ud: gpointer),
+            gpointer,
+        ) -> T,
     ) -> T
     where
-        F: Fn(gpointer) + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         let holder = Self::new(f);
@@ -77,7 +83,8 @@ impl<F> Worker<F> {
         unsafe extern "C" fn(gpointer),
     >
     where
-        F: Fn(gpointer) + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync + 'static,
     {
         let __ffi_ptr = ::ffi_callback::__private::Holder::<
@@ -114,7 +121,8 @@ impl<F> Worker<F> {
         unsafe extern "C" fn(gpointer),
     >
     where
-        F: FnOnce(gpointer) + 'static + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<
@@ -139,7 +147,8 @@ impl<F> Worker<F> {
     }
     extern "C" fn __ffi_trampoline(data: gpointer, ud: gpointer)
     where
-        F: Fn(gpointer) + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
@@ -147,6 +156,7 @@ impl<F> Worker<F> {
                 ::ffi_callback::__private::core::module_path!(), "::", "Worker"
             ),
         };
+        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
         let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             ud,
         );
@@ -161,14 +171,15 @@ impl<F> Worker<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                ::ffi_callback::__private::no_fallback,
+                __ffi_fallback,
                 move |__ffi_closure: &F| __ffi_closure(data),
             )
         }
     }
     extern "C" fn __ffi_call_and_free(data: gpointer, ud: gpointer)
     where
-        F: FnOnce(gpointer) + 'static + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
@@ -176,6 +187,7 @@ impl<F> Worker<F> {
                 ::ffi_callback::__private::core::module_path!(), "::", "Worker"
             ),
         };
+        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
         let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             ud,
         );
@@ -190,14 +202,15 @@ impl<F> Worker<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                ::ffi_callback::__private::no_fallback,
+                __ffi_fallback,
                 move |__ffi_closure: F| __ffi_closure(data),
             )
         }
     }
     extern "C" fn __ffi_call_at_most_once(data: gpointer, ud: gpointer)
     where
-        F: FnOnce(gpointer) + 'static + ::ffi_callback::__private::core::marker::Send
+        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
+            + ::ffi_callback::__private::core::marker::Send
             + ::ffi_callback::__private::core::marker::Sync,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
@@ -205,6 +218,7 @@ impl<F> Worker<F> {
                 ::ffi_callback::__private::core::module_path!(), "::", "Worker"
             ),
         };
+        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
         let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
             ud,
         );
@@ -219,7 +233,7 @@ impl<F> Worker<F> {
             >(
                 __ffi_ptr,
                 &__FFI_CALLBACK_SITE,
-                ::ffi_callback::__private::no_fallback,
+                __ffi_fallback,
                 move |__ffi_closure: F| __ffi_closure(data),
             )
         }

@@ -4,7 +4,7 @@
 //! panic policy.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Pat};
 
@@ -25,12 +25,24 @@ fn param_name(pat: &Pat, index: usize) -> Ident {
     }
 }
 
+/// Whether `tokens` contain the identifier `name`.
+fn mentions(tokens: TokenStream, name: &Ident) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) => ident == *name,
+        proc_macro2::TokenTree::Group(group) => mentions(group.stream(), name),
+        _ => false,
+    })
+}
+
 pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
-    let runtime = options.runtime();
+    let runtime = crate::expand::runtime(options);
     let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
     let abi = LitStr::new(&abi.name, abi.span);
     let policy = policy_type(&runtime, options.policy());
     let fallback = fallback_fn(&runtime, options, &item.output);
+    // Bound outside the shim's `unsafe` block: `fallback = EXPR` is the
+    // user's code and needs its own `unsafe` for unsafe operations.
+    let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let c_void = quote!(#runtime::__private::core::ffi::c_void);
 
     let user_data = item.params.iter().position(|p| !p.user_data.is_empty());
@@ -43,7 +55,12 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
     for (index, param) in item.params.iter().enumerate() {
         let name = param_name(&param.pat, index);
         let (attrs, pat, ty) = (&param.attrs, &param.pat, &param.ty);
-        body_params.push(quote!(#(#attrs)* #pat: #ty));
+        // A parameter that `user_data = EXPR` reads is used, even if the
+        // body (a closure here) does not read it.
+        let read_by_fetch = fetched
+            .is_some_and(|expr| mentions(expr.to_token_stream(), &name))
+            .then(|| quote!(#[allow(unused_variables)]));
+        body_params.push(quote!(#(#attrs)* #read_by_fetch #pat: #ty));
         if Some(index) == user_data {
             let ud = Ident::new("__ffi_user_data", Span::mixed_site());
             body_args.push(quote!(#ud));
@@ -88,7 +105,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
                     #[allow(unused_unsafe)]
                     unsafe { #expr }
                 ),
-                #fallback,
+                #fallback_var,
                 move |#ud| #body(#(#body_args),*),
             )
         },
@@ -100,7 +117,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
                 #runtime::__private::call_fn::<#policy, #received, _>(
                     #site_ref,
                     #into_ptr,
-                    #fallback,
+                    #fallback_var,
                     move |#ud| #body(#(#body_args),*),
                 )
             }
@@ -109,7 +126,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
             #runtime::__private::call_fn::<#policy, (), _>(
                 #site_ref,
                 #runtime::__private::core::ptr::null_mut(),
-                #fallback,
+                #fallback_var,
                 move |()| #body(#(#body_args),*),
             )
         },
@@ -135,11 +152,15 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
             ];
             quote!(#(#[doc = #lines])*)
         });
-    let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
+    let (attrs, vis, ident) = (outer_attrs(item), &item.vis, &item.ident);
     let generics = &item.generics;
     let where_clause = &item.generics.where_clause;
     let output = &item.output;
-    let block = &item.block;
+    // A closure's body takes no inner attributes: they go on a nested block.
+    let block = match user_block(item) {
+        block if inner_attrs(item).next().is_some() => quote!({ #block }),
+        block => block,
+    };
     let fn_token = quote_spanned!(item.fn_span=> fn);
 
     quote! {
@@ -151,15 +172,41 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
             #site_static
             #require_received
             let #body = |#(#body_params),*| #output #block;
+            let #fallback_var = #fallback;
             #[allow(unused_unsafe)]
             unsafe { #call }
         }
     }
 }
 
+/// The attributes before the fn. (syn files the body's inner attributes,
+/// `#![allow(..)]`, with the fn's; printed before the fn they would be an
+/// error.)
+fn outer_attrs(item: &CallbackFn) -> impl Iterator<Item = &syn::Attribute> {
+    item.attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Outer))
+}
+
+fn inner_attrs(item: &CallbackFn) -> impl Iterator<Item = &syn::Attribute> {
+    item.attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Inner(_)))
+}
+
+/// The body as written, its inner attributes included.
+fn user_block(item: &CallbackFn) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    item.block.brace_token.surround(&mut tokens, |tokens| {
+        tokens.extend(inner_attrs(item).map(ToTokens::to_token_stream));
+        tokens.extend(item.block.stmts.iter().map(ToTokens::to_token_stream));
+    });
+    tokens
+}
+
 /// The fn as written, minus `#[user_data]`, for when the item has errors.
 pub(crate) fn unchanged(item: &CallbackFn) -> TokenStream {
-    let (attrs, vis, ident, generics) = (&item.attrs, &item.vis, &item.ident, &item.generics);
+    let (attrs, vis, ident, generics) = (outer_attrs(item), &item.vis, &item.ident, &item.generics);
     let where_clause = &item.generics.where_clause;
     let params = item.params.iter().map(|p| {
         let (attrs, pat, ty) = (&p.attrs, &p.pat, &p.ty);
@@ -169,7 +216,7 @@ pub(crate) fn unchanged(item: &CallbackFn) -> TokenStream {
     let unsafety = item
         .written_unsafe
         .map(|span| quote_spanned!(span=> unsafe));
-    let (output, block) = (&item.output, &item.block);
+    let (output, block) = (&item.output, user_block(item));
     quote! {
         #(#attrs)*
         #vis #unsafety #abi fn #ident #generics (#(#params),*) #output #where_clause #block

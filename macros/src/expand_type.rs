@@ -32,7 +32,10 @@ struct Plan<'a> {
     abi: LitStr,
     policy: TokenStream,
     on_panic: OnPanic,
+    /// The fallback as the trampolines use it: a local bound, outside their
+    /// `unsafe` block, to `fallback_expr` (the user's code).
     fallback: TokenStream,
+    fallback_expr: TokenStream,
     slot: Slot<'a>,
     /// The holder's state type: per threading contract.
     state: TokenStream,
@@ -73,7 +76,7 @@ fn idents_in(tokens: TokenStream, into: &mut HashSet<String>) {
 
 impl<'a> Plan<'a> {
     fn new(item: &'a CallbackType, options: &'a Options) -> Plan<'a> {
-        let runtime = options.runtime();
+        let runtime = crate::expand::runtime(options);
         let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
         let on_panic = options.policy();
         let slot = match (
@@ -122,7 +125,8 @@ impl<'a> Plan<'a> {
             abi: LitStr::new(&abi.name, abi.span),
             policy: policy_type(&runtime, on_panic),
             on_panic,
-            fallback: fallback_fn(&runtime, options, &item.output),
+            fallback: Ident::new("__ffi_fallback", Span::mixed_site()).into_token_stream(),
+            fallback_expr: fallback_fn(&runtime, options, &item.output),
             slot,
             state,
             shared_call: options.reentrant.is_some() || options.sync.is_some(),
@@ -170,16 +174,21 @@ impl<'a> Plan<'a> {
             (self.closure_types(), &self.item.output, &self.thread_bounds);
         let runtime = &self.runtime;
         match self.slot {
-            Slot::None => quote!(Fn(#(#types),*) #output + #runtime::__private::NoCaptures #bounds),
-            _ if self.shared_call => quote!(Fn(#(#types),*) #output #bounds),
-            _ => quote!(FnMut(#(#types),*) #output #bounds),
+            Slot::None => {
+                quote!(#runtime::__private::core::ops::Fn(#(#types),*) #output + #runtime::__private::NoCaptures #bounds)
+            }
+            _ if self.shared_call => {
+                quote!(#runtime::__private::core::ops::Fn(#(#types),*) #output #bounds)
+            }
+            _ => quote!(#runtime::__private::core::ops::FnMut(#(#types),*) #output #bounds),
         }
     }
 
     fn once_bound(&self) -> TokenStream {
         let (types, output, bounds) =
             (self.closure_types(), &self.item.output, &self.thread_bounds);
-        quote!(FnOnce(#(#types),*) #output + 'static #bounds)
+        let runtime = &self.runtime;
+        quote!(#runtime::__private::core::ops::FnOnce(#(#types),*) #output + 'static #bounds)
     }
 
     /// The C slot type that `user_data()` returns and `destroy` takes.
@@ -218,6 +227,7 @@ impl<'a> Plan<'a> {
     fn trampoline(&self, name: &Ident, bound: &TokenStream, call: TokenStream) -> TokenStream {
         let runtime = &self.runtime;
         let (abi, output, f) = (&self.abi, &self.item.output, &self.f);
+        let (fallback, fallback_expr) = (&self.fallback, &self.fallback_expr);
         let unsafety = self.item.written_unsafe.map(|_| quote!(unsafe));
         let params = self.item.params.iter().zip(&self.names).map(|(p, name)| {
             let (attrs, ty) = (&p.attrs, &p.ty);
@@ -250,6 +260,7 @@ impl<'a> Plan<'a> {
         quote! {
             #unsafety extern #abi fn #name(#(#params),*) #output where #f: #bound {
                 #site_static
+                let #fallback = #fallback_expr;
                 #find_ptr
                 #[allow(unused_unsafe)]
                 unsafe { #call }
@@ -410,7 +421,7 @@ fn expand_holder(plan: &Plan<'_>) -> TokenStream {
             /// the C code and resumed when `call` returns (with
             /// `on_panic = resume`).
             #[inline]
-            pub fn scope<#out>(f: #f, call: impl FnOnce(#fn_ptr, #slot) -> #out) -> #out where #f: #bound {
+            pub fn scope<#out>(f: #f, call: impl #runtime::__private::core::ops::FnOnce(#fn_ptr, #slot) -> #out) -> #out where #f: #bound {
                 let holder = Self::new(f);
                 #scope_body
             }
@@ -547,7 +558,7 @@ fn expand_slotless(plan: &Plan<'_>) -> TokenStream {
             /// carried past the C code and resumed when `call` returns
             /// (with `on_panic = resume`).
             #[inline]
-            pub fn scope<#out>(f: #f, call: impl FnOnce(#fn_ptr) -> #out) -> #out where #f: #bound {
+            pub fn scope<#out>(f: #f, call: impl #runtime::__private::core::ops::FnOnce(#fn_ptr) -> #out) -> #out where #f: #bound {
                 let holder = Self::new(f);
                 #scope_body
             }

@@ -16,12 +16,16 @@ pub const fn require_user_data_param<T: UserDataParam>() {}
 #[diagnostic::on_unimplemented(
     message = "this closure captures values, but the callback type has no user-data slot to carry them",
     label = "captures values",
-    note = "a C callback without user data can only call closures that capture nothing; \
-            use a C API with a user-data parameter to pass state"
+    note = "a callback type without a `#[user_data]` parameter can only call closures that \
+            capture nothing; if the C function takes a `void *` for user data, mark that \
+            parameter `#[user_data]`"
 )]
 #[doc(hidden)]
 pub trait NoCaptures: Copy {}
 
+// `do_not_recommend`: report the closure against `NoCaptures` (and its
+// message above), not the capture against `Copy`.
+#[diagnostic::do_not_recommend]
 impl<T: Copy> NoCaptures for T {}
 
 struct ZeroSized<F>(F);

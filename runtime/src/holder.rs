@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use crate::panic::{Site, refuse};
 use crate::policy::{Caught, Policy};
 
+/// Holder states are bits, so that a refusal kept while the closure runs
+/// can poison the holder, and `leave` (one `and`) keeps that poison.
 pub(crate) const IDLE: u8 = 0;
 const RUNNING: u8 = 1;
 const POISONED: u8 = 2;
@@ -29,8 +31,12 @@ pub trait HolderState {
     /// The previous state, without entering (for `Fn` closures, which may
     /// run several times at once).
     fn peek(&self) -> u8;
-    /// Back to idle, or poisoned, after a call.
+    /// After a call: clears `RUNNING`, and sets `POISONED` if asked (a
+    /// poison set during the call stays).
     fn leave(&self, poisoned: bool);
+    /// Poisons without touching `RUNNING` (a refusal kept while the
+    /// closure runs).
+    fn poison(&self);
 }
 
 /// Default contract: called on the caller's thread.
@@ -57,7 +63,15 @@ impl HolderState for LocalState {
 
     #[inline(always)]
     fn leave(&self, poisoned: bool) {
-        self.0.set(if poisoned { POISONED } else { IDLE });
+        if poisoned {
+            self.0.set(POISONED);
+        } else {
+            self.0.set(self.0.get() & !RUNNING);
+        }
+    }
+
+    fn poison(&self) {
+        self.0.set(self.0.get() | POISONED);
     }
 }
 
@@ -87,8 +101,15 @@ impl HolderState for SendState {
 
     #[inline(always)]
     fn leave(&self, poisoned: bool) {
-        self.0
-            .store(if poisoned { POISONED } else { IDLE }, Ordering::Release);
+        if poisoned {
+            self.0.store(POISONED, Ordering::Release);
+        } else {
+            self.0.fetch_and(!RUNNING, Ordering::Release);
+        }
+    }
+
+    fn poison(&self) {
+        self.0.fetch_or(POISONED, Ordering::AcqRel);
     }
 }
 
@@ -113,6 +134,8 @@ impl HolderState for NoState {
 
     #[inline(always)]
     fn leave(&self, _poisoned: bool) {}
+
+    fn poison(&self) {}
 }
 
 /// A closure and its state, as a callback type's trampoline sees it.
@@ -164,7 +187,7 @@ impl<F, S: HolderState> Holder<F, S> {
         let holder = unsafe { &*ptr.cast::<Self>() };
         let previous = holder.state.enter();
         if previous != IDLE {
-            return not_entered::<P, R>(site, previous, fallback);
+            return not_entered::<P, R, S>(site, &holder.state, previous, fallback);
         }
         // With `on_panic = unwind` the panic passes through here: the guard
         // marks the holder idle again on the way out.
@@ -195,7 +218,7 @@ impl<F, S: HolderState> Holder<F, S> {
     ) -> R {
         // SAFETY: as in `call_mut`.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if P::POISONS && holder.state.peek() == POISONED {
+        if P::POISONS && holder.state.peek() & POISONED != 0 {
             return fallback();
         }
         // SAFETY: only shared references to the closure are ever made.
@@ -251,15 +274,22 @@ impl<S: HolderState> Drop for LeaveOnUnwind<'_, S> {
     }
 }
 
-/// A call that finds the closure running (re-entry: refused, under the
-/// policy) or poisoned (the fallback, quietly).
+/// A call that finds the holder poisoned (the fallback, quietly) or its
+/// closure running (re-entry: refused under the policy; a kept refusal
+/// poisons the holder, as a panic in the closure would).
 #[cold]
 #[inline(never)]
-fn not_entered<P: Policy, R>(site: &'static Site, state: u8, fallback: impl FnOnce() -> R) -> R {
-    if state == RUNNING {
-        let refused = P::catch(site, || -> R { refuse_reentry(site) });
-        if let Ok(never) = refused {
-            return never;
+fn not_entered<P: Policy, R, S: HolderState>(
+    site: &'static Site,
+    state: &S,
+    previous: u8,
+    fallback: impl FnOnce() -> R,
+) -> R {
+    if previous & POISONED == 0 {
+        match P::catch(site, || -> R { refuse_reentry(site) }) {
+            Ok(never) => return never,
+            Err(Caught) if P::POISONS => state.poison(),
+            Err(Caught) => {}
         }
     }
     fallback()

@@ -122,12 +122,9 @@ struct Restore {
 
 impl Restore {
     fn install(guard: &Guard) -> Restore {
-        THREAD.with(|t| {
-            let restore = Restore {
-                outer_guard: t.guard.replace(guard),
-                outer_poisoned: t.poisoned.replace(false),
-            };
-            restore
+        THREAD.with(|t| Restore {
+            outer_guard: t.guard.replace(guard),
+            outer_poisoned: t.poisoned.replace(false),
         })
     }
 }
@@ -178,15 +175,31 @@ pub(crate) fn keep_for_guard(site: &Site, payload: Payload) {
     }
 }
 
-/// `on_panic = abort`: says which callback panicked, then aborts.
+/// `on_panic = abort`: says which callback panicked (or refused a call),
+/// then aborts.
 #[cold]
 #[inline(never)]
-pub(crate) fn abort_on_panic(site: &Site) -> ! {
+pub(crate) fn abort_on_panic(site: &Site, payload: &Payload) -> ! {
+    let what = if is_refusal(payload) {
+        "refused a call"
+    } else {
+        "panicked"
+    };
     abort_with(format_args!(
-        "the callback `{}` panicked (on_panic = abort)",
+        "the callback `{}` {what} (on_panic = abort). To return a fallback value to C \
+         instead, use `on_panic = fallback` (or `resume` on the caller's thread)",
         site.name
     ))
 }
+
+/// Whether a payload is one of this crate's refusals (see [`refuse`]).
+fn is_refusal(payload: &Payload) -> bool {
+    payload
+        .downcast_ref::<String>()
+        .is_some_and(|message| message.starts_with(REFUSAL_PREFIX))
+}
+
+const REFUSAL_PREFIX: &str = "ffi-callback: `";
 
 /// `on_panic = fallback`: says the panic stops here, and drops it.
 #[cold]
@@ -223,5 +236,5 @@ pub(crate) fn abort_with(message: std::fmt::Arguments<'_>) -> ! {
 #[inline(never)]
 #[track_caller]
 pub(crate) fn refuse(site: &Site, why: std::fmt::Arguments<'_>) -> ! {
-    panic!("ffi-callback: `{}` refused the call: {why}", site.name)
+    panic!("{REFUSAL_PREFIX}{}` refused the call: {why}", site.name)
 }

@@ -66,7 +66,7 @@ impl Policy for Abort {
     fn catch<R>(site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Ok(value),
-            Err(_) => abort_on_panic(site),
+            Err(payload) => abort_on_panic(site, &payload),
         }
     }
 }

@@ -1,0 +1,230 @@
+//! The paths that end the process: each runs in a child process (this test
+//! binary again, with `ABORT_SCENARIO` naming what to do, running only the
+//! `child` test), which must die by SIGABRT after printing which callback
+//! it was and what to do about it. The callbacks are called by real C code
+//! (glibc's `qsort_r`, `dl_iterate_phdr`, `pthread_create`).
+
+use std::ffi::{c_int, c_void};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use ffi_callback::{callback, user_data};
+
+/// The environment variable that selects the child's scenario.
+const SCENARIO: &str = "FFI_CALLBACK_ABORT_SCENARIO";
+
+/// The child side: does nothing unless `SCENARIO` is set.
+#[test]
+fn child() {
+    let Ok(scenario) = std::env::var(SCENARIO) else {
+        return;
+    };
+    disable_core_dumps();
+    eprintln!("child: running scenario {scenario}");
+    match scenario.as_str() {
+        "resume_without_guard" => resume_without_guard(),
+        "abort_fn" => abort_fn(),
+        "send_type_on_pthread" => send_type_on_pthread(),
+        "refusal_under_abort" => refusal_under_abort(),
+        other => panic!("unknown scenario {other}"),
+    }
+    eprintln!("child: scenario {scenario} returned without aborting");
+    std::process::exit(3);
+}
+
+fn disable_core_dumps() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `none` is a valid `rlimit`; lowering a limit needs no privilege.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+}
+
+/// Runs the `child` test in a new process with `scenario`; its stderr.
+fn run_child(scenario: &str) -> String {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO, scenario)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("child: running scenario {scenario}")),
+        "the child ran the scenario; stderr:\n{stderr}"
+    );
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGABRT),
+        "the child must die by SIGABRT, not {:?}; stderr:\n{stderr}",
+        output.status
+    );
+    stderr
+}
+
+fn assert_mentions(stderr: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr should mention {needle:?}; it is:\n{stderr}"
+        );
+    }
+}
+
+fn sort_with(
+    compare: unsafe extern "C" fn(*const c_void, *const c_void, *mut c_void) -> c_int,
+    ud: *mut c_void,
+) {
+    let mut data = [3u32, 1, 2];
+    // SAFETY: `data` is a valid array of three `u32`s; whatever `compare`
+    // does with `ud` is what the scenario is about, and it never returns
+    // from a bad call (the process aborts).
+    unsafe {
+        libc::qsort_r(
+            data.as_mut_ptr().cast(),
+            data.len(),
+            size_of::<u32>(),
+            Some(compare),
+            ud,
+        )
+    };
+}
+
+// ---------------------------------------------------------------------------
+// 1. `resume` (the default) with no `resume_panics` guard on the thread
+// ---------------------------------------------------------------------------
+
+#[callback]
+extern "C" fn unguarded_compare(
+    _a: *const c_void,
+    _b: *const c_void,
+    #[user_data] calls: &mut usize,
+) -> c_int {
+    *calls += 1;
+    panic!("unguarded comparator exploded");
+}
+
+fn resume_without_guard() {
+    let mut calls = 0usize;
+    // No `resume_panics` around the C call.
+    sort_with(unguarded_compare, user_data(&mut calls));
+}
+
+#[test]
+fn resume_without_a_guard_aborts_naming_the_callback_and_the_fix() {
+    let stderr = run_child("resume_without_guard");
+    assert_mentions(
+        &stderr,
+        &[
+            "unguarded comparator exploded",
+            "`abort::unguarded_compare` panicked",
+            "no `ffi_callback::resume_panics` guard is active",
+            "Wrap the C call in `ffi_callback::resume_panics(",
+            "on_panic = abort",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. `on_panic = abort`, fn form
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = abort)]
+extern "C" fn aborting_walk(
+    _info: *mut libc::dl_phdr_info,
+    _size: usize,
+    #[user_data] seen: &mut usize,
+) -> c_int {
+    *seen += 1;
+    panic!("walk exploded");
+}
+
+fn abort_fn() {
+    let mut seen = 0usize;
+    // SAFETY: `aborting_walk` receives `&mut usize`; `seen` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(aborting_walk), user_data(&mut seen)) };
+}
+
+#[test]
+fn on_panic_abort_fn_aborts_naming_the_callback() {
+    let stderr = run_child("abort_fn");
+    assert_mentions(
+        &stderr,
+        &[
+            "walk exploded",
+            "`abort::aborting_walk` panicked (on_panic = abort)",
+            "aborting",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. a `send` callback type (abort by default) panicking on a new thread
+// ---------------------------------------------------------------------------
+
+#[callback(send, unsafe(safe_fn))]
+type ThreadStart = extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
+
+fn send_type_on_pthread() {
+    let message = String::from("thread body exploded");
+    let start = ThreadStart::once(move || -> *mut c_void { panic!("{message}") }).into_raw();
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: the trampoline takes `user_data`, once, on the new thread.
+    let rc = unsafe {
+        libc::pthread_create(
+            &mut thread,
+            std::ptr::null(),
+            start.function,
+            start.user_data,
+        )
+    };
+    assert_eq!(rc, 0, "pthread_create");
+    // SAFETY: a joinable thread created above (the process aborts first).
+    unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+}
+
+#[test]
+fn send_type_panicking_on_a_pthread_aborts_naming_the_type() {
+    let stderr = run_child("send_type_on_pthread");
+    assert_mentions(
+        &stderr,
+        &[
+            "thread body exploded",
+            "`abort::ThreadStart` panicked (on_panic = abort)",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. a refusal (null user data where `&mut T` is expected) under `abort`
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = abort)]
+extern "C" fn needs_state(
+    _a: *const c_void,
+    _b: *const c_void,
+    #[user_data] state: &mut Vec<u8>,
+) -> c_int {
+    state.push(1);
+    0
+}
+
+fn refusal_under_abort() {
+    sort_with(needs_state, std::ptr::null_mut());
+}
+
+#[test]
+fn null_user_data_under_abort_is_refused_then_aborts() {
+    let stderr = run_child("refusal_under_abort");
+    assert_mentions(
+        &stderr,
+        &[
+            "`abort::needs_state` refused the call",
+            "its user data is null",
+            "&mut alloc::vec::Vec<u8>",
+            "`abort::needs_state` refused a call (on_panic = abort)",
+        ],
+    );
+}
