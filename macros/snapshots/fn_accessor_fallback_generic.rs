@@ -15,7 +15,7 @@ unsafe extern "C" fn call<T: Ord>(
             ::my::ffi_callback::__private::core::module_path!(), "::", "call"
         ),
     };
-    ::my::ffi_callback::__private::require_user_data_param::<&T>();
+    let _ = <&T as ::my::ffi_callback::__private::UserDataParam>::NON_NULL;
     let __ffi_body = |
         #[allow(unused_variables)]
         ctx: *mut sqlite3_context,

@@ -17,7 +17,7 @@ pub unsafe extern "C" fn collect(
             ::ffi_callback::__private::core::module_path!(), "::", "collect"
         ),
     };
-    ::ffi_callback::__private::require_user_data_param::<&mut Vec<String>>();
+    let _ = <&mut Vec<String> as ::ffi_callback::__private::UserDataParam>::NON_NULL;
     let __ffi_body = |
         info: *mut dl_phdr_info,
         size: usize,
@@ -26,7 +26,7 @@ pub unsafe extern "C" fn collect(
         names.push(String::new());
         0
     };
-    let __ffi_fallback = <c_int as ::ffi_callback::__private::Fallback>::fallback;
+    let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
     #[allow(unused_unsafe)]
     unsafe {
         ::ffi_callback::__private::call_fn::<

@@ -12,7 +12,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             ::ffi_callback::__private::core::module_path!(), "::", "enum_proc"
         ),
     };
-    ::ffi_callback::__private::require_user_data_param::<&mut Vec<HWND>>();
+    let _ = <&mut Vec<HWND> as ::ffi_callback::__private::UserDataParam>::NON_NULL;
     let __ffi_body = |hwnd: HWND, found: &mut Vec<HWND>| -> BOOL {
         found.push(hwnd);
         TRUE

@@ -13,7 +13,10 @@ impl<F> ::ffi_callback::__private::core::fmt::Debug for ExecRow<F> {
     }
 }
 #[allow(dead_code)]
-impl<F> ExecRow<F> {
+impl<F> ExecRow<F>
+where
+    *mut c_void: ::ffi_callback::__private::UserDataSlot,
+{
     /// Holds `f` for a C call: pass [`function`](Self::function) and
     /// [`user_data`](Self::user_data), and keep this holder alive and
     /// unmoved until C stops calling it. [`scope`](Self::scope) does
@@ -197,6 +200,7 @@ impl<F> ExecRow<F> {
             )
         }
     }
+    #[deny(improper_ctypes_definitions)]
     unsafe extern "C" fn __ffi_trampoline(
         arg: *mut c_void,
         n: c_int,
@@ -235,6 +239,7 @@ impl<F> ExecRow<F> {
             )
         }
     }
+    #[allow(improper_ctypes_definitions)]
     unsafe extern "C" fn __ffi_call_and_free(
         arg: *mut c_void,
         n: c_int,
@@ -273,6 +278,7 @@ impl<F> ExecRow<F> {
             )
         }
     }
+    #[allow(improper_ctypes_definitions)]
     unsafe extern "C" fn __ffi_call_at_most_once(
         arg: *mut c_void,
         n: c_int,

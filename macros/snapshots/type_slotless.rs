@@ -65,6 +65,7 @@ impl<F> Compare<F> {
     pub fn into_inner(self) -> F {
         self.closure
     }
+    #[deny(improper_ctypes_definitions)]
     unsafe extern "C" fn __ffi_trampoline(a: *const c_void, b: *const c_void) -> c_int
     where
         F: ::ffi_callback::__private::core::ops::Fn(
@@ -77,7 +78,7 @@ impl<F> Compare<F> {
                 ::ffi_callback::__private::core::module_path!(), "::", "Compare"
             ),
         };
-        let __ffi_fallback = <c_int as ::ffi_callback::__private::Fallback>::fallback;
+        let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
         #[allow(unused_unsafe)]
         unsafe {
             ::ffi_callback::__private::call_fn::<

@@ -12,7 +12,10 @@ impl<F> ::ffi_callback::__private::core::fmt::Debug for Worker<F> {
     }
 }
 #[allow(dead_code)]
-impl<F> Worker<F> {
+impl<F> Worker<F>
+where
+    gpointer: ::ffi_callback::__private::UserDataSlot,
+{
     /// Holds `f` for a C call: pass [`function`](Self::function) and
     /// [`user_data`](Self::user_data), and keep this holder alive and
     /// unmoved until C stops calling it. [`scope`](Self::scope) does
@@ -145,6 +148,7 @@ impl<F> Worker<F> {
             )
         }
     }
+    #[deny(improper_ctypes_definitions)]
     extern "C" fn __ffi_trampoline(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
@@ -176,6 +180,7 @@ impl<F> Worker<F> {
             )
         }
     }
+    #[allow(improper_ctypes_definitions)]
     extern "C" fn __ffi_call_and_free(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
@@ -207,6 +212,7 @@ impl<F> Worker<F> {
             )
         }
     }
+    #[allow(improper_ctypes_definitions)]
     extern "C" fn __ffi_call_at_most_once(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static

@@ -2,7 +2,7 @@
 //! error the item is still emitted (without its `#[user_data]` markers)
 //! beside the `compile_error!`s, so one mistake does not cascade.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::{Attribute, Type};
 
@@ -50,6 +50,30 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The runtime's path as generated code writes it. A `crate = path` keeps
+/// the user's locations, so errors about it still point there, but
+/// resolves and is linted as the macro's own tokens: the expansion repeats
+/// the path dozens of times, and lints such as `unused_qualifications`
+/// (on `crate = crate::rt` at the crate root) would otherwise report each
+/// repetition against the user's attribute.
+pub(crate) fn runtime(options: &Options) -> TokenStream {
+    fn respan(tokens: TokenStream) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|mut tt| {
+                if let TokenTree::Group(group) = &tt {
+                    let mut new = Group::new(group.delimiter(), respan(group.stream()));
+                    new.set_span(Span::call_site().located_at(group.span()));
+                    return TokenTree::Group(new);
+                }
+                tt.set_span(Span::call_site().located_at(tt.span()));
+                tt
+            })
+            .collect()
+    }
+    respan(options.runtime())
+}
+
 /// `Resume`, `Abort`, ... marker type for the runtime.
 pub(crate) fn policy_type(runtime: &TokenStream, policy: OnPanic) -> TokenStream {
     let name = match policy {
@@ -78,9 +102,11 @@ pub(crate) fn fallback_fn(
     }
     match output {
         syn::ReturnType::Default => quote!(<() as #runtime::__private::Fallback>::fallback),
+        // A closure, not the fn item: passing the fn item would make rustc
+        // report a missing `Fallback` a second time, on the call site.
         syn::ReturnType::Type(_, ty) => {
             let span = spanned_type(ty);
-            quote::quote_spanned!(span=> <#ty as #runtime::__private::Fallback>::fallback)
+            quote::quote_spanned!(span=> || <#ty as #runtime::__private::Fallback>::fallback())
         }
     }
 }
@@ -94,11 +120,14 @@ pub(crate) fn spanned_type(ty: &Type) -> Span {
         .map_or_else(Span::call_site, |tt| tt.span())
 }
 
-/// `#[cfg]`/`#[cfg_attr]` of the item, to repeat on every generated item.
+/// `#[cfg]`/`#[cfg_attr]` and lint levels of the item, to repeat on every
+/// generated item (so `#[allow(improper_ctypes_definitions)]` on the alias
+/// reaches its trampolines).
 pub(crate) fn cfg_attrs(attrs: &[Attribute]) -> Vec<&Attribute> {
+    const SHARED: &[&str] = &["cfg", "cfg_attr", "allow", "warn", "deny", "forbid"];
     attrs
         .iter()
-        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .filter(|a| SHARED.iter().any(|name| a.path().is_ident(name)))
         .collect()
 }
 

@@ -89,7 +89,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
     let require_received = user_data.map(|index| {
         let ty = &item.params[index].ty;
         quote_spanned! {ty.span()=>
-            #runtime::__private::require_user_data_param::<#ty>();
+            let _ = <#ty as #runtime::__private::UserDataParam>::NON_NULL;
         }
     });
     let ud = Ident::new("__ffi_user_data", Span::mixed_site());

@@ -257,7 +257,15 @@ impl<'a> Plan<'a> {
             }
             Slot::None => quote!(),
         };
+        // One trampoline reports a C parameter or return type that is not
+        // FFI-safe (on the user's token); the others share its signature.
+        let lint = if name == "__ffi_trampoline" {
+            quote!(#[deny(improper_ctypes_definitions)])
+        } else {
+            quote!(#[allow(improper_ctypes_definitions)])
+        };
         quote! {
+            #lint
             #unsafety extern #abi fn #name(#(#params),*) #output where #f: #bound {
                 #site_static
                 let #fallback = #fallback_expr;
@@ -376,6 +384,7 @@ fn expand_holder(plan: &Plan<'_>) -> TokenStream {
         "borrowed (`new`, `scope`) or owned (`boxed`, `once`) C callbacks",
     );
     let name = ident.to_string();
+    let slot_check = slot_check(plan);
 
     quote! {
         #(#attrs)*
@@ -393,7 +402,7 @@ fn expand_holder(plan: &Plan<'_>) -> TokenStream {
 
         #(#cfgs)*
         #[allow(dead_code)]
-        impl<#f> #ident<#f> {
+        impl<#f> #ident<#f> #slot_check {
             /// Holds `f` for a C call: pass [`function`](Self::function) and
             /// [`user_data`](Self::user_data), and keep this holder alive and
             /// unmoved until C stops calling it. [`scope`](Self::scope) does
@@ -589,8 +598,29 @@ pub(crate) fn unchanged(item: &CallbackType) -> TokenStream {
         }
     });
     let output: &ReturnType = &item.output;
+    let lifetimes = &item.higher_ranked;
     quote! {
         #(#attrs)*
-        #vis type #ident #generics = #unsafety #abi fn(#(#params),*) #output;
+        #vis type #ident #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
     }
+}
+
+/// `where Slot: UserDataSlot` on the holder's impl, spanned on the slot's
+/// type: a type that cannot carry user data (`c_int` behind an alias) is
+/// reported once, on the user's token, instead of at each of its uses.
+fn slot_check(plan: &Plan<'_>) -> TokenStream {
+    let Slot::Param(_, ty) = plan.slot else {
+        return quote!();
+    };
+    let span = crate::expand::spanned_type(ty);
+    let runtime: TokenStream = plan
+        .runtime
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            tt.set_span(Span::call_site().located_at(span));
+            tt
+        })
+        .collect();
+    quote_spanned!(span=> where #ty: #runtime::__private::UserDataSlot)
 }

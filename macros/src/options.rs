@@ -94,10 +94,7 @@ impl Options {
                         &key,
                         errors,
                     ),
-                    None => errors.spanned(
-                        &nv.value,
-                        "unknown panic policy; expected `resume`, `abort`, `fallback` or `unwind`",
-                    ),
+                    None => errors.spanned(&nv.value, unknown_policy(&nv.value)),
                 }
             }
             ("fallback", Meta::NameValue(nv)) => set(
@@ -135,7 +132,7 @@ impl Options {
                         errors,
                     )
                 } else {
-                    errors.spanned(&list.tokens, "expected `unsafe(safe_fn)`");
+                    errors.spanned(&list, "expected `unsafe(safe_fn)`");
                 }
             }
             ("reentrant", Meta::Path(_)) => {
@@ -152,7 +149,12 @@ impl Options {
             }
             (_, _) => errors.error(
                 key_span,
-                format_args!("unknown option `{key}`; the options are {VALID}"),
+                match did_you_mean(&key) {
+                    Some(option) => {
+                        format!("unknown option `{key}`: did you mean `{option}`? The options are {VALID}")
+                    }
+                    None => format!("unknown option `{key}`; the options are {VALID}"),
+                },
             ),
         }
     }
@@ -174,6 +176,86 @@ impl Options {
             None => quote::quote!(::ffi_callback),
         }
     }
+}
+
+const POLICIES: [&str; 4] = ["resume", "abort", "fallback", "unwind"];
+
+fn unknown_policy(value: &Expr) -> String {
+    let expected = "expected `resume`, `abort`, `fallback` or `unwind`";
+    let written = match value {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => {
+            if POLICIES.contains(&s.value().as_str()) {
+                return format!(
+                    "write the panic policy without quotes: `on_panic = {}`",
+                    s.value()
+                );
+            }
+            return format!("unknown panic policy; {expected}");
+        }
+        Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+        _ => None,
+    };
+    match written.as_deref().and_then(|w| closest(w, &POLICIES)) {
+        Some(policy) => format!("unknown panic policy: did you mean `{policy}`? {expected}"),
+        None => format!("unknown panic policy; {expected}"),
+    }
+}
+
+/// The option meant by a misspelt or misremembered key.
+fn did_you_mean(key: &str) -> Option<&'static str> {
+    match key {
+        "safe_fn" | "unsafe_safe_fn" => return Some("unsafe(safe_fn)"),
+        "panic" | "on_unwind" | "policy" | "panic_policy" => return Some("on_panic = ..."),
+        "reentrancy" | "re_entrant" | "recursive" => return Some("reentrant"),
+        "userdata" | "data" | "context" => return Some("user_data = EXPR"),
+        "default" | "on_error" | "returns" | "return_value" => return Some("fallback = EXPR"),
+        "krate" | "runtime" | "path" => return Some("crate = path"),
+        _ => {}
+    }
+    const KEYS: [&str; 8] = [
+        "on_panic",
+        "fallback",
+        "user_data",
+        "crate",
+        "unsafe",
+        "reentrant",
+        "send",
+        "sync",
+    ];
+    closest(key, &KEYS).map(|key| match key {
+        "unsafe" => "unsafe(safe_fn)",
+        key => key,
+    })
+}
+
+/// The candidate within a small edit distance of `word`, if one is.
+fn closest(word: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(&word, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, on bytes (option names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Errors) {

@@ -4,17 +4,19 @@
 //! come together.
 
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::{
-    Abi, Attribute, Block, FnArg, GenericArgument, Generics, Ident, Item, ItemFn, ItemType, Pat,
-    PathArguments, ReturnType, Safety, Type, TypeFnPtr, Visibility,
+    Abi, Attribute, Block, BoundLifetimes, FnArg, GenericArgument, Generics, Ident, Item, ItemFn,
+    ItemType, Pat, PatIdent, PathArguments, Receiver, ReceiverKind, ReturnType, Safety, Type,
+    TypeFnPtr, TypeReference, Visibility,
 };
 
 use crate::errors::Errors;
 
 /// A `#[user_data]` or `#[user_data(SlotType)]` marker on a parameter.
 pub(crate) struct UserDataAttr {
-    pub(crate) span: Span,
+    /// The whole attribute, for errors spanned on it.
+    pub(crate) tokens: TokenStream,
     pub(crate) slot: Option<Type>,
 }
 
@@ -30,29 +32,37 @@ fn take_user_data(
             kept.push(attr);
             continue;
         }
-        let span = attr.span();
+        let tokens = attr.to_token_stream();
         let slot = match &attr.meta {
             syn::Meta::Path(_) => None,
             syn::Meta::List(list) => match syn::parse2::<Type>(list.tokens.clone()) {
                 Ok(ty) => Some(ty),
                 Err(_) => {
-                    errors.spanned(
-                        &list.tokens,
-                        "expected the C type of the user-data slot, as in `#[user_data(LPARAM)]`",
-                    );
+                    // Empty parentheses have no token to point at: the
+                    // whole attribute stands for them.
+                    let message = "expected the C type of the user-data slot, as in \
+                                   `#[user_data(LPARAM)]`, or `#[user_data]` for `*mut c_void`";
+                    if list.tokens.is_empty() {
+                        errors.spanned(&tokens, message);
+                    } else {
+                        errors.spanned(&list.tokens, message);
+                    }
                     None
                 }
             },
             syn::Meta::NameValue(nv) => {
                 errors.spanned(
                     nv,
-                    "expected `#[user_data]`, or `#[user_data(SlotType)]` to name the C type \
-                     of the slot",
+                    format_args!(
+                        "the slot's C type goes in parentheses: write `#[user_data({})]`, or \
+                         `#[user_data]` for `*mut c_void`",
+                        nv.value.to_token_stream().to_string().replace(" :: ", "::")
+                    ),
                 );
                 None
             }
         };
-        markers.push(UserDataAttr { span, slot });
+        markers.push(UserDataAttr { tokens, slot });
     }
     (kept, markers)
 }
@@ -81,8 +91,12 @@ pub(crate) struct CallbackFn {
     pub(crate) fn_span: Span,
     pub(crate) ident: Ident,
     pub(crate) generics: Generics,
-    pub(crate) receiver: Option<Span>,
-    pub(crate) variadic: Option<Span>,
+    /// `self`, `&mut self`, ... (refused). It is also kept in `params` as
+    /// `self: Type`, so that the item emitted beside the error still
+    /// compiles as the method it was.
+    pub(crate) receiver: Option<TokenStream>,
+    /// `...` (refused), with its pattern if written.
+    pub(crate) variadic: Option<TokenStream>,
     pub(crate) params: Vec<FnParam>,
     pub(crate) output: ReturnType,
     pub(crate) block: Box<Block>,
@@ -102,11 +116,13 @@ pub(crate) struct CallbackType {
     pub(crate) vis: Visibility,
     pub(crate) ident: Ident,
     pub(crate) generics: Generics,
-    pub(crate) higher_ranked: Option<Span>,
+    /// `for<'a>` (refused).
+    pub(crate) higher_ranked: Option<BoundLifetimes>,
     pub(crate) written_unsafe: Option<Span>,
     pub(crate) abi: Option<Abi>,
     pub(crate) fn_span: Span,
-    pub(crate) variadic: Option<Span>,
+    /// `...` (refused).
+    pub(crate) variadic: Option<TokenStream>,
     pub(crate) params: Vec<TypeParam>,
     pub(crate) output: ReturnType,
 }
@@ -118,18 +134,72 @@ pub(crate) fn parse(item: TokenStream, errors: &mut Errors) -> Result<Callback, 
         Item::Type(item) => parse_type(item, errors).map(Callback::Type),
         other => Err(syn::Error::new(
             item_span(&other),
-            "#[callback] goes on a fn (the C library calls it directly) or on a C callback \
-             type alias such as `type Cb = unsafe extern \"C\" fn(#[user_data] ud: *mut c_void);`",
+            "`#[callback]` goes on a fn that C calls directly, or on a C callback type alias \
+             such as `type Cb = unsafe extern \"C\" fn(#[user_data] ud: *mut c_void);`",
         )),
     }
 }
 
+/// The item's keyword (`struct`, `impl`, ...), past its attributes and
+/// visibility.
 fn item_span(item: &Item) -> Span {
-    use quote::ToTokens;
-    item.to_token_stream()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |tt| tt.span())
+    let mut tokens = item.to_token_stream().into_iter().peekable();
+    while let Some(tt) = tokens.next() {
+        match &tt {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '#' => {
+                tokens.next();
+            }
+            proc_macro2::TokenTree::Ident(ident) if ident == "pub" => {
+                if matches!(
+                    tokens.peek(),
+                    Some(proc_macro2::TokenTree::Group(g))
+                        if g.delimiter() == proc_macro2::Delimiter::Parenthesis
+                ) {
+                    tokens.next();
+                }
+            }
+            _ => return tt.span(),
+        }
+    }
+    Span::call_site()
+}
+
+/// The receiver as the typed parameter it stands for: `&mut self` is
+/// `self: &mut Self`.
+fn receiver_param(receiver: Receiver) -> FnParam {
+    let Receiver {
+        attrs,
+        mutability,
+        self_token,
+        kind,
+    } = receiver;
+    let self_type = || -> Type { syn::parse_quote_spanned!(self_token.span=> Self) };
+    let (by_ref, ty) = match kind {
+        ReceiverKind::Reference(and_token, lifetime, mutability) => (
+            None,
+            Type::Reference(TypeReference {
+                attrs: Vec::new(),
+                and_token,
+                lifetime,
+                mutability,
+                elem: Box::new(self_type()),
+            }),
+        ),
+        ReceiverKind::Typed(_, ty) => (mutability, *ty),
+        _ => (mutability, self_type()),
+    };
+    FnParam {
+        attrs,
+        pat: Box::new(Pat::Ident(PatIdent {
+            attrs: Vec::new(),
+            by_ref: None,
+            mutability: by_ref,
+            ident: Ident::from(self_token),
+            subpat: None,
+        })),
+        ty: Box::new(ty),
+        user_data: Vec::new(),
+    }
 }
 
 fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
@@ -144,7 +214,10 @@ fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
     let mut params = Vec::new();
     for arg in sig.inputs {
         match arg {
-            FnArg::Receiver(r) => receiver = Some(r.self_token.span),
+            FnArg::Receiver(r) => {
+                receiver = Some(r.to_token_stream());
+                params.push(receiver_param(r));
+            }
             FnArg::Typed(pat_type) => {
                 let (attrs, user_data) = take_user_data(pat_type.attrs, errors);
                 params.push(FnParam {
@@ -170,7 +243,15 @@ fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
         ident: sig.ident,
         generics: sig.generics,
         receiver,
-        variadic: sig.variadic.map(|v| v.dots.spans[0]),
+        variadic: sig.variadic.map(|v| {
+            let mut tokens = TokenStream::new();
+            if let Some((pat, colon)) = &v.pat {
+                pat.to_tokens(&mut tokens);
+                colon.to_tokens(&mut tokens);
+            }
+            v.dots.to_tokens(&mut tokens);
+            tokens
+        }),
         params,
         output: sig.output,
         block,
@@ -223,11 +304,11 @@ fn parse_type(item: ItemType, errors: &mut Errors) -> Result<CallbackType, syn::
         vis,
         ident,
         generics,
-        higher_ranked: lifetimes.map(|l| l.for_token.span),
+        higher_ranked: lifetimes,
         written_unsafe: unsafety.map(|t| t.span),
         abi,
         fn_span: fn_token.span,
-        variadic: variadic.map(|v| v.dots.spans[0]),
+        variadic: variadic.map(|v| v.dots.to_token_stream()),
         params,
         output,
     })
@@ -235,7 +316,7 @@ fn parse_type(item: ItemType, errors: &mut Errors) -> Result<CallbackType, syn::
 
 /// `Option<unsafe extern "C" fn(..)>`, as bindgen writes typedefs, is taken
 /// as the fn pointer inside.
-fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Type> {
+fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Box<Type>> {
     match ty {
         Type::FnPtr(fn_ptr) => Ok(fn_ptr),
         Type::Paren(paren) => unwrap_option(*paren.elem),
@@ -248,21 +329,27 @@ fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Type> {
                     .last()
                     .is_some_and(|s| s.ident == "Option") =>
         {
-            let inner = path
+            // Taken apart only when it is `Option<fn>`: anything else is
+            // reported whole.
+            if let Some(PathArguments::AngleBracketed(args)) = path
                 .path
                 .segments
                 .last_mut()
-                .map(|last| std::mem::replace(&mut last.arguments, PathArguments::None));
-            if let Some(PathArguments::AngleBracketed(args)) = inner {
-                let mut args = args.args.into_iter();
-                if let (Some(GenericArgument::Type(Type::FnPtr(fn_ptr))), None) =
-                    (args.next(), args.next())
-                {
-                    return Ok(fn_ptr);
+                .map(|last| &mut last.arguments)
+            {
+                let is_fn_ptr = args.args.len() == 1
+                    && matches!(
+                        args.args.first(),
+                        Some(GenericArgument::Type(Type::FnPtr(_)))
+                    );
+                if is_fn_ptr {
+                    if let Some(GenericArgument::Type(Type::FnPtr(fn_ptr))) = args.args.pop() {
+                        return Ok(fn_ptr);
+                    }
                 }
             }
-            Err(Type::Path(path))
+            Err(Box::new(Type::Path(path)))
         }
-        other => Err(other),
+        other => Err(Box::new(other)),
     }
 }

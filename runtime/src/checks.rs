@@ -4,13 +4,6 @@
 
 use std::ptr::NonNull;
 
-use crate::user_data::UserDataParam;
-
-/// Checks that the `#[user_data]` parameter's type can receive user data.
-#[doc(hidden)]
-#[inline(always)]
-pub const fn require_user_data_param<T: UserDataParam>() {}
-
 /// A closure that captures nothing (it is `Copy` and, checked separately,
 /// zero-sized), as the callback types without a user-data slot require.
 #[diagnostic::on_unimplemented(

@@ -47,33 +47,118 @@ unsafe impl<T> UserDataSlot for *const T {
     }
 }
 
-macro_rules! integer_slots {
-    ($($ty:ty),*) => {
-        $(
-            // SAFETY: the integer is exactly pointer-sized, so the address
-            // round-trips; the provenance is exposed on the way in and
-            // picked up again on the way out.
-            unsafe impl UserDataSlot for $ty {
-                #[inline(always)]
-                fn from_ptr(ptr: *mut c_void) -> Self {
-                    ptr.expose_provenance() as $ty
-                }
-                #[inline(always)]
-                fn into_ptr(self) -> *mut c_void {
-                    ptr::with_exposed_provenance_mut(self as usize)
-                }
-            }
-        )*
-    };
+// Written out rather than by a macro, so that rustc's "these types
+// implement it" list in a slot-type error stays short.
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
+unsafe impl UserDataSlot for usize {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as usize
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
 }
 
-integer_slots!(usize, isize);
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
+unsafe impl UserDataSlot for isize {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as isize
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
 #[cfg(target_pointer_width = "64")]
-integer_slots!(u64, i64);
+unsafe impl UserDataSlot for u64 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as u64
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
+#[cfg(target_pointer_width = "64")]
+unsafe impl UserDataSlot for i64 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as i64
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
 #[cfg(target_pointer_width = "32")]
-integer_slots!(u32, i32);
+unsafe impl UserDataSlot for u32 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as u32
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
+#[cfg(target_pointer_width = "32")]
+unsafe impl UserDataSlot for i32 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as i32
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
 #[cfg(target_pointer_width = "16")]
-integer_slots!(u16, i16);
+unsafe impl UserDataSlot for u16 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as u16
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
+
+// SAFETY: the integer is exactly pointer-sized, so the address round-trips;
+// the provenance is exposed on the way in and picked up on the way out.
+#[cfg(target_pointer_width = "16")]
+unsafe impl UserDataSlot for i16 {
+    #[inline(always)]
+    fn from_ptr(ptr: *mut c_void) -> Self {
+        ptr.expose_provenance() as i16
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::with_exposed_provenance_mut(self as usize)
+    }
+}
 
 /// A Rust type a callback can receive its user data as: `&T`, `&mut T`,
 /// `Option<&T>`, `Option<&mut T>`, `Box<T>`, `Option<Box<T>>`, or a raw

@@ -1,0 +1,10 @@
+use ffi_callback::callback;
+use std::ffi::c_int;
+
+#[callback]
+extern "C" fn on_item(item: c_int, #[user_data] seen: &'static mut Vec<c_int>) -> c_int {
+    seen.push(item);
+    0
+}
+
+fn main() {}

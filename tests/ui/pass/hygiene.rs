@@ -1,0 +1,68 @@
+//! The expansion uses absolute paths only: it compiles with no prelude and
+//! with `core`, `std`, `Option`, `Result`, `Box` and `Fn` shadowed.
+#![no_implicit_prelude]
+#![deny(warnings)]
+
+#[allow(dead_code)]
+mod core {}
+#[allow(dead_code)]
+mod std {}
+#[allow(dead_code)]
+struct Option;
+#[allow(dead_code)]
+struct Result;
+#[allow(dead_code)]
+struct Box;
+#[allow(dead_code)]
+trait Fn {}
+#[allow(dead_code)]
+trait FnMut {}
+#[allow(dead_code)]
+trait FnOnce {}
+#[allow(dead_code)]
+trait Send {}
+#[allow(dead_code)]
+trait Sync {}
+
+use ::ffi_callback::callback;
+use ::std::ffi::{c_int, c_void};
+
+#[callback]
+extern "C" fn visit(n: c_int, #[user_data] total: &mut c_int) -> c_int {
+    *total += n;
+    0
+}
+
+#[callback(user_data = fetch(ctx), on_panic = fallback, fallback = 7)]
+extern "C" fn fetched(ctx: *mut c_void, #[user_data] total: &mut c_int) -> c_int {
+    let _ = ctx;
+    *total
+}
+
+unsafe extern "C" fn fetch(ctx: *mut c_void) -> *mut c_void {
+    ctx
+}
+
+#[callback(fallback = 1)]
+pub type ExecRow = unsafe extern "C" fn(#[user_data] arg: *mut c_void, n: c_int) -> c_int;
+
+#[callback(sync)]
+pub type Pool = unsafe extern "C" fn(task: *mut c_void, #[user_data] data: *mut c_void);
+
+#[callback(send, user_data = fetch(ctx))]
+pub type Accessor = unsafe extern "C" fn(ctx: *mut c_void, n: c_int);
+
+#[callback]
+pub type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+
+fn main() {
+    let mut total = 0;
+    ::ffi_callback::resume_panics(|| unsafe {
+        visit(1, ::ffi_callback::user_data(&mut total));
+        fetched(::ffi_callback::user_data(&mut total));
+    });
+    ExecRow::scope(|n| n, |f, ud| unsafe { f(ud, 1) });
+    let _ = Pool::boxed(|_| {}).into_raw();
+    let _ = Accessor::once(|_, _| {});
+    let _ = Compare::new(|_, _| 0).function();
+}

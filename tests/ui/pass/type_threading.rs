@@ -1,0 +1,81 @@
+//! Closures that meet each threading contract, and each constructor.
+use ffi_callback::callback;
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[callback]
+type Local = unsafe extern "C" fn(#[user_data] data: *mut c_void, n: c_int) -> c_int;
+
+#[callback(reentrant)]
+type Reentrant = unsafe extern "C" fn(#[user_data] data: *mut c_void, n: c_int) -> c_int;
+
+#[callback(send)]
+type Sent = unsafe extern "C" fn(#[user_data] data: *mut c_void) -> c_int;
+
+#[callback(sync)]
+type Shared = unsafe extern "C" fn(task: *mut c_void, #[user_data] data: *mut c_void);
+
+fn main() {
+    // Default: `FnMut`, borrowing from the stack.
+    let mut total = 0;
+    Local::scope(
+        |n| {
+            total += n;
+            0
+        },
+        |f, ud| unsafe { f(ud, 2) },
+    );
+    let cb = Local::new(|n| n * 2);
+    assert_eq!(unsafe { cb.function()(cb.user_data(), 3) }, 6);
+
+    // `reentrant`: `Fn`, state in a `Cell`.
+    let calls = Cell::new(0);
+    Reentrant::scope(
+        |n| {
+            calls.set(calls.get() + n);
+            0
+        },
+        |f, ud| unsafe { f(ud, 1) },
+    );
+
+    // `send`: `Send + 'static` for `boxed`, `FnOnce + Send` for `once`.
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&counter);
+    let raw = Sent::boxed(move || {
+        c.fetch_add(1, Ordering::Relaxed);
+        0
+    })
+    .into_raw();
+    unsafe {
+        (raw.function)(raw.user_data);
+        (raw.destroy)(raw.user_data);
+    }
+    let owned = String::from("moved in");
+    let raw = Sent::once(move || owned.len() as c_int).into_raw();
+    assert_eq!(unsafe { (raw.function)(raw.user_data) }, 8);
+    let raw = Sent::once(|| 0).into_raw_with_destroy();
+    unsafe {
+        (raw.function)(raw.user_data);
+        (raw.destroy)(raw.user_data);
+    }
+
+    // `sync`: `Fn + Send + Sync`.
+    let c = Arc::clone(&counter);
+    let raw = Shared::boxed(move |_task| {
+        c.fetch_add(1, Ordering::Relaxed);
+    })
+    .into_raw();
+    let (function, user_data) = (raw.function, raw.user_data as usize);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(move || unsafe { function(std::ptr::null_mut(), user_data as *mut c_void) });
+        }
+    });
+    unsafe { (raw.destroy)(raw.user_data) };
+    assert_eq!(
+        (total, calls.get(), counter.load(Ordering::Relaxed)),
+        (2, 1, 3)
+    );
+}

@@ -1,0 +1,13 @@
+use ffi_callback::callback;
+use std::ffi::{c_int, c_void};
+
+#[callback]
+type ExecRow = unsafe extern "C" fn(#[user_data] arg: *mut c_void, n: c_int) -> c_int;
+
+fn main() {
+    let mut total = 0;
+    let cb = ExecRow::new(|n: c_int| {
+        total += n;
+    });
+    let _ = cb.function();
+}

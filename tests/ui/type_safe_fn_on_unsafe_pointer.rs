@@ -1,0 +1,7 @@
+use ffi_callback::callback;
+use std::ffi::c_void;
+
+#[callback(unsafe(safe_fn))]
+type StartRoutine = unsafe extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
+
+fn main() {}
