@@ -215,12 +215,21 @@ pub(crate) fn report_and_dispose(site: &Site, payload: Payload) {
 }
 
 /// Drops a payload whose `Drop` may itself panic, without letting that
-/// second panic unwind: it is caught, and its own payload leaked.
+/// second panic unwind: it is caught, and its own payload disposed of the
+/// same way (a chain of panicking payloads is followed a few links deep;
+/// past that the rest is leaked rather than risk unbounded recursion).
 pub(crate) fn dispose(payload: Payload) {
-    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
+    let mut payload = payload;
+    for _ in 0..DISPOSE_DEPTH {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
     }
+    std::mem::forget(payload);
 }
+
+const DISPOSE_DEPTH: usize = 8;
 
 /// Prints `ffi-callback: {message}; aborting` and aborts the process.
 #[cold]

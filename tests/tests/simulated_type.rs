@@ -1,0 +1,1163 @@
+//! Callback types (`#[callback] type T = unsafe extern "C" fn(..)`) against
+//! C APIs simulated in Rust: the holders (`scope`, `new`, `boxed`, `once`),
+//! re-entry, poisoning, ownership (every closure dropped exactly once,
+//! checked with drop counters here and by Miri's leak check), the threading
+//! contracts (`send`, `sync`), slot-less types and accessor user data. No C
+//! code runs, so the whole file runs under Miri (`scripts/miri.sh`).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+
+use ffi_callback::{callback, resume_panics};
+
+/// Records the message of every panic raised on the current thread (see
+/// `simulated_fn.rs`): the hook is installed once, the log is per thread,
+/// deliberate panics are not printed.
+mod hook {
+    use std::cell::RefCell;
+    use std::sync::Once;
+
+    thread_local! {
+        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn install() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let default = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned());
+                let deliberate = message
+                    .as_deref()
+                    .is_none_or(|m| m.starts_with("ffi-callback: ") || m.starts_with("expected"));
+                let _ = LOG.try_with(|log| {
+                    log.borrow_mut()
+                        .push(message.unwrap_or_else(|| "<typed payload>".to_owned()));
+                });
+                if !deliberate {
+                    default(info);
+                }
+            }));
+        });
+    }
+
+    /// Runs `f`; returns its value and the panics raised on this thread
+    /// meanwhile, caught or not.
+    pub(crate) fn panics_during<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+        install();
+        let before = LOG.with(|log| log.borrow().len());
+        let value = f();
+        let raised = LOG.with(|log| log.borrow_mut().split_off(before));
+        (value, raised)
+    }
+}
+
+use hook::panics_during;
+
+/// Runs `f`, which must panic; returns the payload.
+fn panic_payload<R>(f: impl FnOnce() -> R) -> Box<dyn std::any::Any + Send> {
+    hook::install();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(_) => panic!("the call returned instead of panicking"),
+        Err(payload) => payload,
+    }
+}
+
+/// The message of a `&str` or `String` payload.
+fn message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or_else(|| panic!("not a string payload"))
+}
+
+#[derive(Debug, PartialEq)]
+struct Boom(u32);
+
+/// Counts its drops (captured by closures to check they are freed once).
+struct Tracked(Rc<Cell<u32>>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+fn tracked() -> (Tracked, Rc<Cell<u32>>) {
+    let drops = Rc::new(Cell::new(0));
+    (Tracked(drops.clone()), drops)
+}
+
+/// `Tracked` for closures that cross threads.
+struct SendTracked(Arc<AtomicU32>);
+
+impl Drop for SendTracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn send_tracked() -> (SendTracked, Arc<AtomicU32>) {
+    let drops = Arc::new(AtomicU32::new(0));
+    (SendTracked(drops.clone()), drops)
+}
+
+// ---------------------------------------------------------------------------
+// The callback types, as a C header would declare them.
+// ---------------------------------------------------------------------------
+
+/// Default contract: `FnMut`, caller's thread, re-entry refused.
+#[callback(fallback = -1)]
+type Each = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// May be re-entered: `Fn`.
+#[callback(reentrant, fallback = -1)]
+type EachReentrant = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// Each call stands alone: no poisoning.
+#[callback(on_panic = fallback, fallback = -1)]
+type EachFallback = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+type EachFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
+
+// ---------------------------------------------------------------------------
+// The simulated C library.
+// ---------------------------------------------------------------------------
+
+/// `for (i = 0; i < n; i++) out[i] = f(ud, i);`
+unsafe extern "C" fn c_each(f: Option<EachFn>, ud: *mut c_void, n: c_int, out: *mut c_int) {
+    let Some(f) = f else { return };
+    for i in 0..n {
+        // SAFETY: the caller passes the user data `f` expects, and `out`
+        // with room for `n` ints.
+        unsafe { *out.add(i as usize) = f(ud, i) };
+    }
+}
+
+/// Calls `c_each` and collects what the callback returned each time.
+///
+/// # Safety
+/// `ud` is what `f` expects.
+unsafe fn each(f: EachFn, ud: *mut c_void, n: c_int) -> Vec<c_int> {
+    let mut out = vec![c_int::MIN; n as usize];
+    // SAFETY: forwarded; `out` has room for `n` ints.
+    unsafe { c_each(Some(f), ud, n, out.as_mut_ptr()) };
+    out
+}
+
+/// A C object that keeps a callback and calls it on `c_emit`, also from
+/// inside the callback (re-entry).
+#[repr(C)]
+struct Emitter {
+    f: Option<EachFn>,
+    ud: *mut c_void,
+}
+
+unsafe extern "C" fn c_emitter_set(em: *mut Emitter, f: Option<EachFn>, ud: *mut c_void) {
+    // SAFETY: the caller passes a valid emitter.
+    unsafe {
+        (*em).f = f;
+        (*em).ud = ud;
+    }
+}
+
+unsafe extern "C" fn c_emit(em: *mut Emitter, n: c_int) -> c_int {
+    // SAFETY: the caller passes a valid emitter with a consistent
+    // registration.
+    unsafe {
+        match (*em).f {
+            Some(f) => f((*em).ud, n),
+            None => c_int::MIN,
+        }
+    }
+}
+
+fn new_emitter() -> Emitter {
+    Emitter {
+        f: None,
+        ud: ptr::null_mut(),
+    }
+}
+
+/// A registry that owns a callback and frees it with a GLib-style
+/// destroy-notify, typed as bindings type it.
+#[repr(C)]
+struct Registry {
+    f: Option<EachFn>,
+    ud: *mut c_void,
+    destroy: Option<unsafe extern "C" fn(*mut c_void)>,
+}
+
+unsafe extern "C" fn c_registry_fire(reg: *mut Registry, n: c_int) -> c_int {
+    // SAFETY: the caller passes a valid registry.
+    unsafe {
+        match (*reg).f {
+            Some(f) => f((*reg).ud, n),
+            None => c_int::MIN,
+        }
+    }
+}
+
+unsafe extern "C" fn c_registry_clear(reg: *mut Registry) {
+    // SAFETY: the caller passes a valid registry; its destroy-notify is
+    // called once, after the last call.
+    unsafe {
+        if let Some(destroy) = (*reg).destroy.take() {
+            destroy((*reg).ud);
+        }
+        (*reg).f = None;
+        (*reg).ud = ptr::null_mut();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// scope
+// ---------------------------------------------------------------------------
+
+#[test]
+fn scope_returns_the_c_calls_value() {
+    let mut seen = Vec::new();
+    let results = Each::scope(
+        |n| {
+            seen.push(n);
+            n * 3
+        },
+        // SAFETY: `f` and `ud` come together from the holder, alive for the
+        // whole scope.
+        |f, ud| unsafe { each(f, ud, 4) },
+    );
+    assert_eq!(results, [0, 3, 6, 9]);
+    assert_eq!(seen, [0, 1, 2, 3]);
+}
+
+#[test]
+fn scope_resumes_the_payload_and_poisons_the_holder() {
+    let mut seen = Vec::new();
+    let mut results = Vec::new();
+    let payload = panic_payload(|| {
+        Each::scope(
+            |n| {
+                if n == 2 {
+                    panic_any(Boom(2));
+                }
+                seen.push(n);
+                n
+            },
+            // SAFETY: as above.
+            |f, ud| results = unsafe { each(f, ud, 5) },
+        )
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(2)));
+    // The C call went on to its end; calls after the panic got the
+    // fallback without running the closure.
+    assert_eq!(results, [0, 1, -1, -1, -1]);
+    assert_eq!(seen, [0, 1]);
+}
+
+// ---------------------------------------------------------------------------
+// new + function + user_data, over several statements
+// ---------------------------------------------------------------------------
+
+#[test]
+fn new_function_user_data_split_over_statements() {
+    let mut reg = Registry {
+        f: None,
+        ud: ptr::null_mut(),
+        destroy: None,
+    };
+    let mut total = 0;
+    let cb = Each::new(|n| {
+        total += n;
+        total
+    });
+    // SAFETY: `cb` stays alive and unmoved until the registry is cleared.
+    let got = resume_panics(|| unsafe {
+        reg.f = Some(cb.function());
+        reg.ud = cb.user_data();
+        let a = c_registry_fire(&mut reg, 5);
+        let b = c_registry_fire(&mut reg, 7);
+        c_registry_clear(&mut reg);
+        (a, b)
+    });
+    // Ends the closure's borrow of `total`.
+    let _ = cb.into_inner();
+    assert_eq!(got, (5, 12));
+    assert_eq!(total, 12);
+}
+
+#[test]
+fn into_inner_gives_the_closure_back() {
+    let (track, drops) = tracked();
+    let mut count = 0;
+    let cb = Each::new(move |n| {
+        let _ = &track;
+        count += 1;
+        n + count
+    });
+    // SAFETY: `cb` is alive and unmoved for the call.
+    let got = unsafe { each(cb.function(), cb.user_data(), 2) };
+    assert_eq!(got, [1, 3]);
+    let mut closure = cb.into_inner();
+    // Its state carried over.
+    assert_eq!(closure(10), 13);
+    assert_eq!(drops.get(), 0);
+    drop(closure);
+    assert_eq!(drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Re-entry
+// ---------------------------------------------------------------------------
+
+#[test]
+fn reentry_is_refused_and_never_aliases() {
+    let mut em = new_emitter();
+    let em_ptr = &raw mut em;
+    let mut log: Vec<(c_int, c_int)> = Vec::new();
+    let cb = Each::new(|n| {
+        // The closure holds `&mut log` (through `&mut F`) while it
+        // re-enters the C library, which calls the same holder again.
+        let inner = if n > 0 {
+            // SAFETY: the emitter outlives the calls.
+            unsafe { c_emit(em_ptr, n - 1) }
+        } else {
+            0
+        };
+        log.push((n, inner));
+        n + 100
+    });
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `cb` is alive and unmoved while the emitter uses it.
+            unsafe {
+                c_emitter_set(em_ptr, Some(cb.function()), cb.user_data());
+                got = c_emit(em_ptr, 2);
+            }
+        })
+    });
+    // The refusal was kept like a panic: it poisoned the holder, so a later
+    // call gets the fallback without running the closure.
+    // SAFETY: as above.
+    let later = unsafe { c_emit(em_ptr, 0) };
+    let _ = cb.into_inner();
+    // The inner call was refused (fallback -1) without touching the
+    // closure; the outer call finished. (Miri checks that no second
+    // `&mut` was made.)
+    assert_eq!((got, later), (102, -1));
+    assert_eq!(log, [(2, -1)]);
+    let msg = message(&*payload);
+    assert!(
+        msg.starts_with(
+            "ffi-callback: `simulated_type::Each` refused the call: it was called while its \
+             closure was already running"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("#[callback(reentrant)]"), "{msg}");
+}
+
+#[test]
+fn reentrant_type_may_be_reentered() {
+    let mut em = new_emitter();
+    let em_ptr = &raw mut em;
+    let log = RefCell::new(Vec::new());
+    let got = EachReentrant::scope(
+        |n| {
+            let inner = if n > 0 {
+                // SAFETY: the emitter outlives the calls.
+                unsafe { c_emit(em_ptr, n - 1) }
+            } else {
+                0
+            };
+            log.borrow_mut().push((n, inner));
+            inner + 1
+        },
+        // SAFETY: `f`/`ud` are alive for the scope, the emitter too.
+        |f, ud| unsafe {
+            c_emitter_set(em_ptr, Some(f), ud);
+            c_emit(em_ptr, 3)
+        },
+    );
+    assert_eq!(got, 4);
+    assert_eq!(*log.borrow(), [(0, 0), (1, 1), (2, 2), (3, 3)]);
+}
+
+// ---------------------------------------------------------------------------
+// Poisoning
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_panic_poisons_the_holder_for_good() {
+    let calls = Cell::new(0);
+    let cb = Each::new(|n| {
+        calls.set(calls.get() + 1);
+        if n == 1 {
+            panic_any(Boom(1));
+        }
+        n + 10
+    });
+    let (f, ud) = (cb.function(), cb.user_data());
+    let mut results = Vec::new();
+    // SAFETY: `cb` is alive and unmoved for every call below.
+    let payload = panic_payload(|| resume_panics(|| results = unsafe { each(f, ud, 4) }));
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(1)));
+    assert_eq!(results, [10, -1, -1, -1]);
+    assert_eq!(calls.get(), 2);
+
+    // Like a poisoned `Mutex`: later C calls, under a fresh guard, still
+    // get the fallback, quietly (nothing is re-raised), and the closure
+    // does not run.
+    // SAFETY: as above.
+    let (again, raised) = panics_during(|| resume_panics(|| unsafe { each(f, ud, 3) }));
+    assert_eq!(again, [-1, -1, -1]);
+    assert!(raised.is_empty(), "{raised:?}");
+    // SAFETY: as above; no guard is needed since nothing runs.
+    assert_eq!(unsafe { f(ud, 0) }, -1);
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn a_panic_poisons_a_reentrant_holder_too() {
+    let calls = Cell::new(0);
+    let cb = EachReentrant::new(|n| {
+        calls.set(calls.get() + 1);
+        assert!(n != 0, "expected: first call");
+        n
+    });
+    let (f, ud) = (cb.function(), cb.user_data());
+    // SAFETY: `cb` is alive and unmoved for every call below.
+    let payload = panic_payload(|| resume_panics(|| unsafe { each(f, ud, 3) }));
+    assert_eq!(message(&*payload), "expected: first call");
+    // SAFETY: as above.
+    let again = resume_panics(|| unsafe { each(f, ud, 2) });
+    assert_eq!(again, [-1, -1]);
+    assert_eq!(calls.get(), 1);
+}
+
+#[test]
+fn fallback_policy_does_not_poison() {
+    let calls = Cell::new(0);
+    let (results, raised) = panics_during(|| {
+        EachFallback::scope(
+            |n| {
+                calls.set(calls.get() + 1);
+                assert!(n != 1, "expected: fallback type");
+                n * 2
+            },
+            // SAFETY: `f`/`ud` are alive for the scope.
+            |f, ud| unsafe { each(f, ud, 4) },
+        )
+    });
+    assert_eq!(results, [0, -1, 4, 6]);
+    assert_eq!(calls.get(), 4);
+    assert_eq!(raised, ["expected: fallback type"]);
+}
+
+/// A C library built with unwinding (`-fexceptions`): the panic passes
+/// through it.
+#[callback(on_panic = unwind)]
+type EachUnwind = unsafe extern "C-unwind" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+type EachUnwindFn = unsafe extern "C-unwind" fn(*mut c_void, c_int) -> c_int;
+
+unsafe extern "C-unwind" fn c_each_unwind(f: EachUnwindFn, ud: *mut c_void, n: c_int) -> c_int {
+    // SAFETY: the caller passes the user data `f` expects.
+    (0..n).map(|i| unsafe { f(ud, i) }).sum()
+}
+
+#[test]
+fn unwind_type_lets_the_panic_through_and_stays_usable() {
+    let calls = Cell::new(0);
+    let cb = EachUnwind::new(|n| {
+        calls.set(calls.get() + 1);
+        if n == 1 {
+            panic_any(Boom(1));
+        }
+        n
+    });
+    let (f, ud) = (cb.function(), cb.user_data());
+    // No guard needed: the panic unwinds through the (`C-unwind`) C call
+    // into this frame.
+    // SAFETY: `cb` is alive and unmoved for every call below.
+    let payload = panic_payload(|| unsafe { c_each_unwind(f, ud, 3) });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(1)));
+    // The unwinding stopped the C loop.
+    assert_eq!(calls.get(), 2);
+    // Not poisoned, not left "running": the next C call runs the closure
+    // (a holder stuck running would refuse it).
+    // SAFETY: as above.
+    assert_eq!(unsafe { c_each_unwind(f, ud, 1) }, 0);
+    assert_eq!(calls.get(), 3);
+}
+
+// ---------------------------------------------------------------------------
+// once
+// ---------------------------------------------------------------------------
+
+#[test]
+fn once_into_raw_is_freed_by_its_call() {
+    let (track, drops) = tracked();
+    let raw = Each::once(move |n| {
+        drop(track);
+        n * 2
+    })
+    .into_raw();
+    assert_eq!(drops.get(), 0);
+    // SAFETY: the one call of a `once` trampoline with its user data.
+    let got = resume_panics(|| unsafe { (raw.function)(raw.user_data, 21) });
+    assert_eq!(got, 42);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_into_raw_panicking_still_frees() {
+    let (track, drops) = tracked();
+    let raw = Each::once(move |n| {
+        let _ = &track;
+        panic_any(Boom(n as u32))
+    })
+    .into_raw();
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: the one call.
+        resume_panics(|| got = unsafe { (raw.function)(raw.user_data, 8) })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(8)));
+    assert_eq!((got, drops.get()), (-1, 1));
+}
+
+#[test]
+fn once_reclaim_and_drop_free_the_uncalled_closure() {
+    let ran = Rc::new(Cell::new(false));
+    let (track, drops) = tracked();
+    let ran2 = ran.clone();
+    let raw = Each::once(move |n| {
+        drop(track);
+        ran2.set(true);
+        n
+    })
+    .into_raw();
+    // SAFETY: the C call that was to call it "failed": it never will.
+    unsafe { raw.reclaim() };
+    assert_eq!((drops.get(), ran.get()), (1, false));
+
+    let (track, drops) = tracked();
+    let once = Each::once(move |n| {
+        drop(track);
+        n
+    });
+    drop(once);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_with_destroy_call_then_destroy() {
+    let (track, drops) = tracked();
+    let raw = Each::once(move |n| {
+        drop(track);
+        n + 1
+    })
+    .into_raw_with_destroy();
+    // SAFETY: at most one call, then the destroy-notify, once.
+    let got = resume_panics(|| unsafe { (raw.function)(raw.user_data, 1) });
+    assert_eq!((got, drops.get()), (2, 1));
+    // SAFETY: as above.
+    unsafe { (raw.destroy)(raw.user_data) };
+    // Consumed by the call, so `destroy` only freed the allocation.
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_with_destroy_second_call_is_refused() {
+    let (track, drops) = tracked();
+    let calls = Rc::new(Cell::new(0));
+    let calls2 = calls.clone();
+    let raw = Each::once(move |n| {
+        drop(track);
+        calls2.set(calls2.get() + 1);
+        n + 1
+    })
+    .into_raw_with_destroy();
+    let mut got = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: two calls before `destroy` are allowed by the API
+            // (the second is refused); then `destroy`, once.
+            got.push(unsafe { (raw.function)(raw.user_data, 1) });
+            // SAFETY: as above.
+            got.push(unsafe { (raw.function)(raw.user_data, 2) });
+        })
+    });
+    assert_eq!(got, [2, -1]);
+    assert_eq!((calls.get(), drops.get()), (1, 1));
+    let msg = message(&*payload);
+    assert!(
+        msg.starts_with(
+            "ffi-callback: `simulated_type::Each` refused the call: it was called a second time"
+        ),
+        "{msg}"
+    );
+    // SAFETY: as above.
+    unsafe { (raw.destroy)(raw.user_data) };
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_with_destroy_and_no_call_drops_the_closure() {
+    let (track, drops) = tracked();
+    let raw = Each::once(move |n| {
+        drop(track);
+        n
+    })
+    .into_raw_with_destroy();
+    assert_eq!(drops.get(), 0);
+    // SAFETY: never called; destroyed once.
+    unsafe { (raw.destroy)(raw.user_data) };
+    assert_eq!(drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// boxed
+// ---------------------------------------------------------------------------
+
+#[test]
+fn boxed_destroy_frees_exactly_once() {
+    let (track, drops) = tracked();
+    let mut total = 0;
+    let raw = Each::boxed(move |n| {
+        let _ = &track;
+        total += n;
+        total
+    })
+    .into_raw();
+    let mut reg = Registry {
+        f: Some(raw.function),
+        ud: raw.user_data,
+        // A plain fn pointer, which coerces to the `Option` bindings use.
+        destroy: Some(raw.destroy),
+    };
+    // SAFETY: the registry owns the callback until it is cleared, which
+    // calls `destroy` once.
+    let got = resume_panics(|| unsafe {
+        let got = [c_registry_fire(&mut reg, 2), c_registry_fire(&mut reg, 3)];
+        assert_eq!(drops.get(), 0);
+        c_registry_clear(&mut reg);
+        got
+    });
+    assert_eq!(got, [2, 5]);
+    assert_eq!(drops.get(), 1);
+    // SAFETY: cleared: `destroy` is not called again.
+    unsafe { c_registry_clear(&mut reg) };
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn dropping_boxed_without_into_raw_frees() {
+    let (track, drops) = tracked();
+    let boxed = Each::boxed(move |n| {
+        let _ = &track;
+        n
+    });
+    assert_eq!(drops.get(), 0);
+    drop(boxed);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn boxed_poisoned_still_destroys_once() {
+    let (track, drops) = tracked();
+    let calls = Rc::new(Cell::new(0));
+    let calls2 = calls.clone();
+    let raw = Each::boxed(move |n| {
+        let _ = &track;
+        calls2.set(calls2.get() + 1);
+        assert!(n != 0, "expected: boxed");
+        n
+    })
+    .into_raw();
+    // SAFETY: alive until `destroy` below.
+    let payload =
+        panic_payload(|| resume_panics(|| unsafe { each(raw.function, raw.user_data, 2) }));
+    assert_eq!(message(&*payload), "expected: boxed");
+    // SAFETY: as above.
+    assert_eq!(unsafe { (raw.function)(raw.user_data, 5) }, -1);
+    assert_eq!(calls.get(), 1);
+    // SAFETY: once, after the last call.
+    unsafe { (raw.destroy)(raw.user_data) };
+    assert_eq!(drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// send: called and destroyed on other threads
+// ---------------------------------------------------------------------------
+
+#[callback(send)]
+type Job = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+#[callback(send, on_panic = fallback, fallback = -1)]
+type SendEach = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// A raw pointer a simulated C library moves to its own thread.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut c_void);
+// SAFETY: used only for user data of `send`/`sync` holders, whose closures
+// are `Send` (and `Sync` where shared).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// `pthread_create` + `pthread_join`: calls `f(ud, n)` on a new thread.
+unsafe extern "C" fn c_thread_call(f: EachFn, ud: *mut c_void, n: c_int) -> c_int {
+    let ud = SendPtr(ud);
+    std::thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: the caller passes the user data `f` expects, usable from
+        // another thread.
+        unsafe { f(ud.0, n) }
+    })
+    .join()
+    .unwrap_or(c_int::MIN)
+}
+
+/// A worker thread that calls the callback `times` times, then frees it
+/// through its destroy-notify.
+unsafe extern "C" fn c_worker(
+    f: EachFn,
+    ud: *mut c_void,
+    destroy: unsafe extern "C" fn(*mut c_void),
+    times: c_int,
+) -> c_int {
+    let ud = SendPtr(ud);
+    std::thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: the caller hands over an owned callback: calls, then one
+        // destroy, all on this thread.
+        unsafe {
+            let last = (0..times).fold(0, |_, i| f(ud.0, i));
+            destroy(ud.0);
+            last
+        }
+    })
+    .join()
+    .unwrap_or(c_int::MIN)
+}
+
+#[test]
+fn send_once_runs_on_another_thread() {
+    let (tx, rx) = mpsc::channel();
+    let (track, drops) = send_tracked();
+    let raw = Job::once(move |n| {
+        let _ = &track;
+        tx.send((n, std::thread::current().id()))
+            .expect("receiver alive");
+        n + 1
+    })
+    .into_raw();
+    // SAFETY: the one call of a `send` once-callback, on another thread.
+    let got = unsafe { c_thread_call(raw.function, raw.user_data, 4) };
+    assert_eq!(got, 5);
+    let (n, thread) = rx.recv().expect("the closure ran");
+    assert_eq!(n, 4);
+    assert_ne!(thread, std::thread::current().id());
+    // Dropped by its call, on that thread.
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_boxed_called_and_destroyed_on_another_thread() {
+    let (track, drops) = send_tracked();
+    let mut total = 0;
+    let raw = Job::boxed(move |n| {
+        let _ = &track;
+        total += n;
+        total
+    })
+    .into_raw();
+    // SAFETY: ownership moves to the worker, which destroys it once.
+    let last = unsafe { c_worker(raw.function, raw.user_data, raw.destroy, 4) };
+    assert_eq!(last, 6);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_holder_refuses_concurrent_entry() {
+    // Thread A enters the closure and waits inside it; meanwhile this
+    // thread calls the same holder: refused (fallback -1), not raced.
+    // Channels order the steps; there is no timing.
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (proceed_tx, proceed_rx) = mpsc::channel::<()>();
+    let runs = AtomicU32::new(0);
+    let runs_ref = &runs;
+    // `move`: the closure owns the channel ends (a `Receiver` is `Send`
+    // but not `Sync`, so it cannot be captured by reference).
+    let cb = SendEach::new(move |n| {
+        runs_ref.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            entered_tx.send(()).expect("main thread alive");
+            proceed_rx.recv().expect("main thread alive");
+        }
+        n + 100
+    });
+    let (f, ud) = (cb.function(), SendPtr(cb.user_data()));
+    let (in_a, (refused, raised), after) = std::thread::scope(|s| {
+        let a = s.spawn(move || {
+            let ud = ud;
+            // SAFETY: `cb` outlives the scope; `send` allows other threads.
+            unsafe { f(ud.0, 0) }
+        });
+        entered_rx.recv().expect("thread A entered");
+        // SAFETY: as above.
+        let refused = panics_during(|| unsafe { f(ud.0, 5) });
+        proceed_tx.send(()).expect("thread A waiting");
+        let in_a = a.join().expect("thread A finished");
+        // Idle again: runs.
+        // SAFETY: as above.
+        let after = unsafe { f(ud.0, 7) };
+        (in_a, refused, after)
+    });
+    assert_eq!((in_a, refused, after), (100, -1, 107));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(raised.len(), 1);
+    assert!(
+        raised[0].starts_with(
+            "ffi-callback: `simulated_type::SendEach` refused the call: it was called while its \
+             closure was already running"
+        ),
+        "{raised:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// sync: called from several threads at once
+// ---------------------------------------------------------------------------
+
+#[callback(sync)]
+type PoolFunc = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int);
+
+type PoolFn = unsafe extern "C" fn(*mut c_void, c_int);
+
+const WORKERS: usize = 3;
+const ROUNDS: c_int = if cfg!(miri) { 2 } else { 20 };
+
+/// `g_thread_pool`: `WORKERS` threads each call `f(ud, i)` for
+/// `i in 0..rounds`, all at once.
+unsafe extern "C" fn c_pool_run(f: PoolFn, ud: *mut c_void, rounds: c_int) {
+    let ud = SendPtr(ud);
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(move || {
+                let ud = ud;
+                for i in 0..rounds {
+                    // SAFETY: the caller passes a `sync` callback's user
+                    // data, alive for the scope.
+                    unsafe { f(ud.0, i) };
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn sync_holder_is_called_from_several_threads_at_once() {
+    // The barrier releases only when all workers are inside the closure at
+    // the same time: the holder lets them in together (a refusal would
+    // abort under the default `on_panic = abort` of `sync`).
+    let barrier = Barrier::new(WORKERS);
+    let sum = AtomicI32::new(0);
+    let calls = AtomicU32::new(0);
+    PoolFunc::scope(
+        |n| {
+            barrier.wait();
+            calls.fetch_add(1, Ordering::SeqCst);
+            sum.fetch_add(n, Ordering::SeqCst);
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| unsafe { c_pool_run(f, ud, ROUNDS) },
+    );
+    let expected = WORKERS as c_int * (0..ROUNDS).sum::<c_int>();
+    assert_eq!(sum.load(Ordering::SeqCst), expected);
+    assert_eq!(calls.load(Ordering::SeqCst), WORKERS as u32 * ROUNDS as u32);
+}
+
+#[test]
+fn sync_boxed_destroyed_once_after_concurrent_calls() {
+    let (track, drops) = send_tracked();
+    let sum = Arc::new(AtomicI32::new(0));
+    let sum2 = sum.clone();
+    let raw = PoolFunc::boxed(move |n| {
+        let _ = &track;
+        sum2.fetch_add(n + 1, Ordering::SeqCst);
+    })
+    .into_raw();
+    // SAFETY: alive until the destroy below, after the pool finished.
+    unsafe { c_pool_run(raw.function, raw.user_data, 2) };
+    assert_eq!(sum.load(Ordering::SeqCst), WORKERS as c_int * 3);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let destroy = SendPtr(raw.user_data);
+    std::thread::spawn(move || {
+        let destroy = destroy;
+        // SAFETY: once, after the last call, on another thread (`sync`).
+        unsafe { (raw.destroy)(destroy.0) };
+    })
+    .join()
+    .expect("destroyed");
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Types without a user-data slot: capture-free closures only
+// ---------------------------------------------------------------------------
+
+#[callback]
+type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+
+type CompareFn = unsafe extern "C" fn(*const c_void, *const c_void) -> c_int;
+
+/// `qsort` (no user data), as an insertion sort.
+unsafe extern "C" fn c_qsort(base: *mut c_void, n: usize, size: usize, cmp: Option<CompareFn>) {
+    let Some(cmp) = cmp else { return };
+    let base = base.cast::<u8>();
+    for i in 1..n {
+        let mut j = i;
+        // SAFETY: `base` holds `n` elements of `size` bytes.
+        unsafe {
+            while j > 0 && cmp(base.add((j - 1) * size).cast(), base.add(j * size).cast()) > 0 {
+                ptr::swap_nonoverlapping(base.add((j - 1) * size), base.add(j * size), size);
+                j -= 1;
+            }
+        }
+    }
+}
+
+thread_local! {
+    static COMPARISONS: Cell<u32> = const { Cell::new(0) };
+}
+
+fn compare_i32(a: *const c_void, b: *const c_void) -> c_int {
+    COMPARISONS.with(|n| n.set(n.get() + 1));
+    // SAFETY: the sort passes pointers to two `i32` elements.
+    let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+    assert!(a != 13 && b != 13, "expected: unlucky");
+    a.cmp(&b) as c_int
+}
+
+fn sort(items: &mut [i32]) {
+    Compare::scope(
+        // A fn item is a capture-free closure too.
+        compare_i32,
+        // SAFETY: the comparator compares `i32`s.
+        |f| unsafe { c_qsort(items.as_mut_ptr().cast(), items.len(), 4, Some(f)) },
+    );
+}
+
+#[test]
+fn slotless_type_with_capture_free_closure() {
+    let mut items = [3, 1, 2, 0];
+    sort(&mut items);
+    assert_eq!(items, [0, 1, 2, 3]);
+
+    let cmp = Compare::new(|a, b| compare_i32(b, a));
+    let mut items = [3, 1, 2];
+    // SAFETY: the comparator compares `i32`s.
+    unsafe { c_qsort(items.as_mut_ptr().cast(), 3, 4, Some(cmp.function())) };
+    assert_eq!(items, [3, 2, 1]);
+}
+
+#[test]
+fn slotless_type_resumes_and_poisons_the_thread_guard() {
+    let mut items = [5, 13, 4, 3, 2];
+    COMPARISONS.with(|n| n.set(0));
+    let payload = panic_payload(|| sort(&mut items));
+    assert_eq!(message(&*payload), "expected: unlucky");
+    // The first comparison panicked; the others returned 0 ("equal")
+    // without running the closure, so nothing moved.
+    assert_eq!(COMPARISONS.with(Cell::get), 1);
+    assert_eq!(items, [5, 13, 4, 3, 2]);
+}
+
+/// A safe fn pointer type (signal handlers, `atexit`): fine without user
+/// data.
+#[callback(on_panic = fallback)]
+type Handler = extern "C" fn(sig: c_int);
+
+thread_local! {
+    static SIGNALS: RefCell<Vec<c_int>> = const { RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn slotless_safe_fn_type() {
+    let handler = Handler::new(|sig| {
+        assert!(sig != 0, "expected: signal 0");
+        SIGNALS.with(|s| s.borrow_mut().push(sig));
+    });
+    let f: extern "C" fn(c_int) = handler.function();
+    let ((), raised) = panics_during(|| {
+        f(2);
+        f(0);
+        f(15);
+    });
+    assert_eq!(SIGNALS.with(|s| s.borrow().clone()), [2, 15]);
+    assert_eq!(raised, ["expected: signal 0"]);
+}
+
+// ---------------------------------------------------------------------------
+// Slot position, integer slots, accessor user data
+// ---------------------------------------------------------------------------
+
+#[allow(clippy::upper_case_acronyms)]
+type LPARAM = isize;
+
+/// `EnumWindows`: user data last, an integer; returning 0 stops.
+#[callback]
+type EnumProc = unsafe extern "system" fn(hwnd: usize, #[user_data] lparam: LPARAM) -> i32;
+
+unsafe extern "system" fn c_enum_windows(
+    proc_: Option<unsafe extern "system" fn(usize, LPARAM) -> i32>,
+    lparam: LPARAM,
+) -> i32 {
+    let Some(proc_) = proc_ else { return 0 };
+    for hwnd in 10..20 {
+        // SAFETY: the caller passes the `lparam` `proc_` expects.
+        if unsafe { proc_(hwnd, lparam) } == 0 {
+            return 0;
+        }
+    }
+    1
+}
+
+/// sqlite3_trace_v2's callback: user data in the middle.
+#[callback]
+type Trace = unsafe extern "C" fn(
+    mask: u32,
+    #[user_data] ctx: *mut c_void,
+    p: *mut c_void,
+    x: *mut c_void,
+) -> c_int;
+
+#[test]
+fn integer_slot_last_position() {
+    let mut found = Vec::new();
+    let finished = EnumProc::scope(
+        |hwnd| {
+            found.push(hwnd);
+            i32::from(hwnd < 12)
+        },
+        // SAFETY: `proc_`/`lparam` are alive for the scope.
+        |proc_, lparam| unsafe { c_enum_windows(Some(proc_), lparam) },
+    );
+    assert_eq!((finished, found), (0, vec![10, 11, 12]));
+
+    // `destroy` takes the slot type.
+    let (track, drops) = tracked();
+    let raw = EnumProc::boxed(move |hwnd| {
+        let _ = &track;
+        i32::from(hwnd < 11)
+    })
+    .into_raw();
+    let lparam: LPARAM = raw.user_data;
+    // SAFETY: alive until `destroy`, called once.
+    unsafe {
+        assert_eq!(c_enum_windows(Some(raw.function), lparam), 0);
+        (raw.destroy)(lparam);
+    }
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn slot_in_the_middle() {
+    let mut seen = Vec::new();
+    let mut marker = 0u8;
+    let marker_ptr: *mut c_void = (&raw mut marker).cast();
+    let got = Trace::scope(
+        |mask, p, x| {
+            seen.push((mask, p == marker_ptr, x.is_null()));
+            7
+        },
+        // SAFETY: `f`/`ctx` are alive for the scope.
+        |f, ctx| unsafe { f(0x2, ctx, marker_ptr, ptr::null_mut()) },
+    );
+    assert_eq!(got, 7);
+    assert_eq!(seen, [(0x2, true, true)]);
+}
+
+/// A context C passes instead of a user-data parameter (sqlite3_context).
+#[repr(C)]
+struct Ctx {
+    user_data: *mut c_void,
+}
+
+unsafe extern "C" fn c_ctx_user_data(ctx: *mut Ctx) -> *mut c_void {
+    // SAFETY: C passes a valid context.
+    unsafe { (*ctx).user_data }
+}
+
+#[callback(user_data = c_ctx_user_data(ctx), fallback = -1)]
+type ScalarFunc = unsafe extern "C" fn(ctx: *mut Ctx, n: c_int) -> c_int;
+
+#[test]
+fn accessor_user_data_type() {
+    let mut total = 0;
+    let cb = ScalarFunc::new(|ctx, n| {
+        assert!(!ctx.is_null());
+        total += n;
+        total
+    });
+    let mut ctx = Ctx {
+        user_data: cb.user_data(),
+    };
+    let f = cb.function();
+    // SAFETY: the context carries the holder's user data; `cb` is alive.
+    let got = resume_panics(|| unsafe { [f(&mut ctx, 2), f(&mut ctx, 3)] });
+    let _ = cb.into_inner();
+    assert_eq!((got, total), ([2, 5], 5));
+
+    // A boxed one, with `xDestroy`.
+    let (track, drops) = tracked();
+    let raw = ScalarFunc::boxed(move |_ctx, n| {
+        let _ = &track;
+        n * n
+    })
+    .into_raw();
+    let mut ctx = Ctx {
+        user_data: raw.user_data,
+    };
+    // SAFETY: alive until `destroy`, called once.
+    unsafe {
+        assert_eq!((raw.function)(&mut ctx, 9), 81);
+        (raw.destroy)(raw.user_data);
+    }
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn accessor_null_is_refused() {
+    let calls = Cell::new(0);
+    let cb = ScalarFunc::new(|_ctx, n| {
+        calls.set(calls.get() + 1);
+        n
+    });
+    let mut ctx = Ctx {
+        user_data: ptr::null_mut(),
+    };
+    let f = cb.function();
+    let mut got = 0;
+    // SAFETY: a null user data, which the trampoline refuses.
+    let payload = panic_payload(|| resume_panics(|| got = unsafe { f(&mut ctx, 1) }));
+    assert_eq!((got, calls.get()), (-1, 0));
+    assert_eq!(
+        message(&*payload),
+        "ffi-callback: `simulated_type::ScalarFunc` refused the call: `user_data = EXPR` gave a \
+         null pointer instead of its holder"
+    );
+}
