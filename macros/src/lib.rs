@@ -12,6 +12,8 @@ mod errors;
 mod expand;
 mod expand_fn;
 mod expand_type;
+#[cfg(test)]
+mod fuzz;
 mod options;
 mod parse;
 #[cfg(test)]

@@ -55,11 +55,11 @@ unsafe impl<T> UserDataSlot for *const T {
 unsafe impl UserDataSlot for usize {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as usize
+        ptr.expose_provenance()
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        ptr::with_exposed_provenance_mut(self)
     }
 }
 

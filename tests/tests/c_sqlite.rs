@@ -387,7 +387,11 @@ fn nested_exec_into_a_non_reentrant_callback_is_refused() {
         [SQLITE_ABORT],
         "the one refused call returned the fallback 1"
     );
-    assert_eq!(log, [(0, 1)], "the closure never ran nested, nor after the refusal");
+    assert_eq!(
+        log,
+        [(0, 1)],
+        "the closure never ran nested, nor after the refusal"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# MSRV check: the workspace's `rust-version` (root Cargo.toml,
+# [workspace.package]) must be true for what users build (the runtime
+# `ffi-callback` and the macro crate `ffi-callback-macros`).
+#
+#   scripts/msrv.sh            every check that this machine can run
+#   scripts/msrv.sh --static   only the checks that need no old toolchain
+#
+# 1. With the MSRV toolchain (installed here through rustup when missing):
+#    `cargo +MSRV test` of the runtime, the macros (snapshots, fuzz), the
+#    hygiene and forbid(unsafe_code) crates, then `cargo +MSRV check` of the
+#    whole workspace with every target. This is the real check: language
+#    features (let chains are 1.88, `&raw` 1.82, ...) and std APIs alike.
+# 2. Always, on the current stable toolchain:
+#    - every normal dependency of `ffi-callback` (the crates users compile)
+#      declares a `rust-version` no newer than ours (Cargo.lock as locked;
+#      resolver 3 prefers such versions when it updates the lock);
+#    - `clippy::incompatible_msrv` (clippy reads `rust-version`): no std API
+#      stabilised after the MSRV, in the runtime and the macros;
+#    - a textual scan of the runtime and macro sources for syntax newer than
+#      the MSRV that clippy does not see (let chains, `cfg(true)`).
+# When the toolchain cannot be installed (offline), step 1 is skipped and
+# the script says so: step 2 cannot see every newer language feature.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+static_only=false
+[ "${1:-}" = "--static" ] && static_only=true
+
+msrv=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)
+[ -n "$msrv" ] || { echo "msrv: no rust-version in [workspace.package] of Cargo.toml" >&2; exit 1; }
+echo "msrv: declared rust-version = $msrv"
+
+# "a.b[.c]" <= "x.y[.z]"
+version_le() {
+  [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]
+}
+
+failures=0
+fail() { echo "msrv: FAIL: $*" >&2; failures=$((failures + 1)); }
+skipped=()
+
+# ---- 1. the MSRV toolchain itself ----------------------------------------
+toolchain_ok=false
+if ! $static_only; then
+  if ! command -v rustup >/dev/null; then
+    skipped+=("no rustup: cannot install Rust $msrv")
+  elif rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+    toolchain_ok=true
+  else
+    echo "msrv: installing Rust $msrv (rustup, minimal profile)"
+    if install_log=$(rustup toolchain install "$msrv" --profile minimal 2>&1); then
+      toolchain_ok=true
+    else
+      echo "msrv: rustup toolchain install $msrv failed:" >&2
+      { grep -iE '^(error|warn)|could not|failed' <<<"$install_log" || tail -n 5 <<<"$install_log"; } \
+        | head -n 5 | sed 's/^/  /' >&2
+      skipped+=("Rust $msrv could not be installed (see the rustup error above)")
+    fi
+  fi
+fi
+
+if $toolchain_ok; then
+  echo "msrv: $(rustup run "$msrv" rustc --version)"
+  # Its own target directory: another compiler's artifacts would only be
+  # rebuilt over and over.
+  msrv_target="${CARGO_TARGET_DIR:-target}/msrv-$msrv"
+  echo "msrv: cargo +$msrv test (runtime, macros, hygiene, forbid-unsafe)"
+  if ! CARGO_TARGET_DIR="$msrv_target" cargo "+$msrv" test -q \
+      -p ffi-callback -p ffi-callback-macros -p ffi-callback-hygiene \
+      -p ffi-callback-forbid-unsafe; then
+    fail "cargo +$msrv test"
+  fi
+  echo "msrv: cargo +$msrv check --workspace --all-targets"
+  if ! CARGO_TARGET_DIR="$msrv_target" cargo "+$msrv" check -q --workspace --all-targets; then
+    fail "cargo +$msrv check --workspace --all-targets"
+  fi
+fi
+
+# ---- 2. checks on the current toolchain ----------------------------------
+echo "msrv: rust-version of every dependency users compile (Cargo.lock)"
+deps=$(cargo tree -p ffi-callback -e normal,build --prefix none --format '{p}' \
+  | sed 's/ (.*//; s/ v/ /' | sort -u)
+metadata=$(cargo metadata --format-version 1 --locked)
+while read -r name version; do
+  [ -n "$name" ] || continue
+  case "$name" in ffi-callback | ffi-callback-macros) continue ;; esac
+  needs=$(jq -r --arg n "$name" --arg v "$version" \
+    '.packages[] | select(.name == $n and .version == $v) | .rust_version // "unset"' \
+    <<<"$metadata" | head -n1)
+  if [ "$needs" = "unset" ]; then
+    echo "  $name $version: no rust-version declared (cannot tell)"
+  elif version_le "$needs" "$msrv"; then
+    echo "  $name $version: rust-version $needs ok"
+  else
+    fail "$name $version needs Rust $needs > $msrv"
+  fi
+done <<<"$deps"
+
+echo "msrv: cargo clippy -D clippy::incompatible_msrv (runtime, macros)"
+if ! cargo clippy -q -p ffi-callback -p ffi-callback-macros --all-targets --no-deps -- \
+    -A clippy::all -D clippy::incompatible_msrv; then
+  fail "clippy::incompatible_msrv"
+fi
+
+echo "msrv: syntax newer than $msrv in runtime/src and macros/src"
+# let chains (1.88): `if let P = e && ...` / `&& let P = e`.
+if version_le "$msrv" "1.87"; then
+  if grep -rnE '(^|[^a-z_])(if|while) let [^{]*&&|&& *let ' runtime/src macros/src; then
+    fail "let chains (stable in 1.88) in the sources above"
+  fi
+fi
+# `cfg(true)` / `cfg(false)` (1.88).
+if version_le "$msrv" "1.87"; then
+  if grep -rnE 'cfg(_attr)?\((true|false)' runtime/src macros/src; then
+    fail "cfg(true/false) (stable in 1.88) in the sources above"
+  fi
+fi
+
+echo
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo "msrv: NOT CHECKED:"
+  printf '  - %s\n' "${skipped[@]}"
+  echo "  Without Rust $msrv only std APIs (clippy) and the two syntax forms"
+  echo "  above are checked; other language features and compiler behaviour"
+  echo "  newer than $msrv are not."
+fi
+if [ "$failures" -gt 0 ]; then
+  echo "msrv: $failures check(s) failed"
+  exit 1
+fi
+if $toolchain_ok; then
+  echo "msrv: Rust $msrv builds and tests the runtime and the macros; all checks passed"
+else
+  echo "msrv: static checks passed (the Rust $msrv toolchain itself was not run)"
+fi
