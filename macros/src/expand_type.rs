@@ -100,9 +100,9 @@ impl<'a> Plan<'a> {
             (None, None) => "",
         };
         let thread_bounds = if options.sync.is_some() {
-            quote!(+ #runtime::__private::core::marker::Send + #runtime::__private::core::marker::Sync)
+            quote!(+ #runtime::__private::SyncClosure)
         } else if options.send.is_some() {
-            quote!(+ #runtime::__private::core::marker::Send)
+            quote!(+ #runtime::__private::SendClosure)
         } else {
             quote!()
         };

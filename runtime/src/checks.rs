@@ -52,3 +52,36 @@ pub fn conjure_zero_sized<'a, F: NoCaptures>() -> &'a F {
     // the type is inhabited.
     unsafe { NonNull::<F>::dangling().as_ref() }
 }
+
+/// A closure for a callback type declared `send`: the C library may call it
+/// or drop it on another thread.
+#[diagnostic::on_unimplemented(
+    message = "this closure cannot be sent to another thread, but its callback type is declared `send`",
+    label = "captures something that must stay on this thread",
+    note = "a `send` callback may be called or dropped on another thread by the C library, so \
+            everything the closure captures must be `Send`: use `Arc` for `Rc`, `Mutex` or \
+            atomics for `Cell`/`RefCell`, or drop `send` if the C library calls back on this \
+            thread only"
+)]
+#[doc(hidden)]
+pub trait SendClosure {}
+
+// `do_not_recommend`: report the closure against this trait's message, not
+// rustc's generic one about `Send` (which does not say why it is needed).
+#[diagnostic::do_not_recommend]
+impl<T: Send> SendClosure for T {}
+
+/// A closure for a callback type declared `sync`: the C library may call it
+/// from several threads at once.
+#[diagnostic::on_unimplemented(
+    message = "this closure cannot be shared between threads, but its callback type is declared `sync`",
+    label = "captures something that is not `Send + Sync`",
+    note = "a `sync` callback may run on several threads at once, so everything the closure \
+            captures must be `Send + Sync`: use `Arc` for `Rc`, `Mutex` or atomics for \
+            `Cell`/`RefCell`"
+)]
+#[doc(hidden)]
+pub trait SyncClosure {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync> SyncClosure for T {}

@@ -33,7 +33,9 @@ pub use crate::user_data::{
 /// What the generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::checks::{NoCaptures, conjure_zero_sized, require_zero_sized};
+    pub use crate::checks::{
+        NoCaptures, SendClosure, SyncClosure, conjure_zero_sized, require_zero_sized,
+    };
     pub use crate::fallback::Fallback;
     pub use crate::holder::{Holder, HolderState, LocalState, NoState, SendState, fetch_user_data};
     pub use crate::owned::{Boxed, Once, OnceHolder, RawCallback};
