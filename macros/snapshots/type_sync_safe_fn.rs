@@ -24,8 +24,7 @@ where
     pub fn new(f: F) -> Self
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         Self {
             holder: ::ffi_callback::__private::Holder::new(f),
@@ -36,8 +35,7 @@ where
     pub fn function(&self) -> extern "C" fn(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         Self::__ffi_trampoline
     }
@@ -63,8 +61,7 @@ where
     ) -> T
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         let holder = Self::new(f);
         call(holder.function(), holder.user_data())
@@ -87,8 +84,7 @@ where
     >
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync + 'static,
+            + ::ffi_callback::__private::SyncClosure + 'static,
     {
         let __ffi_ptr = ::ffi_callback::__private::Holder::<
             F,
@@ -125,8 +121,7 @@ where
     >
     where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<
             F,
@@ -152,8 +147,7 @@ where
     extern "C" fn __ffi_trampoline(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
@@ -184,8 +178,7 @@ where
     extern "C" fn __ffi_call_and_free(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
@@ -216,8 +209,7 @@ where
     extern "C" fn __ffi_call_at_most_once(data: gpointer, ud: gpointer)
     where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::core::marker::Send
-            + ::ffi_callback::__private::core::marker::Sync,
+            + ::ffi_callback::__private::SyncClosure,
     {
         static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
             name: ::ffi_callback::__private::core::concat!(
