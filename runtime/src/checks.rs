@@ -27,7 +27,8 @@ impl<F> ZeroSized<F> {
     const CHECK: () = assert!(
         size_of::<F>() == 0,
         "ffi-callback: this callback type has no user-data slot, so its closure must capture \
-         nothing (be zero-sized); use a C API with a user-data parameter to pass state"
+         nothing (be zero-sized); if the C function passes a `void *` for user data, mark that \
+         parameter `#[user_data]`"
     );
 }
 

@@ -12,7 +12,9 @@
     message = "`{Self}` has no fallback value to return to C after a panic",
     label = "no `ffi_callback::Fallback` value for this return type",
     note = "name the value C should receive after a panic or a refused call: \
-            `#[callback(fallback = EXPR)]`, or implement `ffi_callback::Fallback` for `{Self}`"
+            `#[callback(fallback = EXPR)]`, or implement `ffi_callback::Fallback` for `{Self}` \
+            (with `on_panic = abort` or `unwind` nothing is returned after a panic, and no \
+            fallback is needed)"
 )]
 pub trait Fallback {
     /// The value returned to C.
