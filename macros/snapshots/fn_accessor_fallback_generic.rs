@@ -16,12 +16,12 @@ unsafe extern "C" fn call<T: Ord>(
         ),
     };
     let _ = <&T as ::my::ffi_callback::__private::UserDataParam>::NON_NULL;
-    let __ffi_body = |
+    let __ffi_body = move |state: &T| -> c_int {
         #[allow(unused_variables)]
-        ctx: *mut sqlite3_context,
-        (a, b): (i32, i32),
-        state: &T,
-    | -> c_int { 0 };
+        let ctx: *mut sqlite3_context = ctx;
+        let (a, b): (i32, i32) = __ffi_arg1;
+        { 0 }
+    };
     let __ffi_fallback = || -1;
     #[allow(unused_unsafe)]
     unsafe {
@@ -36,7 +36,7 @@ unsafe extern "C" fn call<T: Ord>(
                 unsafe { sqlite3_user_data(ctx) },
             ),
             __ffi_fallback,
-            move |__ffi_user_data| __ffi_body(ctx, __ffi_arg1, __ffi_user_data),
+            __ffi_body,
         )
     }
 }

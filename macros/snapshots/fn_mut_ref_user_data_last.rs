@@ -18,13 +18,13 @@ pub unsafe extern "C" fn collect(
         ),
     };
     let _ = <&mut Vec<String> as ::ffi_callback::__private::UserDataParam>::NON_NULL;
-    let __ffi_body = |
-        info: *mut dl_phdr_info,
-        size: usize,
-        names: &mut Vec<String>,
-    | -> c_int {
-        names.push(String::new());
-        0
+    let __ffi_body = move |names: &mut Vec<String>| -> c_int {
+        let info: *mut dl_phdr_info = info;
+        let size: usize = size;
+        {
+            names.push(String::new());
+            0
+        }
     };
     let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
     #[allow(unused_unsafe)]
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn collect(
                 names,
             ),
             __ffi_fallback,
-            move |__ffi_user_data| __ffi_body(info, size, __ffi_user_data),
+            __ffi_body,
         )
     }
 }

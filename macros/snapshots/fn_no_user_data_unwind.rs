@@ -7,7 +7,10 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
             ::ffi_callback::__private::core::module_path!(), "::", "lua_fn"
         ),
     };
-    let __ffi_body = |state: *mut lua_State| -> c_int { 1 };
+    let __ffi_body = move |()| -> c_int {
+        let state: *mut lua_State = state;
+        { 1 }
+    };
     let __ffi_fallback = ::ffi_callback::__private::no_fallback;
     #[allow(unused_unsafe)]
     unsafe {
@@ -19,7 +22,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
             &__FFI_CALLBACK_SITE,
             ::ffi_callback::__private::core::ptr::null_mut(),
             __ffi_fallback,
-            move |()| __ffi_body(state),
+            __ffi_body,
         )
     }
 }

@@ -13,9 +13,12 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         ),
     };
     let _ = <&mut Vec<HWND> as ::ffi_callback::__private::UserDataParam>::NON_NULL;
-    let __ffi_body = |hwnd: HWND, found: &mut Vec<HWND>| -> BOOL {
-        found.push(hwnd);
-        TRUE
+    let __ffi_body = move |found: &mut Vec<HWND>| -> BOOL {
+        let hwnd: HWND = hwnd;
+        {
+            found.push(hwnd);
+            TRUE
+        }
     };
     let __ffi_fallback = ::ffi_callback::__private::no_fallback;
     #[allow(unused_unsafe)]
@@ -28,7 +31,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             &__FFI_CALLBACK_SITE,
             <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
             __ffi_fallback,
-            move |__ffi_user_data| __ffi_body(hwnd, __ffi_user_data),
+            __ffi_body,
         )
     }
 }

@@ -49,8 +49,11 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
     let fetched = options.user_data.as_ref().map(|(expr, _)| expr);
 
     let mut c_params = Vec::new();
-    let mut body_params = Vec::new();
-    let mut body_args = Vec::new();
+    // The body becomes one closure taking the user data (or `()`), which
+    // rebinds the C parameters with the user's own patterns and runs the
+    // block: `return`, `?`, patterns, generics and `Self` keep their meaning.
+    let mut body_param = None;
+    let mut body_lets = Vec::new();
     let mut user_data_slot = None;
     for (index, param) in item.params.iter().enumerate() {
         let name = param_name(&param.pat, index);
@@ -60,10 +63,8 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
         let read_by_fetch = fetched
             .is_some_and(|expr| mentions(expr.to_token_stream(), &name))
             .then(|| quote!(#[allow(unused_variables)]));
-        body_params.push(quote!(#(#attrs)* #read_by_fetch #pat: #ty));
         if Some(index) == user_data {
-            let ud = Ident::new("__ffi_user_data", Span::mixed_site());
-            body_args.push(quote!(#ud));
+            body_param = Some(quote!(#(#attrs)* #pat: #ty));
             if fetched.is_none() {
                 let slot = match &param.user_data[0].slot {
                     Some(slot) => quote!(#slot),
@@ -74,7 +75,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
             }
         } else {
             c_params.push(quote!(#(#attrs)* #name: #ty));
-            body_args.push(quote!(#name));
+            body_lets.push(quote!(#(#attrs)* #read_by_fetch let #pat: #ty = #name;));
         }
     }
 
@@ -92,8 +93,8 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
             let _ = <#ty as #runtime::__private::UserDataParam>::NON_NULL;
         }
     });
-    let ud = Ident::new("__ffi_user_data", Span::mixed_site());
     let body = Ident::new("__ffi_body", Span::mixed_site());
+    let body_param = body_param.unwrap_or_else(|| quote!(()));
     let site_static = site(&runtime, &item.ident);
     let site_ref = quote!(&__FFI_CALLBACK_SITE);
 
@@ -106,7 +107,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
                     unsafe { #expr }
                 ),
                 #fallback_var,
-                move |#ud| #body(#(#body_args),*),
+                #body,
             )
         },
         (None, Some((name, slot))) => {
@@ -118,7 +119,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
                     #site_ref,
                     #into_ptr,
                     #fallback_var,
-                    move |#ud| #body(#(#body_args),*),
+                    #body,
                 )
             }
         }
@@ -127,7 +128,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
                 #site_ref,
                 #runtime::__private::core::ptr::null_mut(),
                 #fallback_var,
-                move |()| #body(#(#body_args),*),
+                #body,
             )
         },
     };
@@ -171,7 +172,7 @@ pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
         #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #output #where_clause {
             #site_static
             #require_received
-            let #body = |#(#body_params),*| #output #block;
+            let #body = move |#body_param| #output { #(#body_lets)* #block };
             let #fallback_var = #fallback;
             #[allow(unused_unsafe)]
             unsafe { #call }

@@ -28,6 +28,12 @@ pub trait HolderState {
     /// Marks the closure running. Returns the previous state (`IDLE` on
     /// success); on anything else nothing changed.
     fn enter(&self) -> u8;
+    /// Marks the closure running if it was idle, comparing in place (the
+    /// fast path of `call_mut`).
+    #[inline(always)]
+    fn try_enter(&self) -> bool {
+        self.enter() == IDLE
+    }
     /// The previous state, without entering (for `Fn` closures, which may
     /// run several times at once).
     fn peek(&self) -> u8;
@@ -46,6 +52,15 @@ pub struct LocalState(Cell<u8>);
 
 impl HolderState for LocalState {
     const NEW: Self = LocalState(Cell::new(IDLE));
+
+    #[inline(always)]
+    fn try_enter(&self) -> bool {
+        if self.0.get() != IDLE {
+            return false;
+        }
+        self.0.set(RUNNING);
+        true
+    }
 
     #[inline(always)]
     fn enter(&self) -> u8 {
@@ -185,17 +200,25 @@ impl<F, S: HolderState> Holder<F, S> {
         // SAFETY: by the caller's promise `ptr` points at a live holder;
         // only its `Cell`/atomic/`UnsafeCell` parts are written through it.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        let previous = holder.state.enter();
-        if previous != IDLE {
-            return not_entered::<P, R, S>(site, &holder.state, previous, fallback);
+        if !holder.state.try_enter() {
+            not_entered::<P, S>(site, &holder.state);
+            return fallback();
         }
-        // With `on_panic = unwind` the panic passes through here: the guard
-        // marks the holder idle again on the way out.
-        let unwinding = LeaveOnUnwind(&holder.state);
-        // SAFETY: the state was idle and is now running, so no other
-        // reference to the closure exists until `leave`.
-        let result = P::catch(site, || call(unsafe { &mut *holder.closure.get() }));
-        std::mem::forget(unwinding);
+        let run = || {
+            // SAFETY: the state was idle and is now running, so no other
+            // reference to the closure exists until `leave`.
+            call(unsafe { &mut *holder.closure.get() })
+        };
+        let result = if P::UNWINDS {
+            // The panic passes through here: mark the holder idle again on
+            // the way out. (The other policies' paths cannot unwind.)
+            let unwinding = LeaveOnUnwind(&holder.state);
+            let result = P::catch(site, run);
+            std::mem::forget(unwinding);
+            result
+        } else {
+            P::catch(site, run)
+        };
         holder.state.leave(P::POISONS && result.is_err());
         match result {
             Ok(value) => value,
@@ -274,25 +297,41 @@ impl<S: HolderState> Drop for LeaveOnUnwind<'_, S> {
     }
 }
 
-/// A call that finds the holder poisoned (the fallback, quietly) or its
-/// closure running (re-entry: refused under the policy; a kept refusal
-/// poisons the holder, as a panic in the closure would).
+/// A call that finds the holder poisoned (the fallback follows, quietly) or
+/// its closure running (re-entry: refused under the policy; a kept refusal
+/// poisons the holder, as a panic in the closure would). Nounwind
+/// (`extern "C"`) unless the policy lets panics through, so that the
+/// trampoline's fast path needs no landing pad; generic over the policy and
+/// the state type only.
+#[inline(always)]
+fn not_entered<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
+    if P::UNWINDS {
+        not_entered_unwinding::<P, S>(site, state);
+    } else {
+        not_entered_nounwind::<P, S>(site, state);
+    }
+}
+
 #[cold]
 #[inline(never)]
-fn not_entered<P: Policy, R, S: HolderState>(
-    site: &'static Site,
-    state: &S,
-    previous: u8,
-    fallback: impl FnOnce() -> R,
-) -> R {
-    if previous & POISONED == 0 {
-        match P::catch(site, || -> R { refuse_reentry(site) }) {
-            Ok(never) => return never,
-            Err(Caught) if P::POISONS => state.poison(),
-            Err(Caught) => {}
-        }
+extern "C" fn not_entered_nounwind<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
+    refuse_unless_poisoned::<P, S>(site, state);
+}
+
+#[cold]
+#[inline(never)]
+fn not_entered_unwinding<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
+    refuse_unless_poisoned::<P, S>(site, state);
+}
+
+#[inline(always)]
+fn refuse_unless_poisoned<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
+    if state.peek() & POISONED == 0
+        && P::catch(site, || -> () { refuse_reentry(site) }).is_err()
+        && P::POISONS
+    {
+        state.poison();
     }
-    fallback()
 }
 
 #[cold]

@@ -3,13 +3,16 @@
 //! must not unwind into C.
 //!
 //! Every slow path here is `#[cold]` and non-generic, so the shims stay small
-//! and the logic is compiled once.
+//! and the logic is compiled once; the ones a shim calls on its catch path
+//! are `extern "C"`, so the compiler knows they cannot unwind and the shim
+//! needs no landing pad for them.
 
 use std::any::Any;
 use std::cell::Cell;
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -22,11 +25,58 @@ pub struct Site {
     pub name: &'static str,
 }
 
+/// Where a `resume` panic waits in a [`resume_panics`] guard to be
+/// re-raised. The first panic is kept; a later one is dropped (the hook
+/// printed both). No `Drop`: `finish` always takes the payload, since the
+/// guarded code runs inside `catch_unwind`.
+struct KeptPanic(Cell<Option<Payload>>);
+
+impl KeptPanic {
+    const fn new() -> KeptPanic {
+        KeptPanic(Cell::new(None))
+    }
+
+    fn keep(&self, payload: Payload) {
+        match self.0.take() {
+            None => self.0.set(Some(payload)),
+            Some(first) => {
+                self.0.set(Some(first));
+                dispose(payload);
+            }
+        }
+    }
+
+    /// Returns `value`, or re-raises the kept panic (the earlier cause) in
+    /// preference to `own`, the panic of the guarded code itself.
+    #[inline(always)]
+    fn finish<R>(&self, result: std::thread::Result<R>) -> R {
+        match (result, self.0.take()) {
+            (Ok(value), None) => value,
+            (result, kept) => resume_kept(result.err(), kept),
+        }
+    }
+}
+
+/// `KeptPanic::finish`'s slow path: re-raise the kept panic, else the own.
+#[cold]
+#[inline(never)]
+fn resume_kept(own: Option<Payload>, kept: Option<Payload>) -> ! {
+    match (own, kept) {
+        (own, Some(kept)) => {
+            if let Some(own) = own {
+                dispose(own);
+            }
+            resume_unwind(kept)
+        }
+        (Some(own), None) => resume_unwind(own),
+        (None, None) => unreachable!("finish only takes this path with a panic"),
+    }
+}
+
 /// The innermost active [`resume_panics`] call on a thread. Lives on that
 /// call's stack; the thread state points at it only while it runs.
 struct Guard {
-    /// The first panic kept while the guarded code ran.
-    payload: Cell<Option<Payload>>,
+    kept: KeptPanic,
 }
 
 /// Per-thread state, const-initialised and without a destructor, so reading
@@ -45,10 +95,37 @@ thread_local! {
 }
 
 /// Whether the innermost [`resume_panics`] guard on this thread holds a kept
-/// panic. The one check on the fast path of `resume` callbacks.
+/// panic. Read only behind [`poison_limit`], off the fast path.
 #[inline(always)]
 pub(crate) fn thread_poisoned() -> bool {
     THREAD.with(|t| t.poisoned.get())
+}
+
+/// A process-wide filter in front of [`thread_poisoned`]: `0` while no
+/// thread is poisoned, `0 - k` (wrapping) while `k` threads are. A fn-form
+/// shim compares its user-data address with it, `addr <= limit`, which is
+/// true for null, and for every pointer while some thread is poisoned: one
+/// compare stands for the null and the poison check, and only the cold path
+/// reads the thread-local. (Reading a thread-local from a library crate
+/// compiles as a call to `__tls_get_addr`, which would make every shim save
+/// registers.) Other threads only take the cold path while one is poisoned.
+static POISON_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+#[inline(always)]
+pub(crate) fn poison_limit() -> usize {
+    POISON_LIMIT.load(Relaxed)
+}
+
+/// Sets this thread's poison flag, keeping [`POISON_LIMIT`] in step.
+#[inline(always)]
+fn set_poisoned(t: &ThreadState, poisoned: bool) {
+    if t.poisoned.replace(poisoned) != poisoned {
+        if poisoned {
+            POISON_LIMIT.fetch_sub(1, Relaxed);
+        } else {
+            POISON_LIMIT.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// Runs `f` (typically the C call that invokes callbacks) and re-raises,
@@ -94,23 +171,15 @@ pub(crate) fn thread_poisoned() -> bool {
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"three is not allowed"));
 /// assert_eq!(seen, [1, 2]); // calls 4 and 5 did not run user code
 /// ```
+#[inline]
 pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
     let guard = Guard {
-        payload: Cell::new(None),
+        kept: KeptPanic::new(),
     };
     let restore = Restore::install(&guard);
     let result = catch_unwind(AssertUnwindSafe(f));
     drop(restore);
-    let kept = guard.payload.take();
-    match (result, kept) {
-        (Ok(value), None) => value,
-        (Ok(_), Some(kept)) => resume_unwind(kept),
-        (Err(own), None) => resume_unwind(own),
-        (Err(own), Some(kept)) => {
-            dispose(own);
-            resume_unwind(kept)
-        }
-    }
+    guard.kept.finish(result)
 }
 
 /// Puts the outer guard back when a [`resume_panics`] call ends, however it
@@ -121,29 +190,36 @@ struct Restore {
 }
 
 impl Restore {
+    #[inline(always)]
     fn install(guard: &Guard) -> Restore {
-        THREAD.with(|t| Restore {
-            outer_guard: t.guard.replace(guard),
-            outer_poisoned: t.poisoned.replace(false),
+        THREAD.with(|t| {
+            let restore = Restore {
+                outer_guard: t.guard.replace(guard),
+                outer_poisoned: t.poisoned.get(),
+            };
+            set_poisoned(t, false);
+            restore
         })
     }
 }
 
 impl Drop for Restore {
+    #[inline(always)]
     fn drop(&mut self) {
         THREAD.with(|t| {
             t.guard.set(self.outer_guard);
-            t.poisoned.set(self.outer_poisoned);
+            set_poisoned(t, self.outer_poisoned);
         });
     }
 }
 
 /// `on_panic = resume`: keeps `payload` in this thread's innermost guard and
-/// poisons it, or aborts with a message naming the callback and the fix when
-/// no guard is active.
+/// poisons the thread, or aborts with a message naming the callback and the
+/// fix when no guard is active.
 #[cold]
 #[inline(never)]
-pub(crate) fn keep_for_guard(site: &Site, payload: Payload) {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+pub(crate) extern "C" fn keep_for_guard(site: &Site, payload: Payload) {
     let kept = THREAD.with(|t| {
         let guard = t.guard.get();
         if guard.is_null() {
@@ -153,15 +229,8 @@ pub(crate) fn keep_for_guard(site: &Site, payload: Payload) {
         // call still running on this thread: `Restore` unsets it before that
         // call returns or unwinds.
         let guard = unsafe { &*guard };
-        t.poisoned.set(true);
-        match guard.payload.take() {
-            None => guard.payload.set(Some(payload)),
-            Some(first) => {
-                // The first panic is the cause; a later one is dropped.
-                guard.payload.set(Some(first));
-                dispose(payload);
-            }
-        }
+        set_poisoned(t, true);
+        guard.kept.keep(payload);
         Ok(())
     });
     if kept.is_err() {
@@ -179,7 +248,8 @@ pub(crate) fn keep_for_guard(site: &Site, payload: Payload) {
 /// then aborts.
 #[cold]
 #[inline(never)]
-pub(crate) fn abort_on_panic(site: &Site, payload: &Payload) -> ! {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+pub(crate) extern "C" fn abort_on_panic(site: &Site, payload: &Payload) -> ! {
     let what = if is_refusal(payload) {
         "refused a call"
     } else {
@@ -204,7 +274,8 @@ const REFUSAL_PREFIX: &str = "ffi-callback: `";
 /// `on_panic = fallback`: says the panic stops here, and drops it.
 #[cold]
 #[inline(never)]
-pub(crate) fn report_and_dispose(site: &Site, payload: Payload) {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+pub(crate) extern "C" fn report_and_dispose(site: &Site, payload: Payload) {
     let _ = writeln!(
         std::io::stderr(),
         "ffi-callback: the callback `{}` panicked (on_panic = fallback); \

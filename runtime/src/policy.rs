@@ -18,6 +18,9 @@ pub trait Policy {
     /// A kept panic poisons: later calls return the fallback without running
     /// user code.
     const POISONS: bool;
+    /// Panics pass through to the caller (`on_panic = unwind`); every other
+    /// policy's paths are nounwind, so shims need no landing pads.
+    const UNWINDS: bool;
 
     /// Runs `f`. On a panic, handles the payload as the policy says and
     /// returns `Err(Caught)`, or does not return (abort).
@@ -25,8 +28,8 @@ pub trait Policy {
 }
 
 /// `on_panic = resume`: keep the payload for the thread's
-/// [`resume_panics`](crate::resume_panics) guard, which re-raises it when the
-/// C call returns.
+/// [`resume_panics`](crate::resume_panics) guard (or the `scope`'s), which
+/// re-raises it when the C call returns.
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum Resume {}
@@ -49,18 +52,23 @@ pub enum Unwind {}
 
 impl Policy for Resume {
     const POISONS: bool = true;
+    const UNWINDS: bool = false;
 
     #[inline(always)]
     fn catch<R>(site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {
-        catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-            keep_for_guard(site, payload);
-            Caught
-        })
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                keep_for_guard(site, payload);
+                Err(Caught)
+            }
+        }
     }
 }
 
 impl Policy for Abort {
     const POISONS: bool = false;
+    const UNWINDS: bool = false;
 
     #[inline(always)]
     fn catch<R>(site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {
@@ -73,18 +81,23 @@ impl Policy for Abort {
 
 impl Policy for Fallback {
     const POISONS: bool = false;
+    const UNWINDS: bool = false;
 
     #[inline(always)]
     fn catch<R>(site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {
-        catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-            report_and_dispose(site, payload);
-            Caught
-        })
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                report_and_dispose(site, payload);
+                Err(Caught)
+            }
+        }
     }
 }
 
 impl Policy for Unwind {
     const POISONS: bool = false;
+    const UNWINDS: bool = true;
 
     #[inline(always)]
     fn catch<R>(_site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {

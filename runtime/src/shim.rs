@@ -4,7 +4,7 @@
 use std::any::type_name;
 use std::ffi::c_void;
 
-use crate::panic::{Site, refuse, thread_poisoned};
+use crate::panic::{Site, poison_limit, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
 use crate::user_data::UserDataParam;
@@ -12,9 +12,10 @@ use crate::user_data::UserDataParam;
 /// Body of a shim whose user data arrives as a C parameter (or that has
 /// none: `U = ()`).
 ///
-/// The fast path is one branch: a `resume` callback on a thread whose guard
-/// is poisoned, or null where `U` cannot be null, both leave through the
-/// cold path.
+/// The fast path is one compare and branch: the user-data address against
+/// the process-wide poison limit, which is 0 unless some thread holds a
+/// kept `resume` panic (see `panic::POISON_LIMIT`). Null, a poisoned thread,
+/// and (rarely) another thread's poison all leave through the cold check.
 ///
 /// # Safety
 /// `user_data` is null or valid as `U` requires (see
@@ -27,10 +28,18 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, R>(
     fallback: impl FnOnce() -> R,
     body: impl FnOnce(U) -> R,
 ) -> R {
-    let poisoned = P::POISONS && thread_poisoned();
-    if poisoned | (U::NON_NULL && user_data.is_null()) {
-        // SAFETY: forwarded from the caller.
-        return unsafe { not_run::<P, U, R>(site, user_data, poisoned, fallback) };
+    let unusual = if P::POISONS {
+        if U::NON_NULL {
+            user_data.addr() <= poison_limit()
+        } else {
+            poison_limit() != 0
+        }
+    } else {
+        U::NON_NULL && user_data.is_null()
+    };
+    // SAFETY: forwarded from the caller.
+    if unusual && !unsafe { may_run::<P, U>(site, user_data) } {
+        return fallback();
     }
     // SAFETY: forwarded from the caller; not null if `U` needs it.
     match P::catch(site, || unsafe { run_body(site, user_data, body) }) {
@@ -52,7 +61,7 @@ pub unsafe fn call_fn_fetch<P: Policy, U: UserDataParam, R>(
     fallback: impl FnOnce() -> R,
     body: impl FnOnce(U) -> R,
 ) -> R {
-    if P::POISONS && thread_poisoned() {
+    if P::POISONS && poison_limit() != 0 && thread_poisoned() {
         return fallback();
     }
     let run = || {
@@ -76,38 +85,73 @@ unsafe fn run_body<U: UserDataParam, R>(
     body: impl FnOnce(U) -> R,
 ) -> R {
     if U::EXCLUSIVE && cfg!(debug_assertions) && !user_data.is_null() {
+        let node = reentry::Node::new(site, user_data);
+        let _active = reentry::enter(&node);
         // SAFETY: forwarded from the caller.
-        reentry::exclusive(site, user_data, || body(unsafe { U::from_ptr(user_data) }))
+        body(unsafe { U::from_ptr(user_data) })
     } else {
         // SAFETY: forwarded from the caller.
         body(unsafe { U::from_ptr(user_data) })
     }
 }
 
-/// A call that runs no user code: the thread's guard is poisoned (the
-/// fallback is returned quietly, an owned user data dropped), or the user
-/// data is null where it cannot be (a refusal, handled by the policy).
-#[cold]
-#[inline(never)]
-unsafe fn not_run<P: Policy, U: UserDataParam, R>(
+/// Whether a call that failed the fast filter may run user code: not when
+/// this thread is poisoned (an owned user data is then dropped, like a
+/// poisoned `Mutex` still drops its data), nor for null user data where `U`
+/// cannot be null (a refusal, raised and handled under the policy inside).
+/// True when only another thread is poisoned, or null is fine for `U`.
+///
+/// Generic over the policy and the user-data type only, not the callback,
+/// and nounwind (`extern "C"`) unless the policy lets panics through, so a
+/// shim's fast path needs no landing pad and no saved registers.
+#[inline(always)]
+unsafe fn may_run<P: Policy, U: UserDataParam>(
     site: &'static Site,
     user_data: *mut c_void,
-    poisoned: bool,
-    fallback: impl FnOnce() -> R,
-) -> R {
-    if poisoned {
+) -> bool {
+    if P::UNWINDS {
+        // SAFETY: forwarded from the caller.
+        unsafe { may_run_unwinding::<P, U>(site, user_data) }
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { may_run_nounwind::<P, U>(site, user_data) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn may_run_nounwind<P: Policy, U: UserDataParam>(
+    site: &'static Site,
+    user_data: *mut c_void,
+) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { check::<P, U>(site, user_data) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn may_run_unwinding<P: Policy, U: UserDataParam>(
+    site: &'static Site,
+    user_data: *mut c_void,
+) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { check::<P, U>(site, user_data) }
+}
+
+#[inline(always)]
+unsafe fn check<P: Policy, U: UserDataParam>(site: &'static Site, user_data: *mut c_void) -> bool {
+    if P::POISONS && thread_poisoned() {
         if U::OWNED && !user_data.is_null() {
-            // Ownership came back: drop it, under the policy, like a
-            // poisoned `Mutex` still drops its data.
             // SAFETY: forwarded from the caller.
             let _ = P::catch(site, || drop(unsafe { U::from_ptr(user_data) }));
         }
-        return fallback();
+        return false;
     }
-    match P::catch(site, || refuse_null::<U>(site)) {
-        Ok(never) => never,
-        Err(Caught) => fallback(),
+    if U::NON_NULL && user_data.is_null() {
+        let _ = P::catch(site, || -> () { refuse_null::<U>(site) });
+        return false;
     }
+    true
 }
 
 #[cold]

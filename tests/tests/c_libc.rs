@@ -76,7 +76,19 @@ fn is_sorted<T: PartialOrd>(data: &[T]) -> bool {
     data.windows(2).all(|w| w[0] <= w[1])
 }
 
+/// Runs `f`, which must end in a resumed panic, and returns its payload.
+///
+/// Panicking tests run one at a time: a panic raised inside a
+/// `dl_iterate_phdr` callback runs the panic hook while glibc holds the
+/// loader lock, and a hook printing a backtrace (`RUST_BACKTRACE=1`) on
+/// another thread at the same time takes the backtrace lock and then waits
+/// for the loader lock (to list the loaded objects): a deadlock between
+/// glibc and std, whatever the callback does.
 fn payload_of<R>(f: impl FnOnce() -> R) -> Box<dyn Any + Send> {
+    static ONE_PANIC_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = ONE_PANIC_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(_) => panic!("expected the callback's panic to be resumed"),
         Err(payload) => payload,
