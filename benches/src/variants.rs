@@ -1,0 +1,532 @@
+//! The variants, one module each. Every comparator counts its calls in state
+//! it captures (or, for the floor, in a static) and compares two `u32`.
+//!
+//! Hand-written variants that catch panics abort on one: their happy path,
+//! which is all that is measured, is the same whatever the error path does.
+
+use std::ffi::{c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::c::{CCall, Sort, ZeroCalls};
+use crate::{Variant, compare};
+
+/// What the setup and teardown costs are measured against: handing C a
+/// static function and no state, in the `qsort` and `qsort_r` shapes.
+pub mod baseline {
+    use super::*;
+
+    unsafe extern "C" fn noop(_: *const c_void, _: *const c_void) -> c_int {
+        0
+    }
+
+    unsafe extern "C" fn noop_r(_: *const c_void, _: *const c_void, _: *mut c_void) -> c_int {
+        0
+    }
+
+    /// `zero_calls(noop)`.
+    #[inline(never)]
+    pub fn plain() -> u64 {
+        // SAFETY: `noop` never dereferences anything.
+        unsafe { ZeroCalls.call(noop) };
+        0
+    }
+
+    /// `zero_calls_r(noop_r, null)`.
+    #[inline(never)]
+    pub fn with_user_data() -> u64 {
+        // SAFETY: `noop_r` never dereferences anything.
+        unsafe { ZeroCalls.call_r(noop_r, std::ptr::null_mut()) };
+        0
+    }
+}
+
+/// (a) The floor: a plain `extern "C"` comparator for `qsort`, no user data
+/// (its counter is a static), no panic handling.
+pub mod a_floor {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    use super::*;
+
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+
+    unsafe extern "C" fn floor_cmp(a: *const c_void, b: *const c_void) -> c_int {
+        // A load and a store, not a locked read-modify-write.
+        CALLS.store(CALLS.load(Relaxed) + 1, Relaxed);
+        // SAFETY: `qsort` passes pointers to two elements of the `u32` array.
+        unsafe { compare(a, b) }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        CALLS.store(0, Relaxed);
+        // SAFETY: `floor_cmp` only reads the two elements `qsort` passes.
+        unsafe { call.call(floor_cmp) };
+        CALLS.load(Relaxed)
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "a",
+        name: "plain extern \"C\" fn, no user data (floor)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: false,
+        entry: Some("*a_floor::floor_cmp*"),
+    };
+}
+
+/// (b) A hand-written generic trampoline casting `void*` to the closure.
+pub mod b_trampoline {
+    use super::*;
+
+    unsafe extern "C" fn trampoline<F: FnMut(*const c_void, *const c_void) -> c_int>(
+        a: *const c_void,
+        b: *const c_void,
+        user_data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `user_data` is the `&mut F` that `run` passed with this
+        // trampoline, alive for the whole C call.
+        let f = unsafe { &mut *user_data.cast::<F>() };
+        f(a, b)
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let mut f = |a, b| {
+            calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        };
+        let (function, user_data) = parts(&mut f);
+        // SAFETY: `user_data` points at `f`, alive until after the call.
+        unsafe { call.call_r(function, user_data) };
+        calls
+    }
+
+    fn parts<F: FnMut(*const c_void, *const c_void) -> c_int>(
+        f: &mut F,
+    ) -> (crate::c::CmpR, *mut c_void) {
+        (trampoline::<F>, std::ptr::from_mut(f).cast())
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "b",
+        name: "hand-written trampoline, void* -> closure",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*b_trampoline::trampoline*"),
+    };
+}
+
+/// (c) (b) plus `catch_unwind`.
+pub mod c_trampoline_catch {
+    use super::*;
+
+    unsafe extern "C" fn trampoline<F: FnMut(*const c_void, *const c_void) -> c_int>(
+        a: *const c_void,
+        b: *const c_void,
+        user_data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `user_data` is the `&mut F` that `run` passed with this
+        // trampoline, alive for the whole C call.
+        let f = unsafe { &mut *user_data.cast::<F>() };
+        match catch_unwind(AssertUnwindSafe(|| f(a, b))) {
+            Ok(order) => order,
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let mut f = |a, b| {
+            calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        };
+        let (function, user_data) = parts(&mut f);
+        // SAFETY: `user_data` points at `f`, alive until after the call.
+        unsafe { call.call_r(function, user_data) };
+        calls
+    }
+
+    fn parts<F: FnMut(*const c_void, *const c_void) -> c_int>(
+        f: &mut F,
+    ) -> (crate::c::CmpR, *mut c_void) {
+        (trampoline::<F>, std::ptr::from_mut(f).cast())
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "c",
+        name: "(b) + catch_unwind",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*c_trampoline_catch::trampoline*"),
+    };
+}
+
+/// (c') A hand-written `extern "C"` fn casting `void*` to the state itself,
+/// with `catch_unwind`: what the fn form replaces.
+pub mod c1_fn_catch {
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug, Default)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+    }
+
+    unsafe extern "C" fn cmp(a: *const c_void, b: *const c_void, user_data: *mut c_void) -> c_int {
+        match catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `user_data` is the `&mut State` that `run` passed,
+            // alive for the whole C call.
+            let state = unsafe { &mut *user_data.cast::<State>() };
+            state.calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        })) {
+            Ok(order) => order,
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State::default();
+        // SAFETY: the user data points at `state`, alive until after the call.
+        unsafe { call.call_r(cmp, std::ptr::from_mut(&mut state).cast()) };
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "c1",
+        name: "hand-written extern \"C\" fn, void* -> state, + catch_unwind",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*c1_fn_catch::cmp*"),
+    };
+}
+
+/// (d) `Box<dyn FnMut>` behind one non-generic trampoline (with
+/// `catch_unwind`, as (c)).
+pub mod d_box_dyn {
+    use super::*;
+
+    type DynCmp<'a> = dyn FnMut(*const c_void, *const c_void) -> c_int + 'a;
+
+    unsafe extern "C" fn trampoline(
+        a: *const c_void,
+        b: *const c_void,
+        user_data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `user_data` is the `&mut Box<DynCmp>` that `run` passed,
+        // alive for the whole C call.
+        let f = unsafe { &mut *user_data.cast::<Box<DynCmp<'_>>>() };
+        match catch_unwind(AssertUnwindSafe(|| f(a, b))) {
+            Ok(order) => order,
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let mut f: Box<DynCmp<'_>> = Box::new(|a, b| {
+            calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        });
+        // SAFETY: the user data points at `f`, alive until after the call.
+        unsafe { call.call_r(trampoline, std::ptr::from_mut(&mut f).cast()) };
+        drop(f);
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "d",
+        name: "Box<dyn FnMut> behind one trampoline (+ catch_unwind)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*d_box_dyn::trampoline*"),
+    };
+}
+
+/// (e) libffi's high-level `ClosureMut2`: a closure turned into a plain
+/// function pointer (executable trampoline memory), passed to `qsort`.
+#[cfg(feature = "libffi")]
+pub mod e_libffi {
+    use libffi::high::ClosureMut2;
+
+    use super::*;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let mut f = |a: *const c_void, b: *const c_void| -> c_int {
+            calls += 1;
+            // SAFETY: `qsort` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        };
+        let closure = ClosureMut2::new(&mut f);
+        // SAFETY: `FnPtr2` is a `repr(transparent)` wrapper around exactly
+        // this `extern "C" fn` type.
+        let code: extern "C" fn(*const c_void, *const c_void) -> c_int =
+            unsafe { std::mem::transmute(*closure.code_ptr()) };
+        // SAFETY: the code pointer is valid while `closure` lives, which is
+        // until after the call.
+        unsafe { call.call(code) };
+        drop(closure);
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "e",
+        name: "libffi 5 high::ClosureMut2 (qsort)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: false,
+        entry: None,
+    };
+}
+
+/// (g) The `#[callback]` fn form.
+pub mod g_callback_fn {
+    use ffi_callback::{callback, resume_panics, user_data};
+
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug, Default)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+    }
+
+    #[callback]
+    extern "C" fn cmp(a: *const c_void, b: *const c_void, #[user_data] state: &mut State) -> c_int {
+        state.calls += 1;
+        // SAFETY: `qsort_r` passes pointers to two elements of the array.
+        unsafe { compare(a, b) }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State::default();
+        // SAFETY: the user data points at `state`, alive until after the call.
+        resume_panics(|| unsafe { call.call_r(cmp, user_data(&mut state)) });
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "g",
+        name: "#[callback] fn form (resume_panics)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*g_callback_fn::cmp*"),
+    };
+}
+
+/// (h) A `#[callback]` type with default options (`FnMut`, re-entry refused,
+/// `on_panic = resume` with poisoning), through `scope`.
+pub mod h_callback_type {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type.
+    #[callback]
+    pub type CmpH = unsafe extern "C" fn(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        CmpH::scope(
+            |a, b| {
+                calls += 1;
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                unsafe { compare(a, b) }
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "h",
+        name: "#[callback] type, scope, default (FnMut)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*h_callback_type*__ffi_trampoline*"),
+    };
+}
+
+/// (i) A `#[callback(reentrant)]` type: `Fn` closures, poisoning, through
+/// `scope`.
+pub mod i_callback_reentrant {
+    use std::cell::Cell;
+
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type, declared re-entrant.
+    #[callback(reentrant)]
+    pub type CmpI = unsafe extern "C" fn(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let calls = Cell::new(0u64);
+        CmpI::scope(
+            |a, b| {
+                calls.set(calls.get() + 1);
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                unsafe { compare(a, b) }
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls.get()
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "i",
+        name: "#[callback(reentrant)] type, scope (Fn)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*i_callback_reentrant*__ffi_trampoline*"),
+    };
+}
