@@ -2,10 +2,10 @@
 //! See that crate for documentation; this one only turns the attribute into
 //! code that calls its runtime.
 //!
-//! Stages, one file each: [`options`] (the attribute's arguments), [`parse`]
-//! (the item into a model that keeps spans), [`check`] (every rule the
+//! Stages, one file each: `options` (the attribute's arguments), `parse`
+//! (the item into a model that keeps spans), `check` (every rule the
 //! tokens can show, all errors of an item reported together), then
-//! [`expand_fn`] or [`expand_type`] (the only places that call `quote!`).
+//! `expand_fn` or `expand_type` (the only places that call `quote!`).
 
 mod check;
 mod errors;
