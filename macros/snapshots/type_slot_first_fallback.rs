@@ -169,10 +169,7 @@ where
                 *mut *mut c_char,
             ) -> c_int + 'static,
     {
-        let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<
-            F,
-            ::ffi_callback::__private::LocalState,
-        >::into_raw_box(f);
+        let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<F>::into_raw_box(f);
         unsafe {
             ::ffi_callback::Once::from_parts(
                 <*mut c_void as ::ffi_callback::__private::UserDataSlot>::from_ptr(
@@ -193,10 +190,7 @@ where
                         names: *mut *mut c_char,
                     ) -> c_int,
                 Self::__ffi_destroy_once as unsafe extern "C" fn(*mut c_void),
-                ::ffi_callback::__private::OnceHolder::<
-                    F,
-                    ::ffi_callback::__private::LocalState,
-                >::free,
+                ::ffi_callback::__private::OnceHolder::<F>::free,
             )
         }
     }
@@ -266,7 +260,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::LocalState,
             >::call_and_free::<
                 ::ffi_callback::__private::policy::Resume,
                 _,
@@ -305,7 +298,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::LocalState,
             >::call_at_most_once::<
                 ::ffi_callback::__private::policy::Resume,
                 _,
@@ -346,7 +338,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::LocalState,
             >::destroy::<
                 ::ffi_callback::__private::policy::Resume,
             >(

@@ -123,10 +123,7 @@ where
         F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
             + ::ffi_callback::__private::SyncClosure,
     {
-        let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<
-            F,
-            ::ffi_callback::__private::NoState,
-        >::into_raw_box(f);
+        let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<F>::into_raw_box(f);
         unsafe {
             ::ffi_callback::Once::from_parts(
                 <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
@@ -136,10 +133,7 @@ where
                 Self::__ffi_call_at_most_once
                     as extern "C" fn(data: gpointer, ud: gpointer),
                 Self::__ffi_destroy_once as unsafe extern "C" fn(gpointer),
-                ::ffi_callback::__private::OnceHolder::<
-                    F,
-                    ::ffi_callback::__private::NoState,
-                >::free,
+                ::ffi_callback::__private::OnceHolder::<F>::free,
             )
         }
     }
@@ -193,7 +187,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::NoState,
             >::call_and_free::<
                 ::ffi_callback::__private::policy::Abort,
                 _,
@@ -224,7 +217,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::NoState,
             >::call_at_most_once::<
                 ::ffi_callback::__private::policy::Abort,
                 _,
@@ -265,7 +257,6 @@ where
         unsafe {
             ::ffi_callback::__private::OnceHolder::<
                 F,
-                ::ffi_callback::__private::NoState,
             >::destroy::<
                 ::ffi_callback::__private::policy::Abort,
             >(

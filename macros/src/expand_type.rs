@@ -350,7 +350,7 @@ fn expand_holder(plan: &Plan<'_>) -> TokenStream {
     let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
     let closure = Ident::new("__ffi_closure", Span::mixed_site());
     let holder = quote!(#runtime::__private::Holder::<#f, #state>);
-    let once_holder = quote!(#runtime::__private::OnceHolder::<#f, #state>);
+    let once_holder = quote!(#runtime::__private::OnceHolder::<#f>);
     let from_ptr = quote!(<#slot as #runtime::__private::UserDataSlot>::from_ptr);
     let into_ptr = quote!(<#slot as #runtime::__private::UserDataSlot>::into_ptr);
 

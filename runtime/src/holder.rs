@@ -15,7 +15,7 @@ use crate::policy::{Caught, Policy};
 
 /// Holder states are bits, so that a refusal kept while the closure runs
 /// can poison the holder, and `leave` (one `and`) keeps that poison.
-pub(crate) const IDLE: u8 = 0;
+const IDLE: u8 = 0;
 const RUNNING: u8 = 1;
 const POISONED: u8 = 2;
 
@@ -25,15 +25,9 @@ const POISONED: u8 = 2;
 pub trait HolderState {
     /// The state of a fresh holder.
     const NEW: Self;
-    /// Marks the closure running. Returns the previous state (`IDLE` on
-    /// success); on anything else nothing changed.
-    fn enter(&self) -> u8;
-    /// Marks the closure running if it was idle, comparing in place (the
-    /// fast path of `call_mut`).
-    #[inline(always)]
-    fn try_enter(&self) -> bool {
-        self.enter() == IDLE
-    }
+    /// Marks the closure running if it was idle; false, changing nothing,
+    /// otherwise. Compares in place: it is the fast path of `call_mut`.
+    fn try_enter(&self) -> bool;
     /// The previous state, without entering (for `Fn` closures, which may
     /// run several times at once).
     fn peek(&self) -> u8;
@@ -60,15 +54,6 @@ impl HolderState for LocalState {
         }
         self.0.set(RUNNING);
         true
-    }
-
-    #[inline(always)]
-    fn enter(&self) -> u8 {
-        let state = self.0.get();
-        if state == IDLE {
-            self.0.set(RUNNING);
-        }
-        state
     }
 
     #[inline(always)]
@@ -100,13 +85,10 @@ impl HolderState for SendState {
     const NEW: Self = SendState(AtomicU8::new(IDLE));
 
     #[inline(always)]
-    fn enter(&self) -> u8 {
-        match self
-            .0
+    fn try_enter(&self) -> bool {
+        self.0
             .compare_exchange(IDLE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(previous) | Err(previous) => previous,
-        }
+            .is_ok()
     }
 
     #[inline(always)]
@@ -138,8 +120,8 @@ impl HolderState for NoState {
     const NEW: Self = NoState;
 
     #[inline(always)]
-    fn enter(&self) -> u8 {
-        IDLE
+    fn try_enter(&self) -> bool {
+        true
     }
 
     #[inline(always)]

@@ -5,8 +5,8 @@ use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::holder::HolderState;
 use crate::panic::{Site, refuse};
 use crate::policy::{Caught, Policy};
 use crate::user_data::UserDataSlot;
@@ -180,20 +180,22 @@ impl<Function, Slot: UserDataSlot> RawOnce<Function, Slot> {
 }
 
 /// The heap cell of a once-callback: the closure until its call moves it
-/// out, and whether that happened.
+/// out, and whether that happened. The flag is atomic whatever the type's
+/// threading contract: a second call, from any thread, must find it set
+/// (taking the closure twice would be a double move), and a once-callback
+/// is called once, so the cost does not matter.
 #[doc(hidden)]
-pub struct OnceHolder<F, S> {
-    /// `IDLE`: the closure is there; anything else: it was taken.
-    state: S,
+pub struct OnceHolder<F> {
+    taken: AtomicBool,
     closure: UnsafeCell<MaybeUninit<F>>,
 }
 
-impl<F, S: HolderState> OnceHolder<F, S> {
+impl<F> OnceHolder<F> {
     /// A boxed once-holder for `closure`, as a raw pointer.
     #[inline(always)]
     pub fn into_raw_box(closure: F) -> *mut c_void {
         let holder = OnceHolder {
-            state: S::NEW,
+            taken: AtomicBool::new(false),
             closure: UnsafeCell::new(MaybeUninit::new(closure)),
         };
         Box::into_raw(Box::new(holder)).cast()
@@ -240,14 +242,14 @@ impl<F, S: HolderState> OnceHolder<F, S> {
         // SAFETY: by the caller's promise the holder is alive; only its
         // state and `UnsafeCell` are written through this reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if holder.state.enter() != crate::holder::IDLE {
+        if holder.taken.swap(true, Ordering::Acquire) {
             return match P::catch(site, || -> R { refuse_second_call(site) }) {
                 Ok(never) => never,
                 Err(Caught) => fallback(),
             };
         }
-        // SAFETY: the state moved from idle to taken just now, so the
-        // closure is initialised and nobody else reads it again.
+        // SAFETY: this call set `taken` just now, so the closure is
+        // initialised and nobody else reads it again.
         let closure = unsafe { (*holder.closure.get()).assume_init_read() };
         match P::catch(site, move || call(closure)) {
             Ok(value) => value,
@@ -275,8 +277,8 @@ impl<F, S: HolderState> OnceHolder<F, S> {
     pub unsafe fn free(ptr: *mut c_void) {
         // SAFETY: by the caller's promise we own the box now.
         let holder = unsafe { Box::from_raw(ptr.cast::<Self>()) };
-        if holder.state.peek() == crate::holder::IDLE {
-            // SAFETY: idle means the closure was never taken.
+        if !holder.taken.load(Ordering::Acquire) {
+            // SAFETY: not taken means the closure is still there.
             drop(unsafe { holder.closure.into_inner().assume_init() });
         }
     }

@@ -276,9 +276,14 @@ const REFUSAL_PREFIX: &str = "ffi-callback: `";
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 pub(crate) extern "C" fn report_and_dispose(site: &Site, payload: Payload) {
+    let what = if is_refusal(&payload) {
+        "refused a call"
+    } else {
+        "panicked"
+    };
     let _ = writeln!(
         std::io::stderr(),
-        "ffi-callback: the callback `{}` panicked (on_panic = fallback); \
+        "ffi-callback: the callback `{}` {what} (on_panic = fallback); \
          its fallback value was returned to the C caller",
         site.name
     );

@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::ptr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 
 use ffi_callback::{callback, resume_panics};
@@ -1160,4 +1160,35 @@ fn accessor_null_is_refused() {
         "ffi-callback: `simulated_type::ScalarFunc` refused the call: `user_data = EXPR` gave a \
          null pointer instead of its holder"
     );
+}
+
+/// A `sync` type's `once`: its holder has no running state (its closures
+/// are `Fn` and may run concurrently), but a once-callback still must not
+/// hand out its closure twice.
+#[callback(sync, on_panic = fallback)]
+type SyncOnce = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+#[test]
+fn sync_once_second_call_is_refused() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let raw = SyncOnce::once(move |n| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        n + 1
+    })
+    .into_raw_with_destroy();
+    let (got, raised) = panics_during(|| {
+        // SAFETY: two calls before `destroy` are allowed by the API (the
+        // second is refused); then `destroy`, once.
+        let first = unsafe { (raw.function)(raw.user_data, 1) };
+        // SAFETY: as above.
+        let second = unsafe { (raw.function)(raw.user_data, 2) };
+        [first, second]
+    });
+    assert_eq!(got, [2, 0], "the second call got the fallback");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(raised[0].contains("called a second time"), "{raised:?}");
+    // SAFETY: as above.
+    unsafe { (raw.destroy)(raw.user_data) };
 }
