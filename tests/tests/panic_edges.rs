@@ -25,71 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use ffi_callback::{callback, resume_panics, user_data, user_data_box, user_data_ref};
 
-/// Records the message of every panic raised on the current thread (see
-/// `simulated_fn.rs`): the hook is installed once, the log is per thread,
-/// deliberate panics are not printed.
-mod hook {
-    use std::cell::RefCell;
-    use std::sync::Once;
-
-    thread_local! {
-        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(crate) fn install() {
-        static INSTALL: Once = Once::new();
-        INSTALL.call_once(|| {
-            let default = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned());
-                let deliberate = message
-                    .as_deref()
-                    .is_none_or(|m| m.starts_with("ffi-callback: ") || m.starts_with("expected"));
-                let _ = LOG.try_with(|log| {
-                    log.borrow_mut()
-                        .push(message.unwrap_or_else(|| "<typed payload>".to_owned()));
-                });
-                if !deliberate {
-                    default(info);
-                }
-            }));
-        });
-    }
-
-    /// Runs `f`; returns its value and the panics raised on this thread
-    /// meanwhile, caught or not.
-    pub(crate) fn panics_during<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-        install();
-        let before = LOG.with(|log| log.borrow().len());
-        let value = f();
-        let raised = LOG.with(|log| log.borrow_mut().split_off(before));
-        (value, raised)
-    }
-}
-
-use hook::panics_during;
-
-/// Runs `f`, which must panic; returns the payload.
-fn panic_payload<R>(f: impl FnOnce() -> R) -> Box<dyn std::any::Any + Send> {
-    hook::install();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("the call returned instead of panicking"),
-        Err(payload) => payload,
-    }
-}
-
-/// The message of a `&str` or `String` payload.
-fn message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or_else(|| panic!("not a string payload"))
-}
+use ffi_callback_tests::panics::{message, panic_payload, panics_during};
 
 #[derive(Debug, PartialEq)]
 struct Boom(u32);
