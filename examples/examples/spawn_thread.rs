@@ -33,6 +33,8 @@ mod linux {
 
     /// The start routine of `pthread_create`: `void *(*)(void *)`. libc
     /// declares it as a safe fn pointer type, hence `unsafe(safe_fn)`.
+    // SAFETY: the pointer is only ever passed to `pthread_create` with the
+    // user data of a `ThreadStart` holder (`spawn` below).
     #[callback(send, unsafe(safe_fn))]
     type ThreadStart = extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
 
@@ -131,6 +133,8 @@ mod linux {
     /// The fn form: `job` arrives as the `Box<Job>` that `main` gave away,
     /// and is dropped by this thread. The default policy of a fn is
     /// `resume`, which needs a Rust caller: on a new thread, say `abort`.
+    // SAFETY: only `main` passes it to `pthread_create`, with
+    // `count_letters::user_data(Box<Job>)`.
     #[callback(unsafe(safe_fn), on_panic = abort)]
     extern "C" fn count_letters(#[user_data] job: Box<Job>) -> *mut c_void {
         let letters: usize = job.words.iter().map(|w| w.chars().count()).sum();

@@ -41,7 +41,8 @@ use libsqlite3_sys::{
 /// The user data comes from `sqlite3_user_data(ctx)`; after a panic (or a
 /// refused call) the statement fails with an error instead of a result.
 #[callback(
-    user_data = sqlite3_user_data(ctx),
+    // SAFETY: `ctx` is the context SQLite passed to this very call.
+    user_data = unsafe { sqlite3_user_data(ctx) },
     // SAFETY: `ctx` is the context SQLite passed to this very call.
     fallback = unsafe { fail_statement(ctx, c"to_eur panicked") },
 )]

@@ -2,41 +2,50 @@
 ///
 /// # Safety
 ///
-/// Made `unsafe` by `#[callback]`: the user data must be null or come from
-/// `ffi_callback::user_data`, `user_data_ref` or `user_data_box` for a value of the
-/// type the callback receives, alive and otherwise unused for the duration of the call.
-#[deny(unsafe_op_in_unsafe_fn)]
+/// Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer
+/// made by `call::user_data(..)`, which only accepts the type this callback receives, still alive and otherwise unused for the call.
+#[forbid(unsafe_op_in_unsafe_fn)]
 unsafe extern "C" fn call<T: Ord>(
     ctx: *mut sqlite3_context,
     __ffi_arg1: (i32, i32),
 ) -> c_int {
-    static __FFI_CALLBACK_SITE: ::my::ffi_callback::__private::Site = ::my::ffi_callback::__private::Site {
-        name: ::my::ffi_callback::__private::core::concat!(
-            ::my::ffi_callback::__private::core::module_path!(), "::", "call"
-        ),
-    };
-    let _ = <&T as ::my::ffi_callback::__private::UserDataParam>::NON_NULL;
+    static __FFI_CALLBACK_SITE: ::my::ffi_callback::__private::Site = ::my::ffi_callback::__private::site!(
+        call
+    );
+    let __ffi_fallback = || -> c_int { -1 };
+    let __ffi_on_error = |
+        _: &::my::ffi_callback::__private::core::convert::Infallible,
+    | -> c_int { __ffi_fallback() };
+    let __ffi_fetch = || sqlite3_user_data(ctx);
     let __ffi_body = move |state: &T| -> c_int {
         #[allow(unused_variables)]
         let ctx: *mut sqlite3_context = ctx;
         let (a, b): (i32, i32) = __ffi_arg1;
         { 0 }
     };
-    let __ffi_fallback = || -1;
-    #[allow(unused_unsafe)]
-    unsafe {
+    let result = unsafe {
         ::my::ffi_callback::__private::call_fn_fetch::<
             ::my::ffi_callback::__private::policy::Resume,
             &T,
             _,
-        >(
-            &__FFI_CALLBACK_SITE,
-            || ::my::ffi_callback::__private::UserDataSlot::into_ptr(
-                #[allow(unused_unsafe)]
-                unsafe { sqlite3_user_data(ctx) },
-            ),
-            __ffi_fallback,
-            __ffi_body,
+            _,
+            _,
+        >(&__FFI_CALLBACK_SITE, __ffi_fetch, __ffi_body, __ffi_on_error)
+    };
+    ::my::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+}
+/// The typed user data of the callback [`call`](fn@call): `call::user_data(..)` makes the value to pass to C with it.
+#[allow(non_camel_case_types, dead_code)]
+enum call {}
+#[allow(dead_code, private_interfaces, private_bounds)]
+impl call {
+    /// The C-side user data for [`call`](fn@call), made from the value it receives: keep that value alive and unused for as long as C may call back with it.
+    #[inline]
+    pub fn user_data<T: Ord>(
+        value: &T,
+    ) -> *mut ::my::ffi_callback::__private::core::ffi::c_void {
+        <*mut ::my::ffi_callback::__private::core::ffi::c_void as ::my::ffi_callback::__private::UserDataSlot>::from_ptr(
+            <&T as ::my::ffi_callback::__private::UserDataParam>::into_ptr(value),
         )
     }
 }

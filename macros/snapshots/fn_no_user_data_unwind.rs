@@ -1,28 +1,30 @@
 #[deny(improper_ctypes_definitions)]
 #[unsafe(no_mangle)]
-#[deny(unsafe_op_in_unsafe_fn)]
+#[forbid(unsafe_op_in_unsafe_fn)]
 extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
-    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-        name: ::ffi_callback::__private::core::concat!(
-            ::ffi_callback::__private::core::module_path!(), "::", "lua_fn"
-        ),
-    };
+    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        lua_fn
+    );
+    let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
+    let __ffi_on_error = |
+        _: &::ffi_callback::__private::core::convert::Infallible,
+    | -> c_int { __ffi_fallback() };
     let __ffi_body = move |()| -> c_int {
         let state: *mut lua_State = state;
         { 1 }
     };
-    let __ffi_fallback = ::ffi_callback::__private::no_fallback;
-    #[allow(unused_unsafe)]
-    unsafe {
+    let result = unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Unwind,
             (),
             _,
+            _,
         >(
             &__FFI_CALLBACK_SITE,
             ::ffi_callback::__private::core::ptr::null_mut(),
-            __ffi_fallback,
             __ffi_body,
+            __ffi_on_error,
         )
-    }
+    };
+    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
 }

@@ -3,16 +3,18 @@
 /// # Safety
 ///
 /// Made `unsafe` by `#[callback]`: the user data must be null or come from
-/// `ffi_callback::user_data`, `user_data_ref` or `user_data_box` for a value of the
-/// type the callback receives, alive and otherwise unused for the duration of the call.
-#[deny(unsafe_op_in_unsafe_fn)]
+/// `enum_proc::user_data(..)`, which only accepts the type this callback receives, alive and otherwise unused for the duration of the call.
+/// (A binding that needs a safe `extern fn` type opts in with
+/// `#[callback(unsafe(safe_fn))]`, promising this for every call.)
+#[forbid(unsafe_op_in_unsafe_fn)]
 unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
-    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-        name: ::ffi_callback::__private::core::concat!(
-            ::ffi_callback::__private::core::module_path!(), "::", "enum_proc"
-        ),
-    };
-    let _ = <&mut Vec<HWND> as ::ffi_callback::__private::UserDataParam>::NON_NULL;
+    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        enum_proc
+    );
+    let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
+    let __ffi_on_error = |
+        _: &::ffi_callback::__private::core::convert::Infallible,
+    | -> BOOL { __ffi_fallback() };
     let __ffi_body = move |found: &mut Vec<HWND>| -> BOOL {
         let hwnd: HWND = hwnd;
         {
@@ -20,18 +22,31 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             TRUE
         }
     };
-    let __ffi_fallback = ::ffi_callback::__private::no_fallback;
-    #[allow(unused_unsafe)]
-    unsafe {
+    let result = unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Abort,
             &mut Vec<HWND>,
             _,
+            _,
         >(
             &__FFI_CALLBACK_SITE,
             <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
-            __ffi_fallback,
             __ffi_body,
+            __ffi_on_error,
+        )
+    };
+    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+}
+/// The typed user data of the callback [`enum_proc`](fn@enum_proc): `enum_proc::user_data(..)` makes the value to pass to C with it.
+#[allow(non_camel_case_types, dead_code)]
+enum enum_proc {}
+#[allow(dead_code, private_interfaces, private_bounds)]
+impl enum_proc {
+    /// The C-side user data for [`enum_proc`](fn@enum_proc), made from the value it receives: keep that value alive and unused for as long as C may call back with it.
+    #[inline]
+    pub fn user_data(value: &mut Vec<HWND>) -> LPARAM {
+        <LPARAM as ::ffi_callback::__private::UserDataSlot>::from_ptr(
+            <&mut Vec<HWND> as ::ffi_callback::__private::UserDataParam>::into_ptr(value),
         )
     }
 }

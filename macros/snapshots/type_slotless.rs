@@ -1,15 +1,9 @@
+/// The C function-pointer type of [`Compare`], as declared: what its `function()` returns.
+type CompareFn = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 ///
-/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(*const c_void, *const c_void) -> c_int`. See the `ffi_callback` crate docs for each constructor.
+/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(*const c_void, *const c_void) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Compare<F> {
     closure: F,
-}
-impl<F> ::ffi_callback::__private::core::fmt::Debug for Compare<F> {
-    fn fmt(
-        &self,
-        f: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
-    ) -> ::ffi_callback::__private::core::fmt::Result {
-        f.debug_struct("Compare").finish_non_exhaustive()
-    }
 }
 #[allow(dead_code)]
 impl<F> Compare<F> {
@@ -18,84 +12,84 @@ impl<F> Compare<F> {
     /// user-data slot has nowhere to carry captures, so `f` must be
     /// zero-sized.)
     #[inline]
-    pub fn new(f: F) -> Self
+    pub fn new<O>(f: F) -> Self
     where
-        F: ::ffi_callback::__private::core::ops::Fn(
-                *const c_void,
-                *const c_void,
-            ) -> c_int + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+            + ::ffi_callback::__private::NoCaptures,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
         ::ffi_callback::__private::require_zero_sized::<F>();
         Self { closure: f }
     }
-    /// The trampoline to pass to C.
+    /// The trampoline to pass to C; it recreates the closure, which
+    /// this holder proves exists.
     #[inline]
-    pub fn function(
-        &self,
-    ) -> unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int
+    pub fn function<O>(&self) -> CompareFn
     where
-        F: ::ffi_callback::__private::core::ops::Fn(
-                *const c_void,
-                *const c_void,
-            ) -> c_int + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+            + ::ffi_callback::__private::NoCaptures,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        Self::__ffi_trampoline
+        #[deny(improper_ctypes_definitions)]
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        unsafe extern "C" fn trampoline<F, O>(
+            a: *const c_void,
+            b: *const c_void,
+        ) -> c_int
+        where
+            F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+                + ::ffi_callback::__private::NoCaptures,
+            O: ::ffi_callback::__private::CallbackReturn<c_int>,
+        {
+            static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+                Compare
+            );
+            let __ffi_fallback = || Compare::<()>::__ffi_fallback();
+            let result = unsafe {
+                ::ffi_callback::__private::call_slotless::<
+                    ::ffi_callback::__private::policy::Resume,
+                    F,
+                    _,
+                    _,
+                >(
+                    &SITE,
+                    move |__ffi_closure: F| __ffi_closure(a, b),
+                    |_: &_| __ffi_fallback(),
+                )
+            };
+            ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+        }
+        trampoline::<F, O>
     }
     /// Runs `call` with the trampoline for `f`. A panic in `f` is
     /// carried past the C code and resumed when `call` returns
     /// (with `on_panic = resume`).
     #[inline]
-    pub fn scope<T>(
+    pub fn scope<O, T>(
         f: F,
-        call: impl ::ffi_callback::__private::core::ops::FnOnce(
-            unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int,
-        ) -> T,
+        call: impl ::ffi_callback::__private::FnOnce(CompareFn) -> T,
     ) -> T
     where
-        F: ::ffi_callback::__private::core::ops::Fn(
-                *const c_void,
-                *const c_void,
-            ) -> c_int + ::ffi_callback::__private::NoCaptures,
+        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+            + ::ffi_callback::__private::NoCaptures,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
         let holder = Self::new(f);
-        ::ffi_callback::__private::resume_panics(|| call(holder.function()))
+        ::ffi_callback::__private::guarded::<
+            ::ffi_callback::__private::policy::Resume,
+            _,
+        >(|| call(holder.function()))
     }
     /// The closure back.
     #[inline]
     pub fn into_inner(self) -> F {
         self.closure
     }
-    #[deny(improper_ctypes_definitions)]
-    unsafe extern "C" fn __ffi_trampoline(a: *const c_void, b: *const c_void) -> c_int
-    where
-        F: ::ffi_callback::__private::core::ops::Fn(
-                *const c_void,
-                *const c_void,
-            ) -> c_int + ::ffi_callback::__private::NoCaptures,
-    {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Compare"
-            ),
-        };
-        let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
-        #[allow(unused_unsafe)]
-        unsafe {
-            ::ffi_callback::__private::call_fn::<
-                ::ffi_callback::__private::policy::Resume,
-                (),
-                _,
-            >(
-                &__FFI_CALLBACK_SITE,
-                ::ffi_callback::__private::core::ptr::null_mut(),
-                __ffi_fallback,
-                move |()| {
-                    let __ffi_closure: &F = ::ffi_callback::__private::conjure_zero_sized::<
-                        F,
-                    >();
-                    __ffi_closure(a, b)
-                },
-            )
-        }
+}
+#[allow(dead_code, unused_variables, clippy::all)]
+impl Compare<()> {
+    #[inline]
+    fn __ffi_fallback() -> c_int {
+        <c_int as ::ffi_callback::__private::Fallback>::fallback()
     }
 }

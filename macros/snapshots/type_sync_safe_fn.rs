@@ -1,270 +1,248 @@
+/// The C function-pointer type of [`Worker`], as declared: what its `function()` returns.
+type WorkerFn = extern "C" fn(data: gpointer, ud: gpointer);
 ///
-/// `#[callback]` holder: borrowed (`new`, `scope`) or owned (`boxed`, `once`) C callbacks for closures `Fn(gpointer) + Send + Sync`. See the `ffi_callback` crate docs for each constructor.
+/// `#[callback]` holder: borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks for closures `Fn(gpointer) + Send + Sync` (or returning `Result<_, E>`). The C library may call it from several threads at once. The C function-pointer type is [`WorkerFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Worker<F> {
-    holder: ::ffi_callback::__private::Holder<F, ::ffi_callback::__private::NoState>,
+    holder: ::ffi_callback::__private::Holder<
+        F,
+        ::ffi_callback::__private::threading::AnyThread,
+    >,
+    function: WorkerFn,
 }
-impl<F> ::ffi_callback::__private::core::fmt::Debug for Worker<F> {
-    fn fmt(
-        &self,
-        f: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
-    ) -> ::ffi_callback::__private::core::fmt::Result {
-        f.debug_struct("Worker").finish_non_exhaustive()
+unsafe impl<F> ::ffi_callback::__private::CallbackType for Worker<F> {
+    type Function = WorkerFn;
+    type UserData = gpointer;
+    type Destroy = unsafe extern "C" fn(gpointer);
+    type Closure = F;
+    type Threading = ::ffi_callback::__private::threading::AnyThread;
+    type Policy = ::ffi_callback::__private::policy::Abort;
+    const SITE: &'static ::ffi_callback::__private::Site = &::ffi_callback::__private::site!(
+        Worker
+    );
+}
+impl<F, O> ::ffi_callback::__private::Trampoline<O> for Worker<F>
+where
+    F: ::ffi_callback::__private::Fn(gpointer) -> O
+        + ::ffi_callback::__private::SyncClosure,
+    O: ::ffi_callback::__private::PlainReturn<()>,
+{
+    type Function = WorkerFn;
+    #[inline]
+    unsafe fn trampoline() -> WorkerFn {
+        use ::ffi_callback::__private as __ffi;
+        #[deny(improper_ctypes_definitions)]
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        extern "C" fn trampoline<F, O>(data: gpointer, ud: gpointer)
+        where
+            F: __ffi::Fn(gpointer) -> O + __ffi::SyncClosure,
+            O: __ffi::PlainReturn<()>,
+        {
+            let __ffi_fallback = || Worker::<()>::__ffi_fallback();
+            let result = unsafe {
+                __ffi::call_ref::<
+                    Worker<F>,
+                    O,
+                    _,
+                >(
+                    ud,
+                    move |__ffi_closure: &F| __ffi_closure(data),
+                    |_: &_| __ffi_fallback(),
+                )
+            };
+            __ffi::value_or(
+                <Worker<F> as __ffi::CallbackType>::SITE,
+                result,
+                __ffi_fallback,
+            )
+        }
+        trampoline::<F, O>
     }
 }
-#[allow(dead_code)]
-impl<F> Worker<F>
+impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for Worker<F>
 where
-    gpointer: ::ffi_callback::__private::UserDataSlot,
+    F: ::ffi_callback::__private::FnOnce(gpointer) -> O
+        + ::ffi_callback::__private::SyncClosure,
+    O: ::ffi_callback::__private::PlainReturn<()>,
 {
-    /// Holds `f` for a C call: pass [`function`](Self::function) and
-    /// [`user_data`](Self::user_data), and keep this holder alive and
-    /// unmoved until C stops calling it. [`scope`](Self::scope) does
-    /// all of that for one call.
+    type Function = WorkerFn;
     #[inline]
-    pub fn new(f: F) -> Self
+    unsafe fn trampoline() -> WorkerFn {
+        use ::ffi_callback::__private as __ffi;
+        #[deny(improper_ctypes_definitions)]
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        extern "C" fn trampoline<F, O>(data: gpointer, ud: gpointer)
+        where
+            F: __ffi::FnOnce(gpointer) -> O + __ffi::SyncClosure,
+            O: __ffi::PlainReturn<()>,
+        {
+            let __ffi_fallback = || Worker::<()>::__ffi_fallback();
+            let result = unsafe {
+                __ffi::call_once::<
+                    Worker<F>,
+                    O,
+                    _,
+                >(
+                    ud,
+                    move |__ffi_closure: F| __ffi_closure(data),
+                    |_: &_| __ffi_fallback(),
+                )
+            };
+            __ffi::value_or(
+                <Worker<F> as __ffi::CallbackType>::SITE,
+                result,
+                __ffi_fallback,
+            )
+        }
+        trampoline::<F, O>
+    }
+}
+const _: () = {
+    #[allow(non_camel_case_types)]
+    struct __ffi_callback_safe_fn_promise;
+    #[allow(clippy::undocumented_unsafe_blocks)]
+    unsafe impl ::ffi_callback::__private::SafeFnPromise
+    for __ffi_callback_safe_fn_promise {}
+};
+#[allow(dead_code)]
+impl<F> Worker<F> {
+    /// Holds `f` for C: pass [`function`](Self::function) and
+    /// [`user_data`](Self::user_data), and keep the holder alive and
+    /// unmoved while C may call it; [`scope`](Self::scope) does it all.
+    #[inline]
+    pub fn new<O>(f: F) -> Self
     where
-        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::SyncClosure,
+        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
     {
+        let function = unsafe {
+            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline()
+        };
         Self {
             holder: ::ffi_callback::__private::Holder::new(f),
+            function,
         }
     }
     /// The trampoline to pass to C with [`user_data`](Self::user_data).
     #[inline]
-    pub fn function(&self) -> extern "C" fn(data: gpointer, ud: gpointer)
-    where
-        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::SyncClosure,
-    {
-        Self::__ffi_trampoline
+    pub fn function(&self) -> WorkerFn {
+        self.function
     }
-    /// The user data to pass to C with [`function`](Self::function):
-    /// a pointer to this holder.
+    /// The user data to pass to C: a pointer to this holder.
     #[inline]
     pub fn user_data(&self) -> gpointer {
         <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
             self.holder.as_ptr(),
         )
     }
-    /// Runs `call` with the trampoline and user data for `f`, which C
-    /// may call until `call` returns. A panic in `f` is carried past
-    /// the C code and resumed when `call` returns (with
-    /// `on_panic = resume`).
+    /// Runs `call` with the trampoline and user data for `f`, which
+    /// C may call until `call` returns; a kept panic is resumed then.
     #[inline]
-    pub fn scope<T>(
+    pub fn scope<O, T>(
         f: F,
-        call: impl ::ffi_callback::__private::core::ops::FnOnce(
-            extern "C" fn(data: gpointer, ud: gpointer),
-            gpointer,
-        ) -> T,
+        call: impl ::ffi_callback::__private::FnOnce(WorkerFn, gpointer) -> T,
     ) -> T
     where
-        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::SyncClosure,
+        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
     {
         let holder = Self::new(f);
-        call(holder.function(), holder.user_data())
+        ::ffi_callback::__private::guarded::<
+            ::ffi_callback::__private::policy::Abort,
+            _,
+        >(|| call(holder.function(), holder.user_data()))
+    }
+    /// [`scope`](Self::scope) that also returns the first `Err` of
+    /// a closure returning `Result<_, E>`.
+    #[inline]
+    pub fn try_scope<O, T>(
+        f: F,
+        call: impl ::ffi_callback::__private::FnOnce(WorkerFn, gpointer) -> T,
+    ) -> ::ffi_callback::__private::core::result::Result<
+        T,
+        <O as ::ffi_callback::__private::CallbackReturn<()>>::Error,
+    >
+    where
+        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        O: ::ffi_callback::__private::CallbackReturn<()>,
+    {
+        let holder = Self::new(f);
+        ::ffi_callback::try_resume(|| call(holder.function(), holder.user_data()))
+    }
+    /// Boxes `f` for a C library that keeps the callback: with a
+    /// destroy-notify, hand it over (`into_raw()`); without one, keep
+    /// the `Boxed` and pass its `function()` and `user_data()`.
+    #[inline]
+    pub fn boxed<O>(f: F) -> ::ffi_callback::Boxed<Self>
+    where
+        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        F: 'static,
+    {
+        unsafe {
+            let function = <Self as ::ffi_callback::__private::Trampoline<
+                O,
+            >>::trampoline();
+            ::ffi_callback::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
+        }
+    }
+    /// Boxes the `FnOnce` `f` for a C library that calls it once:
+    /// `into_raw()`, or `into_raw_with_destroy()` when a
+    /// destroy-notify follows.
+    #[inline]
+    pub fn once<O>(f: F) -> ::ffi_callback::Once<Self>
+    where
+        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = WorkerFn>,
+        F: 'static,
+    {
+        unsafe {
+            let function = <Self as ::ffi_callback::__private::OnceTrampoline<
+                O,
+            >>::trampoline();
+            ::ffi_callback::Once::<
+                Self,
+            >::from_closure(f, function, Self::__ffi_destroy_once)
+        }
+    }
+    /// [`scope`](Self::scope) for the `FnOnce` `f`, which C may call
+    /// at most once (a second call is refused).
+    #[inline]
+    pub fn scope_once<O, T>(
+        f: F,
+        call: impl ::ffi_callback::__private::FnOnce(WorkerFn, gpointer) -> T,
+    ) -> T
+    where
+        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = WorkerFn>,
+    {
+        let holder = ::ffi_callback::__private::OnceHolder::<
+            F,
+            ::ffi_callback::__private::threading::AnyThread,
+        >::new(f);
+        let function = unsafe {
+            <Self as ::ffi_callback::__private::OnceTrampoline<O>>::trampoline()
+        };
+        ::ffi_callback::__private::guarded::<
+            ::ffi_callback::__private::policy::Abort,
+            _,
+        >(|| call(
+            function,
+            <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
+                holder.as_ptr(),
+            ),
+        ))
     }
     /// The closure back.
     #[inline]
     pub fn into_inner(self) -> F {
         self.holder.into_inner()
     }
-    /// Boxes `f` for a C library that keeps the callback and frees it
-    /// through a destroy-notify: `into_raw()` gives `function`,
-    /// `user_data` and `destroy`.
-    #[inline]
-    pub fn boxed(
-        f: F,
-    ) -> ::ffi_callback::Boxed<
-        extern "C" fn(data: gpointer, ud: gpointer),
-        gpointer,
-        unsafe extern "C" fn(gpointer),
-    >
-    where
-        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::SyncClosure + 'static,
-    {
-        let __ffi_ptr = ::ffi_callback::__private::Holder::<
-            F,
-            ::ffi_callback::__private::NoState,
-        >::into_raw_box(f);
-        let raw = ::ffi_callback::RawCallback {
-            function: Self::__ffi_trampoline
-                as extern "C" fn(data: gpointer, ud: gpointer),
-            user_data: <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-                __ffi_ptr,
-            ),
-            destroy: Self::__ffi_destroy as unsafe extern "C" fn(gpointer),
-        };
-        unsafe {
-            ::ffi_callback::Boxed::from_parts(
-                raw,
-                ::ffi_callback::__private::Holder::<
-                    F,
-                    ::ffi_callback::__private::NoState,
-                >::free_box,
-            )
-        }
-    }
-    /// Boxes the `FnOnce` `f` for a C library that calls it once:
-    /// `into_raw()` when the call frees it, `into_raw_with_destroy()`
-    /// when a destroy-notify follows.
-    #[inline]
-    pub fn once(
-        f: F,
-    ) -> ::ffi_callback::Once<
-        extern "C" fn(data: gpointer, ud: gpointer),
-        gpointer,
-        unsafe extern "C" fn(gpointer),
-    >
-    where
-        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::SyncClosure,
-    {
-        let __ffi_ptr = ::ffi_callback::__private::OnceHolder::<F>::into_raw_box(f);
-        unsafe {
-            ::ffi_callback::Once::from_parts(
-                <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-                    __ffi_ptr,
-                ),
-                Self::__ffi_call_and_free as extern "C" fn(data: gpointer, ud: gpointer),
-                Self::__ffi_call_at_most_once
-                    as extern "C" fn(data: gpointer, ud: gpointer),
-                Self::__ffi_destroy_once as unsafe extern "C" fn(gpointer),
-                ::ffi_callback::__private::OnceHolder::<F>::free,
-            )
-        }
-    }
-    #[deny(improper_ctypes_definitions)]
-    extern "C" fn __ffi_trampoline(data: gpointer, ud: gpointer)
-    where
-        F: ::ffi_callback::__private::core::ops::Fn(gpointer)
-            + ::ffi_callback::__private::SyncClosure,
-    {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Worker"
-            ),
-        };
-        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
-        let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            ud,
-        );
-        #[allow(unused_unsafe)]
-        unsafe {
-            ::ffi_callback::__private::Holder::<
-                F,
-                ::ffi_callback::__private::NoState,
-            >::call_ref::<
-                ::ffi_callback::__private::policy::Abort,
-                _,
-            >(
-                __ffi_ptr,
-                &__FFI_CALLBACK_SITE,
-                __ffi_fallback,
-                move |__ffi_closure: &F| __ffi_closure(data),
-            )
-        }
-    }
-    #[allow(improper_ctypes_definitions)]
-    extern "C" fn __ffi_call_and_free(data: gpointer, ud: gpointer)
-    where
-        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::SyncClosure,
-    {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Worker"
-            ),
-        };
-        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
-        let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            ud,
-        );
-        #[allow(unused_unsafe)]
-        unsafe {
-            ::ffi_callback::__private::OnceHolder::<
-                F,
-            >::call_and_free::<
-                ::ffi_callback::__private::policy::Abort,
-                _,
-            >(
-                __ffi_ptr,
-                &__FFI_CALLBACK_SITE,
-                __ffi_fallback,
-                move |__ffi_closure: F| __ffi_closure(data),
-            )
-        }
-    }
-    #[allow(improper_ctypes_definitions)]
-    extern "C" fn __ffi_call_at_most_once(data: gpointer, ud: gpointer)
-    where
-        F: ::ffi_callback::__private::core::ops::FnOnce(gpointer) + 'static
-            + ::ffi_callback::__private::SyncClosure,
-    {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Worker"
-            ),
-        };
-        let __ffi_fallback = ::ffi_callback::__private::no_fallback;
-        let __ffi_ptr = <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            ud,
-        );
-        #[allow(unused_unsafe)]
-        unsafe {
-            ::ffi_callback::__private::OnceHolder::<
-                F,
-            >::call_at_most_once::<
-                ::ffi_callback::__private::policy::Abort,
-                _,
-            >(
-                __ffi_ptr,
-                &__FFI_CALLBACK_SITE,
-                __ffi_fallback,
-                move |__ffi_closure: F| __ffi_closure(data),
-            )
-        }
-    }
     unsafe extern "C" fn __ffi_destroy(user_data: gpointer) {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Worker"
-            ),
-        };
-        unsafe {
-            ::ffi_callback::__private::Holder::<
-                F,
-                ::ffi_callback::__private::NoState,
-            >::destroy_box::<
-                ::ffi_callback::__private::policy::Abort,
-            >(
-                <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-                    user_data,
-                ),
-                &__FFI_CALLBACK_SITE,
-            )
-        }
+        unsafe { ::ffi_callback::__private::destroy::<Self>(user_data) }
     }
     unsafe extern "C" fn __ffi_destroy_once(user_data: gpointer) {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::Site {
-            name: ::ffi_callback::__private::core::concat!(
-                ::ffi_callback::__private::core::module_path!(), "::", "Worker"
-            ),
-        };
-        unsafe {
-            ::ffi_callback::__private::OnceHolder::<
-                F,
-            >::destroy::<
-                ::ffi_callback::__private::policy::Abort,
-            >(
-                <gpointer as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-                    user_data,
-                ),
-                &__FFI_CALLBACK_SITE,
-            )
-        }
+        unsafe { ::ffi_callback::__private::destroy_once::<Self>(user_data) }
+    }
+}
+#[allow(dead_code, unused_variables, clippy::all)]
+impl Worker<()> {
+    #[inline]
+    fn __ffi_fallback() {
+        ::ffi_callback::__private::no_fallback()
     }
 }

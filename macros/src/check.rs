@@ -1,62 +1,61 @@
-//! Stage 2: every rule the tokens can show, checked on the model; all
-//! errors of the item are collected. Rules that depend on types the macro
-//! cannot see through (aliases such as `LPARAM`) are left to rustc, through
-//! spanned assertions in the expansion and `#[diagnostic::on_unimplemented]`
-//! on the runtime's traits.
+//! Stage 2: every rule the tokens can show, checked on the parsed item and
+//! options; all errors of the item are collected. What passes comes back as
+//! the resolved [`Model`], so the printers never work a fact out again.
+//! Rules that depend on types the macro cannot see through (aliases such as
+//! `LPARAM`) are left to rustc, through spanned assertions in the expansion
+//! and `#[diagnostic::on_unimplemented]` on the runtime's traits.
 
-use proc_macro2::Span;
-use syn::{GenericArgument, GenericParam, PathArguments, Type};
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident};
+use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
-use crate::options::{OnPanic, Options};
-use crate::parse::{CallbackFn, CallbackType, UserDataAttr};
+use crate::model::{
+    Abi, Common, Fallback, FnModel, FnUserData, FreshNames, Model, Output, Policy, Threading,
+    TypeModel, TypeSlot, UserDataSource,
+};
+use crate::options::{Given, OnPanic, Options};
+use crate::parse::{Callback, CallbackFn, CallbackType, UserDataAttr};
+use crate::tokens;
 
-/// The ABI string a callback is declared with, and where it was written.
-pub(crate) struct ResolvedAbi {
-    pub(crate) name: String,
-    pub(crate) span: Span,
-}
-
-impl ResolvedAbi {
-    /// `extern "C" fn` and plain `fn` (for the fn form) mean `"C"`.
-    pub(crate) fn resolve(abi: Option<&syn::Abi>, fn_span: Span) -> ResolvedAbi {
-        match abi {
-            None => ResolvedAbi {
-                name: "C".to_owned(),
-                span: fn_span,
-            },
-            Some(abi) => match &abi.name {
-                None => ResolvedAbi {
-                    name: "C".to_owned(),
-                    span: abi.extern_token.span,
-                },
-                Some(name) => ResolvedAbi {
-                    name: name.value(),
-                    span: name.span(),
-                },
-            },
-        }
-    }
-
-    pub(crate) fn unwinds(&self) -> bool {
-        self.name.ends_with("-unwind")
-    }
-
-    pub(crate) fn is_rust(&self) -> bool {
-        matches!(
-            self.name.as_str(),
-            "Rust" | "rust-call" | "rust-intrinsic" | "rust-cold"
-        )
+/// Checks the item against every rule; the model when nothing failed.
+pub(crate) fn check<'a>(
+    callback: &'a Callback,
+    options: &'a Options,
+    errors: &mut Errors,
+) -> Option<Model<'a>> {
+    match callback {
+        Callback::Fn(item) => check_fn(item, options, errors).map(Model::Fn),
+        Callback::Type(item) => check_type(item, options, errors).map(Model::Type),
     }
 }
 
-/// Rules shared by both forms, on the attribute's options against the ABI.
-fn check_policy(options: &Options, abi: &ResolvedAbi, errors: &mut Errors) {
-    let policy = options.policy();
-    if let Some((OnPanic::Unwind, span)) = options.on_panic {
+/// The policy: `abort` by default for types that may be called on other
+/// threads, where no guard can catch; else `resume`.
+fn policy(options: &Options, threaded: bool) -> Policy {
+    let on_panic = match &options.on_panic {
+        Some(given) => given.value,
+        None if threaded => OnPanic::Abort,
+        None => OnPanic::Resume,
+    };
+    Policy {
+        on_panic,
+        unguarded_fallback: options.unguarded_fallback.as_ref().is_some_and(|g| g.value),
+    }
+}
+
+/// Rules shared by every form, on the options against the ABI and policy.
+fn check_policy(options: &Options, policy: Policy, abi: &Abi, errors: &mut Errors) {
+    if let Some(Given {
+        value: OnPanic::Unwind,
+        key,
+    }) = &options.on_panic
+    {
         if !abi.unwinds() && !abi.is_rust() {
             errors.error(
-                span,
+                *key,
                 format_args!(
                     "`on_panic = unwind` needs an ABI that can unwind: write `extern \"{}-unwind\"` \
                      (a panic unwinding out of an `extern \"{}\"` fn aborts the process)",
@@ -65,14 +64,26 @@ fn check_policy(options: &Options, abi: &ResolvedAbi, errors: &mut Errors) {
             );
         }
     }
-    if let Some((_, span)) = &options.fallback {
+    if let Some(given) = &options.fallback {
         if !policy.returns_fallback() {
             errors.error(
-                *span,
+                given.key,
                 format_args!(
                     "`fallback` is never used with `on_panic = {}`: only `resume` and `fallback` \
                      return a value to C after a panic; remove one of them",
-                    policy.name()
+                    policy.on_panic.name()
+                ),
+            );
+        }
+    }
+    if let Some(given) = &options.unguarded_fallback {
+        if policy.on_panic != OnPanic::Resume {
+            errors.error(
+                given.key,
+                format_args!(
+                    "`unguarded` says what a `resume` callback does with no guard on its thread, \
+                     but this callback is `on_panic = {}`: remove one of them",
+                    policy.on_panic.name()
                 ),
             );
         }
@@ -80,7 +91,7 @@ fn check_policy(options: &Options, abi: &ResolvedAbi, errors: &mut Errors) {
 }
 
 /// The ABI must be one C can call.
-fn check_abi(abi: &ResolvedAbi, errors: &mut Errors) {
+fn check_abi(abi: &Abi, errors: &mut Errors) {
     if abi.is_rust() {
         errors.error(
             abi.span,
@@ -89,6 +100,17 @@ fn check_abi(abi: &ResolvedAbi, errors: &mut Errors) {
                 abi.name
             ),
         );
+    }
+}
+
+/// What C receives after a panic, as the printers need it.
+fn fallback<'a>(options: &'a Options, policy: Policy, output: Option<&'a Type>) -> Fallback<'a> {
+    if !policy.returns_fallback() {
+        return Fallback::Never;
+    }
+    match &options.fallback {
+        Some(given) => Fallback::Expr(&given.value),
+        None => Fallback::Default(output),
     }
 }
 
@@ -110,21 +132,106 @@ fn check_single_marker(markers: &[&UserDataAttr], errors: &mut Errors) {
     }
 }
 
-pub(crate) fn check_fn(item: &CallbackFn, options: &Options, errors: &mut Errors) {
-    let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
+/// Fresh generic names: `F`, `O`, `T`, `E`, `V` unless the item or its
+/// options mention them (a C type or a constant called `F`), then with
+/// trailing underscores until they are unused. A macro call in the tokens
+/// could expand to anything, so then long reserved names are used.
+fn fresh_names(tokens: TokenStream) -> FreshNames {
+    let mut used = HashSet::new();
+    let mut has_macro = false;
+    idents_in(tokens, &mut used, &mut has_macro);
+    let fresh = |preferred: &str| -> Ident {
+        let mut name = if has_macro {
+            format!("__FfiCallback{preferred}")
+        } else {
+            preferred.to_owned()
+        };
+        while used.contains(&name) {
+            name.push('_');
+        }
+        Ident::new(&name, Span::call_site())
+    };
+    FreshNames {
+        closure: fresh("F"),
+        output: fresh("O"),
+        result: fresh("T"),
+    }
+}
+
+fn idents_in(tokens: TokenStream, into: &mut HashSet<String>, has_macro: &mut bool) {
+    let mut previous_ident = false;
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(ident) => {
+                into.insert(ident.to_string());
+                previous_ident = true;
+                continue;
+            }
+            TokenTree::Punct(punct) if punct.as_char() == '!' && previous_ident => {
+                *has_macro = true;
+            }
+            TokenTree::Group(group) => idents_in(group.stream(), into, has_macro),
+            _ => {}
+        }
+        previous_ident = false;
+    }
+}
+
+/// All the tokens the user wrote that end up in generated scopes.
+fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
+    let mut tokens = item.to_token_stream();
+    for expr in [&options.fallback, &options.on_error, &options.user_data]
+        .into_iter()
+        .flatten()
+    {
+        expr.value.to_tokens(&mut tokens);
+    }
+    if let Some(error) = &options.error {
+        error.value.to_tokens(&mut tokens);
+    }
+    tokens
+}
+
+fn common<'a>(
+    options: &'a Options,
+    abi: Abi,
+    policy: Policy,
+    output: Option<&'a Type>,
+    names: FreshNames,
+) -> Common<'a> {
+    Common {
+        runtime: tokens::runtime(options),
+        abi,
+        policy,
+        fallback: fallback(options, policy, output),
+        on_error: options.on_error.as_ref().map(|given| &given.value),
+        safe_fn: options.safe_fn.as_ref().map(|given| given.value),
+        names,
+    }
+}
+
+fn check_fn<'a>(
+    item: &'a CallbackFn,
+    options: &'a Options,
+    errors: &mut Errors,
+) -> Option<FnModel<'a>> {
+    let abi = Abi::resolve(item.abi.as_ref(), item.fn_span);
     let markers = markers(&item.params, |p| &p.user_data);
     let marker = markers.first().copied();
+    let policy = policy(options, false);
+    let output = split_output(&item.output);
 
     // The attribute's options, as written before the item.
-    check_policy(options, &abi, errors);
-    for (key, span) in [
-        ("reentrant", options.reentrant),
-        ("send", options.send),
-        ("sync", options.sync),
+    check_policy(options, policy, &abi, errors);
+    for (key, given) in [
+        ("reentrant", &options.reentrant),
+        ("send", &options.send),
+        ("sync", &options.sync),
+        ("local", &options.local),
     ] {
-        if let Some(span) = span {
+        if let Some(given) = given {
             errors.error(
-                span,
+                given.key,
                 format_args!(
                     "`{key}` describes the closures of a callback type; a `#[callback]` fn \
                      has no closure to check: remove it"
@@ -132,27 +239,48 @@ pub(crate) fn check_fn(item: &CallbackFn, options: &Options, errors: &mut Errors
             );
         }
     }
-    if let (Some((_, span)), None) = (&options.user_data, marker) {
+    for (key, span) in [
+        ("error", options.error.as_ref().map(|g| g.key)),
+        ("fn_type", options.fn_type.as_ref().map(|g| g.key)),
+    ] {
+        if let Some(span) = span {
+            let why = if key == "error" {
+                "a `#[callback]` fn's error type is the `E` of the `Result<_, E>` it returns"
+            } else {
+                "a `#[callback]` fn is itself the C function"
+            };
+            errors.error(
+                span,
+                format_args!("`{key}` is for callback types: {why}; remove it"),
+            );
+        }
+    }
+    if let (Some(given), None) = (&options.user_data, marker) {
         errors.error(
-            *span,
+            given.key,
             "`user_data = EXPR` needs a parameter to receive it: mark it `#[user_data]`, as in \
              `#[user_data] state: &mut State`",
         );
     }
-    if let Some(span) = options.safe_fn {
+    if let Some(given) = &options.safe_fn {
         if marker.is_none() {
             errors.error(
-                span,
+                given.key,
                 "`unsafe(safe_fn)` is not needed: a callback without user data is already a safe fn",
             );
         } else if item.written_unsafe.is_some() {
             errors.error(
-                span,
+                given.key,
                 "`unsafe(safe_fn)` makes the callback a safe fn, but it is declared `unsafe fn`: \
                  remove one of them",
             );
         }
     }
+    let result_span = match &item.output {
+        syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
+        syn::ReturnType::Default => item.fn_span,
+    };
+    check_on_error(options, policy, output.is_result, result_span, errors);
 
     // The item, in source order.
     if let Some(span) = item.constness {
@@ -162,7 +290,7 @@ pub(crate) fn check_fn(item: &CallbackFn, options: &Options, errors: &mut Errors
         errors.error(
             span,
             "an `async fn` cannot be a C callback: C calls it and needs the result now; remove \
-             `async`",
+             `async` (to await a C completion, see the callback types' `future`)",
         );
     }
     check_abi(&abi, errors);
@@ -177,7 +305,9 @@ pub(crate) fn check_fn(item: &CallbackFn, options: &Options, errors: &mut Errors
     for param in item.params.iter().filter(|p| p.user_data.is_empty()) {
         check_c_param(&param.ty, errors);
     }
-    if let Some(param) = item.params.iter().find(|p| !p.user_data.is_empty()) {
+    let index = item.params.iter().position(|p| !p.user_data.is_empty());
+    if let Some(index) = index {
+        let param = &item.params[index];
         check_received_type(&param.ty, errors);
         let slot = param.user_data[0].slot.as_ref();
         match (slot, &options.user_data) {
@@ -195,6 +325,363 @@ pub(crate) fn check_fn(item: &CallbackFn, options: &Options, errors: &mut Errors
             variadic,
             "a C-variadic fn (`...`) cannot be a `#[callback]`: stable Rust cannot define one",
         );
+    }
+    if errors.has_errors() {
+        return None;
+    }
+
+    let user_data = index.map(|index| {
+        let param = &item.params[index];
+        let source = match &options.user_data {
+            Some(given) => UserDataSource::Accessor(&given.value),
+            None => UserDataSource::Param(param.user_data[0].slot.as_ref()),
+        };
+        let received: &Type = &param.ty;
+        let counted = single_generic(ungroup(received), "Arc")
+            .or_else(|| single_generic(ungroup(received), "Rc"));
+        FnUserData {
+            index,
+            received,
+            source,
+            counted,
+        }
+    });
+    let shim_unsafe =
+        item.written_unsafe.is_some() || (user_data.is_some() && options.safe_fn.is_none());
+    // A module cannot sit in an impl block; a fn that names `Self` is in
+    // one. `in_impl` says so for the others.
+    let typed_constructor = user_data.is_some()
+        && options.in_impl.is_none()
+        && !tokens::mentions(item.source.clone(), "Self");
+    let names = fresh_names(user_tokens(options, item.source.clone()));
+    Some(FnModel {
+        item,
+        common: common(options, abi, policy, output.c_type, names),
+        user_data,
+        output,
+        shim_unsafe,
+        typed_constructor,
+    })
+}
+
+/// `on_error` needs a `Result`; a `Result` needs something to give C.
+fn check_on_error(
+    options: &Options,
+    policy: Policy,
+    is_result: bool,
+    result_span: Span,
+    errors: &mut Errors,
+) {
+    let what = "its body returns";
+    match (&options.on_error, is_result) {
+        (Some(given), false) => errors.error(
+            given.key,
+            format_args!(
+                "`on_error` gives C a value when the callback fails with `Err(e)`, but {what} no \
+                 `Result`: return `Result<R, E>`, or remove `on_error`"
+            ),
+        ),
+        (None, true) if !policy.returns_fallback() => errors.error(
+            result_span,
+            format_args!(
+                "{what} a `Result`, but with `on_panic = {}` there is no fallback value to give \
+                 C for an `Err`: add `on_error = EXPR` (it may read the error as `e`)",
+                policy.on_panic.name()
+            ),
+        ),
+        _ => {}
+    }
+}
+
+/// The fn's return type, and whether it is a `Result` (by name: `Result<R,
+/// E>` or an alias such as `io::Result<R>`).
+fn split_output(output: &syn::ReturnType) -> Output<'_> {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return Output {
+            c_type: None,
+            body_type: None,
+            is_result: false,
+            error: None,
+        };
+    };
+    let written = ungroup(ty);
+    if let Type::Path(path) = written {
+        if let Some(last) = path.path.segments.last().filter(|s| s.ident == "Result") {
+            if let PathArguments::AngleBracketed(args) = &last.arguments {
+                let types: Vec<&Type> = args
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                    .collect();
+                if let [ok, rest @ ..] = types.as_slice() {
+                    if rest.len() <= 1 {
+                        return Output {
+                            c_type: Some(*ok),
+                            body_type: Some(&**ty),
+                            is_result: true,
+                            error: rest.first().copied(),
+                        };
+                    }
+                }
+            }
+        }
+    }
+    Output {
+        c_type: Some(&**ty),
+        body_type: Some(&**ty),
+        is_result: false,
+        error: None,
+    }
+}
+
+fn check_type<'a>(
+    item: &'a CallbackType,
+    options: &'a Options,
+    errors: &mut Errors,
+) -> Option<TypeModel<'a>> {
+    let abi = Abi::resolve(item.abi.as_ref(), item.fn_span);
+    let markers = markers(&item.params, |p| &p.user_data);
+    let marker = markers.first().copied();
+    let has_user_data = marker.is_some() || options.user_data.is_some();
+    let threading = threading(options, errors);
+    let threaded = matches!(
+        threading,
+        Some(Threading::Send | Threading::SendReentrant | Threading::Sync)
+    );
+    let policy = policy(options, threaded);
+
+    // The attribute's options, as written before the item.
+    if item.abi.is_some() {
+        check_policy(options, policy, &abi, errors);
+    }
+    if let (
+        Some(Given {
+            value: OnPanic::Resume,
+            key,
+        }),
+        Some(Threading::Sync),
+    ) = (&options.on_panic, threading)
+    {
+        errors.error(
+            *key,
+            "`on_panic = resume` cannot be used with `sync`: the callback may run on several \
+             threads at once, where no `resume_panics` guard can carry the panic back; use \
+             `abort` (the default for `sync`) or `fallback`",
+        );
+    }
+    if let Some(given) = &options.user_data {
+        if marker.is_some() {
+            errors.error(
+                given.key,
+                "the user data is either a `#[user_data]` parameter or fetched by \
+                 `user_data = EXPR`, not both: remove one of them",
+            );
+        } else if item.params.iter().any(|p| p.name.is_none()) {
+            errors.error(
+                given.key,
+                "`user_data = EXPR` reads the other parameters by name: name them all, as in \
+                 `fn(ctx: *mut sqlite3_context, n: c_int)`",
+            );
+        }
+    }
+    if let Some(given) = &options.safe_fn {
+        if item.written_unsafe.is_some() {
+            errors.error(
+                given.key,
+                "`unsafe(safe_fn)` makes the trampoline a safe fn, but this type is an `unsafe` \
+                 fn pointer: remove one of them",
+            );
+        } else if !has_user_data {
+            errors.error(
+                given.key,
+                "`unsafe(safe_fn)` is not needed: a callback type without user data has a safe \
+                 trampoline",
+            );
+        }
+    }
+    if let Some(given) = &options.in_impl {
+        errors.error(
+            given.key,
+            "`in_impl` is for `#[callback]` fns in impl blocks; a callback type is a module item: \
+             remove it",
+        );
+    }
+    if let (Some(given), None) = (&options.on_error, &options.error) {
+        errors.error(
+            given.key,
+            "a callback type's `on_error` reads the closures' error as `e`, so it needs that \
+             error's type: add `error = YourError` (closures then return `R` or \
+             `Result<R, YourError>`)",
+        );
+    }
+    if let (Some(given), None) = (&options.error, &options.on_error) {
+        errors.error(
+            given.key,
+            "`error = Type` names the error type that `on_error = EXPR` reads: add `on_error`, or \
+             remove `error` (closures may return `Result<R, E>` for any `E` without it)",
+        );
+    }
+
+    // The item, in source order.
+    if let Some(param) = item.generics.params.first() {
+        let span = match param {
+            GenericParam::Lifetime(l) => l.lifetime.span(),
+            GenericParam::Type(t) => t.ident.span(),
+            GenericParam::Const(c) => c.ident.span(),
+        };
+        errors.error(
+            span,
+            "a `#[callback]` type cannot have generic parameters: its name becomes a holder \
+             generic over the closure",
+        );
+    }
+    if let Some(lifetimes) = &item.higher_ranked {
+        errors.spanned(
+            lifetimes,
+            "`for<'a>` callback types are not supported: write the parameters with elided \
+             lifetimes (`&T`), which already mean any lifetime",
+        );
+    }
+    if item.abi.is_none() {
+        errors.error(
+            item.fn_span,
+            "a C callback type needs its ABI: write `unsafe extern \"C\" fn(...)` (or \
+             `extern \"system\"`, ...)",
+        );
+    } else {
+        check_abi(&abi, errors);
+    }
+    if let (None, None, true) = (item.written_unsafe, &options.safe_fn, has_user_data) {
+        let span = item
+            .abi
+            .as_ref()
+            .map_or(item.fn_span, |abi| abi.extern_token.span);
+        errors.error(
+            span,
+            "a safe fn pointer type cannot carry user data unchecked: its trampoline trusts the \
+             pointer to be the holder; write `unsafe extern ...`, or, if the binding demands a \
+             safe fn (libc's `pthread_create`), promise it with `#[callback(unsafe(safe_fn))]`",
+        );
+    }
+    check_single_marker(&markers, errors);
+    for param in item.params.iter().filter(|p| p.user_data.is_empty()) {
+        check_c_param(&param.ty, errors);
+    }
+    let index = item.params.iter().position(|p| !p.user_data.is_empty());
+    if let Some(index) = index {
+        let param = &item.params[index];
+        match &param.user_data[0].slot {
+            Some(slot) => errors.spanned(
+                slot,
+                "in a callback type the slot's C type is the parameter's own type: write \
+                 `#[user_data] name: Type`",
+            ),
+            None => check_type_slot(&param.ty, errors),
+        }
+    }
+    if !has_user_data {
+        for (key, given) in [
+            ("local", &options.local),
+            ("send", &options.send),
+            ("reentrant", &options.reentrant),
+        ] {
+            if let Some(given) = given {
+                errors.error(
+                    given.key,
+                    format_args!(
+                        "a callback type without user data calls a closure that captures \
+                         nothing, so `{key}` has nothing to describe: remove it"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(variadic) = &item.variadic {
+        errors.spanned(
+            variadic,
+            "a C-variadic callback (`...`) cannot be written in Rust",
+        );
+    }
+    let threading = threading?;
+    if errors.has_errors() {
+        return None;
+    }
+
+    let slot = match (index, &options.user_data) {
+        (Some(index), _) => TypeSlot::Param(index, &item.params[index].ty),
+        (None, Some(given)) => TypeSlot::Accessor(&given.value),
+        (None, None) => TypeSlot::None,
+    };
+    let param_names = item
+        .params
+        .iter()
+        .enumerate()
+        .map(|(index, param)| match &param.name {
+            Some(name) if name != "_" => name.clone(),
+            _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
+        })
+        .collect();
+    let fn_type = match &options.fn_type {
+        Some(given) => given.value.clone(),
+        None => format_ident!("{}Fn", item.ident),
+    };
+    let output = match &item.output {
+        syn::ReturnType::Default => None,
+        syn::ReturnType::Type(_, ty) => Some(&**ty),
+    };
+    let names = fresh_names(user_tokens(options, item.source.clone()));
+    let safe_trampoline = options.safe_fn.is_some() || matches!(slot, TypeSlot::None);
+    Some(TypeModel {
+        item,
+        common: common(options, abi, policy, output, names),
+        slot,
+        threading,
+        fn_type,
+        error: options.error.as_ref().map(|given| &given.value),
+        param_names,
+        safe_trampoline,
+    })
+}
+
+/// The threading contract from `reentrant`, `local`, `send`, `sync`.
+fn threading(options: &Options, errors: &mut Errors) -> Option<Threading> {
+    let reentrant = options.reentrant.is_some();
+    match (&options.local, &options.send, &options.sync) {
+        (Some(local), Some(_), _) | (Some(local), _, Some(_)) => {
+            errors.error(
+                local.key,
+                "`local` says the closure stays on its thread, `send` and `sync` that the C \
+                 library may call it on others: keep one of them",
+            );
+            None
+        }
+        (_, Some(send), Some(_)) => {
+            errors.error(
+                send.key,
+                "`sync` already allows calls from any thread (several at once): remove `send`",
+            );
+            None
+        }
+        (_, _, Some(_)) => {
+            if let Some(given) = &options.reentrant {
+                errors.error(
+                    given.key,
+                    "`sync` closures are `Fn` and may already run several times at once: remove \
+                     `reentrant`",
+                );
+                return None;
+            }
+            Some(Threading::Sync)
+        }
+        (_, Some(_), None) if reentrant => Some(Threading::SendReentrant),
+        (_, Some(_), None) => Some(Threading::Send),
+        (Some(_), None, None) if reentrant => Some(Threading::HomeReentrant),
+        (Some(_), None, None) => Some(Threading::Home),
+        (None, None, None) if reentrant => Some(Threading::CallerReentrant),
+        (None, None, None) => Some(Threading::Caller),
     }
 }
 
@@ -224,7 +711,10 @@ fn check_received_type(ty: &Type, errors: &mut Errors) {
             );
             None
         }
-        _ => match single_generic(inner, "Box") {
+        _ => match single_generic(inner, "Box")
+            .or_else(|| single_generic(inner, "Arc"))
+            .or_else(|| single_generic(inner, "Rc"))
+        {
             Some(boxed) => Some(boxed),
             None => {
                 if is_visibly_owned(inner) || unsized_kind(inner).is_some() {
@@ -232,7 +722,8 @@ fn check_received_type(ty: &Type, errors: &mut Errors) {
                         inner,
                         "a callback cannot receive its user data by value: C hands back a \
                          pointer, received as `&T`, `&mut T`, `Option<&T>`, `Option<&mut T>`, \
-                         `Box<T>` (ownership comes back) or a raw pointer",
+                         `Box<T>` (ownership comes back), `Arc<T>`/`Rc<T>` (a count for the call) \
+                         or a raw pointer",
                     );
                 }
                 None
@@ -413,125 +904,6 @@ fn check_slot_type(ty: &Type, errors: &mut Errors) {
         errors.spanned(
             ty,
             format_args!("`{}` cannot carry user data ({what}): {SLOT}", display(ty)),
-        );
-    }
-}
-
-pub(crate) fn check_type(item: &CallbackType, options: &Options, errors: &mut Errors) {
-    let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
-    let markers = markers(&item.params, |p| &p.user_data);
-    let marker = markers.first().copied();
-    let has_user_data = marker.is_some() || options.user_data.is_some();
-
-    // The attribute's options, as written before the item.
-    if item.abi.is_some() {
-        check_policy(options, &abi, errors);
-    }
-    let threaded = match (options.send, options.sync) {
-        (_, Some(_)) => Some("sync"),
-        (Some(_), None) => Some("send"),
-        (None, None) => None,
-    };
-    if let (Some((OnPanic::Resume, span)), Some(key)) = (options.on_panic, threaded) {
-        errors.error(
-            span,
-            format_args!(
-                "`on_panic = resume` cannot be used with `{key}`: the callback may run on another \
-                 thread, where no `resume_panics` guard can carry the panic back; use `abort` \
-                 (the default for `{key}`) or `fallback`"
-            ),
-        );
-    }
-    if let Some((_, span)) = &options.user_data {
-        if marker.is_some() {
-            errors.error(
-                *span,
-                "the user data is either a `#[user_data]` parameter or fetched by \
-                 `user_data = EXPR`, not both: remove one of them",
-            );
-        } else if item.params.iter().any(|p| p.name.is_none()) {
-            errors.error(
-                *span,
-                "`user_data = EXPR` reads the other parameters by name: name them all, as in \
-                 `fn(ctx: *mut sqlite3_context, n: c_int)`",
-            );
-        }
-    }
-    if let Some(span) = options.safe_fn {
-        if item.written_unsafe.is_some() {
-            errors.error(
-                span,
-                "`unsafe(safe_fn)` makes the trampoline a safe fn, but this type is an `unsafe` \
-                 fn pointer: remove one of them",
-            );
-        } else if !has_user_data {
-            errors.error(
-                span,
-                "`unsafe(safe_fn)` is not needed: a callback type without user data has a safe \
-                 trampoline",
-            );
-        }
-    }
-
-    // The item, in source order.
-    if let Some(param) = item.generics.params.first() {
-        let span = match param {
-            GenericParam::Lifetime(l) => l.lifetime.span(),
-            GenericParam::Type(t) => t.ident.span(),
-            GenericParam::Const(c) => c.ident.span(),
-        };
-        errors.error(
-            span,
-            "a `#[callback]` type cannot have generic parameters: its name becomes a holder \
-             generic over the closure",
-        );
-    }
-    if let Some(lifetimes) = &item.higher_ranked {
-        errors.spanned(
-            lifetimes,
-            "`for<'a>` callback types are not supported: write the parameters with elided \
-             lifetimes (`&T`), which already mean any lifetime",
-        );
-    }
-    if item.abi.is_none() {
-        errors.error(
-            item.fn_span,
-            "a C callback type needs its ABI: write `unsafe extern \"C\" fn(...)` (or \
-             `extern \"system\"`, ...)",
-        );
-    } else {
-        check_abi(&abi, errors);
-    }
-    if let (None, None, true) = (item.written_unsafe, options.safe_fn, has_user_data) {
-        let span = item
-            .abi
-            .as_ref()
-            .map_or(item.fn_span, |abi| abi.extern_token.span);
-        errors.error(
-            span,
-            "a safe fn pointer type cannot carry user data unchecked: its trampoline trusts the \
-             pointer to be the holder; write `unsafe extern ...`, or, if the binding demands a \
-             safe fn (libc's `pthread_create`), promise it with `#[callback(unsafe(safe_fn))]`",
-        );
-    }
-    check_single_marker(&markers, errors);
-    for param in item.params.iter().filter(|p| p.user_data.is_empty()) {
-        check_c_param(&param.ty, errors);
-    }
-    if let Some(param) = item.params.iter().find(|p| !p.user_data.is_empty()) {
-        match &param.user_data[0].slot {
-            Some(slot) => errors.spanned(
-                slot,
-                "in a callback type the slot's C type is the parameter's own type: write \
-                 `#[user_data] name: Type`",
-            ),
-            None => check_type_slot(&param.ty, errors),
-        }
-    }
-    if let Some(variadic) = &item.variadic {
-        errors.spanned(
-            variadic,
-            "a C-variadic callback (`...`) cannot be written in Rust",
         );
     }
 }

@@ -24,6 +24,10 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    pub(crate) fn has_errors(&self) -> bool {
+        self.combined.is_some()
+    }
+
     pub(crate) fn into_result(self) -> Result<(), syn::Error> {
         match self.combined {
             Some(error) => Err(error),

@@ -1,17 +1,19 @@
-//! Stage 3, form 1: a `#[callback]` fn becomes a C-ABI shim with the same
+//! Printer, form 1: a `#[callback]` fn becomes a C-ABI shim with the same
 //! name whose body is one call into the runtime (`call_fn`), which unpacks
 //! the user data and runs the user's body, kept as a closure, under the
-//! panic policy.
+//! panic policy; beside it, a module of the same name with the typed
+//! user-data constructor.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Pat};
+use syn::{Ident, Pat};
 
-use crate::check::ResolvedAbi;
-use crate::expand::{documents_safety, fallback_fn, policy_type, site};
-use crate::options::Options;
+use crate::model::{FnModel, UserDataSource};
 use crate::parse::CallbackFn;
+use crate::tokens::{
+    documents_safety, fallback_closure, mentions, on_error_closure, safe_fn_promise, site,
+};
 
 /// The shim's name for a parameter: the user's own when the pattern is a
 /// plain binding (so docs and `user_data = EXPR` can use it), else a
@@ -25,157 +27,244 @@ fn param_name(pat: &Pat, index: usize) -> Ident {
     }
 }
 
-/// Whether `tokens` contain the identifier `name`.
-fn mentions(tokens: TokenStream, name: &Ident) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        proc_macro2::TokenTree::Ident(ident) => ident == *name,
-        proc_macro2::TokenTree::Group(group) => mentions(group.stream(), name),
-        _ => false,
-    })
-}
-
-pub(crate) fn expand(item: &CallbackFn, options: &Options) -> TokenStream {
-    let runtime = crate::expand::runtime(options);
-    let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
-    let abi = LitStr::new(&abi.name, abi.span);
-    let policy = policy_type(&runtime, options.policy());
-    let fallback = fallback_fn(&runtime, options, &item.output);
-    // Bound outside the shim's `unsafe` block: `fallback = EXPR` is the
-    // user's code and needs its own `unsafe` for unsafe operations.
+pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
+    let item = model.item;
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let abi = common.abi.literal();
+    let policy = common.policy.marker(runtime);
+    let c_ret = model.output.c_type;
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
-    let c_void = quote!(#runtime::__private::core::ffi::c_void);
-
-    let user_data = item.params.iter().position(|p| !p.user_data.is_empty());
-    let fetched = options.user_data.as_ref().map(|(expr, _)| expr);
+    let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
+    let body_var = Ident::new("__ffi_body", Span::mixed_site());
+    let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
+    let accessor = match &model.user_data {
+        Some(user_data) => match &user_data.source {
+            UserDataSource::Accessor(expr) => Some(expr),
+            UserDataSource::Param(_) => None,
+        },
+        None => None,
+    };
 
     let mut c_params = Vec::new();
     // The body becomes one closure taking the user data (or `()`), which
     // rebinds the C parameters with the user's own patterns and runs the
     // block: `return`, `?`, patterns, generics and `Self` keep their meaning.
-    let mut body_param = None;
+    let mut body_param = quote!(());
     let mut body_lets = Vec::new();
-    let mut user_data_slot = None;
+    let mut user_data_arg = quote!(#runtime::__private::core::ptr::null_mut());
     for (index, param) in item.params.iter().enumerate() {
         let name = param_name(&param.pat, index);
         let (attrs, pat, ty) = (&param.attrs, &param.pat, &param.ty);
         // A parameter that `user_data = EXPR` reads is used, even if the
-        // body (a closure here) does not read it.
-        let read_by_fetch = fetched
-            .is_some_and(|expr| mentions(expr.to_token_stream(), &name))
+        // body does not read it.
+        let read_by_accessor = accessor
+            .is_some_and(|expr| mentions(expr.to_token_stream(), &name.to_string()))
             .then(|| quote!(#[allow(unused_variables)]));
-        if Some(index) == user_data {
-            body_param = Some(quote!(#(#attrs)* #pat: #ty));
-            if fetched.is_none() {
-                let slot = match &param.user_data[0].slot {
-                    Some(slot) => quote!(#slot),
-                    None => quote!(*mut #c_void),
-                };
-                c_params.push(quote!(#(#attrs)* #name: #slot));
-                user_data_slot = Some((name, slot));
+        match &model.user_data {
+            Some(user_data) if user_data.index == index => {
+                body_param = quote!(#(#attrs)* #pat: #ty);
+                if let UserDataSource::Param(slot) = &user_data.source {
+                    let slot = slot.map_or_else(
+                        || crate::tokens::c_void_pointer(runtime).into_token_stream(),
+                        ToTokens::to_token_stream,
+                    );
+                    c_params.push(quote!(#(#attrs)* #name: #slot));
+                    let into_ptr = quote_spanned! {slot.span()=>
+                        <#slot as #runtime::__private::UserDataSlot>::into_ptr(#name)
+                    };
+                    user_data_arg = into_ptr;
+                }
             }
-        } else {
-            c_params.push(quote!(#(#attrs)* #name: #ty));
-            body_lets.push(quote!(#(#attrs)* #read_by_fetch let #pat: #ty = #name;));
+            _ => {
+                c_params.push(quote!(#(#attrs)* #name: #ty));
+                body_lets.push(quote!(#(#attrs)* #read_by_accessor let #pat: #ty = #name;));
+            }
         }
     }
 
-    let has_user_data = user_data.is_some();
-    let received = match user_data {
-        Some(index) => {
-            let ty = &item.params[index].ty;
+    let received = match &model.user_data {
+        Some(user_data) => {
+            let ty = &user_data.received;
             quote_spanned!(ty.span()=> #ty)
         }
         None => quote!(()),
     };
-    let require_received = user_data.map(|index| {
-        let ty = &item.params[index].ty;
-        quote_spanned! {ty.span()=>
-            let _ = <#ty as #runtime::__private::UserDataParam>::NON_NULL;
+    let body_ret = model.output.body_type.as_ref().map(|ty| quote!(-> #ty));
+    let error_type = match (&model.output.error, &model.output.body_type, c_ret) {
+        (Some(error), _, _) => quote!(#error),
+        (None, Some(body), Some(c_ret)) if model.output.is_result => {
+            quote!(<#body as #runtime::CallbackReturn<#c_ret>>::Error)
         }
-    });
-    let body = Ident::new("__ffi_body", Span::mixed_site());
-    let body_param = body_param.unwrap_or_else(|| quote!(()));
-    let site_static = site(&runtime, &item.ident);
-    let site_ref = quote!(&__FFI_CALLBACK_SITE);
+        _ => quote!(#runtime::__private::core::convert::Infallible),
+    };
+    let fallback = fallback_closure(common, c_ret);
+    let on_error = on_error_closure(common, &error_type, c_ret, &fallback_var);
+    let site_value = site(runtime, &item.ident);
+    let promise = safe_fn_promise(common);
 
-    let call = match (fetched, &user_data_slot) {
-        (Some(expr), _) => quote! {
-            #runtime::__private::call_fn_fetch::<#policy, #received, _>(
-                #site_ref,
-                || #runtime::__private::UserDataSlot::into_ptr(
-                    #[allow(unused_unsafe)]
-                    unsafe { #expr }
-                ),
-                #fallback_var,
-                #body,
+    let call = match accessor {
+        Some(_) => quote! {
+            #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
+                &__FFI_CALLBACK_SITE, #fetch_var, #body_var, #on_error_var,
             )
         },
-        (None, Some((name, slot))) => {
-            let into_ptr = quote_spanned! {slot.span()=>
-                <#slot as #runtime::__private::UserDataSlot>::into_ptr(#name)
-            };
-            quote! {
-                #runtime::__private::call_fn::<#policy, #received, _>(
-                    #site_ref,
-                    #into_ptr,
-                    #fallback_var,
-                    #body,
-                )
-            }
-        }
-        (None, None) => quote! {
-            #runtime::__private::call_fn::<#policy, (), _>(
-                #site_ref,
-                #runtime::__private::core::ptr::null_mut(),
-                #fallback_var,
-                #body,
+        None => quote! {
+            #runtime::__private::call_fn::<#policy, #received, _, _>(
+                &__FFI_CALLBACK_SITE, #user_data_arg, #body_var, #on_error_var,
             )
         },
     };
-
-    let shim_unsafe = match (
-        has_user_data && options.safe_fn.is_none(),
-        item.written_unsafe,
-    ) {
+    let fetch = accessor.map(|expr| quote!(let #fetch_var = || #expr;));
+    let shim_unsafe = match (model.shim_unsafe, item.written_unsafe) {
         (_, Some(span)) => Some(quote_spanned!(span=> unsafe)),
         (true, None) => Some(quote!(unsafe)),
         (false, None) => None,
     };
-    let safety_doc = (shim_unsafe.is_some() && has_user_data && !documents_safety(&item.attrs))
-        .then(|| {
-            let lines = [
-                "",
-                " # Safety",
-                "",
-                " Made `unsafe` by `#[callback]`: the user data must be null or come from",
-                " `ffi_callback::user_data`, `user_data_ref` or `user_data_box` for a value of the",
-                " type the callback receives, alive and otherwise unused for the duration of the call.",
-            ];
-            quote!(#(#[doc = #lines])*)
-        });
+    let safety_doc =
+        (model.shim_unsafe && model.user_data.is_some() && !documents_safety(&item.attrs))
+            .then(|| safety_doc(model));
     let (attrs, vis, ident) = (outer_attrs(item), &item.vis, &item.ident);
     let generics = &item.generics;
     let where_clause = &item.generics.where_clause;
     let output = &item.output;
+    let c_output = c_ret.map(|ty| quote!(-> #ty));
     // A closure's body takes no inner attributes: they go on a nested block.
     let block = match user_block(item) {
         block if inner_attrs(item).next().is_some() => quote!({ #block }),
         block => block,
     };
     let fn_token = quote_spanned!(item.fn_span=> fn);
+    let _ = output;
+    let module = typed_constructor(model);
 
     quote! {
         #[deny(improper_ctypes_definitions)]
         #(#attrs)*
         #safety_doc
-        #[deny(unsafe_op_in_unsafe_fn)]
-        #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #output #where_clause {
-            #site_static
-            #require_received
-            let #body = move |#body_param| #output { #(#body_lets)* #block };
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #c_output #where_clause {
+            static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
+            #promise
             let #fallback_var = #fallback;
-            #[allow(unused_unsafe)]
-            unsafe { #call }
+            let #on_error_var = #on_error;
+            #fetch
+            let #body_var = move |#body_param| #body_ret { #(#body_lets)* #block };
+            // SAFETY: the user data is null or was made for this fn's
+            // received type (the `unsafe` C call's contract).
+            let result = unsafe { #call };
+            #runtime::__private::value_or(&__FFI_CALLBACK_SITE, result, #fallback_var)
+        }
+        #module
+    }
+}
+
+/// The `# Safety` section of an `unsafe` shim, naming its constructor.
+fn safety_doc(model: &FnModel<'_>) -> TokenStream {
+    let name = &model.item.ident;
+    let constructor = if model.typed_constructor {
+        format!(" `{name}::user_data(..)`, which only accepts the type this callback receives,")
+    } else {
+        " the untyped `ffi_callback::user_data(&mut x)` / `user_data_ref(&x)` / \
+         `user_data_box(b)` matching the type this callback receives,"
+            .to_owned()
+    };
+    let accessor = matches!(
+        model.user_data.as_ref().map(|u| &u.source),
+        Some(UserDataSource::Accessor(_))
+    );
+    let lines: Vec<String> = if accessor {
+        vec![
+            String::new(),
+            " # Safety".into(),
+            String::new(),
+            " Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer"
+                .into(),
+            format!(" made by{constructor} still alive and otherwise unused for the call."),
+        ]
+    } else {
+        vec![
+            String::new(),
+            " # Safety".into(),
+            String::new(),
+            " Made `unsafe` by `#[callback]`: the user data must be null or come from".into(),
+            format!("{constructor} alive and otherwise unused for the duration of the call."),
+            " (A binding that needs a safe `extern fn` type opts in with".into(),
+            " `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into(),
+        ]
+    };
+    quote!(#(#[doc = #lines])*)
+}
+
+/// The typed user-data constructor beside the fn: an uninhabited enum of
+/// the fn's name (the type namespace, so it does not clash with the fn; an
+/// enum rather than a module so that types defined in the same block are
+/// in scope) whose `user_data` builds the C-side value and only accepts the
+/// type the callback receives.
+fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
+    let Some(user_data) = model.user_data.as_ref().filter(|_| model.typed_constructor) else {
+        return quote!();
+    };
+    let runtime = &model.common.runtime;
+    let item = model.item;
+    let (vis, ident) = (&item.vis, &item.ident);
+    let cfgs = crate::tokens::cfg_attrs(&item.attrs);
+    let generics = &item.generics;
+    let where_clause = &generics.where_clause;
+    let received = &user_data.received;
+    let slot = match &user_data.source {
+        UserDataSource::Param(Some(slot)) => quote!(#slot),
+        _ => quote!(*mut #runtime::__private::core::ffi::c_void),
+    };
+    let type_doc = format!(
+        " The typed user data of the callback [`{ident}`](fn@{ident}): \
+         `{ident}::user_data(..)` makes the value to pass to C with it."
+    );
+    let doc = format!(
+        " The C-side user data for [`{ident}`](fn@{ident}), made from the value it \
+         receives: keep that value alive and unused for as long as C may call back with it."
+    );
+    let release = user_data.counted.map(|pointee| {
+        let doc = format!(
+            " Drops the count that C held through user data from `{ident}::user_data`, once \
+             C will not call back with it again."
+        );
+        let kind = if mentions(received.to_token_stream(), "Arc") {
+            quote!(release_arc)
+        } else {
+            quote!(release_rc)
+        };
+        quote! {
+            #[doc = #doc]
+            ///
+            /// # Safety
+            /// `user_data` came from `user_data` here and its count was
+            /// not released before.
+            #[inline]
+            pub unsafe fn release #generics (user_data: #slot) #where_clause {
+                // SAFETY: by the caller's promise.
+                unsafe { #runtime::#kind::<_, #pointee>(user_data) }
+            }
+        }
+    });
+    quote! {
+        #(#cfgs)*
+        #[doc = #type_doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis enum #ident {}
+
+        #(#cfgs)*
+        #[allow(dead_code, private_interfaces, private_bounds)]
+        impl #ident {
+            #[doc = #doc]
+            #[inline]
+            pub fn user_data #generics (value: #received) -> #slot #where_clause {
+                <#slot as #runtime::__private::UserDataSlot>::from_ptr(
+                    <#received as #runtime::__private::UserDataParam>::into_ptr(value),
+                )
+            }
+
+            #release
         }
     }
 }
@@ -214,12 +303,14 @@ pub(crate) fn unchanged(item: &CallbackFn) -> TokenStream {
         quote!(#(#attrs)* #pat: #ty)
     });
     let abi = &item.abi;
+    let constness = item.constness.map(|span| quote_spanned!(span=> const));
+    let asyncness = item.asyncness.map(|span| quote_spanned!(span=> async));
     let unsafety = item
         .written_unsafe
         .map(|span| quote_spanned!(span=> unsafe));
     let (output, block) = (&item.output, user_block(item));
     quote! {
         #(#attrs)*
-        #vis #unsafety #abi fn #ident #generics (#(#params),*) #output #where_clause #block
+        #vis #constness #asyncness #unsafety #abi fn #ident #generics (#(#params),*) #output #where_clause #block
     }
 }

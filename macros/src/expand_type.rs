@@ -1,320 +1,254 @@
-//! Stage 3, form 2: a `#[callback]` type alias becomes a holder struct
-//! generic over the closure, with trampolines monomorphic in the closure
-//! type (no allocation, no vtable, no executable memory) and constructors
-//! for each lifetime: `scope`/`new` (borrowed), `boxed` (destroy-notify),
-//! `once` (called once).
+//! Printer, form 2: a `#[callback]` type alias becomes a holder struct
+//! generic over the closure, the C function-pointer type under its own name
+//! (`ExecRowFn`), and trampolines monomorphic in the closure type (no
+//! allocation, no vtable, no executable memory). What each constructor does
+//! lives in the runtime (`Holder`, `OnceHolder`, `Boxed`, `Once`); the
+//! trampolines are nested in `unsafe` getters, so no safe code reaches one
+//! without a holder.
 
-use std::collections::HashSet;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{Ident, ReturnType, Type};
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::{Ident, LitStr, ReturnType, Type};
-
-use crate::check::ResolvedAbi;
-use crate::expand::{cfg_attrs, fallback_fn, policy_type, site};
-use crate::options::{OnPanic, Options};
+use crate::model::{TypeModel, TypeSlot};
 use crate::parse::CallbackType;
+use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, site, tidy};
 
-/// Where a call finds its user data.
-enum Slot<'a> {
-    /// A `#[user_data]` parameter (index, C type).
-    Param(usize, &'a Type),
-    /// `user_data = EXPR`, a `*mut c_void`.
-    Fetched(&'a syn::Expr),
-    /// None: the closure must be zero-sized.
-    None,
-}
-
-/// Everything the generated items share.
-struct Plan<'a> {
-    item: &'a CallbackType,
-    runtime: TokenStream,
-    abi: LitStr,
-    policy: TokenStream,
-    on_panic: OnPanic,
-    /// The fallback as the trampolines use it: a local bound, outside their
-    /// `unsafe` block, to `fallback_expr` (the user's code).
-    fallback: TokenStream,
-    fallback_expr: TokenStream,
-    slot: Slot<'a>,
-    /// The holder's state type: per threading contract.
-    state: TokenStream,
-    /// `Fn` (reentrant, sync) rather than `FnMut`.
-    shared_call: bool,
-    /// `+ Send` / `+ Send + Sync` on every closure, and as docs show it.
-    thread_bounds: TokenStream,
-    thread_doc: &'static str,
-    /// The closure's generic name, and `scope`'s output type's.
-    f: Ident,
-    out: Ident,
-    /// Trampoline parameter names: the user's where given.
-    names: Vec<Ident>,
-}
-
-/// Picks `preferred` unless the signature already uses that name for
-/// something else (a C type called `F`), then a reserved one.
-fn fresh_name(preferred: &str, reserved: &str, used: &HashSet<String>) -> Ident {
-    let name = if used.contains(preferred) {
-        reserved
-    } else {
-        preferred
+pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
+    let fn_type = fn_type_alias(model);
+    let holder = match model.slot {
+        TypeSlot::None => print_slotless(model),
+        _ => print_holder(model),
     };
-    Ident::new(name, Span::call_site())
+    let user_exprs = user_exprs(model);
+    quote!(#fn_type #holder #user_exprs)
 }
 
-fn idents_in(tokens: TokenStream, into: &mut HashSet<String>) {
-    for tt in tokens {
-        match tt {
-            TokenTree::Ident(ident) => {
-                into.insert(ident.to_string());
-            }
-            TokenTree::Group(group) => idents_in(group.stream(), into),
-            _ => {}
-        }
+/// The C type of the callback return, `None` for `()`.
+fn c_return<'a>(model: &TypeModel<'a>) -> Option<&'a Type> {
+    let item: &'a CallbackType = model.item;
+    match &item.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some(ty),
     }
 }
 
-impl<'a> Plan<'a> {
-    fn new(item: &'a CallbackType, options: &'a Options) -> Plan<'a> {
-        let runtime = crate::expand::runtime(options);
-        let abi = ResolvedAbi::resolve(item.abi.as_ref(), item.fn_span);
-        let on_panic = options.policy();
-        let slot = match (
-            item.params.iter().position(|p| !p.user_data.is_empty()),
-            &options.user_data,
-        ) {
-            (Some(index), _) => Slot::Param(index, &item.params[index].ty),
-            (None, Some((expr, _))) => Slot::Fetched(expr),
-            (None, None) => Slot::None,
-        };
-        let state = if options.sync.is_some() {
-            quote!(#runtime::__private::NoState)
-        } else if options.send.is_some() {
-            quote!(#runtime::__private::SendState)
-        } else {
-            quote!(#runtime::__private::LocalState)
-        };
-        let thread_doc = match (options.send, options.sync) {
-            (_, Some(_)) => " + Send + Sync",
-            (Some(_), None) => " + Send",
-            (None, None) => "",
-        };
-        let thread_bounds = if options.sync.is_some() {
-            quote!(+ #runtime::__private::SyncClosure)
-        } else if options.send.is_some() {
-            quote!(+ #runtime::__private::SendClosure)
-        } else {
-            quote!()
-        };
-        let mut used = HashSet::new();
-        for param in &item.params {
-            idents_in(param.ty.to_token_stream(), &mut used);
+/// `pub type ExecRowFn = unsafe extern "C" fn(..) -> ..;`: the C
+/// function-pointer type, as declared, under a name the user can write.
+fn fn_type_alias(model: &TypeModel<'_>) -> TokenStream {
+    let item = model.item;
+    let (vis, name) = (&item.vis, &model.fn_type);
+    let cfgs = cfg_attrs(&item.attrs);
+    // The macro's `unsafe`, not the user's token: a `#![forbid(unsafe_code)]`
+    // crate may declare `unsafe extern` callback types.
+    let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
+    let abi = model.common.abi.literal();
+    let params = item.params.iter().map(|p| {
+        let (attrs, ty) = (&p.attrs, &p.ty);
+        match &p.name {
+            Some(name) => quote!(#(#attrs)* #name: #ty),
+            None => quote!(#(#attrs)* #ty),
         }
-        idents_in(item.output.to_token_stream(), &mut used);
-        let names = item
-            .params
-            .iter()
-            .enumerate()
-            .map(|(index, param)| match &param.name {
-                Some(name) if name != "_" => name.clone(),
-                _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
-            })
-            .collect();
-        Plan {
-            item,
-            abi: LitStr::new(&abi.name, abi.span),
-            policy: policy_type(&runtime, on_panic),
-            on_panic,
-            fallback: Ident::new("__ffi_fallback", Span::mixed_site()).into_token_stream(),
-            fallback_expr: fallback_fn(&runtime, options, &item.output),
-            slot,
-            state,
-            shared_call: options.reentrant.is_some() || options.sync.is_some(),
-            thread_bounds,
-            thread_doc,
-            f: fresh_name("F", "__F", &used),
-            out: fresh_name("T", "__T", &used),
-            names,
-            runtime,
-        }
+    });
+    let output = &item.output;
+    let doc = format!(
+        " The C function-pointer type of [`{}`], as declared: what its `function()` returns.",
+        item.ident
+    );
+    quote! {
+        #(#cfgs)*
+        #[doc = #doc]
+        #vis type #name = #unsafety extern #abi fn(#(#params),*) #output;
     }
+}
 
-    fn slot_index(&self) -> Option<usize> {
-        match self.slot {
-            Slot::Param(index, _) => Some(index),
-            _ => None,
-        }
-    }
+/// `O: CallbackReturn<R>` (or the stricter form the type needs): what a
+/// closure may return.
+fn return_bound(model: &TypeModel<'_>) -> TokenStream {
+    let runtime = &model.common.runtime;
+    return_bound_in(model, &quote!(#runtime::__private))
+}
 
-    /// The closure's arguments: the C parameters minus the slot.
-    fn closure_types(&self) -> Vec<&Type> {
-        let skip = self.slot_index();
-        self.item
-            .params
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, p)| &p.ty)
+/// [`return_bound`] with the runtime's `__private` at `private`.
+fn return_bound_in(model: &TypeModel<'_>, private: &TokenStream) -> TokenStream {
+    let o = &model.common.names.output;
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    let returns = match (&model.error, model.common.policy.returns_fallback()) {
+        (Some(error), _) => quote!(#private::CallbackReturn<#c_ret, Error = #error>),
+        (None, true) => quote!(#private::CallbackReturn<#c_ret>),
+        // No value to give C for an `Err` (`abort`, `unwind`, no `on_error`).
+        (None, false) => quote!(#private::PlainReturn<#c_ret>),
+    };
+    quote!(#o: #returns)
+}
+
+/// The user's expressions (`fallback`, `on_error`, `user_data`), each
+/// once, as fns of the C parameters in an impl for `Name<()>`: no generic of
+/// the expansion is in scope there (a user type called `F` is the user's),
+/// each is compiled once (an error in one is reported once), and as safe
+/// fns (an unsafe call needs the user's own `unsafe`).
+fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let item = model.item;
+    let (ident, cfgs) = (&item.ident, cfg_attrs(&item.attrs));
+    let c_ret = c_return(model);
+    let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
+    // Each takes the C parameters its expression names (by value: C
+    // parameters are `Copy`, except by-value structs an expression rarely
+    // reads).
+    let params_of = |expr: Option<&syn::Expr>| -> Vec<TokenStream> {
+        model
+            .params_named_by(expr)
+            .into_iter()
+            .map(|(name, ty)| quote!(#name: #ty))
             .collect()
-    }
-
-    fn closure_args(&self) -> Vec<&Ident> {
-        let skip = self.slot_index();
-        self.names
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, n)| n)
-            .collect()
-    }
-
-    /// `FnMut(A, B) -> R` or `Fn(A, B) -> R`, with the threading bounds.
-    fn bound(&self) -> TokenStream {
-        let (types, output, bounds) =
-            (self.closure_types(), &self.item.output, &self.thread_bounds);
-        let runtime = &self.runtime;
-        match self.slot {
-            Slot::None => {
-                quote!(#runtime::__private::core::ops::Fn(#(#types),*) #output + #runtime::__private::NoCaptures #bounds)
-            }
-            _ if self.shared_call => {
-                quote!(#runtime::__private::core::ops::Fn(#(#types),*) #output #bounds)
-            }
-            _ => quote!(#runtime::__private::core::ops::FnMut(#(#types),*) #output #bounds),
+    };
+    let params = params_of(model.fallback_expr());
+    let fallback = match &common.fallback {
+        crate::model::Fallback::Expr(expr) => quote!(#expr),
+        crate::model::Fallback::Default(Some(ty)) => {
+            let span = first_span(ty);
+            quote_spanned!(span=> <#ty as #runtime::__private::Fallback>::fallback())
         }
-    }
-
-    fn once_bound(&self) -> TokenStream {
-        let (types, output, bounds) =
-            (self.closure_types(), &self.item.output, &self.thread_bounds);
-        let runtime = &self.runtime;
-        quote!(#runtime::__private::core::ops::FnOnce(#(#types),*) #output + 'static #bounds)
-    }
-
-    /// The C slot type that `user_data()` returns and `destroy` takes.
-    fn slot_type(&self) -> TokenStream {
-        let runtime = &self.runtime;
-        match self.slot {
-            Slot::Param(_, ty) => quote!(#ty),
-            _ => quote!(*mut #runtime::__private::core::ffi::c_void),
+        crate::model::Fallback::Default(None) => quote!(()),
+        crate::model::Fallback::Never => quote!(#runtime::__private::no_fallback()),
+    };
+    let on_error = match (common.on_error, &model.error) {
+        (Some(expr), Some(error)) => {
+            let e = Ident::new("e", Span::call_site());
+            let params = params_of(Some(expr));
+            quote! {
+                #[inline]
+                fn __ffi_on_error(#e: &#error, #(#params),*) #ret_arrow { #expr }
+            }
         }
-    }
-
-    /// The fn pointer type C takes, as written (minus `#[user_data]`).
-    fn fn_ptr_type(&self) -> TokenStream {
-        let unsafety = self.item.written_unsafe.map(|_| quote!(unsafe));
-        let abi = &self.abi;
-        let params = self.item.params.iter().map(|p| {
-            let (attrs, ty) = (&p.attrs, &p.ty);
-            match &p.name {
-                Some(name) => quote!(#(#attrs)* #name: #ty),
-                None => quote!(#(#attrs)* #ty),
-            }
-        });
-        let output = &self.item.output;
-        quote!(#unsafety extern #abi fn(#(#params),*) #output)
-    }
-
-    fn destroy_type(&self) -> TokenStream {
-        let (abi, slot) = (&self.abi, self.slot_type());
-        quote!(unsafe extern #abi fn(#slot))
-    }
-
-    /// A trampoline: `extern` fn with the C signature whose body is
-    /// `make_call(ptr)` after the user data pointer is found.
-    /// Its safety is the written type's: safe only for slot-less types and
-    /// under `unsafe(safe_fn)`, which the check stage enforces.
-    fn trampoline(&self, name: &Ident, bound: &TokenStream, call: TokenStream) -> TokenStream {
-        let runtime = &self.runtime;
-        let (abi, output, f) = (&self.abi, &self.item.output, &self.f);
-        let (fallback, fallback_expr) = (&self.fallback, &self.fallback_expr);
-        let unsafety = self.item.written_unsafe.map(|_| quote!(unsafe));
-        let params = self.item.params.iter().zip(&self.names).map(|(p, name)| {
-            let (attrs, ty) = (&p.attrs, &p.ty);
-            quote!(#(#attrs)* #name: #ty)
-        });
-        let site_static = site(runtime, &self.item.ident);
-        let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
-        let find_ptr = match self.slot {
-            Slot::Param(index, ty) => {
-                let name = &self.names[index];
-                quote!(let #ptr = <#ty as #runtime::__private::UserDataSlot>::into_ptr(#name);)
-            }
-            Slot::Fetched(expr) => {
-                let (policy, fallback) = (&self.policy, &self.fallback);
-                quote! {
-                    let #ptr = match #runtime::__private::fetch_user_data::<#policy>(
-                        &__FFI_CALLBACK_SITE,
-                        || #runtime::__private::UserDataSlot::into_ptr(
-                            #[allow(unused_unsafe)]
-                            unsafe { #expr }
-                        ),
-                    ) {
-                        #runtime::__private::core::option::Option::Some(ptr) => ptr,
-                        #runtime::__private::core::option::Option::None => return (#fallback)(),
-                    };
+        _ => quote!(),
+    };
+    let fetch = match &model.slot {
+        TypeSlot::Accessor(expr) => {
+            let params = params_of(Some(*expr));
+            quote! {
+                #[inline]
+                fn __ffi_fetch(#(#params),*) -> impl #runtime::__private::FetchedUserData<*mut #runtime::__private::core::ffi::c_void> {
+                    #expr
                 }
             }
-            Slot::None => quote!(),
-        };
-        // One trampoline reports a C parameter or return type that is not
-        // FFI-safe (on the user's token); the others share its signature.
-        let lint = if name == "__ffi_trampoline" {
-            quote!(#[deny(improper_ctypes_definitions)])
-        } else {
-            quote!(#[allow(improper_ctypes_definitions)])
-        };
-        quote! {
-            #lint
-            #unsafety extern #abi fn #name(#(#params),*) #output where #f: #bound {
-                #site_static
-                let #fallback = #fallback_expr;
-                #find_ptr
-                #[allow(unused_unsafe)]
-                unsafe { #call }
+        }
+        _ => quote!(),
+    };
+    quote! {
+        #(#cfgs)*
+        #[allow(dead_code, unused_variables, clippy::all)]
+        impl #ident<()> {
+            #[inline]
+            fn __ffi_fallback(#(#params),*) #ret_arrow { #fallback }
+            #on_error
+            #fetch
+        }
+    }
+}
+
+/// `impl<F, O> Trampoline<O> for Name<F> where F: FnMut(A, B) -> O + ..`:
+/// the closure's shape, stated once per kind (`Trampoline` for the holder,
+/// `OnceTrampoline`), with the trampoline nested in its `unsafe` getter
+/// (so that no safe code reaches a trampoline without a holder: it may be a
+/// safe fn, with `unsafe(safe_fn)`). `entry` is the runtime's call
+/// (`call_mut`, `call_ref`, `call_once`), `closure_ref` how it lends the
+/// closure.
+fn trampoline_impl(
+    model: &TypeModel<'_>,
+    trait_name: &str,
+    fn_trait: &str,
+    entry: &str,
+    closure_ref: TokenStream,
+) -> TokenStream {
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let private = quote!(#runtime::__private);
+    let (f, o) = (&common.names.closure, &common.names.output);
+    let item = model.item;
+    let ident = &item.ident;
+    let cfgs = cfg_attrs(&item.attrs);
+    let abi = common.abi.literal();
+    let fn_type = &model.fn_type;
+    let trait_name = Ident::new(trait_name, Span::call_site());
+    let fn_trait = Ident::new(fn_trait, Span::call_site());
+    let entry = Ident::new(entry, Span::call_site());
+    let types = model.closure_types();
+    let extra = model.threading.extra_bound(runtime);
+    let returns = return_bound(model);
+    let bound = quote!(#f: #private::#fn_trait(#(#types),*) -> #o #extra, #returns);
+    let unsafety = (!model.safe_trampoline).then(|| quote!(unsafe));
+    // Inside the getter, the runtime's `__private` is `__ffi` (a local
+    // import, invisible outside): the nested trampoline stays short.
+    let local = Ident::new("__ffi", Span::mixed_site());
+    let local_returns = return_bound_in(model, &quote!(#local));
+    let local_extra = model.threading.extra_bound_in(&quote!(#local));
+    let local_bound = quote!(#f: #local::#fn_trait(#(#types),*) -> #o #local_extra, #local_returns);
+    let names = &model.param_names;
+    let params = names.iter().zip(&item.params).map(|(name, p)| {
+        let ty = &p.ty;
+        quote!(#name: #ty)
+    });
+    let output = &item.output;
+    let args = model.closure_args();
+    let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
+    let closure = Ident::new("__ffi_closure", Span::mixed_site());
+    let on_error = if common.on_error.is_some() && model.error.is_some() {
+        let named = named_args(model, common.on_error);
+        quote!(|e: &_| #ident::<()>::__ffi_on_error(e, #(#named),*))
+    } else {
+        quote!(|_: &_| #fallback())
+    };
+    let fallback_args = named_args(model, model.fallback_expr());
+    let fetch_args = named_args(model, model.accessor_expr());
+    let user_data = match &model.slot {
+        TypeSlot::Param(index, _) => names[*index].to_token_stream(),
+        TypeSlot::Accessor(_) => quote! {
+            match #local::fetch_holder::<#ident<#f>, _>(|| #ident::<()>::__ffi_fetch(#(#fetch_args),*)) {
+                #local::core::result::Result::Ok(ptr) => ptr,
+                #local::core::result::Result::Err(_) => return #fallback(),
+            }
+        },
+        TypeSlot::None => quote!(),
+    };
+    quote! {
+        #(#cfgs)*
+        impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
+            type Function = #fn_type;
+            #[inline]
+            unsafe fn trampoline() -> #fn_type {
+                use #private as #local;
+                #[deny(improper_ctypes_definitions)]
+                #[forbid(unsafe_op_in_unsafe_fn)]
+                #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #local_bound {
+                    let #fallback = || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    // SAFETY: C passes back the user data of a live holder of
+                    // this type (the C call's contract, or `unsafe(safe_fn)`'s
+                    // promise); the runtime refuses null.
+                    let result = unsafe {
+                        #local::#entry::<#ident<#f>, #o, _>(#user_data, move |#closure: #closure_ref| #closure(#(#args),*), #on_error)
+                    };
+                    #local::value_or(<#ident<#f> as #local::CallbackType>::SITE, result, #fallback)
+                }
+                trampoline::<#f, #o>
             }
         }
     }
 }
 
-pub(crate) fn expand(item: &CallbackType, options: &Options) -> TokenStream {
-    let plan = Plan::new(item, options);
-    match plan.slot {
-        Slot::None => expand_slotless(&plan),
-        _ => expand_holder(&plan),
-    }
-}
-
-/// Token-stream text with rustfmt-like spacing, for docs.
-fn tidy(tokens: &str) -> String {
-    let mut text = tokens.to_owned();
-    for (from, to) in [
-        (" ,", ","),
-        ("( ", "("),
-        (" )", ")"),
-        (" (", "("),
-        ("* mut ", "*mut "),
-        ("* const ", "*const "),
-        ("& ", "&"),
-        (" :: ", "::"),
-        (":: ", "::"),
-        (" <", "<"),
-        ("< ", "<"),
-        (" >", ">"),
-    ] {
-        text = text.replace(from, to);
-    }
-    text
-}
-
-fn struct_docs(plan: &Plan<'_>, what: &str) -> TokenStream {
-    let (types, output) = (plan.closure_types(), &plan.item.output);
-    let fn_trait = match plan.slot {
-        Slot::None => "Fn",
-        _ if plan.shared_call => "Fn",
-        _ => "FnMut",
+fn struct_docs(model: &TypeModel<'_>, what: &str) -> TokenStream {
+    let item = model.item;
+    let (types, output) = (model.closure_types(), &item.output);
+    let fn_trait = match model.slot {
+        TypeSlot::None => "Fn",
+        _ => model.threading.fn_trait(),
     };
-    let threads = plan.thread_doc;
+    let threads = match model.slot {
+        TypeSlot::None => " + Copy + Send + Sync + 'static",
+        _ => model.threading.doc(),
+    };
     let signature = tidy(&quote!(#(#types),*).to_string());
     let output = tidy(&quote!(#output).to_string());
     let output = if output.is_empty() {
@@ -322,117 +256,176 @@ fn struct_docs(plan: &Plan<'_>, what: &str) -> TokenStream {
     } else {
         format!(" {output}")
     };
+    let contract = match model.slot {
+        TypeSlot::None => String::new(),
+        _ => format!(" The C library {}.", model.threading.contract()),
+    };
+    let fallback = match (&model.common.fallback, c_return(model)) {
+        (crate::model::Fallback::Expr(expr), _) => format!(
+            " After a panic or a refused call, C receives `{}`.",
+            tidy(&expr.to_token_stream().to_string())
+        ),
+        (crate::model::Fallback::Default(_), Some(ty)) => format!(
+            " After a panic or a refused call, C receives `{}`'s `Fallback` value (zero, null, \
+             `false` or `None`).",
+            tidy(&ty.to_token_stream().to_string())
+        ),
+        _ => String::new(),
+    };
     let doc = format!(
-        " `#[callback]` holder: {what} for closures `{fn_trait}({signature}){output}{threads}`. \
-         See the `ffi_callback` crate docs for each constructor."
+        " `#[callback]` holder: {what} for closures `{fn_trait}({signature}){output}{threads}` \
+         (or returning `Result<_, E>`).{contract}{fallback} The C function-pointer type is \
+         [`{}`]; see the `ffi_callback` crate docs for each constructor.",
+        model.fn_type
     );
     quote!(#[doc = ""] #[doc = #doc])
 }
 
-fn expand_holder(plan: &Plan<'_>) -> TokenStream {
-    let item = plan.item;
-    let runtime = &plan.runtime;
+fn print_holder(model: &TypeModel<'_>) -> TokenStream {
+    let item = model.item;
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let names = &common.names;
+    let (f, o, t) = (&names.closure, &names.output, &names.result);
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let cfgs = cfg_attrs(attrs);
-    let (f, out, state, policy, fallback) = (
-        &plan.f,
-        &plan.out,
-        &plan.state,
-        &plan.policy,
-        &plan.fallback,
-    );
-    let bound = plan.bound();
-    let once_bound = plan.once_bound();
-    let fn_ptr = plan.fn_ptr_type();
-    let slot = plan.slot_type();
-    let destroy = plan.destroy_type();
-    let args = plan.closure_args();
-    let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
-    let closure = Ident::new("__ffi_closure", Span::mixed_site());
-    let holder = quote!(#runtime::__private::Holder::<#f, #state>);
-    let once_holder = quote!(#runtime::__private::OnceHolder::<#f>);
-    let from_ptr = quote!(<#slot as #runtime::__private::UserDataSlot>::from_ptr);
-    let into_ptr = quote!(<#slot as #runtime::__private::UserDataSlot>::into_ptr);
-
-    let call = if plan.shared_call {
-        quote!(#holder::call_ref::<#policy, _>(#ptr, &__FFI_CALLBACK_SITE, #fallback, move |#closure: &#f| #closure(#(#args),*)))
-    } else {
-        quote!(#holder::call_mut::<#policy, _>(#ptr, &__FFI_CALLBACK_SITE, #fallback, move |#closure: &mut #f| #closure(#(#args),*)))
+    let threading = model.threading.marker(runtime);
+    let policy = common.policy.marker(runtime);
+    let fn_type = &model.fn_type;
+    let abi = common.abi.literal();
+    let slot: TokenStream = match &model.slot {
+        TypeSlot::Param(_, ty) => ty.to_token_stream(),
+        _ => crate::tokens::c_void_pointer(runtime).into_token_stream(),
     };
-    let trampoline = plan.trampoline(&format_ident!("__ffi_trampoline"), &bound, call);
-    let once_call = |method: Ident| quote!(#once_holder::#method::<#policy, _>(#ptr, &__FFI_CALLBACK_SITE, #fallback, move |#closure: #f| #closure(#(#args),*)));
-    let call_and_free = plan.trampoline(
-        &format_ident!("__ffi_call_and_free"),
-        &once_bound,
-        once_call(format_ident!("call_and_free")),
-    );
-    let call_at_most_once = plan.trampoline(
-        &format_ident!("__ffi_call_at_most_once"),
-        &once_bound,
-        once_call(format_ident!("call_at_most_once")),
-    );
-    let abi = &plan.abi;
-    let site_static = site(runtime, ident);
-    let resume = plan.on_panic == OnPanic::Resume;
-    let scope_body = if resume {
-        quote!(#runtime::__private::resume_panics(|| call(holder.function(), holder.user_data())))
+    let private = quote!(#runtime::__private);
+    let core = quote!(#private::core);
+    let (entry, closure_ref) = if model.threading.shared() {
+        ("call_ref", quote!(&#f))
     } else {
-        quote!(call(holder.function(), holder.user_data()))
+        ("call_mut", quote!(&mut #f))
     };
+    let trampoline = trampoline_impl(
+        model,
+        "Trampoline",
+        model.threading.fn_trait(),
+        entry,
+        closure_ref,
+    );
+    let once_trampoline =
+        trampoline_impl(model, "OnceTrampoline", "FnOnce", "call_once", quote!(#f));
+    let bound = quote!(Self: #private::Trampoline<#o, Function = #fn_type>);
+    let once_bound = quote!(Self: #private::OnceTrampoline<#o, Function = #fn_type>);
     let docs = struct_docs(
-        plan,
-        "borrowed (`new`, `scope`) or owned (`boxed`, `once`) C callbacks",
+        model,
+        "borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks",
     );
-    let name = ident.to_string();
-    let slot_check = slot_check(plan);
+    let site_value = site_of(model);
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    let from_ptr = quote!(<#slot as #private::UserDataSlot>::from_ptr);
+    let promise = safe_fn_promise(common);
 
     quote! {
         #(#attrs)*
         #docs
         #vis struct #ident<#f> {
-            holder: #runtime::__private::Holder<#f, #state>,
+            holder: #private::Holder<#f, #threading>,
+            function: #fn_type,
         }
 
         #(#cfgs)*
-        impl<#f> #runtime::__private::core::fmt::Debug for #ident<#f> {
-            fn fmt(&self, f: &mut #runtime::__private::core::fmt::Formatter<'_>) -> #runtime::__private::core::fmt::Result {
-                f.debug_struct(#name).finish_non_exhaustive()
-            }
+        // SAFETY: the trampolines and destroys below are this type's, for
+        // `Holder<F, _>` / `OnceHolder<F, _>` with this contract.
+        unsafe impl<#f> #private::CallbackType for #ident<#f> {
+            type Function = #fn_type;
+            type UserData = #slot;
+            type Destroy = unsafe extern #abi fn(#slot);
+            type Closure = #f;
+            type Threading = #threading;
+            type Policy = #policy;
+            const SITE: &'static #private::Site = &#site_value;
         }
+
+        #trampoline
+        #once_trampoline
+        #promise
 
         #(#cfgs)*
         #[allow(dead_code)]
-        impl<#f> #ident<#f> #slot_check {
-            /// Holds `f` for a C call: pass [`function`](Self::function) and
-            /// [`user_data`](Self::user_data), and keep this holder alive and
-            /// unmoved until C stops calling it. [`scope`](Self::scope) does
-            /// all of that for one call.
+        impl<#f> #ident<#f> {
+            /// Holds `f` for C: pass [`function`](Self::function) and
+            /// [`user_data`](Self::user_data), and keep the holder alive and
+            /// unmoved while C may call it; [`scope`](Self::scope) does it all.
             #[inline]
-            pub fn new(f: #f) -> Self where #f: #bound {
-                Self { holder: #runtime::__private::Holder::new(f) }
+            pub fn new<#o>(f: #f) -> Self where #bound {
+                // SAFETY: handed out only with this holder (`function`).
+                let function = unsafe { <Self as #private::Trampoline<#o>>::trampoline() };
+                Self { holder: #private::Holder::new(f), function }
             }
 
             /// The trampoline to pass to C with [`user_data`](Self::user_data).
             #[inline]
-            pub fn function(&self) -> #fn_ptr where #f: #bound {
-                Self::__ffi_trampoline
+            pub fn function(&self) -> #fn_type {
+                self.function
             }
 
-            /// The user data to pass to C with [`function`](Self::function):
-            /// a pointer to this holder.
+            /// The user data to pass to C: a pointer to this holder.
             #[inline]
             pub fn user_data(&self) -> #slot {
                 #from_ptr(self.holder.as_ptr())
             }
 
-            /// Runs `call` with the trampoline and user data for `f`, which C
-            /// may call until `call` returns. A panic in `f` is carried past
-            /// the C code and resumed when `call` returns (with
-            /// `on_panic = resume`).
+            /// Runs `call` with the trampoline and user data for `f`, which
+            /// C may call until `call` returns; a kept panic is resumed then.
             #[inline]
-            pub fn scope<#out>(f: #f, call: impl #runtime::__private::core::ops::FnOnce(#fn_ptr, #slot) -> #out) -> #out where #f: #bound {
+            pub fn scope<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #bound {
                 let holder = Self::new(f);
-                #scope_body
+                #private::guarded::<#policy, _>(|| call(holder.function(), holder.user_data()))
+            }
+
+            /// [`scope`](Self::scope) that also returns the first `Err` of
+            /// a closure returning `Result<_, E>`.
+            #[inline]
+            pub fn try_scope<#o, #t>(
+                f: #f,
+                call: impl #private::FnOnce(#fn_type, #slot) -> #t,
+            ) -> #core::result::Result<#t, <#o as #private::CallbackReturn<#c_ret>>::Error>
+            where #bound, #o: #private::CallbackReturn<#c_ret> {
+                let holder = Self::new(f);
+                #runtime::try_resume(|| call(holder.function(), holder.user_data()))
+            }
+
+            /// Boxes `f` for a C library that keeps the callback: with a
+            /// destroy-notify, hand it over (`into_raw()`); without one, keep
+            /// the `Boxed` and pass its `function()` and `user_data()`.
+            #[inline]
+            pub fn boxed<#o>(f: #f) -> #runtime::Boxed<Self> where #bound, #f: 'static {
+                // SAFETY: this type's trampoline and destroy.
+                unsafe {
+                    let function = <Self as #private::Trampoline<#o>>::trampoline();
+                    #runtime::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
+                }
+            }
+
+            /// Boxes the `FnOnce` `f` for a C library that calls it once:
+            /// `into_raw()`, or `into_raw_with_destroy()` when a
+            /// destroy-notify follows.
+            #[inline]
+            pub fn once<#o>(f: #f) -> #runtime::Once<Self> where #once_bound, #f: 'static {
+                // SAFETY: this type's once-trampoline and once-destroy.
+                unsafe {
+                    let function = <Self as #private::OnceTrampoline<#o>>::trampoline();
+                    #runtime::Once::<Self>::from_closure(f, function, Self::__ffi_destroy_once)
+                }
+            }
+
+            /// [`scope`](Self::scope) for the `FnOnce` `f`, which C may call
+            /// at most once (a second call is refused).
+            #[inline]
+            pub fn scope_once<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #once_bound {
+                let holder = #private::OnceHolder::<#f, #threading>::new(f);
+                // SAFETY: handed out with this once-holder.
+                let function = unsafe { <Self as #private::OnceTrampoline<#o>>::trampoline() };
+                #private::guarded::<#policy, _>(|| call(function, #from_ptr(holder.as_ptr())))
             }
 
             /// The closure back.
@@ -441,107 +434,73 @@ fn expand_holder(plan: &Plan<'_>) -> TokenStream {
                 self.holder.into_inner()
             }
 
-            /// Boxes `f` for a C library that keeps the callback and frees it
-            /// through a destroy-notify: `into_raw()` gives `function`,
-            /// `user_data` and `destroy`.
-            #[inline]
-            pub fn boxed(f: #f) -> #runtime::Boxed<#fn_ptr, #slot, #destroy> where #f: #bound + 'static {
-                let #ptr = #holder::into_raw_box(f);
-                let raw = #runtime::RawCallback {
-                    function: Self::__ffi_trampoline as #fn_ptr,
-                    user_data: #from_ptr(#ptr),
-                    destroy: Self::__ffi_destroy as #destroy,
-                };
-                // SAFETY: `ptr` is a fresh boxed holder of this type, which
-                // `free_box` and `__ffi_destroy` free.
-                unsafe { #runtime::Boxed::from_parts(raw, #holder::free_box) }
-            }
-
-            /// Boxes the `FnOnce` `f` for a C library that calls it once:
-            /// `into_raw()` when the call frees it, `into_raw_with_destroy()`
-            /// when a destroy-notify follows.
-            #[inline]
-            pub fn once(f: #f) -> #runtime::Once<#fn_ptr, #slot, #destroy> where #f: #once_bound {
-                let #ptr = #once_holder::into_raw_box(f);
-                // SAFETY: `ptr` is a fresh boxed once-holder of this type,
-                // which the trampolines, `__ffi_destroy_once` and `free`
-                // expect.
-                unsafe {
-                    #runtime::Once::from_parts(
-                        #from_ptr(#ptr),
-                        Self::__ffi_call_and_free as #fn_ptr,
-                        Self::__ffi_call_at_most_once as #fn_ptr,
-                        Self::__ffi_destroy_once as #destroy,
-                        #once_holder::free,
-                    )
-                }
-            }
-
-            #trampoline
-            #call_and_free
-            #call_at_most_once
-
             unsafe extern #abi fn __ffi_destroy(user_data: #slot) {
-                #site_static
-                // SAFETY: C calls the destroy-notify once, with the user data
-                // of a `boxed` holder of this type, after its last call.
-                unsafe { #holder::destroy_box::<#policy>(#into_ptr(user_data), &__FFI_CALLBACK_SITE) }
+                // SAFETY: C calls it once, with a boxed holder's user data.
+                unsafe { #private::destroy::<Self>(user_data) }
             }
 
             unsafe extern #abi fn __ffi_destroy_once(user_data: #slot) {
-                #site_static
-                // SAFETY: C calls the destroy-notify once, with the user data
-                // of a `once` holder of this type, after its call.
-                unsafe { #once_holder::destroy::<#policy>(#into_ptr(user_data), &__FFI_CALLBACK_SITE) }
+                // SAFETY: C calls it once, with a once-holder's user data.
+                unsafe { #private::destroy_once::<Self>(user_data) }
             }
         }
+
     }
 }
 
-fn expand_slotless(plan: &Plan<'_>) -> TokenStream {
-    let item = plan.item;
-    let runtime = &plan.runtime;
+/// The `Site` literal of a callback type.
+fn site_of(model: &TypeModel<'_>) -> TokenStream {
+    site(&model.common.runtime, &model.item.ident)
+}
+
+/// The trampoline's parameters that `expr` names, to pass to the fn that
+/// holds it.
+fn named_args<'m>(model: &'m TypeModel<'_>, expr: Option<&syn::Expr>) -> Vec<&'m Ident> {
+    model
+        .params_named_by(expr)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
+    let item = model.item;
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let names = &common.names;
+    let (f, o, t) = (&names.closure, &names.output, &names.result);
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let cfgs = cfg_attrs(attrs);
-    let (f, out, policy, fallback) = (&plan.f, &plan.out, &plan.policy, &plan.fallback);
-    let bound = plan.bound();
-    let fn_ptr = plan.fn_ptr_type();
-    let args = plan.closure_args();
+    let policy = common.policy.marker(runtime);
+    let fn_type = &model.fn_type;
+    let abi = common.abi.literal();
+    let types = model.closure_types();
+    let returns = return_bound(model);
+    let bound = quote!(#f: #runtime::__private::Fn(#(#types),*) -> #o + #runtime::__private::NoCaptures, #returns);
+    let args = model.closure_args();
+    let params = model.param_names.iter().zip(&item.params).map(|(name, p)| {
+        let ty = &p.ty;
+        quote!(#name: #ty)
+    });
+    let output = &item.output;
     let closure = Ident::new("__ffi_closure", Span::mixed_site());
-    let call = quote! {
-        #runtime::__private::call_fn::<#policy, (), _>(
-            &__FFI_CALLBACK_SITE,
-            #runtime::__private::core::ptr::null_mut(),
-            #fallback,
-            move |()| {
-                let #closure: &#f = #runtime::__private::conjure_zero_sized::<#f>();
-                #closure(#(#args),*)
-            },
-        )
-    };
-    let trampoline = plan.trampoline(&format_ident!("__ffi_trampoline"), &bound, call);
-    let resume = plan.on_panic == OnPanic::Resume;
-    let scope_body = if resume {
-        quote!(#runtime::__private::resume_panics(|| call(holder.function())))
+    let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
+    let fallback_args = named_args(model, model.fallback_expr());
+    let on_error = if common.on_error.is_some() && model.error.is_some() {
+        let named = named_args(model, common.on_error);
+        quote!(|e: &_| #ident::<()>::__ffi_on_error(e, #(#named),*))
     } else {
-        quote!(call(holder.function()))
+        quote!(|_: &_| #fallback())
     };
-    let docs = struct_docs(plan, "C callbacks without user data, so only capture-free");
-    let require = quote!(#runtime::__private::require_zero_sized::<#f>());
-    let name = ident.to_string();
+    let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
+    let site_value = site_of(model);
+    let docs = struct_docs(model, "C callbacks without user data, so only capture-free");
 
     quote! {
         #(#attrs)*
         #docs
         #vis struct #ident<#f> {
             closure: #f,
-        }
-
-        #(#cfgs)*
-        impl<#f> #runtime::__private::core::fmt::Debug for #ident<#f> {
-            fn fmt(&self, f: &mut #runtime::__private::core::fmt::Formatter<'_>) -> #runtime::__private::core::fmt::Result {
-                f.debug_struct(#name).finish_non_exhaustive()
-            }
         }
 
         #(#cfgs)*
@@ -552,24 +511,38 @@ fn expand_slotless(plan: &Plan<'_>) -> TokenStream {
             /// user-data slot has nowhere to carry captures, so `f` must be
             /// zero-sized.)
             #[inline]
-            pub fn new(f: #f) -> Self where #f: #bound {
-                #require;
+            pub fn new<#o>(f: #f) -> Self where #bound {
+                #runtime::__private::require_zero_sized::<#f>();
                 Self { closure: f }
             }
 
-            /// The trampoline to pass to C.
+            /// The trampoline to pass to C; it recreates the closure, which
+            /// this holder proves exists.
             #[inline]
-            pub fn function(&self) -> #fn_ptr where #f: #bound {
-                Self::__ffi_trampoline
+            pub fn function<#o>(&self) -> #fn_type where #bound {
+                #[deny(improper_ctypes_definitions)]
+                #[forbid(unsafe_op_in_unsafe_fn)]
+                #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
+                    static SITE: #runtime::__private::Site = #site_value;
+                    let #fallback = || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    // SAFETY: this trampoline is only reachable through
+                    // `function(&self)`, so a value of the zero-sized `F`
+                    // was made.
+                    let result = unsafe {
+                        #runtime::__private::call_slotless::<#policy, #f, _, _>(&SITE, move |#closure: #f| #closure(#(#args),*), #on_error)
+                    };
+                    #runtime::__private::value_or(&SITE, result, #fallback)
+                }
+                trampoline::<#f, #o>
             }
 
             /// Runs `call` with the trampoline for `f`. A panic in `f` is
             /// carried past the C code and resumed when `call` returns
             /// (with `on_panic = resume`).
             #[inline]
-            pub fn scope<#out>(f: #f, call: impl #runtime::__private::core::ops::FnOnce(#fn_ptr) -> #out) -> #out where #f: #bound {
+            pub fn scope<#o, #t>(f: #f, call: impl #runtime::__private::FnOnce(#fn_type) -> #t) -> #t where #bound {
                 let holder = Self::new(f);
-                #scope_body
+                #runtime::__private::guarded::<#policy, _>(|| call(holder.function()))
             }
 
             /// The closure back.
@@ -577,50 +550,53 @@ fn expand_slotless(plan: &Plan<'_>) -> TokenStream {
             pub fn into_inner(self) -> #f {
                 self.closure
             }
-
-            #trampoline
         }
     }
 }
 
-/// The alias as written, minus `#[user_data]`, for when the item has errors.
-pub(crate) fn unchanged(item: &CallbackType) -> TokenStream {
+/// For an item with errors: the C function-pointer type as written, and a
+/// stub holder of the same name with the constructors' names, so the
+/// user's calls do not each add an error of their own.
+pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream {
     let (attrs, vis, ident, generics) = (&item.attrs, &item.vis, &item.ident, &item.generics);
-    let unsafety = item
-        .written_unsafe
-        .map(|span| quote_spanned!(span=> unsafe));
+    let fn_type = fn_type
+        .cloned()
+        .unwrap_or_else(|| quote::format_ident!("{}Fn", ident));
+    let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
     let abi = &item.abi;
-    let params = item.params.iter().map(|p| {
-        let (attrs, ty) = (&p.attrs, &p.ty);
-        match &p.name {
-            Some(name) => quote!(#(#attrs)* #name: #ty),
-            None => quote!(#(#attrs)* #ty),
-        }
-    });
-    let output: &ReturnType = &item.output;
-    let lifetimes = &item.higher_ranked;
-    quote! {
-        #(#attrs)*
-        #vis type #ident #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
-    }
-}
-
-/// `where Slot: UserDataSlot` on the holder's impl, spanned on the slot's
-/// type: a type that cannot carry user data (`c_int` behind an alias) is
-/// reported once, on the user's token, instead of at each of its uses.
-fn slot_check(plan: &Plan<'_>) -> TokenStream {
-    let Slot::Param(_, ty) = plan.slot else {
-        return quote!();
-    };
-    let span = crate::expand::spanned_type(ty);
-    let runtime: TokenStream = plan
-        .runtime
-        .clone()
-        .into_iter()
-        .map(|mut tt| {
-            tt.set_span(Span::call_site().located_at(span));
-            tt
+    let params = item
+        .params
+        .iter()
+        .map(|p| {
+            let (attrs, ty) = (&p.attrs, &p.ty);
+            match &p.name {
+                Some(name) => quote!(#(#attrs)* #name: #ty),
+                None => quote!(#(#attrs)* #ty),
+            }
         })
-        .collect();
-    quote_spanned!(span=> where #ty: #runtime::__private::UserDataSlot)
+        .chain(item.variadic.clone());
+    let (output, lifetimes) = (&item.output, &item.higher_ranked);
+    let alias = quote! {
+        #vis type #fn_type #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
+    };
+    let attrs = attrs.iter().filter(|a| !a.path().is_ident("doc"));
+    quote! {
+        #alias
+
+        #(#attrs)*
+        #vis struct #ident<F = ()>(::core::marker::PhantomData<F>);
+
+        #[allow(dead_code, unused_variables, clippy::all)]
+        impl<F> #ident<F> {
+            pub fn new(f: F) -> Self { ::core::unreachable!() }
+            pub fn function(&self) -> ! { ::core::unreachable!() }
+            pub fn user_data(&self) -> ! { ::core::unreachable!() }
+            pub fn scope<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
+            pub fn try_scope<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
+            pub fn scope_once<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
+            pub fn boxed(f: F) -> ! { ::core::unreachable!() }
+            pub fn once(f: F) -> ! { ::core::unreachable!() }
+            pub fn future(f: F) -> ! { ::core::unreachable!() }
+        }
+    }
 }

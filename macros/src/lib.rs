@@ -2,10 +2,12 @@
 //! See that crate for documentation; this one only turns the attribute into
 //! code that calls its runtime.
 //!
-//! Stages, one file each: `options` (the attribute's arguments), `parse`
-//! (the item into a model that keeps spans), `check` (every rule the
-//! tokens can show, all errors of an item reported together), then
-//! `expand_fn` or `expand_type` (the only places that call `quote!`).
+//! Stages, one file each, data flowing one way: `options` (the attribute's
+//! arguments) and `parse` (the item, keeping spans), then `check` (every
+//! rule the tokens can show, all errors of an item reported together),
+//! which returns the resolved `model`; the printers `expand_fn` and
+//! `expand_type` only print it, with the helpers in `tokens`. `expand` is
+//! the pipeline; `preset` hands an item to a preset's macro.
 
 mod check;
 mod errors;
@@ -14,10 +16,13 @@ mod expand_fn;
 mod expand_type;
 #[cfg(test)]
 mod fuzz;
+mod model;
 mod options;
 mod parse;
+mod preset;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use proc_macro::TokenStream;
 

@@ -1,10 +1,12 @@
-//! Stage 1a: the arguments of `#[callback(...)]`.
+//! Stage 1a: the arguments of `#[callback(...)]`, including the defaults a
+//! preset passes in (`__preset(...)`, which the user's own options
+//! override).
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, Meta, Path, Token};
+use syn::{Expr, Ident, Meta, Path, Token, Type};
 
 use crate::errors::Errors;
 
@@ -33,27 +35,69 @@ impl OnPanic {
     }
 }
 
-/// The parsed arguments, each with the span of its key for error messages.
-#[derive(Default)]
-pub(crate) struct Options {
-    pub(crate) on_panic: Option<(OnPanic, Span)>,
-    pub(crate) fallback: Option<(Expr, Span)>,
-    pub(crate) user_data: Option<(Expr, Span)>,
-    pub(crate) krate: Option<Path>,
-    pub(crate) safe_fn: Option<Span>,
-    pub(crate) reentrant: Option<Span>,
-    pub(crate) send: Option<Span>,
-    pub(crate) sync: Option<Span>,
+/// A value given in the options, with the span of its key for errors.
+pub(crate) struct Given<T> {
+    pub(crate) value: T,
+    pub(crate) key: Span,
 }
 
-const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, `fallback = EXPR`, \
-                     `user_data = EXPR`, `crate = path`, `unsafe(safe_fn)`, and for callback \
-                     types `reentrant`, `send`, `sync`";
+/// The parsed arguments. Each is `None` when not given (by the user or by
+/// the preset).
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) on_panic: Option<Given<OnPanic>>,
+    /// `unguarded = fallback` (true) or `unguarded = abort` (false).
+    pub(crate) unguarded_fallback: Option<Given<bool>>,
+    pub(crate) fallback: Option<Given<Expr>>,
+    pub(crate) on_error: Option<Given<Expr>>,
+    pub(crate) error: Option<Given<Type>>,
+    pub(crate) user_data: Option<Given<Expr>>,
+    pub(crate) krate: Option<Given<Path>>,
+    /// The span of `unsafe` in `unsafe(safe_fn)`: the expansion's promise
+    /// carries it, so that the `unsafe_code` lint sees the user's opt-in.
+    pub(crate) safe_fn: Option<Given<Span>>,
+    pub(crate) reentrant: Option<Given<()>>,
+    pub(crate) send: Option<Given<()>>,
+    pub(crate) sync: Option<Given<()>>,
+    pub(crate) local: Option<Given<()>>,
+    pub(crate) fn_type: Option<Given<Ident>>,
+    pub(crate) in_impl: Option<Given<()>>,
+    /// `preset = path`: the expansion hands the item to that preset's macro.
+    pub(crate) preset: Option<Given<Path>>,
+}
+
+pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
+     `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
+     `crate = path`, `unsafe(safe_fn)`, `preset = path`, for fns `in_impl`, and for callback \
+     types `reentrant`, `send`, `sync`, `local`, `error = Type`, `fn_type = Name`";
+
+const KEYS: [&str; 17] = [
+    "on_panic",
+    "unguarded",
+    "fallback",
+    "on_error",
+    "error",
+    "user_data",
+    "crate",
+    "unsafe",
+    "reentrant",
+    "send",
+    "sync",
+    "local",
+    "fn_type",
+    "in_impl",
+    "preset",
+    "__preset",
+    "safe_fn",
+];
 
 impl Options {
     /// Parses `args`, reporting every malformed, unknown or repeated option.
+    /// A `__preset(...)` group gives defaults that the other options
+    /// override.
     pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
         let mut options = Options::default();
+        let mut defaults = Options::default();
         let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
             Ok(metas) => metas,
             Err(error) => {
@@ -62,9 +106,43 @@ impl Options {
             }
         };
         for meta in metas {
-            options.add(meta, errors);
+            match meta {
+                Meta::List(list) if list.path.is_ident("__preset") => {
+                    match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(list.tokens) {
+                        Ok(preset) => {
+                            for meta in preset {
+                                defaults.add(meta, errors);
+                            }
+                        }
+                        Err(error) => errors.push(error),
+                    }
+                }
+                meta => options.add(meta, errors),
+            }
         }
-        options
+        options.or(defaults)
+    }
+
+    /// Each option not given here is taken from `defaults`.
+    fn or(self, defaults: Options) -> Options {
+        Options {
+            on_panic: self.on_panic.or(defaults.on_panic),
+            unguarded_fallback: self.unguarded_fallback.or(defaults.unguarded_fallback),
+            fallback: self.fallback.or(defaults.fallback),
+            on_error: self.on_error.or(defaults.on_error),
+            error: self.error.or(defaults.error),
+            user_data: self.user_data.or(defaults.user_data),
+            krate: self.krate.or(defaults.krate),
+            safe_fn: self.safe_fn.or(defaults.safe_fn),
+            reentrant: self.reentrant.or(defaults.reentrant),
+            send: self.send.or(defaults.send),
+            sync: self.sync.or(defaults.sync),
+            local: self.local.or(defaults.local),
+            fn_type: self.fn_type.or(defaults.fn_type),
+            in_impl: self.in_impl.or(defaults.in_impl),
+            // A preset cannot name another preset.
+            preset: self.preset,
+        }
     }
 
     fn add(&mut self, meta: Meta, errors: &mut Errors) {
@@ -87,30 +165,49 @@ impl Options {
                     _ => None,
                 };
                 match policy {
-                    Some(policy) => set(
-                        &mut self.on_panic,
-                        (policy, nv.value.span()),
+                    Some(policy) => set(&mut self.on_panic, policy, nv.value.span(), &key, errors),
+                    None => errors.spanned(
+                        &nv.value,
+                        unknown_word(&nv.value, &POLICIES, "panic policy"),
+                    ),
+                }
+            }
+            ("unguarded", Meta::NameValue(nv)) => {
+                let fallback = match &nv.value {
+                    Expr::Path(p) if p.path.is_ident("fallback") => Some(true),
+                    Expr::Path(p) if p.path.is_ident("abort") => Some(false),
+                    _ => None,
+                };
+                match fallback {
+                    Some(fallback) => set(
+                        &mut self.unguarded_fallback,
+                        fallback,
                         key_span,
                         &key,
                         errors,
                     ),
-                    None => errors.spanned(&nv.value, unknown_policy(&nv.value)),
+                    None => errors.spanned(
+                        &nv.value,
+                        unknown_word(&nv.value, &["abort", "fallback"], "choice for `unguarded`"),
+                    ),
                 }
             }
-            ("fallback", Meta::NameValue(nv)) => set(
-                &mut self.fallback,
-                (nv.value, key_span),
-                key_span,
-                &key,
-                errors,
-            ),
-            ("user_data", Meta::NameValue(nv)) => set(
-                &mut self.user_data,
-                (nv.value, key_span),
-                key_span,
-                &key,
-                errors,
-            ),
+            ("fallback", Meta::NameValue(nv)) => {
+                set(&mut self.fallback, nv.value, key_span, &key, errors)
+            }
+            ("on_error", Meta::NameValue(nv)) => {
+                set(&mut self.on_error, nv.value, key_span, &key, errors)
+            }
+            ("user_data", Meta::NameValue(nv)) => {
+                set(&mut self.user_data, nv.value, key_span, &key, errors)
+            }
+            ("error", Meta::NameValue(nv)) => match expr_to_type(&nv.value) {
+                Some(ty) => set(&mut self.error, ty, key_span, &key, errors),
+                None => errors.spanned(
+                    &nv.value,
+                    "expected the error type, as in `error = MyError`",
+                ),
+            },
             ("crate", Meta::NameValue(nv)) => match nv.value {
                 Expr::Path(p) if p.qself.is_none() => {
                     set(&mut self.krate, p.path, key_span, &key, errors)
@@ -120,13 +217,35 @@ impl Options {
                     "expected a path, as in `crate = ::my_crate::ffi_callback`",
                 ),
             },
+            ("preset", Meta::NameValue(nv)) => match nv.value {
+                Expr::Path(p) if p.qself.is_none() => {
+                    set(&mut self.preset, p.path, key_span, &key, errors)
+                }
+                other => errors.spanned(
+                    other,
+                    "expected the path of a preset made with `ffi_callback::preset!`, as in \
+                     `preset = crate::git_callback`",
+                ),
+            },
+            ("fn_type", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                    let ident = p.path.get_ident().cloned();
+                    if let Some(ident) = ident {
+                        set(&mut self.fn_type, ident, key_span, &key, errors);
+                    }
+                }
+                other => errors.spanned(
+                    other,
+                    "expected a name for the C function-pointer type, as in `fn_type = ExecRowFn`",
+                ),
+            },
             ("unsafe", Meta::List(list)) => {
                 let is_safe_fn = syn::parse2::<syn::Ident>(list.tokens.clone())
                     .is_ok_and(|ident| ident == "safe_fn");
                 if is_safe_fn {
                     set(
                         &mut self.safe_fn,
-                        list.tokens.span(),
+                        key_span,
                         key_span,
                         "unsafe(safe_fn)",
                         errors,
@@ -135,72 +254,82 @@ impl Options {
                     errors.spanned(&list, "expected `unsafe(safe_fn)`");
                 }
             }
-            ("reentrant", Meta::Path(_)) => {
-                set(&mut self.reentrant, key_span, key_span, &key, errors)
-            }
-            ("send", Meta::Path(_)) => set(&mut self.send, key_span, key_span, &key, errors),
-            ("sync", Meta::Path(_)) => set(&mut self.sync, key_span, key_span, &key, errors),
-            ("on_panic" | "fallback" | "user_data" | "crate", other) => {
-                errors.spanned(&other, format_args!("expected `{key} = ...`"))
-            }
+            ("reentrant", Meta::Path(_)) => set(&mut self.reentrant, (), key_span, &key, errors),
+            ("send", Meta::Path(_)) => set(&mut self.send, (), key_span, &key, errors),
+            ("sync", Meta::Path(_)) => set(&mut self.sync, (), key_span, &key, errors),
+            ("local", Meta::Path(_)) => set(&mut self.local, (), key_span, &key, errors),
+            ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
+            (
+                "on_panic" | "unguarded" | "fallback" | "on_error" | "error" | "user_data"
+                | "crate" | "preset" | "fn_type",
+                other,
+            ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
-            ("reentrant" | "send" | "sync", other) => {
+            ("reentrant" | "send" | "sync" | "local" | "in_impl", other) => {
                 errors.spanned(&other, format_args!("`{key}` takes no value"))
             }
+            ("__preset", other) => errors.spanned(
+                &other,
+                "`__preset(...)` is written by `ffi_callback::preset!`; name a preset with \
+                 `preset = path`",
+            ),
             (_, _) => errors.error(
                 key_span,
                 match did_you_mean(&key) {
-                    Some(option) => {
-                        format!("unknown option `{key}`: did you mean `{option}`? The options are {VALID}")
-                    }
+                    Some(option) => format!(
+                        "unknown option `{key}`: did you mean `{option}`? The options are {VALID}"
+                    ),
                     None => format!("unknown option `{key}`; the options are {VALID}"),
                 },
             ),
         }
     }
 
-    /// The panic policy, explicit or default: `abort` for types that may be
-    /// called on other threads, where no guard can catch; else `resume`.
-    pub(crate) fn policy(&self) -> OnPanic {
-        match self.on_panic {
-            Some((policy, _)) => policy,
-            None if self.send.is_some() || self.sync.is_some() => OnPanic::Abort,
-            None => OnPanic::Resume,
-        }
-    }
-
     /// The runtime crate's path: `::ffi_callback` unless `crate = path`.
     pub(crate) fn runtime(&self) -> TokenStream {
         match &self.krate {
-            Some(path) => quote::quote!(#path),
+            Some(path) => {
+                let path = &path.value;
+                quote::quote!(#path)
+            }
             None => quote::quote!(::ffi_callback),
         }
     }
 }
 
+/// `error = Type` is parsed as an expression by `Meta`; paths and
+/// references come back as types.
+fn expr_to_type(expr: &Expr) -> Option<Type> {
+    syn::parse2::<Type>(quote::ToTokens::to_token_stream(expr)).ok()
+}
+
 const POLICIES: [&str; 4] = ["resume", "abort", "fallback", "unwind"];
 
-fn unknown_policy(value: &Expr) -> String {
-    let expected = "expected `resume`, `abort`, `fallback` or `unwind`";
+fn unknown_word(value: &Expr, words: &[&'static str], what: &str) -> String {
+    let expected = match words {
+        [a, b] => format!("expected `{a}` or `{b}`"),
+        _ => {
+            let (last, rest) = words.split_last().unwrap_or((&"", &[]));
+            let rest: Vec<String> = rest.iter().map(|w| format!("`{w}`")).collect();
+            format!("expected {} or `{last}`", rest.join(", "))
+        }
+    };
     let written = match value {
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(s),
             ..
         }) => {
-            if POLICIES.contains(&s.value().as_str()) {
-                return format!(
-                    "write the panic policy without quotes: `on_panic = {}`",
-                    s.value()
-                );
+            if words.contains(&s.value().as_str()) {
+                return format!("write the {what} without quotes: `{}`", s.value());
             }
-            return format!("unknown panic policy; {expected}");
+            return format!("unknown {what}; {expected}");
         }
         Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
         _ => None,
     };
-    match written.as_deref().and_then(|w| closest(w, &POLICIES)) {
-        Some(policy) => format!("unknown panic policy: did you mean `{policy}`? {expected}"),
-        None => format!("unknown panic policy; {expected}"),
+    match written.as_deref().and_then(|w| closest(w, words)) {
+        Some(word) => format!("unknown {what}: did you mean `{word}`? {expected}"),
+        None => format!("unknown {what}; {expected}"),
     }
 }
 
@@ -211,22 +340,16 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "panic" | "on_unwind" | "policy" | "panic_policy" => return Some("on_panic = ..."),
         "reentrancy" | "re_entrant" | "recursive" => return Some("reentrant"),
         "userdata" | "data" | "context" => return Some("user_data = EXPR"),
-        "default" | "on_error" | "returns" | "return_value" => return Some("fallback = EXPR"),
+        "default" | "returns" | "return_value" => return Some("fallback = EXPR"),
+        "on_err" | "error_value" | "on_failure" => return Some("on_error = EXPR"),
         "krate" | "runtime" | "path" => return Some("crate = path"),
+        "home" | "thread_local" | "home_thread" => return Some("local"),
+        "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),
+        "no_guard" | "without_guard" => return Some("unguarded = fallback"),
         _ => {}
     }
-    const KEYS: [&str; 8] = [
-        "on_panic",
-        "fallback",
-        "user_data",
-        "crate",
-        "unsafe",
-        "reentrant",
-        "send",
-        "sync",
-    ];
     closest(key, &KEYS).map(|key| match key {
-        "unsafe" => "unsafe(safe_fn)",
+        "unsafe" | "safe_fn" => "unsafe(safe_fn)",
         key => key,
     })
 }
@@ -258,10 +381,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Errors) {
+fn set<T>(slot: &mut Option<Given<T>>, value: T, key: Span, name: &str, errors: &mut Errors) {
     if slot.is_some() {
-        errors.error(span, format_args!("`{key}` is given twice"));
+        errors.error(key, format_args!("`{name}` is given twice"));
     } else {
-        *slot = Some(value);
+        *slot = Some(Given { value, key });
     }
 }

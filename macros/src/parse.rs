@@ -82,6 +82,8 @@ pub(crate) struct FnParam {
 
 /// Form 1: a fn the C library calls directly.
 pub(crate) struct CallbackFn {
+    /// The item as written, for scans over all its tokens.
+    pub(crate) source: TokenStream,
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) constness: Option<Span>,
@@ -112,6 +114,8 @@ pub(crate) struct TypeParam {
 
 /// Form 2: a C callback type, whose name becomes a holder for closures.
 pub(crate) struct CallbackType {
+    /// The item as written, for scans over all its tokens.
+    pub(crate) source: TokenStream,
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) ident: Ident,
@@ -129,9 +133,10 @@ pub(crate) struct CallbackType {
 
 /// Parses the item. `Err` only when there is no model to check at all.
 pub(crate) fn parse(item: TokenStream, errors: &mut Errors) -> Result<Callback, syn::Error> {
+    let source = item.clone();
     match syn::parse2::<Item>(item)? {
-        Item::Fn(item) => Ok(Callback::Fn(parse_fn(item, errors))),
-        Item::Type(item) => parse_type(item, errors).map(Callback::Type),
+        Item::Fn(item) => Ok(Callback::Fn(parse_fn(item, source, errors))),
+        Item::Type(item) => parse_type(item, source, errors).map(Callback::Type),
         other => Err(syn::Error::new(
             item_span(&other),
             "`#[callback]` goes on a fn that C calls directly, or on a C callback type alias \
@@ -202,7 +207,7 @@ fn receiver_param(receiver: Receiver) -> FnParam {
     }
 }
 
-fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
+fn parse_fn(item: ItemFn, source: TokenStream, errors: &mut Errors) -> CallbackFn {
     let ItemFn {
         attrs,
         vis,
@@ -230,6 +235,7 @@ fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
         }
     }
     CallbackFn {
+        source,
         attrs,
         vis,
         constness: sig.constness.map(|t| t.span),
@@ -258,7 +264,11 @@ fn parse_fn(item: ItemFn, errors: &mut Errors) -> CallbackFn {
     }
 }
 
-fn parse_type(item: ItemType, errors: &mut Errors) -> Result<CallbackType, syn::Error> {
+fn parse_type(
+    item: ItemType,
+    source: TokenStream,
+    errors: &mut Errors,
+) -> Result<CallbackType, syn::Error> {
     let ItemType {
         attrs,
         vis,
@@ -300,6 +310,7 @@ fn parse_type(item: ItemType, errors: &mut Errors) -> Result<CallbackType, syn::
         })
         .collect();
     Ok(CallbackType {
+        source,
         attrs,
         vis,
         ident,

@@ -1,7 +1,9 @@
 //! Expansion snapshots: each case's output, pretty-printed, is compared
 //! with `macros/snapshots/<case>.rs`, so any change to the generated code is
 //! a reviewed diff. `UPDATE_SNAPSHOTS=1 cargo test -p ffi-callback-macros`
-//! rewrites them; read the diff before committing.
+//! rewrites them; read the diff before committing. Two of them are also the
+//! runtime's "what the macro generates" page (`runtime/src/expansions/`),
+//! which lives in the runtime's package and is checked here too.
 
 use std::path::PathBuf;
 
@@ -18,11 +20,26 @@ fn snapshot(name: &str, args: TokenStream, item: TokenStream) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("snapshots")
         .join(format!("{name}.rs"));
+    compare(name, &path, &pretty);
+    let documented = match name {
+        "fn_mut_ref_user_data_last" => Some("fn_form.rs"),
+        "type_slot_first_fallback" => Some("type_form.rs"),
+        _ => None,
+    };
+    if let Some(file) = documented {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../runtime/src/expansions")
+            .join(file);
+        compare(name, &path, &pretty);
+    }
+}
+
+fn compare(name: &str, path: &std::path::Path, pretty: &str) {
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &pretty).expect("write snapshot");
+        std::fs::write(path, pretty).expect("write snapshot");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
     if expected != pretty {
         let first_difference = expected
             .lines()

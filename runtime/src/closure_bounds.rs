@@ -1,25 +1,28 @@
-//! Compile-time checks the expansion calls with the user's spans, so that a
-//! type the macro cannot see through is reported on the user's token with a
-//! message that names the rule.
+//! The bounds a callback type puts on its closures, as traits whose
+//! `#[diagnostic::on_unimplemented]` messages name the rule, so that a
+//! closure that does not fit the declared contract is reported on the
+//! user's token with the reason.
 
-use std::ptr::NonNull;
-
-/// A closure that captures nothing (it is `Copy` and, checked separately,
-/// zero-sized), as the callback types without a user-data slot require.
+/// A closure for a callback type without a user-data slot: its trampoline
+/// recreates it from nothing, on any thread, at any time, so it must
+/// capture nothing (be `Copy` and, checked separately, zero-sized), and be
+/// `Send + Sync + 'static` (a zero-sized capture may still prove something:
+/// a main-thread marker, a lock token, a lifetime).
 #[diagnostic::on_unimplemented(
-    message = "this closure captures values, but the callback type has no user-data slot to carry them",
-    label = "captures values",
-    note = "a callback type without a `#[user_data]` parameter can only call closures that \
-            capture nothing; if the C function takes a `void *` for user data, mark that \
-            parameter `#[user_data]`"
+    message = "this closure cannot be recreated from nothing, but the callback type has no user-data slot",
+    label = "captures values, or is not `Copy + Send + Sync + 'static`",
+    note = "a callback type without a `#[user_data]` parameter calls a closure it recreates \
+            from nothing, on any thread, at any time: the closure must capture nothing (and so \
+            be `Copy + Send + Sync + 'static`); if the C function takes a `void *` for user \
+            data, mark that parameter `#[user_data]`"
 )]
 #[doc(hidden)]
-pub trait NoCaptures: Copy {}
+pub trait NoCaptures: Copy + Send + Sync + 'static {}
 
 // `do_not_recommend`: report the closure against `NoCaptures` (and its
 // message above), not the capture against `Copy`.
 #[diagnostic::do_not_recommend]
-impl<T: Copy> NoCaptures for T {}
+impl<T: Copy + Send + Sync + 'static> NoCaptures for T {}
 
 struct ZeroSized<F>(F);
 
@@ -39,19 +42,22 @@ pub const fn require_zero_sized<F: NoCaptures>() {
     let () = ZeroSized::<F>::CHECK;
 }
 
-/// A reference to a value of the zero-sized `Copy` type `F`, for the
-/// trampoline of a callback type without a user-data slot.
+/// A copy of a value of the zero-sized `Copy + Send + Sync + 'static` type
+/// `F`, for the trampoline of a callback type without a user-data slot.
 ///
-/// Sound because a zero-sized value has no bytes, any aligned non-null
-/// address holds it, and `Copy` makes a copy of the value the holder took
-/// as good as the original (no `Drop`, no identity).
+/// # Safety
+/// A value of `F` has been constructed (the type is inhabited): the
+/// trampoline that calls this is only reachable through a holder that took
+/// one. Given that, a zero-sized `Copy` value has no bytes, so any copy is
+/// as good as the original, and `Send + Sync + 'static` let it appear on
+/// any thread at any time.
 #[doc(hidden)]
 #[inline(always)]
-pub fn conjure_zero_sized<'a, F: NoCaptures>() -> &'a F {
+pub(crate) unsafe fn recreate_zero_sized<F: NoCaptures>() -> F {
     require_zero_sized::<F>();
-    // SAFETY: see above; the holder's constructor took a value of `F`, so
-    // the type is inhabited.
-    unsafe { NonNull::<F>::dangling().as_ref() }
+    // SAFETY: `F` is zero-sized and inhabited (by the caller's promise), so
+    // reading it from a dangling, aligned pointer reads no bytes.
+    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }
 
 /// A closure for a callback type declared `send`: the C library may call it
@@ -61,11 +67,12 @@ pub fn conjure_zero_sized<'a, F: NoCaptures>() -> &'a F {
     label = "captures something that must stay on this thread",
     note = "a `send` callback may be called or dropped on another thread by the C library, so \
             everything the closure captures must be `Send`: use `Arc` for `Rc`, `Mutex` or \
-            atomics for `Cell`/`RefCell`, or drop `send` if the C library calls back on this \
-            thread only"
+            atomics for `Cell`/`RefCell`; if the C library calls back on this thread only but \
+            may destroy the callback on another (GLib sources), declare the type `local` \
+            instead, which refuses calls from other threads and never drops the closure there"
 )]
 #[doc(hidden)]
-pub trait SendClosure {}
+pub trait SendClosure: Send {}
 
 // `do_not_recommend`: report the closure against this trait's message, not
 // rustc's generic one about `Send` (which does not say why it is needed).
@@ -82,7 +89,64 @@ impl<T: Send> SendClosure for T {}
             `Cell`/`RefCell`"
 )]
 #[doc(hidden)]
-pub trait SyncClosure {}
+pub trait SyncClosure: Send + Sync {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Send + Sync> SyncClosure for T {}
+
+/// A closure for a callback type declared `reentrant, send`: it may be
+/// entered again while it runs, from another thread.
+#[diagnostic::on_unimplemented(
+    message = "this closure cannot be shared between threads, but its callback type is declared `reentrant, send`",
+    label = "captures something that is not `Send + Sync`",
+    note = "a `reentrant, send` callback may be entered again while it runs, and on another \
+            thread, so the calls share the closure across threads: everything it captures must \
+            be `Send + Sync` (use `Mutex` or atomics for `Cell`/`RefCell`)"
+)]
+#[doc(hidden)]
+pub trait ReentrantSendClosure: Send + Sync {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync> ReentrantSendClosure for T {}
+
+/// The closure `F` of a callback type fits the type's C signature as an
+/// `FnMut` returning `O` (and the type's contract): the macro implements
+/// it once per type, with the closure bound, and every constructor says
+/// `where Self: Trampoline<O, Function = ..>`. `trampoline` is the type's
+/// trampoline for such closures.
+#[diagnostic::on_unimplemented(
+    message = "this closure does not fit the callback type `{Self}`",
+    label = "the closure for `{Self}`",
+    note = "see the callback type's docs for the closure it takes: the C parameters minus \
+            the `#[user_data]` one, returning the C return type (or `Result<_, E>`)"
+)]
+#[doc(hidden)]
+pub trait Trampoline<O> {
+    /// The C function-pointer type.
+    type Function;
+    /// The trampoline.
+    ///
+    /// # Safety
+    /// The trampoline trusts its user data: call this only to hand it out
+    /// with a holder of this type (it may be a safe fn, `unsafe(safe_fn)`).
+    unsafe fn trampoline() -> Self::Function;
+}
+
+/// [`Trampoline`] for the once-trampoline: `F` is an `FnOnce` returning `O`.
+#[diagnostic::on_unimplemented(
+    message = "this closure does not fit the callback type `{Self}` as a once-callback",
+    label = "the closure for `{Self}`",
+    note = "see the callback type's docs for the closure it takes: an `FnOnce` of the C \
+            parameters minus the `#[user_data]` one, returning the C return type (or \
+            `Result<_, E>`)"
+)]
+#[doc(hidden)]
+pub trait OnceTrampoline<O> {
+    /// The C function-pointer type.
+    type Function;
+    /// The once-trampoline.
+    ///
+    /// # Safety
+    /// As for [`Trampoline::trampoline`].
+    unsafe fn trampoline() -> Self::Function;
+}

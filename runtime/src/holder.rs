@@ -1,160 +1,100 @@
-//! The holder behind a `#[callback]` type: a closure plus the little state
-//! that makes handing it to C sound (running, poisoned), kept in the holder
-//! itself rather than in a thread-local.
+//! The holder behind a `#[callback]` type: a closure plus the state word
+//! that makes handing it to C sound (which calls run, poisoned, destroy
+//! pending), kept in the holder itself rather than in a thread-local.
 //!
 //! The pointer given to C is derived from `&Holder`; everything C's calls
-//! mutate sits in `Cell`/atomics/`UnsafeCell`, so that pointer stays valid
-//! for writes under Stacked and Tree Borrows.
+//! mutate sits in `Cell`s, atomics and an `UnsafeCell`, and the holder is
+//! `!Unpin`, so that pointer stays valid under Stacked and Tree Borrows even
+//! when code takes `&mut` to the holder (or to a struct holding it) while C
+//! keeps it.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::marker::PhantomPinned;
+use std::mem::ManuallyDrop;
+use std::num::NonZeroU64;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::panic::{Site, refuse};
-use crate::policy::{Caught, Policy};
+use crate::panic::{Site, keep_error, poison_ticket, refuse};
+use crate::policy::{Caught, Policy, Unwind};
+use crate::report::{self, ReportKind};
+use crate::returns::CallbackReturn;
+use crate::shim::Failed;
+use crate::threading::{
+    DESTROYED, EXCLUSIVE, ExclusiveCalls, POISONED, RUNNING, SharedCalls, StateWord, Threading,
+    current_thread,
+};
+use crate::user_data::UserDataSlot;
 
-/// Holder states are bits, so that a refusal kept while the closure runs
-/// can poison the holder, and `leave` (one `and`) keeps that poison.
-const IDLE: u8 = 0;
-const RUNNING: u8 = 1;
-const POISONED: u8 = 2;
-
-/// Where a holder keeps whether its closure is running or poisoned. One
-/// implementation per threading contract of the callback type.
+/// What the macro implements for each callback type (`ExecRow<F>`): the C
+/// types involved, the closure, the contract and the policy. The runtime's
+/// owned handles ([`Boxed`](crate::Boxed), [`Once`](crate::Once),
+/// [`RawCallback`](crate::RawCallback)) are generic over it.
+///
+/// # Safety
+/// `Function` is the type's trampoline pointer type and `Destroy` the type
+/// of a destroy-notify taking `UserData`; the holder behind a `UserData` of
+/// this type is a `Holder<Closure, Threading>` (or a `OnceHolder<Closure>`
+/// for once-callbacks).
 #[doc(hidden)]
-pub trait HolderState {
-    /// The state of a fresh holder.
-    const NEW: Self;
-    /// Marks the closure running if it was idle; false, changing nothing,
-    /// otherwise. Compares in place: it is the fast path of `call_mut`.
-    fn try_enter(&self) -> bool;
-    /// The previous state, without entering (for `Fn` closures, which may
-    /// run several times at once).
-    fn peek(&self) -> u8;
-    /// After a call: clears `RUNNING`, and sets `POISONED` if asked (a
-    /// poison set during the call stays).
-    fn leave(&self, poisoned: bool);
-    /// Poisons without touching `RUNNING` (a refusal kept while the
-    /// closure runs).
-    fn poison(&self);
-}
-
-/// Default contract: called on the caller's thread.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct LocalState(Cell<u8>);
-
-impl HolderState for LocalState {
-    const NEW: Self = LocalState(Cell::new(IDLE));
-
-    #[inline(always)]
-    fn try_enter(&self) -> bool {
-        if self.0.get() != IDLE {
-            return false;
-        }
-        self.0.set(RUNNING);
-        true
-    }
-
-    #[inline(always)]
-    fn peek(&self) -> u8 {
-        self.0.get()
-    }
-
-    #[inline(always)]
-    fn leave(&self, poisoned: bool) {
-        if poisoned {
-            self.0.set(POISONED);
-        } else {
-            self.0.set(self.0.get() & !RUNNING);
-        }
-    }
-
-    fn poison(&self) {
-        self.0.set(self.0.get() | POISONED);
-    }
-}
-
-/// `send`: may be called on another thread; concurrent entry is refused,
-/// not raced.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct SendState(AtomicU8);
-
-impl HolderState for SendState {
-    const NEW: Self = SendState(AtomicU8::new(IDLE));
-
-    #[inline(always)]
-    fn try_enter(&self) -> bool {
-        self.0
-            .compare_exchange(IDLE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    #[inline(always)]
-    fn peek(&self) -> u8 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    #[inline(always)]
-    fn leave(&self, poisoned: bool) {
-        if poisoned {
-            self.0.store(POISONED, Ordering::Release);
-        } else {
-            self.0.fetch_and(!RUNNING, Ordering::Release);
-        }
-    }
-
-    fn poison(&self) {
-        self.0.fetch_or(POISONED, Ordering::AcqRel);
-    }
-}
-
-/// `sync`: `Fn + Send + Sync` closures, called from several threads at once.
-/// Such types never use `resume`, so there is nothing to poison.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct NoState;
-
-impl HolderState for NoState {
-    const NEW: Self = NoState;
-
-    #[inline(always)]
-    fn try_enter(&self) -> bool {
-        true
-    }
-
-    #[inline(always)]
-    fn peek(&self) -> u8 {
-        IDLE
-    }
-
-    #[inline(always)]
-    fn leave(&self, _poisoned: bool) {}
-
-    fn poison(&self) {}
+pub unsafe trait CallbackType {
+    /// The C function-pointer type (`ExecRowFn`).
+    type Function: Copy;
+    /// The C type of the user-data slot.
+    type UserData: UserDataSlot;
+    /// The destroy-notify type: the type's ABI, taking the slot.
+    type Destroy: Copy;
+    /// The closure.
+    type Closure;
+    /// The threading contract.
+    type Threading: Threading;
+    /// The `on_panic` policy.
+    type Policy: Policy;
+    /// Names the type in messages.
+    const SITE: &'static Site;
 }
 
 /// A closure and its state, as a callback type's trampoline sees it.
 #[doc(hidden)]
-pub struct Holder<F, S> {
-    state: S,
+pub struct Holder<F, T: Threading> {
+    word: T::Word,
+    /// The thread that owns the closure, where it matters: for `local`
+    /// calls, and for a destroy that must not drop the closure elsewhere.
+    home: Option<NonZeroU64>,
     closure: UnsafeCell<F>,
+    _pinned: PhantomPinned,
 }
 
-impl<F, S: HolderState> Holder<F, S> {
-    /// A holder for `closure`.
+impl<F, T: Threading> Holder<F, T> {
+    /// A holder for `closure`, to be borrowed by C.
     #[inline(always)]
-    pub const fn new(closure: F) -> Self {
+    pub fn new(closure: F) -> Self {
         Holder {
-            state: S::NEW,
+            word: T::Word::NEW,
+            home: if T::CALLS_ON_HOME_ONLY {
+                Some(current_thread())
+            } else {
+                None
+            },
             closure: UnsafeCell::new(closure),
+            _pinned: PhantomPinned,
         }
+    }
+
+    /// A boxed holder for `closure`, as a raw pointer for C; freed by
+    /// [`Holder::destroy`].
+    #[inline]
+    pub fn into_raw_box(closure: F) -> *mut c_void {
+        let mut holder = Self::new(closure);
+        if T::DROPS_ON_HOME_ONLY {
+            holder.home = Some(current_thread());
+        }
+        Box::into_raw(Box::new(holder)).cast()
     }
 
     /// The pointer handed to C as user data.
     #[inline(always)]
-    pub const fn as_ptr(&self) -> *mut c_void {
+    pub fn as_ptr(&self) -> *mut c_void {
         (self as *const Self).cast_mut().cast()
     }
 
@@ -164,161 +104,374 @@ impl<F, S: HolderState> Holder<F, S> {
         self.closure.into_inner()
     }
 
-    /// Calls an `FnMut` closure through the pointer C passed back. A call
-    /// while the closure runs is refused (it would alias `&mut F`); after a
-    /// `resume` panic the holder is poisoned and returns the fallback.
+    /// Calls the closure exclusively (`FnMut`) through the pointer C passed
+    /// back: a call while it runs is refused (it would alias `&mut F`);
+    /// while poisoned, the call returns the fallback; null is refused; a
+    /// destroy that arrived during the call frees the holder on the way out.
     ///
     /// # Safety
-    /// `ptr` came from [`Holder::as_ptr`] on a holder of this type that is
-    /// still alive and has not moved, and `S` matches the threads the C
-    /// library calls from.
+    /// `ptr` is null or came from [`Holder::as_ptr`] or
+    /// [`Holder::into_raw_box`] on a holder of this type that is still
+    /// alive and has not moved, and the C library calls it on the threads
+    /// `T` declares.
     #[inline(always)]
-    pub unsafe fn call_mut<P: Policy, R>(
+    pub unsafe fn call_mut<P: Policy, O: CallbackReturn<R>, R>(
         ptr: *mut c_void,
         site: &'static Site,
-        fallback: impl FnOnce() -> R,
-        call: impl FnOnce(&mut F) -> R,
-    ) -> R {
+        call: impl FnOnce(&mut F) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+    ) -> Result<R, Failed>
+    where
+        T: ExclusiveCalls<F>,
+    {
+        if ptr.is_null() {
+            return Err(refuse_null::<P>(site));
+        }
         // SAFETY: by the caller's promise `ptr` points at a live holder;
-        // only its `Cell`/atomic/`UnsafeCell` parts are written through it.
+        // only its `Cell`, atomic and `UnsafeCell` parts are written through
+        // the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if !holder.state.try_enter() {
-            not_entered::<P, S>(site, &holder.state);
-            return fallback();
+        if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+            return Err(refuse_foreign_thread::<P>(site));
+        }
+        if !holder.word.try_enter_exclusive()
+            && !enter_cold::<P, T::Word>(site, &holder.word, EXCLUSIVE)
+        {
+            return Err(Failed);
         }
         let run = || {
-            // SAFETY: the state was idle and is now running, so no other
-            // reference to the closure exists until `leave`.
-            call(unsafe { &mut *holder.closure.get() })
+            // SAFETY: this call entered exclusively (the word had no call
+            // running and now has `EXCLUSIVE`), so no other reference to the
+            // closure exists until it leaves; `ExclusiveCalls` made `F: Send`
+            // if the call may be on another thread than the last one.
+            let closure = unsafe { &mut *holder.closure.get() };
+            split(call(closure), on_error)
         };
-        let result = if P::UNWINDS {
-            // The panic passes through here: mark the holder idle again on
-            // the way out. (The other policies' paths cannot unwind.)
-            let unwinding = LeaveOnUnwind(&holder.state);
-            let result = P::catch(site, run);
-            std::mem::forget(unwinding);
-            result
+        let caught = if P::UNWINDS {
+            // The panic passes through here: leave (and free if destroyed)
+            // on the way out. The other policies' paths cannot unwind.
+            let leave = LeaveOnUnwind::<F, T>::new(ptr, site, EXCLUSIVE);
+            let caught = P::catch(site, run);
+            std::mem::forget(leave);
+            caught
         } else {
             P::catch(site, run)
         };
-        holder.state.leave(P::POISONS && result.is_err());
-        match result {
-            Ok(value) => value,
-            Err(Caught) => fallback(),
+        let result = settle::<P, T, _, R>(site, &holder.word, caught);
+        // `holder` is not used past this point: the leave may free it.
+        let word = holder.word.leave_exclusive();
+        if word != 0 {
+            // SAFETY: forwarded; this call has left.
+            unsafe { after_leave::<P, F, T>(ptr, site, word) };
         }
+        result
     }
 
-    /// Calls an `Fn` closure (types declared `reentrant` or `sync`), which
-    /// may run several times at once. After a `resume` panic the holder is
-    /// poisoned and returns the fallback.
+    /// Calls the closure shared (`Fn`: types declared `reentrant` or
+    /// `sync`), which may run several times at once, nested or (`sync`) on
+    /// several threads; an exclusive call is never running meanwhile.
     ///
     /// # Safety
     /// As for [`Holder::call_mut`].
     #[inline(always)]
-    pub unsafe fn call_ref<P: Policy, R>(
+    pub unsafe fn call_ref<P: Policy, O: CallbackReturn<R>, R>(
         ptr: *mut c_void,
         site: &'static Site,
-        fallback: impl FnOnce() -> R,
-        call: impl FnOnce(&F) -> R,
-    ) -> R {
+        call: impl FnOnce(&F) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+    ) -> Result<R, Failed>
+    where
+        T: SharedCalls<F>,
+    {
+        if ptr.is_null() {
+            return Err(refuse_null::<P>(site));
+        }
         // SAFETY: as in `call_mut`.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if P::POISONS && holder.state.peek() & POISONED != 0 {
-            return fallback();
+        if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+            return Err(refuse_foreign_thread::<P>(site));
         }
-        // SAFETY: only shared references to the closure are ever made.
-        let result = P::catch(site, || call(unsafe { &*holder.closure.get() }));
-        match result {
-            Ok(value) => value,
-            Err(Caught) => {
-                if P::POISONS {
-                    holder.state.leave(true);
-                }
-                fallback()
+        if !holder.word.try_enter_shared() && !enter_cold::<P, T::Word>(site, &holder.word, 0) {
+            return Err(Failed);
+        }
+        let run = || {
+            // SAFETY: shared calls only ever make shared references, and no
+            // exclusive call runs while the word counts shared ones;
+            // `SharedCalls` made `F: Sync` if they may run on several
+            // threads.
+            let closure = unsafe { &*holder.closure.get() };
+            split(call(closure), on_error)
+        };
+        let caught = if P::UNWINDS {
+            let leave = LeaveOnUnwind::<F, T>::new(ptr, site, 0);
+            let caught = P::catch(site, run);
+            std::mem::forget(leave);
+            caught
+        } else {
+            P::catch(site, run)
+        };
+        let result = settle::<P, T, _, R>(site, &holder.word, caught);
+        let word = holder.word.leave_shared();
+        if word & DESTROYED != 0 {
+            // SAFETY: forwarded; this call has left.
+            unsafe { after_leave::<P, F, T>(ptr, site, word) };
+        }
+        result
+    }
+
+    /// The destroy-notify of a boxed holder (and a Rust-owned `Boxed`'s
+    /// drop): frees it now if no call runs, or marks it so that the last
+    /// running call frees it when it returns (C libraries destroy callbacks
+    /// from inside their own calls). On a foreign thread, for contracts
+    /// whose closures need not be `Send`, the closure is leaked rather than
+    /// dropped there, and reported.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::into_raw_box`] for this type, and this is
+    /// its only destroy.
+    pub unsafe fn destroy<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: forwarded.
+        unsafe { Self::release::<P>(ptr, site, true) }
+    }
+
+    /// [`Holder::destroy`] for a Rust-owned [`Boxed`](crate::Boxed) being
+    /// dropped: the type system already kept it on a thread where its
+    /// closure may be dropped.
+    ///
+    /// # Safety
+    /// As for [`Holder::destroy`].
+    pub unsafe fn drop_owned<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: forwarded.
+        unsafe { Self::release::<P>(ptr, site, false) }
+    }
+
+    unsafe fn release<P: Policy>(ptr: *mut c_void, site: &'static Site, check_home: bool) {
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: by the caller's promise, a live boxed holder.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        let word = holder.word.set(DESTROYED);
+        if word & RUNNING != 0 {
+            // A running call frees it when it leaves.
+            return;
+        }
+        // SAFETY: forwarded; no call runs, and none may start (destroyed).
+        unsafe { free_box::<P, F, T>(ptr, site, check_home) };
+    }
+}
+
+/// Turns the body's value into what C gets, splitting off an `Err`'s error.
+#[inline(always)]
+fn split<O: CallbackReturn<R>, R>(
+    output: O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, (R, O::Error)> {
+    match output.into_result() {
+        Ok(value) => Ok(value),
+        Err(error) => Err((on_error(&error), error)),
+    }
+}
+
+/// After the catch: keeps an `Err`'s error in the thread's guard and, when
+/// a guard now holds this call's panic or error, poisons the holder with
+/// that guard's ticket.
+#[inline(always)]
+fn settle<P: Policy, T: Threading, E: 'static, R>(
+    site: &'static Site,
+    word: &T::Word,
+    caught: Result<Result<R, (R, E)>, Caught>,
+) -> Result<R, Failed> {
+    match caught {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err((value, error))) => {
+            keep_error_and_poison::<T::Word, E>(site, word, error);
+            Ok(value)
+        }
+        Err(Caught) => {
+            if P::KEEPS {
+                poison::<T::Word>(word);
             }
+            Err(Failed)
         }
     }
+}
 
-    /// The `destroy` of a boxed holder: drops it, handling a panic in the
-    /// closure's `Drop` under the policy.
-    ///
-    /// # Safety
-    /// `ptr` came from [`Holder::into_raw_box`] for this type and is freed
-    /// only once, while no call is running.
-    #[inline(always)]
-    pub unsafe fn destroy_box<P: Policy>(ptr: *mut c_void, site: &'static Site) {
-        // SAFETY: by the caller's promise.
-        let holder = unsafe { Box::from_raw(ptr.cast::<Self>()) };
-        let _ = P::catch(site, move || drop(holder));
-    }
+#[cold]
+#[inline(never)]
+fn keep_error_and_poison<W: StateWord, E: 'static>(site: &'static Site, word: &W, error: E) {
+    keep_error(site, error);
+    poison(word);
+}
 
-    /// A boxed holder as a raw pointer, for [`Holder::destroy_box`].
-    #[inline(always)]
-    pub fn into_raw_box(closure: F) -> *mut c_void {
-        Box::into_raw(Box::new(Self::new(closure))).cast()
-    }
-
-    /// Frees a boxed holder from Rust (a `Boxed` dropped without being
-    /// handed to C).
-    ///
-    /// # Safety
-    /// As for [`Holder::destroy_box`].
-    pub unsafe fn free_box(ptr: *mut c_void) {
-        // SAFETY: by the caller's promise.
-        drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
+/// Poisons the holder until the innermost guard that now holds something
+/// re-raises it. Nothing happens with no guard (the policy reported or
+/// aborted).
+#[cold]
+#[inline(never)]
+fn poison<W: StateWord>(word: &W) {
+    if let Some(ticket) = poison_ticket() {
+        drop(word.set_ticket(Some(ticket)));
+        word.set(POISONED);
     }
 }
 
-/// Marks a holder idle if its call unwinds (only `on_panic = unwind` lets a
-/// panic through).
-struct LeaveOnUnwind<'a, S: HolderState>(&'a S);
-
-impl<S: HolderState> Drop for LeaveOnUnwind<'_, S> {
-    fn drop(&mut self) {
-        self.0.leave(false);
+/// Entry when the fast path failed: a poisoned holder whose guard has
+/// re-raised its panic is healed and entered; a holder still poisoned
+/// returns the fallback quietly; a call into a running exclusive closure (or
+/// an exclusive call into running shared ones) is refused under the policy,
+/// and a kept refusal poisons like a panic. `exclusive` is `EXCLUSIVE` or 0.
+#[cold]
+#[inline(never)]
+fn enter_cold<P: Policy, W: StateWord>(site: &'static Site, word: &W, exclusive: usize) -> bool {
+    let current = word.load();
+    if current & POISONED != 0 {
+        if word.ticket_held() {
+            return false;
+        }
+        drop(word.set_ticket(None));
+        word.clear(POISONED);
+        let entered = if exclusive != 0 {
+            word.try_enter_exclusive()
+        } else {
+            word.try_enter_shared()
+        };
+        if entered {
+            return true;
+        }
     }
-}
-
-/// A call that finds the holder poisoned (the fallback follows, quietly) or
-/// its closure running (re-entry: refused under the policy; a kept refusal
-/// poisons the holder, as a panic in the closure would). Nounwind
-/// (`extern "C"`) unless the policy lets panics through, so that the
-/// trampoline's fast path needs no landing pad; generic over the policy and
-/// the state type only.
-#[inline(always)]
-fn not_entered<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
-    if P::UNWINDS {
-        not_entered_unwinding::<P, S>(site, state);
+    let refused = if word.load() & DESTROYED != 0 {
+        P::catch(site, || -> () { refuse_destroyed(site) })
     } else {
-        not_entered_nounwind::<P, S>(site, state);
+        P::catch(site, || -> () { refuse_reentry(site) })
+    };
+    if refused.is_err() && P::KEEPS {
+        poison(word);
+    }
+    false
+}
+
+/// Leaves on an unwinding call (`on_panic = unwind`), freeing the holder
+/// if a destroy came meanwhile.
+struct LeaveOnUnwind<F, T: Threading> {
+    ptr: *mut c_void,
+    site: &'static Site,
+    /// `EXCLUSIVE`, or 0 for a shared call.
+    exclusive: usize,
+    _holder: std::marker::PhantomData<Holder<F, T>>,
+}
+
+impl<F, T: Threading> LeaveOnUnwind<F, T> {
+    fn new(ptr: *mut c_void, site: &'static Site, exclusive: usize) -> Self {
+        LeaveOnUnwind {
+            ptr,
+            site,
+            exclusive,
+            _holder: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<F, T: Threading> Drop for LeaveOnUnwind<F, T> {
+    fn drop(&mut self) {
+        // SAFETY: made by a call on a live holder, which has not left yet.
+        let holder = unsafe { &*self.ptr.cast::<Holder<F, T>>() };
+        let word = if self.exclusive == EXCLUSIVE {
+            holder.word.leave_exclusive()
+        } else {
+            holder.word.leave_shared()
+        };
+        // SAFETY: this call has left.
+        unsafe { after_leave::<Unwind, F, T>(self.ptr, self.site, word) };
+    }
+}
+
+/// A call has left a holder whose word is not clean: if a destroy came and
+/// no call runs any more, this was the last one: free.
+///
+/// # Safety
+/// `ptr` is a holder of this type that the calling call has left.
+#[cold]
+#[inline(never)]
+unsafe fn after_leave<P: Policy, F, T: Threading>(
+    ptr: *mut c_void,
+    site: &'static Site,
+    word: usize,
+) {
+    if word & DESTROYED != 0 && word & RUNNING == 0 {
+        // SAFETY: destroyed (so boxed, and no new call may start) and no
+        // call runs.
+        unsafe { free_box::<P, F, T>(ptr, site, true) };
+    }
+}
+
+/// Drops and frees a boxed holder, or (on a foreign thread, for contracts
+/// whose closures may not be dropped there, unless the type system already
+/// vouched for this thread: `check_home` false) frees it without dropping
+/// the closure, and reports the leak. A panic in the closure's drop is
+/// reported, never unwound into C. (A free deferred to the last running
+/// call happens on that call's thread, the home thread for such
+/// contracts.)
+///
+/// # Safety
+/// `ptr` came from [`Holder::into_raw_box`] for this type, no call runs on
+/// it, and it is freed only here.
+unsafe fn free_box<P: Policy, F, T: Threading>(
+    ptr: *mut c_void,
+    site: &'static Site,
+    check_home: bool,
+) {
+    // SAFETY: by the caller's promise we own the box now.
+    let holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
+    let foreign = check_home
+        && T::DROPS_ON_HOME_ONLY
+        && holder.home.is_some()
+        && holder.home != Some(current_thread());
+    let mut holder = holder;
+    // SAFETY: the holder is dropped (or, on a foreign thread, its closure
+    // deliberately leaked) exactly once, here; the box frees the memory.
+    unsafe {
+        if foreign {
+            let Holder { word, .. } = &mut **holder;
+            std::ptr::drop_in_place(word);
+            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+        } else if let Err(payload) =
+            catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut *holder)))
+        {
+            crate::policy::destroy_panicked::<P>(site, payload);
+        }
     }
 }
 
 #[cold]
 #[inline(never)]
-extern "C" fn not_entered_nounwind<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
-    refuse_unless_poisoned::<P, S>(site, state);
+fn refuse_null<P: Policy>(site: &'static Site) -> Failed {
+    let _ = P::catch(site, || -> () {
+        refuse(
+            site,
+            format_args!("its user data is null instead of a pointer to its holder"),
+        )
+    });
+    Failed
 }
 
 #[cold]
 #[inline(never)]
-fn not_entered_unwinding<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
-    refuse_unless_poisoned::<P, S>(site, state);
-}
-
-#[inline(always)]
-fn refuse_unless_poisoned<P: Policy, S: HolderState>(site: &'static Site, state: &S) {
-    if state.peek() & POISONED == 0
-        && P::catch(site, || -> () { refuse_reentry(site) }).is_err()
-        && P::POISONS
-    {
-        state.poison();
-    }
+fn refuse_foreign_thread<P: Policy>(site: &'static Site) -> Failed {
+    let _ = P::catch(site, || -> () {
+        refuse(
+            site,
+            format_args!(
+                "it was called on another thread than the one it was made on, and its type is \
+                 declared `local` (its closure may hold values that must stay on their thread)"
+            ),
+        )
+    });
+    Failed
 }
 
 #[cold]
 #[inline(never)]
-#[track_caller]
 fn refuse_reentry(site: &'static Site) -> ! {
     refuse(
         site,
@@ -331,31 +484,150 @@ fn refuse_reentry(site: &'static Site) -> ! {
     )
 }
 
-/// For callback types with `user_data = EXPR`: runs the accessor under the
-/// policy and refuses null. `None` after a handled panic or refusal (the
-/// trampoline then returns its fallback).
+#[cold]
+#[inline(never)]
+fn refuse_destroyed(site: &'static Site) -> ! {
+    refuse(
+        site,
+        format_args!("it was called after its destroy-notify (the C library's bug)"),
+    )
+}
+
+/// For callback types with `user_data = EXPR`: runs the accessor (user
+/// code) under the policy. `Failed` after a handled panic (the trampoline
+/// then returns its fallback); null is refused by the call that follows.
 #[doc(hidden)]
 #[inline(always)]
-pub fn fetch_user_data<P: Policy>(
+pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedUserData<*mut c_void>>(
+    fetch: impl FnOnce() -> X,
+) -> Result<*mut c_void, Failed> {
+    C::Policy::catch(C::SITE, || fetch().into_user_data_ptr()).map_err(|Caught| Failed)
+}
+
+/// A callback type's trampoline body, for exclusive (`FnMut`) calls:
+/// [`Holder::call_mut`] with the type's contract, policy and site.
+///
+/// # Safety
+/// As for [`Holder::call_mut`].
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn call_mut<C: CallbackType, O: CallbackReturn<R>, R>(
+    user_data: C::UserData,
+    call: impl FnOnce(&mut C::Closure) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, Failed>
+where
+    C::Threading: ExclusiveCalls<C::Closure>,
+{
+    // SAFETY: forwarded.
+    unsafe {
+        Holder::<C::Closure, C::Threading>::call_mut::<C::Policy, O, R>(
+            user_data.into_ptr(),
+            C::SITE,
+            call,
+            on_error,
+        )
+    }
+}
+
+/// A callback type's trampoline body, for shared (`Fn`) calls.
+///
+/// # Safety
+/// As for [`Holder::call_ref`].
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn call_ref<C: CallbackType, O: CallbackReturn<R>, R>(
+    user_data: C::UserData,
+    call: impl FnOnce(&C::Closure) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, Failed>
+where
+    C::Threading: SharedCalls<C::Closure>,
+{
+    // SAFETY: forwarded.
+    unsafe {
+        Holder::<C::Closure, C::Threading>::call_ref::<C::Policy, O, R>(
+            user_data.into_ptr(),
+            C::SITE,
+            call,
+            on_error,
+        )
+    }
+}
+
+/// A callback type's once-trampoline body.
+///
+/// # Safety
+/// As for [`OnceHolder::call`](crate::once::OnceHolder::call).
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn call_once<C: CallbackType, O: CallbackReturn<R>, R>(
+    user_data: C::UserData,
+    call: impl FnOnce(C::Closure) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, Failed> {
+    // SAFETY: forwarded.
+    unsafe {
+        crate::once::OnceHolder::<C::Closure, C::Threading>::call::<C::Policy, O, R>(
+            user_data.into_ptr(),
+            C::SITE,
+            call,
+            on_error,
+        )
+    }
+}
+
+/// A callback type's destroy-notify body, for boxed holders.
+///
+/// # Safety
+/// As for [`Holder::destroy`].
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn destroy<C: CallbackType>(user_data: C::UserData) {
+    // SAFETY: forwarded.
+    unsafe {
+        Holder::<C::Closure, C::Threading>::destroy::<C::Policy>(user_data.into_ptr(), C::SITE)
+    }
+}
+
+/// A callback type's destroy-notify body, for once-holders.
+///
+/// # Safety
+/// As for [`OnceHolder::destroy`](crate::once::OnceHolder::destroy).
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn destroy_once<C: CallbackType>(user_data: C::UserData) {
+    // SAFETY: forwarded.
+    unsafe {
+        crate::once::OnceHolder::<C::Closure, C::Threading>::destroy::<C::Policy>(
+            user_data.into_ptr(),
+            C::SITE,
+        )
+    }
+}
+
+/// What a trampoline returns: the value, or (after a handled panic or
+/// refusal) the fallback, computed by the user's `fallback = EXPR`; a panic
+/// there cannot unwind into C and has no value to give it, so the process
+/// aborts naming the callback.
+#[doc(hidden)]
+#[inline(always)]
+pub fn value_or<R>(
     site: &'static Site,
-    fetch: impl FnOnce() -> *mut c_void,
-) -> Option<*mut c_void> {
-    P::catch(site, || {
-        let ptr = fetch();
-        if ptr.is_null() {
-            refuse_null_holder(site);
-        }
-        ptr
-    })
-    .ok()
+    result: Result<R, Failed>,
+    fallback: impl FnOnce() -> R,
+) -> R {
+    match result {
+        Ok(value) => value,
+        Err(Failed) => fallback_or_abort(site, fallback),
+    }
 }
 
 #[cold]
 #[inline(never)]
-#[track_caller]
-fn refuse_null_holder(site: &'static Site) -> ! {
-    refuse(
-        site,
-        format_args!("`user_data = EXPR` gave a null pointer instead of its holder"),
-    )
+fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(fallback)) {
+        Ok(value) => value,
+        Err(payload) => report::abort_in_fallback(site, &*payload),
+    }
 }

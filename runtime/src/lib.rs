@@ -1,50 +1,132 @@
-#![doc = include_str!("../../README.md")]
+//! Rust fns and closures as C callbacks: panic-safe, re-entry-checked
+//! trampolines with no allocation. See the [README](#ffi-callback) below.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-mod checks;
-mod fallback;
+mod closure_bounds;
+mod future;
 mod holder;
+mod once;
 mod owned;
 mod panic;
 mod policy;
 mod reentry;
+mod report;
+mod returns;
 mod shim;
+mod threading;
 mod user_data;
 
 pub use ffi_callback_macros::callback;
 
-#[doc = include_str!("generated.md")]
+#[doc = include_str!("expansions/fn_form.md")]
 #[doc = "```rust,ignore"]
-#[doc = include_str!("../../macros/snapshots/fn_mut_ref_user_data_last.rs")]
+#[doc = include_str!("expansions/fn_form.rs")]
 #[doc = "```"]
-#[doc = include_str!("generated_type.md")]
+#[doc = include_str!("expansions/type_form.md")]
 #[doc = "```rust,ignore"]
-#[doc = include_str!("../../macros/snapshots/type_slot_first_fallback.rs")]
+#[doc = include_str!("expansions/type_form.rs")]
 #[doc = "```"]
 pub mod what_the_macro_generates {}
 
-pub use crate::fallback::Fallback;
+pub use crate::future::{CallbackFuture, Cancelled, Completion, future};
+#[cfg(feature = "stream")]
+pub use crate::future::{CallbackStream, Sender, stream};
 pub use crate::owned::{Boxed, Once, RawCallback, RawOnce};
-pub use crate::panic::resume_panics;
+pub use crate::panic::{resume_panics, resume_panics_with, try_resume};
+pub use crate::report::{Report, ReportKind, Reporter, set_reporter};
+pub use crate::returns::{CallbackReturn, Fallback};
 pub use crate::user_data::{
-    UserDataParam, UserDataSlot, reclaim_box, user_data, user_data_box, user_data_ref,
+    FetchedUserData, UserDataParam, UserDataSlot, reclaim_box, release_arc, release_rc, user_data,
+    user_data_box, user_data_ref,
 };
 
 /// What the generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::checks::{
-        NoCaptures, SendClosure, SyncClosure, conjure_zero_sized, require_zero_sized,
+    pub use crate::__site as site;
+    pub use crate::closure_bounds::{
+        NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SyncClosure, Trampoline,
+        require_zero_sized,
     };
-    pub use crate::fallback::Fallback;
-    pub use crate::holder::{Holder, HolderState, LocalState, NoState, SendState, fetch_user_data};
-    pub use crate::owned::{Boxed, Once, OnceHolder, RawCallback};
-    pub use crate::panic::{Site, resume_panics};
+    pub use crate::holder::{
+        CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,
+        value_or,
+    };
+    pub use crate::once::OnceHolder;
+    pub use crate::panic::{Site, guarded};
+    pub use core::ops::{Fn, FnMut, FnOnce};
+    /// Futures and streams resolved by C callbacks.
+    pub mod future {
+        pub use crate::future::{CallbackFuture, Cancelled, Completion, channel};
+        #[cfg(feature = "stream")]
+        pub use crate::future::{CallbackStream, Sender, stream_channel};
+    }
     /// The `on_panic` policies.
     pub mod policy {
-        pub use crate::policy::{Abort, Caught, Fallback, Policy, Resume, Unwind};
+        pub use crate::policy::{Abort, Fallback, Policy, Resume, ResumeOrFallback, Unwind};
     }
-    pub use crate::shim::{call_fn, call_fn_fetch, no_fallback};
-    pub use crate::user_data::{UserDataParam, UserDataSlot};
+    /// The threading contracts.
+    pub mod threading {
+        pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
+    }
+    pub use crate::returns::{CallbackReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback};
+    pub use crate::shim::{Failed, call_fn, call_fn_fetch, call_slotless};
+    pub use crate::user_data::{FetchedUserData, UserDataParam, UserDataSlot};
     pub use core;
+}
+
+/// Declares a binding's defaults for `#[callback]` once: a preset is a
+/// macro that every `#[callback(preset = name)]` hands its item to, and that
+/// applies the preset's options before the callback's own (which win).
+///
+/// ```
+/// use std::ffi::{c_int, c_void};
+/// use ffi_callback::callback;
+///
+/// ffi_callback::preset! {
+///     /// libgit2's conventions: safe fn pointer types, and `GIT_EUSER` after a panic.
+///     pub(crate) git_callback = (unsafe(safe_fn), fallback = -7);
+/// }
+///
+/// #[callback(preset = git_callback)]
+/// extern "C" fn progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+///     seen.push(done);
+///     0
+/// }
+///
+/// // The safe fn-pointer type the -sys crate declares:
+/// let cb: extern "C" fn(c_int, *mut c_void) -> c_int = progress;
+/// let mut seen = Vec::new();
+/// ffi_callback::resume_panics(|| cb(3, progress::user_data(&mut seen)));
+/// assert_eq!(seen, [3]);
+/// ```
+///
+/// The preset is an ordinary `macro_rules!` macro in the module where it is
+/// declared, usable by path (`preset = crate::callbacks::git_callback`)
+/// within the crate; its visibility is private or `pub(crate)`.
+#[macro_export]
+macro_rules! preset {
+    ($($tokens:tt)*) => {
+        $crate::__preset_with_dollar! { ($) $($tokens)* }
+    };
+}
+
+/// `preset!`'s body, given a `$` token to write the inner macro's
+/// repetitions with.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preset_with_dollar {
+    (($d:tt) $(#[$attr:meta])* $vis:vis $name:ident = ($($options:tt)*) $(;)?) => {
+        $(#[$attr])*
+        #[allow(unused_macros)]
+        macro_rules! $name {
+            ([$d($d args:tt)*] $d($d item:tt)*) => {
+                #[$crate::callback(__preset($($options)*), $d($d args)*)]
+                $d($d item)*
+            };
+        }
+        #[allow(unused_imports)]
+        $vis use $name;
+    };
 }

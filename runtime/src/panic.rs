@@ -1,90 +1,115 @@
-//! Where a panic raised inside a callback goes: the thread's resume guard,
-//! the messages printed before an abort, and the disposal of payloads that
-//! must not unwind into C.
+//! Where a panic (or an error value) raised inside a callback goes: the
+//! thread's guards (`resume_panics`, `try_resume`, `scope`), the poison they
+//! spread while they hold something, and the disposal of payloads that must
+//! not unwind into C.
 //!
-//! Every slow path here is `#[cold]` and non-generic, so the shims stay small
-//! and the logic is compiled once; the ones a shim calls on its catch path
-//! are `extern "C"`, so the compiler knows they cannot unwind and the shim
-//! needs no landing pad for them.
+//! Every slow path here is `#[cold]` and non-generic where it can be, so the
+//! shims stay small; the ones a shim calls on its catch path are
+//! `extern "C"`, so the compiler knows they cannot unwind and the shim needs
+//! no landing pad for them.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::Cell;
-use std::io::Write as _;
+use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::report::{self, ReportKind as Event};
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
-/// Names a callback in the messages this crate prints.
+/// Names a callback in the messages this crate prints: its path, where it
+/// is written, and how to raise a refusal there.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     /// `module::path::name` of the callback fn or type.
     pub name: &'static str,
+    /// The source file of the callback's definition.
+    pub file: &'static str,
+    /// Its line and column.
+    pub line: u32,
+    /// Its column.
+    pub column: u32,
+    /// Raises a refusal as a panic whose location is the callback's
+    /// definition (generated beside it, so the panic hook points there and
+    /// not into this crate).
+    pub refuse: fn(fmt::Arguments<'_>) -> !,
 }
 
-/// Where a `resume` panic waits in a [`resume_panics`] guard to be
-/// re-raised. The first panic is kept; a later one is dropped (the hook
-/// printed both). No `Drop`: `finish` always takes the payload, since the
-/// guarded code runs inside `catch_unwind`.
-struct KeptPanic(Cell<Option<Payload>>);
-
-impl KeptPanic {
-    const fn new() -> KeptPanic {
-        KeptPanic(Cell::new(None))
-    }
-
-    fn keep(&self, payload: Payload) {
-        match self.0.take() {
-            None => self.0.set(Some(payload)),
-            Some(first) => {
-                self.0.set(Some(first));
-                dispose(payload);
-            }
-        }
-    }
-
-    /// Returns `value`, or re-raises the kept panic (the earlier cause) in
-    /// preference to `own`, the panic of the guarded code itself.
-    #[inline(always)]
-    fn finish<R>(&self, result: std::thread::Result<R>) -> R {
-        match (result, self.0.take()) {
-            (Ok(value), None) => value,
-            (result, kept) => resume_kept(result.err(), kept),
-        }
+impl Site {
+    /// `path::name (file:line:column)`, for messages.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "`{}` ({}:{}:{})",
+            self.name, self.file, self.line, self.column
+        )
     }
 }
 
-/// `KeptPanic::finish`'s slow path: re-raise the kept panic, else the own.
-#[cold]
-#[inline(never)]
-fn resume_kept(own: Option<Payload>, kept: Option<Payload>) -> ! {
-    match (own, kept) {
-        (own, Some(kept)) => {
-            if let Some(own) = own {
-                dispose(own);
-            }
-            resume_unwind(kept)
-        }
-        (Some(own), None) => resume_unwind(own),
-        (None, None) => unreachable!("finish only takes this path with a panic"),
+/// Whether a guard still holds the panic (or error) that poisoned a holder.
+/// A holder that panicked keeps a ticket of the guard that kept the panic,
+/// and runs user code again once the guard has re-raised it (the Rust
+/// caller has it and decides whether to carry on). Allocated only on the
+/// panic path.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Ticket {
+    held: AtomicBool,
+}
+
+impl Ticket {
+    /// Whether the guard still holds it.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 }
 
-/// The innermost active [`resume_panics`] call on a thread. Lives on that
-/// call's stack; the thread state points at it only while it runs.
-struct Guard {
-    kept: KeptPanic,
+/// A `try_resume` guard's typed error slot, seen through its type id.
+struct ErrorSlot {
+    type_id: TypeId,
+    type_name: &'static str,
+    /// A `Cell<Option<E>>` on the guard's stack, for the `E` of `type_id`.
+    slot: *const (),
+}
+
+/// One active guard on a thread. Lives on its call's stack; the thread
+/// state points at the innermost one only while it runs.
+struct Guard<'a> {
+    /// The guard this one nests in, set while it is installed.
+    outer: Cell<*const Guard<'static>>,
+    kept: Cell<Option<Payload>>,
+    /// Set when this guard keeps an error (a typed `try_resume` slot
+    /// filled): the guard is then poisoned like for a panic.
+    holds_error: Cell<bool>,
+    error: Option<ErrorSlot>,
+    /// Made on demand for holders poisoned under this guard; released when
+    /// the guard finishes.
+    ticket: Cell<Option<Arc<Ticket>>>,
+    /// `resume_panics_with`'s stop: called once, when the guard first
+    /// keeps something.
+    stop: Option<&'a dyn Fn()>,
+}
+
+impl Guard<'_> {
+    fn holds_something(&self) -> bool {
+        let kept = self.kept.take();
+        let holds = kept.is_some();
+        self.kept.set(kept);
+        holds || self.holds_error.get()
+    }
 }
 
 /// Per-thread state, const-initialised and without a destructor, so reading
 /// it is a plain thread-local load.
 struct ThreadState {
-    guard: Cell<*const Guard>,
-    /// True while the innermost guard holds a kept panic: `resume` callbacks
-    /// then return their fallback without running user code.
+    guard: Cell<*const Guard<'static>>,
+    /// True while the innermost guard holds a kept panic or error:
+    /// fn-form `resume` callbacks then return their fallback without running
+    /// user code.
     poisoned: Cell<bool>,
 }
 
@@ -94,8 +119,8 @@ thread_local! {
     };
 }
 
-/// Whether the innermost [`resume_panics`] guard on this thread holds a kept
-/// panic. Read only behind [`poison_limit`], off the fast path.
+/// Whether the innermost guard on this thread holds a kept panic or error.
+/// Read only behind [`poison_limit`], off the fast path.
 #[inline(always)]
 pub(crate) fn thread_poisoned() -> bool {
     THREAD.with(|t| t.poisoned.get())
@@ -113,7 +138,7 @@ static POISON_LIMIT: AtomicUsize = AtomicUsize::new(0);
 
 #[inline(always)]
 pub(crate) fn poison_limit() -> usize {
-    POISON_LIMIT.load(Relaxed)
+    POISON_LIMIT.load(Ordering::Relaxed)
 }
 
 /// Sets this thread's poison flag, keeping [`POISON_LIMIT`] in step.
@@ -121,11 +146,49 @@ pub(crate) fn poison_limit() -> usize {
 fn set_poisoned(t: &ThreadState, poisoned: bool) {
     if t.poisoned.replace(poisoned) != poisoned {
         if poisoned {
-            POISON_LIMIT.fetch_sub(1, Relaxed);
+            POISON_LIMIT.fetch_sub(1, Ordering::Relaxed);
         } else {
-            POISON_LIMIT.fetch_add(1, Relaxed);
+            POISON_LIMIT.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Runs `run` with `guard` installed as the thread's innermost guard, then
+/// puts the outer one back, however `run` ends.
+#[inline(always)]
+fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Result<R> {
+    /// Unlinks the guard; the thread is poisoned again if the outer guard
+    /// holds something (an error kept by an outer `try_resume` meanwhile).
+    struct Restore(*const Guard<'static>);
+    impl Drop for Restore {
+        #[inline(always)]
+        fn drop(&mut self) {
+            let outer = self.0;
+            THREAD.with(|t| {
+                t.guard.set(outer);
+                // SAFETY: a non-null outer guard belongs to a guard call
+                // further down this thread's stack, still running.
+                let poisoned = !outer.is_null() && unsafe { (*outer).holds_something() };
+                set_poisoned(t, poisoned);
+            });
+        }
+    }
+    let restore = THREAD.with(|t| {
+        // The guard outlives its installation: `Restore` unlinks it before
+        // this function returns or unwinds. The lifetime is erased only for
+        // the thread-local's sake; it is never used past that.
+        let erased = ptr::from_ref(guard).cast::<Guard<'static>>();
+        let outer = t.guard.replace(erased);
+        guard.outer.set(outer);
+        set_poisoned(t, false);
+        Restore(outer)
+    });
+    let result = catch_unwind(AssertUnwindSafe(run));
+    drop(restore);
+    if let Some(ticket) = guard.ticket.take() {
+        ticket.held.store(false, Ordering::Release);
+    }
+    result
 }
 
 /// Runs `f` (typically the C call that invokes callbacks) and re-raises,
@@ -134,8 +197,9 @@ fn set_poisoned(t: &ThreadState, poisoned: bool) {
 ///
 /// While a kept panic is pending, every `#[callback]` fn with
 /// `on_panic = resume` on this thread returns its fallback without running
-/// user code (the C library may keep calling after the error), and a holder
-/// whose closure panicked stays poisoned.
+/// user code (the C library may keep calling after the error), and a
+/// callback-type holder whose closure panicked does the same until this
+/// guard has re-raised the panic.
 ///
 /// Guards nest: an inner `resume_panics` keeps the panics of the C call it
 /// wraps and re-raises them into the callback that called it, where the outer
@@ -143,11 +207,13 @@ fn set_poisoned(t: &ThreadState, poisoned: bool) {
 ///
 /// If `f` itself panics while a kept panic is pending, the kept (earlier)
 /// panic is the one that propagates; both were printed by the panic hook when
-/// they were raised.
+/// they were raised. If the guard finishes while its thread is already
+/// unwinding (a `resume_panics` inside a `Drop` that runs during a panic), it
+/// reports the kept panic and drops it instead of panicking a second time.
 ///
 /// ```
 /// use std::ffi::c_void;
-/// use ffi_callback::{callback, resume_panics, user_data};
+/// use ffi_callback::{callback, resume_panics};
 ///
 /// #[callback]
 /// extern "C" fn visit(item: i32, #[user_data] seen: &mut Vec<i32>) -> i32 {
@@ -165,7 +231,7 @@ fn set_poisoned(t: &ThreadState, poisoned: bool) {
 ///
 /// let mut seen: Vec<i32> = Vec::new();
 /// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-///     resume_panics(|| unsafe { for_each(Some(visit), user_data(&mut seen)) })
+///     resume_panics(|| unsafe { for_each(Some(visit), visit::user_data(&mut seen)) })
 /// }));
 /// let payload = caught.unwrap_err();
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"three is not allowed"));
@@ -174,120 +240,292 @@ fn set_poisoned(t: &ThreadState, poisoned: bool) {
 #[inline]
 pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
     let guard = Guard {
-        kept: KeptPanic::new(),
+        outer: Cell::new(ptr::null()),
+        kept: Cell::new(None),
+        holds_error: Cell::new(false),
+        error: None,
+        ticket: Cell::new(None),
+        stop: None,
     };
-    let restore = Restore::install(&guard);
-    let result = catch_unwind(AssertUnwindSafe(f));
-    drop(restore);
-    guard.kept.finish(result)
+    let result = with_guard(&guard, f);
+    finish(result, guard.kept.take())
 }
 
-/// Puts the outer guard back when a [`resume_panics`] call ends, however it
-/// ends.
-struct Restore {
-    outer_guard: *const Guard,
-    outer_poisoned: bool,
+/// [`resume_panics`] for a C call that does not return by itself once a
+/// panic is kept, such as an event loop (`g_main_loop_run`): `stop` is
+/// called once, from inside the callback that panicked, right after the
+/// panic is kept (`g_main_loop_quit(loop)`), so that `run` returns and the
+/// panic can be re-raised. A panic inside `stop` is reported and dropped.
+///
+/// ```
+/// use std::cell::Cell;
+/// use ffi_callback::{callback, resume_panics_with};
+///
+/// #[callback(fallback = 0)]
+/// type Tick = unsafe extern "C" fn(#[user_data] ud: *mut std::ffi::c_void) -> i32;
+///
+/// // Stands in for an event loop that runs until told to quit.
+/// let running = Cell::new(true);
+/// let mut ticks = 0;
+/// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     let tick = Tick::new(|| {
+///         ticks += 1;
+///         assert!(ticks < 3, "third tick");
+///         1
+///     });
+///     resume_panics_with(
+///         || while running.get() { unsafe { tick.function()(tick.user_data()) }; },
+///         || running.set(false),
+///     )
+/// }));
+/// assert!(caught.is_err());
+/// assert_eq!(ticks, 3);
+/// ```
+#[inline]
+pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
+    let guard = Guard {
+        outer: Cell::new(ptr::null()),
+        kept: Cell::new(None),
+        holds_error: Cell::new(false),
+        error: None,
+        ticket: Cell::new(None),
+        stop: Some(&stop),
+    };
+    let result = with_guard(&guard, run);
+    finish(result, guard.kept.take())
 }
 
-impl Restore {
-    #[inline(always)]
-    fn install(guard: &Guard) -> Restore {
-        THREAD.with(|t| {
-            let restore = Restore {
-                outer_guard: t.guard.replace(guard),
-                outer_poisoned: t.poisoned.get(),
-            };
-            set_poisoned(t, false);
-            restore
-        })
+/// Runs `f` (the C call) and returns the first error that a callback
+/// returning `Result<_, E>` failed with while `f` ran, or `f`'s value.
+/// Panics are kept and re-raised as by [`resume_panics`], and win over an
+/// error.
+///
+/// A callback that fails with `Err(e)` returns its `on_error` value (or its
+/// fallback) to C, and `e` goes to the innermost `try_resume` (or
+/// `try_scope`) on the thread; an `E` of another type is reported and
+/// dropped. While an error is kept, the guard is poisoned as for a panic:
+/// `resume` callbacks return their fallback without running user code until
+/// `try_resume` returns.
+///
+/// ```
+/// use std::ffi::c_void;
+/// use ffi_callback::{callback, try_resume};
+///
+/// #[callback(fallback = -1)]
+/// extern "C" fn check(item: i32, #[user_data] seen: &mut Vec<i32>) -> Result<i32, String> {
+///     if item == 3 {
+///         return Err(format!("item {item} is not allowed"));
+///     }
+///     seen.push(item);
+///     Ok(0)
+/// }
+///
+/// unsafe extern "C" fn for_each(cb: unsafe extern "C" fn(i32, *mut c_void) -> i32, ud: *mut c_void) -> i32 {
+///     for i in 1..=5 {
+///         if unsafe { cb(i, ud) } != 0 {
+///             return -1;
+///         }
+///     }
+///     0
+/// }
+///
+/// let mut seen = Vec::new();
+/// let result = try_resume(|| unsafe { for_each(check, check::user_data(&mut seen)) });
+/// assert_eq!(result, Err("item 3 is not allowed".to_owned()));
+/// assert_eq!(seen, [1, 2]);
+/// ```
+#[inline]
+pub fn try_resume<R, E: 'static>(f: impl FnOnce() -> R) -> Result<R, E> {
+    let error: Cell<Option<E>> = Cell::new(None);
+    let guard = Guard {
+        outer: Cell::new(ptr::null()),
+        kept: Cell::new(None),
+        holds_error: Cell::new(false),
+        error: Some(ErrorSlot {
+            type_id: TypeId::of::<E>(),
+            type_name: std::any::type_name::<E>(),
+            slot: ptr::from_ref(&error).cast(),
+        }),
+        ticket: Cell::new(None),
+        stop: None,
+    };
+    let result = with_guard(&guard, f);
+    let value = finish(result, guard.kept.take());
+    match error.into_inner() {
+        Some(error) => Err(error),
+        None => Ok(value),
     }
 }
 
-impl Drop for Restore {
-    #[inline(always)]
-    fn drop(&mut self) {
-        THREAD.with(|t| {
-            t.guard.set(self.outer_guard);
-            set_poisoned(t, self.outer_poisoned);
-        });
+/// Returns `f`'s value, or re-raises the kept panic (the earlier cause) in
+/// preference to `f`'s own. While the thread is already unwinding, a kept
+/// panic is reported and dropped instead (a second panic would abort).
+#[inline(always)]
+fn finish<R>(result: std::thread::Result<R>, kept: Option<Payload>) -> R {
+    match (result, kept) {
+        (Ok(value), None) => value,
+        (result, kept) => finish_slow(result, kept),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn finish_slow<R>(result: std::thread::Result<R>, kept: Option<Payload>) -> R {
+    match (result, kept) {
+        (Ok(value), None) => value,
+        (Ok(value), Some(kept)) if std::thread::panicking() => {
+            report::event(None, Event::KeptPanicDroppedWhileUnwinding, Some(&*kept));
+            dispose(kept);
+            value
+        }
+        (own, Some(kept)) => {
+            if let Err(own) = own {
+                dispose(own);
+            }
+            resume_unwind(kept)
+        }
+        (Err(own), None) => resume_unwind(own),
+    }
+}
+
+/// What became of a panic that a `resume` callback handed to its guard.
+pub(crate) enum Kept {
+    /// The innermost guard keeps it; the thread is poisoned.
+    Kept,
+    /// No guard on this thread.
+    NoGuard(Payload),
 }
 
 /// `on_panic = resume`: keeps `payload` in this thread's innermost guard and
-/// poisons the thread, or aborts with a message naming the callback and the
-/// fix when no guard is active.
-#[cold]
-#[inline(never)]
-#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-pub(crate) extern "C" fn keep_for_guard(site: &Site, payload: Payload) {
-    let kept = THREAD.with(|t| {
+/// poisons the thread, calling the guard's `stop` the first time.
+pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
+    let guard = THREAD.with(|t| {
         let guard = t.guard.get();
-        if guard.is_null() {
-            return Err(payload);
+        if !guard.is_null() {
+            set_poisoned(t, true);
         }
-        // SAFETY: a non-null `guard` points at the `Guard` of a `resume_panics`
-        // call still running on this thread: `Restore` unsets it before that
-        // call returns or unwinds.
-        let guard = unsafe { &*guard };
-        set_poisoned(t, true);
-        guard.kept.keep(payload);
-        Ok(())
+        guard
     });
-    if kept.is_err() {
-        abort_with(format_args!(
-            "the callback `{}` panicked and no `ffi_callback::resume_panics` guard is active \
-             on this thread to carry the panic past the C code. Wrap the C call in \
-             `ffi_callback::resume_panics(|| unsafe {{ ... }})` (or use the callback type's \
-             `scope`), or choose `#[callback(on_panic = abort)]` or `on_panic = fallback`",
-            site.name
-        ));
+    if guard.is_null() {
+        return Kept::NoGuard(payload);
+    }
+    // SAFETY: a non-null guard pointer points at the `Guard` of a guard call
+    // still running on this thread: `with_guard` unlinks it before that call
+    // returns or unwinds.
+    let guard = unsafe { &*guard };
+    let first = !guard.holds_something();
+    match guard.kept.take() {
+        None => guard.kept.set(Some(payload)),
+        Some(earlier) => {
+            guard.kept.set(Some(earlier));
+            dispose(payload);
+        }
+    }
+    if first {
+        call_stop(guard);
+    }
+    Kept::Kept
+}
+
+/// A `Result` callback's `Err(e)`: kept in the innermost `try_resume` guard
+/// for `E` (the first error wins; the thread is poisoned), or reported and
+/// dropped when there is none, or the innermost one expects another type.
+pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
+    let (innermost, mut guard) = THREAD.with(|t| (t.guard.get(), t.guard.get()));
+    while !guard.is_null() {
+        // SAFETY: guards on the thread's list belong to guard calls still
+        // running on this thread (`with_guard` unlinks them before they end).
+        let g = unsafe { &*guard };
+        if let Some(slot) = &g.error {
+            if slot.type_id != TypeId::of::<E>() {
+                report::error_without_guard(site, std::any::type_name::<E>(), Some(slot.type_name));
+                drop_quietly(error);
+                return;
+            }
+            // SAFETY: the slot is the `Cell<Option<E>>` of a
+            // `try_resume::<E>` still running on this thread (the type ids
+            // match), and only this thread touches it.
+            let cell = unsafe { &*slot.slot.cast::<Cell<Option<E>>>() };
+            let first = !g.holds_something();
+            match cell.take() {
+                None => cell.set(Some(error)),
+                Some(earlier) => {
+                    cell.set(Some(earlier));
+                    drop_quietly(error);
+                }
+            }
+            g.holds_error.set(true);
+            // Only the innermost guard's poison is the thread's: an outer
+            // one poisons the thread again when it becomes the innermost.
+            if ptr::eq(guard, innermost) {
+                THREAD.with(|t| set_poisoned(t, true));
+            }
+            if first {
+                call_stop(g);
+            }
+            return;
+        }
+        guard = g.outer.get();
+    }
+    report::error_without_guard(site, std::any::type_name::<E>(), None);
+    drop_quietly(error);
+}
+
+/// The innermost guard's ticket, if it holds a kept panic or error: a
+/// holder whose closure caused it stays poisoned while the ticket is held.
+pub(crate) fn poison_ticket() -> Option<Arc<Ticket>> {
+    let guard = THREAD.with(|t| t.guard.get());
+    if guard.is_null() {
+        return None;
+    }
+    // SAFETY: as in `keep_for_guard`.
+    let guard = unsafe { &*guard };
+    if !guard.holds_something() {
+        // An error kept by an outer `try_resume`: poison until that one
+        // returns.
+        return outer_error_ticket(guard);
+    }
+    Some(ticket_of(guard))
+}
+
+fn outer_error_ticket(mut guard: &Guard<'_>) -> Option<Arc<Ticket>> {
+    loop {
+        if guard.holds_error.get() {
+            return Some(ticket_of(guard));
+        }
+        let outer = guard.outer.get();
+        if outer.is_null() {
+            return None;
+        }
+        // SAFETY: as in `keep_for_guard`.
+        guard = unsafe { &*outer };
     }
 }
 
-/// `on_panic = abort`: says which callback panicked (or refused a call),
-/// then aborts.
-#[cold]
-#[inline(never)]
-#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-pub(crate) extern "C" fn abort_on_panic(site: &Site, payload: &Payload) -> ! {
-    let what = if is_refusal(payload) {
-        "refused a call"
-    } else {
-        "panicked"
-    };
-    abort_with(format_args!(
-        "the callback `{}` {what} (on_panic = abort). To return a fallback value to C \
-         instead, use `on_panic = fallback` (or `resume` on the caller's thread)",
-        site.name
-    ))
+fn ticket_of(guard: &Guard<'_>) -> Arc<Ticket> {
+    let ticket = guard.ticket.take().unwrap_or_else(|| {
+        Arc::new(Ticket {
+            held: AtomicBool::new(true),
+        })
+    });
+    guard.ticket.set(Some(Arc::clone(&ticket)));
+    ticket
 }
 
-/// Whether a payload is one of this crate's refusals (see [`refuse`]).
-fn is_refusal(payload: &Payload) -> bool {
-    payload
-        .downcast_ref::<String>()
-        .is_some_and(|message| message.starts_with(REFUSAL_PREFIX))
+fn call_stop(guard: &Guard<'_>) {
+    if let Some(stop) = guard.stop {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(stop)) {
+            report::event(None, Event::StopPanicked, Some(&*payload));
+            dispose(payload);
+        }
+    }
 }
 
-const REFUSAL_PREFIX: &str = "ffi-callback: `";
-
-/// `on_panic = fallback`: says the panic stops here, and drops it.
-#[cold]
-#[inline(never)]
-#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-pub(crate) extern "C" fn report_and_dispose(site: &Site, payload: Payload) {
-    let what = if is_refusal(&payload) {
-        "refused a call"
-    } else {
-        "panicked"
-    };
-    let _ = writeln!(
-        std::io::stderr(),
-        "ffi-callback: the callback `{}` {what} (on_panic = fallback); \
-         its fallback value was returned to the C caller",
-        site.name
-    );
-    dispose(payload);
+/// Drops a value whose `Drop` may panic, without letting the panic unwind.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        dispose(payload);
+    }
 }
 
 /// Drops a payload whose `Drop` may itself panic, without letting that
@@ -305,21 +543,61 @@ pub(crate) fn dispose(payload: Payload) {
     std::mem::forget(payload);
 }
 
-const DISPOSE_DEPTH: usize = 8;
+pub(crate) const DISPOSE_DEPTH: usize = 8;
 
-/// Prints `ffi-callback: {message}; aborting` and aborts the process.
-#[cold]
-#[inline(never)]
-pub(crate) fn abort_with(message: std::fmt::Arguments<'_>) -> ! {
-    let _ = writeln!(std::io::stderr(), "ffi-callback: {message}; aborting");
-    std::process::abort()
+/// The message of a panic payload, if it is a string.
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
-/// Raises a refusal as a real panic in the callback, so that the panic hook
-/// prints it and the callback's policy handles it like any other panic.
+/// Raises a refusal as a real panic at the callback's definition, so that
+/// the panic hook prints it and the callback's policy handles it like any
+/// other panic.
 #[cold]
 #[inline(never)]
-#[track_caller]
-pub(crate) fn refuse(site: &Site, why: std::fmt::Arguments<'_>) -> ! {
-    panic!("{REFUSAL_PREFIX}{}` refused the call: {why}", site.name)
+pub(crate) fn refuse(site: &Site, why: fmt::Arguments<'_>) -> ! {
+    (site.refuse)(format_args!(
+        "{REFUSAL_PREFIX}{}` refused the call: {why}",
+        site.name
+    ))
+}
+
+/// Refusal messages start with this, so that reports can tell them from
+/// the user's panics.
+pub(crate) const REFUSAL_PREFIX: &str = "ffi-callback: `";
+
+/// Whether a payload is one of this crate's refusals (see [`refuse`]).
+pub(crate) fn is_refusal(payload: &(dyn Any + Send)) -> bool {
+    payload_message(payload).is_some_and(|message| message.starts_with(REFUSAL_PREFIX))
+}
+
+/// The guard a callback type's `scope` installs: [`resume_panics`] when its
+/// policy keeps panics, nothing otherwise.
+#[doc(hidden)]
+#[inline(always)]
+pub fn guarded<P: crate::policy::Policy, R>(f: impl FnOnce() -> R) -> R {
+    if P::KEEPS { resume_panics(f) } else { f() }
+}
+
+/// The `Site` of a callback named `$name`, for generated code: its path,
+/// where the `#[callback]` item is, and a refusal raised as a panic there.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site {
+    ($name:ident) => {
+        $crate::__private::Site {
+            name: $crate::__private::core::concat!(
+                $crate::__private::core::module_path!(),
+                "::",
+                $crate::__private::core::stringify!($name)
+            ),
+            file: $crate::__private::core::file!(),
+            line: $crate::__private::core::line!(),
+            column: $crate::__private::core::column!(),
+            refuse: |message| $crate::__private::core::panic!("{}", message),
+        }
+    };
 }

@@ -2,8 +2,11 @@
 //!
 //! A fn has no holder to keep state in, so with `debug_assertions` on, each
 //! running call of such a callback links a node on its own stack into a
-//! per-thread list; a call arriving with a pointer already in the list would
-//! create a second live `&mut T`, and is refused. Release builds skip this
+//! per-thread list; a call arriving with the same pointer *and type* as one
+//! in the list would create a second live `&mut T`, and is refused. Two
+//! different types at one address are legal (a struct, then its first
+//! field reborrowed from it), and zero-sized values all share the dangling
+//! address without aliasing anything, so neither is refused. Release builds skip this
 //! (it is the caller's promise there); callback types always check, in their
 //! holder. Nothing here is generic, so it is compiled once, not per callback.
 
@@ -17,15 +20,19 @@ use crate::panic::{Site, refuse};
 /// stack.
 pub(crate) struct Node {
     user_data: *mut c_void,
+    /// `type_name` of the pointee: with the address, what makes two calls
+    /// alias.
+    type_name: &'static str,
     site: &'static Site,
     outer: Cell<*const Node>,
 }
 
 impl Node {
     #[inline(always)]
-    pub(crate) const fn new(site: &'static Site, user_data: *mut c_void) -> Node {
+    pub(crate) fn new<T>(site: &'static Site, user_data: *mut c_void) -> Node {
         Node {
             user_data,
+            type_name: std::any::type_name::<T>(),
             site,
             outer: Cell::new(ptr::null()),
         }
@@ -42,26 +49,28 @@ thread_local! {
 #[inline(never)]
 pub(crate) fn enter(node: &Node) -> Active {
     let outer = ACTIVE.with(Cell::get);
-    check_not_active(outer, node.site, node.user_data);
+    check_not_active(outer, node);
     node.outer.set(outer);
     ACTIVE.with(|active| active.set(node));
     Active(outer)
 }
 
-fn check_not_active(mut node: *const Node, site: &'static Site, user_data: *mut c_void) {
+fn check_not_active(mut node: *const Node, new: &Node) {
+    let user_data = new.user_data;
     while !node.is_null() {
         // SAFETY: every node in the list lives in the frame of a call still
         // running on this thread; `Active` unlinks it before that frame ends.
         let active = unsafe { &*node };
-        if active.user_data == user_data {
+        if active.user_data == user_data && active.type_name == new.type_name {
             refuse(
-                site,
+                new.site,
                 format_args!(
-                    "it was entered again with user data {user_data:p}, which `{}` is still using \
-                     mutably; two live `&mut` to it would be undefined behaviour. If the C \
-                     library calls back re-entrantly, receive the user data as `&T` with \
-                     `Cell`/`RefCell` inside",
-                    active.site.name
+                    "it was entered again with user data {user_data:p} (a `{}`), which `{}` is \
+                     still using mutably; two live `&mut` to it would be undefined behaviour. If \
+                     the C library calls back re-entrantly, receive the user data as `&T` with \
+                     `Cell`/`RefCell` inside, or use a callback type (whose holder always checks \
+                     re-entry) or a callback set with `&self` methods",
+                    new.type_name, active.site.name
                 ),
             );
         }

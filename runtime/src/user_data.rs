@@ -3,6 +3,8 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// A C type that can carry user data: a raw pointer, or an integer exactly
 /// the size of a pointer (`usize`, `isize`, Windows' `LPARAM`).
@@ -51,145 +53,164 @@ unsafe impl<T> UserDataSlot for *const T {
 // implement it" list in a slot-type error stays short.
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 unsafe impl UserDataSlot for usize {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance()
+        ptr as usize
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self)
+        self as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 unsafe impl UserDataSlot for isize {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as isize
+        ptr as isize
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "64")]
 unsafe impl UserDataSlot for u64 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as u64
+        ptr as u64
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "64")]
 unsafe impl UserDataSlot for i64 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as i64
+        ptr as i64
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "32")]
 unsafe impl UserDataSlot for u32 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as u32
+        ptr as u32
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "32")]
 unsafe impl UserDataSlot for i32 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as i32
+        ptr as i32
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "16")]
 unsafe impl UserDataSlot for u16 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as u16
+        ptr as u16
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 // SAFETY: the integer is exactly pointer-sized, so the address round-trips;
-// the provenance is exposed on the way in and picked up on the way out.
+// the pointer-to-integer `as` cast exposes the provenance on the way in and
+// the integer-to-pointer cast picks it up on the way out.
 #[cfg(target_pointer_width = "16")]
 unsafe impl UserDataSlot for i16 {
     #[inline(always)]
     fn from_ptr(ptr: *mut c_void) -> Self {
-        ptr.expose_provenance() as i16
+        ptr as i16
     }
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
-        ptr::with_exposed_provenance_mut(self as usize)
+        self as usize as *mut c_void
     }
 }
 
 /// A Rust type a callback can receive its user data as: `&T`, `&mut T`,
-/// `Option<&T>`, `Option<&mut T>`, `Box<T>`, `Option<Box<T>>`, or a raw
-/// pointer.
+/// `Option<&T>`, `Option<&mut T>`, `Box<T>`, `Option<Box<T>>`, `Arc<T>`,
+/// `Rc<T>`, or a raw pointer.
+///
+/// `into_ptr` makes the C-side pointer from a value of the type (the typed
+/// constructor `callback_name::user_data(..)` calls it) and `from_ptr`
+/// turns it back, so each form is paired with its own constructor.
 ///
 /// # Safety
-/// `from_ptr` must be sound for every pointer that the matching constructor
-/// ([`user_data`], [`user_data_ref`], [`user_data_box`]) produced, and for
-/// null when `NON_NULL` is false.
+/// `from_ptr` must be sound for every pointer that `into_ptr` of the same
+/// type produced, while the value it came from is valid as the form
+/// requires (borrowed and otherwise unused, or owned and not yet taken
+/// back), and for null when `NON_NULL` is false.
 #[diagnostic::on_unimplemented(
     message = "a callback cannot receive its user data as `{Self}`",
     label = "not a user-data type",
     note = "user data is received as `&T`, `&mut T`, `Option<&T>`, `Option<&mut T>`, \
-            `Box<T>`, `Option<Box<T>>` or a raw pointer, with `T: Sized`"
+            `Box<T>`, `Option<Box<T>>`, `Arc<T>`, `Rc<T>` or a raw pointer, with `T: Sized`"
 )]
 pub unsafe trait UserDataParam: Sized {
     /// Null is refused rather than converted.
     const NON_NULL: bool;
     /// Mutable access: with `debug_assertions`, a re-entrant call with the
-    /// same pointer is refused (it would make two live `&mut`).
+    /// same pointer and type is refused (it would make two live `&mut`).
     const EXCLUSIVE: bool;
     /// Owns what the pointer points to: a call that runs no user code still
     /// takes it back and drops it.
     const OWNED: bool;
+    /// The pointee, for the re-entry check (which skips zero-sized ones).
+    type Target;
 
     /// Converts the pointer the C library passed back.
     ///
     /// # Safety
-    /// `ptr` is null (only when `NON_NULL` is false), or came from the
-    /// matching constructor for this type and is still valid as it requires.
+    /// `ptr` is null (only when `NON_NULL` is false), or came from
+    /// [`into_ptr`](Self::into_ptr) of this type and is still valid as it
+    /// requires.
     unsafe fn from_ptr(ptr: *mut c_void) -> Self;
+
+    /// The pointer to hand to C for `self`.
+    fn into_ptr(self) -> *mut c_void;
 }
 
 // SAFETY: non-null and, by the caller's promise, pointing at a live `T`
@@ -198,10 +219,15 @@ unsafe impl<T> UserDataParam for &T {
     const NON_NULL: bool = true;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         unsafe { &*ptr.cast::<T>() }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -211,10 +237,15 @@ unsafe impl<T> UserDataParam for &mut T {
     const NON_NULL: bool = true;
     const EXCLUSIVE: bool = true;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         unsafe { &mut *ptr.cast::<T>() }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::from_mut(self).cast()
     }
 }
 
@@ -223,10 +254,15 @@ unsafe impl<T> UserDataParam for Option<&T> {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         unsafe { ptr.cast::<T>().as_ref() }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), UserDataParam::into_ptr)
     }
 }
 
@@ -235,23 +271,33 @@ unsafe impl<T> UserDataParam for Option<&mut T> {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = true;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         unsafe { ptr.cast::<T>().as_mut() }
     }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), UserDataParam::into_ptr)
+    }
 }
 
-// SAFETY: non-null and, by the caller's promise, from `user_data_box`
-// and handed back exactly once.
+// SAFETY: non-null and, by the caller's promise, from `Box::into_raw`
+// (`into_ptr`) and handed back exactly once.
 unsafe impl<T> UserDataParam for Box<T> {
     const NON_NULL: bool = true;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = true;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         unsafe { Box::from_raw(ptr.cast::<T>()) }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        Box::into_raw(self).cast()
     }
 }
 
@@ -260,10 +306,61 @@ unsafe impl<T> UserDataParam for Option<Box<T>> {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = true;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         // SAFETY: see the impl.
         (!ptr.is_null()).then(|| unsafe { Box::from_raw(ptr.cast::<T>()) })
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), UserDataParam::into_ptr)
+    }
+}
+
+// SAFETY: non-null and, by the caller's promise, from `Arc::into_raw`
+// (`into_ptr`), whose strong count C holds while it may call back: the call
+// takes one more count for itself, so a callback that makes C drop its own
+// count meanwhile (replacing itself) frees nothing under the call.
+unsafe impl<T> UserDataParam for Arc<T> {
+    const NON_NULL: bool = true;
+    const EXCLUSIVE: bool = false;
+    const OWNED: bool = false;
+    type Target = T;
+    #[inline(always)]
+    unsafe fn from_ptr(ptr: *mut c_void) -> Self {
+        let ptr = ptr.cast_const().cast::<T>();
+        // SAFETY: see the impl.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            Arc::from_raw(ptr)
+        }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        Arc::into_raw(self).cast_mut().cast()
+    }
+}
+
+// SAFETY: as for `Arc<T>`, on the one thread an `Rc` lives on (the caller's
+// promise for a callback that receives an `Rc`).
+unsafe impl<T> UserDataParam for Rc<T> {
+    const NON_NULL: bool = true;
+    const EXCLUSIVE: bool = false;
+    const OWNED: bool = false;
+    type Target = T;
+    #[inline(always)]
+    unsafe fn from_ptr(ptr: *mut c_void) -> Self {
+        let ptr = ptr.cast_const().cast::<T>();
+        // SAFETY: see the impl.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Rc::from_raw(ptr)
+        }
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        Rc::into_raw(self).cast_mut().cast()
     }
 }
 
@@ -273,9 +370,14 @@ unsafe impl<T> UserDataParam for *mut T {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         ptr.cast()
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        self.cast()
     }
 }
 
@@ -284,9 +386,14 @@ unsafe impl<T> UserDataParam for *const T {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = false;
+    type Target = T;
     #[inline(always)]
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {
         ptr.cast_const().cast()
+    }
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        self.cast_mut().cast()
     }
 }
 
@@ -295,13 +402,109 @@ unsafe impl UserDataParam for () {
     const NON_NULL: bool = false;
     const EXCLUSIVE: bool = false;
     const OWNED: bool = false;
+    type Target = ();
     #[inline(always)]
     unsafe fn from_ptr(_: *mut c_void) -> Self {}
+    #[inline(always)]
+    fn into_ptr(self) -> *mut c_void {
+        ptr::null_mut()
+    }
+}
+
+/// What `#[callback(user_data = EXPR)]` may return for a callback that
+/// receives its user data as `U`: a raw pointer (what C accessors such as
+/// `sqlite3_user_data` return), or what Rust-side lookups return, matching
+/// the received form (`&T` or `Option<&T>` for `&T`, `&mut T` or
+/// `Option<&mut T>` for `&mut T`, ...).
+#[diagnostic::on_unimplemented(
+    message = "`user_data = EXPR` gives `{Self}`, which cannot stand for user data received as `{U}`",
+    label = "the accessor's value",
+    note = "the accessor returns a raw pointer (`*mut T`, `*const T`, as C accessors do) or what \
+            a lookup returns for the received form: `&T` / `Option<&T>` for `&T` or \
+            `Option<&T>`, `&mut T` / `Option<&mut T>` for `&mut T` or `Option<&mut T>`"
+)]
+pub trait FetchedUserData<U> {
+    /// The pointer `U::from_ptr` turns back.
+    fn into_user_data_ptr(self) -> *mut c_void;
+}
+
+impl<T, U> FetchedUserData<U> for *mut T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.cast()
+    }
+}
+
+impl<T, U> FetchedUserData<U> for *const T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.cast_mut().cast()
+    }
+}
+
+impl<T> FetchedUserData<&T> for &T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        ptr::from_ref(self).cast_mut().cast()
+    }
+}
+
+impl<T> FetchedUserData<Option<&T>> for &T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        ptr::from_ref(self).cast_mut().cast()
+    }
+}
+
+impl<T> FetchedUserData<&T> for Option<&T> {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), |r| ptr::from_ref(r).cast_mut().cast())
+    }
+}
+
+impl<T> FetchedUserData<Option<&T>> for Option<&T> {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), |r| ptr::from_ref(r).cast_mut().cast())
+    }
+}
+
+impl<T> FetchedUserData<&mut T> for &mut T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        ptr::from_mut(self).cast()
+    }
+}
+
+impl<T> FetchedUserData<Option<&mut T>> for &mut T {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        ptr::from_mut(self).cast()
+    }
+}
+
+impl<T> FetchedUserData<&mut T> for Option<&mut T> {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), |r| ptr::from_mut(r).cast())
+    }
+}
+
+impl<T> FetchedUserData<Option<&mut T>> for Option<&mut T> {
+    #[inline(always)]
+    fn into_user_data_ptr(self) -> *mut c_void {
+        self.map_or(ptr::null_mut(), |r| ptr::from_mut(r).cast())
+    }
 }
 
 /// The C-side user-data value for a callback that receives `&mut T` (or
 /// `Option<&mut T>`, or a raw pointer). The slot type (`*mut c_void`,
 /// `LPARAM`, ...) is inferred from the C function being called.
+///
+/// Prefer the typed constructor generated beside each `#[callback]` fn,
+/// `callback_name::user_data(&mut x)`, which only accepts the type the
+/// callback receives; this untyped one is for fns in impl blocks.
 ///
 /// `x` stays mutably borrowed only for this expression: keep it alive and
 /// untouched until the C library stops calling back (that is part of the
@@ -312,7 +515,8 @@ pub fn user_data<S: UserDataSlot, T>(x: &mut T) -> S {
 }
 
 /// The C-side user-data value for a callback that receives `&T` (or
-/// `Option<&T>`, or a `*const` pointer).
+/// `Option<&T>`, or a `*const` pointer). Prefer the typed constructor
+/// `callback_name::user_data(&x)`.
 #[inline(always)]
 pub fn user_data_ref<S: UserDataSlot, T>(x: &T) -> S {
     S::from_ptr(ptr::from_ref(x).cast_mut().cast())
@@ -320,7 +524,8 @@ pub fn user_data_ref<S: UserDataSlot, T>(x: &T) -> S {
 
 /// The C-side user-data value for a callback that takes ownership back as
 /// `Box<T>` (a destroy-notify, a thread start routine). If the C call fails
-/// and will never call back, take the box back with [`reclaim_box`].
+/// and will never call back, take the box back with [`reclaim_box`]. Prefer
+/// the typed constructor `callback_name::user_data(Box::new(x))`.
 #[inline(always)]
 pub fn user_data_box<S: UserDataSlot, T>(x: Box<T>) -> S {
     S::from_ptr(Box::into_raw(x).cast())
@@ -330,11 +535,36 @@ pub fn user_data_box<S: UserDataSlot, T>(x: Box<T>) -> S {
 /// will never pass it to the callback (the registration failed).
 ///
 /// # Safety
-/// `slot` came from `user_data_box::<_, T>` and no callback has received it
-/// or will receive it.
+/// `slot` came from `user_data_box::<_, T>` (or a typed constructor for a
+/// `Box<T>` callback) and no callback has received it or will receive it.
 #[inline]
 pub unsafe fn reclaim_box<S: UserDataSlot, T>(slot: S) -> Box<T> {
     // SAFETY: by the caller's promise the pointer is an unclaimed
     // `Box::into_raw` of a `Box<T>`.
     unsafe { Box::from_raw(slot.into_ptr().cast::<T>()) }
+}
+
+/// Drops the strong count that C held through user data made for an
+/// `Arc<T>` callback (`callback_name::user_data(arc)`), once C will not call
+/// back with it again.
+///
+/// # Safety
+/// `slot` came from a typed constructor for an `Arc<T>` callback, and its
+/// count was not released before.
+#[inline]
+pub unsafe fn release_arc<S: UserDataSlot, T>(slot: S) {
+    // SAFETY: by the caller's promise the pointer is an `Arc::into_raw`
+    // whose count is still C's.
+    drop(unsafe { Arc::from_raw(slot.into_ptr().cast_const().cast::<T>()) });
+}
+
+/// [`release_arc`] for an `Rc<T>` callback.
+///
+/// # Safety
+/// As for [`release_arc`], on the thread the `Rc` belongs to.
+#[inline]
+pub unsafe fn release_rc<S: UserDataSlot, T>(slot: S) {
+    // SAFETY: by the caller's promise the pointer is an `Rc::into_raw` whose
+    // count is still C's.
+    drop(unsafe { Rc::from_raw(slot.into_ptr().cast_const().cast::<T>()) });
 }

@@ -527,6 +527,7 @@ struct JobResult {
 /// libc declares the start routine as a safe `extern "C" fn`, hence
 /// `unsafe(safe_fn)`; the panic policy is `abort` because the new thread has
 /// no `resume_panics` guard.
+// SAFETY: only passed to `pthread_create` with `run_job::user_data(..)`.
 #[callback(unsafe(safe_fn), on_panic = abort)]
 extern "C" fn run_job(#[user_data] job: Box<Job>) -> *mut c_void {
     // SAFETY: `pthread_self` and `pthread_equal` have no preconditions.
@@ -572,6 +573,8 @@ fn pthread_create_moves_a_box_into_the_new_thread() {
     );
 }
 
+// SAFETY: only passed to `pthread_create` with a `ThreadStart` holder's
+// user data.
 #[callback(send, unsafe(safe_fn))]
 type ThreadStart = extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
 

@@ -547,8 +547,9 @@ unsafe fn fail_statement(ctx: *mut sqlite3_context) {
 /// it out through `sqlite3_user_data(ctx)`. After a panic (or a refusal) the
 /// statement fails with an error, then the panic is resumed.
 #[callback(
-    user_data = sqlite3_user_data(ctx),
     // SAFETY: `ctx` is the context sqlite passed to this very call.
+    user_data = unsafe { sqlite3_user_data(ctx) },
+    // SAFETY: as above.
     fallback = unsafe { fail_statement(ctx) },
 )]
 type ScalarFunction =
@@ -742,24 +743,27 @@ fn create_function_panic_fails_the_statement_and_is_resumed() {
     assert_eq!(values, [Some("10".to_owned()), Some("20".to_owned())]);
     assert_eq!(calls.get(), 3);
 
-    // The holder is poisoned: later calls fail without running user code.
-    let (rc, message, values) = query_column(&db, "SELECT times(1)");
-    assert_eq!(rc, SQLITE_ERROR);
-    assert_eq!(message.as_deref(), Some("rust function panicked"));
-    assert!(values.is_empty());
-    assert_eq!(calls.get(), 3);
+    // The panic reached the Rust caller when the guard re-raised it, so the
+    // boxed holder C keeps runs user code again in the next guarded call.
+    let (rc, message, values) = resume_panics(|| query_column(&db, "SELECT times(1)"));
+    assert_eq!(rc, SQLITE_OK, "{message:?}");
+    assert_eq!(values, [Some("10".to_owned())]);
+    assert_eq!(calls.get(), 4);
 
     db.close();
     assert_eq!(
         drops.load(Ordering::SeqCst),
         1,
-        "a poisoned holder is still destroyed once"
+        "a holder that panicked is still destroyed once"
     );
 }
 
 /// The fn form with accessor user data: `&Cell<i64>` comes from
 /// `sqlite3_user_data(ctx)`, not from a C parameter.
-#[callback(user_data = sqlite3_user_data(ctx))]
+#[callback(
+    // SAFETY: `ctx` is the context sqlite passed to this very call.
+    user_data = unsafe { sqlite3_user_data(ctx) }
+)]
 extern "C" fn running_total(
     ctx: *mut sqlite3_context,
     _argc: c_int,
@@ -852,9 +856,10 @@ fn busy_handler_retries_until_it_returns_zero() {
 fn busy_handler_panic_gives_up_with_the_fallback_zero() {
     let (_file, holder, waiter) = locked_pair("busy-panic");
     let calls = Cell::new(0);
-    let handler = BusyHandler::new(|_count| {
+    let handler = BusyHandler::new(|_count| -> c_int {
         calls.set(calls.get() + 1);
-        panic!("busy handler gave up");
+        assert!(calls.get() > 1, "busy handler gave up");
+        0
     });
     // SAFETY: `handler` outlives its registration (removed below).
     unsafe { sqlite3_busy_handler(waiter.0, Some(handler.function()), handler.user_data()) };
@@ -872,10 +877,11 @@ fn busy_handler_panic_gives_up_with_the_fallback_zero() {
     );
     assert_eq!(calls.get(), 1);
 
-    // Poisoned: gives up again without running user code.
+    // The guard re-raised the panic, so the next call runs the handler
+    // again (its 0 gives up at once).
     let result = resume_panics(|| waiter.exec("SELECT count(*) FROM t"));
     assert_eq!(result.map_err(|e| e.0), Err(SQLITE_BUSY));
-    assert_eq!(calls.get(), 1);
+    assert_eq!(calls.get(), 2);
 
     // SAFETY: unregisters the handler before it is dropped.
     unsafe { sqlite3_busy_handler(waiter.0, None, ptr::null_mut()) };
@@ -958,7 +964,7 @@ fn trace_v2_panic_is_resumed_after_the_statement() {
     let mut results = Vec::new();
     let payload = payload_of(|| {
         Trace::scope(
-            |_, _, _| {
+            |_, _, _| -> c_int {
                 calls += 1;
                 panic!("trace failed");
             },

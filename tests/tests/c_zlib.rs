@@ -229,14 +229,14 @@ struct Opaque {
 /// zlib reports as `Z_MEM_ERROR`.
 #[callback(
     // SAFETY: zlib passes back the `opaque` of the stream: a live `Opaque`.
-    user_data = (*opaque.cast::<Opaque>()).alloc,
+    user_data = unsafe { (*opaque.cast::<Opaque>()).alloc },
 )]
 type Alloc = unsafe extern "C" fn(opaque: voidpf, items: uInt, size: uInt) -> voidpf;
 
 /// zlib's `free_func`.
 #[callback(
     // SAFETY: as for `Alloc`.
-    user_data = (*opaque.cast::<Opaque>()).free,
+    user_data = unsafe { (*opaque.cast::<Opaque>()).free },
 )]
 type Free = unsafe extern "C" fn(opaque: voidpf, address: voidpf);
 

@@ -97,9 +97,6 @@ unsafe fn each(cb: Visit, ud: *mut c_void, n: c_int) -> Vec<c_int> {
     out
 }
 
-/// A callback type's trampoline: `f(ud, n)`.
-type EachFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
-
 /// `for (i = 0; i < n; i++) out[i] = f(ud, i);`, as a `Vec`.
 ///
 /// # Safety
@@ -184,7 +181,7 @@ fn kept_panic_then_second_panic_with_panicking_drop() {
     let mut second = Vec::new();
     let payload = panic_payload(|| {
         Each::scope(
-            |_| panic_any(bomb_payload.take().expect("called once")),
+            |_| -> c_int { panic_any(bomb_payload.take().expect("called once")) },
             |f, ud| {
                 // SAFETY: `boom_at_one` receives `&mut Vec<c_int>`.
                 unsafe { each(boom_at_one, user_data(&mut seen), 3) };
@@ -224,7 +221,7 @@ fn kept_bomb_is_resumed_as_is() {
     let mut bomb_payload = Some(bomb_payload);
     let payload = panic_payload(|| {
         Each::scope(
-            |_| panic_any(bomb_payload.take().expect("called once")),
+            |_| -> c_int { panic_any(bomb_payload.take().expect("called once")) },
             // SAFETY: `f`/`ud` are alive for the scope.
             |f, ud| unsafe { each_ud_first(f, ud, 2) },
         )
@@ -412,10 +409,10 @@ fn second_panic_payload_is_dropped_exactly_once() {
     let drops = Arc::new(AtomicU32::new(0));
     let second = SendCounted(drops.clone());
     let mut second = Some(second);
-    let first = Each::new(|_| panic_any(Boom(1)));
+    let first = Each::new(|_| -> c_int { panic_any(Boom(1)) });
     let payload = panic_payload(|| {
         Each::scope(
-            |_| panic_any(second.take().expect("called once")),
+            |_| -> c_int { panic_any(second.take().expect("called once")) },
             |f, ud| {
                 // SAFETY: both holders are alive for the scope.
                 unsafe {
@@ -535,7 +532,7 @@ fn an_inner_guards_panic_caught_inside_the_outer_does_not_poison_it() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn callback_invoked_after_its_holder_was_poisoned() {
+fn a_holder_poisoned_by_its_panic_runs_again_once_the_guard_reraised_it() {
     let calls = Cell::new(0);
     let cb = Each::new(|n| {
         calls.set(calls.get() + 1);
@@ -543,12 +540,17 @@ fn callback_invoked_after_its_holder_was_poisoned() {
         n
     });
     let (f, ud) = (cb.function(), cb.user_data());
+    // While the guard holds the panic, the holder returns the fallback
+    // without running the closure (C may keep calling after an error).
+    let during = Cell::new([0; 2]);
     // SAFETY: `cb` is alive and unmoved for every call below.
-    let _ = panic_payload(|| resume_panics(|| unsafe { f(ud, 0) }));
+    let payload = panic_payload(|| resume_panics(|| unsafe { during.set([f(ud, 0), f(ud, 1)]) }));
+    assert_eq!(message(&*payload), "expected: poison me");
+    assert_eq!(during.get(), [-1, -1]);
     assert_eq!(calls.get(), 1);
 
-    // Later, from a new guard, from no guard, from another holder's scope:
-    // always the fallback, never the closure, never a panic.
+    // The guard has re-raised it: from a new guard, from no guard, from
+    // another holder's scope, the closure runs again.
     let (got, raised) = panics_during(|| {
         // SAFETY: as above.
         let a = resume_panics(|| unsafe { f(ud, 1) });
@@ -558,10 +560,9 @@ fn callback_invoked_after_its_holder_was_poisoned() {
         let c = Each::scope(|n| n, |_, _| unsafe { f(ud, 3) });
         [a, b, c]
     });
-    assert_eq!(got, [-1, -1, -1]);
+    assert_eq!(got, [1, 2, 3]);
     assert!(raised.is_empty(), "{raised:?}");
-    assert_eq!(calls.get(), 1);
-    // The closure is intact and can be taken back.
+    assert_eq!(calls.get(), 4);
     let mut closure = cb.into_inner();
     assert_eq!(closure(5), 5);
 }
@@ -635,7 +636,12 @@ fn refusal_null_user_data_under_unwind() {
     );
 }
 
-#[callback(user_data = c_ctx_user_data(ctx), on_panic = fallback, fallback = -6)]
+#[callback(
+    // SAFETY: the simulated C passes a valid context.
+    user_data = unsafe { c_ctx_user_data(ctx) },
+    on_panic = fallback,
+    fallback = -6
+)]
 type ScalarFunc = unsafe extern "C" fn(ctx: *mut Ctx, n: c_int) -> c_int;
 
 #[repr(C)]
@@ -671,8 +677,8 @@ fn refusal_null_accessor_user_data_under_fallback() {
     assert_eq!(
         raised,
         [
-            "ffi-callback: `panic_edges::ScalarFunc` refused the call: `user_data = EXPR` gave a \
-          null pointer instead of its holder"
+            "ffi-callback: `panic_edges::ScalarFunc` refused the call: its user data is null instead of a \
+          pointer to its holder"
         ]
     );
 }

@@ -865,7 +865,10 @@ unsafe extern "C" fn c_ctx_arg(ctx: *mut Ctx) -> c_int {
     unsafe { (*ctx).arg }
 }
 
-#[callback(user_data = c_ctx_user_data(ctx))]
+#[callback(
+    // SAFETY: the simulated C passes a valid context.
+    user_data = unsafe { c_ctx_user_data(ctx) }
+)]
 extern "C" fn on_ctx(ctx: *mut Ctx, #[user_data] seen: &mut Vec<c_int>) -> c_int {
     // SAFETY: C passes a valid context.
     let arg = unsafe { c_ctx_arg(ctx) };
@@ -1279,6 +1282,8 @@ struct Job {
     reply: std::sync::mpsc::Sender<u32>,
 }
 
+// SAFETY: only passed to `pthread_create` with
+// `thread_start::user_data(Box<Job>)`.
 #[callback(unsafe(safe_fn))]
 extern "C" fn thread_start(#[user_data] job: Box<Job>) -> *mut c_void {
     job.reply.send(job.input * 2).expect("receiver alive");

@@ -64,8 +64,6 @@ type EachReentrant = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int
 #[callback(on_panic = fallback, fallback = -1)]
 type EachFallback = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
 
-type EachFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
-
 // ---------------------------------------------------------------------------
 // The simulated C library.
 // ---------------------------------------------------------------------------
@@ -282,16 +280,16 @@ fn reentry_is_refused_and_never_aliases() {
             }
         })
     });
-    // The refusal was kept like a panic: it poisoned the holder, so a later
-    // call gets the fallback without running the closure.
+    // The refusal was kept like a panic and poisoned the holder until the
+    // guard re-raised it; now the closure runs again.
     // SAFETY: as above.
     let later = unsafe { c_emit(em_ptr, 0) };
     let _ = cb.into_inner();
     // The inner call was refused (fallback -1) without touching the
     // closure; the outer call finished. (Miri checks that no second
     // `&mut` was made.)
-    assert_eq!((got, later), (102, -1));
-    assert_eq!(log, [(2, -1)]);
+    assert_eq!((got, later), (102, 100));
+    assert_eq!(log, [(2, -1), (0, 0)]);
     let msg = message(&*payload);
     assert!(
         msg.starts_with(
@@ -334,7 +332,7 @@ fn reentrant_type_may_be_reentered() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn a_panic_poisons_the_holder_for_good() {
+fn a_panic_poisons_the_holder_until_the_guard_reraises_it() {
     let calls = Cell::new(0);
     let cb = Each::new(|n| {
         calls.set(calls.get() + 1);
@@ -348,23 +346,29 @@ fn a_panic_poisons_the_holder_for_good() {
     // SAFETY: `cb` is alive and unmoved for every call below.
     let payload = panic_payload(|| resume_panics(|| results = unsafe { each(f, ud, 4) }));
     assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(1)));
+    // After the panic, the rest of the C call got the fallback without
+    // running the closure (C libraries keep calling after an error).
     assert_eq!(results, [10, -1, -1, -1]);
     assert_eq!(calls.get(), 2);
 
-    // Like a poisoned `Mutex`: later C calls, under a fresh guard, still
-    // get the fallback, quietly (nothing is re-raised), and the closure
-    // does not run.
+    // The guard re-raised the panic, so the Rust caller has it and decides:
+    // later C calls, under a fresh guard or none, run the closure again.
+    let mut again = Vec::new();
     // SAFETY: as above.
-    let (again, raised) = panics_during(|| resume_panics(|| unsafe { each(f, ud, 3) }));
-    assert_eq!(again, [-1, -1, -1]);
-    assert!(raised.is_empty(), "{raised:?}");
-    // SAFETY: as above; no guard is needed since nothing runs.
-    assert_eq!(unsafe { f(ud, 0) }, -1);
-    assert_eq!(calls.get(), 2);
+    let payload = panic_payload(|| resume_panics(|| again = unsafe { each(f, ud, 3) }));
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(1)));
+    assert_eq!(
+        again,
+        [10, -1, -1],
+        "n == 1 panics again, and poisons again"
+    );
+    assert_eq!(calls.get(), 4);
+    // SAFETY: as above; no guard needed for a call that does not panic.
+    assert_eq!(unsafe { f(ud, 0) }, 10);
 }
 
 #[test]
-fn a_panic_poisons_a_reentrant_holder_too() {
+fn a_panic_poisons_a_reentrant_holder_until_the_guard_reraises_it() {
     let calls = Cell::new(0);
     let cb = EachReentrant::new(|n| {
         calls.set(calls.get() + 1);
@@ -375,10 +379,14 @@ fn a_panic_poisons_a_reentrant_holder_too() {
     // SAFETY: `cb` is alive and unmoved for every call below.
     let payload = panic_payload(|| resume_panics(|| unsafe { each(f, ud, 3) }));
     assert_eq!(message(&*payload), "expected: first call");
-    // SAFETY: as above.
-    let again = resume_panics(|| unsafe { each(f, ud, 2) });
-    assert_eq!(again, [-1, -1]);
     assert_eq!(calls.get(), 1);
+    // The guard re-raised the panic: the closure runs again.
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe { f(ud, 1) + f(ud, 2) })
+    }));
+    assert_eq!(again.ok(), Some(3));
+    assert_eq!(calls.get(), 3);
 }
 
 #[test]
@@ -404,8 +412,6 @@ fn fallback_policy_does_not_poison() {
 /// through it.
 #[callback(on_panic = unwind)]
 type EachUnwind = unsafe extern "C-unwind" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
-
-type EachUnwindFn = unsafe extern "C-unwind" fn(*mut c_void, c_int) -> c_int;
 
 unsafe extern "C-unwind" fn c_each_unwind(f: EachUnwindFn, ud: *mut c_void, n: c_int) -> c_int {
     // SAFETY: the caller passes the user data `f` expects.
@@ -459,7 +465,7 @@ fn once_into_raw_is_freed_by_its_call() {
 #[test]
 fn once_into_raw_panicking_still_frees() {
     let (track, drops) = tracked();
-    let raw = Each::once(move |n| {
+    let raw = Each::once(move |n| -> c_int {
         let _ = &track;
         panic_any(Boom(n as u32))
     })
@@ -611,7 +617,7 @@ fn dropping_boxed_without_into_raw_frees() {
 }
 
 #[test]
-fn boxed_poisoned_still_destroys_once() {
+fn boxed_that_panicked_runs_again_and_destroys_once() {
     let (track, drops) = tracked();
     let calls = Rc::new(Cell::new(0));
     let calls2 = calls.clone();
@@ -626,9 +632,10 @@ fn boxed_poisoned_still_destroys_once() {
     let payload =
         panic_payload(|| resume_panics(|| unsafe { each(raw.function, raw.user_data, 2) }));
     assert_eq!(message(&*payload), "expected: boxed");
+    // The panic reached the Rust caller: the holder C keeps runs again.
     // SAFETY: as above.
-    assert_eq!(unsafe { (raw.function)(raw.user_data, 5) }, -1);
-    assert_eq!(calls.get(), 1);
+    assert_eq!(unsafe { (raw.function)(raw.user_data, 5) }, 5);
+    assert_eq!(calls.get(), 2);
     // SAFETY: once, after the last call.
     unsafe { (raw.destroy)(raw.user_data) };
     assert_eq!(drops.get(), 1);
@@ -858,8 +865,6 @@ fn sync_boxed_destroyed_once_after_concurrent_calls() {
 #[callback]
 type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 
-type CompareFn = unsafe extern "C" fn(*const c_void, *const c_void) -> c_int;
-
 /// `qsort` (no user data), as an insertion sort.
 unsafe extern "C" fn c_qsort(base: *mut c_void, n: usize, size: usize, cmp: Option<CompareFn>) {
     let Some(cmp) = cmp else { return };
@@ -1038,7 +1043,11 @@ unsafe extern "C" fn c_ctx_user_data(ctx: *mut Ctx) -> *mut c_void {
     unsafe { (*ctx).user_data }
 }
 
-#[callback(user_data = c_ctx_user_data(ctx), fallback = -1)]
+#[callback(
+    // SAFETY: the simulated C passes a valid context.
+    user_data = unsafe { c_ctx_user_data(ctx) },
+    fallback = -1
+)]
 type ScalarFunc = unsafe extern "C" fn(ctx: *mut Ctx, n: c_int) -> c_int;
 
 #[test]
@@ -1093,8 +1102,8 @@ fn accessor_null_is_refused() {
     assert_eq!((got, calls.get()), (-1, 0));
     assert_eq!(
         message(&*payload),
-        "ffi-callback: `simulated_type::ScalarFunc` refused the call: `user_data = EXPR` gave a \
-         null pointer instead of its holder"
+        "ffi-callback: `simulated_type::ScalarFunc` refused the call: its user data is null instead of a \
+          pointer to its holder"
     );
 }
 

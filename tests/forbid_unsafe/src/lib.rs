@@ -12,12 +12,15 @@
 //! `unsafe` carries a user's span.
 //!
 //! What stays the user's, and is reported under `forbid(unsafe_code)` as in
-//! any code (checked by hand; a compile-fail case would need trybuild):
+//! any code (the ui cases `forbid_unsafe_*` check it):
 //! - an `unsafe { .. }` block in a callback's body, in
 //!   `#[callback(user_data = EXPR)]` or in `fallback = EXPR`: "usage of an
 //!   `unsafe` block", on the user's block;
 //! - `#[unsafe(no_mangle)]` / `#[unsafe(export_name = ..)]` on a callback:
-//!   "declaration of a `no_mangle` function".
+//!   "declaration of a `no_mangle` function";
+//! - `#[callback(unsafe(safe_fn))]`: "implementation of an `unsafe` trait",
+//!   on the option's `unsafe` (the opt-in is the user's promise, so a crate
+//!   that forbids `unsafe` cannot make it; `tests/ui/safe_fn_under_forbid_unsafe_code.rs`).
 //!
 //! One gap: `unsafe` written on a `#[callback]` fn itself
 //! (`pub unsafe extern "C" fn f(..)`) is not reported as "declaration of an
@@ -53,8 +56,8 @@ pub mod callbacks {
         a.wrapping_add(b)
     }
 
-    /// `unsafe(safe_fn)`.
-    #[callback(unsafe(safe_fn), on_panic = fallback)]
+    /// `Box<T>` user data.
+    #[callback(on_panic = fallback)]
     pub extern "C" fn start(#[user_data] job: Box<u32>) -> *mut c_void {
         drop(job);
         std::ptr::null_mut()
@@ -87,9 +90,9 @@ pub mod callbacks {
     #[callback]
     pub type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 
-    /// `sync` and `unsafe(safe_fn)`.
-    #[callback(sync, unsafe(safe_fn))]
-    pub type Worker = Option<extern "C" fn(data: *mut c_void, #[user_data] ud: *mut c_void)>;
+    /// `sync`.
+    #[callback(sync)]
+    pub type Worker = Option<unsafe extern "C" fn(data: *mut c_void, #[user_data] ud: *mut c_void)>;
 
     /// `send`, accessor.
     #[callback(send, user_data = context_data(ctx))]

@@ -1,7 +1,7 @@
 //! The callbacks of the `forbid(unsafe_code)` crate, called as C would
 //! call them (from here, where `unsafe` is allowed).
 
-use ffi_callback::{resume_panics, user_data, user_data_box};
+use ffi_callback::resume_panics;
 use ffi_callback_forbid_unsafe::callbacks::{
     ExecRow, add, context_data, handles, start, step, visit,
 };
@@ -17,9 +17,9 @@ fn generated_items_work() {
         // SAFETY: each user data is what the callback receives, alive for
         // the call.
         unsafe {
-            assert_eq!(visit(7, user_data(&mut seen)), 0);
-            assert_eq!(step(user_data(&mut total)), 0);
-            assert!(start(user_data_box(Box::new(1_u32))).is_null());
+            assert_eq!(visit(7, visit::user_data(&mut seen)), 0);
+            assert_eq!(step(step::user_data(&mut total)), 0);
+            assert!(start(start::user_data(Box::new(1_u32))).is_null());
         }
     });
     assert_eq!(seen, [7]);

@@ -286,12 +286,16 @@ pub extern "C" fn resume_policy(#[user_data] state: &mut State) -> c_int {
 }
 
 /// `user_data = EXPR`: fetched from the other arguments.
-#[callback(user_data = context_data(ctx))]
+#[callback(
+    // SAFETY: C passes the context it was given.
+    user_data = unsafe { context_data(ctx) }
+)]
 pub extern "C" fn accessor(ctx: *mut Context, item: c_int, #[user_data] state: &mut State) {
     state.seen.push(item);
 }
 
 /// `unsafe(safe_fn)`: a safe fn type, by the caller's promise.
+// SAFETY: only ever called with `safe_start::user_data(..)`.
 #[callback(unsafe(safe_fn))]
 pub extern "C" fn safe_start(#[user_data] state: ::std::boxed::Box<State>) -> *mut c_void {
     ::core::mem::drop(state);
@@ -344,7 +348,10 @@ pub type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c
 pub type AtExit = extern "C" fn();
 
 /// Accessor.
-#[callback(user_data = context_data(ctx))]
+#[callback(
+    // SAFETY: C passes the context it was given.
+    user_data = unsafe { context_data(ctx) }
+)]
 pub type Step = unsafe extern "C" fn(ctx: *mut Context, argc: c_int);
 
 /// `reentrant`.
@@ -360,6 +367,7 @@ pub type Timer = unsafe extern "C" fn(#[user_data] ud: *mut c_void);
 pub type SendFallback = unsafe extern "C" fn(#[user_data] ud: *mut c_void) -> c_int;
 
 /// `sync` with `unsafe(safe_fn)`, as `GFunc` for `GThreadPool`.
+// SAFETY: only ever handed to C with the user data of a `Worker` holder.
 #[callback(sync, unsafe(safe_fn))]
 pub type Worker =
     ::core::option::Option<extern "C" fn(data: *mut c_void, #[user_data] ud: *mut c_void)>;

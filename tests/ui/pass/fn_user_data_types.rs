@@ -52,7 +52,8 @@ unsafe extern "C" fn context_data(ctx: *mut c_void) -> *mut c_void {
     ctx
 }
 
-#[callback(user_data = context_data(ctx))]
+// SAFETY: C passes the context it was given.
+#[callback(user_data = unsafe { context_data(ctx) })]
 extern "C" fn fetched(ctx: *mut c_void, n: c_int, #[user_data] total: &mut c_int) {
     let _ = ctx;
     *total += n;

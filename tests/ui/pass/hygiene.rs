@@ -33,7 +33,7 @@ extern "C" fn visit(n: c_int, #[user_data] total: &mut c_int) -> c_int {
     0
 }
 
-#[callback(user_data = fetch(ctx), on_panic = fallback, fallback = 7)]
+#[callback(user_data = unsafe { fetch(ctx) }, on_panic = fallback, fallback = 7)]
 extern "C" fn fetched(ctx: *mut c_void, #[user_data] total: &mut c_int) -> c_int {
     let _ = ctx;
     *total
@@ -49,7 +49,7 @@ pub type ExecRow = unsafe extern "C" fn(#[user_data] arg: *mut c_void, n: c_int)
 #[callback(sync)]
 pub type Pool = unsafe extern "C" fn(task: *mut c_void, #[user_data] data: *mut c_void);
 
-#[callback(send, user_data = fetch(ctx))]
+#[callback(send, user_data = unsafe { fetch(ctx) })]
 pub type Accessor = unsafe extern "C" fn(ctx: *mut c_void, n: c_int);
 
 #[callback]

@@ -1,0 +1,345 @@
+//! The resolved model: what the check stage found out about an item, once,
+//! so that the printers only print. One variant per form.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{Expr, Ident, LitStr, Type};
+
+use crate::options::OnPanic;
+use crate::parse::{CallbackFn, CallbackType};
+
+/// A checked item, ready to print.
+pub(crate) enum Model<'a> {
+    Fn(FnModel<'a>),
+    Type(TypeModel<'a>),
+}
+
+/// What every form shares.
+pub(crate) struct Common<'a> {
+    /// The runtime's path, respanned once (see `tokens::runtime`).
+    pub(crate) runtime: TokenStream,
+    pub(crate) abi: Abi,
+    pub(crate) policy: Policy,
+    pub(crate) fallback: Fallback<'a>,
+    /// `on_error = EXPR`, reading `e` and the C parameters.
+    pub(crate) on_error: Option<&'a Expr>,
+    /// `unsafe(safe_fn)`: the span of the user's `unsafe`.
+    pub(crate) safe_fn: Option<Span>,
+    /// Fresh names for generated generics, unused by the item's tokens (a
+    /// user type called `F` stays the user's).
+    pub(crate) names: FreshNames,
+}
+
+/// The ABI string a callback is declared with, and where it was written.
+pub(crate) struct Abi {
+    pub(crate) name: String,
+    pub(crate) span: Span,
+}
+
+impl Abi {
+    /// `extern "C" fn` and plain `fn` (for the fn form) mean `"C"`.
+    pub(crate) fn resolve(abi: Option<&syn::Abi>, fn_span: Span) -> Abi {
+        match abi {
+            None => Abi {
+                name: "C".to_owned(),
+                span: fn_span,
+            },
+            Some(abi) => match &abi.name {
+                None => Abi {
+                    name: "C".to_owned(),
+                    span: abi.extern_token.span,
+                },
+                Some(name) => Abi {
+                    name: name.value(),
+                    span: name.span(),
+                },
+            },
+        }
+    }
+
+    pub(crate) fn unwinds(&self) -> bool {
+        self.name.ends_with("-unwind")
+    }
+
+    pub(crate) fn is_rust(&self) -> bool {
+        matches!(
+            self.name.as_str(),
+            "Rust" | "rust-call" | "rust-intrinsic" | "rust-cold"
+        )
+    }
+
+    pub(crate) fn literal(&self) -> LitStr {
+        LitStr::new(&self.name, self.span)
+    }
+}
+
+/// `on_panic` and `unguarded`, resolved.
+#[derive(Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) on_panic: OnPanic,
+    pub(crate) unguarded_fallback: bool,
+}
+
+impl Policy {
+    /// The runtime's marker type.
+    pub(crate) fn marker(self, runtime: &TokenStream) -> TokenStream {
+        let name = match (self.on_panic, self.unguarded_fallback) {
+            (OnPanic::Resume, false) => quote!(Resume),
+            (OnPanic::Resume, true) => quote!(ResumeOrFallback),
+            (OnPanic::Abort, _) => quote!(Abort),
+            (OnPanic::Fallback, _) => quote!(Fallback),
+            (OnPanic::Unwind, _) => quote!(Unwind),
+        };
+        quote!(#runtime::__private::policy::#name)
+    }
+
+    pub(crate) fn returns_fallback(self) -> bool {
+        self.on_panic.returns_fallback()
+    }
+}
+
+/// What C receives after a panic or a refusal.
+pub(crate) enum Fallback<'a> {
+    /// `fallback = EXPR`.
+    Expr(&'a Expr),
+    /// The return type's `Fallback` impl (`None`: the return type is `()`).
+    Default(Option<&'a Type>),
+    /// The policy never returns one (`abort`, `unwind`).
+    Never,
+}
+
+/// Generic names for the expansion that the user's tokens never mention.
+pub(crate) struct FreshNames {
+    /// The closure (`F`).
+    pub(crate) closure: Ident,
+    /// What the closure returns (`O`).
+    pub(crate) output: Ident,
+    /// `scope`'s result (`T`).
+    pub(crate) result: Ident,
+}
+
+/// Form 1, checked.
+pub(crate) struct FnModel<'a> {
+    pub(crate) item: &'a CallbackFn,
+    pub(crate) common: Common<'a>,
+    pub(crate) user_data: Option<FnUserData<'a>>,
+    pub(crate) output: Output<'a>,
+    /// Whether the shim is an `unsafe fn` (it unpacks user data without
+    /// `unsafe(safe_fn)`, or the user wrote `unsafe`).
+    pub(crate) shim_unsafe: bool,
+    /// Whether to generate the typed user-data constructor module.
+    pub(crate) typed_constructor: bool,
+}
+
+/// The fn form's user-data parameter.
+pub(crate) struct FnUserData<'a> {
+    /// Its position among the parameters.
+    pub(crate) index: usize,
+    /// The Rust type it is received as (`&mut State`, `Box<Job>`...).
+    pub(crate) received: &'a Type,
+    pub(crate) source: UserDataSource<'a>,
+    /// `T` of an `Arc<T>` or `Rc<T>` (by name): the constructor module
+    /// offers `release`.
+    pub(crate) counted: Option<&'a Type>,
+}
+
+/// Where the user data comes from.
+pub(crate) enum UserDataSource<'a> {
+    /// A C parameter of this slot type (`None`: `*mut c_void`).
+    Param(Option<&'a Type>),
+    /// `user_data = EXPR`.
+    Accessor(&'a Expr),
+}
+
+/// A fn's return type, split for `Result` bodies.
+pub(crate) struct Output<'a> {
+    /// The C return type (`None`: `()`).
+    pub(crate) c_type: Option<&'a Type>,
+    /// The type the body returns, as written (`None`: `()`).
+    pub(crate) body_type: Option<&'a Type>,
+    /// Whether the body returns a `Result` (by the type's name).
+    pub(crate) is_result: bool,
+    /// `E` of a written `Result<R, E>`.
+    pub(crate) error: Option<&'a Type>,
+}
+
+/// A callback type's threading contract.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Threading {
+    /// Default: the caller's thread, never re-entered.
+    Caller,
+    /// `reentrant`.
+    CallerReentrant,
+    /// `local`.
+    Home,
+    /// `local, reentrant`.
+    HomeReentrant,
+    /// `send`.
+    Send,
+    /// `reentrant, send`.
+    SendReentrant,
+    /// `sync`.
+    Sync,
+}
+
+impl Threading {
+    /// The runtime's contract marker.
+    pub(crate) fn marker(self, runtime: &TokenStream) -> TokenStream {
+        let name = match self {
+            Threading::Caller | Threading::CallerReentrant => quote!(CallerThread),
+            Threading::Home | Threading::HomeReentrant => quote!(HomeThread),
+            Threading::Send | Threading::SendReentrant | Threading::Sync => quote!(AnyThread),
+        };
+        quote!(#runtime::__private::threading::#name)
+    }
+
+    /// Calls share the closure (`Fn`) rather than take it exclusively.
+    pub(crate) fn shared(self) -> bool {
+        matches!(
+            self,
+            Threading::CallerReentrant
+                | Threading::HomeReentrant
+                | Threading::SendReentrant
+                | Threading::Sync
+        )
+    }
+
+    /// `Fn` or `FnMut`.
+    pub(crate) fn fn_trait(self) -> &'static str {
+        if self.shared() { "Fn" } else { "FnMut" }
+    }
+
+    /// The bound after the `Fn` trait, with its rule's message.
+    pub(crate) fn extra_bound(self, runtime: &TokenStream) -> TokenStream {
+        self.extra_bound_in(&quote!(#runtime::__private))
+    }
+
+    /// [`Threading::extra_bound`] with the runtime's `__private` at
+    /// `private`.
+    pub(crate) fn extra_bound_in(self, private: &TokenStream) -> TokenStream {
+        match self {
+            Threading::Send => quote!(+ #private::SendClosure),
+            Threading::SendReentrant => quote!(+ #private::ReentrantSendClosure),
+            Threading::Sync => quote!(+ #private::SyncClosure),
+            _ => quote!(),
+        }
+    }
+
+    /// The bounds as the docs show them.
+    pub(crate) fn doc(self) -> &'static str {
+        match self {
+            Threading::Send => " + Send",
+            Threading::SendReentrant | Threading::Sync => " + Send + Sync",
+            _ => "",
+        }
+    }
+
+    /// What the C library may do, for the docs.
+    pub(crate) fn contract(self) -> &'static str {
+        match self {
+            Threading::Caller => "calls it on the caller's thread, never re-entered",
+            Threading::CallerReentrant => "calls it on the caller's thread, possibly re-entered",
+            Threading::Home => {
+                "calls it on the thread that made it (other threads are refused) and may destroy \
+                 it on any"
+            }
+            Threading::HomeReentrant => {
+                "calls it, possibly re-entered, on the thread that made it, and may destroy it \
+                 on any"
+            }
+            Threading::Send => "may call or destroy it on any thread, one call at a time",
+            Threading::SendReentrant => "may call or destroy it on any thread, possibly re-entered",
+            Threading::Sync => "may call it from several threads at once",
+        }
+    }
+}
+
+/// Where a callback type's trampoline finds its holder.
+pub(crate) enum TypeSlot<'a> {
+    /// A `#[user_data]` parameter (index, C type).
+    Param(usize, &'a Type),
+    /// `user_data = EXPR`, a pointer.
+    Accessor(&'a Expr),
+    /// None: the closure must be zero-sized.
+    None,
+}
+
+/// Form 2, checked.
+pub(crate) struct TypeModel<'a> {
+    pub(crate) item: &'a CallbackType,
+    pub(crate) common: Common<'a>,
+    pub(crate) slot: TypeSlot<'a>,
+    pub(crate) threading: Threading,
+    /// The name of the C function-pointer type (`ExecRowFn`).
+    pub(crate) fn_type: Ident,
+    /// `error = Type`: the closures' error type, for `on_error`.
+    pub(crate) error: Option<&'a Type>,
+    /// The trampoline's parameter names: the user's where given.
+    pub(crate) param_names: Vec<Ident>,
+    /// The trampoline is a safe `extern fn` (`unsafe(safe_fn)`, or no user
+    /// data to trust).
+    pub(crate) safe_trampoline: bool,
+}
+
+impl<'a> TypeModel<'a> {
+    pub(crate) fn slot_index(&self) -> Option<usize> {
+        match self.slot {
+            TypeSlot::Param(index, _) => Some(index),
+            _ => None,
+        }
+    }
+
+    /// The closure's parameter types: the C parameters minus the slot.
+    pub(crate) fn closure_types(&self) -> Vec<&'a Type> {
+        let skip = self.slot_index();
+        let item: &'a CallbackType = self.item;
+        item.params
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, p)| &p.ty)
+            .collect()
+    }
+
+    /// The C parameters (name, type) that `expr` names: what the fn
+    /// holding the user's expression takes.
+    pub(crate) fn params_named_by(&self, expr: Option<&Expr>) -> Vec<(&Ident, &'a Type)> {
+        let tokens = expr
+            .map(quote::ToTokens::to_token_stream)
+            .unwrap_or_default();
+        let item: &'a CallbackType = self.item;
+        self.param_names
+            .iter()
+            .zip(&item.params)
+            .filter(|(name, _)| crate::tokens::mentions(tokens.clone(), &name.to_string()))
+            .map(|(name, p)| (name, &p.ty))
+            .collect()
+    }
+
+    /// `fallback = EXPR`, if given.
+    pub(crate) fn fallback_expr(&self) -> Option<&'a Expr> {
+        match self.common.fallback {
+            Fallback::Expr(expr) => Some(expr),
+            _ => None,
+        }
+    }
+
+    /// `user_data = EXPR`, if given.
+    pub(crate) fn accessor_expr(&self) -> Option<&'a Expr> {
+        match self.slot {
+            TypeSlot::Accessor(expr) => Some(expr),
+            _ => None,
+        }
+    }
+
+    /// The closure's arguments, by the trampoline's parameter names.
+    pub(crate) fn closure_args(&self) -> Vec<&Ident> {
+        let skip = self.slot_index();
+        self.param_names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, n)| n)
+            .collect()
+    }
+}

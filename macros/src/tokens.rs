@@ -1,0 +1,183 @@
+//! Printing helpers both printers use: the runtime path, spans, the site
+//! label, the fallback, the `unsafe(safe_fn)` promise, and bits of docs.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{Attribute, Ident, Type};
+
+use crate::model::{Common, Fallback};
+use crate::options::Options;
+
+/// The runtime's path as generated code writes it. A `crate = path` keeps
+/// the user's locations, so errors about it still point there, but
+/// resolves and is linted as the macro's own tokens: the expansion repeats
+/// the path many times, and lints such as `unused_qualifications` (on
+/// `crate = crate::rt` at the crate root) would otherwise report each
+/// repetition against the user's attribute.
+pub(crate) fn runtime(options: &Options) -> TokenStream {
+    fn respan(tokens: TokenStream) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|mut tt| {
+                if let TokenTree::Group(group) = &tt {
+                    let mut new = Group::new(group.delimiter(), respan(group.stream()));
+                    new.set_span(Span::call_site().located_at(group.span()));
+                    return TokenTree::Group(new);
+                }
+                tt.set_span(Span::call_site().located_at(tt.span()));
+                tt
+            })
+            .collect()
+    }
+    respan(options.runtime())
+}
+
+/// Every token of `tokens`, groups included, spanned at `span`.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(group) = &tt {
+                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                return TokenTree::Group(new);
+            }
+            tt.set_span(span);
+            tt
+        })
+        .collect()
+}
+
+/// `*mut c_void`, through the runtime's `core`.
+pub(crate) fn c_void_pointer(runtime: &TokenStream) -> Type {
+    syn::parse_quote!(*mut #runtime::__private::core::ffi::c_void)
+}
+
+/// Whether `tokens` contain the identifier `name`.
+pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Group(group) => mentions(group.stream(), name),
+        _ => false,
+    })
+}
+
+/// The span to hang an error about `ty` on. `Span::join` is not available
+/// on stable, so the first token stands for the type.
+pub(crate) fn first_span(ty: &Type) -> Span {
+    ty.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |tt| tt.span())
+}
+
+/// `#[cfg]`/`#[cfg_attr]` and lint levels of the item, to repeat on every
+/// generated item (so `#[allow(improper_ctypes_definitions)]` on the alias
+/// reaches its trampolines).
+pub(crate) fn cfg_attrs(attrs: &[Attribute]) -> Vec<&Attribute> {
+    const SHARED: &[&str] = &[
+        "cfg", "cfg_attr", "allow", "warn", "deny", "forbid", "expect",
+    ];
+    attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Outer))
+        .filter(|a| SHARED.iter().any(|name| a.path().is_ident(name)))
+        .collect()
+}
+
+/// Whether the doc comments already have a `# Safety` section.
+pub(crate) fn documents_safety(attrs: &[Attribute]) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .any(|a| a.to_token_stream().to_string().contains("# Safety"))
+}
+
+/// The `Site` value naming the callback `name` in messages: its path, the
+/// place of the `#[callback]` item, and a refusal raised as a panic there
+/// (the runtime's `site!`, invoked with the user's name, so the panic hook
+/// points at the item).
+pub(crate) fn site(runtime: &TokenStream, name: &Ident) -> TokenStream {
+    let span = name.span();
+    let bang = quote_spanned!(span=> !);
+    quote!(#runtime::__private::site #bang (#name))
+}
+
+/// The fallback as a closure over the C parameters, bound outside any
+/// `unsafe` block (it is the user's code), for `ret` the C return type.
+pub(crate) fn fallback_closure(common: &Common, ret: Option<&Type>) -> TokenStream {
+    let runtime = &common.runtime;
+    let ret_arrow = ret.map(|ty| quote!(-> #ty));
+    match &common.fallback {
+        Fallback::Expr(expr) => quote!(|| #ret_arrow { #expr }),
+        // A closure, not the fn item: passing the fn item would make rustc
+        // report a missing `Fallback` a second time, on the call site.
+        Fallback::Default(Some(ty)) => {
+            let span = first_span(ty);
+            quote_spanned!(span=> || <#ty as #runtime::__private::Fallback>::fallback())
+        }
+        Fallback::Default(None) => quote!(|| ()),
+        Fallback::Never => quote!(|| #ret_arrow { #runtime::__private::no_fallback() }),
+    }
+}
+
+/// The value for an `Err(e)`: `on_error = EXPR` with `e` bound to the
+/// error (of type `error`), or the fallback.
+pub(crate) fn on_error_closure(
+    common: &Common,
+    error: &TokenStream,
+    ret: Option<&Type>,
+    fallback: &Ident,
+) -> TokenStream {
+    let ret_arrow = ret.map(|ty| quote!(-> #ty));
+    match &common.on_error {
+        Some(expr) => {
+            let e = Ident::new("e", Span::call_site());
+            quote!(|#e: &#error| #ret_arrow { #expr })
+        }
+        None => quote!(|_: &#error| #ret_arrow { #fallback() }),
+    }
+}
+
+/// `unsafe(safe_fn)`'s promise, as an item whose every token carries the
+/// span of the user's `unsafe`: rustc reports it under `unsafe_code` as
+/// the user's own (as `#[unsafe(no_mangle)]` is), so a
+/// `#![forbid(unsafe_code)]` crate cannot opt in.
+pub(crate) fn safe_fn_promise(common: &Common) -> TokenStream {
+    let Some(span) = common.safe_fn else {
+        return quote!();
+    };
+    let runtime = &common.runtime;
+    // Clippy cannot find a `// SAFETY:` comment for a token inside an
+    // attribute; write one above `#[callback(unsafe(safe_fn))]` anyway.
+    let promise = quote! {
+        #[allow(non_camel_case_types)]
+        struct __ffi_callback_safe_fn_promise;
+        #[allow(clippy::undocumented_unsafe_blocks)]
+        unsafe impl #runtime::__private::SafeFnPromise for __ffi_callback_safe_fn_promise {}
+    };
+    let promise = respan(promise, span);
+    quote!(const _: () = { #promise };)
+}
+
+/// Token-stream text with rustfmt-like spacing, for docs.
+pub(crate) fn tidy(tokens: &str) -> String {
+    let mut text = tokens.to_owned();
+    for (from, to) in [
+        (" ,", ","),
+        ("( ", "("),
+        (" )", ")"),
+        (" (", "("),
+        ("* mut ", "*mut "),
+        ("* const ", "*const "),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}

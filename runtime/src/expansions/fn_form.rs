@@ -1,0 +1,64 @@
+#[deny(improper_ctypes_definitions)]
+/// Collects loaded objects.
+///
+/// # Safety
+///
+/// Made `unsafe` by `#[callback]`: the user data must be null or come from
+/// `collect::user_data(..)`, which only accepts the type this callback receives, alive and otherwise unused for the duration of the call.
+/// (A binding that needs a safe `extern fn` type opts in with
+/// `#[callback(unsafe(safe_fn))]`, promising this for every call.)
+#[forbid(unsafe_op_in_unsafe_fn)]
+pub unsafe extern "C" fn collect(
+    info: *mut dl_phdr_info,
+    size: usize,
+    names: *mut ::ffi_callback::__private::core::ffi::c_void,
+) -> c_int {
+    static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        collect
+    );
+    let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
+    let __ffi_on_error = |
+        _: &::ffi_callback::__private::core::convert::Infallible,
+    | -> c_int { __ffi_fallback() };
+    let __ffi_body = move |names: &mut Vec<String>| -> c_int {
+        let info: *mut dl_phdr_info = info;
+        let size: usize = size;
+        {
+            names.push(String::new());
+            0
+        }
+    };
+    let result = unsafe {
+        ::ffi_callback::__private::call_fn::<
+            ::ffi_callback::__private::policy::Resume,
+            &mut Vec<String>,
+            _,
+            _,
+        >(
+            &__FFI_CALLBACK_SITE,
+            <*mut ::ffi_callback::__private::core::ffi::c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
+                names,
+            ),
+            __ffi_body,
+            __ffi_on_error,
+        )
+    };
+    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+}
+/// The typed user data of the callback [`collect`](fn@collect): `collect::user_data(..)` makes the value to pass to C with it.
+#[allow(non_camel_case_types, dead_code)]
+pub enum collect {}
+#[allow(dead_code, private_interfaces, private_bounds)]
+impl collect {
+    /// The C-side user data for [`collect`](fn@collect), made from the value it receives: keep that value alive and unused for as long as C may call back with it.
+    #[inline]
+    pub fn user_data(
+        value: &mut Vec<String>,
+    ) -> *mut ::ffi_callback::__private::core::ffi::c_void {
+        <*mut ::ffi_callback::__private::core::ffi::c_void as ::ffi_callback::__private::UserDataSlot>::from_ptr(
+            <&mut Vec<
+                String,
+            > as ::ffi_callback::__private::UserDataParam>::into_ptr(value),
+        )
+    }
+}

@@ -1,0 +1,273 @@
+//! The holder of a closure that C calls at most once (`once`, `scope_once`,
+//! `future`): the call moves the closure out, so nothing of the holder is
+//! used while the closure runs, and a destroy that races the call's first
+//! steps is deferred until the closure has been read out.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::num::NonZeroU64;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::panic::{Site, keep_error, refuse};
+use crate::policy::{Caught, Policy};
+use crate::report::{self, ReportKind};
+use crate::returns::CallbackReturn;
+use crate::shim::Failed;
+use crate::threading::{Threading, current_thread};
+
+/// A call is reading the closure out.
+const READING: u8 = 1;
+/// A call has taken the closure.
+const TAKEN: u8 = 2;
+/// A destroy came; whoever finishes last frees.
+const DESTROYED: u8 = 4;
+/// The call frees the holder (`into_raw`: no destroy-notify will come).
+const FREE_ON_CALL: u8 = 8;
+/// The holder is on the heap (`once`), not on a `scope_once` stack.
+const BOXED: u8 = 16;
+
+/// The cell of a once-callback: the closure until its call moves it out.
+/// The state is atomic whatever the contract: a second call, from any
+/// thread, must find the closure taken (taking it twice would be a double
+/// move), and a once-callback is called once, so the cost does not matter.
+#[doc(hidden)]
+pub struct OnceHolder<F, T: Threading> {
+    state: AtomicU8,
+    /// Where the closure may be dropped uncalled (for contracts whose
+    /// closures need not be `Send`).
+    home: Option<NonZeroU64>,
+    closure: UnsafeCell<MaybeUninit<F>>,
+    _contract: PhantomData<T>,
+}
+
+impl<F, T: Threading> OnceHolder<F, T> {
+    /// A once-holder on the caller's stack (`scope_once`).
+    #[inline(always)]
+    pub fn new(closure: F) -> Self {
+        OnceHolder {
+            state: AtomicU8::new(0),
+            home: (T::CALLS_ON_HOME_ONLY || T::DROPS_ON_HOME_ONLY).then(current_thread),
+            closure: UnsafeCell::new(MaybeUninit::new(closure)),
+            _contract: PhantomData,
+        }
+    }
+
+    /// A boxed once-holder for `closure`, as a raw pointer.
+    #[inline]
+    pub fn into_raw_box(closure: F) -> *mut c_void {
+        let holder = Self::new(closure);
+        holder.state.store(BOXED, Ordering::Relaxed);
+        Box::into_raw(Box::new(holder)).cast()
+    }
+
+    /// The pointer handed to C as user data.
+    #[inline(always)]
+    pub fn as_ptr(&self) -> *mut c_void {
+        (self as *const Self).cast_mut().cast()
+    }
+
+    /// Marks a boxed holder to be freed by its call (no destroy-notify).
+    ///
+    /// # Safety
+    /// `ptr` came from [`OnceHolder::into_raw_box`] and is not shared yet.
+    pub(crate) unsafe fn free_on_call(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        holder.state.fetch_or(FREE_ON_CALL, Ordering::Relaxed);
+    }
+
+    /// The trampoline's body: takes the closure out (a second call is
+    /// refused), frees the holder if nothing else will, and calls it.
+    ///
+    /// # Safety
+    /// `ptr` is null or came from [`OnceHolder::as_ptr`] or
+    /// [`OnceHolder::into_raw_box`] on a holder of this type that is alive
+    /// (a boxed one until its destroy, or its call when freed by the call).
+    #[inline(always)]
+    pub unsafe fn call<P: Policy, O: CallbackReturn<R>, R>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        call: impl FnOnce(F) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+    ) -> Result<R, Failed> {
+        if ptr.is_null() {
+            return Err(refused::<P>(site, Refusal::Null));
+        }
+        // SAFETY: by the caller's promise; only the atomic and the
+        // `UnsafeCell` are used through the shared reference.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+            return Err(refused::<P>(site, Refusal::ForeignThread));
+        }
+        let mut state = holder.state.load(Ordering::Acquire);
+        loop {
+            if state & (READING | TAKEN) != 0 {
+                return Err(refused::<P>(site, Refusal::SecondCall));
+            }
+            if state & DESTROYED != 0 {
+                return Err(refused::<P>(site, Refusal::Destroyed));
+            }
+            match holder.state.compare_exchange_weak(
+                state,
+                state | READING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        // SAFETY: this call set `READING` on a fresh holder, so the closure
+        // is initialised and no one else reads it again.
+        let closure = unsafe { (*holder.closure.get()).assume_init_read() };
+        let state = holder.state.fetch_add(TAKEN - READING, Ordering::AcqRel);
+        if state & (FREE_ON_CALL | DESTROYED) != 0 {
+            // SAFETY: boxed (only `into_raw` and destroys set these bits),
+            // the closure is out, and no one else frees it: a destroy that
+            // came while reading left the free to us.
+            drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
+        }
+        // The holder is not used past this point.
+        match P::catch(site, move || split(call(closure), on_error)) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err((value, error))) => {
+                keep_error_cold(site, error);
+                Ok(value)
+            }
+            Err(Caught) => Err(Failed),
+        }
+    }
+
+    /// The destroy-notify of `into_raw_with_destroy`, a `RawOnce`'s
+    /// reclaim, and a `Once`'s drop: drops the closure if it was never
+    /// called (leaking it on a foreign thread where it may not be dropped),
+    /// and frees the holder, or leaves the free to a call reading it out.
+    ///
+    /// # Safety
+    /// `ptr` came from [`OnceHolder::into_raw_box`] for this type, and this
+    /// is its only destroy; it is not freed by a call (`into_raw`) unless
+    /// it was never called.
+    pub unsafe fn destroy<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: forwarded.
+        unsafe { Self::release::<P>(ptr, site, true) }
+    }
+
+    /// [`OnceHolder::destroy`] for a Rust-owned [`Once`](crate::Once) or
+    /// [`RawOnce`](crate::RawOnce), which the type system kept on a thread
+    /// where the closure may be dropped.
+    ///
+    /// # Safety
+    /// As for [`OnceHolder::destroy`].
+    pub unsafe fn drop_owned<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: forwarded.
+        unsafe { Self::release::<P>(ptr, site, false) }
+    }
+
+    unsafe fn release<P: Policy>(ptr: *mut c_void, site: &'static Site, check_home: bool) {
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: by the caller's promise, a live boxed holder.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        let state = holder.state.fetch_or(DESTROYED, Ordering::AcqRel);
+        if state & READING != 0 {
+            // The call reading the closure out frees it.
+            return;
+        }
+        // SAFETY: no call is reading, none may start (destroyed), and the
+        // free is ours.
+        let mut holder = unsafe { Box::from_raw(ptr.cast::<Self>()) };
+        if state & TAKEN == 0 {
+            if check_home
+                && T::DROPS_ON_HOME_ONLY
+                && holder.home.is_some()
+                && holder.home != Some(current_thread())
+            {
+                report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+            } else {
+                // SAFETY: never taken, so initialised, and dropped only here.
+                let drop_closure = || unsafe { holder.closure.get_mut().assume_init_drop() };
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
+                    crate::policy::destroy_panicked::<P>(site, payload);
+                }
+            }
+        }
+    }
+
+    /// Whether the closure was called (`scope_once`).
+    pub fn was_called(&self) -> bool {
+        self.state.load(Ordering::Acquire) & (READING | TAKEN) != 0
+    }
+}
+
+impl<F, T: Threading> Drop for OnceHolder<F, T> {
+    fn drop(&mut self) {
+        // A stack holder (`scope_once`) whose closure was never called, or
+        // a boxed one freed by `destroy` (which dropped or leaked the
+        // closure itself and leaves the state taken or destroyed).
+        let state = *self.state.get_mut();
+        if state & (READING | TAKEN | BOXED) == 0 {
+            // SAFETY: never taken, so initialised, and dropped only here.
+            unsafe { self.closure.get_mut().assume_init_drop() };
+        }
+    }
+}
+
+#[inline(always)]
+fn split<O: CallbackReturn<R>, R>(
+    output: O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, (R, O::Error)> {
+    match output.into_result() {
+        Ok(value) => Ok(value),
+        Err(error) => Err((on_error(&error), error)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
+    keep_error(site, error);
+}
+
+enum Refusal {
+    Null,
+    ForeignThread,
+    SecondCall,
+    Destroyed,
+}
+
+#[cold]
+#[inline(never)]
+fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
+    let _ = P::catch(site, || -> () {
+        match why {
+            Refusal::Null => refuse(
+                site,
+                format_args!("its user data is null instead of a pointer to its holder"),
+            ),
+            Refusal::ForeignThread => refuse(
+                site,
+                format_args!(
+                    "it was called on another thread than the one it was made on, and its type \
+                     is declared `local`"
+                ),
+            ),
+            Refusal::SecondCall => refuse(
+                site,
+                format_args!(
+                    "it was called a second time, but its closure is `FnOnce` and the first \
+                     call consumed it"
+                ),
+            ),
+            Refusal::Destroyed => refuse(
+                site,
+                format_args!("it was called after its destroy-notify (the C library's bug)"),
+            ),
+        }
+    });
+    Failed
+}

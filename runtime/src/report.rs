@@ -1,0 +1,319 @@
+//! What the crate tells the application: reports (a panic turned into a
+//! fallback, a refusal, a destroy that panicked...) go to a replaceable
+//! reporter; only the message right before an abort is written to stderr
+//! directly.
+
+use std::any::Any;
+use std::fmt;
+use std::io::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::panic::{Payload, Site, dispose, is_refusal, payload_message};
+
+/// What happened, in a [`Report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// A callback panicked; by its policy (`on_panic = fallback`, or
+    /// `unguarded = fallback` with no guard on the thread) C received its
+    /// fallback value and the panic was dropped.
+    PanicReturnedFallback,
+    /// A call was refused (null user data, re-entry, a second call of a
+    /// once-callback, a call on a foreign thread) and C received the
+    /// fallback value.
+    Refused,
+    /// A callback's destroy panicked while dropping its closure; the panic
+    /// was dropped (a destroy returns nothing to C).
+    DestroyPanicked,
+    /// A callback with a home thread (`local`, or the default contract's
+    /// owned holders) was destroyed on another thread: its closure, which
+    /// may hold values that must stay on its thread, was leaked.
+    LeakedOnForeignThread,
+    /// A callback failed with an error value, but no `try_resume` /
+    /// `try_scope` guard for its error type was active on the thread: the
+    /// error was dropped.
+    ErrorDropped,
+    /// A guard finished while its thread was already unwinding (a guard in
+    /// a `Drop` during a panic): the panic it kept was dropped instead of
+    /// being raised a second time.
+    KeptPanicDroppedWhileUnwinding,
+    /// The `stop` of `resume_panics_with` panicked; that panic was dropped.
+    StopPanicked,
+}
+
+/// One thing the crate reports, handed to the reporter (see
+/// [`set_reporter`]). Its `Display` is the whole message.
+#[derive(Debug)]
+pub struct Report<'a> {
+    kind: ReportKind,
+    callback: Option<&'a Site>,
+    panic_message: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+impl Report<'_> {
+    /// What happened.
+    pub fn kind(&self) -> ReportKind {
+        self.kind
+    }
+
+    /// The callback's path (`module::name`), when one is concerned.
+    pub fn callback(&self) -> Option<&str> {
+        self.callback.map(|site| site.name)
+    }
+
+    /// Where the callback is defined: file, line, column.
+    pub fn location(&self) -> Option<(&str, u32, u32)> {
+        self.callback
+            .map(|site| (site.file, site.line, site.column))
+    }
+
+    /// The message of the panic concerned, if it had a string payload.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.panic_message
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let callback = self.callback.map_or_else(
+            || "a callback".to_owned(),
+            |site| format!("the callback {}", site.describe()),
+        );
+        match self.kind {
+            ReportKind::PanicReturnedFallback => write!(f, "{callback} panicked")?,
+            ReportKind::Refused => write!(f, "{callback} refused a call")?,
+            ReportKind::DestroyPanicked => write!(
+                f,
+                "dropping the closure of {callback} in its destroy panicked"
+            )?,
+            ReportKind::LeakedOnForeignThread => write!(
+                f,
+                "{callback} was destroyed on another thread than the one it belongs to; its \
+                 closure was leaked rather than dropped there"
+            )?,
+            ReportKind::ErrorDropped => write!(f, "{callback} failed with an error")?,
+            ReportKind::KeptPanicDroppedWhileUnwinding => write!(
+                f,
+                "a guard finished while its thread was already panicking; the callback panic it \
+                 kept was dropped instead of being raised a second time"
+            )?,
+            ReportKind::StopPanicked => write!(
+                f,
+                "the `stop` of `resume_panics_with` panicked; the panic was dropped"
+            )?,
+        }
+        if let Some(message) = self.panic_message {
+            write!(f, ": {message}")?;
+        }
+        if let Some(detail) = self.detail {
+            write!(f, "; {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The function reports go to.
+pub type Reporter = fn(&Report<'_>);
+
+static REPORTER: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Replaces the reporter, process-wide. Reports are rare events that do not
+/// stop the program: a panic turned into a fallback value, a refused call, a
+/// destroy that panicked, an error with no guard to take it. The default
+/// prints `ffi-callback: {report}` with `eprintln!` (so test harnesses
+/// capture it like the panic hook's output); with the `tracing` or `log`
+/// feature it emits a warning through that crate instead.
+///
+/// The reporter runs inside the callback, on the C library's thread; a
+/// panic in it is caught and dropped.
+///
+/// ```
+/// fn quiet(report: &ffi_callback::Report<'_>) {
+///     let _ = report; // count it, log it, or ignore it
+/// }
+/// ffi_callback::set_reporter(quiet);
+/// ```
+pub fn set_reporter(reporter: Reporter) {
+    REPORTER.store(reporter as *mut (), Ordering::Release);
+}
+
+fn reporter() -> Reporter {
+    let reporter = REPORTER.load(Ordering::Acquire);
+    if reporter.is_null() {
+        default_reporter
+    } else {
+        // SAFETY: the only non-null values stored are `Reporter` fn pointers
+        // (`set_reporter`), and a fn pointer survives the round trip through
+        // a data pointer on every target std supports.
+        unsafe { std::mem::transmute::<*mut (), Reporter>(reporter) }
+    }
+}
+
+fn default_reporter(report: &Report<'_>) {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::warn!(target: "ffi_callback", "{report}");
+    }
+    #[cfg(all(feature = "log", not(feature = "tracing")))]
+    {
+        log::warn!(target: "ffi_callback", "{report}");
+    }
+    #[cfg(not(any(feature = "log", feature = "tracing")))]
+    {
+        eprintln!("ffi-callback: {report}");
+    }
+}
+
+/// Hands a report to the reporter; a panic in it is caught and dropped.
+fn send(report: &Report<'_>) {
+    let reporter = reporter();
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| reporter(report))) {
+        dispose(payload);
+    }
+}
+
+/// Reports `kind` for `site`, with the payload's message if it has one.
+#[cold]
+#[inline(never)]
+pub(crate) fn event(site: Option<&Site>, kind: ReportKind, payload: Option<&(dyn Any + Send)>) {
+    send(&Report {
+        kind,
+        callback: site,
+        panic_message: payload.and_then(payload_message).map(refusal_reason),
+        detail: None,
+    });
+}
+
+/// A panic or refusal turned into the fallback value (`on_panic =
+/// fallback`, or `unguarded = fallback`): reported, then dropped.
+#[cold]
+#[inline(never)]
+pub(crate) fn fallback_returned(site: &Site, payload: Payload, unguarded: bool) {
+    let kind = if is_refusal(&*payload) {
+        ReportKind::Refused
+    } else {
+        ReportKind::PanicReturnedFallback
+    };
+    let detail = if unguarded {
+        "no `resume_panics` guard was active on this thread (`unguarded = fallback`), so C \
+         received the callback's fallback value and the panic was dropped"
+    } else {
+        "C received the callback's fallback value (`on_panic = fallback`)"
+    };
+    send(&Report {
+        kind,
+        callback: Some(site),
+        panic_message: payload_message(&*payload).map(refusal_reason),
+        detail: Some(detail),
+    });
+    dispose(payload);
+}
+
+/// A panic while a destroy dropped the closure: there is no value to
+/// return, so it is reported and dropped.
+#[cold]
+#[inline(never)]
+pub(crate) fn destroy_panicked(site: &Site, payload: Payload) {
+    event(Some(site), ReportKind::DestroyPanicked, Some(&*payload));
+    dispose(payload);
+}
+
+/// An error value with no guard of its type to take it.
+#[cold]
+#[inline(never)]
+pub(crate) fn error_without_guard(site: &Site, error_type: &str, guard_type: Option<&str>) {
+    let detail = match guard_type {
+        Some(guard_type) => format!(
+            "its error type `{error_type}` is not the `{guard_type}` of the innermost \
+             `try_resume`/`try_scope` on this thread, so the error was dropped (C received the \
+             callback's `on_error` value)"
+        ),
+        None => format!(
+            "no `try_resume::<{error_type}>` (or `try_scope`) guard was active on this thread \
+             to return it to, so the error was dropped (C received the callback's `on_error` \
+             value); wrap the C call in `ffi_callback::try_resume(|| unsafe {{ ... }})`"
+        ),
+    };
+    send(&Report {
+        kind: ReportKind::ErrorDropped,
+        callback: Some(site),
+        panic_message: None,
+        detail: Some(&detail),
+    });
+}
+
+/// `on_panic = abort`, or `resume` with no guard: says which callback
+/// panicked (or refused a call), what the panic said, and what both the
+/// program's user and the callback's author can do, then aborts.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_on_panic(site: &Site, payload: &(dyn Any + Send), no_guard: bool) -> ! {
+    let what = if is_refusal(payload) {
+        "refused a call"
+    } else {
+        "panicked"
+    };
+    let why = if no_guard {
+        "with no `ffi_callback::resume_panics` guard active on its thread to carry the panic \
+         past the C code that called it. A panic cannot unwind through C, so the process stops \
+         here. For the callback's author: wrap the C call in `resume_panics(|| unsafe { .. })` \
+         (a callback type's `scope` does), or choose `on_panic = fallback` or \
+         `unguarded = fallback`"
+    } else {
+        "(on_panic = abort). A panic cannot unwind through the C code that called it, so the \
+         process stops here. For the callback's author: `on_panic = fallback` returns a \
+         fallback value to C instead, and `resume` (on the caller's thread) carries the panic \
+         back to the Rust caller"
+    };
+    let message = payload_message(payload)
+        .map(refusal_reason)
+        .map_or_else(String::new, |m| format!(": {m}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the callback {} {what}{message}\nffi-callback: it {what} {why}; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
+/// A refusal's reason without its `ffi-callback: `name` refused the call: `
+/// head, which the report already says; other messages unchanged.
+fn refusal_reason(message: &str) -> &str {
+    match message.strip_prefix(crate::panic::REFUSAL_PREFIX) {
+        Some(rest) => rest
+            .split_once("refused the call: ")
+            .map_or(message, |(_, why)| why),
+        None => message,
+    }
+}
+
+/// A destroy's panic under `on_panic = abort` (or `resume` with no guard).
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_in_destroy(site: &Site, payload: &(dyn Any + Send)) -> ! {
+    let message = payload_message(payload).map_or_else(String::new, |m| format!(": {m}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: dropping the closure of the callback {} in its destroy-notify \
+         panicked{message}\nffi-callback: a panic cannot unwind through the C code that called \
+         the destroy, and no `resume_panics` guard is active to carry it; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
+/// `fallback = EXPR` panicked: C gets no value, so the process aborts.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_in_fallback(site: &Site, payload: &(dyn Any + Send)) -> ! {
+    let message = payload_message(payload).map_or_else(String::new, |m| format!(": {m}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the `fallback = ..` expression of the callback {} panicked{message}\n\
+         ffi-callback: C needs a value from it and a panic cannot unwind into C; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}

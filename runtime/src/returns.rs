@@ -1,0 +1,145 @@
+//! What a callback hands back to C: its own value, the fallback after a
+//! panic or a refused call, and, for callbacks returning `Result`, the value
+//! C receives for an `Err`.
+
+use std::convert::Infallible;
+
+/// The value a callback returns to C after a panic or a refused call, unless
+/// `#[callback(fallback = EXPR)]` names one.
+///
+/// Zero for integers and floats, `false`, null for raw pointers, `None` for
+/// `Option<_>` (a nullable fn pointer or `NonNull`), `()`. Implement it for
+/// your own `#[repr(C)]` return types, or give `fallback = EXPR` on the
+/// callback. Mind what the value means to C: zero is "success" to some APIs
+/// (OpenSSL's ALPN callback then reads an output it was never given), so
+/// name the failure value explicitly where zero is not one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no fallback value to return to C after a panic",
+    label = "no `ffi_callback::Fallback` value for this return type",
+    note = "name the value C should receive after a panic or a refused call: \
+            `#[callback(fallback = EXPR)]`, or implement `ffi_callback::Fallback` for `{Self}` \
+            (with `on_panic = abort` or `unwind` nothing is returned after a panic, and no \
+            fallback is needed)"
+)]
+pub trait Fallback {
+    /// The value returned to C.
+    fn fallback() -> Self;
+}
+
+macro_rules! zero_fallback {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            impl Fallback for $ty {
+                #[inline]
+                fn fallback() -> Self {
+                    0 as $ty
+                }
+            }
+        )*
+    };
+}
+
+zero_fallback!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);
+
+impl Fallback for bool {
+    #[inline]
+    fn fallback() -> Self {
+        false
+    }
+}
+
+impl Fallback for () {
+    #[inline]
+    fn fallback() -> Self {}
+}
+
+impl<T> Fallback for *mut T {
+    #[inline]
+    fn fallback() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl<T> Fallback for *const T {
+    #[inline]
+    fn fallback() -> Self {
+        std::ptr::null()
+    }
+}
+
+impl<T> Fallback for Option<T> {
+    #[inline]
+    fn fallback() -> Self {
+        None
+    }
+}
+
+/// What a callback's body or closure may return for a C function returning
+/// `R`: `R` itself, or `Result<R, E>`, whose `Err(e)` gives C the callback's
+/// `on_error` value (by default its fallback) and hands `e` to the thread's
+/// `try_resume` / `try_scope` guard.
+#[diagnostic::on_unimplemented(
+    message = "this callback returns `{Self}`, but the C function returns `{R}`",
+    label = "returns `{Self}`, not `{R}`",
+    note = "a callback returns the C type (`{R}`), or `Result<{R}, E>` to fail with an error \
+            value that the Rust caller gets back from `try_resume`/`try_scope`; a closure that \
+            only panics needs its return type written: `|..| -> {R} {{ panic!(..) }}`"
+)]
+pub trait CallbackReturn<R> {
+    /// `Infallible` for a plain `R`.
+    type Error: 'static;
+    /// Splits the value into what C gets and the error, if any.
+    fn into_result(self) -> Result<R, Self::Error>;
+}
+
+impl<R> CallbackReturn<R> for R {
+    type Error = Infallible;
+    #[inline(always)]
+    fn into_result(self) -> Result<R, Infallible> {
+        Ok(self)
+    }
+}
+
+impl<R, E: 'static> CallbackReturn<R> for Result<R, E> {
+    type Error = E;
+    #[inline(always)]
+    fn into_result(self) -> Result<R, E> {
+        self
+    }
+}
+
+/// What a closure may return for a callback type that has no value to give
+/// C for an `Err` (`on_panic = abort` or `unwind`, and no `on_error`): the
+/// C type itself, not a `Result`.
+#[diagnostic::on_unimplemented(
+    message = "this closure returns `{Self}`, but its callback type has no value to give C for an `Err`",
+    label = "returns `{Self}`, not `{R}`",
+    note = "with `on_panic = abort` or `unwind` there is no fallback value; a closure returning \
+            `Result` needs the type to say what C receives for an `Err`: \
+            `#[callback(error = E, on_error = EXPR)]` (EXPR may read the error as `e`)"
+)]
+pub trait PlainReturn<R>: CallbackReturn<R, Error = Infallible> {}
+
+impl<R> PlainReturn<R> for R {}
+
+/// For policies that never return a fallback (`abort`, `unwind`): their
+/// catch never reports a failure, so this is never called.
+#[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn no_fallback<R>() -> R {
+    unreachable!("ffi-callback: this policy never returns a fallback value")
+}
+
+/// Implemented, with the span of the user's `unsafe`, by every callback
+/// written with `#[callback(unsafe(safe_fn))]`: the `unsafe_code` lint then
+/// sees the opt-in as the user's own `unsafe`, as it sees
+/// `#[unsafe(no_mangle)]`.
+///
+/// # Safety
+/// Implementing it is the promise `unsafe(safe_fn)` stands for: every call
+/// of the callback's safe fn passes user data made for it.
+#[doc(hidden)]
+pub unsafe trait SafeFnPromise {}
