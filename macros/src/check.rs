@@ -13,22 +13,28 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
 use crate::model::{
-    Abi, Common, Fallback, FnModel, FnUserData, FreshNames, Model, Output, Policy, Threading,
-    TypeModel, TypeSlot, UserDataSource,
+    Abi, Common, EntryModel, Fallback, FnModel, FnUserData, FreshNames, Model, Output, Policy,
+    SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
-use crate::parse::{Callback, CallbackFn, CallbackType, UserDataAttr};
+use crate::parse::{
+    Callback, CallbackFn, CallbackSet, CallbackType, SetEntry, SetReceiver, UserDataAttr,
+};
 use crate::tokens;
 
 /// Checks the item against every rule; the model when nothing failed.
+/// `entry_options` are a set's entries' own (see [`entry_options`]); empty
+/// for the other forms.
 pub(crate) fn check<'a>(
     callback: &'a Callback,
     options: &'a Options,
+    entry_options: &'a [Options],
     errors: &mut Errors,
 ) -> Option<Model<'a>> {
     match callback {
         Callback::Fn(item) => check_fn(item, options, errors).map(Model::Fn),
         Callback::Type(item) => check_type(item, options, errors).map(Model::Type),
+        Callback::Set(item) => check_set(item, options, entry_options, errors).map(Model::Set),
     }
 }
 
@@ -926,4 +932,365 @@ fn check_type_slot(ty: &Type, errors: &mut Errors) {
     } else {
         check_slot_type(ty, errors);
     }
+}
+
+/// The options of each entry of a set: its own `#[callback(...)]`, with the
+/// set's as defaults (re-read quietly: the set's own errors are reported
+/// once, by the caller).
+pub(crate) fn entry_options(
+    set: &CallbackSet,
+    set_args: &TokenStream,
+    errors: &mut Errors,
+) -> Vec<Options> {
+    set.entries
+        .iter()
+        .map(|entry| {
+            let own = match &entry.options {
+                Some(tokens) => Options::parse(tokens.clone(), errors),
+                None => Options::default(),
+            };
+            for (key, span) in [
+                ("send", own.send.as_ref().map(|g| g.key)),
+                ("sync", own.sync.as_ref().map(|g| g.key)),
+                ("local", own.local.as_ref().map(|g| g.key)),
+                ("reentrant", own.reentrant.as_ref().map(|g| g.key)),
+                ("crate", own.krate.as_ref().map(|g| g.key)),
+                ("in_impl", own.in_impl.as_ref().map(|g| g.key)),
+                ("preset", own.preset.as_ref().map(|g| g.key)),
+                ("error", own.error.as_ref().map(|g| g.key)),
+            ] {
+                if let Some(span) = span {
+                    let why = if key == "error" {
+                        "an entry's error type is the `E` of the `Result<_, E>` it returns"
+                    } else {
+                        "it is an option of the whole set: write it on the trait's \
+                         `#[callback(...)]`"
+                    };
+                    errors.error(span, format_args!("`{key}` on an entry point: {why}"));
+                }
+            }
+            let defaults = Options::parse(set_args.clone(), &mut Errors::default());
+            own.or(defaults)
+        })
+        .collect()
+}
+
+fn check_set<'a>(
+    item: &'a CallbackSet,
+    options: &'a Options,
+    entry_options: &'a [Options],
+    errors: &mut Errors,
+) -> Option<SetModel<'a>> {
+    let threading = threading(options, errors);
+    let threaded = matches!(threading, Some(Threading::Send | Threading::Sync));
+    let set_policy = policy(options, threaded);
+    if let Some(given) = &options.reentrant {
+        errors.error(
+            given.key,
+            "a callback set's `&self` entry points may nest already: remove `reentrant`",
+        );
+    }
+    for (key, given) in [
+        ("user_data", options.user_data.as_ref().map(|g| g.key)),
+        ("fn_type", options.fn_type.as_ref().map(|g| g.key)),
+        ("in_impl", options.in_impl.as_ref().map(|g| g.key)),
+        ("error", options.error.as_ref().map(|g| g.key)),
+        ("on_error", options.on_error.as_ref().map(|g| g.key)),
+    ] {
+        if let Some(span) = given {
+            errors.error(
+                span,
+                format_args!("`{key}` is an option of each entry point: write it on the entry's own `#[callback(...)]`"),
+            );
+        }
+    }
+    if let (
+        Some(Given {
+            value: OnPanic::Resume,
+            key,
+        }),
+        Some(Threading::Sync),
+    ) = (&options.on_panic, threading)
+    {
+        errors.error(
+            *key,
+            "`on_panic = resume` cannot be used with `sync`: the entry points may run on several \
+             threads at once, where no `resume_panics` guard can carry the panic back",
+        );
+    }
+    if let Some(param) = item.generics.params.first() {
+        let span = match param {
+            GenericParam::Lifetime(l) => l.lifetime.span(),
+            GenericParam::Type(t) => t.ident.span(),
+            GenericParam::Const(c) => c.ident.span(),
+        };
+        errors.error(
+            span,
+            "a callback set cannot have generic parameters: its entry points are monomorphic in \
+             the state's type",
+        );
+    }
+    if let Some(supertraits) = &item.supertraits {
+        errors.spanned(
+            supertraits,
+            "a callback set's supertraits come from its threading contract (`send`: `Send`, \
+             `sync`: `Send + Sync`): remove them",
+        );
+    }
+    for other in &item.other_items {
+        errors.spanned(
+            other,
+            "a callback set declares only its C entry points, as `unsafe extern \"C\" fn name(&mut \
+             self, #[user_data] ud: *mut c_void, ..) -> R;`",
+        );
+    }
+    if item.entries.is_empty() {
+        errors.spanned(&item.ident, "a callback set needs at least one entry point");
+    }
+
+    let mut entries = Vec::new();
+    let mut destroy_seen = None;
+    for (entry, options) in item.entries.iter().zip(entry_options) {
+        if let Some(entry) = check_entry(item, entry, options, threading, errors) {
+            if entry.receiver == SetReceiver::Owned {
+                if let Some(first) = destroy_seen.replace(entry.entry.ident.to_string()) {
+                    errors.spanned(
+                        &entry.entry.ident,
+                        format_args!(
+                            "a callback set has one destroy: `{first}` already takes `self`; \
+                             take `&mut self` here"
+                        ),
+                    );
+                }
+            }
+            entries.push(entry);
+        }
+    }
+    let threading = threading?;
+    if errors.has_errors() {
+        return None;
+    }
+    let destroy_abi = match entries.first() {
+        Some(first)
+            if entries
+                .iter()
+                .all(|e| e.common.abi.name == first.common.abi.name) =>
+        {
+            Abi {
+                name: first.common.abi.name.clone(),
+                span: first.common.abi.span,
+            }
+        }
+        _ => Abi {
+            name: "C".to_owned(),
+            span: item.ident.span(),
+        },
+    };
+    Some(SetModel {
+        item,
+        runtime: tokens::runtime(options),
+        threading,
+        policy: set_policy,
+        entries,
+        destroy_abi,
+    })
+}
+
+/// One entry point of a set: every rule a callback type's has, plus the
+/// receiver.
+fn check_entry<'a>(
+    set: &'a CallbackSet,
+    entry: &'a SetEntry,
+    options: &'a Options,
+    threading: Option<Threading>,
+    errors: &mut Errors,
+) -> Option<EntryModel<'a>> {
+    let abi = Abi::resolve(entry.abi.as_ref(), entry.fn_span);
+    let markers = markers(&entry.params, |p| &p.user_data);
+    let marker = markers.first().copied();
+    let threaded = matches!(threading, Some(Threading::Send | Threading::Sync));
+    let policy = policy(options, threaded);
+    let output = split_output(&entry.output);
+    let before = errors.has_errors();
+    let mut failed = false;
+    let mut error = |errors: &mut Errors, e: syn::Error| {
+        failed = true;
+        errors.push(e);
+    };
+
+    check_policy(options, policy, &abi, errors);
+    let result_span = match &entry.output {
+        syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
+        syn::ReturnType::Default => entry.fn_span,
+    };
+    check_on_error(options, policy, output.is_result, result_span, errors);
+    let receiver = match &entry.receiver {
+        Some((receiver, _)) => Some(*receiver),
+        None => {
+            error(
+                errors,
+                syn::Error::new(
+                    entry.ident.span(),
+                    format_args!(
+                        "the entry point `{}` needs the state: take `&mut self` (or `&self`, \
+                         which may nest, or `self` for the set's destroy)",
+                        entry.ident
+                    ),
+                ),
+            );
+            None
+        }
+    };
+    if let Some(span) = entry.default {
+        error(
+            errors,
+            syn::Error::new(
+                span,
+                "an entry point is declared as the C header shapes it; the state's type \
+                 implements it: remove the body",
+            ),
+        );
+    }
+    if let Some(param) = entry.generics.params.first() {
+        error(
+            errors,
+            syn::Error::new_spanned(param, "an entry point cannot have generic parameters"),
+        );
+    }
+    if entry.abi.is_none() {
+        error(
+            errors,
+            syn::Error::new(
+                entry.fn_span,
+                "an entry point needs its C ABI: write `unsafe extern \"C\" fn ...` (or \
+                 `extern \"system\"`, ...)",
+            ),
+        );
+    } else {
+        check_abi(&abi, errors);
+    }
+    let has_user_data = marker.is_some() || options.user_data.is_some();
+    if !has_user_data {
+        error(
+            errors,
+            syn::Error::new(
+                entry.ident.span(),
+                format_args!(
+                    "the entry point `{}` has no user data to find the state with: mark its slot \
+                     `#[user_data] ud: *mut c_void`, or fetch it with `user_data = EXPR`",
+                    entry.ident
+                ),
+            ),
+        );
+    }
+    if let (Some(given), Some(_)) = (&options.user_data, marker) {
+        error(
+            errors,
+            syn::Error::new(
+                given.key,
+                "the user data is either a `#[user_data]` parameter or fetched by \
+                 `user_data = EXPR`, not both: remove one of them",
+            ),
+        );
+    }
+    match (&options.safe_fn, entry.written_unsafe) {
+        (Some(given), Some(_)) => error(
+            errors,
+            syn::Error::new(
+                given.key,
+                "`unsafe(safe_fn)` makes the entry point a safe fn, but it is declared `unsafe`: \
+                 remove one of them",
+            ),
+        ),
+        (None, None) if entry.abi.is_some() => {
+            let span = entry
+                .abi
+                .as_ref()
+                .map_or(entry.fn_span, |abi| abi.extern_token.span);
+            error(
+                errors,
+                syn::Error::new(
+                    span,
+                    "an entry point trusts its user data to be the set's state: write `unsafe \
+                     extern ...`, or, for a binding that demands a safe fn, promise it with \
+                     `#[callback(unsafe(safe_fn))]`",
+                ),
+            );
+        }
+        _ => {}
+    }
+    check_single_marker(&markers, errors);
+    for param in entry.params.iter().filter(|p| p.user_data.is_empty()) {
+        check_c_param(&param.ty, errors);
+    }
+    let index = entry.params.iter().position(|p| !p.user_data.is_empty());
+    if let Some(index) = index {
+        let param = &entry.params[index];
+        match &param.user_data[0].slot {
+            Some(slot) => errors.spanned(
+                slot,
+                "in a callback set the slot's C type is the parameter's own type: write \
+                 `#[user_data] name: Type`",
+            ),
+            None => check_type_slot(&param.ty, errors),
+        }
+    }
+    if let Some(variadic) = &entry.variadic {
+        errors.spanned(
+            variadic,
+            "a C-variadic entry point (`...`) cannot be written in Rust",
+        );
+    }
+    if failed || (errors.has_errors() && !before) {
+        return None;
+    }
+    let receiver = receiver?;
+
+    let slot = match (index, &options.user_data) {
+        (Some(index), _) => TypeSlot::Param(index, &entry.params[index].ty),
+        (None, Some(given)) => TypeSlot::Accessor(&given.value),
+        (None, None) => TypeSlot::None,
+    };
+    let param_names = entry
+        .params
+        .iter()
+        .enumerate()
+        .map(|(index, param)| match &*param.pat {
+            syn::Pat::Ident(binding) if binding.by_ref.is_none() && binding.subpat.is_none() => {
+                binding.ident.clone()
+            }
+            _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
+        })
+        .collect();
+    let camel: String = entry
+        .ident
+        .to_string()
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_uppercase().collect::<String>() + chars.as_str()
+            })
+        })
+        .collect();
+    let fn_type = match &options.fn_type {
+        Some(given) => given.value.clone(),
+        None => format_ident!("{}{}Fn", set.ident, camel),
+    };
+    let const_name = format_ident!("{}", entry.ident.to_string().to_uppercase());
+    let trampoline = format_ident!("__ffi_{}", entry.ident);
+    let names = fresh_names(user_tokens(options, set.source.clone()));
+    Some(EntryModel {
+        entry,
+        common: common(options, abi, policy, output.c_type, names),
+        receiver,
+        slot,
+        output,
+        param_names,
+        fn_type,
+        const_name,
+        trampoline,
+        safe_trampoline: options.safe_fn.is_some(),
+    })
 }

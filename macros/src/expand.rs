@@ -11,7 +11,7 @@ use crate::errors::Errors;
 use crate::model::Model;
 use crate::options::Options;
 use crate::parse::{self, Callback};
-use crate::{expand_fn, expand_type, preset};
+use crate::{expand_fn, expand_set, expand_type, preset};
 
 /// The whole macro, on `proc_macro2` streams so that tests can call it.
 pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -30,10 +30,15 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#error #item);
         }
     };
-    let model = check(&parsed, &options, &mut errors);
+    let entry_options = match &parsed {
+        Callback::Set(set) => crate::check::entry_options(set, &args, &mut errors),
+        _ => Vec::new(),
+    };
+    let model = check(&parsed, &options, &entry_options, &mut errors);
     match (model, errors.into_result()) {
         (Some(Model::Fn(model)), Ok(())) => expand_fn::print(&model),
         (Some(Model::Type(model)), Ok(())) => expand_type::print(&model),
+        (Some(Model::Set(model)), Ok(())) => expand_set::print(&model),
         (_, result) => {
             let error = result.err().map(|e| e.to_compile_error());
             let item = match &parsed {
@@ -41,6 +46,7 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
                 Callback::Type(item) => {
                     expand_type::stub(item, options.fn_type.as_ref().map(|given| &given.value))
                 }
+                Callback::Set(item) => expand_set::stub(item),
             };
             quote!(#error #item)
         }

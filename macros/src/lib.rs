@@ -5,14 +5,15 @@
 //! Stages, one file each, data flowing one way: `options` (the attribute's
 //! arguments) and `parse` (the item, keeping spans), then `check` (every
 //! rule the tokens can show, all errors of an item reported together),
-//! which returns the resolved `model`; the printers `expand_fn` and
-//! `expand_type` only print it, with the helpers in `tokens`. `expand` is
+//! which returns the resolved `model`; the printers `expand_fn`,
+//! `expand_type` and `expand_set` only print it, with the helpers in `tokens`. `expand` is
 //! the pipeline; `preset` hands an item to a preset's macro.
 
 mod check;
 mod errors;
 mod expand;
 mod expand_fn;
+mod expand_set;
 mod expand_type;
 #[cfg(test)]
 mod fuzz;

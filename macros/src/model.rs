@@ -6,12 +6,13 @@ use quote::quote;
 use syn::{Expr, Ident, LitStr, Type};
 
 use crate::options::OnPanic;
-use crate::parse::{CallbackFn, CallbackType};
+use crate::parse::{CallbackFn, CallbackSet, CallbackType, SetEntry, SetReceiver};
 
 /// A checked item, ready to print.
 pub(crate) enum Model<'a> {
     Fn(FnModel<'a>),
     Type(TypeModel<'a>),
+    Set(SetModel<'a>),
 }
 
 /// What every form shares.
@@ -341,5 +342,55 @@ impl<'a> TypeModel<'a> {
             .filter(|(i, _)| Some(*i) != skip)
             .map(|(_, n)| n)
             .collect()
+    }
+}
+
+/// Form 3, checked: a trait of C entry points sharing one state.
+pub(crate) struct SetModel<'a> {
+    pub(crate) item: &'a CallbackSet,
+    /// The set's own options: runtime path, contract, the policy of its
+    /// destroy and of a Rust-owned box's drop.
+    pub(crate) runtime: TokenStream,
+    pub(crate) threading: Threading,
+    pub(crate) policy: Policy,
+    pub(crate) entries: Vec<EntryModel<'a>>,
+    /// The ABI of the generated `DESTROY` (when no entry is the destroy):
+    /// the entries' if they agree, else `"C"`.
+    pub(crate) destroy_abi: Abi,
+}
+
+impl SetModel<'_> {
+    pub(crate) fn destroy_entry(&self) -> Option<&EntryModel<'_>> {
+        self.entries
+            .iter()
+            .find(|entry| entry.receiver == SetReceiver::Owned)
+    }
+}
+
+/// One entry point of a set, checked.
+pub(crate) struct EntryModel<'a> {
+    pub(crate) entry: &'a SetEntry,
+    pub(crate) common: Common<'a>,
+    pub(crate) receiver: SetReceiver,
+    pub(crate) slot: TypeSlot<'a>,
+    pub(crate) output: Output<'a>,
+    /// The trampoline's parameter names: the user's where plain.
+    pub(crate) param_names: Vec<Ident>,
+    /// `CookieIoReadFn`: the entry's C function-pointer type.
+    pub(crate) fn_type: Ident,
+    /// `READ`: the trait's constant holding the entry point.
+    pub(crate) const_name: Ident,
+    /// `__ffi_read`: the trait's provided trampoline.
+    pub(crate) trampoline: Ident,
+    /// The trampoline is a safe `extern fn` (`unsafe(safe_fn)`).
+    pub(crate) safe_trampoline: bool,
+}
+
+impl<'a> EntryModel<'a> {
+    pub(crate) fn slot_index(&self) -> Option<usize> {
+        match self.slot {
+            TypeSlot::Param(index, _) => Some(index),
+            _ => None,
+        }
     }
 }

@@ -124,7 +124,7 @@ impl Options {
     }
 
     /// Each option not given here is taken from `defaults`.
-    fn or(self, defaults: Options) -> Options {
+    pub(crate) fn or(self, defaults: Options) -> Options {
         Options {
             on_panic: self.on_panic.or(defaults.on_panic),
             unguarded_fallback: self.unguarded_fallback.or(defaults.unguarded_fallback),

@@ -70,6 +70,7 @@ fn take_user_data(
 pub(crate) enum Callback {
     Fn(CallbackFn),
     Type(CallbackType),
+    Set(CallbackSet),
 }
 
 /// A parameter of a `#[callback]` fn.
@@ -137,10 +138,12 @@ pub(crate) fn parse(item: TokenStream, errors: &mut Errors) -> Result<Callback, 
     match syn::parse2::<Item>(item)? {
         Item::Fn(item) => Ok(Callback::Fn(parse_fn(item, source, errors))),
         Item::Type(item) => parse_type(item, source, errors).map(Callback::Type),
+        Item::Trait(item) => Ok(Callback::Set(parse_set(item, source, errors))),
         other => Err(syn::Error::new(
             item_span(&other),
-            "`#[callback]` goes on a fn that C calls directly, or on a C callback type alias \
-             such as `type Cb = unsafe extern \"C\" fn(#[user_data] ud: *mut c_void);`",
+            "`#[callback]` goes on a fn that C calls directly, on a C callback type alias \
+             such as `type Cb = unsafe extern \"C\" fn(#[user_data] ud: *mut c_void);`, or on a \
+             trait declaring a callback set (several C entry points sharing one state)",
         )),
     }
 }
@@ -362,5 +365,136 @@ fn unwrap_option(ty: Type) -> Result<TypeFnPtr, Box<Type>> {
             Err(Box::new(Type::Path(path)))
         }
         other => Err(Box::new(other)),
+    }
+}
+
+/// How a set's entry point reaches the state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetReceiver {
+    /// `&self`: may nest with other `&self` entries.
+    Shared,
+    /// `&mut self`: exclusive.
+    Exclusive,
+    /// `self`: the destroy entry; consumes the state.
+    Owned,
+}
+
+/// One C entry point of a set: a trait fn written as the C header shapes
+/// it, with `self` standing for the state and `#[user_data]` on the slot.
+pub(crate) struct SetEntry {
+    /// Its own `#[callback(...)]` options, as tokens (parsed by the check
+    /// stage, so that their errors join the others).
+    pub(crate) options: Option<TokenStream>,
+    /// Its other attributes (docs).
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) written_unsafe: Option<Span>,
+    pub(crate) abi: Option<Abi>,
+    pub(crate) fn_span: Span,
+    pub(crate) ident: Ident,
+    pub(crate) generics: Generics,
+    /// The receiver, and its tokens for errors (`None`: no receiver).
+    pub(crate) receiver: Option<(SetReceiver, TokenStream)>,
+    /// The C parameters (the receiver is not one of them).
+    pub(crate) params: Vec<FnParam>,
+    pub(crate) variadic: Option<TokenStream>,
+    pub(crate) output: ReturnType,
+    /// A default body (refused: the state's type implements the method).
+    pub(crate) default: Option<Span>,
+}
+
+/// Form 3: a trait declaring the C entry points of a callback set.
+pub(crate) struct CallbackSet {
+    pub(crate) source: TokenStream,
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    pub(crate) generics: Generics,
+    /// Supertraits as written (refused: the contract sets them).
+    pub(crate) supertraits: Option<TokenStream>,
+    pub(crate) entries: Vec<SetEntry>,
+    /// Items other than fns (refused), for errors.
+    pub(crate) other_items: Vec<TokenStream>,
+}
+
+fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> CallbackSet {
+    let syn::ItemTrait {
+        attrs,
+        vis,
+        ident,
+        generics,
+        supertraits,
+        items,
+        ..
+    } = item;
+    let mut entries = Vec::new();
+    let mut other_items = Vec::new();
+    for item in items {
+        let syn::TraitItem::Fn(item) = item else {
+            other_items.push(item.to_token_stream());
+            continue;
+        };
+        let syn::TraitItemFn {
+            attrs,
+            sig,
+            default,
+            ..
+        } = item;
+        let (options, attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
+            .into_iter()
+            .partition(|a| a.path().is_ident("callback"));
+        let options = options.into_iter().next().map(|a| match a.meta {
+            syn::Meta::List(list) => list.tokens,
+            _ => TokenStream::new(),
+        });
+        let mut receiver = None;
+        let mut params = Vec::new();
+        for arg in sig.inputs {
+            match arg {
+                FnArg::Receiver(r) => {
+                    let kind = match &r.kind {
+                        ReceiverKind::Reference(_, _, Some(_)) => SetReceiver::Exclusive,
+                        ReceiverKind::Reference(_, _, None) => SetReceiver::Shared,
+                        _ => SetReceiver::Owned,
+                    };
+                    receiver = Some((kind, r.to_token_stream()));
+                }
+                FnArg::Typed(pat_type) => {
+                    let (attrs, user_data) = take_user_data(pat_type.attrs, errors);
+                    params.push(FnParam {
+                        attrs,
+                        pat: pat_type.pat,
+                        ty: pat_type.ty,
+                        user_data,
+                    });
+                }
+            }
+        }
+        entries.push(SetEntry {
+            options,
+            attrs,
+            written_unsafe: match sig.safety {
+                Safety::Unsafe(t) => Some(t.span),
+                _ => None,
+            },
+            abi: sig.abi,
+            fn_span: sig.fn_token.span,
+            ident: sig.ident,
+            generics: sig.generics,
+            receiver,
+            params,
+            variadic: sig.variadic.map(|v| v.dots.to_token_stream()),
+            output: sig.output,
+            default: default.map(|block| block.brace_token.span.join()),
+        });
+    }
+    CallbackSet {
+        source,
+        attrs,
+        vis,
+        ident,
+        generics,
+        supertraits: (!supertraits.is_empty()).then(|| supertraits.to_token_stream()),
+        entries,
+        other_items,
     }
 }

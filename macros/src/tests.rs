@@ -159,3 +159,22 @@ fn error_item_is_still_emitted() {
         },
     );
 }
+
+#[test]
+fn set_cookie_io() {
+    snapshot(
+        "set_cookie_io",
+        quote!(),
+        quote! {
+            /// fopencookie's `cookie_io_functions_t`.
+            pub trait CookieIo {
+                #[callback(fallback = -1)]
+                unsafe extern "C" fn read(&mut self, #[user_data] cookie: *mut c_void, buf: *mut c_char, size: usize) -> isize;
+                #[callback(fallback = -1, on_error = -1)]
+                unsafe extern "C" fn write(&mut self, #[user_data] cookie: *mut c_void, buf: *const c_char, size: usize) -> Result<isize, std::io::Error>;
+                #[callback(fallback = -1)]
+                unsafe extern "C" fn close(self, #[user_data] cookie: *mut c_void) -> c_int;
+            }
+        },
+    );
+}

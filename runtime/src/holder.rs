@@ -61,6 +61,9 @@ pub struct Holder<F, T: Threading> {
     /// The thread that owns the closure, where it matters: for `local`
     /// calls, and for a destroy that must not drop the closure elsewhere.
     home: Option<NonZeroU64>,
+    /// Boxed (by `into_raw_box`), not borrowed: only then may a destroy
+    /// free it.
+    on_heap: bool,
     closure: UnsafeCell<F>,
     _pinned: PhantomPinned,
 }
@@ -76,6 +79,7 @@ impl<F, T: Threading> Holder<F, T> {
             } else {
                 None
             },
+            on_heap: false,
             closure: UnsafeCell::new(closure),
             _pinned: PhantomPinned,
         }
@@ -89,6 +93,7 @@ impl<F, T: Threading> Holder<F, T> {
         if T::DROPS_ON_HOME_ONLY {
             holder.home = Some(current_thread());
         }
+        holder.on_heap = true;
         Box::into_raw(Box::new(holder)).cast()
     }
 
@@ -261,9 +266,60 @@ impl<F, T: Threading> Holder<F, T> {
     }
 }
 
+/// What a set's destroy entry (a method taking the state by value) found.
+pub(crate) enum Taken<F> {
+    /// The state, moved out of the freed box: the entry runs on it.
+    State(F),
+    /// The set is borrowed (`scope`): a destroy cannot end it.
+    Borrowed,
+    /// A call is running: the state is dropped when it returns.
+    Deferred,
+    /// On a foreign thread for a contract whose state may not be dropped
+    /// there: the box is freed, the state leaked.
+    Leaked,
+}
+
+impl<F, T: Threading> Holder<F, T> {
+    /// A set's destroy entry: frees a boxed holder and hands its state out,
+    /// or marks it for the last running call to drop.
+    ///
+    /// # Safety
+    /// `ptr` is a live holder of this type (boxed or borrowed), and this is
+    /// its only destroy.
+    pub(crate) unsafe fn take(ptr: *mut c_void, site: &'static Site) -> Taken<F> {
+        // SAFETY: by the caller's promise, a live holder.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        if !holder.on_heap {
+            return Taken::Borrowed;
+        }
+        let word = holder.word.set(DESTROYED);
+        if word & RUNNING != 0 {
+            return Taken::Deferred;
+        }
+        // SAFETY: boxed, destroyed, and no call runs: the box is ours. It is
+        // freed without dropping the state, which moves out (or, on a
+        // foreign thread, is leaked).
+        let mut holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
+        let foreign =
+            T::DROPS_ON_HOME_ONLY && holder.home.is_some() && holder.home != Some(current_thread());
+        // SAFETY: each part is dropped or moved once; the box frees the
+        // memory.
+        unsafe {
+            let Holder { word, closure, .. } = &mut **holder;
+            std::ptr::drop_in_place(word);
+            if foreign {
+                report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+                Taken::Leaked
+            } else {
+                Taken::State(std::ptr::read(closure).into_inner())
+            }
+        }
+    }
+}
+
 /// Turns the body's value into what C gets, splitting off an `Err`'s error.
 #[inline(always)]
-fn split<O: CallbackReturn<R>, R>(
+pub(crate) fn split<O: CallbackReturn<R>, R>(
     output: O,
     on_error: impl FnOnce(&O::Error) -> R,
 ) -> Result<R, (R, O::Error)> {
@@ -501,7 +557,17 @@ fn refuse_destroyed(site: &'static Site) -> ! {
 pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedUserData<*mut c_void>>(
     fetch: impl FnOnce() -> X,
 ) -> Result<*mut c_void, Failed> {
-    C::Policy::catch(C::SITE, || fetch().into_user_data_ptr()).map_err(|Caught| Failed)
+    fetch_ptr::<C::Policy, X>(C::SITE, fetch)
+}
+
+/// [`fetch_holder`] with the policy and site given (callback sets).
+#[doc(hidden)]
+#[inline(always)]
+pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedUserData<*mut c_void>>(
+    site: &'static Site,
+    fetch: impl FnOnce() -> X,
+) -> Result<*mut c_void, Failed> {
+    P::catch(site, || fetch().into_user_data_ptr()).map_err(|Caught| Failed)
 }
 
 /// A callback type's trampoline body, for exclusive (`FnMut`) calls:

@@ -13,6 +13,7 @@ mod policy;
 mod reentry;
 mod report;
 mod returns;
+mod set;
 mod shim;
 mod threading;
 mod user_data;
@@ -36,6 +37,7 @@ pub use crate::owned::{Boxed, Once, RawCallback, RawOnce};
 pub use crate::panic::{resume_panics, resume_panics_with, try_resume};
 pub use crate::report::{Report, ReportKind, Reporter, set_reporter};
 pub use crate::returns::{CallbackReturn, Fallback};
+pub use crate::set::BoxedSet;
 pub use crate::user_data::{
     FetchedUserData, UserDataParam, UserDataSlot, reclaim_box, release_arc, release_rc, user_data,
     user_data_box, user_data_ref,
@@ -51,7 +53,7 @@ pub mod __private {
     };
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,
-        value_or,
+        fetch_ptr, value_or,
     };
     pub use crate::once::OnceHolder;
     pub use crate::panic::{Site, guarded};
@@ -71,6 +73,10 @@ pub mod __private {
         pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
     }
     pub use crate::returns::{CallbackReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback};
+    /// Callback sets.
+    pub mod set {
+        pub use crate::set::{destroy_entry, scope};
+    }
     pub use crate::shim::{Failed, call_fn, call_fn_fetch, call_slotless};
     pub use crate::user_data::{FetchedUserData, UserDataParam, UserDataSlot};
     pub use core;

@@ -587,6 +587,21 @@ pub fn guarded<P: crate::policy::Policy, R>(f: impl FnOnce() -> R) -> R {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __site {
+    ($owner:ident :: $name:ident) => {
+        $crate::__private::Site {
+            name: $crate::__private::core::concat!(
+                $crate::__private::core::module_path!(),
+                "::",
+                $crate::__private::core::stringify!($owner),
+                "::",
+                $crate::__private::core::stringify!($name)
+            ),
+            file: $crate::__private::core::file!(),
+            line: $crate::__private::core::line!(),
+            column: $crate::__private::core::column!(),
+            refuse: |message| $crate::__private::core::panic!("{}", message),
+        }
+    };
     ($name:ident) => {
         $crate::__private::Site {
             name: $crate::__private::core::concat!(

@@ -1,0 +1,170 @@
+/// The C function-pointer type of the entry point `read` of [`CookieIo`], as declared.
+pub type CookieIoReadFn = unsafe extern "C" fn(
+    cookie: *mut c_void,
+    buf: *mut c_char,
+    size: usize,
+) -> isize;
+/// The C function-pointer type of the entry point `write` of [`CookieIo`], as declared.
+pub type CookieIoWriteFn = unsafe extern "C" fn(
+    cookie: *mut c_void,
+    buf: *const c_char,
+    size: usize,
+) -> isize;
+/// The C function-pointer type of the entry point `close` of [`CookieIo`], as declared.
+pub type CookieIoCloseFn = unsafe extern "C" fn(cookie: *mut c_void) -> c_int;
+/// fopencookie's `cookie_io_functions_t`.
+///
+/// `#[callback]` set: the C entry points of one state. Implement it for the state's type; the entry points for that type are its constants (`READ`, `WRITE`, `CLOSE`), to fill the C library's struct of function pointers; `boxed` and `scope` make its user data.
+pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
+    fn read(&mut self, buf: *mut c_char, size: usize) -> isize;
+    fn write(
+        &mut self,
+        buf: *const c_char,
+        size: usize,
+    ) -> Result<isize, std::io::Error>;
+    fn close(self) -> c_int;
+    /// The C entry point `read` for this state's type: a [`CookieIoReadFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    const READ: CookieIoReadFn = <Self as CookieIo>::__ffi_read;
+    #[doc(hidden)]
+    #[deny(improper_ctypes_definitions)]
+    #[forbid(unsafe_op_in_unsafe_fn)]
+    unsafe extern "C" fn __ffi_read(
+        cookie: *mut c_void,
+        buf: *mut c_char,
+        size: usize,
+    ) -> isize {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            CookieIo::read
+        );
+        let __ffi_fallback = || -> isize { -1 };
+        let __ffi_on_error = |
+            _: &::ffi_callback::__private::core::convert::Infallible,
+        | -> isize { __ffi_fallback() };
+        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
+            cookie,
+        );
+        let result = unsafe {
+            ::ffi_callback::__private::Holder::<
+                Self,
+                ::ffi_callback::__private::threading::CallerThread,
+            >::call_mut::<
+                ::ffi_callback::__private::policy::Resume,
+                _,
+                _,
+            >(
+                __ffi_ptr,
+                &SITE,
+                move |__ffi_state: &mut Self| <Self as CookieIo>::read(
+                    __ffi_state,
+                    buf,
+                    size,
+                ),
+                __ffi_on_error,
+            )
+        };
+        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+    }
+    /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_write;
+    #[doc(hidden)]
+    #[deny(improper_ctypes_definitions)]
+    #[forbid(unsafe_op_in_unsafe_fn)]
+    unsafe extern "C" fn __ffi_write(
+        cookie: *mut c_void,
+        buf: *const c_char,
+        size: usize,
+    ) -> isize {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            CookieIo::write
+        );
+        let __ffi_fallback = || -> isize { -1 };
+        let __ffi_on_error = |e: &std::io::Error| -> isize { -1 };
+        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
+            cookie,
+        );
+        let result = unsafe {
+            ::ffi_callback::__private::Holder::<
+                Self,
+                ::ffi_callback::__private::threading::CallerThread,
+            >::call_mut::<
+                ::ffi_callback::__private::policy::Resume,
+                _,
+                _,
+            >(
+                __ffi_ptr,
+                &SITE,
+                move |__ffi_state: &mut Self| <Self as CookieIo>::write(
+                    __ffi_state,
+                    buf,
+                    size,
+                ),
+                __ffi_on_error,
+            )
+        };
+        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+    }
+    /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_close;
+    #[doc(hidden)]
+    #[deny(improper_ctypes_definitions)]
+    #[forbid(unsafe_op_in_unsafe_fn)]
+    unsafe extern "C" fn __ffi_close(cookie: *mut c_void) -> c_int {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            CookieIo::close
+        );
+        let __ffi_fallback = || -> c_int { -1 };
+        let __ffi_on_error = |
+            _: &::ffi_callback::__private::core::convert::Infallible,
+        | -> c_int { __ffi_fallback() };
+        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
+            cookie,
+        );
+        let result = unsafe {
+            ::ffi_callback::__private::set::destroy_entry::<
+                ::ffi_callback::__private::threading::CallerThread,
+                ::ffi_callback::__private::policy::Resume,
+                Self,
+                _,
+                _,
+            >(
+                __ffi_ptr,
+                &SITE,
+                move |__ffi_state: Self| <Self as CookieIo>::close(__ffi_state),
+                __ffi_on_error,
+            )
+        };
+        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+    }
+    /// Boxes the state for C: keep the `BoxedSet` and pass its
+    /// `user_data()` while C may call the entry points, or hand it
+    /// over with `into_raw()` when C ends it (its destroy entry, or
+    /// `DESTROY`).
+    fn boxed(self) -> ::ffi_callback::BoxedSet<Self>
+    where
+        Self: 'static,
+    {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            CookieIo
+        );
+        ::ffi_callback::BoxedSet::new::<
+            ::ffi_callback::__private::threading::CallerThread,
+            ::ffi_callback::__private::policy::Resume,
+        >(self, &SITE)
+    }
+    /// Lends the state for one C call: `call` gets the user data,
+    /// the entry points may run until it returns, and the state
+    /// comes back (a kept panic is resumed then, under `resume`).
+    fn scope<T>(
+        self,
+        call: impl ::ffi_callback::__private::FnOnce(
+            *mut ::ffi_callback::__private::core::ffi::c_void,
+        ) -> T,
+    ) -> (T, Self) {
+        ::ffi_callback::__private::set::scope::<
+            ::ffi_callback::__private::threading::CallerThread,
+            ::ffi_callback::__private::policy::Resume,
+            Self,
+            T,
+        >(self, call)
+    }
+}

@@ -1,0 +1,318 @@
+//! Printer, form 3: a `#[callback]` trait of C entry points becomes the
+//! trait the state's type implements (one method per entry point, as Rust
+//! sees it), with, per entry, the C function-pointer type under its own name
+//! (`CookieIoReadFn`), a constant holding the entry point for the
+//! implementing type (`READ`), and the provided trampoline behind it,
+//! monomorphic in that type; plus `DESTROY` (unless an entry takes `self`),
+//! `boxed` and `scope`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::Ident;
+
+use crate::model::{EntryModel, Fallback, SetModel, Threading, TypeSlot};
+use crate::parse::{CallbackSet, SetReceiver};
+use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, tidy};
+
+pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
+    let item = model.item;
+    let runtime = &model.runtime;
+    let private = quote!(#runtime::__private);
+    let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
+    let threading = model.threading.marker(runtime);
+    let set_policy = model.policy.marker(runtime);
+    let supertraits = match model.threading {
+        Threading::Send | Threading::SendReentrant => quote!(+ #private::core::marker::Send),
+        Threading::Sync => {
+            quote!(+ #private::core::marker::Send + #private::core::marker::Sync)
+        }
+        _ => quote!(),
+    };
+    let fn_types = model
+        .entries
+        .iter()
+        .map(|entry| fn_type_alias(model, entry));
+    let methods = model.entries.iter().map(method);
+    let entry_points = model.entries.iter().map(|entry| entry_point(model, entry));
+    // Not a name the user's tokens use (a C type called `R`).
+    let r = model.entries.first().map_or_else(
+        || Ident::new("R", Span::call_site()),
+        |e| e.common.names.result.clone(),
+    );
+    let set_site = quote_spanned!(ident.span()=> #private::site!(#ident));
+    let c_void = quote!(#private::core::ffi::c_void);
+    let destroy = if model.destroy_entry().is_some() {
+        quote!()
+    } else {
+        let abi = model.destroy_abi.literal();
+        quote! {
+            /// Ends a boxed state (`boxed(..).into_raw()`) for C libraries
+            /// that free the user data through a destroy-notify: drops the
+            /// state, after a call of the set that is running returns.
+            const DESTROY: unsafe extern #abi fn(*mut #c_void) = <Self as #ident>::__ffi_destroy;
+
+            #[doc(hidden)]
+            unsafe extern #abi fn __ffi_destroy(user_data: *mut #c_void) {
+                static SITE: #private::Site = #set_site;
+                // SAFETY: C calls the destroy-notify once, with the user data
+                // of a boxed state of this set.
+                unsafe { #private::Holder::<Self, #threading>::destroy::<#set_policy>(user_data, &SITE) }
+            }
+        }
+    };
+    let doc = format!(
+        " `#[callback]` set: the C entry points of one state. Implement it for the state's \
+         type; the entry points for that type are its constants ({}), to fill the C library's \
+         struct of function pointers; `boxed` and `scope` make its user data.",
+        model
+            .entries
+            .iter()
+            .map(|entry| format!("`{}`", entry.const_name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    quote! {
+        #(#fn_types)*
+
+        #(#attrs)*
+        #[doc = ""]
+        #[doc = #doc]
+        #vis trait #ident: #private::core::marker::Sized #supertraits {
+            #(#methods)*
+
+            #(#entry_points)*
+
+            #destroy
+
+            /// Boxes the state for C: keep the `BoxedSet` and pass its
+            /// `user_data()` while C may call the entry points, or hand it
+            /// over with `into_raw()` when C ends it (its destroy entry, or
+            /// `DESTROY`).
+            fn boxed(self) -> #runtime::BoxedSet<Self> where Self: 'static {
+                static SITE: #private::Site = #set_site;
+                #runtime::BoxedSet::new::<#threading, #set_policy>(self, &SITE)
+            }
+
+            /// Lends the state for one C call: `call` gets the user data,
+            /// the entry points may run until it returns, and the state
+            /// comes back (a kept panic is resumed then, under `resume`).
+            fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
+                #private::set::scope::<#threading, #set_policy, Self, #r>(self, call)
+            }
+        }
+    }
+}
+
+/// `pub type CookieIoReadFn = unsafe extern "C" fn(..) -> ..;`.
+fn fn_type_alias(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
+    let item = model.item;
+    let e = entry.entry;
+    let (vis, name) = (&item.vis, &entry.fn_type);
+    let cfgs = cfg_attrs(&item.attrs);
+    let unsafety = e.written_unsafe.map(|_| quote!(unsafe));
+    let abi = entry.common.abi.literal();
+    let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
+        let (attrs, ty) = (&p.attrs, &p.ty);
+        quote!(#(#attrs)* #name: #ty)
+    });
+    let output = c_output(entry);
+    let doc = format!(
+        " The C function-pointer type of the entry point `{}` of [`{}`], as declared.",
+        e.ident, item.ident
+    );
+    quote! {
+        #(#cfgs)*
+        #[doc = #doc]
+        #vis type #name = #unsafety extern #abi fn(#(#params),*) #output;
+    }
+}
+
+/// `-> R` for the C return type.
+fn c_output(entry: &EntryModel<'_>) -> TokenStream {
+    match entry.output.c_type {
+        Some(ty) => quote!(-> #ty),
+        None => quote!(),
+    }
+}
+
+/// The Rust method the state's type implements: the receiver and the C
+/// parameters but the slot, returning what the entry declares.
+fn method(entry: &EntryModel<'_>) -> TokenStream {
+    let e = entry.entry;
+    let (attrs, ident, output) = (&e.attrs, &e.ident, &e.output);
+    let receiver = e.receiver.as_ref().map(|(_, tokens)| tokens);
+    let skip = entry.slot_index();
+    let params = e
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != skip)
+        .map(|(_, p)| {
+            let (attrs, pat, ty) = (&p.attrs, &p.pat, &p.ty);
+            quote!(#(#attrs)* #pat: #ty)
+        });
+    quote! {
+        #(#attrs)*
+        fn #ident(#receiver, #(#params),*) #output;
+    }
+}
+
+/// The entry point: its constant and its provided trampoline.
+fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
+    let item = model.item;
+    let runtime = &model.runtime;
+    let private = quote!(#runtime::__private);
+    let set = &item.ident;
+    let e = entry.entry;
+    let common = &entry.common;
+    let threading = model.threading.marker(runtime);
+    let policy = common.policy.marker(runtime);
+    let abi = common.abi.literal();
+    let (name, fn_type, const_name, trampoline) = (
+        &e.ident,
+        &entry.fn_type,
+        &entry.const_name,
+        &entry.trampoline,
+    );
+    let unsafety = (!entry.safe_trampoline).then(|| quote!(unsafe));
+    let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
+        let (attrs, ty) = (&p.attrs, &p.ty);
+        quote!(#(#attrs)* #name: #ty)
+    });
+    let output = c_output(entry);
+    let c_ret = entry.output.c_type;
+    let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
+    let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
+    let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
+    let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
+    let state = Ident::new("__ffi_state", Span::mixed_site());
+    let fallback = match &common.fallback {
+        Fallback::Expr(expr) => quote!(|| #ret_arrow { #expr }),
+        Fallback::Default(Some(ty)) => {
+            let span = first_span(ty);
+            quote_spanned!(span=> || <#ty as #private::Fallback>::fallback())
+        }
+        Fallback::Default(None) => quote!(|| ()),
+        Fallback::Never => quote!(|| #ret_arrow { #private::no_fallback() }),
+    };
+    let error_type = match (&entry.output.error, entry.output.body_type, c_ret) {
+        (Some(error), _, _) => quote!(#error),
+        (None, Some(body), Some(c_ret)) if entry.output.is_result => {
+            quote!(<#body as #runtime::CallbackReturn<#c_ret>>::Error)
+        }
+        _ => quote!(#private::core::convert::Infallible),
+    };
+    let on_error = match common.on_error {
+        Some(expr) => {
+            let e = Ident::new("e", Span::call_site());
+            quote!(|#e: &#error_type| #ret_arrow { #expr })
+        }
+        None => quote!(|_: &#error_type| #ret_arrow { #fallback_var() }),
+    };
+    let find_ptr = match &entry.slot {
+        TypeSlot::Param(index, ty) => {
+            let slot = &entry.param_names[*index];
+            quote!(let #ptr = <#ty as #private::UserDataSlot>::into_ptr(#slot);)
+        }
+        TypeSlot::Accessor(expr) => {
+            let fetch = Ident::new("__ffi_fetch", Span::mixed_site());
+            quote! {
+                let #fetch = || #expr;
+                let #ptr = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch) {
+                    #private::core::result::Result::Ok(ptr) => ptr,
+                    #private::core::result::Result::Err(_) => return #fallback_var(),
+                };
+            }
+        }
+        TypeSlot::None => quote!(),
+    };
+    let skip = entry.slot_index();
+    let args = entry
+        .param_names
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != skip)
+        .map(|(_, name)| name);
+    let call = match entry.receiver {
+        SetReceiver::Exclusive => quote! {
+            #private::Holder::<Self, #threading>::call_mut::<#policy, _, _>(
+                #ptr, &SITE, move |#state: &mut Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
+            )
+        },
+        SetReceiver::Shared => quote! {
+            #private::Holder::<Self, #threading>::call_ref::<#policy, _, _>(
+                #ptr, &SITE, move |#state: &Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
+            )
+        },
+        SetReceiver::Owned => quote! {
+            #private::set::destroy_entry::<#threading, #policy, Self, _, _>(
+                #ptr, &SITE, move |#state: Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
+            )
+        },
+    };
+    let site = quote_spanned!(name.span()=> #private::site!(#set::#name));
+    let promise = safe_fn_promise(common);
+    let doc = format!(
+        " The C entry point `{name}` for this state's type: a [`{fn_type}`], to put in the C \
+         library's struct of function pointers. {}",
+        fallback_doc(entry)
+    );
+    quote! {
+        #[doc = #doc]
+        const #const_name: #fn_type = <Self as #set>::#trampoline;
+
+        #[doc(hidden)]
+        #[deny(improper_ctypes_definitions)]
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        #unsafety extern #abi fn #trampoline(#(#params),*) #output {
+            static SITE: #private::Site = #site;
+            #promise
+            let #fallback_var = #fallback;
+            let #on_error_var = #on_error;
+            #find_ptr
+            // SAFETY: C passes back the user data of a live state of this
+            // set (the C call's contract, or `unsafe(safe_fn)`'s promise);
+            // the runtime refuses null.
+            let result = unsafe { #call };
+            #private::value_or(&SITE, result, #fallback_var)
+        }
+    }
+}
+
+/// What C receives after a panic or a refusal, for the docs.
+fn fallback_doc(entry: &EntryModel<'_>) -> String {
+    match (&entry.common.fallback, entry.output.c_type) {
+        (Fallback::Expr(expr), _) => format!(
+            "After a panic or a refused call, C receives `{}`.",
+            tidy(&expr.to_token_stream().to_string())
+        ),
+        (Fallback::Default(_), Some(ty)) => format!(
+            "After a panic or a refused call, C receives `{}`'s `Fallback` value.",
+            tidy(&ty.to_token_stream().to_string())
+        ),
+        _ => String::new(),
+    }
+}
+
+/// For a set with errors: the trait as Rust sees it (the methods, without
+/// the entry points), so that its implementations do not each add errors.
+pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
+    let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
+    let attrs = attrs.iter().filter(|a| !a.path().is_ident("doc"));
+    let methods = item.entries.iter().map(|e| {
+        let (attrs, name, output) = (&e.attrs, &e.ident, &e.output);
+        let receiver = e.receiver.as_ref().map(|(_, tokens)| quote!(#tokens,));
+        let params = e.params.iter().filter(|p| p.user_data.is_empty()).map(|p| {
+            let (pat, ty) = (&p.pat, &p.ty);
+            quote!(#pat: #ty)
+        });
+        quote!(#(#attrs)* fn #name(#receiver #(#params),*) #output;)
+    });
+    quote! {
+        #(#attrs)*
+        #vis trait #ident {
+            #(#methods)*
+        }
+    }
+}

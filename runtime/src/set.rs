@@ -1,0 +1,145 @@
+//! Callback sets: one Rust state behind several C entry points (read,
+//! write, seek and close of a `FILE*`; a GLib source's prepare, check,
+//! dispatch and finalize). The state lives in a [`Holder`], so the entry
+//! points share its guards: re-entry, poisoning and deferred destroy span
+//! the whole set.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+
+use crate::holder::{Holder, Taken, split};
+use crate::panic::{Site, guarded, keep_error, refuse};
+use crate::policy::{Caught, Policy};
+use crate::returns::CallbackReturn;
+use crate::shim::Failed;
+use crate::threading::Threading;
+
+/// The state of a callback set on the heap, from the set's `boxed`.
+///
+/// Either hand it to C for good with [`into_raw`](BoxedSet::into_raw), when
+/// C ends it through the set's destroy entry (fopencookie's `close`) or its
+/// `DESTROY` function, or keep it and pass [`user_data`](BoxedSet::user_data)
+/// while C may call the entry points: the address stays the same while the
+/// `BoxedSet` lives, and dropping it drops the state (after a running call
+/// returns, if one is).
+pub struct BoxedSet<T> {
+    user_data: NonNull<c_void>,
+    drop_state: unsafe fn(*mut c_void, &'static Site),
+    site: &'static Site,
+    _state: PhantomData<T>,
+}
+
+impl<T> BoxedSet<T> {
+    /// Boxes `state` in a holder with the set's contract and policy.
+    #[doc(hidden)]
+    pub fn new<Th: Threading, P: Policy>(state: T, site: &'static Site) -> Self {
+        let user_data = Holder::<T, Th>::into_raw_box(state);
+        BoxedSet {
+            // A box is never null.
+            user_data: NonNull::new(user_data).unwrap_or(NonNull::dangling()),
+            drop_state: Holder::<T, Th>::drop_owned::<P>,
+            site,
+            _state: PhantomData,
+        }
+    }
+
+    /// The user data to pass to C with the set's entry points.
+    pub fn user_data(&self) -> *mut c_void {
+        self.user_data.as_ptr()
+    }
+
+    /// Hands the state over: C now owns it, and ends it through the set's
+    /// destroy entry, or its `DESTROY`, exactly once.
+    #[must_use = "the state leaks unless C ends it"]
+    pub fn into_raw(self) -> *mut c_void {
+        ManuallyDrop::new(self).user_data.as_ptr()
+    }
+}
+
+impl<T> Drop for BoxedSet<T> {
+    fn drop(&mut self) {
+        // SAFETY: not handed to C (`into_raw` forgets `self`), so this is the
+        // holder's only destroy; `drop_state` is its own type's.
+        unsafe { (self.drop_state)(self.user_data.as_ptr(), self.site) }
+    }
+}
+
+impl<T> fmt::Debug for BoxedSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxedSet")
+            .field("user_data", &self.user_data)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: a `BoxedSet` owns its state; sending it sends the state.
+unsafe impl<T: Send> Send for BoxedSet<T> {}
+// SAFETY: shared, it only hands out its pointer.
+unsafe impl<T: Sync> Sync for BoxedSet<T> {}
+
+/// Lends `state` to C for one call: `call` gets the user data, the entry
+/// points may run until it returns (a kept panic is resumed then, under
+/// `resume`), and the state comes back.
+#[doc(hidden)]
+pub fn scope<Th: Threading, P: Policy, T, R>(
+    state: T,
+    call: impl FnOnce(*mut c_void) -> R,
+) -> (R, T) {
+    let holder = Holder::<T, Th>::new(state);
+    let value = guarded::<P, _>(|| call(holder.as_ptr()));
+    (value, holder.into_inner())
+}
+
+/// A set's destroy entry (a method taking the state by value): frees the
+/// box and runs `call` on the state under the policy. Refused on a borrowed
+/// set; during another call of the set, the state is dropped when that call
+/// returns and C receives the fallback.
+///
+/// # Safety
+/// `user_data` is null or a live holder of this set (boxed or borrowed),
+/// and C calls the destroy once.
+#[doc(hidden)]
+#[inline]
+pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
+    user_data: *mut c_void,
+    site: &'static Site,
+    call: impl FnOnce(T) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, Failed> {
+    if user_data.is_null() {
+        let _ = P::catch(site, || -> () {
+            refuse(
+                site,
+                format_args!("its user data is null instead of a pointer to the set's state"),
+            )
+        });
+        return Err(Failed);
+    }
+    // SAFETY: forwarded.
+    match unsafe { Holder::<T, Th>::take(user_data, site) } {
+        Taken::State(state) => match P::catch(site, move || split(call(state), on_error)) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err((value, error))) => {
+                keep_error(site, error);
+                Ok(value)
+            }
+            Err(Caught) => Err(Failed),
+        },
+        Taken::Borrowed => {
+            let _ = P::catch(site, || -> () {
+                refuse(
+                    site,
+                    format_args!(
+                        "it ends the set, but the set is borrowed for one C call (`scope`); a \
+                         set that C ends is made with `boxed(..).into_raw()`"
+                    ),
+                )
+            });
+            Err(Failed)
+        }
+        Taken::Deferred | Taken::Leaked => Err(Failed),
+    }
+}
