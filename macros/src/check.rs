@@ -14,7 +14,7 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 use crate::errors::Errors;
 use crate::model::{
     Abi, Common, EntryModel, Fallback, FnModel, FnUserData, FreshNames, Model, Output, Policy,
-    SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
+    RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
@@ -111,7 +111,7 @@ fn check_abi(abi: &Abi, errors: &mut Errors) {
 
 /// What C receives after a panic, as the printers need it.
 fn fallback<'a>(options: &'a Options, policy: Policy, output: Option<&'a Type>) -> Fallback<'a> {
-    if !policy.returns_fallback() {
+    if !policy.returns_fallback() || options.raise.is_some() {
         return Fallback::Never;
     }
     match &options.fallback {
@@ -212,6 +212,10 @@ fn common<'a>(
         fallback: fallback(options, policy, output),
         on_error: options.on_error.as_ref().map(|given| &given.value),
         safe_fn: options.safe_fn.as_ref().map(|given| given.value),
+        raise: options.raise.as_ref().map(|given| RaiseExit {
+            call: &given.value,
+            prepare: options.on_raise.as_ref().map(|given| &given.value),
+        }),
         names,
     }
 }
@@ -286,7 +290,19 @@ fn check_fn<'a>(
         syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
         syn::ReturnType::Default => item.fn_span,
     };
-    check_on_error(options, policy, output.is_result, result_span, errors);
+    if options.raise.is_some() {
+        check_raise(options, errors);
+    } else {
+        check_on_error(options, policy, output.is_result, result_span, errors);
+        if let Some(given) = &options.on_raise {
+            errors.error(
+                given.key,
+                "`on_raise` prepares the `raise = EXPR` exit, which is missing: add `raise = \
+                 unsafe { lua_error(l) }` (the C library's diverging error call), or remove \
+                 `on_raise`",
+            );
+        }
+    }
 
     // The item, in source order.
     if let Some(span) = item.constness {
@@ -368,6 +384,44 @@ fn check_fn<'a>(
         shim_unsafe,
         typed_constructor,
     })
+}
+
+/// With `raise = EXPR` every failure ends by raising: the options that
+/// choose a value for C have nothing to do.
+fn check_raise(options: &Options, errors: &mut Errors) {
+    for (key, span) in [
+        ("on_panic", options.on_panic.as_ref().map(|g| g.key)),
+        (
+            "unguarded",
+            options.unguarded_fallback.as_ref().map(|g| g.key),
+        ),
+        ("fallback", options.fallback.as_ref().map(|g| g.key)),
+        ("on_error", options.on_error.as_ref().map(|g| g.key)),
+    ] {
+        if let Some(span) = span {
+            errors.error(
+                span,
+                format_args!(
+                    "with `raise = EXPR` a panic, an `Err` or a refused call ends by raising the \
+                     C library's error, so `{key}` is never used: remove it (prepare the raise \
+                     with `on_raise = EXPR`, which reads `failure`)"
+                ),
+            );
+        }
+    }
+}
+
+/// `raise` and `on_raise` are the fn form's.
+fn raise_not_here(options: &Options, what: &str, errors: &mut Errors) {
+    for given in [&options.raise, &options.on_raise].into_iter().flatten() {
+        errors.error(
+            given.key,
+            format_args!(
+                "`raise` and `on_raise` are for `#[callback]` fns (a Lua C function, a libpng \
+                 read callback), not {what}"
+            ),
+        );
+    }
 }
 
 /// `on_error` needs a `Result`; a `Result` needs something to give C.
@@ -515,6 +569,7 @@ fn check_type<'a>(
              remove it",
         );
     }
+    raise_not_here(options, "callback types", errors);
     if let (Some(given), None) = (&options.on_error, &options.error) {
         errors.error(
             given.key,
@@ -1119,6 +1174,7 @@ fn check_entry<'a>(
     };
 
     check_policy(options, policy, &abi, errors);
+    raise_not_here(options, "callback sets", errors);
     let result_span = match &entry.output {
         syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
         syn::ReturnType::Default => entry.fn_span,

@@ -36,6 +36,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let c_ret = model.output.c_type;
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
+    let on_raise_var = Ident::new("__ffi_on_raise", Span::mixed_site());
     let body_var = Ident::new("__ffi_body", Span::mixed_site());
     let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
     let accessor = match &model.user_data {
@@ -103,17 +104,63 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let site_value = site(runtime, &item.ident);
     let promise = safe_fn_promise(common);
 
-    let call = match accessor {
-        Some(_) => quote! {
+    let site_ref = quote!(&__FFI_CALLBACK_SITE);
+    let call = match (accessor, &common.raise) {
+        (Some(_), None) => quote! {
             #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
-                &__FFI_CALLBACK_SITE, #fetch_var, #body_var, #on_error_var,
+                #site_ref, #fetch_var, #body_var, #on_error_var,
             )
         },
-        None => quote! {
+        (None, None) => quote! {
             #runtime::__private::call_fn::<#policy, #received, _, _>(
-                &__FFI_CALLBACK_SITE, #user_data_arg, #body_var, #on_error_var,
+                #site_ref, #user_data_arg, #body_var, #on_error_var,
             )
         },
+        (Some(_), Some(_)) => quote! {
+            #runtime::__private::raise::call_fn_fetch_raising::<#received, _, _, _>(
+                #site_ref, #fetch_var, #body_var, #on_raise_var,
+            )
+        },
+        (None, Some(_)) => quote! {
+            #runtime::__private::raise::call_fn_raising::<#received, _, _>(
+                #site_ref, #user_data_arg, #body_var, #on_raise_var,
+            )
+        },
+    };
+    // The raise exit: `on_raise` (reading `failure`) runs inside the
+    // runtime's catch; the diverging call comes after it returns, from this
+    // frame, where nothing with a destructor is alive any more.
+    let (on_raise, finish) = match &common.raise {
+        Some(raise) => {
+            let failure = Ident::new("failure", Span::call_site());
+            let prepare = raise
+                .prepare
+                .map_or_else(|| quote!(), ToTokens::to_token_stream);
+            let raise_call = raise.call;
+            (
+                quote! {
+                    #[allow(unused_variables)]
+                    let #on_raise_var = |#failure: #runtime::Failure<'_, #error_type>| { #prepare; };
+                },
+                quote! {
+                    match result {
+                        #runtime::__private::core::result::Result::Ok(value) => value,
+                        #[allow(unreachable_code)]
+                        #runtime::__private::core::result::Result::Err(_) => {
+                            #raise_call;
+                            #runtime::__private::raise::raise_returned(&__FFI_CALLBACK_SITE)
+                        }
+                    }
+                },
+            )
+        }
+        None => (
+            quote! {
+                let #fallback_var = #fallback;
+                let #on_error_var = #on_error;
+            },
+            quote!(#runtime::__private::value_or(&__FFI_CALLBACK_SITE, result, #fallback_var)),
+        ),
     };
     let fetch = accessor.map(|expr| quote!(let #fetch_var = || #expr;));
     let shim_unsafe = match (model.shim_unsafe, item.written_unsafe) {
@@ -146,14 +193,13 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #c_output #where_clause {
             static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
             #promise
-            let #fallback_var = #fallback;
-            let #on_error_var = #on_error;
+            #on_raise
             #fetch
             let #body_var = move |#body_param| #body_ret { #(#body_lets)* #block };
             // SAFETY: the user data is null or was made for this fn's
             // received type (the `unsafe` C call's contract).
             let result = unsafe { #call };
-            #runtime::__private::value_or(&__FFI_CALLBACK_SITE, result, #fallback_var)
+            #finish
         }
         #module
     }

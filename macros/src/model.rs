@@ -26,9 +26,17 @@ pub(crate) struct Common<'a> {
     pub(crate) on_error: Option<&'a Expr>,
     /// `unsafe(safe_fn)`: the span of the user's `unsafe`.
     pub(crate) safe_fn: Option<Span>,
+    /// `raise = EXPR` and `on_raise = EXPR` (fn form only).
+    pub(crate) raise: Option<RaiseExit<'a>>,
     /// Fresh names for generated generics, unused by the item's tokens (a
     /// user type called `F` stays the user's).
     pub(crate) names: FreshNames,
+}
+
+/// The raise exit of a fn: the diverging C call, and what prepares it.
+pub(crate) struct RaiseExit<'a> {
+    pub(crate) call: &'a Expr,
+    pub(crate) prepare: Option<&'a Expr>,
 }
 
 /// The ABI string a callback is declared with, and where it was written.

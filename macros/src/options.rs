@@ -64,14 +64,22 @@ pub(crate) struct Options {
     pub(crate) in_impl: Option<Given<()>>,
     /// `preset = path`: the expansion hands the item to that preset's macro.
     pub(crate) preset: Option<Given<Path>>,
+    /// `raise = EXPR`: the diverging C call that ends a failed call
+    /// (`lua_error(l)`).
+    pub(crate) raise: Option<Given<Expr>>,
+    /// `on_raise = EXPR`: prepares the raise (reads `failure`).
+    pub(crate) on_raise: Option<Given<Expr>>,
 }
 
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
      `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
-     `crate = path`, `unsafe(safe_fn)`, `preset = path`, for fns `in_impl`, and for callback \
-     types `reentrant`, `send`, `sync`, `local`, `error = Type`, `fn_type = Name`";
+     `crate = path`, `unsafe(safe_fn)`, `preset = path`, for fns `in_impl`, `raise = EXPR` and \
+     `on_raise = EXPR`, and for callback types `reentrant`, `send`, `sync`, `local`, \
+     `error = Type`, `fn_type = Name`";
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 19] = [
+    "raise",
+    "on_raise",
     "on_panic",
     "unguarded",
     "fallback",
@@ -140,6 +148,8 @@ impl Options {
             local: self.local.or(defaults.local),
             fn_type: self.fn_type.or(defaults.fn_type),
             in_impl: self.in_impl.or(defaults.in_impl),
+            raise: self.raise.or(defaults.raise),
+            on_raise: self.on_raise.or(defaults.on_raise),
             // A preset cannot name another preset.
             preset: self.preset,
         }
@@ -197,6 +207,12 @@ impl Options {
             }
             ("on_error", Meta::NameValue(nv)) => {
                 set(&mut self.on_error, nv.value, key_span, &key, errors)
+            }
+            ("raise", Meta::NameValue(nv)) => {
+                set(&mut self.raise, nv.value, key_span, &key, errors)
+            }
+            ("on_raise", Meta::NameValue(nv)) => {
+                set(&mut self.on_raise, nv.value, key_span, &key, errors)
             }
             ("user_data", Meta::NameValue(nv)) => {
                 set(&mut self.user_data, nv.value, key_span, &key, errors)
@@ -261,7 +277,7 @@ impl Options {
             ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
             (
                 "on_panic" | "unguarded" | "fallback" | "on_error" | "error" | "user_data"
-                | "crate" | "preset" | "fn_type",
+                | "crate" | "preset" | "fn_type" | "raise" | "on_raise",
                 other,
             ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
@@ -346,6 +362,7 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "home" | "thread_local" | "home_thread" => return Some("local"),
         "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),
         "no_guard" | "without_guard" => return Some("unguarded = fallback"),
+        "longjmp" | "throw" | "raise_error" => return Some("raise = EXPR"),
         _ => {}
     }
     closest(key, &KEYS).map(|key| match key {

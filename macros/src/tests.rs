@@ -178,3 +178,20 @@ fn set_cookie_io() {
         },
     );
 }
+
+#[test]
+fn fn_raise_lua() {
+    snapshot(
+        "fn_raise_lua",
+        quote!(
+            user_data = unsafe { lua_touserdata(l, lua_upvalueindex(1)) },
+            on_raise = unsafe { push_message(l, &failure.message()) },
+            raise = unsafe { lua_error(l) },
+        ),
+        quote! {
+            extern "C-unwind" fn counter(l: *mut lua_State, #[user_data] state: &State) -> Result<c_int, String> {
+                Ok(0)
+            }
+        },
+    );
+}

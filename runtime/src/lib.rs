@@ -10,6 +10,7 @@ mod once;
 mod owned;
 mod panic;
 mod policy;
+mod raise;
 mod reentry;
 mod report;
 mod returns;
@@ -35,6 +36,7 @@ pub use crate::future::{CallbackFuture, Cancelled, Completion, future};
 pub use crate::future::{CallbackStream, Sender, stream};
 pub use crate::owned::{Boxed, Once, RawCallback, RawOnce};
 pub use crate::panic::{resume_panics, resume_panics_with, try_resume};
+pub use crate::raise::Failure;
 pub use crate::report::{Report, ReportKind, Reporter, set_reporter};
 pub use crate::returns::{CallbackReturn, Fallback};
 pub use crate::set::BoxedSet;
@@ -73,6 +75,10 @@ pub mod __private {
         pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
     }
     pub use crate::returns::{CallbackReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback};
+    /// The raise exit.
+    pub mod raise {
+        pub use crate::raise::{Raise, call_fn_fetch_raising, call_fn_raising, raise_returned};
+    }
     /// Callback sets.
     pub mod set {
         pub use crate::set::{destroy_entry, scope};

@@ -616,3 +616,11 @@ macro_rules! __site {
         }
     };
 }
+
+/// A refusal's reason (what follows "refused the call: "), if the payload
+/// is one of this crate's refusals.
+pub(crate) fn refusal_text(payload: &(dyn Any + Send)) -> Option<&str> {
+    let message = payload_message(payload)?;
+    let rest = message.strip_prefix(REFUSAL_PREFIX)?;
+    rest.split_once("refused the call: ").map(|(_, why)| why)
+}

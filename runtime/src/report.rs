@@ -40,6 +40,9 @@ pub enum ReportKind {
     KeptPanicDroppedWhileUnwinding,
     /// The `stop` of `resume_panics_with` panicked; that panic was dropped.
     StopPanicked,
+    /// A callback's `on_raise` handler panicked; that panic was dropped and
+    /// the raise went ahead.
+    RaiseHandlerPanicked,
 }
 
 /// One thing the crate reports, handed to the reporter (see
@@ -102,6 +105,11 @@ impl fmt::Display for Report<'_> {
             ReportKind::StopPanicked => write!(
                 f,
                 "the `stop` of `resume_panics_with` panicked; the panic was dropped"
+            )?,
+            ReportKind::RaiseHandlerPanicked => write!(
+                f,
+                "the `on_raise` handler of {callback} panicked; the panic was dropped and the \
+                 raise went ahead"
             )?,
         }
         if let Some(message) = self.panic_message {
@@ -313,6 +321,19 @@ pub(crate) fn abort_in_fallback(site: &Site, payload: &(dyn Any + Send)) -> ! {
         std::io::stderr(),
         "ffi-callback: the `fallback = ..` expression of the callback {} panicked{message}\n\
          ffi-callback: C needs a value from it and a panic cannot unwind into C; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
+/// `raise = EXPR` returned instead of leaving the call.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_raise_returned(site: &Site) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the `raise = ..` call of the callback {} returned, but it must not \
+         return (it is the C library's error exit, such as `lua_error`); aborting",
         site.describe()
     );
     std::process::abort()
