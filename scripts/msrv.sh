@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# MSRV check: the workspace's `rust-version` (root Cargo.toml,
-# [workspace.package]) must be true for what users build (the runtime
-# `ffi-callback` and the macro crate `ffi-callback-macros`).
+# MSRV check: the published crates' `rust-version` (runtime/Cargo.toml and
+# macros/Cargo.toml, edition 2021) must be true for what users build: the
+# runtime `ffi-callback` and the macro crate `ffi-callback-macros`, and the
+# code the macro generates in a user's crate. The tests and examples are
+# edition 2024 on the current stable, so the old toolchain works on copies
+# of the published crates (and of the hygiene and forbid(unsafe_code)
+# crates, which compile generated code) in a workspace of their own.
 #
 #   scripts/msrv.sh            every check that this machine can run
 #   scripts/msrv.sh --static   only the checks that need no old toolchain
 #
 # 1. With the MSRV toolchain (installed here through rustup when missing):
-#    `cargo +MSRV test` of the runtime, the macros (snapshots, fuzz), the
-#    hygiene and forbid(unsafe_code) crates, then `cargo +MSRV check` of the
-#    whole workspace with every target. This is the real check: language
-#    features (let chains are 1.88, `&raw` 1.82, ...) and std APIs alike.
+#    `cargo +MSRV test` of the runtime (every feature), the macros
+#    (snapshots, fuzz), the hygiene and forbid(unsafe_code) crates. This is
+#    the real check: language features (let chains are 1.88, `&raw` 1.82,
+#    ...) and std APIs alike.
 # 2. Always, on the current stable toolchain:
 #    - every normal dependency of `ffi-callback` (the crates users compile)
 #      declares a `rust-version` no newer than ours (Cargo.lock as locked;
@@ -27,8 +31,8 @@ cd "$(dirname "$0")/.."
 static_only=false
 [ "${1:-}" = "--static" ] && static_only=true
 
-msrv=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)
-[ -n "$msrv" ] || { echo "msrv: no rust-version in [workspace.package] of Cargo.toml" >&2; exit 1; }
+msrv=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' runtime/Cargo.toml)
+[ -n "$msrv" ] || { echo "msrv: no rust-version in runtime/Cargo.toml" >&2; exit 1; }
 echo "msrv: declared rust-version = $msrv"
 
 # "a.b[.c]" <= "x.y[.z]"
@@ -60,26 +64,43 @@ if ! $static_only; then
   fi
 fi
 
+for manifest in runtime/Cargo.toml macros/Cargo.toml; do
+  for field in "edition = \"2021\"" "rust-version = \"$msrv\""; do
+    grep -qx "$field" "$manifest" || fail "$manifest does not declare $field"
+  done
+done
+
 if $toolchain_ok; then
   echo "msrv: $(rustup run "$msrv" rustc --version)"
+  # A workspace of copies: the real one has edition-2024 members and
+  # resolver 3, which an old cargo cannot even read. The lock file keeps the
+  # dependency versions CI tests with.
+  ws="$(mktemp -d)/msrv-workspace"
+  mkdir -p "$ws/tests"
+  cp -rL runtime macros "$ws/"
+  cp -rL tests/hygiene tests/forbid_unsafe "$ws/tests/"
+  cp Cargo.lock "$ws/"
+  {
+    printf '[workspace]\nresolver = "2"\n'
+    printf 'members = ["runtime", "macros", "tests/hygiene", "tests/forbid_unsafe"]\n\n'
+    sed -n '/^\[workspace.package\]/,/^$/p' Cargo.toml | grep -vE '^(edition|rust-version)'
+    sed -n '/^\[workspace.lints/,/^\[profile/p' Cargo.toml | grep -v '^\[profile'
+  } >"$ws/Cargo.toml"
   # Its own target directory: another compiler's artifacts would only be
   # rebuilt over and over.
-  msrv_target="${CARGO_TARGET_DIR:-target}/msrv-$msrv"
-  echo "msrv: cargo +$msrv test (runtime, macros, hygiene, forbid-unsafe)"
-  if ! CARGO_TARGET_DIR="$msrv_target" cargo "+$msrv" test -q \
+  msrv_target="${CARGO_TARGET_DIR:-$PWD/target}/msrv-$msrv"
+  echo "msrv: cargo +$msrv test (runtime with every feature, macros, hygiene, forbid-unsafe)"
+  if ! (cd "$ws" && CARGO_TARGET_DIR="$msrv_target" cargo "+$msrv" test -q --all-features \
       -p ffi-callback -p ffi-callback-macros -p ffi-callback-hygiene \
-      -p ffi-callback-forbid-unsafe; then
+      -p ffi-callback-forbid-unsafe); then
     fail "cargo +$msrv test"
   fi
-  echo "msrv: cargo +$msrv check --workspace --all-targets"
-  if ! CARGO_TARGET_DIR="$msrv_target" cargo "+$msrv" check -q --workspace --all-targets; then
-    fail "cargo +$msrv check --workspace --all-targets"
-  fi
+  rm -rf "$(dirname "$ws")"
 fi
 
 # ---- 2. checks on the current toolchain ----------------------------------
 echo "msrv: rust-version of every dependency users compile (Cargo.lock)"
-deps=$(cargo tree -p ffi-callback -e normal,build --prefix none --format '{p}' \
+deps=$(cargo tree -p ffi-callback --all-features -e normal,build --prefix none --format '{p}' \
   | sed 's/ (.*//; s/ v/ /' | sort -u)
 metadata=$(cargo metadata --format-version 1 --locked)
 while read -r name version; do
@@ -88,7 +109,7 @@ while read -r name version; do
   needs=$(jq -r --arg n "$name" --arg v "$version" \
     '.packages[] | select(.name == $n and .version == $v) | .rust_version // "unset"' \
     <<<"$metadata" | head -n1)
-  if [ "$needs" = "unset" ]; then
+  if [ "$needs" = "unset" ] || [ -z "$needs" ]; then
     echo "  $name $version: no rust-version declared (cannot tell)"
   elif version_le "$needs" "$msrv"; then
     echo "  $name $version: rust-version $needs ok"

@@ -21,6 +21,8 @@ pub trait NoCaptures: Copy + Send + Sync + 'static {}
 
 // `do_not_recommend`: report the closure against `NoCaptures` (and its
 // message above), not the capture against `Copy`.
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<T: Copy + Send + Sync + 'static> NoCaptures for T {}
 
@@ -28,7 +30,7 @@ struct ZeroSized<F>(F);
 
 impl<F> ZeroSized<F> {
     const CHECK: () = assert!(
-        size_of::<F>() == 0,
+        std::mem::size_of::<F>() == 0,
         "ffi-callback: this callback type has no user-data slot, so its closure must capture \
          nothing (be zero-sized); if the C function passes a `void *` for user data, mark that \
          parameter `#[user_data]`"
@@ -76,6 +78,8 @@ pub trait SendClosure: Send {}
 
 // `do_not_recommend`: report the closure against this trait's message, not
 // rustc's generic one about `Send` (which does not say why it is needed).
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<T: Send> SendClosure for T {}
 
@@ -91,6 +95,8 @@ impl<T: Send> SendClosure for T {}
 #[doc(hidden)]
 pub trait SyncClosure: Send + Sync {}
 
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<T: Send + Sync> SyncClosure for T {}
 
@@ -106,6 +112,8 @@ impl<T: Send + Sync> SyncClosure for T {}
 #[doc(hidden)]
 pub trait ReentrantSendClosure: Send + Sync {}
 
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<T: Send + Sync> ReentrantSendClosure for T {}
 

@@ -133,7 +133,7 @@ unsafe fn run<U: UserDataParam, O>(
             std::any::type_name::<U>()
         ));
     }
-    if U::EXCLUSIVE && cfg!(debug_assertions) && !user_data.is_null() && size_of::<U::Target>() != 0
+    if U::EXCLUSIVE && cfg!(debug_assertions) && !user_data.is_null() && std::mem::size_of::<U::Target>() != 0
     {
         let node = reentry::Node::new::<U::Target>(site, user_data);
         let _active = reentry::enter(&node);

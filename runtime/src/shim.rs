@@ -115,7 +115,7 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
     let output = if U::EXCLUSIVE
         && cfg!(debug_assertions)
         && !user_data.is_null()
-        && size_of::<U::Target>() != 0
+        && std::mem::size_of::<U::Target>() != 0
     {
         let node = reentry::Node::new::<U::Target>(site, user_data);
         let _active = reentry::enter(&node);

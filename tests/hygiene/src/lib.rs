@@ -221,12 +221,15 @@ pub extern "C" fn raw_mut(#[user_data(*mut u8)] state: *mut State) -> *mut c_voi
 /// A `*const T`.
 #[callback]
 pub extern "C" fn raw_const(#[user_data] state: *const State) -> ::core::primitive::usize {
-    state.addr()
+    // `as` rather than `addr()` (Rust 1.84): this crate builds on the MSRV.
+    state as ::core::primitive::usize
 }
 
 /// No user data: a safe `extern "C" fn`, exported.
 #[callback]
-#[unsafe(export_name = "ffi_callback_hygiene_no_user_data")]
+// Edition 2021 (this crate checks the MSRV): the plain form of the
+// attribute; the 2024 `#[unsafe(..)]` form is a ui pass case.
+#[export_name = "ffi_callback_hygiene_no_user_data"]
 pub extern "C" fn no_user_data(a: c_int, _: c_int, mut b: c_int) -> c_int {
     #![allow(clippy::needless_late_init)]
     b += a;
@@ -439,7 +442,7 @@ pub fn run_all() -> c_int {
             let mut ctx = Context {
                 data: ::ffi_callback::user_data(&mut state),
             };
-            accessor(&raw mut ctx, 5);
+            accessor(::core::ptr::addr_of_mut!(ctx), 5);
             let _ = safe_start(::ffi_callback::user_data_box(::std::boxed::Box::new(
                 State::empty(),
             )));
@@ -471,7 +474,7 @@ pub fn run_all() -> c_int {
         // SAFETY: the context carries the holder's user data.
         |f, ud| unsafe {
             let mut ctx = Context { data: ud };
-            f(&raw mut ctx, 2);
+            f(::core::ptr::addr_of_mut!(ctx), 2);
         },
     );
     total += steps;
