@@ -143,3 +143,15 @@ pub fn no_fallback<R>() -> R {
 /// of the callback's safe fn passes user data made for it.
 #[doc(hidden)]
 pub unsafe trait SafeFnPromise {}
+
+/// A closure may return `bool` for a C `int` used as a boolean (GLib's
+/// `gboolean`, Windows' `BOOL`): `true` is `1`, `false` is `0`.
+impl CallbackReturn<std::ffi::c_int> for bool {
+    type Error = Infallible;
+    #[inline(always)]
+    fn into_result(self) -> Result<std::ffi::c_int, Infallible> {
+        Ok(std::ffi::c_int::from(self))
+    }
+}
+
+impl PlainReturn<std::ffi::c_int> for bool {}

@@ -1137,3 +1137,22 @@ fn sync_once_second_call_is_refused() {
     // SAFETY: as above.
     unsafe { (raw.destroy)(raw.user_data) };
 }
+
+/// GLib's `GSourceFunc`: a `gboolean` (a C `int`) saying whether to call
+/// again.
+#[callback]
+type SourceFunc = unsafe extern "C" fn(#[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn closure_returning_bool_gives_c_one_or_zero() {
+    let mut ticks = 0;
+    let got = SourceFunc::scope(
+        || {
+            ticks += 1;
+            ticks < 3
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| unsafe { [f(ud), f(ud), f(ud)] },
+    );
+    assert_eq!(got, [1, 1, 0]);
+}
