@@ -69,6 +69,8 @@ example sql_function -- :: \
   '^SELECT to_eur\(10, .XYZ.\) failed as it should: to_eur: unknown currency "XYZ"$' \
   '^xDestroy: SQLite freed the to_eur closure and its 5 rates after 13 calls$'
 
+example async_lookup -- :: \
+  'resolved 3 of 3 names and a 50 ms timer fired: true; notified on glibc threads: true'
 example spawn_thread -- :: \
   '^closure thread: 9592 primes below 100000, the largest 99991; ran on another thread: true$' \
   '^fn thread: 19 letters in 4 words; ran on another thread: true$'

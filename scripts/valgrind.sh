@@ -82,7 +82,10 @@ for name in "${tests[@]}"; do
   echo
   echo "=== $name under memcheck ==="
   status=0
-  valgrind --tool=memcheck --error-exitcode=1 \
+  # --run-libc-freeres=no: glibc 2.36's own clean-up at exit reads freed
+  # memory after getaddrinfo_a (a 5-line C program shows the same 7 errors),
+  # which is glibc's, not ours.
+  valgrind --tool=memcheck --error-exitcode=1 --run-libc-freeres=no \
     --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite,possible --num-callers=30 \
     --log-file="$log" \
