@@ -2,7 +2,7 @@
 # The test crate on a second architecture: cross-builds the integration test
 # binaries of ffi-callback-tests (tests/tests/*.rs) for
 # aarch64-unknown-linux-gnu and runs them under qemu-user, so that the
-# trampolines, the shims, the atomics and the unwinding out of real C code
+# trampolines, the holders, the atomics and the unwinding out of real C code
 # (glibc, bundled sqlite, static zlib, all built for aarch64) run on a
 # weakly-ordered ISA with another calling convention.
 #

@@ -3,7 +3,7 @@
 //! through the `LPARAM` slot.
 //!
 //! `enum_windows --panic` makes the callback panic on the second window:
-//! the shim returns `FALSE` to Windows, which stops enumerating, and
+//! the trampoline returns `FALSE` to Windows, which stops enumerating, and
 //! `resume_panics` re-raises the panic, with its payload, once `EnumWindows`
 //! has returned to Rust.
 //!

@@ -13,7 +13,7 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
 use crate::model::{
-    Abi, Common, EntryModel, Fallback, FnModel, FnUserData, FreshNames, Model, Output, Policy,
+    Abi, Common, EntryModel, FallbackValue, FnModel, FnUserData, FreshNames, Model, Output, Policy,
     RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
@@ -110,13 +110,17 @@ fn check_abi(abi: &Abi, errors: &mut Errors) {
 }
 
 /// What C receives after a panic, as the printers need it.
-fn fallback<'a>(options: &'a Options, policy: Policy, output: Option<&'a Type>) -> Fallback<'a> {
+fn fallback<'a>(
+    options: &'a Options,
+    policy: Policy,
+    output: Option<&'a Type>,
+) -> FallbackValue<'a> {
     if !policy.returns_fallback() || options.raise.is_some() {
-        return Fallback::Never;
+        return FallbackValue::Never;
     }
     match &options.fallback {
-        Some(given) => Fallback::Expr(&given.value),
-        None => Fallback::Default(output),
+        Some(given) => FallbackValue::Expr(&given.value),
+        None => FallbackValue::Default(output),
     }
 }
 

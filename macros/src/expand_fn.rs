@@ -1,4 +1,4 @@
-//! Printer, form 1: a `#[callback]` fn becomes a C-ABI shim with the same
+//! Printer, form 1: a `#[callback]` fn becomes a C-ABI trampoline with the same
 //! name whose body is one call into the runtime (`call_fn`), which unpacks
 //! the user data and runs the user's body, kept as a closure, under the
 //! panic policy; beside it, a module of the same name with the typed
@@ -15,7 +15,7 @@ use crate::tokens::{
     documents_safety, fallback_closure, mentions, on_error_closure, safe_fn_promise, site,
 };
 
-/// The shim's name for a parameter: the user's own when the pattern is a
+/// The trampoline's name for a parameter: the user's own when the pattern is a
 /// plain binding (so docs and `user_data = EXPR` can use it), else a
 /// hygienic one.
 fn param_name(pat: &Pat, index: usize) -> Ident {
@@ -205,7 +205,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     }
 }
 
-/// The `# Safety` section of an `unsafe` shim, naming its constructor.
+/// The `# Safety` section of an `unsafe` trampoline, naming its constructor.
 fn safety_doc(model: &FnModel<'_>) -> TokenStream {
     let name = &model.item.ident;
     let constructor = if model.typed_constructor {

@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::Ident;
 
-use crate::model::{EntryModel, Fallback, SetModel, Threading, TypeSlot};
+use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, tidy};
 
@@ -188,13 +188,13 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
     let state = Ident::new("__ffi_state", Span::mixed_site());
     let fallback = match &common.fallback {
-        Fallback::Expr(expr) => quote!(|| #ret_arrow { #expr }),
-        Fallback::Default(Some(ty)) => {
+        FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
+        FallbackValue::Default(Some(ty)) => {
             let span = first_span(ty);
             quote_spanned!(span=> || <#ty as #private::Fallback>::fallback())
         }
-        Fallback::Default(None) => quote!(|| ()),
-        Fallback::Never => quote!(|| #ret_arrow { #private::no_fallback() }),
+        FallbackValue::Default(None) => quote!(|| ()),
+        FallbackValue::Never => quote!(|| #ret_arrow { #private::no_fallback() }),
     };
     let error_type = match (&entry.output.error, entry.output.body_type, c_ret) {
         (Some(error), _, _) => quote!(#error),
@@ -283,11 +283,11 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
 /// What C receives after a panic or a refusal, for the docs.
 fn fallback_doc(entry: &EntryModel<'_>) -> String {
     match (&entry.common.fallback, entry.output.c_type) {
-        (Fallback::Expr(expr), _) => format!(
+        (FallbackValue::Expr(expr), _) => format!(
             "After a panic or a refused call, C receives `{}`.",
             tidy(&expr.to_token_stream().to_string())
         ),
-        (Fallback::Default(_), Some(ty)) => format!(
+        (FallbackValue::Default(_), Some(ty)) => format!(
             "After a panic or a refused call, C receives `{}`'s `Fallback` value.",
             tidy(&ty.to_token_stream().to_string())
         ),

@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Ident, ReturnType, Type};
 
-use crate::model::{TypeModel, TypeSlot};
+use crate::model::{FallbackValue, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, site, tidy};
 
@@ -106,13 +106,13 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
     };
     let params = params_of(model.fallback_expr());
     let fallback = match &common.fallback {
-        crate::model::Fallback::Expr(expr) => quote!(#expr),
-        crate::model::Fallback::Default(Some(ty)) => {
+        FallbackValue::Expr(expr) => quote!(#expr),
+        FallbackValue::Default(Some(ty)) => {
             let span = first_span(ty);
             quote_spanned!(span=> <#ty as #runtime::__private::Fallback>::fallback())
         }
-        crate::model::Fallback::Default(None) => quote!(()),
-        crate::model::Fallback::Never => quote!(#runtime::__private::no_fallback()),
+        FallbackValue::Default(None) => quote!(()),
+        FallbackValue::Never => quote!(#runtime::__private::no_fallback()),
     };
     let on_error = match (common.on_error, &model.error) {
         (Some(expr), Some(error)) => {
@@ -261,11 +261,11 @@ fn struct_docs(model: &TypeModel<'_>, what: &str) -> TokenStream {
         _ => format!(" The C library {}.", model.threading.contract()),
     };
     let fallback = match (&model.common.fallback, c_return(model)) {
-        (crate::model::Fallback::Expr(expr), _) => format!(
+        (FallbackValue::Expr(expr), _) => format!(
             " After a panic or a refused call, C receives `{}`.",
             tidy(&expr.to_token_stream().to_string())
         ),
-        (crate::model::Fallback::Default(_), Some(ty)) => format!(
+        (FallbackValue::Default(_), Some(ty)) => format!(
             " After a panic or a refused call, C receives `{}`'s `Fallback` value (zero, null, \
              `false` or `None`).",
             tidy(&ty.to_token_stream().to_string())

@@ -21,7 +21,7 @@ pub(crate) struct Common<'a> {
     pub(crate) runtime: TokenStream,
     pub(crate) abi: Abi,
     pub(crate) policy: Policy,
-    pub(crate) fallback: Fallback<'a>,
+    pub(crate) fallback: FallbackValue<'a>,
     /// `on_error = EXPR`, reading `e` and the C parameters.
     pub(crate) on_error: Option<&'a Expr>,
     /// `unsafe(safe_fn)`: the span of the user's `unsafe`.
@@ -96,7 +96,7 @@ impl Policy {
             (OnPanic::Resume, false) => quote!(Resume),
             (OnPanic::Resume, true) => quote!(ResumeOrFallback),
             (OnPanic::Abort, _) => quote!(Abort),
-            (OnPanic::Fallback, _) => quote!(Fallback),
+            (OnPanic::Fallback, _) => quote!(ReportAndFallback),
             (OnPanic::Unwind, _) => quote!(Unwind),
         };
         quote!(#runtime::__private::policy::#name)
@@ -108,7 +108,7 @@ impl Policy {
 }
 
 /// What C receives after a panic or a refusal.
-pub(crate) enum Fallback<'a> {
+pub(crate) enum FallbackValue<'a> {
     /// `fallback = EXPR`.
     Expr(&'a Expr),
     /// The return type's `Fallback` impl (`None`: the return type is `()`).
@@ -133,7 +133,7 @@ pub(crate) struct FnModel<'a> {
     pub(crate) common: Common<'a>,
     pub(crate) user_data: Option<FnUserData<'a>>,
     pub(crate) output: Output<'a>,
-    /// Whether the shim is an `unsafe fn` (it unpacks user data without
+    /// Whether the trampoline is an `unsafe fn` (it unpacks user data without
     /// `unsafe(safe_fn)`, or the user wrote `unsafe`).
     pub(crate) shim_unsafe: bool,
     /// Whether to generate the typed user-data constructor module.
@@ -328,7 +328,7 @@ impl<'a> TypeModel<'a> {
     /// `fallback = EXPR`, if given.
     pub(crate) fn fallback_expr(&self) -> Option<&'a Expr> {
         match self.common.fallback {
-            Fallback::Expr(expr) => Some(expr),
+            FallbackValue::Expr(expr) => Some(expr),
             _ => None,
         }
     }

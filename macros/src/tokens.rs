@@ -5,7 +5,7 @@ use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, Ident, Type};
 
-use crate::model::{Common, Fallback};
+use crate::model::{Common, FallbackValue};
 use crate::options::Options;
 
 /// The runtime's path as generated code writes it. A `crate = path` keeps
@@ -109,15 +109,15 @@ pub(crate) fn fallback_closure(common: &Common, ret: Option<&Type>) -> TokenStre
     let runtime = &common.runtime;
     let ret_arrow = ret.map(|ty| quote!(-> #ty));
     match &common.fallback {
-        Fallback::Expr(expr) => quote!(|| #ret_arrow { #expr }),
+        FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
         // A closure, not the fn item: passing the fn item would make rustc
         // report a missing `Fallback` a second time, on the call site.
-        Fallback::Default(Some(ty)) => {
+        FallbackValue::Default(Some(ty)) => {
             let span = first_span(ty);
             quote_spanned!(span=> || <#ty as #runtime::__private::Fallback>::fallback())
         }
-        Fallback::Default(None) => quote!(|| ()),
-        Fallback::Never => quote!(|| #ret_arrow { #runtime::__private::no_fallback() }),
+        FallbackValue::Default(None) => quote!(|| ()),
+        FallbackValue::Never => quote!(|| #ret_arrow { #runtime::__private::no_fallback() }),
     }
 }
 

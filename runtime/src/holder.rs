@@ -19,11 +19,11 @@ use crate::panic::{Site, keep_error, poison_ticket, refuse};
 use crate::policy::{Caught, Policy, Unwind};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
-use crate::shim::Failed;
 use crate::threading::{
     DESTROYED, EXCLUSIVE, ExclusiveCalls, POISONED, RUNNING, SharedCalls, StateWord, Threading,
     current_thread,
 };
+use crate::trampoline::Failed;
 use crate::user_data::UserDataSlot;
 
 /// What the macro implements for each callback type (`ExecRow<F>`): the C

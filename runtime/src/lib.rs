@@ -15,8 +15,8 @@ mod reentry;
 mod report;
 mod returns;
 mod set;
-mod shim;
 mod threading;
+mod trampoline;
 mod user_data;
 
 pub use ffi_callback_macros::callback;
@@ -68,7 +68,9 @@ pub mod __private {
     }
     /// The `on_panic` policies.
     pub mod policy {
-        pub use crate::policy::{Abort, Fallback, Policy, Resume, ResumeOrFallback, Unwind};
+        pub use crate::policy::{
+            Abort, Policy, ReportAndFallback, Resume, ResumeOrFallback, Unwind,
+        };
     }
     /// The threading contracts.
     pub mod threading {
@@ -83,7 +85,7 @@ pub mod __private {
     pub mod set {
         pub use crate::set::{destroy_entry, scope};
     }
-    pub use crate::shim::{Failed, call_fn, call_fn_fetch, call_slotless};
+    pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
     pub use crate::user_data::{FetchedUserData, UserDataParam, UserDataSlot};
     pub use core;
 }

@@ -15,8 +15,8 @@ use crate::panic::{Site, keep_error, refuse};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
-use crate::shim::Failed;
 use crate::threading::{Threading, current_thread};
+use crate::trampoline::Failed;
 
 /// A call is reading the closure out.
 const READING: u8 = 1;

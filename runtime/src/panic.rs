@@ -4,8 +4,8 @@
 //! not unwind into C.
 //!
 //! Every slow path here is `#[cold]` and non-generic where it can be, so the
-//! shims stay small; the ones a shim calls on its catch path are
-//! `extern "C"`, so the compiler knows they cannot unwind and the shim needs
+//! trampolines stay small; the ones a trampoline calls on its catch path are
+//! `extern "C"`, so the compiler knows they cannot unwind and the trampoline needs
 //! no landing pad for them.
 
 use std::any::{Any, TypeId};
@@ -128,11 +128,11 @@ pub(crate) fn thread_poisoned() -> bool {
 
 /// A process-wide filter in front of [`thread_poisoned`]: `0` while no
 /// thread is poisoned, `0 - k` (wrapping) while `k` threads are. A fn-form
-/// shim compares its user-data address with it, `addr <= limit`, which is
+/// trampoline compares its user-data address with it, `addr <= limit`, which is
 /// true for null, and for every pointer while some thread is poisoned: one
 /// compare stands for the null and the poison check, and only the cold path
 /// reads the thread-local. (Reading a thread-local from a library crate
-/// compiles as a call to `__tls_get_addr`, which would make every shim save
+/// compiles as a call to `__tls_get_addr`, which would make every trampoline save
 /// registers.) Other threads only take the cold path while one is poisoned.
 static POISON_LIMIT: AtomicUsize = AtomicUsize::new(0);
 

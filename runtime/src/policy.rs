@@ -1,4 +1,4 @@
-//! The `on_panic` policies as marker types, so that one generic shim serves
+//! The `on_panic` policies as marker types, so that one generic trampoline serves
 //! them all and the choice costs nothing at run time.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,7 +22,7 @@ pub trait Policy {
     /// re-raises it.
     const KEEPS: bool;
     /// Panics pass through to the caller (`on_panic = unwind`); every other
-    /// policy's paths are nounwind, so shims need no landing pads.
+    /// policy's paths are nounwind, so trampolines need no landing pads.
     const UNWINDS: bool;
 
     /// Handles a caught panic: keep, report, or abort.
@@ -114,7 +114,7 @@ pub enum Abort {}
 /// `on_panic = fallback`: report the panic and return the fallback value.
 #[doc(hidden)]
 #[derive(Debug)]
-pub enum Fallback {}
+pub enum ReportAndFallback {}
 
 /// `on_panic = unwind`: let the panic unwind into the caller (only with a
 /// `-unwind` ABI, which the macro checks).
@@ -158,7 +158,7 @@ impl Policy for Abort {
     }
 }
 
-impl Policy for Fallback {
+impl Policy for ReportAndFallback {
     const KEEPS: bool = false;
     const UNWINDS: bool = false;
 

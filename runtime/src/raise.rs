@@ -4,7 +4,7 @@
 //! leaves this crate's guards stale); instead a failed call (a panic, an
 //! `Err`, a refused call) is handed to the callback's `on_raise`, which
 //! prepares what the library expects (pushes the message onto the Lua
-//! stack), everything is dropped, and the shim, in a frame with nothing
+//! stack), everything is dropped, and the trampoline, in a frame with nothing
 //! live, makes the diverging C call (`raise = lua_error(l)`).
 
 use std::any::Any;
@@ -66,17 +66,17 @@ impl<E: fmt::Debug> fmt::Debug for Failure<'_, E> {
     }
 }
 
-/// The call failed and `on_raise` ran: the shim now makes its `raise` call.
+/// The call failed and `on_raise` ran: the trampoline now makes its `raise` call.
 /// Holds nothing (a zero-sized token).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Raise;
 
-/// Body of a fn-form shim with a raise exit, user data from a C parameter.
+/// Body of a fn-form trampoline with a raise exit, user data from a C parameter.
 /// Everything it owns is dropped before it returns `Err(Raise)`.
 ///
 /// # Safety
-/// As for [`call_fn`](crate::shim::call_fn).
+/// As for [`call_fn`](crate::trampoline::call_fn).
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
@@ -93,7 +93,7 @@ pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
 /// [`call_fn_raising`] with the user data fetched by `user_data = EXPR`.
 ///
 /// # Safety
-/// As for [`call_fn_fetch`](crate::shim::call_fn_fetch).
+/// As for [`call_fn_fetch`](crate::trampoline::call_fn_fetch).
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call_fn_fetch_raising<U, X, O, R>(
@@ -133,7 +133,10 @@ unsafe fn run<U: UserDataParam, O>(
             std::any::type_name::<U>()
         ));
     }
-    if U::EXCLUSIVE && cfg!(debug_assertions) && !user_data.is_null() && std::mem::size_of::<U::Target>() != 0
+    if U::EXCLUSIVE
+        && cfg!(debug_assertions)
+        && !user_data.is_null()
+        && std::mem::size_of::<U::Target>() != 0
     {
         let node = reentry::Node::new::<U::Target>(site, user_data);
         let _active = reentry::enter(&node);

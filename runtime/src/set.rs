@@ -14,8 +14,8 @@ use crate::holder::{Holder, Taken, split};
 use crate::panic::{Site, guarded, keep_error, refuse};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
-use crate::shim::Failed;
 use crate::threading::Threading;
+use crate::trampoline::Failed;
 
 /// The state of a callback set on the heap, from the set's `boxed`.
 ///

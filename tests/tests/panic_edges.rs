@@ -594,7 +594,7 @@ extern "C-unwind" fn needs_data_unwind(_i: c_int, #[user_data] data: &mut u32) -
 fn refusal_null_user_data_under_resume() {
     let mut got = Vec::new();
     let payload = panic_payload(|| {
-        // SAFETY: null, which the shim refuses.
+        // SAFETY: null, which the trampoline refuses.
         resume_panics(|| got = unsafe { each(needs_data, ptr::null_mut(), 2) })
     });
     assert_eq!(got, [-3, -3]);
@@ -608,7 +608,7 @@ fn refusal_null_user_data_under_resume() {
 #[test]
 fn refusal_null_user_data_under_fallback() {
     let (got, raised) = panics_during(|| {
-        // SAFETY: null, which the shim refuses.
+        // SAFETY: null, which the trampoline refuses.
         unsafe { each(needs_data_fallback, ptr::null_mut(), 2) }
     });
     assert_eq!(got, [-4, -4]);
@@ -625,7 +625,7 @@ fn refusal_null_user_data_under_fallback() {
 #[test]
 fn refusal_null_user_data_under_unwind() {
     let payload = panic_payload(|| {
-        // SAFETY: null, which the shim refuses; the refusal unwinds into
+        // SAFETY: null, which the trampoline refuses; the refusal unwinds into
         // the (`C-unwind`) caller.
         unsafe { needs_data_unwind(0, ptr::null_mut()) }
     });

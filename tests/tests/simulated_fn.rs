@@ -2,7 +2,7 @@
 //! Rust: plain `extern "C"` fns below play the C library and call the
 //! callbacks, several times, from several registrations, re-entrantly. No C
 //! code runs, so the whole file runs under Miri (`scripts/miri.sh`), which
-//! checks every pointer the shims unpack.
+//! checks every pointer the trampolines unpack.
 //!
 //! Every policy (`resume`, `fallback`, `unwind`, `abort` on its happy path),
 //! every user-data type and slot, every position of the slot, accessor user
@@ -772,7 +772,7 @@ fn integer_and_pointer_slots() {
 #[test]
 fn integer_slot_null_is_refused() {
     let payload = panic_payload(|| {
-        // SAFETY: 0 is null; the shim refuses it.
+        // SAFETY: 0 is null; the trampoline refuses it.
         resume_panics(|| unsafe { c_each_usize(Some(visit_usize), 0, 2) })
     });
     assert!(
@@ -931,7 +931,7 @@ fn accessor_user_data() {
     // Null from the accessor is refused.
     let mut out = [0; 2];
     let payload = panic_payload(|| {
-        // SAFETY: null, which the shim refuses.
+        // SAFETY: null, which the trampoline refuses.
         resume_panics(|| unsafe {
             c_run(
                 Some(on_ctx),
@@ -986,7 +986,7 @@ extern "C" fn needs_shared(_i: c_int, #[user_data] calls: &Cell<u32>) -> c_int {
 fn null_user_data_is_refused_with_a_clear_message() {
     let mut results = Vec::new();
     let payload = panic_payload(|| {
-        // SAFETY: null, which the shim refuses.
+        // SAFETY: null, which the trampoline refuses.
         resume_panics(|| results = unsafe { each(visit_resume, ptr::null_mut(), 3) })
     });
     // Refused, then poisoned: the fallback every time.
@@ -1023,7 +1023,7 @@ fn null_user_data_is_refused_with_a_clear_message() {
 #[test]
 fn null_user_data_under_fallback_policy() {
     let (results, raised) = panics_during(|| {
-        // SAFETY: null, which the shim refuses.
+        // SAFETY: null, which the trampoline refuses.
         unsafe { each(visit_fallback, ptr::null_mut(), 2) }
     });
     // No poisoning with `fallback`: each call is refused on its own.

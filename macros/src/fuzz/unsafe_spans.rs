@@ -106,7 +106,7 @@ fn users_unsafe_stays_the_users_and_the_expansions_is_call_site() {
     fresh_spans();
     // The fn form: the user's three `unsafe` blocks (body, `user_data`,
     // `fallback`) come out with their own spans, so `unsafe_code` still
-    // reports them; the shim's `unsafe extern fn` and its `unsafe` blocks
+    // reports them; the trampoline's `unsafe extern fn` and its `unsafe` blocks
     // are the macro's.
     let args = TokenStream::from_str(
         "user_data = unsafe { data(ctx) }, fallback = unsafe { zeroed() }, on_panic = fallback",
@@ -123,7 +123,7 @@ fn users_unsafe_stays_the_users_and_the_expansions_is_call_site() {
     assert_eq!(user, 3, "the user's `unsafe` blocks keep their spans");
     assert!(
         generated >= 2,
-        "the shim is `unsafe extern` with an `unsafe` block"
+        "the trampoline is `unsafe extern` with an `unsafe` block"
     );
 
     // The type form: every `unsafe`, including the one copied from the

@@ -1,6 +1,6 @@
 //! `#[callback]` in a crate that forbids `unsafe` code.
 //!
-//! The expansion is full of `unsafe`: the fn form's shim is an
+//! The expansion is full of `unsafe`: the fn form's trampoline is an
 //! `unsafe extern fn` with an `unsafe` block, a callback type's holder has
 //! `unsafe extern` trampolines and `unsafe` blocks. None of it is the
 //! user's: rustc does not report the `unsafe_code` lint for code whose span
@@ -25,7 +25,7 @@
 //! One gap: `unsafe` written on a `#[callback]` fn itself
 //! (`pub unsafe extern "C" fn f(..)`) is not reported as "declaration of an
 //! `unsafe` function": rustc takes the fn item's span, which ends in the
-//! macro's body braces, as the expansion's. With user data the shim is
+//! macro's body braces, as the expansion's. With user data the trampoline is
 //! `unsafe` anyway (the macro's contract, not the user's choice); without
 //! user data the written `unsafe` only adds an obligation for callers, who
 //! need `unsafe` of their own to call it.

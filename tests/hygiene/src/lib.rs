@@ -236,7 +236,7 @@ pub extern "C" fn no_user_data(a: c_int, _: c_int, mut b: c_int) -> c_int {
     b
 }
 
-/// Generic: `compare::<T>` is a monomorphic shim.
+/// Generic: `compare::<T>` is a monomorphic trampoline.
 #[callback]
 pub extern "C" fn compare<T>(a: *const T, b: *const T, #[user_data] calls: &Cell<c_int>) -> c_int
 where

@@ -1,4 +1,4 @@
-//! The one runtime call behind every fn-form shim: unpack the user data,
+//! The one runtime call behind every fn-form trampoline: unpack the user data,
 //! run the body under the panic policy, hand an `Err` to the thread's guard,
 //! and refuse what must not run.
 
@@ -12,13 +12,13 @@ use crate::returns::CallbackReturn;
 use crate::user_data::{FetchedUserData, UserDataParam};
 
 /// The callback's Rust code did not produce a value (it panicked, or the
-/// call was refused) and the policy handled that: the shim returns its
+/// call was refused) and the policy handled that: the trampoline returns its
 /// fallback value to C.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Failed;
 
-/// Body of a shim whose user data arrives as a C parameter (or that has
+/// Body of a trampoline whose user data arrives as a C parameter (or that has
 /// none: `U = ()`). Returns what C receives (the body's value, or
 /// `on_error`'s for an `Err`), or `Failed` for the fallback.
 ///
@@ -56,7 +56,7 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     finish::<O::Error, R>(site, P::catch(site, run))
 }
 
-/// Body of a shim whose user data is fetched by `user_data = EXPR`. The
+/// Body of a trampoline whose user data is fetched by `user_data = EXPR`. The
 /// expression (user code) runs inside the panic catch, after the poison
 /// check; on a poisoned thread an owned user data is still fetched and
 /// dropped, never leaked.
@@ -161,7 +161,7 @@ fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
 ///
 /// Generic over the policy and the user-data type only, not the callback,
 /// and nounwind (`extern "C"`) unless the policy lets panics through, so a
-/// shim's fast path needs no landing pad and no saved registers.
+/// trampoline's fast path needs no landing pad and no saved registers.
 #[inline(always)]
 unsafe fn may_run<P: Policy, U: UserDataParam>(
     site: &'static Site,
