@@ -26,6 +26,7 @@ fn child() {
         "abort_fn" => abort_fn(),
         "send_type_on_pthread" => send_type_on_pthread(),
         "refusal_under_abort" => refusal_under_abort(),
+        "panicking_fallback" => panicking_fallback(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -224,6 +225,45 @@ fn null_user_data_under_abort_is_refused_then_aborts() {
             "&mut alloc::vec::Vec<u8>",
             "`abort::needs_state` (tests/tests/abort.rs:",
             ") refused a call: its user data is null",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 5. the `fallback = EXPR` expression itself panics
+// ---------------------------------------------------------------------------
+
+fn no_order_known() -> c_int {
+    panic!("no fallback order either")
+}
+
+#[callback(on_panic = fallback, fallback = no_order_known())]
+extern "C" fn compare_or_give_up(
+    _a: *const c_void,
+    _b: *const c_void,
+    #[user_data] calls: &mut usize,
+) -> c_int {
+    *calls += 1;
+    panic!("comparator exploded");
+}
+
+fn panicking_fallback() {
+    let mut calls = 0usize;
+    sort_with(compare_or_give_up, user_data(&mut calls));
+}
+
+#[test]
+fn a_panicking_fallback_expression_aborts_naming_the_callback() {
+    let stderr = run_child("panicking_fallback");
+    assert_mentions(
+        &stderr,
+        &[
+            // The body's panic is reported first (policy `fallback`) ...
+            ") panicked: comparator exploded",
+            // ... then the fallback expression's, which has nowhere to go.
+            "the `fallback = ..` expression of the callback `abort::compare_or_give_up` (tests/tests/abort.rs:",
+            ") panicked: no fallback order either",
+            "a panic cannot unwind into C; aborting",
         ],
     );
 }
