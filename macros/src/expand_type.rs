@@ -74,12 +74,32 @@ fn return_bound_in(model: &TypeModel<'_>, private: &TokenStream) -> TokenStream 
     let o = &model.common.names.output;
     let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
     let returns = match (&model.error, model.common.policy.returns_fallback()) {
-        (Some(error), _) => quote!(#private::CallbackReturn<#c_ret, Error = #error>),
+        (Some(error), _) => quote!(#private::DeclaredReturn<#c_ret, #error>),
         (None, true) => quote!(#private::CallbackReturn<#c_ret>),
         // No value to give C for an `Err` (`abort`, `unwind`, no `on_error`).
         (None, false) => quote!(#private::PlainReturn<#c_ret>),
     };
     quote!(#o: #returns)
+}
+
+/// The closure a trampoline hands the runtime for an `Err`: the user's
+/// `on_error` reading the error as the type declared it, or the fallback.
+fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident) -> TokenStream {
+    let common = &model.common;
+    match (&common.on_error, &model.error) {
+        (Some(_), Some(error)) => {
+            let (ident, o) = (&model.item.ident, &common.names.output);
+            let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+            let named = named_args(model, common.on_error);
+            quote! {
+                |e: &_| #ident::<()>::__ffi_on_error(
+                    <#o as #private::DeclaredReturn<#c_ret, #error>>::declared_error(e),
+                    #(#named),*
+                )
+            }
+        }
+        _ => quote!(|_: &_| #fallback()),
+    }
 }
 
 /// The user's expressions (`fallback`, `on_error`, `user_data`), each
@@ -195,12 +215,7 @@ fn trampoline_impl(
     let args = model.closure_args();
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let closure = Ident::new("__ffi_closure", Span::mixed_site());
-    let on_error = if common.on_error.is_some() && model.error.is_some() {
-        let named = named_args(model, common.on_error);
-        quote!(|e: &_| #ident::<()>::__ffi_on_error(e, #(#named),*))
-    } else {
-        quote!(|_: &_| #fallback())
-    };
+    let on_error = on_error_call(model, &quote!(#local), &fallback);
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
     let user_data = match &model.slot {
@@ -486,12 +501,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let closure = Ident::new("__ffi_closure", Span::mixed_site());
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let fallback_args = named_args(model, model.fallback_expr());
-    let on_error = if common.on_error.is_some() && model.error.is_some() {
-        let named = named_args(model, common.on_error);
-        quote!(|e: &_| #ident::<()>::__ffi_on_error(e, #(#named),*))
-    } else {
-        quote!(|_: &_| #fallback())
-    };
+    let on_error = on_error_call(model, &quote!(#runtime::__private), &fallback);
     let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
     let site_value = site_of(model);
     let docs = struct_docs(model, "C callbacks without user data, so only capture-free");

@@ -341,7 +341,14 @@ fn settle<P: Policy, T: Threading, E: 'static, R>(
     match caught {
         Ok(Ok(value)) => Ok(value),
         Ok(Err((value, error))) => {
-            keep_error_and_poison::<T::Word, E>(site, word, error);
+            // Only a policy that keeps panics poisons: under `fallback` and
+            // `abort` each call stands alone, as for the fn form, and a
+            // poisoned `abort` holder would have no value for its next call.
+            if P::KEEPS {
+                keep_error_and_poison::<T::Word, E>(site, word, error);
+            } else {
+                keep_error_cold(site, error);
+            }
             Ok(value)
         }
         Err(Caught) => {
@@ -351,6 +358,12 @@ fn settle<P: Policy, T: Threading, E: 'static, R>(
             Err(Failed)
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
+    keep_error(site, error);
 }
 
 #[cold]

@@ -76,7 +76,9 @@ pub mod __private {
     pub mod threading {
         pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
     }
-    pub use crate::returns::{CallbackReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback};
+    pub use crate::returns::{
+        CallbackReturn, DeclaredReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback,
+    };
     /// The raise exit.
     pub mod raise {
         pub use crate::raise::{Raise, call_fn_fetch_raising, call_fn_raising, raise_returned};

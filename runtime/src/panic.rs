@@ -158,7 +158,7 @@ fn set_poisoned(t: &ThreadState, poisoned: bool) {
 #[inline(always)]
 fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Result<R> {
     /// Unlinks the guard; the thread is poisoned again if the outer guard
-    /// holds something (an error kept by an outer `try_resume` meanwhile).
+    /// holds something, or a guard further out an error.
     struct Restore(*const Guard<'static>);
     impl Drop for Restore {
         #[inline(always)]
@@ -169,7 +169,7 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
                 // SAFETY: a non-null outer guard belongs to a guard call
                 // further down this thread's stack, still running.
                 let poisoned = !outer.is_null() && unsafe { (*outer).holds_something() };
-                set_poisoned(t, poisoned);
+                set_poisoned(t, poisoned || error_kept_outside(outer));
             });
         }
     }
@@ -180,7 +180,10 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
         let erased = ptr::from_ref(guard).cast::<Guard<'static>>();
         let outer = t.guard.replace(erased);
         guard.outer.set(outer);
-        set_poisoned(t, false);
+        // A new guard starts clean, except that an error kept by an outer
+        // `try_resume` poisons every guard inside it until it returns (as
+        // it poisons holders, through `outer_error_ticket`).
+        set_poisoned(t, error_kept_outside(outer));
         Restore(outer)
     });
     let result = catch_unwind(AssertUnwindSafe(run));
@@ -431,7 +434,7 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
 /// for `E` (the first error wins; the thread is poisoned), or reported and
 /// dropped when there is none, or the innermost one expects another type.
 pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
-    let (innermost, mut guard) = THREAD.with(|t| (t.guard.get(), t.guard.get()));
+    let mut guard = THREAD.with(|t| t.guard.get());
     while !guard.is_null() {
         // SAFETY: guards on the thread's list belong to guard calls still
         // running on this thread (`with_guard` unlinks them before they end).
@@ -455,11 +458,10 @@ pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
                 }
             }
             g.holds_error.set(true);
-            // Only the innermost guard's poison is the thread's: an outer
-            // one poisons the thread again when it becomes the innermost.
-            if ptr::eq(guard, innermost) {
-                THREAD.with(|t| set_poisoned(t, true));
-            }
+            // The thread is poisoned even when the error passed through
+            // inner guards (a `resume_panics` inside the `try_resume`): the
+            // rest of the C call gets fallbacks, fn form and holders alike.
+            THREAD.with(|t| set_poisoned(t, true));
             if first {
                 call_stop(g);
             }
@@ -486,6 +488,20 @@ pub(crate) fn poison_ticket() -> Option<Arc<Ticket>> {
         return outer_error_ticket(guard);
     }
     Some(ticket_of(guard))
+}
+
+/// Whether `guard` or a guard outside it holds a kept error.
+fn error_kept_outside(mut guard: *const Guard<'static>) -> bool {
+    while !guard.is_null() {
+        // SAFETY: guards on the thread's list belong to guard calls still
+        // running on this thread.
+        let g = unsafe { &*guard };
+        if g.holds_error.get() {
+            return true;
+        }
+        guard = g.outer.get();
+    }
+    false
 }
 
 fn outer_error_ticket(mut guard: &Guard<'_>) -> Option<Arc<Ticket>> {

@@ -3,15 +3,19 @@
 //! A fn has no holder to keep state in, so with `debug_assertions` on, each
 //! running call of such a callback links a node on its own stack into a
 //! per-thread list; a call arriving with the same pointer *and type* as one
-//! in the list would create a second live `&mut T`, and is refused. Two
+//! in the list would create a second live `&mut T`, and is refused. The
+//! type is compared by `TypeId` (not by name: two closures of one fn share a
+//! `type_name`). Two
 //! different types at one address are legal (a struct, then its first
 //! field reborrowed from it), and zero-sized values all share the dangling
 //! address without aliasing anything, so neither is refused. Release builds skip this
 //! (it is the caller's promise there); callback types always check, in their
 //! holder. Nothing here is generic, so it is compiled once, not per callback.
 
+use std::any::TypeId;
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::ptr;
 
 use crate::panic::{Site, refuse};
@@ -20,8 +24,9 @@ use crate::panic::{Site, refuse};
 /// stack.
 pub(crate) struct Node {
     user_data: *mut c_void,
-    /// `type_name` of the pointee: with the address, what makes two calls
-    /// alias.
+    /// The pointee's type: with the address, what makes two calls alias.
+    type_id: TypeId,
+    /// Its name, for the refusal message.
     type_name: &'static str,
     site: &'static Site,
     outer: Cell<*const Node>,
@@ -32,11 +37,40 @@ impl Node {
     pub(crate) fn new<T>(site: &'static Site, user_data: *mut c_void) -> Node {
         Node {
             user_data,
+            type_id: type_id_of::<T>(),
             type_name: std::any::type_name::<T>(),
             site,
             outer: Cell::new(ptr::null()),
         }
     }
+}
+
+/// The `TypeId` of `T`, which need not be `'static`: `TypeId` ignores
+/// lifetimes, so `T` with its lifetimes taken as `'static` has the same one.
+fn type_id_of<T: ?Sized>() -> TypeId {
+    trait TypeIdOfParam {
+        fn type_id_of_param(&self) -> TypeId
+        where
+            Self: 'static;
+    }
+    impl<T: ?Sized> TypeIdOfParam for PhantomData<T> {
+        fn type_id_of_param(&self) -> TypeId
+        where
+            Self: 'static,
+        {
+            TypeId::of::<T>()
+        }
+    }
+    let marker = PhantomData::<T>;
+    let object: &dyn TypeIdOfParam = &marker;
+    // SAFETY: only the trait object's lifetime bound changes, not its
+    // layout or vtable. The one method called reads no data and no
+    // lifetime: it returns `TypeId::of::<T>()`, which lifetimes do not
+    // affect; nothing outlives this statement.
+    let object: &(dyn TypeIdOfParam + 'static) = unsafe {
+        std::mem::transmute::<&dyn TypeIdOfParam, &(dyn TypeIdOfParam + 'static)>(object)
+    };
+    object.type_id_of_param()
 }
 
 thread_local! {
@@ -61,7 +95,7 @@ fn check_not_active(mut node: *const Node, new: &Node) {
         // SAFETY: every node in the list lives in the frame of a call still
         // running on this thread; `Active` unlinks it before that frame ends.
         let active = unsafe { &*node };
-        if active.user_data == user_data && active.type_name == new.type_name {
+        if active.user_data == user_data && active.type_id == new.type_id {
             refuse(
                 new.site,
                 format_args!(

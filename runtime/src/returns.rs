@@ -126,6 +126,42 @@ impl<R> PlainReturn<R> for R {}
 
 /// For policies that never return a fallback (`abort`, `unwind`): their
 /// catch never reports a failure, so this is never called.
+/// What a closure of a callback type declared with `error = E` may return:
+/// the C type itself (it never fails) or `Result<R, E>`. `on_error` reads
+/// the error as `&E` either way.
+#[diagnostic::on_unimplemented(
+    message = "this closure returns `{Self}`, but its callback type's closures return `{R}` or `Result<{R}, {E}>`",
+    label = "returns `{Self}`",
+    note = "the type's `error = {E}` names the one error its closures fail with, the error \
+            `on_error` reads and `try_resume`/`try_scope` return: convert yours (`.map_err(..)`, \
+            or `?` with a `From` impl)"
+)]
+pub trait DeclaredReturn<R, E>: CallbackReturn<R> {
+    /// The error as the type declared it.
+    fn declared_error(error: &Self::Error) -> &E;
+}
+
+impl<R, E> DeclaredReturn<R, E> for R {
+    #[inline(always)]
+    fn declared_error(error: &Infallible) -> &E {
+        match *error {}
+    }
+}
+
+impl<R, E: 'static> DeclaredReturn<R, E> for Result<R, E> {
+    #[inline(always)]
+    fn declared_error(error: &E) -> &E {
+        error
+    }
+}
+
+impl<E> DeclaredReturn<std::ffi::c_int, E> for bool {
+    #[inline(always)]
+    fn declared_error(error: &Infallible) -> &E {
+        match *error {}
+    }
+}
+
 #[doc(hidden)]
 #[cold]
 #[inline(never)]
