@@ -71,6 +71,17 @@ example sql_function -- :: \
 
 example async_lookup -- :: \
   'resolved 3 of 3 names and a 50 ms timer fired: true; notified on glibc threads: true'
+example cookie_file -- :: \
+  '^wrote 4 lines, 44 bytes, into a Rust Vec<u8> through fprintf and fputs:$' \
+  '^fseek to byte 11, fread: "pears   12"$' '^fclose returned 0, ' \
+  '^a 16-byte file: fflush returned EOF, and try_resume gave back: memory file full: 24 bytes asked, 16 allowed$'
+example lua_function -- :: \
+  '^  1h30m += 5400 s$' \
+  '^  90x +: seconds: unknown unit .x.$' \
+  '^  3d +: not yet implemented: days in a duration$' \
+  '^total of the good ones: 12955 s$' \
+  '^the script stopped: seconds: no unit after 10$' \
+  '^seconds was called 7 times: 3 returned a value, 3 an error, 1 panicked$'
 example spawn_thread -- :: \
   '^closure thread: 9592 primes below 100000, the largest 99991; ran on another thread: true$' \
   '^fn thread: 19 letters in 4 words; ran on another thread: true$'

@@ -14,7 +14,8 @@
 #   examples (included as crate docs) call real C (`dl_iterate_phdr`,
 #   `qsort_r`), which Miri cannot execute, so they are skipped by name here;
 #   `cargo test` runs them natively.
-# - tests/tests/{simulated_fn,simulated_type,panic_edges}.rs: C APIs played
+# - tests/tests/{simulated_fn,simulated_type,panic_edges,simulated_lessons,
+#   simulated_sets}: C APIs played
 #   by Rust `extern "C"` fns, so every pointer the generated code unpacks is
 #   checked.
 set -euo pipefail
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
-sim_tests=(simulated_fn simulated_type panic_edges)
+sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets)
 
 step() { printf '\n=== %s ===\n' "$*"; }
 

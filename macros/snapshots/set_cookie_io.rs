@@ -24,11 +24,11 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
     ) -> Result<isize, std::io::Error>;
     fn close(self) -> c_int;
     /// The C entry point `read` for this state's type: a [`CookieIoReadFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
-    const READ: CookieIoReadFn = <Self as CookieIo>::__ffi_read;
+    const READ: CookieIoReadFn = <Self as CookieIo>::__ffi_entry_read;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
-    unsafe extern "C" fn __ffi_read(
+    unsafe extern "C" fn __ffi_entry_read(
         cookie: *mut c_void,
         buf: *mut c_char,
         size: usize,
@@ -65,11 +65,11 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
     }
     /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
-    const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_write;
+    const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_entry_write;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
-    unsafe extern "C" fn __ffi_write(
+    unsafe extern "C" fn __ffi_entry_write(
         cookie: *mut c_void,
         buf: *const c_char,
         size: usize,
@@ -104,11 +104,11 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
     }
     /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
-    const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_close;
+    const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_entry_close;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
-    unsafe extern "C" fn __ffi_close(cookie: *mut c_void) -> c_int {
+    unsafe extern "C" fn __ffi_entry_close(cookie: *mut c_void) -> c_int {
         static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::close
         );

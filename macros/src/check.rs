@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
+use syn::ext::IdentExt;
 use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
@@ -1028,7 +1029,12 @@ pub(crate) fn entry_options(
                     errors.error(span, format_args!("`{key}` on an entry point: {why}"));
                 }
             }
-            let defaults = Options::parse(set_args.clone(), &mut Errors::default());
+            let mut defaults = Options::parse(set_args.clone(), &mut Errors::default());
+            // The set's `user_data = EXPR` serves the entries that have no
+            // `#[user_data]` slot of their own.
+            if entry.params.iter().any(|p| !p.user_data.is_empty()) {
+                defaults.user_data = None;
+            }
             own.or(defaults)
         })
         .collect()
@@ -1050,7 +1056,6 @@ fn check_set<'a>(
         );
     }
     for (key, given) in [
-        ("user_data", options.user_data.as_ref().map(|g| g.key)),
         ("fn_type", options.fn_type.as_ref().map(|g| g.key)),
         ("in_impl", options.in_impl.as_ref().map(|g| g.key)),
         ("error", options.error.as_ref().map(|g| g.key)),
@@ -1125,6 +1130,7 @@ fn check_set<'a>(
             entries.push(entry);
         }
     }
+    check_set_names(&entries, destroy_seen.is_some(), errors);
     let threading = threading?;
     if errors.has_errors() {
         return None;
@@ -1153,6 +1159,32 @@ fn check_set<'a>(
         entries,
         destroy_abi,
     })
+}
+
+/// An entry's method or constant must not take a name the set generates
+/// (`boxed`, `scope`; `DESTROY` when no entry is the destroy).
+fn check_set_names(entries: &[EntryModel<'_>], has_destroy_entry: bool, errors: &mut Errors) {
+    for entry in entries {
+        let ident = &entry.entry.ident;
+        let bare = ident.unraw().to_string();
+        let clash = match bare.as_str() {
+            "boxed" | "scope" => Some(format!("the set's provided `{bare}`")),
+            _ if entry.const_name == "DESTROY" && !has_destroy_entry => {
+                Some("the set's generated `DESTROY` (its destroy-notify)".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(clash) = clash {
+            errors.spanned(
+                ident,
+                format_args!(
+                    "the entry point `{bare}` would clash with {clash}: name the method \
+                     otherwise (the C field's name does not matter), or, for a destroy, take \
+                     `self`"
+                ),
+            );
+        }
+    }
 }
 
 /// One entry point of a set: every rule a callback type's has, plus the
@@ -1185,6 +1217,21 @@ fn check_entry<'a>(
     };
     check_on_error(options, policy, output.is_result, result_span, errors);
     let receiver = match &entry.receiver {
+        Some((SetReceiver::Unsupported, tokens)) => {
+            error(
+                errors,
+                syn::Error::new_spanned(
+                    tokens,
+                    format_args!(
+                        "the entry point `{}` takes the state as `&mut self`, `&self` (which may \
+                         nest) or `self` (the set's destroy): the state is in a holder C \
+                         points at, never a `Box` or other smart pointer",
+                        entry.ident.unraw()
+                    ),
+                ),
+            );
+            None
+        }
         Some((receiver, _)) => Some(*receiver),
         None => {
             error(
@@ -1194,7 +1241,7 @@ fn check_entry<'a>(
                     format_args!(
                         "the entry point `{}` needs the state: take `&mut self` (or `&self`, \
                          which may nest, or `self` for the set's destroy)",
-                        entry.ident
+                        entry.ident.unraw()
                     ),
                 ),
             );
@@ -1206,8 +1253,11 @@ fn check_entry<'a>(
             errors,
             syn::Error::new(
                 span,
-                "an entry point is declared as the C header shapes it; the state's type \
-                 implements it: remove the body",
+                format_args!(
+                    "the entry point `{}` is declared as the C header shapes it; the state's \
+                     type implements it: remove the body",
+                    entry.ident.unraw()
+                ),
             ),
         );
     }
@@ -1237,8 +1287,9 @@ fn check_entry<'a>(
                 entry.ident.span(),
                 format_args!(
                     "the entry point `{}` has no user data to find the state with: mark its slot \
-                     `#[user_data] ud: *mut c_void`, or fetch it with `user_data = EXPR`",
-                    entry.ident
+                     `#[user_data] ud: *mut c_void`, or fetch it with `user_data = EXPR` (on \
+                     the entry, or on the set for every entry without a slot)",
+                    entry.ident.unraw()
                 ),
             ),
         );
@@ -1271,9 +1322,12 @@ fn check_entry<'a>(
                 errors,
                 syn::Error::new(
                     span,
-                    "an entry point trusts its user data to be the set's state: write `unsafe \
-                     extern ...`, or, for a binding that demands a safe fn, promise it with \
-                     `#[callback(unsafe(safe_fn))]`",
+                    format_args!(
+                        "the entry point `{}` trusts its user data to be the set's state: write \
+                         `unsafe extern ...`, or, for a binding that demands a safe fn, promise \
+                         it with `#[callback(unsafe(safe_fn))]`",
+                        entry.ident.unraw()
+                    ),
                 ),
             );
         }
@@ -1322,9 +1376,8 @@ fn check_entry<'a>(
             _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
         })
         .collect();
-    let camel: String = entry
-        .ident
-        .to_string()
+    let bare = entry.ident.unraw().to_string();
+    let camel: String = bare
         .split('_')
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -1338,8 +1391,8 @@ fn check_entry<'a>(
         Some(given) => given.value.clone(),
         None => format_ident!("{}{}Fn", set.ident, camel),
     };
-    let const_name = format_ident!("{}", entry.ident.to_string().to_uppercase());
-    let trampoline = format_ident!("__ffi_{}", entry.ident);
+    let const_name = format_ident!("{}", bare.to_uppercase(), span = entry.ident.span());
+    let trampoline = format_ident!("__ffi_entry_{}", bare);
     let names = fresh_names(user_tokens(options, set.source.clone()));
     Some(EntryModel {
         entry,

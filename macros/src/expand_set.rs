@@ -21,11 +21,19 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let threading = model.threading.marker(runtime);
     let set_policy = model.policy.marker(runtime);
+    // Marker supertraits whose messages name the contract (`Send`/`Sync`
+    // alone would not say why). `&self` entries may run at once, under
+    // `send` on two threads, so the state must then be `Sync` too.
+    let has_shared = model
+        .entries
+        .iter()
+        .any(|entry| entry.receiver == SetReceiver::Shared);
     let supertraits = match model.threading {
-        Threading::Send | Threading::SendReentrant => quote!(+ #private::core::marker::Send),
-        Threading::Sync => {
-            quote!(+ #private::core::marker::Send + #private::core::marker::Sync)
+        Threading::Send | Threading::SendReentrant if has_shared => {
+            quote!(+ #private::SendSharedState)
         }
+        Threading::Send | Threading::SendReentrant => quote!(+ #private::SendState),
+        Threading::Sync => quote!(+ #private::SyncState),
         _ => quote!(),
     };
     let fn_types = model
@@ -250,6 +258,8 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 #ptr, &SITE, move |#state: Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
             )
         },
+        // `check_entry` makes no model for an entry with such a receiver.
+        SetReceiver::Unsupported => unreachable!("an unsupported receiver was refused"),
     };
     let site = quote_spanned!(name.span()=> #private::site!(#set::#name));
     let promise = safe_fn_promise(common);
@@ -309,10 +319,19 @@ pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
         });
         quote!(#(#attrs)* fn #name(#receiver #(#params),*) #output;)
     });
+    // The slots' types, named once so that their imports stay used (an
+    // error of the set must not bring an `unused import` warning along).
+    let slot_types = item
+        .entries
+        .iter()
+        .flat_map(|e| e.params.iter().filter(|p| !p.user_data.is_empty()))
+        .map(|p| &p.ty);
     quote! {
         #(#attrs)*
         #vis trait #ident {
             #(#methods)*
         }
+
+        const _: ::core::option::Option<fn(#(#slot_types),*)> = ::core::option::Option::None;
     }
 }

@@ -377,6 +377,8 @@ pub(crate) enum SetReceiver {
     Exclusive,
     /// `self`: the destroy entry; consumes the state.
     Owned,
+    /// `self: Box<Self>` and other typed receivers (refused).
+    Unsupported,
 }
 
 /// One C entry point of a set: a trait fn written as the C header shapes
@@ -414,6 +416,24 @@ pub(crate) struct CallbackSet {
     pub(crate) entries: Vec<SetEntry>,
     /// Items other than fns (refused), for errors.
     pub(crate) other_items: Vec<TokenStream>,
+}
+
+/// `self: Self`, `self: &Self` and `self: &mut Self` are the plain
+/// receivers spelled out; anything else is not a way to reach the state.
+fn typed_receiver(ty: &Type) -> SetReceiver {
+    let is_self =
+        |ty: &Type| matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"));
+    match ty {
+        ty if is_self(ty) => SetReceiver::Owned,
+        Type::Reference(r) if is_self(&r.elem) => {
+            if r.mutability.is_some() {
+                SetReceiver::Exclusive
+            } else {
+                SetReceiver::Shared
+            }
+        }
+        _ => SetReceiver::Unsupported,
+    }
 }
 
 fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> CallbackSet {
@@ -454,6 +474,7 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
                     let kind = match &r.kind {
                         ReceiverKind::Reference(_, _, Some(_)) => SetReceiver::Exclusive,
                         ReceiverKind::Reference(_, _, None) => SetReceiver::Shared,
+                        ReceiverKind::Typed(_, ty) => typed_receiver(ty),
                         _ => SetReceiver::Owned,
                     };
                     receiver = Some((kind, r.to_token_stream()));

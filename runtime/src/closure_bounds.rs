@@ -158,3 +158,53 @@ pub trait OnceTrampoline<O> {
     /// As for [`Trampoline::trampoline`].
     unsafe fn trampoline() -> Self::Function;
 }
+
+/// The state of a callback set declared `send`: its entry points may be
+/// called, and the state dropped, on another thread.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to another thread, but the callback set it implements is declared `send`",
+    label = "holds something that must stay on this thread",
+    note = "the C library may call a `send` set's entry points, and end the state, on another \
+            thread, so the state must be `Send`: use `Arc` for `Rc`, `Mutex` or atomics for \
+            `Cell`/`RefCell`"
+)]
+#[doc(hidden)]
+pub trait SendState: Send {}
+
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl<T: Send> SendState for T {}
+
+/// The state of a `send` callback set with `&self` entry points: those may
+/// run at once, from two threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be shared between threads, but the `send` callback set it implements has `&self` entry points",
+    label = "holds something that is not `Send + Sync`",
+    note = "`&self` entry points may run at once, and under `send` on two threads, so the state \
+            must be `Send + Sync` (`Mutex` or atomics for `Cell`/`RefCell`); or take `&mut self`, \
+            whose calls never overlap"
+)]
+#[doc(hidden)]
+pub trait SendSharedState: Send + Sync {}
+
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync> SendSharedState for T {}
+
+/// The state of a callback set declared `sync`: its entry points may run on
+/// several threads at once.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be shared between threads, but the callback set it implements is declared `sync`",
+    label = "holds something that is not `Send + Sync`",
+    note = "a `sync` set's entry points may run on several threads at once, so the state must be \
+            `Send + Sync`: use `Arc` for `Rc`, `Mutex` or atomics for `Cell`/`RefCell`"
+)]
+#[doc(hidden)]
+pub trait SyncState: Send + Sync {}
+
+// `do_not_recommend` is Rust 1.85; older compilers ignore it (with a warning).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync> SyncState for T {}

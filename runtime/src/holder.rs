@@ -254,8 +254,15 @@ impl<F, T: Threading> Holder<F, T> {
         if ptr.is_null() {
             return;
         }
-        // SAFETY: by the caller's promise, a live boxed holder.
+        // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
+        if !holder.on_heap {
+            // A destroy-notify for a holder lent by `scope` (sqlite calls
+            // xDestroy at once when a registration fails): it is not C's to
+            // free, and the scope still owns it.
+            refuse_borrowed_destroy::<P, T::Word>(site, &holder.word);
+            return;
+        }
         let word = holder.word.set(DESTROYED);
         if word & RUNNING != 0 {
             // A running call frees it when it leaves.
@@ -270,13 +277,11 @@ impl<F, T: Threading> Holder<F, T> {
 pub(crate) enum Taken<F> {
     /// The state, moved out of the freed box: the entry runs on it.
     State(F),
-    /// The set is borrowed (`scope`): a destroy cannot end it.
-    Borrowed,
-    /// A call is running: the state is dropped when it returns.
-    Deferred,
-    /// On a foreign thread for a contract whose state may not be dropped
-    /// there: the box is freed, the state leaked.
-    Leaked,
+    /// Nothing for the entry to run on: the set is borrowed (refused), a
+    /// call is running (the state is dropped when it returns), the state
+    /// was poisoned (dropped without running the entry) or is on a foreign
+    /// thread (leaked). C receives the fallback.
+    Failed,
 }
 
 impl<F, T: Threading> Holder<F, T> {
@@ -286,16 +291,20 @@ impl<F, T: Threading> Holder<F, T> {
     /// # Safety
     /// `ptr` is a live holder of this type (boxed or borrowed), and this is
     /// its only destroy.
-    pub(crate) unsafe fn take(ptr: *mut c_void, site: &'static Site) -> Taken<F> {
+    pub(crate) unsafe fn take<P: Policy>(ptr: *mut c_void, site: &'static Site) -> Taken<F> {
         // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if !holder.on_heap {
-            return Taken::Borrowed;
+            refuse_borrowed_destroy::<P, T::Word>(site, &holder.word);
+            return Taken::Failed;
         }
         let word = holder.word.set(DESTROYED);
         if word & RUNNING != 0 {
-            return Taken::Deferred;
+            return Taken::Failed;
         }
+        // Poisoned while a guard still holds its panic or error: no method
+        // of the state runs until then, this one neither.
+        let poisoned = word & POISONED != 0 && holder.word.ticket_held();
         // SAFETY: boxed, destroyed, and no call runs: the box is ours. It is
         // freed without dropping the state, which moves out (or, on a
         // foreign thread, is leaked).
@@ -304,16 +313,43 @@ impl<F, T: Threading> Holder<F, T> {
             T::DROPS_ON_HOME_ONLY && holder.home.is_some() && holder.home != Some(current_thread());
         // SAFETY: each part is dropped or moved once; the box frees the
         // memory.
-        unsafe {
+        let state = unsafe {
             let Holder { word, closure, .. } = &mut **holder;
             std::ptr::drop_in_place(word);
             if foreign {
                 report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
-                Taken::Leaked
-            } else {
-                Taken::State(std::ptr::read(closure).into_inner())
+                return Taken::Failed;
             }
+            std::ptr::read(closure).into_inner()
+        };
+        drop(holder);
+        if poisoned {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(state))) {
+                crate::policy::destroy_panicked::<P>(site, payload);
+            }
+            return Taken::Failed;
         }
+        Taken::State(state)
+    }
+}
+
+/// A destroy (a set's destroy entry, or a destroy-notify) for a holder lent
+/// by `scope`: refused under the policy, and, like every kept refusal,
+/// poisoning.
+#[cold]
+#[inline(never)]
+fn refuse_borrowed_destroy<P: Policy, W: StateWord>(site: &'static Site, word: &W) {
+    let refused = P::catch(site, || -> () {
+        refuse(
+            site,
+            format_args!(
+                "it was destroyed, but it is borrowed for one C call (`scope`), which still owns \
+                 it; a callback that C ends is made with `boxed(..).into_raw()`"
+            ),
+        )
+    });
+    if refused.is_err() && P::KEEPS {
+        poison(word);
     }
 }
 
@@ -546,9 +582,10 @@ fn refuse_reentry(site: &'static Site) -> ! {
         site,
         format_args!(
             "it was called while its closure was already running (re-entered, or called from \
-             two threads at once); an `FnMut` closure cannot run twice at once. If the C \
-             library does this, declare the type `#[callback(reentrant)]` (or `sync`) and pass \
-             an `Fn` closure"
+             two threads at once); an `FnMut` closure (or a set's `&mut self` entry) cannot run \
+             twice at once. If the C library does this, declare the type \
+             `#[callback(reentrant)]` (or `sync`) and pass an `Fn` closure, or take `&self` in \
+             the set's entries"
         ),
     )
 }
@@ -558,7 +595,10 @@ fn refuse_reentry(site: &'static Site) -> ! {
 fn refuse_destroyed(site: &'static Site) -> ! {
     refuse(
         site,
-        format_args!("it was called after its destroy-notify (the C library's bug)"),
+        format_args!(
+            "it was called after it was destroyed (by C's destroy-notify or destroy entry, or by \
+             Rust dropping its owner); calling it then is the caller's bug"
+        ),
     )
 }
 

@@ -50,8 +50,8 @@ pub use crate::user_data::{
 pub mod __private {
     pub use crate::__site as site;
     pub use crate::closure_bounds::{
-        NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SyncClosure, Trampoline,
-        require_zero_sized,
+        NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SendSharedState, SendState,
+        SyncClosure, SyncState, Trampoline, require_zero_sized,
     };
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,

@@ -170,8 +170,22 @@ impl<F, T: Threading> OnceHolder<F, T> {
         if ptr.is_null() {
             return;
         }
-        // SAFETY: by the caller's promise, a live boxed holder.
+        // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
+        if holder.state.load(Ordering::Relaxed) & BOXED == 0 {
+            // Lent by `scope_once`, which still owns it: not C's to free.
+            let _ = P::catch(site, || -> () {
+                refuse(
+                    site,
+                    format_args!(
+                        "it was destroyed, but it is borrowed for one C call (`scope_once`), \
+                         which still owns it; a callback that C ends is made with \
+                         `once(..).into_raw_with_destroy()`"
+                    ),
+                )
+            });
+            return;
+        }
         let state = holder.state.fetch_or(DESTROYED, Ordering::AcqRel);
         if state & READING != 0 {
             // The call reading the closure out frees it.

@@ -164,7 +164,8 @@ fn finish<O: CallbackReturn<R>, R>(
             }
         },
         Ok(Outcome::Refused(why)) => {
-            report::event(Some(site), ReportKind::Refused, None);
+            // Like a panic or an `Err`, the refusal goes to the library
+            // (through `on_raise`), not to the reporter.
             prepare(site, on_raise, Failure::Refused(&why));
             Err(Raise)
         }

@@ -119,7 +119,7 @@ pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R
         return Err(Failed);
     }
     // SAFETY: forwarded.
-    match unsafe { Holder::<T, Th>::take(user_data, site) } {
+    match unsafe { Holder::<T, Th>::take::<P>(user_data, site) } {
         Taken::State(state) => match P::catch(site, move || split(call(state), on_error)) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err((value, error))) => {
@@ -128,18 +128,6 @@ pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R
             }
             Err(Caught) => Err(Failed),
         },
-        Taken::Borrowed => {
-            let _ = P::catch(site, || -> () {
-                refuse(
-                    site,
-                    format_args!(
-                        "it ends the set, but the set is borrowed for one C call (`scope`); a \
-                         set that C ends is made with `boxed(..).into_raw()`"
-                    ),
-                )
-            });
-            Err(Failed)
-        }
-        Taken::Deferred | Taken::Leaked => Err(Failed),
+        Taken::Failed => Err(Failed),
     }
 }

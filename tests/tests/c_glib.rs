@@ -321,3 +321,323 @@ fn idle_once_called_again_is_refused_with_the_fallback() {
     assert_eq!(load(&calls), 1, "user code ran once");
     assert_eq!(load(&drops), 1);
 }
+
+// ---------------------------------------------------------------------------
+// GSourceFuncs: a custom source as a callback set
+// ---------------------------------------------------------------------------
+
+/// A custom `GSource` whose prepare, check, dispatch and finalize are the
+/// entry points of one `#[callback]` set. GLib allocates the source (so the
+/// source pointer cannot be the set's user data): the source struct is
+/// `RustSource`, a `GSource` followed by the boxed state's pointer, and
+/// every entry finds the state through it (`user_data = EXPR`).
+/// `finalize` takes `self`: it is the set's destroy.
+mod custom_source {
+    use std::cell::{Cell, RefCell};
+    use std::ffi::{c_int, c_uint, c_void};
+    use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
+    use std::rc::Rc;
+
+    use ffi_callback::{callback, resume_panics, resume_panics_with};
+    use glib_sys::{
+        G_SOURCE_CONTINUE, G_SOURCE_REMOVE, GFALSE, GMainContext, GMainLoop, GSource, GSourceFunc,
+        GSourceFuncs, GTRUE, g_main_context_iteration, g_main_context_new, g_main_context_unref,
+        g_main_loop_new, g_main_loop_quit, g_main_loop_run, g_main_loop_unref, g_source_attach,
+        g_source_destroy, g_source_new, g_source_unref, gboolean, gpointer,
+    };
+
+    /// The source as GLib allocates it: `g_source_new(&FUNCS, size_of::<RustSource>())`.
+    #[repr(C)]
+    struct RustSource {
+        base: GSource,
+        /// The boxed state (`boxed().into_raw()`), set right after
+        /// `g_source_new`.
+        state: *mut c_void,
+    }
+
+    /// The state's pointer, read from the source struct.
+    ///
+    /// # Safety
+    /// `source` was made by [`new_source`].
+    unsafe fn state_of(source: *mut GSource) -> *mut c_void {
+        // SAFETY: by the caller's promise, `source` points at a `RustSource`.
+        unsafe { (*source.cast::<RustSource>()).state }
+    }
+
+    #[callback]
+    trait SourceFuncs {
+        #[callback(
+            // SAFETY: GLib passes the source of these funcs, a `RustSource`.
+            user_data = unsafe { state_of(source) },
+        )]
+        unsafe extern "C" fn prepare(
+            &mut self,
+            source: *mut GSource,
+            timeout: *mut c_int,
+        ) -> gboolean;
+        #[callback(
+            // SAFETY: as above.
+            user_data = unsafe { state_of(source) },
+        )]
+        unsafe extern "C" fn check(&mut self, source: *mut GSource) -> gboolean;
+        /// After a panic: `G_SOURCE_REMOVE`, so GLib ends the source.
+        #[callback(
+            // SAFETY: as above.
+            user_data = unsafe { state_of(source) },
+            fallback = G_SOURCE_REMOVE,
+        )]
+        unsafe extern "C" fn dispatch(
+            &mut self,
+            source: *mut GSource,
+            callback: GSourceFunc,
+            data: gpointer,
+        ) -> gboolean;
+        /// GLib's last call on the source: consumes the state.
+        #[callback(
+            // SAFETY: as above.
+            user_data = unsafe { state_of(source) },
+        )]
+        unsafe extern "C" fn finalize(self, source: *mut GSource);
+    }
+
+    /// The source's functions, in a `static` as GLib wants them (it keeps
+    /// the pointer for the source's life and never writes through it).
+    static TICKER_FUNCS: GSourceFuncs = GSourceFuncs {
+        prepare: Some(Ticker::PREPARE),
+        check: Some(Ticker::CHECK),
+        dispatch: Some(Ticker::DISPATCH),
+        finalize: Some(Ticker::FINALIZE),
+        closure_callback: None,
+        closure_marshal: None,
+    };
+
+    /// How the ticker's dispatch ends the source once it has ticked enough.
+    #[derive(Clone, Copy)]
+    enum End {
+        /// Return `G_SOURCE_REMOVE`.
+        Remove,
+        /// `g_source_destroy` its own source, from inside dispatch, and
+        /// return `G_SOURCE_CONTINUE`.
+        DestroyInside,
+    }
+
+    /// Ticks `until` times, one per main-loop iteration, then quits the
+    /// loop and ends its source.
+    struct Ticker {
+        ticks: u32,
+        until: u32,
+        end: End,
+        panic_on: Option<u32>,
+        main_loop: *mut GMainLoop,
+        log: Rc<RefCell<Vec<&'static str>>>,
+        drops: Rc<Cell<u32>>,
+    }
+
+    impl Drop for Ticker {
+        fn drop(&mut self) {
+            self.drops.set(self.drops.get() + 1);
+        }
+    }
+
+    impl SourceFuncs for Ticker {
+        fn prepare(&mut self, _source: *mut GSource, timeout: *mut c_int) -> gboolean {
+            self.log.borrow_mut().push("prepare");
+            // Not ready yet, but poll without blocking: check decides.
+            // SAFETY: GLib passes a valid out parameter.
+            unsafe { *timeout = 0 };
+            GFALSE
+        }
+
+        fn check(&mut self, _source: *mut GSource) -> gboolean {
+            self.log.borrow_mut().push("check");
+            GTRUE
+        }
+
+        fn dispatch(&mut self, source: *mut GSource, _: GSourceFunc, _: gpointer) -> gboolean {
+            self.log.borrow_mut().push("dispatch");
+            self.ticks += 1;
+            if self.panic_on == Some(self.ticks) {
+                panic_any(self.ticks);
+            }
+            if self.ticks < self.until {
+                return G_SOURCE_CONTINUE;
+            }
+            // SAFETY: the loop outlives its sources (see `run_ticker`).
+            unsafe { g_main_loop_quit(self.main_loop) };
+            match self.end {
+                End::Remove => G_SOURCE_REMOVE,
+                End::DestroyInside => {
+                    // SAFETY: GLib passed this source, which it keeps
+                    // alive for the rest of the dispatch.
+                    unsafe { g_source_destroy(source) };
+                    G_SOURCE_CONTINUE
+                }
+            }
+        }
+
+        fn finalize(self, _source: *mut GSource) {
+            self.log.borrow_mut().push("finalize");
+        }
+    }
+
+    /// A `RustSource` holding `ticker`, owned by the caller (one reference).
+    fn new_source(ticker: Ticker) -> *mut GSource {
+        let size = c_uint::try_from(size_of::<RustSource>()).expect("small");
+        // SAFETY: the funcs are static and GLib only reads them; the size
+        // covers a `RustSource`, whose `GSource` comes first.
+        let source = unsafe { g_source_new((&raw const TICKER_FUNCS).cast_mut(), size) };
+        // SAFETY: GLib zeroed the whole `RustSource`; no entry point runs
+        // before it is attached, and `finalize` (its destroy) ends the
+        // state once, when GLib drops the last reference.
+        unsafe { (*source.cast::<RustSource>()).state = ticker.boxed().into_raw() };
+        source
+    }
+
+    /// A new context and a loop on it.
+    fn new_loop() -> (*mut GMainContext, *mut GMainLoop) {
+        // SAFETY: plain constructors; both are unreferenced by `free_loop`.
+        unsafe {
+            let context = g_main_context_new();
+            (context, g_main_loop_new(context, GFALSE))
+        }
+    }
+
+    /// Unreferences the loop and its context, after running what is left.
+    ///
+    /// # Safety
+    /// From [`new_loop`], not running.
+    unsafe fn free_loop(context: *mut GMainContext, main_loop: *mut GMainLoop) {
+        // SAFETY: by the caller's promise.
+        unsafe {
+            while g_main_context_iteration(context, GFALSE) != GFALSE {}
+            g_main_loop_unref(main_loop);
+            g_main_context_unref(context);
+        }
+    }
+
+    struct Run {
+        log: Rc<RefCell<Vec<&'static str>>>,
+        drops: Rc<Cell<u32>>,
+    }
+
+    fn ticker(
+        main_loop: *mut GMainLoop,
+        until: u32,
+        end: End,
+        panic_on: Option<u32>,
+    ) -> (Ticker, Run) {
+        let run = Run {
+            log: Rc::default(),
+            drops: Rc::default(),
+        };
+        let ticker = Ticker {
+            ticks: 0,
+            until,
+            end,
+            panic_on,
+            main_loop,
+            log: run.log.clone(),
+            drops: run.drops.clone(),
+        };
+        (ticker, run)
+    }
+
+    /// Attaches a ticker's source to a fresh context and runs the loop
+    /// until the ticker quits it.
+    fn run_ticker(until: u32, end: End) -> Run {
+        let (context, main_loop) = new_loop();
+        let (state, run) = ticker(main_loop, until, end, None);
+        let source = new_source(state);
+        // SAFETY: the context takes its own reference to the source, so
+        // ours goes; the loop runs on this thread, which calls every entry
+        // point; the loop and context are freed after it stopped.
+        resume_panics(|| unsafe {
+            g_source_attach(source, context);
+            g_source_unref(source);
+            g_main_loop_run(main_loop);
+            free_loop(context, main_loop);
+        });
+        run
+    }
+
+    const TICK: [&str; 3] = ["prepare", "check", "dispatch"];
+
+    #[test]
+    fn custom_source_runs_its_set_then_finalize_frees_the_state_once() {
+        let run = run_ticker(3, End::Remove);
+        let mut expected = [TICK, TICK, TICK].concat();
+        expected.push("finalize");
+        assert_eq!(*run.log.borrow(), expected);
+        assert_eq!(run.drops.get(), 1, "finalize consumed the state, once");
+    }
+
+    #[test]
+    fn custom_source_destroyed_inside_its_dispatch_is_finalized_once() {
+        let run = run_ticker(2, End::DestroyInside);
+        let mut expected = [TICK, TICK].concat();
+        expected.push("finalize");
+        assert_eq!(*run.log.borrow(), expected);
+        assert_eq!(run.drops.get(), 1);
+    }
+
+    #[test]
+    fn custom_source_destroyed_before_it_runs_is_finalized_once() {
+        let (context, main_loop) = new_loop();
+        let (state, run) = ticker(main_loop, 1, End::Remove, None);
+        let source = new_source(state);
+        // SAFETY: attached, then destroyed and our reference dropped: GLib
+        // finalizes it right away; nothing runs it afterwards.
+        unsafe {
+            g_source_attach(source, context);
+            g_source_destroy(source);
+            assert_eq!(run.drops.get(), 0, "we still hold a reference");
+            g_source_unref(source);
+            free_loop(context, main_loop);
+        }
+        assert_eq!(*run.log.borrow(), ["finalize"]);
+        assert_eq!(run.drops.get(), 1);
+    }
+
+    #[test]
+    fn custom_source_panic_in_dispatch_ends_the_source_and_is_resumed() {
+        let (context, main_loop) = new_loop();
+        let (state, run) = ticker(main_loop, 5, End::Remove, Some(2));
+        let source = new_source(state);
+        let payload = catch_unwind(AssertUnwindSafe(|| {
+            resume_panics_with(
+                // SAFETY: as in `run_ticker`.
+                || unsafe {
+                    g_source_attach(source, context);
+                    g_source_unref(source);
+                    g_main_loop_run(main_loop);
+                },
+                // The source is gone (dispatch's fallback removed it), so
+                // nothing else would quit the loop.
+                // SAFETY: the loop is alive until `free_loop` below.
+                || unsafe { g_main_loop_quit(main_loop) },
+            )
+        }))
+        .expect_err("the panic is resumed");
+        // SAFETY: the loop stopped.
+        unsafe { free_loop(context, main_loop) };
+        assert_eq!(
+            payload.downcast_ref::<u32>(),
+            Some(&2),
+            "the original payload"
+        );
+        let log = run.log.borrow();
+        assert_eq!(log[..6], [TICK, TICK].concat(), "ticked until the panic");
+        // GLib finalizes the removed source inside the guard, on the
+        // poisoned state: the state is dropped without running finalize's
+        // body, like every other entry after the panic.
+        assert!(
+            log[6..].is_empty(),
+            "no prepare, check, dispatch or finalize body ran after the panic: {log:?}"
+        );
+        assert_eq!(
+            run.drops.get(),
+            1,
+            "the fallback G_SOURCE_REMOVE ended it once"
+        );
+    }
+}

@@ -1,0 +1,1525 @@
+//! Callback sets (`#[callback] trait`) against C APIs simulated in Rust:
+//! one state behind several entry points, and the guard rules that span
+//! the whole set: poisoning, re-entry (`&mut self` exclusive, `&self`
+//! nesting), the destroy (an entry taking `self`, or the generated
+//! `DESTROY`) deferred while a call runs and run once, `BoxedSet` dropped by
+//! Rust during a call, `scope`, null user data, `Err` values, and the
+//! threading contracts (`send`, `sync`, `local`). No C code runs, so the
+//! whole file runs under Miri (Stacked and Tree Borrows).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::panic::panic_any;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::{self, ThreadId};
+
+use ffi_callback::{BoxedSet, callback, resume_panics, try_resume};
+
+use ffi_callback_tests::panics::{message, panic_payload, panics_during};
+
+#[derive(Debug, PartialEq)]
+struct Boom(u32);
+
+/// Counts its drops (held by states to check they are freed once).
+struct Tracked(Rc<Cell<u32>>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// `Tracked` for states that cross threads.
+struct SendTracked(Arc<AtomicU32>);
+
+impl Drop for SendTracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f`, which returns a value and the state that `scope` gives back:
+/// the value and the state, or, if `f` panicked, the payload and no state.
+fn panic_payload_and<T, S>(
+    f: impl FnOnce() -> (T, S),
+) -> (Result<T, Box<dyn std::any::Any + Send>>, Option<S>) {
+    ffi_callback_tests::panics::hook::install();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok((value, state)) => (Ok(value), Some(state)),
+        Err(payload) => (Err(payload), None),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The set, as a C header would declare it: `struct stream_funcs`.
+// ---------------------------------------------------------------------------
+
+/// A stream's operations, sharing the user data C was given with them.
+#[callback]
+trait Stream {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn read(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    #[callback(fallback = -2)]
+    unsafe extern "C" fn write(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    /// May nest with itself: `&self`.
+    #[callback(fallback = -3)]
+    unsafe extern "C" fn peek(&self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    /// `Err(e)`: C receives `e.0`, and `e` goes to `try_resume`.
+    #[callback(fallback = -5, on_error = e.0)]
+    unsafe extern "C" fn flush(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, FlushError>;
+    /// Ends the stream: C's last call, which frees the state.
+    #[callback(fallback = -4)]
+    unsafe extern "C" fn close(self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+#[derive(Debug, PartialEq)]
+struct FlushError(c_int);
+
+/// The C library's table of function pointers, filled with the entry
+/// points of `Probe`, in a `static` as C code would have it.
+#[repr(C)]
+struct StreamFuncs {
+    read: Option<StreamReadFn>,
+    write: Option<StreamWriteFn>,
+    peek: Option<StreamPeekFn>,
+    flush: Option<StreamFlushFn>,
+    close: Option<StreamCloseFn>,
+}
+
+static PROBE_FUNCS: StreamFuncs = StreamFuncs {
+    read: Some(Probe::READ),
+    write: Some(Probe::WRITE),
+    peek: Some(Probe::PEEK),
+    flush: Some(Probe::FLUSH),
+    close: Some(Probe::CLOSE),
+};
+
+/// A C stream object: its operations and the user data it was opened
+/// with. Each method is the C library calling one operation.
+struct CStream {
+    funcs: &'static StreamFuncs,
+    ud: Cell<*mut c_void>,
+}
+
+impl CStream {
+    fn new() -> Rc<CStream> {
+        Rc::new(CStream {
+            funcs: &PROBE_FUNCS,
+            ud: Cell::new(ptr::null_mut()),
+        })
+    }
+
+    /// # Safety
+    /// `ud` is the user data of a state of `Probe` that is alive (or null).
+    unsafe fn read(&self, n: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.funcs.read.expect("read"))(self.ud.get(), n) }
+    }
+
+    /// # Safety
+    /// As for [`CStream::read`].
+    unsafe fn write(&self, n: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.funcs.write.expect("write"))(self.ud.get(), n) }
+    }
+
+    /// # Safety
+    /// As for [`CStream::read`].
+    unsafe fn peek(&self, n: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.funcs.peek.expect("peek"))(self.ud.get(), n) }
+    }
+
+    /// # Safety
+    /// As for [`CStream::read`].
+    unsafe fn flush(&self, n: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.funcs.flush.expect("flush"))(self.ud.get(), n) }
+    }
+
+    /// # Safety
+    /// As for [`CStream::read`], and the state is not used after this
+    /// (unless it is borrowed, or this comes during one of its calls).
+    unsafe fn close(&self) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.funcs.close.expect("close"))(self.ud.get()) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The state: logs each entry it runs, then runs the test's hook (which may
+// call back into the C stream).
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Entry {
+    Read,
+    Write,
+    Peek,
+    Flush,
+    Close,
+}
+
+type Log = Rc<RefCell<Vec<(Entry, c_int)>>>;
+
+/// What an entry does after logging itself; its value is the entry's.
+type Hook = Box<dyn Fn(&CStream, Entry, c_int) -> c_int>;
+
+struct Probe {
+    stream: Rc<CStream>,
+    log: Log,
+    hook: Hook,
+    /// Written by the `&mut self` entries only.
+    exclusive_calls: u32,
+    _drops: Tracked,
+}
+
+impl Probe {
+    fn run(&self, entry: Entry, n: c_int) -> c_int {
+        self.log.borrow_mut().push((entry, n));
+        (self.hook)(&self.stream, entry, n)
+    }
+}
+
+impl Stream for Probe {
+    fn read(&mut self, n: c_int) -> c_int {
+        self.exclusive_calls += 1;
+        self.run(Entry::Read, n)
+    }
+
+    fn write(&mut self, n: c_int) -> c_int {
+        self.exclusive_calls += 1;
+        self.run(Entry::Write, n)
+    }
+
+    fn peek(&self, n: c_int) -> c_int {
+        self.run(Entry::Peek, n)
+    }
+
+    fn flush(&mut self, n: c_int) -> Result<c_int, FlushError> {
+        self.exclusive_calls += 1;
+        match self.run(Entry::Flush, n) {
+            bad if bad < 0 => Err(FlushError(bad)),
+            good => Ok(good),
+        }
+    }
+
+    fn close(self) -> c_int {
+        self.run(Entry::Close, self.exclusive_calls as c_int)
+    }
+}
+
+/// What a test watches: the C stream, the state's log and its drops.
+struct Watch {
+    stream: Rc<CStream>,
+    log: Log,
+    drops: Rc<Cell<u32>>,
+}
+
+impl Watch {
+    fn log(&self) -> Vec<(Entry, c_int)> {
+        self.log.borrow().clone()
+    }
+}
+
+/// A `Probe` whose entries run `hook`, and what watches it.
+fn probe(hook: impl Fn(&CStream, Entry, c_int) -> c_int + 'static) -> (Probe, Watch) {
+    let stream = CStream::new();
+    let log = Log::default();
+    let drops = Rc::new(Cell::new(0));
+    let probe = Probe {
+        stream: stream.clone(),
+        log: log.clone(),
+        hook: Box::new(hook),
+        exclusive_calls: 0,
+        _drops: Tracked(drops.clone()),
+    };
+    (probe, Watch { stream, log, drops })
+}
+
+/// Each entry returns `n * 10 + k` (k: which entry), and does nothing else.
+fn plain(_: &CStream, entry: Entry, n: c_int) -> c_int {
+    let k = match entry {
+        Entry::Read => 1,
+        Entry::Write => 2,
+        Entry::Peek => 3,
+        Entry::Flush => 4,
+        Entry::Close => 5,
+    };
+    n * 10 + k
+}
+
+/// Boxes `probe` and opens the C stream on it, handing the state to C.
+fn open(probe: Probe, watch: &Watch) {
+    watch.stream.ud.set(probe.boxed().into_raw());
+}
+
+// ---------------------------------------------------------------------------
+// Each entry point reaches the state; the destroy entry frees it once
+// ---------------------------------------------------------------------------
+
+#[test]
+fn c_calls_every_entry_then_close_frees_the_state_once() {
+    let (state, watch) = probe(plain);
+    open(state, &watch);
+    let s = &watch.stream;
+    // SAFETY: the stream's user data is the boxed state, alive until the
+    // `close` below.
+    let got = resume_panics(|| unsafe { [s.read(1), s.write(2), s.peek(3), s.flush(4)] });
+    assert_eq!(got, [11, 22, 33, 44]);
+    assert_eq!(watch.drops.get(), 0, "alive until C closes it");
+    // SAFETY: C's last call on the state.
+    let closed = resume_panics(|| unsafe { s.close() });
+    // `close` received the state with its three exclusive calls counted.
+    assert_eq!(closed, 35);
+    assert_eq!(watch.drops.get(), 1, "close consumed and dropped it");
+    assert_eq!(
+        watch.log(),
+        [
+            (Entry::Read, 1),
+            (Entry::Write, 2),
+            (Entry::Peek, 3),
+            (Entry::Flush, 4),
+            (Entry::Close, 3)
+        ]
+    );
+}
+
+#[test]
+fn entry_points_are_constants_of_the_implementing_type() {
+    // A `const` of the C struct, not only a `static`: the entry points are
+    // known at compile time.
+    const FUNCS: StreamFuncs = StreamFuncs {
+        read: Some(<Probe as Stream>::READ),
+        write: Some(Probe::WRITE),
+        peek: None,
+        flush: None,
+        close: Some(Probe::CLOSE),
+    };
+    let (state, watch) = probe(plain);
+    let ud = state.boxed().into_raw();
+    let read = FUNCS.read.expect("set");
+    let close = FUNCS.close.expect("set");
+    // SAFETY: `ud` is the boxed state; `close` is its last call.
+    let got = resume_panics(|| unsafe { (read(ud, 7), close(ud)) });
+    assert_eq!(got, (71, 15));
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Poisoning spans the set
+// ---------------------------------------------------------------------------
+
+#[test]
+fn panic_in_one_entry_stops_every_entry_until_the_guard_returns() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Write && n == 666 {
+            panic_any(Boom(1));
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    let s = &watch.stream;
+    let mut during = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: the boxed state is alive until the `close` below.
+            unsafe {
+                during.push(s.read(1));
+                during.push(s.write(666));
+                // Poisoned: every entry of the set returns its fallback
+                // without running user code.
+                during.push(s.read(2));
+                during.push(s.write(3));
+                during.push(s.peek(4));
+                during.push(s.flush(5));
+            }
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(1)));
+    assert_eq!(during, [11, -2, -1, -2, -3, -5]);
+    assert_eq!(watch.log(), [(Entry::Read, 1), (Entry::Write, 666)]);
+
+    // The panic reached the Rust caller: the state runs user code again.
+    // SAFETY: as above.
+    let after = resume_panics(|| unsafe { [s.read(6), s.peek(7)] });
+    assert_eq!(after, [61, 73]);
+    // SAFETY: C's last call on the state.
+    let closed = resume_panics(|| unsafe { s.close() });
+    assert_eq!(closed, 35, "close ran: read, write(666), read counted");
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn panic_in_a_shared_entry_poisons_the_exclusive_ones() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Peek {
+            panic_any(Boom(2));
+        }
+        plain(s, entry, n)
+    });
+    let (value, state) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            let s = &watch.stream;
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            unsafe { [s.peek(1), s.write(2), s.read(3)] }
+        })
+    });
+    let payload = value.expect_err("the peek's panic is resumed");
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(2)));
+    assert!(state.is_none());
+    assert_eq!(watch.log(), [(Entry::Peek, 1)]);
+    assert_eq!(watch.drops.get(), 1, "the scoped state dropped once");
+}
+
+#[test]
+fn close_on_a_poisoned_state_drops_it_without_running_close() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Write {
+            panic_any(Boom(3));
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    let s = &watch.stream;
+    let mut closed = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: the boxed state is alive until `close`, C's last call.
+            unsafe {
+                s.write(1);
+                closed = s.close();
+            }
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(3)));
+    assert_eq!(watch.drops.get(), 1, "freed, not leaked");
+    assert_eq!(closed, -4, "C receives close's fallback");
+    assert_eq!(
+        watch.log(),
+        [(Entry::Write, 1)],
+        "no user code ran after the panic, within the guard"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Err values
+// ---------------------------------------------------------------------------
+
+#[test]
+fn err_from_an_entry_comes_back_from_try_resume_and_stops_the_set() {
+    let (state, watch) = probe(|s, entry, n| match entry {
+        Entry::Flush => -n,
+        _ => plain(s, entry, n),
+    });
+    open(state, &watch);
+    let s = &watch.stream;
+    let mut during = Vec::new();
+    let result = try_resume::<_, FlushError>(|| {
+        // SAFETY: the boxed state is alive until the `close` below.
+        unsafe {
+            during.push(s.flush(7));
+            // The first error is kept: the set is poisoned like for a panic.
+            during.push(s.read(1));
+            during.push(s.flush(8));
+        }
+    });
+    assert_eq!(result, Err(FlushError(-7)));
+    // `on_error = e.0` gave C the error's own code.
+    assert_eq!(during, [-7, -1, -5]);
+    assert_eq!(watch.log(), [(Entry::Flush, 7)]);
+    // SAFETY: as above.
+    let after = resume_panics(|| unsafe { [s.flush(2), s.read(3)] });
+    assert_eq!(
+        after,
+        [-2, 31],
+        "healed; the next Err has no guard to go to"
+    );
+    // SAFETY: C's last call.
+    resume_panics(|| unsafe { s.close() });
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Re-entry: `&mut self` exclusive, `&self` nesting
+// ---------------------------------------------------------------------------
+
+const REENTRY: &str = "refused the call: it was called while its closure was already running";
+
+#[test]
+fn nested_mut_entry_from_inside_another_is_refused() {
+    let inner = Rc::new(Cell::new(0));
+    let inner_in = inner.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Read {
+            // SAFETY: the state is alive (this call runs on it).
+            inner_in.set(unsafe { s.write(n) });
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    let s = &watch.stream;
+    let (mut outer, mut next) = (0, 0);
+    let payload = panic_payload(|| {
+        // SAFETY: the boxed state is alive until `close`.
+        resume_panics(|| unsafe {
+            outer = s.read(4);
+            // The kept refusal poisons the set like a panic.
+            next = s.peek(5);
+        })
+    });
+    assert_eq!(outer, 41, "the outer call finished");
+    assert_eq!(next, -3);
+    assert_eq!(inner.get(), -2, "the nested write got its fallback");
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets::Stream::write` ")
+            && message.contains(REENTRY),
+        "{message}"
+    );
+    assert_eq!(watch.log(), [(Entry::Read, 4)], "write never ran");
+    // SAFETY: C's last call.
+    resume_panics(|| unsafe { s.close() });
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn shared_entry_inside_an_exclusive_one_is_refused() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Write {
+            // SAFETY: the state is alive (this call runs on it).
+            return unsafe { s.peek(n) };
+        }
+        plain(s, entry, n)
+    });
+    let (result, state) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            unsafe { watch.stream.write(5) }
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed");
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets::Stream::peek` ")
+            && message.contains(REENTRY),
+        "{message}"
+    );
+    assert!(state.is_none());
+    assert_eq!(watch.log(), [(Entry::Write, 5)]);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn exclusive_entry_inside_a_shared_one_is_refused() {
+    let inner = Rc::new(Cell::new(0));
+    let inner_in = inner.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Peek {
+            // SAFETY: the state is alive (this call runs on it).
+            inner_in.set(unsafe { s.read(n) });
+        }
+        plain(s, entry, n)
+    });
+    let (result, _) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            unsafe { watch.stream.peek(6) }
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed");
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets::Stream::read` ")
+            && message.contains(REENTRY),
+        "{message}"
+    );
+    assert_eq!(inner.get(), -1);
+    assert_eq!(watch.log(), [(Entry::Peek, 6)]);
+}
+
+#[test]
+fn shared_entries_nest() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Peek && n > 0 {
+            // SAFETY: the state is alive (this call runs on it).
+            return 1 + unsafe { s.peek(n - 1) };
+        }
+        plain(s, entry, n)
+    });
+    let (depth, state) = state.scope(|ud| {
+        watch.stream.ud.set(ud);
+        // SAFETY: `ud` is the scoped state, alive for this call.
+        unsafe { watch.stream.peek(3) }
+    });
+    assert_eq!(
+        depth,
+        3 + 3,
+        "three nested peeks, then the innermost's 0*10+3"
+    );
+    assert_eq!(
+        watch.log(),
+        [
+            (Entry::Peek, 3),
+            (Entry::Peek, 2),
+            (Entry::Peek, 1),
+            (Entry::Peek, 0)
+        ]
+    );
+    // And once the nest is done, an exclusive entry runs.
+    let (got, state) = state.scope(|ud| {
+        watch.stream.ud.set(ud);
+        // SAFETY: as above.
+        unsafe { watch.stream.read(2) }
+    });
+    assert_eq!(got, 21);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Destroys during a call are deferred, and run once
+// ---------------------------------------------------------------------------
+
+#[test]
+fn close_from_inside_another_entry_is_deferred_until_it_returns() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen_in = seen.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Read {
+            // SAFETY: the state is alive (this call runs on it); C closes
+            // it from inside, as a C library may.
+            let closed = unsafe { s.close() };
+            seen_in.borrow_mut().push(closed);
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    // SAFETY: the boxed state is alive for this call; its close comes from
+    // inside it and is deferred to its end.
+    let (got, raised) = panics_during(|| resume_panics(|| unsafe { watch.stream.read(8) }));
+    assert_eq!(got, 81, "the running call finished on the live state");
+    assert_eq!(*seen.borrow(), [-4], "C got close's fallback");
+    assert!(
+        raised.is_empty(),
+        "a deferred close is no error: {raised:?}"
+    );
+    assert_eq!(watch.drops.get(), 1, "dropped when the read returned");
+    assert_eq!(
+        watch.log(),
+        [(Entry::Read, 8)],
+        "close's body did not run: the state was dropped instead"
+    );
+}
+
+#[test]
+fn state_is_alive_until_the_call_that_saw_the_close_returns() {
+    // The drop counter, read from inside the call after C's close.
+    let drops = Rc::new(Cell::new(0));
+    let after_close = Rc::new(Cell::new(None));
+    let (drops_in, after_in) = (drops.clone(), after_close.clone());
+    let stream = CStream::new();
+    let state = Probe {
+        stream: stream.clone(),
+        log: Log::default(),
+        hook: Box::new(move |s, entry, n| {
+            if entry == Entry::Write {
+                // SAFETY: the state is alive (this call runs on it).
+                unsafe { s.close() };
+                after_in.set(Some(drops_in.get()));
+            }
+            n
+        }),
+        exclusive_calls: 0,
+        _drops: Tracked(drops.clone()),
+    };
+    stream.ud.set(state.boxed().into_raw());
+    // SAFETY: the boxed state is alive for this call.
+    resume_panics(|| unsafe { stream.write(1) });
+    assert_eq!(after_close.get(), Some(0), "not dropped during the call");
+    assert_eq!(drops.get(), 1, "dropped after it");
+}
+
+#[test]
+fn close_twice_during_one_call_drops_the_state_once() {
+    let closes = Rc::new(RefCell::new(Vec::new()));
+    let closes_in = closes.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Write {
+            // SAFETY: the state is alive until this call returns, whatever
+            // C says meanwhile.
+            closes_in
+                .borrow_mut()
+                .extend(unsafe { [s.close(), s.close()] });
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    // SAFETY: the boxed state is alive for this call.
+    let got = resume_panics(|| unsafe { watch.stream.write(2) });
+    assert_eq!(got, 22);
+    assert_eq!(*closes.borrow(), [-4, -4]);
+    assert_eq!(watch.drops.get(), 1, "once");
+}
+
+#[test]
+fn panic_in_close_is_resumed_and_the_state_dropped_once() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Close {
+            panic_any(Boom(6));
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    let mut closed = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: the boxed state is alive; `close` is C's last call.
+        resume_panics(|| closed = unsafe { watch.stream.close() })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(6)));
+    assert_eq!(closed, -4, "C got close's fallback");
+    assert_eq!(watch.log(), [(Entry::Close, 0)]);
+    assert_eq!(watch.drops.get(), 1, "dropped while the panic unwound");
+}
+
+#[test]
+fn entry_after_a_deferred_close_is_refused() {
+    let inner = Rc::new(Cell::new(0));
+    let inner_in = inner.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Peek && n == 1 {
+            // SAFETY: the state is alive until this call returns.
+            unsafe {
+                s.close();
+                inner_in.set(s.peek(2));
+            }
+        }
+        plain(s, entry, n)
+    });
+    open(state, &watch);
+    let payload = panic_payload(|| {
+        // SAFETY: the boxed state is alive for this call.
+        resume_panics(|| unsafe { watch.stream.peek(1) })
+    });
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets::Stream::peek` refused the call: ")
+            && message.contains("after it was destroyed"),
+        "{message}"
+    );
+    assert_eq!(inner.get(), -3);
+    assert_eq!(watch.log(), [(Entry::Peek, 1)]);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+/// A set without a destroy entry: C frees the user data through the
+/// generated `DESTROY` (a GLib-style destroy-notify).
+#[callback]
+trait Events {
+    unsafe extern "C" fn event(&mut self, #[user_data] ud: *mut c_void, code: c_int) -> c_int;
+    unsafe extern "C" fn pending(&self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+type DestroyNotify = unsafe extern "C" fn(*mut c_void);
+
+/// The C library's registration: entry points, user data, destroy-notify.
+#[repr(C)]
+struct CRegistration {
+    event: Option<EventsEventFn>,
+    pending: Option<EventsPendingFn>,
+    ud: *mut c_void,
+    destroy: Option<DestroyNotify>,
+}
+
+impl CRegistration {
+    fn new(ud: *mut c_void) -> CRegistration {
+        CRegistration {
+            event: Some(Recorder::EVENT),
+            pending: Some(Recorder::PENDING),
+            ud,
+            destroy: Some(Recorder::DESTROY),
+        }
+    }
+
+    /// # Safety
+    /// `ud` is a live state of `Recorder` (until `unregister`).
+    unsafe fn event(&self, code: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.event.expect("event"))(self.ud, code) }
+    }
+
+    /// # Safety
+    /// As for [`CRegistration::event`].
+    unsafe fn pending(&self) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.pending.expect("pending"))(self.ud) }
+    }
+
+    /// Calls the destroy-notify, once.
+    ///
+    /// # Safety
+    /// As for [`CRegistration::event`], and `ud` was handed over with
+    /// `into_raw`.
+    unsafe fn unregister(&self) {
+        // SAFETY: by the caller's promise.
+        unsafe { (self.destroy.expect("destroy"))(self.ud) }
+    }
+}
+
+/// Run on each event with the C registration (may call back into C).
+type OnEvent = Box<dyn Fn(&CRegistration, c_int)>;
+
+/// Where the state finds the registration calling it.
+type Caller = Rc<Cell<*const CRegistration>>;
+
+struct Recorder {
+    events: Vec<c_int>,
+    on_event: OnEvent,
+    registration: Caller,
+    _drops: Tracked,
+}
+
+impl Events for Recorder {
+    fn event(&mut self, code: c_int) -> c_int {
+        self.events.push(code);
+        // SAFETY: the test points `registration` at the registration that
+        // is calling, alive for the whole call.
+        let registration = unsafe { &*self.registration.get() };
+        (self.on_event)(registration, code);
+        self.events.len() as c_int
+    }
+
+    fn pending(&self) -> c_int {
+        self.events.iter().sum()
+    }
+}
+
+fn recorder(
+    on_event: impl Fn(&CRegistration, c_int) + 'static,
+) -> (Recorder, Caller, Rc<Cell<u32>>) {
+    let drops = Rc::new(Cell::new(0));
+    let registration = Rc::new(Cell::new(ptr::null()));
+    let state = Recorder {
+        events: Vec::new(),
+        on_event: Box::new(on_event),
+        registration: registration.clone(),
+        _drops: Tracked(drops.clone()),
+    };
+    (state, registration, drops)
+}
+
+#[test]
+fn generated_destroy_frees_the_state_once() {
+    let (state, registration, drops) = recorder(|_, _| {});
+    let reg = CRegistration::new(state.boxed().into_raw());
+    registration.set(&raw const reg);
+    // SAFETY: the registration's user data is the boxed state, alive until
+    // `unregister`.
+    let got = resume_panics(|| unsafe { (reg.event(4), reg.event(5), reg.pending()) });
+    assert_eq!(got, (1, 2, 9));
+    assert_eq!(drops.get(), 0);
+    // SAFETY: the destroy-notify, once.
+    unsafe { reg.unregister() };
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn generated_destroy_from_inside_an_entry_is_deferred_until_it_returns() {
+    let inside = Rc::new(Cell::new(None));
+    let inside_in = inside.clone();
+    let (state, registration, drops) = recorder(move |reg, code| {
+        if code == 2 {
+            // SAFETY: the state is alive: this call runs on it.
+            unsafe { reg.unregister() };
+            // Destroyed but not yet dropped: the `pending` it refuses
+            // would otherwise read freed memory.
+            // SAFETY: as above.
+            inside_in.set(Some(unsafe { reg.pending() }));
+        }
+    });
+    let reg = CRegistration::new(state.boxed().into_raw());
+    registration.set(&raw const reg);
+    let mut got = Vec::new();
+    let payload = panic_payload(|| {
+        // SAFETY: the boxed state is alive until the event that unregisters
+        // it returns.
+        resume_panics(|| unsafe {
+            got.push(reg.event(1));
+            got.push(reg.event(2));
+        })
+    });
+    assert_eq!(got, [1, 2], "the event that unregistered finished");
+    assert_eq!(inside.get(), Some(0), "the nested call got its fallback");
+    assert!(
+        message(&*payload)
+            .starts_with("ffi-callback: `simulated_sets::Events::pending` refused the call"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(drops.get(), 1, "dropped once, when the event returned");
+}
+
+#[test]
+fn generated_destroy_on_a_scoped_state_does_not_free_it() {
+    // The natural mistake: `state.scope(|ud| c_register(ud, .., S::DESTROY))`
+    // with a C library that calls the destroy-notify right away when the
+    // registration fails (sqlite does).
+    let (state, _, drops) = recorder(|_, _| {});
+    let (result, state) = panic_payload_and(|| {
+        state.scope(|ud| {
+            // SAFETY: what is being tested: C calling the destroy-notify
+            // with the user data of a lent state.
+            unsafe { Recorder::DESTROY(ud) }
+        })
+    });
+    assert_eq!(
+        drops.get(),
+        u32::from(result.is_err()),
+        "not dropped while lent"
+    );
+    drop(state);
+    assert_eq!(drops.get(), 1, "dropped once");
+}
+
+#[test]
+fn rust_drops_its_boxed_set_during_a_call_and_the_state_outlives_the_call() {
+    // Rust keeps the `BoxedSet` (C only borrows its user data) and drops it
+    // from inside a call: the state stays until the call returns.
+    let owner: Rc<RefCell<Option<BoxedSet<Probe>>>> = Rc::new(RefCell::new(None));
+    let owner_in = owner.clone();
+    let dropped_inside = Rc::new(Cell::new(false));
+    let dropped_in = dropped_inside.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Write {
+            drop(owner_in.borrow_mut().take());
+            dropped_in.set(true);
+            // The state is still here: its next entry is simply refused
+            // rather than running on freed memory.
+            // SAFETY: the state is alive until this call returns.
+            return unsafe { s.peek(n) };
+        }
+        plain(s, entry, n)
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    *owner.borrow_mut() = Some(boxed);
+    let s = &watch.stream;
+    // SAFETY: the `BoxedSet` lives in `owner` until the write drops it.
+    let read = resume_panics(|| unsafe { s.read(1) });
+    assert_eq!(read, 11);
+    let mut write = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: as above; nothing calls after the write.
+        resume_panics(|| write = unsafe { s.write(2) })
+    });
+    assert!(dropped_inside.get());
+    assert_eq!(write, -3, "the nested peek's fallback, passed on");
+    assert!(message(&*payload).contains("after it was destroyed"));
+    assert_eq!(watch.drops.get(), 1, "dropped once, after the write");
+    assert!(owner.borrow().is_none());
+}
+
+#[test]
+fn boxed_set_kept_by_rust_is_dropped_once() {
+    let (state, watch) = probe(plain);
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    // SAFETY: `boxed` is alive and unmoved.
+    let got = resume_panics(|| unsafe { [watch.stream.read(1), watch.stream.peek(2)] });
+    assert_eq!(got, [11, 23]);
+    assert_eq!(watch.drops.get(), 0);
+    // Moving the handle does not move the state C sees.
+    let moved = boxed;
+    assert_eq!(moved.user_data(), watch.stream.ud.get());
+    drop(moved);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// scope: lent for one C call
+// ---------------------------------------------------------------------------
+
+#[test]
+fn scope_lends_the_state_for_one_call_and_gives_it_back() {
+    let (state, watch) = probe(plain);
+    let (got, state) = state.scope(|ud| {
+        watch.stream.ud.set(ud);
+        // SAFETY: `ud` is the scoped state, alive for this call.
+        unsafe { [watch.stream.read(1), watch.stream.write(2)] }
+    });
+    assert_eq!(got, [11, 22]);
+    assert_eq!(state.exclusive_calls, 2, "the state came back changed");
+    assert_eq!(watch.drops.get(), 0);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn scope_refuses_the_destroy_entry() {
+    let (state, watch) = probe(plain);
+    let mut closed = 0;
+    let (result, state) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            // SAFETY: `ud` is the scoped state, alive for this call; the
+            // close is refused, not run.
+            closed = unsafe { watch.stream.close() };
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed");
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets::Stream::close` refused the call: ")
+            && message.contains("borrowed for one C call (`scope`)"),
+        "{message}"
+    );
+    assert_eq!(closed, -4);
+    assert!(state.is_none());
+    assert!(watch.log().is_empty(), "close's body did not run");
+    assert_eq!(watch.drops.get(), 1, "the lent state dropped once");
+}
+
+#[test]
+fn scope_refused_close_poisons_the_set_like_other_refusals() {
+    let (state, watch) = probe(plain);
+    let mut got = Vec::new();
+    let (result, _) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            unsafe {
+                got.push(watch.stream.close());
+                got.push(watch.stream.read(1));
+            }
+        })
+    });
+    assert!(result.is_err(), "the refusal is resumed");
+    assert_eq!(got, [-4, -1], "poisoned until the scope re-raises");
+    assert!(watch.log().is_empty());
+}
+
+#[test]
+fn scope_panic_is_resumed_and_the_state_dropped_once() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Read {
+            panic_any(Boom(4));
+        }
+        plain(s, entry, n)
+    });
+    let mut got = Vec::new();
+    let (result, _) = panic_payload_and(|| {
+        state.scope(|ud| {
+            watch.stream.ud.set(ud);
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            unsafe {
+                got.push(watch.stream.read(1));
+                got.push(watch.stream.write(2));
+            }
+        })
+    });
+    assert_eq!(
+        result
+            .expect_err("resumed")
+            .downcast_ref::<Boom>()
+            .expect("the original payload"),
+        &Boom(4)
+    );
+    assert_eq!(got, [-1, -2]);
+    assert_eq!(watch.log(), [(Entry::Read, 1)]);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Null user data
+// ---------------------------------------------------------------------------
+
+#[test]
+fn null_user_data_is_refused_by_every_kind_of_entry() {
+    let stream = CStream::new();
+    for (expected, name) in [(-1, "read"), (-3, "peek"), (-4, "close"), (-5, "flush")] {
+        let mut got = 0;
+        let payload = panic_payload(|| {
+            // SAFETY: null user data is refused before it is used.
+            resume_panics(|| unsafe {
+                got = match name {
+                    "read" => stream.read(1),
+                    "peek" => stream.peek(1),
+                    "close" => stream.close(),
+                    _ => stream.flush(1),
+                }
+            })
+        });
+        assert_eq!(got, expected, "{name}");
+        let message = message(&*payload);
+        assert!(
+            message.starts_with(&format!(
+                "ffi-callback: `simulated_sets::Stream::{name}` refused the call: its user data \
+                 is null"
+            )),
+            "{message}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Accessor user data: found through the C parameters
+// ---------------------------------------------------------------------------
+
+/// sqlite's shape: the app data comes from the context, not a parameter.
+#[repr(C)]
+struct CContext {
+    app: *mut c_void,
+    result: Cell<i64>,
+}
+
+#[callback]
+trait Aggregate {
+    #[callback(
+        // SAFETY: C passes a valid context.
+        user_data = unsafe { (*ctx).app },
+        // SAFETY: as above.
+        fallback = unsafe { (*ctx).result.set(-1) },
+    )]
+    unsafe extern "C" fn step(&mut self, ctx: *const CContext, x: i64);
+    #[callback(
+        // SAFETY: C passes a valid context.
+        user_data = unsafe { (*ctx).app },
+        fallback = i64::MIN,
+    )]
+    unsafe extern "C" fn total(&self, ctx: *const CContext) -> i64;
+}
+
+struct Sum {
+    sum: i64,
+    panic_on: i64,
+}
+
+impl Aggregate for Sum {
+    fn step(&mut self, ctx: *const CContext, x: i64) {
+        if x == self.panic_on {
+            panic_any(Boom(5));
+        }
+        self.sum += x;
+        // SAFETY: C passes a valid context.
+        unsafe { (*ctx).result.set(self.sum) };
+    }
+
+    fn total(&self, _ctx: *const CContext) -> i64 {
+        self.sum
+    }
+}
+
+#[test]
+fn accessor_user_data_reaches_the_state_and_fallback_reads_the_c_parameters() {
+    let boxed = Sum {
+        sum: 0,
+        panic_on: 3,
+    }
+    .boxed();
+    let ctx = CContext {
+        app: boxed.user_data(),
+        result: Cell::new(0),
+    };
+    let (step, total) = (Sum::STEP, Sum::TOTAL);
+    let mut results = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            for x in 1..=4 {
+                // SAFETY: `ctx` carries the live boxed state.
+                unsafe { step(&ctx, x) };
+                results.push(ctx.result.get());
+            }
+            // SAFETY: as above.
+            results.push(unsafe { total(&ctx) });
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(5)));
+    // The fallback wrote -1 through the C parameter after the panic, then
+    // again for the poisoned step; `total` returned its own fallback.
+    assert_eq!(results, [1, 3, -1, -1, i64::MIN]);
+    // SAFETY: as above.
+    assert_eq!(resume_panics(|| unsafe { total(&ctx) }), 3);
+    // A null app pointer from the accessor is refused like a null slot.
+    let null_ctx = CContext {
+        app: ptr::null_mut(),
+        result: Cell::new(0),
+    };
+    let payload = panic_payload(|| {
+        // SAFETY: refused before use.
+        resume_panics(|| unsafe { step(&null_ctx, 1) })
+    });
+    assert!(message(&*payload).contains("its user data is null"));
+    assert_eq!(null_ctx.result.get(), -1);
+}
+
+/// The set's `user_data = EXPR` serves every entry without a slot, as an
+/// sqlite aggregate's entries all find the state through their context;
+/// an entry named as the C field (`final`, a Rust keyword) and spelled-out
+/// receivers work as the plain ones.
+#[callback(
+    // SAFETY: C passes a valid context.
+    user_data = unsafe { (*ctx).app },
+    fallback = -9,
+)]
+#[allow(clippy::needless_arbitrary_self_type)] // spelled out on purpose
+trait Window {
+    unsafe extern "C" fn step(self: &mut Self, ctx: *const CContext, x: i64) -> i64;
+    unsafe extern "C" fn value(self: &Self, ctx: *const CContext) -> i64;
+    /// Named like sqlite's `xFinal`; `FINAL` is its constant.
+    unsafe extern "C" fn r#final(self: Self, ctx: *const CContext) -> i64;
+    /// Has its own slot, so the set's accessor does not apply.
+    unsafe extern "C" fn peek(&self, #[user_data] ud: *mut c_void) -> i64;
+}
+
+struct Acc {
+    sum: i64,
+}
+
+impl Window for Acc {
+    fn step(&mut self, _ctx: *const CContext, x: i64) -> i64 {
+        self.sum += x;
+        self.sum
+    }
+
+    fn value(&self, _ctx: *const CContext) -> i64 {
+        self.sum
+    }
+
+    fn r#final(self, _ctx: *const CContext) -> i64 {
+        self.sum * 10
+    }
+
+    fn peek(&self) -> i64 {
+        self.sum + 1000
+    }
+}
+
+#[test]
+fn set_level_accessor_raw_entry_names_and_typed_receivers() {
+    let state = Acc { sum: 0 }.boxed();
+    let ud = state.user_data();
+    let ctx = CContext {
+        app: ud,
+        result: Cell::new(0),
+    };
+    let (step, value, finish, peek) = (Acc::STEP, Acc::VALUE, Acc::FINAL, Acc::PEEK);
+    // SAFETY: `ctx` carries the live boxed state; `final` ends it, once.
+    let got = resume_panics(|| unsafe {
+        [
+            step(&ctx, 2),
+            step(&ctx, 5),
+            value(&ctx),
+            peek(ud),
+            finish(&ctx),
+        ]
+    });
+    let _ = state.into_raw();
+    assert_eq!(got, [2, 7, 7, 1007, 70]);
+}
+
+/// `send` with a `&self` entry: the state must be `Sync` too (two threads
+/// may be inside `get` at once), which the set's supertrait requires.
+#[callback(send)]
+trait Gauge {
+    unsafe extern "C" fn get(&self, #[user_data] ud: *mut c_void) -> c_int;
+    unsafe extern "C" fn bump(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Level(AtomicI32);
+
+impl Gauge for Level {
+    fn get(&self) -> c_int {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn bump(&mut self) -> c_int {
+        *self.0.get_mut() += 1;
+        *self.0.get_mut()
+    }
+}
+
+#[test]
+fn send_set_with_a_shared_entry_runs_it_on_other_threads() {
+    let state = Level(AtomicI32::new(4)).boxed();
+    let ud = SendPtr(state.user_data());
+    let (get, bump) = (Level::GET, Level::BUMP);
+    // SAFETY: the state is alive until `state` drops, after the threads.
+    assert_eq!(unsafe { bump(ud.0) }, 5);
+    let seen: Vec<c_int> = thread::scope(|threads| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                threads.spawn(move || {
+                    let ud = ud;
+                    // SAFETY: as above; `get` takes `&self`.
+                    unsafe { get(ud.0) }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(seen, [5, 5]);
+    drop(state);
+}
+
+// ---------------------------------------------------------------------------
+// Threading contracts: `send`, `sync`, `local`
+// ---------------------------------------------------------------------------
+
+/// A raw pointer a simulated C library moves to its own thread.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut c_void);
+// SAFETY: used only for user data of `send`/`sync` sets, whose states are
+// `Send` (and `Sync` for `sync`).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// Called and destroyed on whichever thread C likes, one call at a time.
+#[callback(send)]
+trait Worker {
+    unsafe extern "C" fn work(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn done(self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Job {
+    total: c_int,
+    threads: Vec<ThreadId>,
+    report: std::sync::mpsc::Sender<(c_int, Vec<ThreadId>)>,
+    _drops: SendTracked,
+}
+
+impl Worker for Job {
+    fn work(&mut self, n: c_int) -> c_int {
+        self.total += n;
+        self.threads.push(thread::current().id());
+        self.total
+    }
+
+    fn done(self) -> c_int {
+        self.report
+            .send((self.total, self.threads.clone()))
+            .expect("the test waits");
+        self.total
+    }
+}
+
+#[test]
+fn send_set_is_called_and_ended_on_another_thread() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let drops = Arc::new(AtomicU32::new(0));
+    let ud = SendPtr(
+        Job {
+            total: 0,
+            threads: Vec::new(),
+            report: tx,
+            _drops: SendTracked(drops.clone()),
+        }
+        .boxed()
+        .into_raw(),
+    );
+    let worker = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: C owns the `send` state now: calls, then its one `done`,
+        // all on this thread.
+        unsafe {
+            let a = Job::WORK(ud.0, 2);
+            let b = Job::WORK(ud.0, 3);
+            let c = Job::DONE(ud.0);
+            (a, b, c, thread::current().id())
+        }
+    });
+    let (a, b, c, worker_id) = worker.join().expect("the worker finished");
+    assert_eq!((a, b, c), (2, 5, 5));
+    let (total, threads) = rx.recv().expect("done reported");
+    assert_eq!(total, 5);
+    assert_eq!(threads, [worker_id, worker_id]);
+    assert_ne!(worker_id, thread::current().id());
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_boxed_set_moves_to_another_thread_and_drops_there() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let drops = Arc::new(AtomicU32::new(0));
+    let boxed = Job {
+        total: 10,
+        threads: Vec::new(),
+        report: tx,
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let got = thread::spawn(move || {
+        // SAFETY: `boxed` is alive for the call.
+        let got = unsafe { Job::WORK(boxed.user_data(), 1) };
+        drop(boxed);
+        got
+    })
+    .join()
+    .expect("the thread finished");
+    assert_eq!(got, 11);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert!(
+        rx.try_recv().is_err(),
+        "`done` did not run: Rust dropped it"
+    );
+}
+
+/// `&self` entries that C calls from several threads at once.
+#[callback(sync)]
+trait Tally {
+    unsafe extern "C" fn hit(&self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn count(&self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Hits {
+    total: AtomicI32,
+    /// Released only when every worker is inside `hit` at the same time.
+    together: Barrier,
+    _drops: SendTracked,
+}
+
+impl Tally for Hits {
+    fn hit(&self, n: c_int) -> c_int {
+        self.together.wait();
+        self.total.fetch_add(n, Ordering::SeqCst) + n
+    }
+
+    fn count(&self) -> c_int {
+        self.total.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn sync_set_entries_run_on_several_threads_at_once() {
+    const WORKERS: c_int = 3;
+    let drops = Arc::new(AtomicU32::new(0));
+    let boxed = Hits {
+        total: AtomicI32::new(0),
+        together: Barrier::new(WORKERS as usize),
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let ud = SendPtr(boxed.user_data());
+    thread::scope(|s| {
+        for n in 1..=WORKERS {
+            s.spawn(move || {
+                let ud = ud;
+                // SAFETY: `boxed` outlives the scope; `sync` allows calls on
+                // several threads at once. A refused call would abort (the
+                // default `on_panic` of `sync`), and a serialised one would
+                // never pass the barrier.
+                unsafe { Hits::HIT(ud.0, n) }
+            });
+        }
+    });
+    // SAFETY: as above.
+    assert_eq!(unsafe { Hits::COUNT(ud.0) }, 6);
+    drop(boxed);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+/// `Hits`, but `hit` waits for the test's word while it runs.
+struct Gate {
+    entered: std::sync::mpsc::Sender<()>,
+    proceed: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    _drops: SendTracked,
+}
+
+impl Tally for Gate {
+    fn hit(&self, n: c_int) -> c_int {
+        self.entered.send(()).expect("the test waits");
+        let proceed = self.proceed.lock().expect("one hit at a time here");
+        proceed.recv().expect("the test answers");
+        n
+    }
+
+    fn count(&self) -> c_int {
+        0
+    }
+}
+
+#[test]
+fn sync_set_destroyed_on_one_thread_while_another_runs_an_entry() {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (proceed_tx, proceed_rx) = std::sync::mpsc::channel();
+    let drops = Arc::new(AtomicU32::new(0));
+    let ud = SendPtr(
+        Gate {
+            entered: entered_tx,
+            proceed: std::sync::Mutex::new(proceed_rx),
+            _drops: SendTracked(drops.clone()),
+        }
+        .boxed()
+        .into_raw(),
+    );
+    let worker = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: the state is alive until this call leaves: the destroy
+        // below is deferred to it.
+        unsafe { Gate::HIT(ud.0, 9) }
+    });
+    entered_rx.recv().expect("the worker entered `hit`");
+    // SAFETY: C's one destroy-notify, while the worker's call runs.
+    unsafe { Gate::DESTROY(ud.0) };
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "deferred: a call runs");
+    proceed_tx.send(()).expect("the worker waits");
+    assert_eq!(worker.join().expect("the worker finished"), 9);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "freed by the last call out"
+    );
+}
+
+/// Called only on the thread that made it; calls from other threads are
+/// refused (here with the fallback, reported).
+#[callback(local, on_panic = fallback)]
+trait HomeOnly {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn get(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Home(Rc<Cell<c_int>>);
+
+impl HomeOnly for Home {
+    fn get(&mut self) -> c_int {
+        self.0.set(self.0.get() + 1);
+        self.0.get()
+    }
+}
+
+#[test]
+fn local_set_refuses_calls_from_another_thread() {
+    let calls = Rc::new(Cell::new(0));
+    let boxed = Home(calls.clone()).boxed();
+    let ud = SendPtr(boxed.user_data());
+    // SAFETY: `boxed` is alive; the call on the home thread runs.
+    assert_eq!(unsafe { Home::GET(ud.0) }, 1);
+    let (got, raised) = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: `boxed` outlives the thread (joined below); the call is
+        // refused before it touches the state.
+        panics_during(|| unsafe { Home::GET(ud.0) })
+    })
+    .join()
+    .expect("the thread finished");
+    assert_eq!(got, -1);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0].starts_with("ffi-callback: `simulated_sets::HomeOnly::get` refused the call")
+            && raised[0].contains("`local`"),
+        "{raised:?}"
+    );
+    assert_eq!(calls.get(), 1, "the state never ran on the other thread");
+    drop(boxed);
+}
