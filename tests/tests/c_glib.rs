@@ -2,7 +2,8 @@
 //! with `scripts/test-glib.sh`): a `sync` closure called concurrently by the
 //! worker threads of a `GThreadPool`, and owned idle callbacks with a
 //! `GDestroyNotify` (`boxed` and `once(..).into_raw_with_destroy()`) run by
-//! a `GMainLoop`.
+//! a `GMainLoop`; a callback set as a custom `GSource` (`GSourceFuncs`); a
+//! `local` source destroyed from another thread.
 #![cfg(feature = "glib")]
 
 use std::collections::HashSet;
@@ -639,5 +640,143 @@ mod custom_source {
             1,
             "the fallback G_SOURCE_REMOVE ended it once"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// `local`: a source on a thread's own GMainContext, with a closure that
+// must stay on that thread
+// ---------------------------------------------------------------------------
+
+mod local_source {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Mutex;
+
+    use ffi_callback::{ReportKind, callback, set_reporter};
+    use glib_sys::{
+        G_SOURCE_CONTINUE, GFALSE, GSource, g_idle_source_new, g_main_context_iteration,
+        g_main_context_new, g_main_context_unref, g_source_attach, g_source_destroy,
+        g_source_set_callback, g_source_unref, gboolean, gpointer,
+    };
+
+    /// GLib calls a source on the thread running its context, but whoever
+    /// holds the `GSource` may destroy it, and with it the callback, on
+    /// another thread: `local` refuses calls elsewhere and never drops the
+    /// closure there.
+    #[callback(local)]
+    type LocalSourceFunc = unsafe extern "C" fn(#[user_data] data: gpointer) -> gboolean;
+
+    /// Leaks reported for `LocalSourceFunc`s (the reporter is process-wide).
+    static LEAKS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn record(report: &ffi_callback::Report) {
+        if report.kind() == ReportKind::LeakedOnForeignThread {
+            LEAKS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(report.callback().unwrap_or_default().to_owned());
+        }
+    }
+
+    /// A source on a new context, calling a `local` closure that holds an
+    /// `Rc`: the calls and the closure's drops, and the source.
+    struct Attached {
+        source: *mut GSource,
+        context: *mut glib_sys::GMainContext,
+    }
+
+    /// A `GSource` pointer moved to another thread, which GLib allows
+    /// (`g_source_destroy` is thread-safe).
+    struct SourcePtr(*mut GSource);
+    // SAFETY: GLib's source functions used on it are thread-safe.
+    unsafe impl Send for SourcePtr {}
+
+    fn attach(calls: &Rc<Cell<u32>>, drops: &Rc<Cell<u32>>) -> Attached {
+        struct CountDrop(Rc<Cell<u32>>);
+        impl Drop for CountDrop {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() + 1);
+            }
+        }
+        let (calls, guard) = (calls.clone(), CountDrop(drops.clone()));
+        let raw = LocalSourceFunc::boxed(move || {
+            let _ = &guard;
+            calls.set(calls.get() + 1);
+            G_SOURCE_CONTINUE
+        })
+        .into_raw();
+        // SAFETY: a new context and idle source; GLib calls `function` with
+        // `user_data` on the thread iterating the context, and `destroy`
+        // once, where the source is destroyed.
+        unsafe {
+            let context = g_main_context_new();
+            let source = g_idle_source_new();
+            g_source_set_callback(source, Some(raw.function), raw.user_data, Some(raw.destroy));
+            g_source_attach(source, context);
+            Attached { source, context }
+        }
+    }
+
+    fn iterate(attached: &Attached, times: u32) {
+        for _ in 0..times {
+            // SAFETY: the context is alive; this thread owns it.
+            unsafe { g_main_context_iteration(attached.context, GFALSE) };
+        }
+    }
+
+    fn finish(attached: Attached) {
+        // SAFETY: the source was destroyed; drop our references.
+        unsafe {
+            g_source_unref(attached.source);
+            g_main_context_unref(attached.context);
+        }
+    }
+
+    #[test]
+    fn local_source_destroyed_on_its_home_thread_drops_the_closure() {
+        let (calls, drops) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let attached = attach(&calls, &drops);
+        iterate(&attached, 3);
+        assert_eq!(calls.get(), 3);
+        // SAFETY: the source is attached and alive.
+        unsafe { g_source_destroy(attached.source) };
+        assert_eq!(drops.get(), 1, "dropped on its own thread, once");
+        finish(attached);
+    }
+
+    #[test]
+    fn local_source_destroyed_from_another_thread_leaks_the_closure_and_reports_it() {
+        set_reporter(record);
+        let (calls, drops) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let attached = attach(&calls, &drops);
+        iterate(&attached, 2);
+        let source = SourcePtr(attached.source);
+        std::thread::spawn(move || {
+            let source = source;
+            // SAFETY: `g_source_destroy` may be called from any thread; the
+            // destroy-notify runs here, on the foreign thread.
+            unsafe { g_source_destroy(source.0) };
+        })
+        .join()
+        .expect("the destroying thread");
+        assert_eq!(calls.get(), 2, "no call after the destroy");
+        assert_eq!(
+            drops.get(),
+            0,
+            "the closure (holding an `Rc`) was not dropped on the foreign thread"
+        );
+        let leaks = LEAKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        assert!(
+            leaks.iter().any(|name| name.ends_with("LocalSourceFunc")),
+            "the leak was reported, naming the type: {leaks:?}"
+        );
+        // Iterating on afterwards calls nothing.
+        iterate(&attached, 2);
+        assert_eq!(calls.get(), 2);
+        finish(attached);
     }
 }
