@@ -155,6 +155,8 @@ impl<R, E: 'static> DeclaredReturn<R, E> for Result<R, E> {
     }
 }
 
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
 impl<E> DeclaredReturn<std::ffi::c_int, E> for bool {
     #[inline(always)]
     fn declared_error(error: &Infallible) -> &E {
@@ -182,6 +184,8 @@ pub unsafe trait SafeFnPromise {}
 
 /// A closure may return `bool` for a C `int` used as a boolean (GLib's
 /// `gboolean`, Windows' `BOOL`): `true` is `1`, `false` is `0`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
 impl CallbackReturn<std::ffi::c_int> for bool {
     type Error = Infallible;
     #[inline(always)]
@@ -190,4 +194,7 @@ impl CallbackReturn<std::ffi::c_int> for bool {
     }
 }
 
+// Not offered as a hint when another type fails to be a plain return.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
 impl PlainReturn<std::ffi::c_int> for bool {}
