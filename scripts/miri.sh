@@ -15,7 +15,7 @@
 #   `qsort_r`), which Miri cannot execute, so they are skipped by name here;
 #   `cargo test` runs them natively.
 # - tests/tests/{simulated_fn,simulated_type,panic_edges,simulated_lessons,
-#   simulated_sets}: C APIs played
+#   simulated_sets,hostile_c}: C APIs played
 #   by Rust `extern "C"` fns, so every pointer the generated code unpacks is
 #   checked.
 set -euo pipefail
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
-sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets)
+sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets hostile_c)
 
 step() { printf '\n=== %s ===\n' "$*"; }
 

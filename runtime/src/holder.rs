@@ -256,6 +256,14 @@ impl<F, T: Threading> Holder<F, T> {
         }
         // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
+        if !check_home && T::DROPS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+            // A Rust owner (`Boxed`, `BoxedSet`) of a callback whose C calls
+            // stay on its home thread, dropped elsewhere: C may be calling
+            // it there right now, and its state word is not atomic. Leave
+            // the holder alone, for good.
+            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+            return;
+        }
         if !holder.on_heap {
             // A destroy-notify for a holder lent by `scope` (sqlite calls
             // xDestroy at once when a registration fails): it is not C's to

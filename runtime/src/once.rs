@@ -172,6 +172,12 @@ impl<F, T: Threading> OnceHolder<F, T> {
         }
         // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
+        if !check_home && T::DROPS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+            // A Rust owner (`Once`, `RawOnce`) dropped away from the thread
+            // C calls it on: C may be calling it there now. Leave it alone.
+            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+            return;
+        }
         if holder.state.load(Ordering::Relaxed) & BOXED == 0 {
             // Lent by `scope_once`, which still owns it: not C's to free.
             let _ = P::catch(site, || -> () {
@@ -267,7 +273,8 @@ fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
                 site,
                 format_args!(
                     "it was called on another thread than the one it was made on, and its type \
-                     is declared `local`"
+                     is declared `local` (its closure may hold values that must stay on their \
+                     thread)"
                 ),
             ),
             Refusal::SecondCall => refuse(

@@ -11,6 +11,7 @@ use std::mem::ManuallyDrop;
 
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
+use crate::threading::OwnerMayMove;
 use crate::user_data::UserDataSlot;
 
 /// Makes a handle `!Send` and `!Sync` until the impls below say otherwise.
@@ -142,8 +143,15 @@ impl<C: CallbackType> fmt::Debug for Boxed<C> {
 }
 
 // SAFETY: a `Boxed` owns its closure; sending it sends the closure (which
-// its drop may then drop there).
-unsafe impl<C: CallbackType> Send for Boxed<C> where C::Closure: Send {}
+// its drop may then drop there). Only under a contract whose calls may come
+// from any thread, whose state word is atomic: the drop may then race with
+// a call without harm (it is deferred).
+unsafe impl<C: CallbackType> Send for Boxed<C>
+where
+    C::Closure: Send,
+    C::Threading: OwnerMayMove,
+{
+}
 // SAFETY: shared, it only hands out copies of its two pointers.
 unsafe impl<C: CallbackType> Sync for Boxed<C> where C::Closure: Sync {}
 
@@ -231,8 +239,14 @@ impl<C: CallbackType> fmt::Debug for Once<C> {
     }
 }
 
-// SAFETY: a `Once` owns its closure; sending it sends the closure.
-unsafe impl<C: CallbackType> Send for Once<C> where C::Closure: Send {}
+// SAFETY: a `Once` owns its closure; sending it sends the closure; as for
+// `Boxed`, only under a contract with an atomic state.
+unsafe impl<C: CallbackType> Send for Once<C>
+where
+    C::Closure: Send,
+    C::Threading: OwnerMayMove,
+{
+}
 // SAFETY: shared, it hands out nothing.
 unsafe impl<C: CallbackType> Sync for Once<C> where C::Closure: Sync {}
 

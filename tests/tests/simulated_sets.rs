@@ -1523,3 +1523,63 @@ fn local_set_refuses_calls_from_another_thread() {
     assert_eq!(calls.get(), 1, "the state never ran on the other thread");
     drop(boxed);
 }
+
+// ---------------------------------------------------------------------------
+// A Rust-owned state of a default-contract set, dropped on another thread
+// ---------------------------------------------------------------------------
+
+/// Default contract: C calls on the thread that made the state.
+#[callback]
+trait Meter {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn tick(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+/// The count, and a drop counter (held only to be dropped).
+struct Ticks(c_int, #[allow(dead_code)] SendTracked);
+
+impl Meter for Ticks {
+    fn tick(&mut self) -> c_int {
+        self.0 += 1;
+        self.0
+    }
+}
+
+static FOREIGN_LEAKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record_foreign_leaks(report: &ffi_callback::Report) {
+    if report.kind() == ffi_callback::ReportKind::LeakedOnForeignThread {
+        FOREIGN_LEAKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(report.callback().unwrap_or_default().to_owned());
+    }
+}
+
+#[test]
+// The holder is leaked on purpose, which Miri's leak check reports.
+#[cfg_attr(miri, ignore = "leaks the holder by design")]
+fn default_set_state_dropped_on_another_thread_is_left_to_its_home_thread() {
+    ffi_callback::set_reporter(record_foreign_leaks);
+    let drops = Arc::new(AtomicU32::new(0));
+    let state = Ticks(0, SendTracked(drops.clone())).boxed();
+    let (tick, ud) = (Ticks::TICK, state.user_data());
+    // SAFETY: the state is alive; it is never freed below (leaked).
+    assert_eq!(resume_panics(|| unsafe { tick(ud) }), 1);
+    // The owner moves (the state is `Send`) and drops elsewhere: C may be
+    // calling on the home thread, whose state word is not atomic, so the
+    // holder is left alone rather than touched from here.
+    thread::spawn(move || drop(state)).join().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "not dropped elsewhere");
+    let leaks = FOREIGN_LEAKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(
+        leaks.iter().any(|name| name.contains("Meter")),
+        "the leak is reported: {leaks:?}"
+    );
+    // C's later call on the home thread still finds a live holder.
+    // SAFETY: as above.
+    assert_eq!(resume_panics(|| unsafe { tick(ud) }), 2);
+}
