@@ -25,11 +25,22 @@
 #   C a static function and no state, divided by K.
 # - Rust allocs: counted by the driver's global allocator (libffi also
 #   allocates executable closure memory in C, which this does not see).
-# - code bytes: `nm -S` size of the symbol C calls (the trampoline), and of
-#   the out-of-line code the call site adds (its setup_teardown function plus
-#   the generic instances it calls, e.g. a resume_panics<closure>).
+# - code bytes: `nm -S` size of the symbol C calls (the trampoline; one
+#   instance, the largest, where the closure types of `sort` and
+#   `setup_teardown` make two), and of the out-of-line code the call site
+#   adds (its setup_teardown function plus the generic instances it calls
+#   or tail-calls, e.g. a resume_panics<closure> or a set's scope<..>).
+# - vs twin: against the row's hand-written equivalent, the same body with
+#   `catch_unwind`: (c') for the fn form and a set's entry point, (c) for a
+#   callback type, (c'r)/(cr) for the `Result` rows, whose body can fail
+#   (on the measured path it never does).
+# - DESIGN limit: DESIGN.md's "Cost": the fn form and a set's entry point at
+#   most (c') + 3 instructions per call, a callback type with re-entry
+#   detection and poisoning at most (c) + 2. `local` and `sync` types (m, n)
+#   do more per call by contract (a thread check, atomics) and have none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 
 N=${N:-100000}
 K=${K:-1000}
@@ -81,6 +92,20 @@ symbol_bytes() {
   echo "$total"
 }
 
+# Size in bytes of the largest text symbol matching the glob $1: one
+# instance of a trampoline (a generic one has an instance per closure type;
+# here `sort` and `setup_teardown` make two, identical but for the closure).
+largest_symbol_bytes() {
+  local glob=$1 largest=0 size name
+  while read -r _ size _ name; do
+    # shellcheck disable=SC2053 # $glob is a glob on purpose
+    if [[ $name == $glob ]] && ((16#$size > largest)); then
+      largest=$((16#$size))
+    fi
+  done <"$work/nm"
+  echo "$largest"
+}
+
 # Size in bytes of the text symbol at address $1 (hex, no 0x).
 bytes_at() {
   local size
@@ -89,8 +114,9 @@ bytes_at() {
 }
 
 # Bytes of the function named exactly $1 plus the local generic instances it
-# calls directly (resume_panics<closure>, run<...>): the code one call site
-# adds.
+# calls or tail-calls directly (a resume_panics<closure>, run<...>, the
+# runtime's generic functions such as a set's scope<..>): the code one call
+# site adds.
 call_site_bytes() {
   local fn=$1
   local total
@@ -98,12 +124,12 @@ call_site_bytes() {
   local addr callee
   while read -r addr callee; do
     case $callee in
-    *resume_panics* | ffi_callback_benches::variants::*)
+    *resume_panics* | ffi_callback_benches::variants::* | ffi_callback::*)
       total=$((total + $(bytes_at "$addr")))
       ;;
     esac
   done < <(awk -v f="<$fn>:" '$2 == f { p = 1; next } p && /^$/ { exit } p' "$work/asm" |
-    sed -n 's/.*\bcall  *\([0-9a-f]*\) <\([^>+]*\)>$/\1 \2/p' | sort -u)
+    sed -n 's/.*\b\(call\|jmp\)  *\([0-9a-f]*\) <\([^>+]*\)>$/\2 \3/p' | sort -u)
   echo "$total"
 }
 
@@ -157,26 +183,43 @@ echo
 echo "glibc qsort_r, N=$N u32 (seed fixed), $calls comparator calls per sort;"
 echo "glibc's own share: $glibc Ir ($(awk -v g="$glibc" -v c="$calls" 'BEGIN { printf "%.2f", g / c }') per comparator call, excluded below)."
 echo
-echo "| | variant | Ir/call | vs (c') | vs (c) | entry Ir/call | setup+teardown Ir | Rust allocs (sort / setup) | trampoline bytes | call-site bytes |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+# Each #[callback] row's hand-written twin (the same body written by hand
+# with catch_unwind), and DESIGN.md's limit: the fn form and a set's entry
+# point at most (c') + 3, a callback type at most (c) + 2.
+declare -A twin=([g]=c1 [j]=c1r [l]=c1 [l1]=c1 [h]=c [i]=c [k]=cr [m]=c [n]=c)
+declare -A limit_of=([g]=c1 [j]=c1 [l]=c1 [l1]=c1 [h]=c [i]=c [k]=c)
+declare -A limit_add=([c1]=3 [c]=2)
+label() { local l=${1/1/\'}; echo "$l"; }
+limit() { # key: "≤ N: met" / "≤ N: missed by D" / "-"
+  local key=$1 base
+  base=${limit_of[$key]:-}
+  [ -n "$base" ] && [ -n "${pc[$base]:-}" ] || { echo "-"; return; }
+  awk -v x="${pc[$key]}" -v b="${pc[$base]}" -v a="${limit_add[$base]}" -v l="$(label "$base")" \
+    'BEGIN { m = b + a; if (x <= m + 0.005) printf "(%s)+%d = %.2f: met", l, a, m;
+             else printf "(%s)+%d = %.2f: **missed by %.2f**", l, a, m, x - m }'
+}
+
+echo "| | variant | Ir/call | vs (c') | vs (c) | vs twin | DESIGN limit | entry Ir/call | setup+teardown Ir | Rust allocs (sort / setup) | trampoline bytes | call-site bytes |"
+echo "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 for line in "${variants[@]}"; do
   IFS=$'\t' read -r key r module entry name <<<"$line"
   if [ "$entry" != "-" ]; then
     eic=$(awk -v t="${entry_ir[$key]}" -v c="$calls" 'BEGIN { printf "%.2f", t / c }')
-    tb=$(symbol_bytes "$entry")
+    tb=$(largest_symbol_bytes "$entry")
   else
     eic="-"
     tb="-"
   fi
   if [ "$r" = r ]; then b=$base_r_ir; else b=$base_ir; fi
   st=$(awk -v s="${setup_ir[$key]}" -v b="$b" -v k="$K" 'BEGIN { printf "%.1f", (s - b) / k }')
-  label=$key
-  [ "$key" = c1 ] && label="c'"
+  tw=${twin[$key]:-}
+  if [ -n "$tw" ]; then vt="$(rel "${pc[$key]}" "${pc[$tw]:-}") ($(label "$tw"))"; else vt="-"; fi
   cs=$(call_site_bytes "$module::setup_teardown")
-  echo "| ($label) | $name | ${pc[$key]} | $(rel "${pc[$key]}" "${pc[c1]:-}") | $(rel "${pc[$key]}" "${pc[c]:-}") | $eic | $st | ${allocs[$key]} / $(awk -v a="${setup_allocs[$key]}" -v k="$K" 'BEGIN { printf "%g", a / k }') | $tb | $cs |"
+  echo "| ($(label "$key")) | $name | ${pc[$key]} | $(rel "${pc[$key]}" "${pc[c1]:-}") | $(rel "${pc[$key]}" "${pc[c]:-}") | $vt | $(limit "$key") | $eic | $st | ${allocs[$key]} / $(awk -v a="${setup_allocs[$key]}" -v k="$K" 'BEGIN { printf "%g", a / k }') | $tb | $cs |"
 done
 echo
-echo "Shared, once per program (ffi_callback runtime, out of line):"
+echo "The ffi_callback runtime's out-of-line code in this binary (\"N instances\": generic, an instance per"
+echo "callback type, closure or policy; the others once per program):"
 echo
 echo "| symbol | bytes |"
 echo "|---|---:|"
@@ -187,8 +230,10 @@ done
 
 if [ -n "${pc[e]:-}" ]; then
   echo
-  for key in g h i; do
+  for key in g h i j k l; do
     [ -n "${pc[$key]:-}" ] || continue
     awk -v e="${pc[e]}" -v x="${pc[$key]}" -v k="$key" 'BEGIN { printf "libffi (e) / (%s): %.1fx\n", k, e / x }'
   done
 fi
+echo
+echo "(script run time: $((SECONDS - started)) s)"

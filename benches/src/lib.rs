@@ -75,12 +75,20 @@ pub const VARIANTS: &[Variant] = &[
     variants::b_trampoline::VARIANT,
     variants::c_trampoline_catch::VARIANT,
     variants::c1_fn_catch::VARIANT,
+    variants::cr_trampoline_result::VARIANT,
+    variants::c1r_fn_result::VARIANT,
     variants::d_box_dyn::VARIANT,
     #[cfg(feature = "libffi")]
     variants::e_libffi::VARIANT,
     variants::g_callback_fn::VARIANT,
     variants::h_callback_type::VARIANT,
     variants::i_callback_reentrant::VARIANT,
+    variants::j_callback_fn_result::VARIANT,
+    variants::k_callback_type_result::VARIANT,
+    variants::l_callback_set::VARIANT,
+    variants::l1_callback_set_boxed::VARIANT,
+    variants::m_callback_local::VARIANT,
+    variants::n_callback_sync::VARIANT,
 ];
 
 /// The variant with this key.

@@ -374,7 +374,7 @@ pub mod e_libffi {
 
 /// (g) The `#[callback]` fn form.
 pub mod g_callback_fn {
-    use ffi_callback::{callback, resume_panics, user_data};
+    use ffi_callback::{callback, resume_panics};
 
     use super::*;
 
@@ -395,7 +395,7 @@ pub mod g_callback_fn {
     fn run(call: impl CCall) -> u64 {
         let mut state = State::default();
         // SAFETY: the user data points at `state`, alive until after the call.
-        resume_panics(|| unsafe { call.call_r(cmp, user_data(&mut state)) });
+        resume_panics(|| unsafe { call.call_r(cmp, cmp::user_data(&mut state)) });
         state.calls
     }
 
@@ -472,7 +472,9 @@ pub mod h_callback_type {
         setup_teardown,
         module: module_path!(),
         user_data: true,
-        entry: Some("*h_callback_type*__ffi_trampoline*"),
+        entry: Some(
+            "*h_callback_type::CmpH<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
     };
 }
 
@@ -527,6 +529,584 @@ pub mod i_callback_reentrant {
         setup_teardown,
         module: module_path!(),
         user_data: true,
-        entry: Some("*i_callback_reentrant*__ffi_trampoline*"),
+        entry: Some(
+            "*i_callback_reentrant::CmpI<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
+    };
+}
+
+/// The error of the `Result` variants: never produced on the measured path,
+/// but possible (the body fails when its call count reaches `fail_at`, which
+/// is `u64::MAX` through `black_box`), so the compiler keeps the `Err` path.
+#[derive(Debug)]
+pub struct CmpError {
+    /// The call that failed.
+    pub at: u64,
+}
+
+/// The count at which the `Result` variants would fail: never reached, and
+/// opaque to the optimizer.
+#[inline(always)]
+fn fail_at() -> u64 {
+    std::hint::black_box(u64::MAX)
+}
+
+/// (cr) The hand-written equivalent of a callback type whose closure
+/// returns `Result`: (c) with the closure's error kept beside it (the
+/// trampoline stores the first `Err` there and returns a fallback), read
+/// back when the C call returns.
+pub mod cr_trampoline_result {
+    use super::*;
+
+    /// The closure and the slot for its first error, behind `void*`.
+    struct WithError<F> {
+        f: F,
+        error: Option<CmpError>,
+    }
+
+    unsafe extern "C" fn trampoline<
+        F: FnMut(*const c_void, *const c_void) -> Result<c_int, CmpError>,
+    >(
+        a: *const c_void,
+        b: *const c_void,
+        user_data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `user_data` is the `&mut WithError<F>` that `run` passed
+        // with this trampoline, alive for the whole C call.
+        let this = unsafe { &mut *user_data.cast::<WithError<F>>() };
+        match catch_unwind(AssertUnwindSafe(|| (this.f)(a, b))) {
+            Ok(Ok(order)) => order,
+            Ok(Err(error)) => {
+                this.error.get_or_insert(error);
+                0
+            }
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let fail_at = fail_at();
+        let counter = &mut calls;
+        let mut with = WithError {
+            f: move |a, b| {
+                *counter += 1;
+                if *counter == fail_at {
+                    return Err(CmpError { at: *counter });
+                }
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                Ok(unsafe { compare(a, b) })
+            },
+            error: None,
+        };
+        let (function, user_data) = parts(&mut with);
+        // SAFETY: `user_data` points at `with`, alive until after the call.
+        unsafe { call.call_r(function, user_data) };
+        if let Some(error) = with.error {
+            panic!("comparator failed at call {}", error.at);
+        }
+        calls
+    }
+
+    fn parts<F: FnMut(*const c_void, *const c_void) -> Result<c_int, CmpError>>(
+        with: &mut WithError<F>,
+    ) -> (crate::c::CmpR, *mut c_void) {
+        (trampoline::<F>, std::ptr::from_mut(with).cast())
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "cr",
+        name: "(c) with a Result closure, error kept beside it",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*cr_trampoline_result::trampoline*"),
+    };
+}
+
+/// (c'r) The hand-written equivalent of a `Result` fn: (c') whose body
+/// returns `Result`, the first error kept in the state.
+pub mod c1r_fn_result {
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+        /// The call count at which the body fails.
+        pub fail_at: u64,
+        /// The first error.
+        pub error: Option<CmpError>,
+    }
+
+    fn body(a: *const c_void, b: *const c_void, state: &mut State) -> Result<c_int, CmpError> {
+        state.calls += 1;
+        if state.calls == state.fail_at {
+            return Err(CmpError { at: state.calls });
+        }
+        // SAFETY: `qsort_r` passes pointers to two elements of the array.
+        Ok(unsafe { compare(a, b) })
+    }
+
+    unsafe extern "C" fn cmp(a: *const c_void, b: *const c_void, user_data: *mut c_void) -> c_int {
+        match catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `user_data` is the `&mut State` that `run` passed,
+            // alive for the whole C call.
+            let state = unsafe { &mut *user_data.cast::<State>() };
+            match body(a, b, state) {
+                Ok(order) => order,
+                Err(error) => {
+                    state.error.get_or_insert(error);
+                    0
+                }
+            }
+        })) {
+            Ok(order) => order,
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State {
+            calls: 0,
+            fail_at: fail_at(),
+            error: None,
+        };
+        // SAFETY: the user data points at `state`, alive until after the call.
+        unsafe { call.call_r(cmp, std::ptr::from_mut(&mut state).cast()) };
+        if let Some(error) = state.error {
+            panic!("comparator failed at call {}", error.at);
+        }
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "c1r",
+        name: "(c') with a Result body, error kept in the state",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*c1r_fn_result::cmp*"),
+    };
+}
+
+/// (j) A `#[callback]` fn whose body returns `Result`, on the `Ok` path,
+/// inside `try_resume`.
+pub mod j_callback_fn_result {
+    use ffi_callback::{callback, try_resume};
+
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+        /// The call count at which the body fails.
+        pub fail_at: u64,
+    }
+
+    #[callback]
+    extern "C" fn cmp(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] state: &mut State,
+    ) -> Result<c_int, CmpError> {
+        state.calls += 1;
+        if state.calls == state.fail_at {
+            return Err(CmpError { at: state.calls });
+        }
+        // SAFETY: `qsort_r` passes pointers to two elements of the array.
+        Ok(unsafe { compare(a, b) })
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State {
+            calls: 0,
+            fail_at: fail_at(),
+        };
+        // SAFETY: the user data points at `state`, alive until after the call.
+        let sorted = try_resume::<_, CmpError>(|| unsafe {
+            call.call_r(cmp, cmp::user_data(&mut state));
+        });
+        if let Err(error) = sorted {
+            panic!("comparator failed at call {}", error.at);
+        }
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "j",
+        name: "#[callback] fn returning Result, Ok path (try_resume)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*j_callback_fn_result::cmp*"),
+    };
+}
+
+/// (k) A `#[callback]` type (default options) whose closure returns
+/// `Result`, on the `Ok` path, through `try_scope`.
+pub mod k_callback_type_result {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type.
+    #[callback]
+    pub type CmpK = unsafe extern "C" fn(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let fail_at = fail_at();
+        let counter = &mut calls;
+        let sorted = CmpK::try_scope(
+            move |a, b| {
+                *counter += 1;
+                if *counter == fail_at {
+                    return Err(CmpError { at: *counter });
+                }
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                Ok(unsafe { compare(a, b) })
+            },
+            // SAFETY: `try_scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        if let Err(error) = sorted {
+            panic!("comparator failed at call {}", error.at);
+        }
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "k",
+        name: "#[callback] type, closure returning Result, Ok path (try_scope)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some(
+            "*k_callback_type_result::CmpK<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
+    };
+}
+
+/// (l) A callback set's `&mut self` entry point (the comparator), the state
+/// lent for the C call with the set's `scope`.
+pub mod l_callback_set {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// The comparator as the one entry point of a set.
+    #[callback]
+    pub trait CmpSetL {
+        /// `qsort_r`'s comparator.
+        unsafe extern "C" fn compare(
+            &mut self,
+            a: *const c_void,
+            b: *const c_void,
+            #[user_data] user_data: *mut c_void,
+        ) -> c_int;
+    }
+
+    /// The set's state (private: its entry points are not an API).
+    #[derive(Debug, Default)]
+    struct State {
+        calls: u64,
+    }
+
+    impl CmpSetL for State {
+        fn compare(&mut self, a: *const c_void, b: *const c_void) -> c_int {
+            self.calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let ((), state) = State::default().scope(|user_data| {
+            // SAFETY: `scope` keeps the state alive until after the call.
+            unsafe { call.call_r(<State as CmpSetL>::COMPARE, user_data) }
+        });
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "l",
+        name: "#[callback] set, &mut self entry, scope",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*l_callback_set::CmpSetL::__ffi_*compare"),
+    };
+}
+
+/// (l') A set entry point as in (l), the state boxed (`boxed()`, dropped by
+/// Rust after the C call), with no guard around the call.
+pub mod l1_callback_set_boxed {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// The comparator as the one entry point of a set.
+    #[callback]
+    pub trait CmpSetL1 {
+        /// `qsort_r`'s comparator.
+        unsafe extern "C" fn compare(
+            &mut self,
+            a: *const c_void,
+            b: *const c_void,
+            #[user_data] user_data: *mut c_void,
+        ) -> c_int;
+    }
+
+    /// The set's state: counts, and reports its count where `out` points
+    /// when dropped (a boxed state is `'static`). Private: its entry points
+    /// are not an API.
+    #[derive(Debug)]
+    struct State {
+        calls: u64,
+        out: *mut u64,
+    }
+
+    impl Drop for State {
+        fn drop(&mut self) {
+            // SAFETY: `out` points at `run`'s counter, which outlives the
+            // boxed state (dropped inside `run`).
+            unsafe { *self.out = self.calls };
+        }
+    }
+
+    impl CmpSetL1 for State {
+        fn compare(&mut self, a: *const c_void, b: *const c_void) -> c_int {
+            self.calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { compare(a, b) }
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        let boxed = State {
+            calls: 0,
+            out: &raw mut calls,
+        }
+        .boxed();
+        // SAFETY: `boxed` keeps the state alive until after the call.
+        unsafe { call.call_r(<State as CmpSetL1>::COMPARE, boxed.user_data()) };
+        drop(boxed);
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "l1",
+        name: "#[callback] set, &mut self entry, boxed()",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*l1_callback_set_boxed::CmpSetL1::__ffi_*compare"),
+    };
+}
+
+/// (m) A `#[callback(local)]` type: `FnMut`, re-entry refused, poisoning,
+/// and a check per call that it runs on the thread that made it.
+pub mod m_callback_local {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type, declared `local`.
+    #[callback(local)]
+    pub type CmpM = unsafe extern "C" fn(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        CmpM::scope(
+            |a, b| {
+                calls += 1;
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                unsafe { compare(a, b) }
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "m",
+        name: "#[callback(local)] type, scope (home-thread check)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some(
+            "*m_callback_local::CmpM<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
+    };
+}
+
+/// (n) A `#[callback(sync)]` type: `Fn + Send + Sync`, concurrent calls
+/// counted in the holder's atomic word (`on_panic = abort`, so `scope`
+/// installs no guard). The closure counts with a relaxed `fetch_add`: one
+/// `lock add` instruction, as many as the other variants' `add`.
+pub mod n_callback_sync {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type, declared `sync`.
+    #[callback(sync)]
+    pub type CmpN = unsafe extern "C" fn(
+        a: *const c_void,
+        b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let calls = AtomicU64::new(0);
+        CmpN::scope(
+            |a, b| {
+                calls.fetch_add(1, Relaxed);
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                unsafe { compare(a, b) }
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls.load(Relaxed)
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "n",
+        name: "#[callback(sync)] type, scope (atomic word)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some(
+            "*n_callback_sync::CmpN<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
     };
 }
