@@ -242,16 +242,7 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
 /// ```
 #[inline]
 pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
-    let guard = Guard {
-        outer: Cell::new(ptr::null()),
-        kept: Cell::new(None),
-        holds_error: Cell::new(false),
-        error: None,
-        ticket: Cell::new(None),
-        stop: None,
-    };
-    let result = with_guard(&guard, f);
-    finish(result, guard.kept.take())
+    run_erased(f, |run| run_guarded(None, None, run))
 }
 
 /// [`resume_panics`] for a C call that does not return by itself once a
@@ -286,16 +277,7 @@ pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
 /// ```
 #[inline]
 pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
-    let guard = Guard {
-        outer: Cell::new(ptr::null()),
-        kept: Cell::new(None),
-        holds_error: Cell::new(false),
-        error: None,
-        ticket: Cell::new(None),
-        stop: Some(&stop),
-    };
-    let result = with_guard(&guard, run);
-    finish(result, guard.kept.take())
+    run_erased(run, |erased| run_guarded(Some(&stop), None, erased))
 }
 
 /// Runs `f` (the C call) and returns the first error that a callback
@@ -340,24 +322,53 @@ pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
 #[inline]
 pub fn try_resume<R, E: 'static>(f: impl FnOnce() -> R) -> Result<R, E> {
     let error: Cell<Option<E>> = Cell::new(None);
-    let guard = Guard {
-        outer: Cell::new(ptr::null()),
-        kept: Cell::new(None),
-        holds_error: Cell::new(false),
-        error: Some(ErrorSlot {
-            type_id: TypeId::of::<E>(),
-            type_name: std::any::type_name::<E>(),
-            slot: ptr::from_ref(&error).cast(),
-        }),
-        ticket: Cell::new(None),
-        stop: None,
+    let slot = ErrorSlot {
+        type_id: TypeId::of::<E>(),
+        type_name: std::any::type_name::<E>(),
+        slot: ptr::from_ref(&error).cast(),
     };
-    let result = with_guard(&guard, f);
-    let value = finish(result, guard.kept.take());
+    let value = run_erased(f, |run| run_guarded(None, Some(slot), run));
     match error.into_inner() {
         Some(error) => Err(error),
         None => Ok(value),
     }
+}
+
+/// Runs `f` through `guard`, which sees it only as `&mut dyn FnMut()`: the
+/// guard's body (installing it, the catch, re-raising) is compiled once,
+/// not once per guarded call site. `guard` runs `f` once, or unwinds.
+#[inline(always)]
+fn run_erased<R>(f: impl FnOnce() -> R, guard: impl FnOnce(&mut dyn FnMut())) -> R {
+    let mut f = Some(f);
+    let mut value = None;
+    guard(&mut || {
+        if let Some(f) = f.take() {
+            value = Some(f());
+        }
+    });
+    match value {
+        Some(value) => value,
+        // `run_guarded` returns only after running `f` to completion.
+        None => unreachable!("ffi-callback: a guard returned without running its closure"),
+    }
+}
+
+/// The body of every guard: installs one on this thread around `run`, then
+/// re-raises the kept panic (the earlier cause) in preference to `run`'s
+/// own; returns normally only if `run` completed (while the thread is
+/// already unwinding, a kept panic is reported and dropped instead).
+#[inline(never)]
+fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn FnMut()) {
+    let guard = Guard {
+        outer: Cell::new(ptr::null()),
+        kept: Cell::new(None),
+        holds_error: Cell::new(false),
+        error,
+        ticket: Cell::new(None),
+        stop,
+    };
+    let result = with_guard(&guard, run);
+    finish(result, guard.kept.take());
 }
 
 /// Returns `f`'s value, or re-raises the kept panic (the earlier cause) in
