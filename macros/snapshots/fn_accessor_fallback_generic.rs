@@ -23,16 +23,15 @@ unsafe extern "C" fn call<T: Ord>(
         let (a, b): (i32, i32) = __ffi_arg1;
         { 0 }
     };
-    let result = unsafe {
+    unsafe {
         ::my::ffi_callback::__private::call_fn_fetch::<
             ::my::ffi_callback::__private::policy::Resume,
             &T,
             _,
             _,
             _,
-        >(&__FFI_CALLBACK_SITE, __ffi_fetch, __ffi_body, __ffi_on_error)
-    };
-    ::my::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+        >(__ffi_fetch, __ffi_body, __ffi_on_error, __ffi_fallback, &__FFI_CALLBACK_SITE)
+    }
 }
 /// The typed user data of the callback [`call`](fn@call): `call::user_data(..)` makes the value to pass to C with it.
 #[allow(non_camel_case_types, dead_code)]

@@ -17,7 +17,7 @@ pub unsafe extern "C" fn collect(
         collect
     );
     let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
-    let __ffi_on_error = |
+    let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,
     | -> c_int { __ffi_fallback() };
     let __ffi_body = move |names: &mut Vec<String>| -> c_int {
@@ -28,22 +28,22 @@ pub unsafe extern "C" fn collect(
             0
         }
     };
-    let result = unsafe {
+    unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Resume,
             &mut Vec<String>,
             _,
             _,
         >(
-            &__FFI_CALLBACK_SITE,
+            __ffi_body,
             <*mut ::ffi_callback::__private::core::ffi::c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
                 names,
             ),
-            __ffi_body,
             __ffi_on_error,
+            __ffi_fallback,
+            &__FFI_CALLBACK_SITE,
         )
-    };
-    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+    }
 }
 /// The typed user data of the callback [`collect`](fn@collect): `collect::user_data(..)` makes the value to pass to C with it.
 #[allow(non_camel_case_types, dead_code)]

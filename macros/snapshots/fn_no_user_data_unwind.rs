@@ -6,25 +6,25 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
         lua_fn
     );
     let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
-    let __ffi_on_error = |
+    let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,
     | -> c_int { __ffi_fallback() };
     let __ffi_body = move |()| -> c_int {
         let state: *mut lua_State = state;
         { 1 }
     };
-    let result = unsafe {
+    unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Unwind,
             (),
             _,
             _,
         >(
-            &__FFI_CALLBACK_SITE,
-            ::ffi_callback::__private::core::ptr::null_mut(),
             __ffi_body,
+            ::ffi_callback::__private::core::ptr::null_mut(),
             __ffi_on_error,
+            __ffi_fallback,
+            &__FFI_CALLBACK_SITE,
         )
-    };
-    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+    }
 }

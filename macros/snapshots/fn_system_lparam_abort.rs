@@ -12,7 +12,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         enum_proc
     );
     let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
-    let __ffi_on_error = |
+    let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,
     | -> BOOL { __ffi_fallback() };
     let __ffi_body = move |found: &mut Vec<HWND>| -> BOOL {
@@ -22,20 +22,20 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             TRUE
         }
     };
-    let result = unsafe {
+    unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Abort,
             &mut Vec<HWND>,
             _,
             _,
         >(
-            &__FFI_CALLBACK_SITE,
-            <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
             __ffi_body,
+            <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
             __ffi_on_error,
+            __ffi_fallback,
+            &__FFI_CALLBACK_SITE,
         )
-    };
-    ::ffi_callback::__private::value_or(&__FFI_CALLBACK_SITE, result, __ffi_fallback)
+    }
 }
 /// The typed user data of the callback [`enum_proc`](fn@enum_proc): `enum_proc::user_data(..)` makes the value to pass to C with it.
 #[allow(non_camel_case_types, dead_code)]

@@ -40,10 +40,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         let __ffi_on_error = |
             _: &::ffi_callback::__private::core::convert::Infallible,
         | -> isize { __ffi_fallback() };
-        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            cookie,
-        );
-        let result = unsafe {
+        unsafe {
             ::ffi_callback::__private::Holder::<
                 Self,
                 ::ffi_callback::__private::threading::CallerThread,
@@ -51,18 +48,26 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 ::ffi_callback::__private::policy::Resume,
                 _,
                 _,
+                _,
+                _,
             >(
-                __ffi_ptr,
+                cookie,
                 &SITE,
-                move |__ffi_state: &mut Self| <Self as CookieIo>::read(
+                (buf, size),
+                |__ffi_state: &mut Self, (buf, size)| <Self as CookieIo>::read(
                     __ffi_state,
                     buf,
                     size,
                 ),
                 __ffi_on_error,
+                __ffi_fallback,
+                |(buf, size), __ffi_slot| <Self as CookieIo>::__ffi_entry_read(
+                    __ffi_slot,
+                    buf,
+                    size,
+                ),
             )
-        };
-        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+        }
     }
     /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
     const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_entry_write;
@@ -79,10 +84,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         );
         let __ffi_fallback = || -> isize { -1 };
         let __ffi_on_error = |e: &std::io::Error| -> isize { -1 };
-        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            cookie,
-        );
-        let result = unsafe {
+        unsafe {
             ::ffi_callback::__private::Holder::<
                 Self,
                 ::ffi_callback::__private::threading::CallerThread,
@@ -90,18 +92,26 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 ::ffi_callback::__private::policy::Resume,
                 _,
                 _,
+                _,
+                _,
             >(
-                __ffi_ptr,
+                cookie,
                 &SITE,
-                move |__ffi_state: &mut Self| <Self as CookieIo>::write(
+                (buf, size),
+                |__ffi_state: &mut Self, (buf, size)| <Self as CookieIo>::write(
                     __ffi_state,
                     buf,
                     size,
                 ),
                 __ffi_on_error,
+                __ffi_fallback,
+                |(buf, size), __ffi_slot| <Self as CookieIo>::__ffi_entry_write(
+                    __ffi_slot,
+                    buf,
+                    size,
+                ),
             )
-        };
-        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+        }
     }
     /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
     const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_entry_close;
@@ -116,10 +126,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         let __ffi_on_error = |
             _: &::ffi_callback::__private::core::convert::Infallible,
         | -> c_int { __ffi_fallback() };
-        let __ffi_ptr = <*mut c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
-            cookie,
-        );
-        let result = unsafe {
+        unsafe {
             ::ffi_callback::__private::set::destroy_entry::<
                 ::ffi_callback::__private::threading::CallerThread,
                 ::ffi_callback::__private::policy::Resume,
@@ -127,13 +134,13 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 _,
                 _,
             >(
-                __ffi_ptr,
+                ::ffi_callback::__private::UserDataSlot::into_ptr(cookie),
                 &SITE,
                 move |__ffi_state: Self| <Self as CookieIo>::close(__ffi_state),
                 __ffi_on_error,
+                __ffi_fallback,
             )
-        };
-        ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+        }
     }
     /// Boxes the state for C: keep the `BoxedSet` and pass its
     /// `user_data()` while C may call the entry points, or hand it

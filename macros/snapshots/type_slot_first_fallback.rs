@@ -47,23 +47,22 @@ where
             F: __ffi::FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
             O: __ffi::CallbackReturn<c_int>,
         {
-            let __ffi_fallback = || ExecRow::<()>::__ffi_fallback();
-            let result = unsafe {
+            let __ffi_fallback = move || ExecRow::<()>::__ffi_fallback();
+            unsafe {
                 __ffi::call_mut::<
                     ExecRow<F>,
+                    _,
                     O,
                     _,
                 >(
                     arg,
-                    move |__ffi_closure: &mut F| __ffi_closure(n, values, names),
-                    |_: &_| __ffi_fallback(),
+                    (n, values, names),
+                    |f: &mut F, (n, values, names)| f(n, values, names),
+                    move |_: &_| __ffi_fallback(),
+                    __ffi_fallback,
+                    |(n, values, names), ud| trampoline::<F, O>(ud, n, values, names),
                 )
-            };
-            __ffi::value_or(
-                <ExecRow<F> as __ffi::CallbackType>::SITE,
-                result,
-                __ffi_fallback,
-            )
+            }
         }
         trampoline::<F, O>
     }
@@ -89,23 +88,19 @@ where
             F: __ffi::FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
             O: __ffi::CallbackReturn<c_int>,
         {
-            let __ffi_fallback = || ExecRow::<()>::__ffi_fallback();
-            let result = unsafe {
+            let __ffi_fallback = move || ExecRow::<()>::__ffi_fallback();
+            unsafe {
                 __ffi::call_once::<
                     ExecRow<F>,
                     O,
                     _,
                 >(
                     arg,
-                    move |__ffi_closure: F| __ffi_closure(n, values, names),
-                    |_: &_| __ffi_fallback(),
+                    move |f: F| f(n, values, names),
+                    move |_: &_| __ffi_fallback(),
+                    __ffi_fallback,
                 )
-            };
-            __ffi::value_or(
-                <ExecRow<F> as __ffi::CallbackType>::SITE,
-                result,
-                __ffi_fallback,
-            )
+            }
         }
         trampoline::<F, O>
     }

@@ -44,20 +44,20 @@ impl<F> Compare<F> {
             static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
                 Compare
             );
-            let __ffi_fallback = || Compare::<()>::__ffi_fallback();
-            let result = unsafe {
+            let __ffi_fallback = move || Compare::<()>::__ffi_fallback();
+            unsafe {
                 ::ffi_callback::__private::call_slotless::<
                     ::ffi_callback::__private::policy::Resume,
                     F,
                     _,
                     _,
                 >(
-                    &SITE,
                     move |__ffi_closure: F| __ffi_closure(a, b),
-                    |_: &_| __ffi_fallback(),
+                    move |_: &_| __ffi_fallback(),
+                    __ffi_fallback,
+                    &SITE,
                 )
-            };
-            ::ffi_callback::__private::value_or(&SITE, result, __ffi_fallback)
+            }
         }
         trampoline::<F, O>
     }

@@ -37,23 +37,22 @@ where
             F: __ffi::Fn(gpointer) -> O + __ffi::SyncClosure,
             O: __ffi::PlainReturn<()>,
         {
-            let __ffi_fallback = || Worker::<()>::__ffi_fallback();
-            let result = unsafe {
+            let __ffi_fallback = move || Worker::<()>::__ffi_fallback();
+            unsafe {
                 __ffi::call_ref::<
                     Worker<F>,
+                    _,
                     O,
                     _,
                 >(
                     ud,
-                    move |__ffi_closure: &F| __ffi_closure(data),
-                    |_: &_| __ffi_fallback(),
+                    (data,),
+                    |f: &F, (data,)| f(data),
+                    move |_: &_| __ffi_fallback(),
+                    __ffi_fallback,
+                    |(data,), ud| trampoline::<F, O>(data, ud),
                 )
-            };
-            __ffi::value_or(
-                <Worker<F> as __ffi::CallbackType>::SITE,
-                result,
-                __ffi_fallback,
-            )
+            }
         }
         trampoline::<F, O>
     }
@@ -75,23 +74,14 @@ where
             F: __ffi::FnOnce(gpointer) -> O + __ffi::SyncClosure,
             O: __ffi::PlainReturn<()>,
         {
-            let __ffi_fallback = || Worker::<()>::__ffi_fallback();
-            let result = unsafe {
+            let __ffi_fallback = move || Worker::<()>::__ffi_fallback();
+            unsafe {
                 __ffi::call_once::<
                     Worker<F>,
                     O,
                     _,
-                >(
-                    ud,
-                    move |__ffi_closure: F| __ffi_closure(data),
-                    |_: &_| __ffi_fallback(),
-                )
-            };
-            __ffi::value_or(
-                <Worker<F> as __ffi::CallbackType>::SITE,
-                result,
-                __ffi_fallback,
-            )
+                >(ud, move |f: F| f(data), move |_: &_| __ffi_fallback(), __ffi_fallback)
+            }
         }
         trampoline::<F, O>
     }

@@ -101,19 +101,19 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     };
     let fallback = fallback_closure(common, c_ret);
     let on_error = on_error_closure(common, &error_type, c_ret, &fallback_var);
-    let site_value = site(runtime, &item.ident);
+    let site_value = site(runtime, &[&item.ident]);
     let promise = safe_fn_promise(common);
 
     let site_ref = quote!(&__FFI_CALLBACK_SITE);
     let call = match (accessor, &common.raise) {
         (Some(_), None) => quote! {
             #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
-                #site_ref, #fetch_var, #body_var, #on_error_var,
+                #fetch_var, #body_var, #on_error_var, #fallback_var, #site_ref,
             )
         },
         (None, None) => quote! {
             #runtime::__private::call_fn::<#policy, #received, _, _>(
-                #site_ref, #user_data_arg, #body_var, #on_error_var,
+                #body_var, #user_data_arg, #on_error_var, #fallback_var, #site_ref,
             )
         },
         (Some(_), Some(_)) => quote! {
@@ -159,8 +159,22 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                 let #fallback_var = #fallback;
                 let #on_error_var = #on_error;
             },
-            quote!(#runtime::__private::value_or(&__FFI_CALLBACK_SITE, result, #fallback_var)),
+            quote!(),
         ),
+    };
+    let call = if common.raise.is_some() {
+        quote! {
+            // SAFETY: the user data is null or was made for this fn's
+            // received type (the `unsafe` C call's contract).
+            let result = unsafe { #call };
+            #finish
+        }
+    } else {
+        quote! {
+            // SAFETY: the user data is null or was made for this fn's
+            // received type (the `unsafe` C call's contract).
+            unsafe { #call }
+        }
     };
     let fetch = accessor.map(|expr| quote!(let #fetch_var = || #expr;));
     let shim_unsafe = match (model.shim_unsafe, item.written_unsafe) {
@@ -196,10 +210,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             #on_raise
             #fetch
             let #body_var = move |#body_param| #body_ret { #(#body_lets)* #block };
-            // SAFETY: the user data is null or was made for this fn's
-            // received type (the `unsafe` C call's contract).
-            let result = unsafe { #call };
-            #finish
+            #call
         }
         #module
     }

@@ -7,12 +7,12 @@
 //! `boxed` and `scope`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
-use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, tidy};
+use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, site, tidy};
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let item = model.item;
@@ -47,7 +47,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         || Ident::new("R", Span::call_site()),
         |e| e.common.names.result.clone(),
     );
-    let set_site = quote_spanned!(ident.span()=> #private::site!(#ident));
+    let set_site = site(runtime, &[ident]);
     let c_void = quote!(#private::core::ffi::c_void);
     let destroy = if model.destroy_entry().is_some() {
         quote!()
@@ -193,7 +193,6 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
-    let ptr = Ident::new("__ffi_ptr", Span::mixed_site());
     let state = Ident::new("__ffi_state", Span::mixed_site());
     let fallback = match &common.fallback {
         FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
@@ -216,58 +215,141 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             let e = Ident::new("e", Span::call_site());
             quote!(|#e: &#error_type| #ret_arrow { #expr })
         }
-        None => quote!(|_: &#error_type| #ret_arrow { #fallback_var() }),
-    };
-    let find_ptr = match &entry.slot {
-        TypeSlot::Param(index, ty) => {
-            let slot = &entry.param_names[*index];
-            quote!(let #ptr = <#ty as #private::UserDataSlot>::into_ptr(#slot);)
+        // `move` as in the other forms' default (`tokens::on_error_closure`).
+        None if matches!(common.fallback, FallbackValue::Expr(_)) => {
+            quote!(|_: &#error_type| #ret_arrow { #fallback_var() })
         }
-        TypeSlot::Accessor(expr) => {
-            let fetch = Ident::new("__ffi_fetch", Span::mixed_site());
-            quote! {
-                let #fetch = || #expr;
-                let #ptr = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch) {
-                    #private::core::result::Result::Ok(ptr) => ptr,
-                    #private::core::result::Result::Err(_) => return #fallback_var(),
-                };
-            }
-        }
-        TypeSlot::None => quote!(),
+        None => quote!(move |_: &#error_type| #ret_arrow { #fallback_var() }),
     };
     let skip = entry.slot_index();
-    let args = entry
+    let args: Vec<&Ident> = entry
         .param_names
         .iter()
         .enumerate()
         .filter(|(index, _)| Some(*index) != skip)
-        .map(|(_, name)| name);
-    let call = match entry.receiver {
-        SetReceiver::Exclusive => quote! {
-            #private::Holder::<Self, #threading>::call_mut::<#policy, _, _>(
-                #ptr, &SITE, move |#state: &mut Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
-            )
-        },
-        SetReceiver::Shared => quote! {
-            #private::Holder::<Self, #threading>::call_ref::<#policy, _, _>(
-                #ptr, &SITE, move |#state: &Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
-            )
-        },
+        .map(|(_, name)| name)
+        .collect();
+    let slot_var = Ident::new("__ffi_slot", Span::mixed_site());
+    let site_var = Ident::new("__ffi_site", Span::mixed_site());
+    // For an accessor: the entry after the accessor ran, which a retried
+    // call starts again from (the accessor is user code, run once per call).
+    let with_user_data = format_ident!("{}_with", trampoline);
+    // An exclusive or shared call gets the C arguments but the slot once, as
+    // a tuple, for the method or (after healing a poisoned state, rarely)
+    // for `retry`, which calls `again` with them: the trampoline itself, so
+    // that the method's call is compiled once.
+    let call = |user_data: TokenStream, site: TokenStream, again: TokenStream| match entry.receiver
+    {
+        SetReceiver::Exclusive | SetReceiver::Shared => {
+            let (holder_call, state_ref) = if entry.receiver == SetReceiver::Exclusive {
+                (quote!(call_mut), quote!(&mut Self))
+            } else {
+                (quote!(call_ref), quote!(&Self))
+            };
+            quote! {
+                #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _>(
+                    #user_data,
+                    #site,
+                    (#(#args,)*),
+                    |#state: #state_ref, (#(#args,)*)| <Self as #set>::#name(#state, #(#args),*),
+                    #on_error_var,
+                    #fallback_var,
+                    |(#(#args,)*), #slot_var| #again,
+                )
+            }
+        }
         SetReceiver::Owned => quote! {
             #private::set::destroy_entry::<#threading, #policy, Self, _, _>(
-                #ptr, &SITE, move |#state: Self| <Self as #set>::#name(#state, #(#args),*), #on_error_var,
+                #private::UserDataSlot::into_ptr(#user_data),
+                #site,
+                move |#state: Self| <Self as #set>::#name(#state, #(#args),*),
+                #on_error_var,
+                #fallback_var,
             )
         },
         // `check_entry` makes no model for an entry with such a receiver.
         SetReceiver::Unsupported => unreachable!("an unsupported receiver was refused"),
     };
-    let site = quote_spanned!(name.span()=> #private::site!(#set::#name));
+    let site = site(runtime, &[set, name]);
     let promise = safe_fn_promise(common);
     let doc = format!(
         " The C entry point `{name}` for this state's type: a [`{fn_type}`], to put in the C \
          library's struct of function pointers. {}",
         fallback_doc(entry)
     );
+    let closures = quote! {
+        let #fallback_var = #fallback;
+        let #on_error_var = #on_error;
+    };
+    let (body, with) = match &entry.slot {
+        TypeSlot::Param(index, _) => {
+            let slot = &entry.param_names[*index];
+            let again_args = entry.param_names.iter().enumerate().map(|(i, name)| {
+                if i == *index {
+                    quote!(#slot_var)
+                } else {
+                    quote!(#name)
+                }
+            });
+            let call = call(
+                quote!(#slot),
+                quote!(&SITE),
+                quote!(<Self as #set>::#trampoline(#(#again_args),*)),
+            );
+            let body = quote! {
+                #closures
+                // SAFETY: C passes back the user data of a live state of
+                // this set (the C call's contract, or `unsafe(safe_fn)`'s
+                // promise); the runtime refuses null; `retry` calls this
+                // entry point with what C passed.
+                unsafe { #call }
+            };
+            (body, quote!())
+        }
+        TypeSlot::Accessor(expr) => {
+            let fetch = Ident::new("__ffi_fetch", Span::mixed_site());
+            let call = call(
+                quote!(#slot_var),
+                quote!(#site_var),
+                quote!(<Self as #set>::#with_user_data(#slot_var, #site_var, #(#args),*)),
+            );
+            let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
+                let (attrs, ty) = (&p.attrs, &p.ty);
+                quote!(#(#attrs)* #name: #ty)
+            });
+            let body = quote! {
+                let #fetch = || #expr;
+                let #slot_var = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch) {
+                    #private::core::result::Result::Ok(ptr) => ptr,
+                    #private::core::result::Result::Err(failed) => {
+                        let #fallback_var = #fallback;
+                        return #private::value_or(&SITE, #private::core::result::Result::Err(failed), #fallback_var);
+                    }
+                };
+                // SAFETY: as the entry requires, from the accessor.
+                unsafe { <Self as #set>::#with_user_data(#slot_var, &SITE, #(#args),*) }
+            };
+            let with = quote! {
+                #[doc(hidden)]
+                #[forbid(unsafe_op_in_unsafe_fn)]
+                /// # Safety
+                /// `user_data` is what the accessor found: the user data of
+                /// a live state of this set.
+                unsafe fn #with_user_data(
+                    #slot_var: *mut #private::core::ffi::c_void,
+                    #site_var: &'static #private::Site,
+                    #(#params),*
+                ) #output {
+                    #closures
+                    // SAFETY: forwarded; the runtime refuses null; `retry`
+                    // calls this with the same arguments.
+                    unsafe { #call }
+                }
+            };
+            (body, with)
+        }
+        TypeSlot::None => (quote!(), quote!()),
+    };
     quote! {
         #[doc = #doc]
         const #const_name: #fn_type = <Self as #set>::#trampoline;
@@ -278,15 +360,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         #unsafety extern #abi fn #trampoline(#(#params),*) #output {
             static SITE: #private::Site = #site;
             #promise
-            let #fallback_var = #fallback;
-            let #on_error_var = #on_error;
-            #find_ptr
-            // SAFETY: C passes back the user data of a live state of this
-            // set (the C call's contract, or `unsafe(safe_fn)`'s promise);
-            // the runtime refuses null.
-            let result = unsafe { #call };
-            #private::value_or(&SITE, result, #fallback_var)
+            #body
         }
+
+        #with
     }
 }
 

@@ -92,13 +92,13 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
             let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
             let named = named_args(model, common.on_error);
             quote! {
-                |e: &_| #ident::<()>::__ffi_on_error(
+                move |e: &_| #ident::<()>::__ffi_on_error(
                     <#o as #private::DeclaredReturn<#c_ret, #error>>::declared_error(e),
                     #(#named),*
                 )
             }
         }
-        _ => quote!(|_: &_| #fallback()),
+        _ => quote!(move |_: &_| #fallback()),
     }
 }
 
@@ -207,26 +207,130 @@ fn trampoline_impl(
     let local_extra = model.threading.extra_bound_in(&quote!(#local));
     let local_bound = quote!(#f: #local::#fn_trait(#(#types),*) -> #o #local_extra, #local_returns);
     let names = &model.param_names;
-    let params = names.iter().zip(&item.params).map(|(name, p)| {
-        let ty = &p.ty;
-        quote!(#name: #ty)
-    });
+    let params: Vec<TokenStream> = names
+        .iter()
+        .zip(&item.params)
+        .map(|(name, p)| {
+            let ty = &p.ty;
+            quote!(#name: #ty)
+        })
+        .collect();
+    let params = &params;
     let output = &item.output;
     let args = model.closure_args();
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
-    let closure = Ident::new("__ffi_closure", Span::mixed_site());
+    // Short names, hygienic (a C parameter called `f` or `ud` is not
+    // these), so that the expansion stays readable.
+    let closure = Ident::new("f", Span::mixed_site());
+    let slot = Ident::new("ud", Span::mixed_site());
+    // Hygienic: a C parameter called `trampoline` or `entry` does not hide
+    // the fns that the retried call names.
+    let tramp = Ident::new("trampoline", Span::mixed_site());
+    let entry_fn = Ident::new("__ffi_entry", Span::mixed_site());
     let on_error = on_error_call(model, &quote!(#local), &fallback);
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
-    let user_data = match &model.slot {
-        TypeSlot::Param(index, _) => names[*index].to_token_stream(),
-        TypeSlot::Accessor(_) => quote! {
-            match #local::fetch_holder::<#ident<#f>, _>(|| #ident::<()>::__ffi_fetch(#(#fetch_args),*)) {
-                #local::core::result::Result::Ok(ptr) => ptr,
-                #local::core::result::Result::Err(_) => return #fallback(),
+    let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
+    let fallback_fn = quote! {
+        let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+    };
+    // The runtime's call. An exclusive or shared call gets the C arguments
+    // but the slot once, as a tuple, for the closure or (after healing a
+    // poisoned holder, rarely) for `retry`, which calls `again` with them:
+    // the trampoline itself, so that the closure's call is compiled once.
+    let call = |user_data: TokenStream, again: TokenStream| {
+        if entry == "call_once" {
+            quote! {
+                #local::#entry::<#ident<#f>, #o, _>(
+                    #user_data,
+                    move |#closure: #closure_ref| #closure(#(#args),*),
+                    #on_error,
+                    #fallback,
+                )
             }
-        },
-        TypeSlot::None => quote!(),
+        } else {
+            quote! {
+                #local::#entry::<#ident<#f>, _, #o, _>(
+                    #user_data,
+                    (#(#args,)*),
+                    |#closure: #closure_ref, (#(#args,)*)| #closure(#(#args),*),
+                    #on_error,
+                    #fallback,
+                    |(#(#args,)*), #slot| #again,
+                )
+            }
+        }
+    };
+    let (body, entry_fn_item) = match &model.slot {
+        TypeSlot::Param(index, _) => {
+            let user_data = names[*index].to_token_stream();
+            let again_args = names.iter().enumerate().map(|(i, name)| {
+                if i == *index {
+                    quote!(#slot)
+                } else {
+                    quote!(#name)
+                }
+            });
+            let call = call(user_data, quote!(#tramp::<#f, #o>(#(#again_args),*)));
+            let body = quote! {
+                #fallback_fn
+                // SAFETY: C passes back the user data of a live holder of
+                // this type (the C call's contract, or `unsafe(safe_fn)`'s
+                // promise); the runtime refuses null; `retry` calls this
+                // trampoline with what C passed.
+                unsafe { #call }
+            };
+            (body, quote!())
+        }
+        TypeSlot::Accessor(_) => {
+            let fetch = quote! {
+                let #slot = match #local::fetch_holder::<#ident<#f>, _>(|| #ident::<()>::__ffi_fetch(#(#fetch_args),*)) {
+                    #local::core::result::Result::Ok(ptr) => ptr,
+                    #local::core::result::Result::Err(_) => {
+                        #fallback_fn
+                        return #local::value_or(#site, #local::core::result::Result::Err(#local::Failed), #fallback);
+                    }
+                };
+            };
+            if entry == "call_once" {
+                let call = call(quote!(#slot), quote!());
+                let body = quote! {
+                    #fetch
+                    #fallback_fn
+                    // SAFETY: the accessor found the user data of a live
+                    // holder of this type, or null, which the runtime
+                    // refuses.
+                    unsafe { #call }
+                };
+                (body, quote!())
+            } else {
+                // The accessor (user code) runs once per call: a retried
+                // call starts after it, in the entry.
+                let call = call(
+                    quote!(#slot),
+                    quote!(#entry_fn::<#f, #o>(#slot, #(#names),*)),
+                );
+                let body = quote! {
+                    #fetch
+                    // SAFETY: the accessor found what the entry takes.
+                    unsafe { #entry_fn::<#f, #o>(#slot, #(#names),*) }
+                };
+                let entry_fn_item = quote! {
+                    /// # Safety
+                    /// `ud` is null or the user data of a live holder of
+                    /// this type.
+                    #[forbid(unsafe_op_in_unsafe_fn)]
+                    unsafe fn #entry_fn<#f, #o>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
+                        #fallback_fn
+                        // SAFETY: forwarded; the runtime refuses null;
+                        // `retry` calls this with the same arguments.
+                        unsafe { #call }
+                    }
+                };
+                (body, entry_fn_item)
+            }
+        }
+        TypeSlot::None => (quote!(), quote!()),
     };
     quote! {
         #(#cfgs)*
@@ -237,17 +341,11 @@ fn trampoline_impl(
                 use #private as #local;
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
-                #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #local_bound {
-                    let #fallback = || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
-                    // SAFETY: C passes back the user data of a live holder of
-                    // this type (the C call's contract, or `unsafe(safe_fn)`'s
-                    // promise); the runtime refuses null.
-                    let result = unsafe {
-                        #local::#entry::<#ident<#f>, #o, _>(#user_data, move |#closure: #closure_ref| #closure(#(#args),*), #on_error)
-                    };
-                    #local::value_or(<#ident<#f> as #local::CallbackType>::SITE, result, #fallback)
+                #unsafety extern #abi fn #tramp<#f, #o>(#(#params),*) #output where #local_bound {
+                    #body
                 }
-                trampoline::<#f, #o>
+                #entry_fn_item
+                #tramp::<#f, #o>
             }
         }
     }
@@ -465,7 +563,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
 
 /// The `Site` literal of a callback type.
 fn site_of(model: &TypeModel<'_>) -> TokenStream {
-    site(&model.common.runtime, &model.item.ident)
+    site(&model.common.runtime, &[&model.item.ident])
 }
 
 /// The trampoline's parameters that `expr` names, to pass to the fn that
@@ -534,14 +632,13 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                 #[forbid(unsafe_op_in_unsafe_fn)]
                 #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
                     static SITE: #runtime::__private::Site = #site_value;
-                    let #fallback = || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
                     // SAFETY: this trampoline is only reachable through
                     // `function(&self)`, so a value of the zero-sized `F`
                     // was made.
-                    let result = unsafe {
-                        #runtime::__private::call_slotless::<#policy, #f, _, _>(&SITE, move |#closure: #f| #closure(#(#args),*), #on_error)
-                    };
-                    #runtime::__private::value_or(&SITE, result, #fallback)
+                    unsafe {
+                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #closure(#(#args),*), #on_error, #fallback, &SITE)
+                    }
                 }
                 trampoline::<#f, #o>
             }

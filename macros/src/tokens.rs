@@ -93,14 +93,16 @@ pub(crate) fn documents_safety(attrs: &[Attribute]) -> bool {
         .any(|a| a.to_token_stream().to_string().contains("# Safety"))
 }
 
-/// The `Site` value naming the callback `name` in messages: its path, the
-/// place of the `#[callback]` item, and a refusal raised as a panic there
-/// (the runtime's `site!`, invoked with the user's name, so the panic hook
-/// points at the item).
-pub(crate) fn site(runtime: &TokenStream, name: &Ident) -> TokenStream {
-    let span = name.span();
+/// The `Site` value naming the callback at `path` (the fn or type, or a
+/// set and its entry) in messages: its path, the place of the `#[callback]`
+/// item, and a refusal raised as a panic there (the runtime's `site!`,
+/// invoked with the user's names, so the panic hook points at the item).
+pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
+    let span = path
+        .last()
+        .map_or_else(Span::call_site, |ident| ident.span());
     let bang = quote_spanned!(span=> !);
-    quote!(#runtime::__private::site #bang (#name))
+    quote!(#runtime::__private::site #bang (#(#path)::*))
 }
 
 /// The fallback as a closure over the C parameters, bound outside any
@@ -135,7 +137,14 @@ pub(crate) fn on_error_closure(
             let e = Ident::new("e", Span::call_site());
             quote!(|#e: &#error| #ret_arrow { #expr })
         }
-        None => quote!(|_: &#error| #ret_arrow { #fallback() }),
+        // `move`: a fallback that captures nothing is copied in, so that
+        // this closure captures no reference to it (which would put it on
+        // the trampoline's stack). A fallback expression may borrow the C
+        // parameters mutably, so that one is borrowed as before.
+        None if matches!(common.fallback, FallbackValue::Expr(_)) => {
+            quote!(|_: &#error| #ret_arrow { #fallback() })
+        }
+        None => quote!(move |_: &#error| #ret_arrow { #fallback() }),
     }
 }
 

@@ -15,13 +15,13 @@ use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::panic::{Site, keep_error, poison_ticket, refuse};
-use crate::policy::{Caught, Policy, Unwind};
+use crate::panic::{Payload, Site, keep_error, poison_ticket, refuse};
+use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
 use crate::threading::{
-    DESTROYED, EXCLUSIVE, ExclusiveCalls, POISONED, RUNNING, SharedCalls, StateWord, Threading,
-    current_thread,
+    DESTROYED, ExclusiveCalls, POISONED, RUNNING, SharedCalls, StateWord, Threading,
+    current_thread, current_thread_if_known,
 };
 use crate::trampoline::Failed;
 use crate::user_data::UserDataSlot;
@@ -54,16 +54,38 @@ pub unsafe trait CallbackType {
     const SITE: &'static Site;
 }
 
-/// A closure and its state, as a callback type's trampoline sees it.
-#[doc(hidden)]
-pub struct Holder<F, T: Threading> {
+/// The part of a holder that does not depend on the closure, first in
+/// every holder: the slow paths take the holder's address and see only
+/// this, so they are generic over the contract, not over each closure.
+#[repr(C)]
+struct Header<T: Threading> {
     word: T::Word,
     /// The thread that owns the closure, where it matters: for `local`
     /// calls, and for a destroy that must not drop the closure elsewhere.
     home: Option<NonZeroU64>,
-    /// Boxed (by `into_raw_box`), not borrowed: only then may a destroy
-    /// free it.
-    on_heap: bool,
+    /// Frees the holder, for one boxed by `into_raw_box` (only then may a
+    /// destroy free it); `None` for a holder lent by `new` or `scope`.
+    free: Option<FreeBox>,
+}
+
+impl<T: Threading> Header<T> {
+    /// Whether this is the thread the holder was made on (which for a
+    /// `local` holder has an id: a thread that never asked for one is not
+    /// its home, and need not get one to be refused).
+    #[inline(always)]
+    fn on_home_thread(&self) -> bool {
+        self.home.map_or(0, NonZeroU64::get) == current_thread_if_known()
+    }
+}
+
+/// [`free_box`] for one holder type: `(holder, site, check_home)`.
+type FreeBox = unsafe fn(*mut c_void, &'static Site, bool);
+
+/// A closure and its state, as a callback type's trampoline sees it.
+#[doc(hidden)]
+#[repr(C)]
+pub struct Holder<F, T: Threading> {
+    header: Header<T>,
     closure: UnsafeCell<F>,
     _pinned: PhantomPinned,
 }
@@ -73,27 +95,30 @@ impl<F, T: Threading> Holder<F, T> {
     #[inline(always)]
     pub fn new(closure: F) -> Self {
         Holder {
-            word: T::Word::NEW,
-            home: if T::CALLS_ON_HOME_ONLY {
-                Some(current_thread())
-            } else {
-                None
+            header: Header {
+                word: T::Word::NEW,
+                home: if T::CALLS_ON_HOME_ONLY {
+                    Some(current_thread())
+                } else {
+                    None
+                },
+                free: None,
             },
-            on_heap: false,
             closure: UnsafeCell::new(closure),
             _pinned: PhantomPinned,
         }
     }
 
     /// A boxed holder for `closure`, as a raw pointer for C; freed by
-    /// [`Holder::destroy`].
+    /// [`Holder::destroy`] (a panic in the closure's drop handled under
+    /// `P`).
     #[inline]
-    pub fn into_raw_box(closure: F) -> *mut c_void {
+    pub fn into_raw_box<P: Policy>(closure: F) -> *mut c_void {
         let mut holder = Self::new(closure);
         if T::DROPS_ON_HOME_ONLY {
-            holder.home = Some(current_thread());
+            holder.header.home = Some(current_thread());
         }
-        holder.on_heap = true;
+        holder.header.free = Some(free_box::<P, F, T>);
         Box::into_raw(Box::new(holder)).cast()
     }
 
@@ -109,67 +134,67 @@ impl<F, T: Threading> Holder<F, T> {
         self.closure.into_inner()
     }
 
-    /// Calls the closure exclusively (`FnMut`) through the pointer C passed
-    /// back: a call while it runs is refused (it would alias `&mut F`);
-    /// while poisoned, the call returns the fallback; null is refused; a
-    /// destroy that arrived during the call frees the holder on the way out.
+    /// Calls the closure exclusively (`FnMut`) through the user data C
+    /// passed back and returns what C gets: a call while it runs is refused
+    /// (it would alias `&mut F`); while poisoned, the call returns the
+    /// fallback; null is refused; a destroy that arrived during the call
+    /// frees the holder on the way out.
+    ///
+    /// `args` are the C arguments but the user data, which `call` passes
+    /// to the closure. Every slow path leaves the trampoline for good (a
+    /// tail call that ends in the value for C), so the fast path keeps
+    /// nothing across a call. The rare entry that heals a holder whose
+    /// guard has returned gives `args` and `user_data` to `retry`, which
+    /// calls the trampoline again with them (so no second copy of the
+    /// closure's call is compiled).
     ///
     /// # Safety
-    /// `ptr` is null or came from [`Holder::as_ptr`] or
+    /// `user_data` is null or came from [`Holder::as_ptr`] or
     /// [`Holder::into_raw_box`] on a holder of this type that is still
     /// alive and has not moved, and the C library calls it on the threads
-    /// `T` declares.
+    /// `T` declares; `retry` calls this again with its arguments.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub unsafe fn call_mut<P: Policy, O: CallbackReturn<R>, R>(
-        ptr: *mut c_void,
+    pub unsafe fn call_mut<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+        user_data: S,
         site: &'static Site,
-        call: impl FnOnce(&mut F) -> O,
+        args: A,
+        call: impl FnOnce(&mut F, A) -> O,
         on_error: impl FnOnce(&O::Error) -> R,
-    ) -> Result<R, Failed>
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
     where
         T: ExclusiveCalls<F>,
     {
+        let ptr = user_data.into_ptr();
         if ptr.is_null() {
-            return Err(refuse_null::<P>(site));
+            refuse_call::<P>(site, Refusal::Null);
+            return fallback_or_abort(site, fallback);
         }
         // SAFETY: by the caller's promise `ptr` points at a live holder;
         // only its `Cell`, atomic and `UnsafeCell` parts are written through
         // the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
-            return Err(refuse_foreign_thread::<P>(site));
+        if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
+            refuse_call::<P>(site, Refusal::ForeignThread);
+            return fallback_or_abort(site, fallback);
         }
-        if !holder.word.try_enter_exclusive()
-            && !enter_cold::<P, T::Word>(site, &holder.word, EXCLUSIVE)
-        {
-            return Err(Failed);
+        if !holder.header.word.try_enter_exclusive() {
+            // SAFETY: forwarded.
+            return unsafe {
+                enter_cold::<P, T, S, A, R, false>(retry, args, user_data, fallback, site)
+            };
         }
-        let run = || {
+        let lend = move |ptr: *mut c_void| {
             // SAFETY: this call entered exclusively (the word had no call
             // running and now has `EXCLUSIVE`), so no other reference to the
             // closure exists until it leaves; `ExclusiveCalls` made `F: Send`
             // if the call may be on another thread than the last one.
-            let closure = unsafe { &mut *holder.closure.get() };
-            split(call(closure), on_error)
+            call(unsafe { &mut *(*ptr.cast::<Self>()).closure.get() }, args)
         };
-        let caught = if P::UNWINDS {
-            // The panic passes through here: leave (and free if destroyed)
-            // on the way out. The other policies' paths cannot unwind.
-            let leave = LeaveOnUnwind::<F, T>::new(ptr, site, EXCLUSIVE);
-            let caught = P::catch(site, run);
-            std::mem::forget(leave);
-            caught
-        } else {
-            P::catch(site, run)
-        };
-        let result = settle::<P, T, _, R>(site, &holder.word, caught);
-        // `holder` is not used past this point: the leave may free it.
-        let word = holder.word.leave_exclusive();
-        if word != 0 {
-            // SAFETY: forwarded; this call has left.
-            unsafe { after_leave::<P, F, T>(ptr, site, word) };
-        }
-        result
+        // SAFETY: entered exclusively, by this call.
+        unsafe { run_entered::<P, T, O, R, true>(ptr, site, lend, on_error, fallback) }
     }
 
     /// Calls the closure shared (`Fn`: types declared `reentrant` or
@@ -178,50 +203,46 @@ impl<F, T: Threading> Holder<F, T> {
     ///
     /// # Safety
     /// As for [`Holder::call_mut`].
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub unsafe fn call_ref<P: Policy, O: CallbackReturn<R>, R>(
-        ptr: *mut c_void,
+    pub unsafe fn call_ref<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+        user_data: S,
         site: &'static Site,
-        call: impl FnOnce(&F) -> O,
+        args: A,
+        call: impl FnOnce(&F, A) -> O,
         on_error: impl FnOnce(&O::Error) -> R,
-    ) -> Result<R, Failed>
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
     where
         T: SharedCalls<F>,
     {
+        let ptr = user_data.into_ptr();
         if ptr.is_null() {
-            return Err(refuse_null::<P>(site));
+            refuse_call::<P>(site, Refusal::Null);
+            return fallback_or_abort(site, fallback);
         }
         // SAFETY: as in `call_mut`.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
-            return Err(refuse_foreign_thread::<P>(site));
+        if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
+            refuse_call::<P>(site, Refusal::ForeignThread);
+            return fallback_or_abort(site, fallback);
         }
-        if !holder.word.try_enter_shared() && !enter_cold::<P, T::Word>(site, &holder.word, 0) {
-            return Err(Failed);
+        if !holder.header.word.try_enter_shared() {
+            // SAFETY: forwarded.
+            return unsafe {
+                enter_cold::<P, T, S, A, R, true>(retry, args, user_data, fallback, site)
+            };
         }
-        let run = || {
+        let lend = move |ptr: *mut c_void| {
             // SAFETY: shared calls only ever make shared references, and no
             // exclusive call runs while the word counts shared ones;
             // `SharedCalls` made `F: Sync` if they may run on several
             // threads.
-            let closure = unsafe { &*holder.closure.get() };
-            split(call(closure), on_error)
+            call(unsafe { &*(*ptr.cast::<Self>()).closure.get() }, args)
         };
-        let caught = if P::UNWINDS {
-            let leave = LeaveOnUnwind::<F, T>::new(ptr, site, 0);
-            let caught = P::catch(site, run);
-            std::mem::forget(leave);
-            caught
-        } else {
-            P::catch(site, run)
-        };
-        let result = settle::<P, T, _, R>(site, &holder.word, caught);
-        let word = holder.word.leave_shared();
-        if word & DESTROYED != 0 {
-            // SAFETY: forwarded; this call has left.
-            unsafe { after_leave::<P, F, T>(ptr, site, word) };
-        }
-        result
+        // SAFETY: entered shared, by this call.
+        unsafe { run_entered::<P, T, O, R, false>(ptr, site, lend, on_error, fallback) }
     }
 
     /// The destroy-notify of a boxed holder (and a Rust-owned `Boxed`'s
@@ -255,8 +276,8 @@ impl<F, T: Threading> Holder<F, T> {
             return;
         }
         // SAFETY: by the caller's promise, a live holder.
-        let holder = unsafe { &*ptr.cast::<Self>() };
-        if !check_home && T::DROPS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
+        let header = unsafe { &(*ptr.cast::<Self>()).header };
+        if !check_home && T::DROPS_ON_HOME_ONLY && header.home != Some(current_thread()) {
             // A Rust owner (`Boxed`, `BoxedSet`) of a callback whose C calls
             // stay on its home thread, dropped elsewhere: C may be calling
             // it there right now, and its state word is not atomic. Leave
@@ -264,14 +285,14 @@ impl<F, T: Threading> Holder<F, T> {
             report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
             return;
         }
-        if !holder.on_heap {
+        if header.free.is_none() {
             // A destroy-notify for a holder lent by `scope` (sqlite calls
             // xDestroy at once when a registration fails): it is not C's to
             // free, and the scope still owns it.
-            refuse_borrowed_destroy::<P, T::Word>(site, &holder.word);
+            refuse_borrowed_destroy::<P, T::Word>(site, &header.word);
             return;
         }
-        let word = holder.word.set(DESTROYED);
+        let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
             // A running call frees it when it leaves.
             return;
@@ -301,29 +322,31 @@ impl<F, T: Threading> Holder<F, T> {
     /// its only destroy.
     pub(crate) unsafe fn take<P: Policy>(ptr: *mut c_void, site: &'static Site) -> Taken<F> {
         // SAFETY: by the caller's promise, a live holder.
-        let holder = unsafe { &*ptr.cast::<Self>() };
-        if !holder.on_heap {
-            refuse_borrowed_destroy::<P, T::Word>(site, &holder.word);
+        let header = unsafe { &(*ptr.cast::<Self>()).header };
+        if header.free.is_none() {
+            refuse_borrowed_destroy::<P, T::Word>(site, &header.word);
             return Taken::Failed;
         }
-        let word = holder.word.set(DESTROYED);
+        let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
             return Taken::Failed;
         }
         // Poisoned while a guard still holds its panic or error: no method
         // of the state runs until then, this one neither.
-        let poisoned = word & POISONED != 0 && holder.word.ticket_held();
+        let poisoned = word & POISONED != 0 && header.word.ticket_held();
         // SAFETY: boxed, destroyed, and no call runs: the box is ours. It is
         // freed without dropping the state, which moves out (or, on a
         // foreign thread, is leaked).
         let mut holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
-        let foreign =
-            T::DROPS_ON_HOME_ONLY && holder.home.is_some() && holder.home != Some(current_thread());
+        let home = holder.header.home;
+        let foreign = T::DROPS_ON_HOME_ONLY && home.is_some() && home != Some(current_thread());
         // SAFETY: each part is dropped or moved once; the box frees the
         // memory.
         let state = unsafe {
-            let Holder { word, closure, .. } = &mut **holder;
-            std::ptr::drop_in_place(word);
+            let Holder {
+                header, closure, ..
+            } = &mut **holder;
+            std::ptr::drop_in_place(header);
             if foreign {
                 report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
                 return Taken::Failed;
@@ -373,48 +396,188 @@ pub(crate) fn split<O: CallbackReturn<R>, R>(
     }
 }
 
-/// After the catch: keeps an `Err`'s error in the thread's guard and, when
-/// a guard now holds this call's panic or error, poisons the holder with
-/// that guard's ticket.
+/// A call that has entered the holder at `ptr` (exclusively or shared):
+/// runs `lend` (which lends the closure out of the holder and calls it)
+/// under the policy, leaves, and returns what C gets. The ways out other
+/// than a clean return are tail calls into slow paths generic over the
+/// contract, the policy and the types involved, not over the closure.
+///
+/// # Safety
+/// This call entered the live holder at `ptr` (`EXCLUSIVE` or shared), and
+/// has not left.
 #[inline(always)]
-fn settle<P: Policy, T: Threading, E: 'static, R>(
+unsafe fn run_entered<P: Policy, T: Threading, O: CallbackReturn<R>, R, const EXCLUSIVE: bool>(
+    ptr: *mut c_void,
     site: &'static Site,
-    word: &T::Word,
-    caught: Result<Result<R, (R, E)>, Caught>,
-) -> Result<R, Failed> {
-    match caught {
-        Ok(Ok(value)) => Ok(value),
+    lend: impl FnOnce(*mut c_void) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+    fallback: impl FnOnce() -> R,
+) -> R {
+    let run = move || split(lend(ptr), on_error);
+    let caught = if P::UNWINDS {
+        // The panic passes through here: leave (and free if destroyed)
+        // on the way out. The other policies' paths cannot unwind.
+        let leave = LeaveOnUnwind::<T>::new(ptr, site, EXCLUSIVE);
+        let caught = P::catch(site, run);
+        std::mem::forget(leave);
+        caught
+    } else {
+        P::catch(site, run)
+    };
+    let value = match caught {
+        Ok(Ok(value)) => value,
         Ok(Err((value, error))) => {
-            // Only a policy that keeps panics poisons: under `fallback` and
-            // `abort` each call stands alone, as for the fn form, and a
-            // poisoned `abort` holder would have no value for its next call.
-            if P::KEEPS {
-                keep_error_and_poison::<T::Word, E>(site, word, error);
-            } else {
-                keep_error_cold(site, error);
-            }
-            Ok(value)
+            // SAFETY: forwarded: entered and not left.
+            return unsafe { failed::<P, T, O::Error, R, EXCLUSIVE>(ptr, site, error, value) };
         }
         Err(Caught) => {
-            if P::KEEPS {
-                poison::<T::Word>(word);
+            // SAFETY: forwarded.
+            unsafe { panicked::<P, T, EXCLUSIVE>(ptr, site) };
+            return fallback_or_abort(site, fallback);
+        }
+    };
+    let left = {
+        // SAFETY: entered and not left, so alive; the reference is not used
+        // past the leave, after which the holder may be freed.
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        if EXCLUSIVE {
+            word.leave_exclusive()
+        } else {
+            word.leave_shared()
+        }
+    };
+    if left != 0 {
+        // A word that may be re-read is not kept in a register for this.
+        let left = if <T::Word as StateWord>::LEAVE_REREADS {
+            0
+        } else {
+            left
+        };
+        // SAFETY: this call has left; `left` is what its leave saw (or the
+        // word is re-read).
+        return unsafe { after_leave::<T, R>(value, ptr, left, site) };
+    }
+    value
+}
+
+/// An entered call whose closure returned `Err`: the error goes to the
+/// thread's guard and, under a policy that keeps panics, poisons the
+/// holder with the guard's ticket (under `fallback` and `abort` each call
+/// stands alone, as for the fn form, and a poisoned `abort` holder would
+/// have no value for its next call); then the call leaves, and C gets
+/// `value` (`on_error`'s).
+///
+/// # Safety
+/// As for [`run_entered`].
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn failed<P: Policy, T: Threading, E: 'static, R, const EXCLUSIVE: bool>(
+    ptr: *mut c_void,
+    site: &'static Site,
+    error: E,
+    value: R,
+) -> R {
+    keep_error(site, error);
+    if P::KEEPS {
+        // SAFETY: entered and not left, so alive.
+        poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
+    }
+    // SAFETY: forwarded.
+    unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
+    value
+}
+
+/// An entered call whose closure panicked, the panic handled by the policy
+/// (kept, or reported): poisons the holder if a guard now holds the panic,
+/// and leaves. The trampoline then returns its fallback.
+///
+/// # Safety
+/// As for [`run_entered`].
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn panicked<P: Policy, T: Threading, const EXCLUSIVE: bool>(
+    ptr: *mut c_void,
+    site: &'static Site,
+) {
+    if P::KEEPS {
+        // SAFETY: entered and not left, so alive.
+        poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
+    }
+    // SAFETY: forwarded.
+    unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
+}
+
+/// Leaves, off the fast path, and frees the holder if this was the last
+/// call of a destroyed one.
+///
+/// # Safety
+/// As for [`run_entered`].
+#[inline(always)]
+unsafe fn leave_cold<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void, site: &'static Site) {
+    let left = {
+        // SAFETY: entered and not left, so alive; not used past the leave.
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        if EXCLUSIVE {
+            word.leave_exclusive()
+        } else {
+            word.leave_shared()
+        }
+    };
+    // SAFETY: this call has left, and `left` is what its leave returned.
+    unsafe { free_if_last::<T>(ptr, left, site) };
+}
+
+/// A call has left a holder and its leave saw a word that is not clean
+/// (`left`, or, for a word that may be re-read, the word now): if a destroy
+/// came and no call runs any more, this was the last one: free. Returns
+/// `value`, passed through so that the fast path keeps nothing across this
+/// call.
+///
+/// # Safety
+/// As for [`free_if_last`].
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn after_leave<T: Threading, R>(
+    value: R,
+    ptr: *mut c_void,
+    left: usize,
+    site: &'static Site,
+) -> R {
+    // SAFETY: forwarded.
+    unsafe { free_if_last::<T>(ptr, left, site) };
+    value
+}
+
+/// Frees a destroyed holder if the leave that returned `left` was the last
+/// call out.
+///
+/// # Safety
+/// `ptr` is a holder of this type that the calling call has left, and
+/// `left` is what its leave returned (for a word that may be re-read, it
+/// need not be what the leave saw: the word is read again).
+#[inline(always)]
+unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'static Site) {
+    let left = if <T::Word as StateWord>::LEAVE_REREADS {
+        // SAFETY: calls and destroys of such a holder come from one thread
+        // at a time, and this thread has not freed it since its leave: it
+        // is alive, and the word is what the leave left.
+        unsafe { (*ptr.cast::<Header<T>>()).word.load() }
+    } else {
+        left
+    };
+    if left & DESTROYED != 0 && left & RUNNING == 0 {
+        // SAFETY: destroyed, so boxed, and no new call may start; no call
+        // runs, so no one else frees it or reads it any more: it is alive
+        // until this frees it.
+        unsafe {
+            if let Some(free) = (*ptr.cast::<Header<T>>()).free {
+                free(ptr, site, true);
             }
-            Err(Failed)
         }
     }
-}
-
-#[cold]
-#[inline(never)]
-fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
-    keep_error(site, error);
-}
-
-#[cold]
-#[inline(never)]
-fn keep_error_and_poison<W: StateWord, E: 'static>(site: &'static Site, word: &W, error: E) {
-    keep_error(site, error);
-    poison(word);
 }
 
 /// Poisons the holder until the innermost guard that now holds something
@@ -429,29 +592,126 @@ fn poison<W: StateWord>(word: &W) {
     }
 }
 
-/// Entry when the fast path failed: a poisoned holder whose guard has
-/// re-raised its panic is healed and entered; a holder still poisoned
-/// returns the fallback quietly; a call into a running exclusive closure (or
-/// an exclusive call into running shared ones) is refused under the policy,
-/// and a kept refusal poisons like a panic. `exclusive` is `EXCLUSIVE` or 0.
+/// Entry when the fast path failed (`SHARED`: a shared entry, whose word
+/// may want its failed entry cancelled). A poisoned holder whose guard has
+/// re-raised its panic is healed, and the call starts over (`retry`, the
+/// trampoline called again with the same arguments) rather than running
+/// the closure from here; anything else ends in the fallback.
+///
+/// # Safety
+/// As for [`Holder::call_mut`]; `user_data` is not null.
+#[inline(always)]
+unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
+    retry: impl FnOnce(A, S) -> R,
+    args: A,
+    user_data: S,
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
+    if P::UNWINDS {
+        // SAFETY: forwarded.
+        unsafe {
+            enter_cold_unwinding::<P, T, S, A, R, _, _, SHARED>(
+                retry, args, user_data, fallback, site,
+            )
+        }
+    } else {
+        // SAFETY: forwarded.
+        unsafe {
+            enter_cold_nounwind::<P, T, S, A, R, _, _, SHARED>(
+                retry, args, user_data, fallback, site,
+            )
+        }
+    }
+}
+
+/// [`enter_cold`] for the policies whose paths cannot unwind: `extern "C"`,
+/// so that the trampoline needs no landing pad around it and tail-calls
+/// it, with the arguments in the order they came in (`retry` is zero-sized).
 #[cold]
 #[inline(never)]
-fn enter_cold<P: Policy, W: StateWord>(site: &'static Site, word: &W, exclusive: usize) -> bool {
-    let current = word.load();
-    if current & POISONED != 0 {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn enter_cold_nounwind<P, T, S, A, R, Retry, Fallback, const SHARED: bool>(
+    retry: Retry,
+    args: A,
+    user_data: S,
+    fallback: Fallback,
+    site: &'static Site,
+) -> R
+where
+    P: Policy,
+    T: Threading,
+    S: UserDataSlot,
+    Retry: FnOnce(A, S) -> R,
+    Fallback: FnOnce() -> R,
+{
+    // SAFETY: forwarded.
+    unsafe { enter_or_fallback::<P, T, S, A, R, SHARED>(retry, args, user_data, fallback, site) }
+}
+
+/// [`enter_cold`] for `on_panic = unwind`, whose retried call may unwind.
+#[cold]
+#[inline(never)]
+unsafe fn enter_cold_unwinding<P, T, S, A, R, Retry, Fallback, const SHARED: bool>(
+    retry: Retry,
+    args: A,
+    user_data: S,
+    fallback: Fallback,
+    site: &'static Site,
+) -> R
+where
+    P: Policy,
+    T: Threading,
+    S: UserDataSlot,
+    Retry: FnOnce(A, S) -> R,
+    Fallback: FnOnce() -> R,
+{
+    // SAFETY: forwarded.
+    unsafe { enter_or_fallback::<P, T, S, A, R, SHARED>(retry, args, user_data, fallback, site) }
+}
+
+#[inline(always)]
+unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
+    retry: impl FnOnce(A, S) -> R,
+    args: A,
+    user_data: S,
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
+    let healed = {
+        // SAFETY: by the caller's promise, a live holder, which the failed
+        // entry left as it was. The reference is not used past this block:
+        // the retried call may free the holder.
+        let word = unsafe { &(*user_data.into_ptr().cast::<Header<T>>()).word };
+        if SHARED {
+            word.cancel_shared_entry();
+        }
+        heal_or_refuse::<P, T::Word>(site, word)
+    };
+    if healed {
+        retry(args, user_data)
+    } else {
+        drop(args);
+        fallback_or_abort(site, fallback)
+    }
+}
+
+/// Why an entry failed: a poisoned holder whose guard has re-raised its
+/// panic is healed (true: the call may start over); a holder still
+/// poisoned makes the call return the fallback quietly; a call into a
+/// running exclusive closure (or an exclusive call into running shared
+/// ones), or into a destroyed holder, is refused under the policy, and a
+/// kept refusal poisons like a panic.
+#[cold]
+#[inline(never)]
+fn heal_or_refuse<P: Policy, W: StateWord>(site: &'static Site, word: &W) -> bool {
+    if word.load() & POISONED != 0 {
         if word.ticket_held() {
             return false;
         }
         drop(word.set_ticket(None));
         word.clear(POISONED);
-        let entered = if exclusive != 0 {
-            word.try_enter_exclusive()
-        } else {
-            word.try_enter_shared()
-        };
-        if entered {
-            return true;
-        }
+        return true;
     }
     let refused = if word.load() & DESTROYED != 0 {
         P::catch(site, || -> () { refuse_destroyed(site) })
@@ -466,55 +726,34 @@ fn enter_cold<P: Policy, W: StateWord>(site: &'static Site, word: &W, exclusive:
 
 /// Leaves on an unwinding call (`on_panic = unwind`), freeing the holder
 /// if a destroy came meanwhile.
-struct LeaveOnUnwind<F, T: Threading> {
+struct LeaveOnUnwind<T: Threading> {
     ptr: *mut c_void,
     site: &'static Site,
-    /// `EXCLUSIVE`, or 0 for a shared call.
-    exclusive: usize,
-    _holder: std::marker::PhantomData<Holder<F, T>>,
+    exclusive: bool,
+    _contract: std::marker::PhantomData<T>,
 }
 
-impl<F, T: Threading> LeaveOnUnwind<F, T> {
-    fn new(ptr: *mut c_void, site: &'static Site, exclusive: usize) -> Self {
+impl<T: Threading> LeaveOnUnwind<T> {
+    fn new(ptr: *mut c_void, site: &'static Site, exclusive: bool) -> Self {
         LeaveOnUnwind {
             ptr,
             site,
             exclusive,
-            _holder: std::marker::PhantomData,
+            _contract: std::marker::PhantomData,
         }
     }
 }
 
-impl<F, T: Threading> Drop for LeaveOnUnwind<F, T> {
+impl<T: Threading> Drop for LeaveOnUnwind<T> {
     fn drop(&mut self) {
         // SAFETY: made by a call on a live holder, which has not left yet.
-        let holder = unsafe { &*self.ptr.cast::<Holder<F, T>>() };
-        let word = if self.exclusive == EXCLUSIVE {
-            holder.word.leave_exclusive()
-        } else {
-            holder.word.leave_shared()
-        };
-        // SAFETY: this call has left.
-        unsafe { after_leave::<Unwind, F, T>(self.ptr, self.site, word) };
-    }
-}
-
-/// A call has left a holder whose word is not clean: if a destroy came and
-/// no call runs any more, this was the last one: free.
-///
-/// # Safety
-/// `ptr` is a holder of this type that the calling call has left.
-#[cold]
-#[inline(never)]
-unsafe fn after_leave<P: Policy, F, T: Threading>(
-    ptr: *mut c_void,
-    site: &'static Site,
-    word: usize,
-) {
-    if word & DESTROYED != 0 && word & RUNNING == 0 {
-        // SAFETY: destroyed (so boxed, and no new call may start) and no
-        // call runs.
-        unsafe { free_box::<P, F, T>(ptr, site, true) };
+        unsafe {
+            if self.exclusive {
+                leave_cold::<T, true>(self.ptr, self.site);
+            } else {
+                leave_cold::<T, false>(self.ptr, self.site);
+            }
+        }
     }
 }
 
@@ -535,18 +774,15 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
     check_home: bool,
 ) {
     // SAFETY: by the caller's promise we own the box now.
-    let holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
-    let foreign = check_home
-        && T::DROPS_ON_HOME_ONLY
-        && holder.home.is_some()
-        && holder.home != Some(current_thread());
-    let mut holder = holder;
+    let mut holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
+    let home = holder.header.home;
+    let foreign =
+        check_home && T::DROPS_ON_HOME_ONLY && home.is_some() && home != Some(current_thread());
     // SAFETY: the holder is dropped (or, on a foreign thread, its closure
     // deliberately leaked) exactly once, here; the box frees the memory.
     unsafe {
         if foreign {
-            let Holder { word, .. } = &mut **holder;
-            std::ptr::drop_in_place(word);
+            std::ptr::drop_in_place(&mut holder.header);
             report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
         } else if let Err(payload) =
             catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut *holder)))
@@ -556,31 +792,60 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
     }
 }
 
+/// Why a call is refused before it enters.
+#[derive(Clone, Copy)]
+enum Refusal {
+    Null,
+    ForeignThread,
+}
+
+/// Refuses a call under the policy (which may abort, or let the refusal
+/// unwind); C then gets the fallback.
+#[inline(always)]
+fn refuse_call<P: Policy>(site: &'static Site, why: Refusal) {
+    if P::UNWINDS {
+        refusal(site, why);
+    }
+    if P::ABORTS {
+        refuse_call_aborting::<P>(site, why);
+    }
+    refuse_call_nounwind::<P>(site, why);
+}
+
+/// [`refuse_call_nounwind`] for a policy that aborts: it does not return,
+/// and the compiler knows it (no fallback is computed after it).
 #[cold]
 #[inline(never)]
-fn refuse_null<P: Policy>(site: &'static Site) -> Failed {
-    let _ = P::catch(site, || -> () {
-        refuse(
-            site,
-            format_args!("its user data is null instead of a pointer to its holder"),
-        )
-    });
-    Failed
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refuse_call_aborting<P: Policy>(site: &'static Site, why: Refusal) -> ! {
+    let _ = P::catch(site, || -> () { refusal(site, why) });
+    // The policy aborted in its catch; this is never reached.
+    std::process::abort()
 }
 
 #[cold]
 #[inline(never)]
-fn refuse_foreign_thread<P: Policy>(site: &'static Site) -> Failed {
-    let _ = P::catch(site, || -> () {
-        refuse(
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refuse_call_nounwind<P: Policy>(site: &'static Site, why: Refusal) {
+    let _ = P::catch(site, || -> () { refusal(site, why) });
+}
+
+#[cold]
+#[inline(never)]
+fn refusal(site: &'static Site, why: Refusal) -> ! {
+    match why {
+        Refusal::Null => refuse(
+            site,
+            format_args!("its user data is null instead of a pointer to its holder"),
+        ),
+        Refusal::ForeignThread => refuse(
             site,
             format_args!(
                 "it was called on another thread than the one it was made on, and its type is \
                  declared `local` (its closure may hold values that must stay on their thread)"
             ),
-        )
-    });
-    Failed
+        ),
+    }
 }
 
 #[cold]
@@ -638,21 +903,27 @@ pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedUserData<*mut c_void>>(
 /// As for [`Holder::call_mut`].
 #[doc(hidden)]
 #[inline(always)]
-pub unsafe fn call_mut<C: CallbackType, O: CallbackReturn<R>, R>(
+pub unsafe fn call_mut<C: CallbackType, A, O: CallbackReturn<R>, R>(
     user_data: C::UserData,
-    call: impl FnOnce(&mut C::Closure) -> O,
+    args: A,
+    call: impl FnOnce(&mut C::Closure, A) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed>
+    fallback: impl FnOnce() -> R,
+    retry: impl FnOnce(A, C::UserData) -> R,
+) -> R
 where
     C::Threading: ExclusiveCalls<C::Closure>,
 {
     // SAFETY: forwarded.
     unsafe {
-        Holder::<C::Closure, C::Threading>::call_mut::<C::Policy, O, R>(
-            user_data.into_ptr(),
+        Holder::<C::Closure, C::Threading>::call_mut::<C::Policy, C::UserData, A, O, R>(
+            user_data,
             C::SITE,
+            args,
             call,
             on_error,
+            fallback,
+            retry,
         )
     }
 }
@@ -663,21 +934,27 @@ where
 /// As for [`Holder::call_ref`].
 #[doc(hidden)]
 #[inline(always)]
-pub unsafe fn call_ref<C: CallbackType, O: CallbackReturn<R>, R>(
+pub unsafe fn call_ref<C: CallbackType, A, O: CallbackReturn<R>, R>(
     user_data: C::UserData,
-    call: impl FnOnce(&C::Closure) -> O,
+    args: A,
+    call: impl FnOnce(&C::Closure, A) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed>
+    fallback: impl FnOnce() -> R,
+    retry: impl FnOnce(A, C::UserData) -> R,
+) -> R
 where
     C::Threading: SharedCalls<C::Closure>,
 {
     // SAFETY: forwarded.
     unsafe {
-        Holder::<C::Closure, C::Threading>::call_ref::<C::Policy, O, R>(
-            user_data.into_ptr(),
+        Holder::<C::Closure, C::Threading>::call_ref::<C::Policy, C::UserData, A, O, R>(
+            user_data,
             C::SITE,
+            args,
             call,
             on_error,
+            fallback,
+            retry,
         )
     }
 }
@@ -692,16 +969,18 @@ pub unsafe fn call_once<C: CallbackType, O: CallbackReturn<R>, R>(
     user_data: C::UserData,
     call: impl FnOnce(C::Closure) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed> {
+    fallback: impl FnOnce() -> R,
+) -> R {
     // SAFETY: forwarded.
-    unsafe {
+    let result = unsafe {
         crate::once::OnceHolder::<C::Closure, C::Threading>::call::<C::Policy, O, R>(
             user_data.into_ptr(),
             C::SITE,
             call,
             on_error,
         )
-    }
+    };
+    value_or(C::SITE, result, fallback)
 }
 
 /// A callback type's destroy-notify body, for boxed holders.
@@ -733,10 +1012,9 @@ pub unsafe fn destroy_once<C: CallbackType>(user_data: C::UserData) {
     }
 }
 
-/// What a trampoline returns: the value, or (after a handled panic or
-/// refusal) the fallback, computed by the user's `fallback = EXPR`; a panic
-/// there cannot unwind into C and has no value to give it, so the process
-/// aborts naming the callback.
+/// What a call that ends once (a once-callback, a set's destroy entry, a
+/// raise-free accessor) returns: the value, or (after a handled panic or
+/// refusal) the fallback.
 #[doc(hidden)]
 #[inline(always)]
 pub fn value_or<R>(
@@ -750,11 +1028,21 @@ pub fn value_or<R>(
     }
 }
 
-#[cold]
-#[inline(never)]
-fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
+/// The fallback, computed by the user's `fallback = EXPR`; a panic there
+/// cannot unwind into C and has no value to give it, so the process aborts
+/// naming the callback. Inline: the default fallbacks (a constant) need no
+/// catch at all.
+#[inline(always)]
+pub(crate) fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(fallback)) {
         Ok(value) => value,
-        Err(payload) => report::abort_in_fallback(site, &*payload),
+        Err(payload) => fallback_panicked(site, payload),
     }
+}
+
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn fallback_panicked(site: &'static Site, payload: Payload) -> ! {
+    report::abort_in_fallback(site, &*payload)
 }

@@ -88,7 +88,7 @@ impl<C: CallbackType> Boxed<C> {
         function: C::Function,
         destroy: C::Destroy,
     ) -> Self {
-        let user_data = Holder::<C::Closure, C::Threading>::into_raw_box(closure);
+        let user_data = Holder::<C::Closure, C::Threading>::into_raw_box::<C::Policy>(closure);
         Boxed {
             raw: RawCallback {
                 function,

@@ -626,7 +626,16 @@ macro_rules! __site {
             file: $crate::__private::core::file!(),
             line: $crate::__private::core::line!(),
             column: $crate::__private::core::column!(),
-            refuse: |message| $crate::__private::core::panic!("{}", message),
+            refuse: {
+                // A fn item, not a closure: a closure coerced to `fn` adds
+                // its reify shim to every callback.
+                #[cold]
+                #[inline(never)]
+                fn refuse(message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
+                    $crate::__private::core::panic!("{}", message)
+                }
+                refuse
+            },
         }
     };
     ($name:ident) => {
@@ -639,7 +648,16 @@ macro_rules! __site {
             file: $crate::__private::core::file!(),
             line: $crate::__private::core::line!(),
             column: $crate::__private::core::column!(),
-            refuse: |message| $crate::__private::core::panic!("{}", message),
+            refuse: {
+                // A fn item, not a closure: a closure coerced to `fn` adds
+                // its reify shim to every callback.
+                #[cold]
+                #[inline(never)]
+                fn refuse(message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
+                    $crate::__private::core::panic!("{}", message)
+                }
+                refuse
+            },
         }
     };
 }

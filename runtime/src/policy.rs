@@ -62,6 +62,11 @@ pub trait Policy {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Ok(value),
             Err(payload) => {
+                if Self::ABORTS {
+                    // Said to the compiler, so that no fallback is computed
+                    // after a catch that aborts.
+                    abort_nounwind::<Self>(site, payload);
+                }
                 handle_nounwind::<Self>(site, payload);
                 Err(Caught)
             }
@@ -79,6 +84,17 @@ pub(crate) extern "C" fn destroy_panicked<P: Policy + ?Sized>(
     payload: Payload,
 ) {
     P::handle_destroy(site, payload);
+}
+
+/// [`Policy::handle`] for a policy that aborts, as a function that does
+/// not return.
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn abort_nounwind<P: Policy + ?Sized>(site: &'static Site, payload: Payload) -> ! {
+    P::handle(site, payload);
+    // `handle` aborts for such a policy; this is never reached.
+    std::process::abort()
 }
 
 /// [`Policy::handle`] behind an `extern "C"` boundary: the compiler then

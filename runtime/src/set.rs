@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use crate::holder::{Holder, Taken, split};
+use crate::holder::{Holder, Taken, split, value_or};
 use crate::panic::{Site, guarded, keep_error, refuse};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
@@ -36,7 +36,7 @@ impl<T> BoxedSet<T> {
     /// Boxes `state` in a holder with the set's contract and policy.
     #[doc(hidden)]
     pub fn new<Th: Threading, P: Policy>(state: T, site: &'static Site) -> Self {
-        let user_data = Holder::<T, Th>::into_raw_box(state);
+        let user_data = Holder::<T, Th>::into_raw_box::<P>(state);
         BoxedSet {
             // A box is never null.
             user_data: NonNull::new(user_data).unwrap_or(NonNull::dangling()),
@@ -94,9 +94,9 @@ pub fn scope<Th: Threading, P: Policy, T, R>(
 }
 
 /// A set's destroy entry (a method taking the state by value): frees the
-/// box and runs `call` on the state under the policy. Refused on a borrowed
-/// set; during another call of the set, the state is dropped when that call
-/// returns and C receives the fallback.
+/// box and runs `call` on the state under the policy; returns what C gets.
+/// Refused on a borrowed set; during another call of the set, the state is
+/// dropped when that call returns and C receives the fallback.
 ///
 /// # Safety
 /// `user_data` is null or a live holder of this set (boxed or borrowed),
@@ -104,6 +104,19 @@ pub fn scope<Th: Threading, P: Policy, T, R>(
 #[doc(hidden)]
 #[inline]
 pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
+    user_data: *mut c_void,
+    site: &'static Site,
+    call: impl FnOnce(T) -> O,
+    on_error: impl FnOnce(&O::Error) -> R,
+    fallback: impl FnOnce() -> R,
+) -> R {
+    // SAFETY: forwarded.
+    let result = unsafe { take_and_call::<Th, P, T, O, R>(user_data, site, call, on_error) };
+    value_or(site, result, fallback)
+}
+
+#[inline(always)]
+unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     user_data: *mut c_void,
     site: &'static Site,
     call: impl FnOnce(T) -> O,

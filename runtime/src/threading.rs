@@ -29,6 +29,9 @@ pub(crate) const SHARED: usize = 8;
 pub(crate) const RUNNING: usize = !(POISONED | DESTROYED);
 
 /// A holder's state word and the ticket of the guard that poisoned it.
+///
+/// The word as the methods below show it: the flags above, and `SHARED`
+/// times the number of shared calls running.
 #[doc(hidden)]
 pub trait StateWord {
     /// An idle, healthy holder.
@@ -38,19 +41,34 @@ pub trait StateWord {
     /// fast path, one compare in place.
     fn try_enter_exclusive(&self) -> bool;
     /// Enters a shared call if no exclusive call runs and the holder is
-    /// healthy.
+    /// healthy. When it does not, the caller calls
+    /// [`cancel_shared_entry`](StateWord::cancel_shared_entry), on its slow
+    /// path.
     fn try_enter_shared(&self) -> bool;
-    /// Leaves an exclusive call; the word afterwards (non-zero: a destroy
-    /// is pending or the holder was poisoned meanwhile).
+    /// Undoes what a failed [`try_enter_shared`](StateWord::try_enter_shared)
+    /// left in the word, if anything.
+    fn cancel_shared_entry(&self);
+    /// Leaves an exclusive call: 0 if there is nothing more to do, else
+    /// non-zero (a destroy is pending or the holder was poisoned
+    /// meanwhile): the word afterwards, unless `LEAVE_REREADS`.
     fn leave_exclusive(&self) -> usize;
-    /// Leaves a shared call; the word afterwards.
+    /// Leaves a shared call: 0 if there is nothing more to do, else
+    /// non-zero (a destroy is pending; for a word that may be re-read, or
+    /// the holder is poisoned): the word afterwards, unless
+    /// `LEAVE_REREADS`.
     fn leave_shared(&self) -> usize;
+    /// The word may be read again after a leave to see what the leave saw
+    /// (calls and destroys come from one thread at a time): the leave is
+    /// then one read-modify-write in place and a branch, and the slow path
+    /// re-reads the word. An atomic word must keep what its own leave saw:
+    /// re-reading would let two leaving threads both free.
+    const LEAVE_REREADS: bool;
     /// The word.
     fn load(&self) -> usize;
-    /// Sets bits; the word before.
-    fn set(&self, bits: usize) -> usize;
-    /// Clears bits; the word before.
-    fn clear(&self, bits: usize) -> usize;
+    /// Sets `POISONED` or `DESTROYED`; the word before.
+    fn set(&self, flag: usize) -> usize;
+    /// Clears `POISONED`; the word before.
+    fn clear(&self, flag: usize) -> usize;
     /// Replaces the poisoning guard's ticket.
     fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>>;
     /// Whether the ticket that poisoned the holder is still held.
@@ -58,10 +76,43 @@ pub trait StateWord {
 }
 
 /// The word of a holder whose calls all come from one thread at a time.
+///
+/// Stored so that every check of the fast paths is an add in place and a
+/// branch on its result: each of `POISONED`, `DESTROYED` and `EXCLUSIVE`
+/// is stored as its bit minus `BLOCKED` (2^31 on 64-bit targets), so that
+/// the stored word is negative exactly while one of them is set (two or
+/// three of them stay negative: -2^32, -3 * 2^31), and the shared calls'
+/// count stays below bit 31. Then a shared call enters with
+/// `addq $8, (word); js` and leaves with `addq $-8, (word); js`, an
+/// exclusive call enters with `cmpq $0, (word); jne;
+/// movq $EXCLUSIVE - 2^31, (word)` and leaves with
+/// `addq $2^31 - EXCLUSIVE, (word); jne`, all with 32-bit immediates.
 #[doc(hidden)]
 pub struct LocalWord {
     word: Cell<usize>,
     ticket: Cell<Option<Arc<Ticket>>>,
+}
+
+/// What each flag adds to a [`LocalWord`]'s stored word besides its bit
+/// (it subtracts this). 2^31 on 64-bit targets, so the fast paths use
+/// 32-bit immediates; on narrower ones a power of two small enough that
+/// three flags (-3 * BLOCKED) still leave the word negative: with 2^31 on
+/// a 32-bit target two flags would wrap to a positive word and let a
+/// shared call into a poisoned holder whose exclusive call still runs.
+const BLOCKED: usize = if usize::BITS >= 64 {
+    1 << 31
+} else {
+    1 << (usize::BITS - 3)
+};
+/// The bits of a [`LocalWord`]'s stored word that are the word as
+/// [`StateWord::load`] shows it (the flags and the count).
+const SHOWN: usize = BLOCKED - 1;
+
+impl LocalWord {
+    /// A flag's bit as stored: the bit, and minus `BLOCKED`.
+    const fn stored(flag: usize) -> usize {
+        flag.wrapping_sub(BLOCKED)
+    }
 }
 
 impl StateWord for LocalWord {
@@ -69,54 +120,62 @@ impl StateWord for LocalWord {
         word: Cell::new(0),
         ticket: Cell::new(None),
     };
+    const LEAVE_REREADS: bool = true;
 
     #[inline(always)]
     fn try_enter_exclusive(&self) -> bool {
         if self.word.get() != 0 {
             return false;
         }
-        self.word.set(EXCLUSIVE);
+        self.word.set(Self::stored(EXCLUSIVE));
         true
     }
 
     #[inline(always)]
     fn try_enter_shared(&self) -> bool {
-        let word = self.word.get();
-        if word & (POISONED | DESTROYED | EXCLUSIVE) != 0 {
-            return false;
-        }
-        self.word.set(word + SHARED);
-        true
+        let word = self.word.get().wrapping_add(SHARED);
+        self.word.set(word);
+        // Negative: poisoned, destroyed, or an exclusive call runs; the
+        // count is taken back by `cancel_shared_entry`, off the fast path.
+        (word as isize) >= 0
+    }
+
+    fn cancel_shared_entry(&self) {
+        self.word.set(self.word.get().wrapping_sub(SHARED));
     }
 
     #[inline(always)]
     fn leave_exclusive(&self) -> usize {
-        let word = self.word.get() - EXCLUSIVE;
+        let word = self.word.get().wrapping_sub(Self::stored(EXCLUSIVE));
         self.word.set(word);
         word
     }
 
     #[inline(always)]
     fn leave_shared(&self) -> usize {
-        let word = self.word.get() - SHARED;
+        let word = self.word.get().wrapping_sub(SHARED);
         self.word.set(word);
-        word
+        usize::from((word as isize) < 0)
     }
 
     fn load(&self) -> usize {
-        self.word.get()
+        self.word.get() & SHOWN
     }
 
-    fn set(&self, bits: usize) -> usize {
+    fn set(&self, flag: usize) -> usize {
         let word = self.word.get();
-        self.word.set(word | bits);
-        word
+        if word & flag == 0 {
+            self.word.set(word.wrapping_add(Self::stored(flag)));
+        }
+        word & SHOWN
     }
 
-    fn clear(&self, bits: usize) -> usize {
+    fn clear(&self, flag: usize) -> usize {
         let word = self.word.get();
-        self.word.set(word & !bits);
-        word
+        if word & flag != 0 {
+            self.word.set(word.wrapping_sub(Self::stored(flag)));
+        }
+        word & SHOWN
     }
 
     fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>> {
@@ -145,6 +204,7 @@ impl StateWord for AtomicWord {
         word: AtomicUsize::new(0),
         ticket: Mutex::new(None),
     };
+    const LEAVE_REREADS: bool = false;
 
     #[inline(always)]
     fn try_enter_exclusive(&self) -> bool {
@@ -159,12 +219,15 @@ impl StateWord for AtomicWord {
         if word & (POISONED | DESTROYED | EXCLUSIVE) == 0 {
             return true;
         }
-        // Not entered after all: undo. (A destroy racing this refused call
-        // is C calling a callback it is destroying: the holder may then
-        // leak, never be freed twice.)
+        // Not entered after all: undo, at once (another thread's leave
+        // may look for the last call out). (A destroy racing this refused
+        // call is C calling a callback it is destroying: the holder may
+        // then leak, never be freed twice.)
         self.word.fetch_sub(SHARED, Ordering::AcqRel);
         false
     }
+
+    fn cancel_shared_entry(&self) {}
 
     #[inline(always)]
     fn leave_exclusive(&self) -> usize {
@@ -173,19 +236,20 @@ impl StateWord for AtomicWord {
 
     #[inline(always)]
     fn leave_shared(&self) -> usize {
-        self.word.fetch_sub(SHARED, Ordering::AcqRel) - SHARED
+        let word = self.word.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
+        if word & DESTROYED != 0 { word } else { 0 }
     }
 
     fn load(&self) -> usize {
         self.word.load(Ordering::Acquire)
     }
 
-    fn set(&self, bits: usize) -> usize {
-        self.word.fetch_or(bits, Ordering::AcqRel)
+    fn set(&self, flag: usize) -> usize {
+        self.word.fetch_or(flag, Ordering::AcqRel)
     }
 
-    fn clear(&self, bits: usize) -> usize {
-        self.word.fetch_and(!bits, Ordering::AcqRel)
+    fn clear(&self, flag: usize) -> usize {
+        self.word.fetch_and(!flag, Ordering::AcqRel)
     }
 
     fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>> {
@@ -292,22 +356,97 @@ impl<F> SharedCalls<F> for CallerThread {}
 impl<F> SharedCalls<F> for HomeThread {}
 impl<F: Send + Sync> SharedCalls<F> for AnyThread {}
 
+thread_local! {
+    /// This thread's id from [`current_thread`], 0 until it asks.
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+}
+
 /// A small unique id for the current thread (never 0, never reused),
-/// from a const-initialised thread-local.
+/// from a const-initialised thread-local, handed out the first time a
+/// thread asks.
+#[inline]
 pub(crate) fn current_thread() -> NonZeroU64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: Cell<u64> = const { Cell::new(0) };
+    match NonZeroU64::new(THREAD_ID.with(Cell::get)) {
+        Some(id) => id,
+        None => new_thread_id(),
     }
-    ID.with(|id| {
-        let known = id.get();
-        let known = if known == 0 {
-            let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
-            id.set(fresh);
-            fresh
-        } else {
-            known
-        };
-        NonZeroU64::new(known).unwrap_or(NonZeroU64::MIN)
-    })
+}
+
+/// This thread's id if it has one, else 0: a thread-local load, for the
+/// `local` trampolines' check (the thread that made a holder has an id).
+#[inline]
+pub(crate) fn current_thread_if_known() -> u64 {
+    THREAD_ID.with(Cell::get)
+}
+
+#[cold]
+#[inline(never)]
+fn new_thread_id() -> NonZeroU64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+    THREAD_ID.with(|id| id.set(fresh));
+    NonZeroU64::new(fresh).unwrap_or(NonZeroU64::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every combination of the flags and a few shared calls, on both
+    /// words: a shared entry succeeds exactly when no flag is set, an
+    /// exclusive one exactly on an idle healthy word, and `load` shows the
+    /// flags and the count. (Run under Miri on a 32-bit target too, where
+    /// `LocalWord`'s stored flags must not wrap to a positive word.)
+    fn check_every_state<W: StateWord>() {
+        for shared in 0..3usize {
+            for flags in 0..8usize {
+                let word = W::NEW;
+                for _ in 0..shared {
+                    assert!(word.try_enter_shared());
+                }
+                let exclusive = flags & EXCLUSIVE != 0 && shared == 0;
+                if exclusive {
+                    assert!(word.try_enter_exclusive());
+                }
+                for flag in [POISONED, DESTROYED] {
+                    if flags & flag != 0 {
+                        word.set(flag);
+                    }
+                }
+                let blocked = flags & (POISONED | DESTROYED) != 0 || exclusive;
+                let running = if exclusive {
+                    EXCLUSIVE
+                } else {
+                    shared * SHARED
+                };
+                let shown = (flags & (POISONED | DESTROYED)) | running;
+                assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+                assert_eq!(word.try_enter_shared(), !blocked, "flags {flags:#b}");
+                if blocked {
+                    word.cancel_shared_entry();
+                } else {
+                    assert_eq!(word.leave_shared(), 0);
+                }
+                assert_eq!(word.load(), shown);
+                assert_eq!(word.try_enter_exclusive(), shown == 0);
+                if shown == 0 {
+                    assert_eq!(word.leave_exclusive(), 0);
+                }
+                if flags & POISONED != 0 {
+                    assert_eq!(word.clear(POISONED) & POISONED, POISONED);
+                    assert_eq!(word.load(), shown & !POISONED);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn local_word_every_state() {
+        check_every_state::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_every_state() {
+        check_every_state::<AtomicWord>();
+    }
 }

@@ -5,6 +5,7 @@
 use std::any::type_name;
 use std::ffi::c_void;
 
+use crate::holder::fallback_or_abort;
 use crate::panic::{Site, keep_error, poison_limit, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
@@ -19,13 +20,16 @@ use crate::user_data::{FetchedUserData, UserDataParam};
 pub struct Failed;
 
 /// Body of a trampoline whose user data arrives as a C parameter (or that has
-/// none: `U = ()`). Returns what C receives (the body's value, or
-/// `on_error`'s for an `Err`), or `Failed` for the fallback.
+/// none: `U = ()`). Returns what C receives: the body's value, `on_error`'s
+/// for an `Err`, or the fallback after a handled panic or a refusal.
 ///
 /// The fast path is one compare and branch: the user-data address against
 /// the process-wide poison limit, which is 0 unless some thread holds a
 /// kept panic or error (see `panic::POISON_LIMIT`). Null, a poisoned thread,
-/// and (rarely) another thread's poison all leave through the cold check.
+/// and (rarely) another thread's poison all leave through the cold path, a
+/// tail call that does the exact check and then runs its own copy of the
+/// body or returns the fallback: it never comes back to this one, so the
+/// fast path keeps nothing in registers across a call.
 ///
 /// # Safety
 /// `user_data` is null or came from `U::into_ptr` for a value still valid as
@@ -33,27 +37,37 @@ pub struct Failed;
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
-    site: &'static Site,
-    user_data: *mut c_void,
     body: impl FnOnce(U) -> O,
+    user_data: *mut c_void,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed> {
-    let unusual = if P::KEEPS {
-        if U::NON_NULL {
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
+    if P::KEEPS {
+        let unusual = if U::NON_NULL {
             (user_data as usize) <= poison_limit()
         } else {
             poison_limit() != 0
+        };
+        if unusual {
+            // SAFETY: forwarded from the caller.
+            return unsafe {
+                unusual_nounwind::<P, U, O, R, _, _, _>(body, user_data, on_error, fallback, site)
+            };
         }
-    } else {
-        U::NON_NULL && user_data.is_null()
-    };
-    // SAFETY: forwarded from the caller.
-    if unusual && !unsafe { may_run::<P, U>(site, user_data) } {
-        return Err(Failed);
+    } else if U::NON_NULL && user_data.is_null() {
+        // No poisoning under this policy: null is the only thing to refuse.
+        if P::UNWINDS {
+            refuse_null::<U>(site);
+        }
+        if P::ABORTS {
+            refuse_null_aborting::<P, U>(site);
+        }
+        refuse_null_nounwind::<P, U>(site);
+        return fallback_or_abort(site, fallback);
     }
     // SAFETY: forwarded from the caller; not null if `U` needs it.
-    let run = || unsafe { run_body(site, user_data, body, on_error) };
-    finish::<O::Error, R>(site, P::catch(site, run))
+    unsafe { run_caught::<P, U, O, R>(body, user_data, on_error, fallback, site) }
 }
 
 /// Body of a trampoline whose user data is fetched by `user_data = EXPR`. The
@@ -66,18 +80,19 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call_fn_fetch<P, U, X, O, R>(
-    site: &'static Site,
     fetch: impl FnOnce() -> X,
     body: impl FnOnce(U) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed>
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R
 where
     P: Policy,
     U: UserDataParam,
     X: FetchedUserData<U>,
     O: CallbackReturn<R>,
 {
-    if P::KEEPS && poison_limit() != 0 && thread_poisoned() {
+    if P::KEEPS && poison_limit() != 0 && thread_poisoned_nounwind() {
         if U::OWNED {
             let drop_owned = || {
                 let user_data = fetch().into_user_data_ptr();
@@ -88,7 +103,7 @@ where
             };
             let _ = P::catch(site, drop_owned);
         }
-        return Err(Failed);
+        return fallback_or_abort(site, fallback);
     }
     let run = || {
         let user_data = fetch().into_user_data_ptr();
@@ -98,7 +113,7 @@ where
         // SAFETY: forwarded from the caller; not null if `U` needs it.
         unsafe { run_body(site, user_data, body, on_error) }
     };
-    finish::<O::Error, R>(site, P::catch(site, run))
+    finish(P::catch(site, run), fallback, site)
 }
 
 /// What the body's catch gave: the value for C, or (for an `Err`) the value
@@ -131,26 +146,95 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
     }
 }
 
+/// Runs the body under the policy: what C gets.
+///
+/// # Safety
+/// As for [`call_fn`]; `user_data` is not null if `U` needs it.
+#[inline(always)]
+unsafe fn run_caught<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
+    body: impl FnOnce(U) -> O,
+    user_data: *mut c_void,
+    on_error: impl FnOnce(&O::Error) -> R,
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
+    // SAFETY: forwarded from the caller.
+    let run = || unsafe { run_body(site, user_data, body, on_error) };
+    finish(P::catch(site, run), fallback, site)
+}
+
 #[inline(always)]
 fn finish<E: 'static, R>(
-    site: &'static Site,
     caught: Result<BodyResult<R, E>, Caught>,
-) -> Result<R, Failed> {
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
     match caught {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err((value, error))) => {
-            keep_error_cold(site, error);
-            Ok(value)
-        }
-        Err(Caught) => Err(Failed),
+        Ok(Ok(value)) => value,
+        Ok(Err((value, error))) => keep_error_cold(site, error, value),
+        Err(Caught) => fallback_or_abort(site, fallback),
     }
 }
 
-/// Hands an error to the thread's `try_resume` guard (or reports it).
+/// Hands an error to the thread's `try_resume` guard (or reports it), and
+/// passes through the value C gets, which then need not wait in a
+/// register across the call.
 #[cold]
 #[inline(never)]
-fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn keep_error_cold<E: 'static, R>(site: &'static Site, error: E, value: R) -> R {
     keep_error(site, error);
+    value
+}
+
+/// [`call_fn`] after the fast filter failed: the exact check, then the
+/// body (a copy of the fast path's: the only way not to come back to it)
+/// or the fallback. Only policies that keep panics get here, and they catch
+/// them, so it is nounwind (`extern "C"`): the trampoline tail-calls it, and
+/// its parameters come in the trampoline's order (the body, which holds the
+/// other C arguments, then the user data), so they are already in their
+/// registers.
+///
+/// # Safety
+/// As for [`call_fn`].
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn unusual_nounwind<P, U, O, R, Body, OnError, Fallback>(
+    body: Body,
+    user_data: *mut c_void,
+    on_error: OnError,
+    fallback: Fallback,
+    site: &'static Site,
+) -> R
+where
+    P: Policy,
+    U: UserDataParam,
+    O: CallbackReturn<R>,
+    Body: FnOnce(U) -> O,
+    OnError: FnOnce(&O::Error) -> R,
+    Fallback: FnOnce() -> R,
+{
+    // SAFETY: forwarded from the caller.
+    unsafe { unusual::<P, U, O, R>(body, user_data, on_error, fallback, site) }
+}
+
+#[inline(always)]
+unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
+    body: impl FnOnce(U) -> O,
+    user_data: *mut c_void,
+    on_error: impl FnOnce(&O::Error) -> R,
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
+    // SAFETY: forwarded from the caller.
+    if unsafe { may_run_nounwind::<P, U>(site, user_data) } {
+        // SAFETY: forwarded from the caller; `may_run` refused null if `U`
+        // needs a pointer.
+        unsafe { run_caught::<P, U, O, R>(body, user_data, on_error, fallback, site) }
+    } else {
+        fallback_or_abort(site, fallback)
+    }
 }
 
 /// Whether a call that failed the fast filter may run user code: not when
@@ -159,45 +243,13 @@ fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
 /// cannot be null (a refusal, raised and handled under the policy inside).
 /// True when only another thread is poisoned, or null is fine for `U`.
 ///
-/// Generic over the policy and the user-data type only, not the callback,
-/// and nounwind (`extern "C"`) unless the policy lets panics through, so a
-/// trampoline's fast path needs no landing pad and no saved registers.
-#[inline(always)]
-unsafe fn may_run<P: Policy, U: UserDataParam>(
-    site: &'static Site,
-    user_data: *mut c_void,
-) -> bool {
-    if P::UNWINDS {
-        // SAFETY: forwarded from the caller.
-        unsafe { may_run_unwinding::<P, U>(site, user_data) }
-    } else {
-        // SAFETY: forwarded from the caller.
-        unsafe { may_run_nounwind::<P, U>(site, user_data) }
-    }
-}
-
+/// Generic over the policy and the user-data type only, not the callback.
 #[cold]
 #[inline(never)]
 unsafe extern "C" fn may_run_nounwind<P: Policy, U: UserDataParam>(
     site: &'static Site,
     user_data: *mut c_void,
 ) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe { check::<P, U>(site, user_data) }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn may_run_unwinding<P: Policy, U: UserDataParam>(
-    site: &'static Site,
-    user_data: *mut c_void,
-) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe { check::<P, U>(site, user_data) }
-}
-
-#[inline(always)]
-unsafe fn check<P: Policy, U: UserDataParam>(site: &'static Site, user_data: *mut c_void) -> bool {
     if P::KEEPS && thread_poisoned() {
         if U::OWNED && !user_data.is_null() {
             // SAFETY: forwarded from the caller.
@@ -210,6 +262,30 @@ unsafe fn check<P: Policy, U: UserDataParam>(site: &'static Site, user_data: *mu
         return false;
     }
     true
+}
+
+/// [`thread_poisoned`], out of line: the thread-local read is a call anyway.
+#[cold]
+#[inline(never)]
+extern "C" fn thread_poisoned_nounwind() -> bool {
+    thread_poisoned()
+}
+
+/// Refuses null user data under a policy that catches panics.
+#[cold]
+#[inline(never)]
+extern "C" fn refuse_null_nounwind<P: Policy, U: UserDataParam>(site: &'static Site) {
+    let _ = P::catch(site, || -> () { refuse_null::<U>(site) });
+}
+
+/// [`refuse_null_nounwind`] for a policy that aborts: it does not return,
+/// and the compiler knows it (no fallback is computed after it).
+#[cold]
+#[inline(never)]
+extern "C" fn refuse_null_aborting<P: Policy, U: UserDataParam>(site: &'static Site) -> ! {
+    let _ = P::catch(site, || -> () { refuse_null::<U>(site) });
+    // The policy aborted in its catch; this is never reached.
+    std::process::abort()
 }
 
 #[cold]
@@ -240,12 +316,13 @@ pub unsafe fn call_slotless<
     O: CallbackReturn<R>,
     R,
 >(
-    site: &'static Site,
     call: impl FnOnce(F) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, Failed> {
+    fallback: impl FnOnce() -> R,
+    site: &'static Site,
+) -> R {
     // SAFETY: by the caller's promise `F` is inhabited.
     let body = |()| call(unsafe { crate::closure_bounds::recreate_zero_sized::<F>() });
     // SAFETY: no user data: the null pointer is not read.
-    unsafe { call_fn::<P, (), O, R>(site, std::ptr::null_mut(), body, on_error) }
+    unsafe { call_fn::<P, (), O, R>(body, std::ptr::null_mut(), on_error, fallback, site) }
 }
