@@ -23,7 +23,7 @@ mod windows {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::process::ExitCode;
 
-    use ffi_callback::{callback, resume_panics, user_data};
+    use ffi_callback::{callback, resume_panics};
     use windows_sys::Win32::Foundation::{FALSE, HWND, LPARAM, TRUE};
     use windows_sys::Win32::UI::WindowsAndMessaging::{
         EnumWindows, GetClassNameW, GetWindowTextW, IsWindowVisible,
@@ -84,8 +84,9 @@ mod windows {
         // SAFETY: `collect_window` receives `&mut Vec<Window>`, and `found`
         // is alive and untouched until `EnumWindows` returns; EnumWindows
         // calls back only on this thread, during the call.
-        let ok =
-            resume_panics(|| unsafe { EnumWindows(Some(collect_window), user_data(&mut found)) });
+        let ok = resume_panics(|| unsafe {
+            EnumWindows(Some(collect_window), collect_window::user_data(&mut found))
+        });
         println!(
             "EnumWindows returned {}: found {} top-level windows ({} visible)",
             if ok != FALSE { "TRUE" } else { "FALSE" },
@@ -118,7 +119,9 @@ mod windows {
             resume_panics(|| {
                 // SAFETY: as in `list`, with `&mut Vec<HWND>` for
                 // `panic_on_second`.
-                let ok = unsafe { EnumWindows(Some(panic_on_second), user_data(&mut seen)) };
+                let ok = unsafe {
+                    EnumWindows(Some(panic_on_second), panic_on_second::user_data(&mut seen))
+                };
                 // Runs only if EnumWindows returned normally: the panic did
                 // not unwind through user32.
                 returned.set(Some(ok));

@@ -7,7 +7,7 @@
 mod linux {
     use std::ffi::{CStr, c_int};
 
-    use ffi_callback::{callback, resume_panics, user_data};
+    use ffi_callback::{callback, resume_panics};
 
     /// Called by glibc once per loaded object; returning non-zero would stop
     /// the walk.
@@ -40,7 +40,7 @@ mod linux {
         // SAFETY: `collect_object` receives `&mut Vec<String>`, and `names` is
         // alive and untouched until `dl_iterate_phdr` returns.
         let stopped_by = resume_panics(|| unsafe {
-            libc::dl_iterate_phdr(Some(collect_object), user_data(&mut names))
+            libc::dl_iterate_phdr(Some(collect_object), collect_object::user_data(&mut names))
         });
         println!(
             "{} shared objects loaded (walk returned {stopped_by}):",

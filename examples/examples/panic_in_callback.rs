@@ -14,7 +14,7 @@ mod linux {
     use std::ffi::{c_int, c_void};
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use ffi_callback::{callback, resume_panics, user_data};
+    use ffi_callback::{callback, resume_panics};
 
     struct Comparisons {
         ran: u32,
@@ -47,7 +47,7 @@ mod linux {
                     values.len(),
                     size_of::<u32>(),
                     Some(compare),
-                    user_data(&mut seen),
+                    compare::user_data(&mut seen),
                 );
             })
         }));

@@ -29,7 +29,7 @@ mod linux {
     use std::process::ExitCode;
     use std::ptr;
 
-    use ffi_callback::{callback, reclaim_box, user_data_box};
+    use ffi_callback::{callback, reclaim_box};
 
     /// The start routine of `pthread_create`: `void *(*)(void *)`. libc
     /// declares it as a safe fn pointer type, hence `unsafe(safe_fn)`.
@@ -150,7 +150,7 @@ mod linux {
             // SAFETY: no preconditions.
             spawner: unsafe { libc::pthread_self() },
         });
-        let arg: *mut c_void = user_data_box(job);
+        let arg: *mut c_void = count_letters::user_data(job);
         // SAFETY: `count_letters` takes back the `Box<Job>` that `arg`
         // carries, once.
         let thread = match unsafe { spawn(count_letters, arg) } {
