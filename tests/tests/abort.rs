@@ -27,6 +27,7 @@ fn child() {
         "send_type_on_pthread" => send_type_on_pthread(),
         "refusal_under_abort" => refusal_under_abort(),
         "panicking_fallback" => panicking_fallback(),
+        "error_without_guard" => error_without_guard(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -44,6 +45,19 @@ fn disable_core_dumps() {
 
 /// Runs the `child` test in a new process with `scenario`; its stderr.
 fn run_child(scenario: &str) -> String {
+    let (status, stderr) = spawn_child(scenario);
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGABRT),
+        "the child must die by SIGABRT, not {status:?}; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// Runs the `child` test in a new process with `scenario`; how it ended
+/// and its stderr (which libtest does not capture with `--nocapture`, so
+/// the default reporter's `eprintln!` lands there).
+fn spawn_child(scenario: &str) -> (std::process::ExitStatus, String) {
     let exe = std::env::current_exe().expect("the test binary's path");
     let output = Command::new(exe)
         .args(["child", "--exact", "--nocapture", "--test-threads=1"])
@@ -56,13 +70,7 @@ fn run_child(scenario: &str) -> String {
         stderr.contains(&format!("child: running scenario {scenario}")),
         "the child ran the scenario; stderr:\n{stderr}"
     );
-    assert_eq!(
-        output.status.signal(),
-        Some(libc::SIGABRT),
-        "the child must die by SIGABRT, not {:?}; stderr:\n{stderr}",
-        output.status
-    );
-    stderr
+    (output.status, stderr)
 }
 
 fn assert_mentions(stderr: &str, needles: &[&str]) {
@@ -266,4 +274,60 @@ fn a_panicking_fallback_expression_aborts_naming_the_callback() {
             "a panic cannot unwind into C; aborting",
         ],
     );
+}
+
+// ---------------------------------------------------------------------------
+// The default reporter: an error with no `try_resume` guard is reported on
+// stderr (not in a panic, not silently) and dropped; the process goes on.
+// ---------------------------------------------------------------------------
+
+/// An error C cannot carry: returned with no `try_resume` guard around the
+/// C call, so it goes to the reporter.
+#[derive(Debug)]
+struct CompareFailed;
+
+#[callback(on_panic = fallback)]
+extern "C" fn failing_compare(
+    _a: *const c_void,
+    _b: *const c_void,
+    #[user_data] calls: &mut u32,
+) -> Result<c_int, CompareFailed> {
+    *calls += 1;
+    Err(CompareFailed)
+}
+
+fn error_without_guard() {
+    let mut calls = 0u32;
+    sort_with(failing_compare, failing_compare::user_data(&mut calls));
+    assert!(calls >= 2, "qsort_r compared three values");
+    eprintln!("child: {calls} comparisons failed");
+}
+
+#[test]
+fn the_default_reporter_prints_an_unguarded_error_on_stderr_and_goes_on() {
+    let (status, stderr) = spawn_child("error_without_guard");
+    // The scenario returned: the child exits with 3, not by a signal.
+    assert_eq!(status.code(), Some(3), "stderr:\n{stderr}");
+    assert_mentions(
+        &stderr,
+        &[
+            "ffi-callback: ",
+            "`abort::failing_compare` (tests/tests/abort.rs:",
+            "failed with an error",
+            "no `try_resume::<abort::CompareFailed>` (or `try_scope`) guard",
+            "the error was dropped",
+            "wrap the C call in `ffi_callback::try_resume(",
+        ],
+    );
+    // One report per failed call, each with its own error.
+    let reports = stderr.matches("ffi-callback: ").count();
+    let calls: usize = stderr
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("child: ")?
+                .strip_suffix(" comparisons failed")
+        })
+        .and_then(|n| n.parse().ok())
+        .expect("the child said how many comparisons ran");
+    assert_eq!(reports, calls, "stderr:\n{stderr}");
 }
