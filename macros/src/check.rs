@@ -645,7 +645,7 @@ fn check_type<'a>(
                 "in a callback type the slot's C type is the parameter's own type: write \
                  `#[user_data] name: Type`",
             ),
-            None => check_type_slot(&param.ty, errors),
+            None => check_type_slot(&param.ty, false, errors),
         }
     }
     if !has_user_data {
@@ -974,20 +974,32 @@ fn check_slot_type(ty: &Type, errors: &mut Errors) {
     }
 }
 
-/// A callback type's `#[user_data]` parameter is the C slot itself; the
-/// Rust-side types of the fn form (`&mut State`, `Box<State>`) are a likely
-/// mix-up.
-fn check_type_slot(ty: &Type, errors: &mut Errors) {
+/// A callback type's (or a set entry's) `#[user_data]` parameter is the C
+/// slot itself; the Rust-side types of the fn form (`&mut State`,
+/// `Box<State>`) are a likely mix-up.
+fn check_type_slot(ty: &Type, in_set: bool, errors: &mut Errors) {
     let ty = ungroup(ty);
     let rust_side = matches!(ty, Type::Reference(_))
         || single_generic(ty, "Option").is_some()
         || single_generic(ty, "Box").is_some();
     if rust_side {
+        let (form, state) = if in_set {
+            (
+                "a callback set",
+                "the entry's method receives the state as `self`",
+            )
+        } else {
+            (
+                "a callback type",
+                "the closure captures the state instead of receiving it",
+            )
+        };
         errors.spanned(
             ty,
-            "in a callback type the `#[user_data]` parameter is the C slot, as the C header \
-             declares it (`*mut c_void`, `gpointer`, `LPARAM`); the closure captures the state \
-             instead of receiving it",
+            format_args!(
+                "in {form} the `#[user_data]` parameter is the C slot, as the C header declares \
+                 it (`*mut c_void`, `gpointer`, `LPARAM`); {state}"
+            ),
         );
     } else {
         check_slot_type(ty, errors);
@@ -1346,7 +1358,7 @@ fn check_entry<'a>(
                 "in a callback set the slot's C type is the parameter's own type: write \
                  `#[user_data] name: Type`",
             ),
-            None => check_type_slot(&param.ty, errors),
+            None => check_type_slot(&param.ty, true, errors),
         }
     }
     if let Some(variadic) = &entry.variadic {

@@ -687,14 +687,57 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
         #vis type #fn_type #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
     };
     let attrs = attrs.iter().filter(|a| !a.path().is_ident("doc"));
-    quote! {
-        #alias
-
-        #(#attrs)*
-        #vis struct #ident<F = ()>(::core::marker::PhantomData<F>);
-
-        #[allow(dead_code, unused_variables, clippy::all)]
-        impl<F> #ident<F> {
+    // The closure's parameters (the C ones but the slot) and what `call`
+    // receives, as the real holder has them, so that the user's closures
+    // infer their types and the values they make have theirs: the item's
+    // own error stays the only one. Only for a signature that can be named
+    // as written (no generic parameters, no `for<'a>`, no `...`, each refused
+    // anyway); otherwise the methods stay untyped.
+    let typed =
+        item.generics.params.is_empty() && item.higher_ranked.is_none() && item.variadic.is_none();
+    let methods = if typed {
+        let closure_params: Vec<&Type> = item
+            .params
+            .iter()
+            .filter(|p| p.user_data.is_empty())
+            .map(|p| &p.ty)
+            .collect();
+        let slot = item.params.iter().find(|p| !p.user_data.is_empty());
+        let (call_bound, slot_type) = match slot {
+            Some(slot) => {
+                let ty = &slot.ty;
+                (
+                    quote!(C: ::core::ops::FnOnce(#fn_type, #ty) -> T),
+                    ty.to_token_stream(),
+                )
+            }
+            None => (
+                quote!(C: ::core::ops::FnOnce(#fn_type) -> T),
+                quote!(*mut ::core::ffi::c_void),
+            ),
+        };
+        let closure = quote!(F: ::core::ops::FnOnce(#(#closure_params),*) -> O);
+        let fallible =
+            quote!(F: ::core::ops::FnOnce(#(#closure_params),*) -> ::core::result::Result<O, E>);
+        quote! {
+            pub fn new<O>(f: F) -> Self where #closure { ::core::unreachable!() }
+            pub fn function(&self) -> #fn_type { ::core::unreachable!() }
+            pub fn user_data(&self) -> #slot_type { ::core::unreachable!() }
+            pub fn scope<O, C, T>(f: F, call: C) -> T where #closure, #call_bound {
+                ::core::unreachable!()
+            }
+            pub fn try_scope<O, C, T, E>(f: F, call: C) -> ::core::result::Result<T, E>
+            where #fallible, #call_bound {
+                ::core::unreachable!()
+            }
+            pub fn scope_once<O, C, T>(f: F, call: C) -> T where #closure, #call_bound {
+                ::core::unreachable!()
+            }
+            pub fn boxed<O>(f: F) -> Self where #closure { ::core::unreachable!() }
+            pub fn once<O>(f: F) -> Self where #closure { ::core::unreachable!() }
+        }
+    } else {
+        quote! {
             pub fn new(f: F) -> Self { ::core::unreachable!() }
             pub fn function(&self) -> ! { ::core::unreachable!() }
             pub fn user_data(&self) -> ! { ::core::unreachable!() }
@@ -703,6 +746,17 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
             pub fn scope_once<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
             pub fn boxed(f: F) -> ! { ::core::unreachable!() }
             pub fn once(f: F) -> ! { ::core::unreachable!() }
+        }
+    };
+    quote! {
+        #alias
+
+        #(#attrs)*
+        #vis struct #ident<F = ()>(::core::marker::PhantomData<F>);
+
+        #[allow(dead_code, unused_variables, clippy::all)]
+        impl<F> #ident<F> {
+            #methods
             pub fn future(f: F) -> ! { ::core::unreachable!() }
         }
     }

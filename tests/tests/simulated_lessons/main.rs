@@ -25,6 +25,7 @@ mod counted;
 mod errors;
 mod futures;
 mod guards;
+mod names_and_messages;
 mod presets;
 mod recovery;
 mod reentry;

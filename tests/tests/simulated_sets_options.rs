@@ -1,0 +1,720 @@
+//! Callback sets (`#[callback] trait`) with the per-entry options of the
+//! other forms, against C APIs simulated in Rust: an entry's own `on_panic`
+//! beside the set's default, the `#[user_data]` slot in the middle or last
+//! (also through the call that heals a poisoned state and starts over),
+//! typed slots (a `struct app_ctx *`, a `uintptr_t`, an `LPARAM`),
+//! `extern "system"` entry points in a `#[repr(C)]` struct of function
+//! pointers, and two different `&self` entries nesting. No C code runs, so
+//! the whole file runs under Miri (Stacked and Tree Borrows; integer slots
+//! need `-Zmiri-permissive-provenance`).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::marker::{PhantomData, PhantomPinned};
+use std::ptr;
+use std::rc::Rc;
+
+use ffi_callback::{Report, ReportKind, callback, resume_panics};
+
+use ffi_callback_tests::panics::{message, panic_payload, panics_during};
+
+/// Counts its drops (held by states to check they are freed once).
+struct Tracked(Rc<Cell<u32>>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Runs `f`, which returns a value and the state that `scope` gives back:
+/// the value and the state, or, if `f` panicked, the payload and no state.
+fn panic_payload_and<T, S>(
+    f: impl FnOnce() -> (T, S),
+) -> (Result<T, Box<dyn std::any::Any + Send>>, Option<S>) {
+    ffi_callback_tests::panics::hook::install();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok((value, state)) => (Ok(value), Some(state)),
+        Err(payload) => (Err(payload), None),
+    }
+}
+
+const REENTRY: &str = "refused the call: it was called while its closure was already running";
+
+/// What the states below log: which entry ran, with which C arguments.
+type Log = Rc<RefCell<Vec<(&'static str, c_int, c_int)>>>;
+
+// ---------------------------------------------------------------------------
+// 1. An entry's own `on_panic` beside the set's default (`resume`)
+// ---------------------------------------------------------------------------
+
+/// An expat-like parser's handlers: `text` may fail alone (its panic is
+/// reported and C gets -1, as `on_panic = fallback` says: each call stands
+/// alone), `end` keeps the set's default, `resume`.
+#[callback]
+trait Handlers {
+    #[callback(on_panic = fallback, fallback = -1)]
+    unsafe extern "C" fn text(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    #[callback(fallback = -2)]
+    unsafe extern "C" fn end(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+/// Panics (with an `expected` message, which the test hook does not print)
+/// when given 666; otherwise logs and returns `n * 10 + k` (k: which entry).
+struct Parser {
+    log: Log,
+    _drops: Tracked,
+}
+
+impl Parser {
+    fn run(&mut self, entry: &'static str, n: c_int, k: c_int) -> c_int {
+        assert!(n != 666, "expected: {entry} panicked on {n}");
+        self.log.borrow_mut().push((entry, n, 0));
+        n * 10 + k
+    }
+}
+
+impl Handlers for Parser {
+    fn text(&mut self, n: c_int) -> c_int {
+        self.run("text", n, 1)
+    }
+
+    fn end(&mut self, n: c_int) -> c_int {
+        self.run("end", n, 2)
+    }
+}
+
+thread_local! {
+    /// The reports made on this thread: kind and callback.
+    static REPORTS: RefCell<Vec<(ReportKind, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The reporter of this test binary: records each report on its thread.
+fn record(report: &Report<'_>) {
+    let entry = (
+        report.kind(),
+        report.callback().unwrap_or_default().to_owned(),
+    );
+    REPORTS.with(|reports| reports.borrow_mut().push(entry));
+}
+
+/// Runs `f` with `record` as the reporter; its value and the reports made
+/// on this thread meanwhile.
+fn reports_during<R>(f: impl FnOnce() -> R) -> (R, Vec<(ReportKind, String)>) {
+    ffi_callback::set_reporter(record);
+    let before = REPORTS.with(|reports| reports.borrow().len());
+    let value = f();
+    let reports = REPORTS.with(|reports| reports.borrow_mut().split_off(before));
+    (value, reports)
+}
+
+/// The report of a panic that `on_panic = fallback` turned into the fallback.
+fn fallback_report(entry: &str) -> (ReportKind, String) {
+    (
+        ReportKind::PanicReturnedFallback,
+        format!("simulated_sets_options::Handlers::{entry}"),
+    )
+}
+
+fn parser() -> (Parser, Log, Rc<Cell<u32>>) {
+    let log = Log::default();
+    let drops = Rc::new(Cell::new(0));
+    let state = Parser {
+        log: log.clone(),
+        _drops: Tracked(drops.clone()),
+    };
+    (state, log, drops)
+}
+
+#[test]
+fn fallback_entry_panic_returns_its_fallback_and_leaves_the_set_running() {
+    let (state, log, drops) = parser();
+    let (((got, raised), reports), state) = state.scope(|ud| {
+        reports_during(|| {
+            panics_during(|| {
+                // SAFETY: `ud` is the scoped state, alive for this call.
+                unsafe {
+                    [
+                        Parser::TEXT(ud, 1),
+                        Parser::TEXT(ud, 666),
+                        // Not poisoned: both entries run user code again at
+                        // once.
+                        Parser::TEXT(ud, 2),
+                        Parser::END(ud, 3),
+                    ]
+                }
+            })
+        })
+    });
+    // The scope returned normally: nothing was kept to resume.
+    assert_eq!(got, [11, -1, 21, 32]);
+    assert_eq!(
+        raised,
+        ["expected: text panicked on 666"],
+        "the panic was raised once"
+    );
+    assert_eq!(reports, [fallback_report("text")], "and reported");
+    assert_eq!(
+        *log.borrow(),
+        [("text", 1, 0), ("text", 2, 0), ("end", 3, 0)]
+    );
+    assert_eq!(drops.get(), 0, "the state came back");
+    drop(state);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn default_entry_panic_is_resumed_by_scope_and_stops_the_fallback_entry_too() {
+    let (state, log, drops) = parser();
+    let mut got = Vec::new();
+    let ((result, state), reports) = reports_during(|| {
+        panic_payload_and(|| {
+            state.scope(|ud| {
+                // SAFETY: `ud` is the scoped state, alive for this call.
+                unsafe {
+                    got.push(Parser::TEXT(ud, 1));
+                    got.push(Parser::END(ud, 666));
+                    // Poisoned by the kept panic: every entry returns its
+                    // own fallback without running, whatever its policy.
+                    got.push(Parser::TEXT(ud, 2));
+                    got.push(Parser::END(ud, 3));
+                }
+            })
+        })
+    });
+    assert!(
+        reports.is_empty(),
+        "kept, and quietly poisoned: {reports:?}"
+    );
+    let payload = result.expect_err("the end's panic is resumed, not reported");
+    assert_eq!(message(&*payload), "expected: end panicked on 666");
+    assert!(state.is_none());
+    assert_eq!(got, [11, -2, -1, -2]);
+    assert_eq!(*log.borrow(), [("text", 1, 0)]);
+    assert_eq!(drops.get(), 1, "the lent state dropped once");
+}
+
+#[test]
+fn fallback_entry_panic_inside_a_guard_is_not_kept() {
+    // With a boxed state and an explicit guard: the guard has nothing to
+    // re-raise, and the state is never poisoned.
+    let (state, log, drops) = parser();
+    let boxed = state.boxed();
+    let ud = boxed.user_data();
+    let ((got, raised), reports) = reports_during(|| {
+        panics_during(|| {
+            // SAFETY: `boxed` is alive and unmoved.
+            resume_panics(|| unsafe { [Parser::TEXT(ud, 666), Parser::END(ud, 4)] })
+        })
+    });
+    assert_eq!(got, [-1, 42]);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(reports, [fallback_report("text")]);
+    assert_eq!(*log.borrow(), [("end", 4, 0)]);
+    // Then a panic of the default entry is kept, and the fallback entry
+    // stops with the rest of the set until the guard returns.
+    let mut after = Vec::new();
+    let payload = panic_payload(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe {
+            after.push(Parser::END(ud, 666));
+            after.push(Parser::TEXT(ud, 5));
+        })
+    });
+    assert_eq!(message(&*payload), "expected: end panicked on 666");
+    assert_eq!(after, [-2, -1]);
+    // SAFETY: as above.
+    let healed = resume_panics(|| unsafe { Parser::TEXT(ud, 6) });
+    assert_eq!(healed, 61, "runs again once the guard re-raised");
+    assert_eq!(*log.borrow(), [("end", 4, 0), ("text", 6, 0)]);
+    drop(boxed);
+    assert_eq!(drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 2. The slot in the middle or last
+// ---------------------------------------------------------------------------
+
+/// Entry points whose user data is not the first parameter, with C
+/// parameters of one type on both sides of it, so that a swap shows.
+#[callback]
+trait Slots {
+    /// The slot last (`EnumWindows`' shape).
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn last(&mut self, a: c_int, b: c_int, #[user_data] ud: *mut c_void)
+    -> c_int;
+    /// The slot in the middle, shared.
+    #[callback(fallback = -2)]
+    unsafe extern "C" fn middle(&self, a: c_int, #[user_data] ud: *mut c_void, b: c_int) -> c_int;
+    /// The slot last, shared.
+    #[callback(fallback = -3)]
+    unsafe extern "C" fn tail(&self, a: c_int, b: c_int, #[user_data] ud: *mut c_void) -> c_int;
+    /// The destroy, its slot in the middle.
+    #[callback(fallback = -4)]
+    unsafe extern "C" fn finish(self, a: c_int, #[user_data] ud: *mut c_void, b: c_int) -> c_int;
+}
+
+/// What an entry does after logging itself; its value is the entry's.
+type Hook = Box<dyn Fn(&'static str, c_int, c_int) -> c_int>;
+
+struct Args {
+    log: Log,
+    hook: Hook,
+    _drops: Tracked,
+}
+
+impl Args {
+    fn run(&self, entry: &'static str, a: c_int, b: c_int) -> c_int {
+        self.log.borrow_mut().push((entry, a, b));
+        (self.hook)(entry, a, b)
+    }
+}
+
+impl Slots for Args {
+    fn last(&mut self, a: c_int, b: c_int) -> c_int {
+        self.run("last", a, b)
+    }
+
+    fn middle(&self, a: c_int, b: c_int) -> c_int {
+        self.run("middle", a, b)
+    }
+
+    fn tail(&self, a: c_int, b: c_int) -> c_int {
+        self.run("tail", a, b)
+    }
+
+    fn finish(self, a: c_int, b: c_int) -> c_int {
+        self.run("finish", a, b)
+    }
+}
+
+/// `a * 10 + b`: tells `(a, b)` from `(b, a)`. Panics on `a == 666`.
+fn ordered(_: &'static str, a: c_int, b: c_int) -> c_int {
+    assert!(a != 666, "expected: a panic with the slot elsewhere");
+    a * 10 + b
+}
+
+fn args(
+    hook: impl Fn(&'static str, c_int, c_int) -> c_int + 'static,
+) -> (Args, Log, Rc<Cell<u32>>) {
+    let log = Log::default();
+    let drops = Rc::new(Cell::new(0));
+    let state = Args {
+        log: log.clone(),
+        hook: Box::new(hook),
+        _drops: Tracked(drops.clone()),
+    };
+    (state, log, drops)
+}
+
+#[test]
+fn slot_last_or_in_the_middle_passes_the_other_arguments_in_order() {
+    let (state, log, drops) = args(ordered);
+    let ud = state.boxed().into_raw();
+    // C calls with its own argument order, the user data where the header
+    // puts it.
+    // SAFETY: `ud` is the boxed state, alive until `finish`, C's last call.
+    let got = resume_panics(|| unsafe {
+        [
+            Args::LAST(3, 4, ud),
+            Args::MIDDLE(5, ud, 6),
+            Args::TAIL(7, 8, ud),
+            Args::FINISH(1, ud, 2),
+        ]
+    });
+    assert_eq!(got, [34, 56, 78, 12]);
+    assert_eq!(
+        *log.borrow(),
+        [
+            ("last", 3, 4),
+            ("middle", 5, 6),
+            ("tail", 7, 8),
+            ("finish", 1, 2)
+        ]
+    );
+    assert_eq!(drops.get(), 1, "finish consumed and dropped the state");
+}
+
+#[test]
+fn healing_call_after_a_resumed_panic_keeps_the_argument_order() {
+    // The first call after the guard re-raised heals the state and starts
+    // the entry point over with what C passed: the slot goes back where it
+    // was.
+    let (state, log, drops) = args(ordered);
+    let ud = state.boxed().into_raw();
+    for (entry, panicking) in [("last", 0), ("middle", 1), ("tail", 2)] {
+        let call = |a: c_int, b: c_int| -> c_int {
+            // SAFETY: `ud` is the boxed state, alive until `finish`.
+            unsafe {
+                match panicking {
+                    0 => Args::LAST(a, b, ud),
+                    1 => Args::MIDDLE(a, ud, b),
+                    _ => Args::TAIL(a, b, ud),
+                }
+            }
+        };
+        let mut during = Vec::new();
+        let payload = panic_payload(|| {
+            resume_panics(|| {
+                during.push(call(666, 1));
+                during.push(call(2, 3));
+            })
+        });
+        assert!(message(&*payload).starts_with("expected"), "{entry}");
+        let fallback = -1 - panicking;
+        assert_eq!(during, [fallback, fallback], "{entry}: poisoned");
+        // Healed by this call, which then runs with its own arguments.
+        let healed = resume_panics(|| call(4, 5));
+        assert_eq!(healed, 45, "{entry}");
+        assert_eq!(
+            log.borrow_mut().split_off(0),
+            [(entry, 666, 1), (entry, 4, 5)],
+            "{entry}: the poisoned call did not run"
+        );
+    }
+    // The destroy heals too.
+    let payload = panic_payload(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe { Args::LAST(666, 0, ud) })
+    });
+    assert!(message(&*payload).starts_with("expected"));
+    // SAFETY: C's last call.
+    let finished = resume_panics(|| unsafe { Args::FINISH(8, ud, 9) });
+    assert_eq!(finished, 89);
+    assert_eq!(*log.borrow(), [("last", 666, 0), ("finish", 8, 9)]);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn different_shared_entries_nest_with_the_slot_elsewhere() {
+    // `middle` calls `tail`, which calls `middle` again: `&self` entries
+    // nest, whichever they are.
+    let (state, log, drops) = args(|entry, a, b| {
+        let ud = NESTING_UD.with(Cell::get);
+        match (entry, a) {
+            // SAFETY: the state is alive: this call runs on it.
+            ("middle", 3) => 1000 + unsafe { Args::TAIL(2, b, ud) },
+            // SAFETY: as above.
+            ("tail", 2) => 100 + unsafe { Args::MIDDLE(1, ud, b) },
+            _ => a * 10 + b,
+        }
+    });
+    let (got, state) = state.scope(|ud| {
+        NESTING_UD.with(|cell| cell.set(ud));
+        // SAFETY: `ud` is the scoped state, alive for this call.
+        unsafe { Args::MIDDLE(3, ud, 7) }
+    });
+    assert_eq!(got, 1000 + 100 + 17);
+    assert_eq!(
+        *log.borrow(),
+        [("middle", 3, 7), ("tail", 2, 7), ("middle", 1, 7)]
+    );
+    drop(state);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn exclusive_entry_two_shared_calls_deep_is_refused() {
+    let inner = Rc::new(Cell::new(0));
+    let inner_in = inner.clone();
+    let (state, log, _) = args(move |entry, a, b| {
+        let ud = NESTING_UD.with(Cell::get);
+        match entry {
+            // SAFETY: the state is alive: this call runs on it.
+            "middle" => unsafe { Args::TAIL(a + 1, b, ud) },
+            "tail" => {
+                // SAFETY: as above.
+                inner_in.set(unsafe { Args::LAST(a, b, ud) });
+                a * 10 + b
+            }
+            _ => a * 10 + b,
+        }
+    });
+    let outer = Cell::new(0);
+    let (result, state) = panic_payload_and(|| {
+        state.scope(|ud| {
+            NESTING_UD.with(|cell| cell.set(ud));
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            outer.set(unsafe { Args::MIDDLE(1, ud, 2) });
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed");
+    let message = message(&*payload);
+    assert!(
+        message.starts_with("ffi-callback: `simulated_sets_options::Slots::last` ")
+            && message.contains(REENTRY),
+        "{message}"
+    );
+    assert!(state.is_none());
+    assert_eq!(inner.get(), -1, "the nested `last` got its fallback");
+    assert_eq!(outer.get(), 22, "the shared calls finished");
+    assert_eq!(*log.borrow(), [("middle", 1, 2), ("tail", 2, 2)]);
+}
+
+thread_local! {
+    /// Where the nesting hooks find the user data C holds.
+    static NESTING_UD: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
+}
+
+// ---------------------------------------------------------------------------
+// 3. Typed slots: a pointer to the C library's own struct, an integer
+// ---------------------------------------------------------------------------
+
+/// The C library's opaque `struct app_ctx`, as which its header types the
+/// user data. Never made in Rust: only pointed at.
+#[allow(dead_code)] // opaque: its fields only shape it
+#[repr(C)]
+struct AppCtx {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+#[callback]
+trait Typed {
+    /// `int (*on_ctx)(struct app_ctx *ctx, int n)`.
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn on_ctx(&mut self, #[user_data] ctx: *mut AppCtx, n: c_int) -> c_int;
+    /// `int (*on_word)(int n, uintptr_t word)`.
+    #[callback(fallback = -2)]
+    unsafe extern "C" fn on_word(&self, n: c_int, #[user_data] word: usize) -> c_int;
+    /// `int (*close)(const struct app_ctx *ctx)`: the destroy.
+    #[callback(fallback = -3)]
+    unsafe extern "C" fn close(self, #[user_data] ctx: *const AppCtx) -> c_int;
+}
+
+/// The C library's table, with the types its header declares.
+#[repr(C)]
+struct TypedFuncs {
+    on_ctx: Option<unsafe extern "C" fn(*mut AppCtx, c_int) -> c_int>,
+    on_word: Option<unsafe extern "C" fn(c_int, usize) -> c_int>,
+    close: Option<unsafe extern "C" fn(*const AppCtx) -> c_int>,
+}
+
+static TYPED_FUNCS: TypedFuncs = TypedFuncs {
+    on_ctx: Some(Total::ON_CTX),
+    on_word: Some(Total::ON_WORD),
+    close: Some(Total::CLOSE),
+};
+
+struct Total {
+    sum: c_int,
+    _drops: Tracked,
+}
+
+impl Typed for Total {
+    fn on_ctx(&mut self, n: c_int) -> c_int {
+        self.sum += n;
+        self.sum
+    }
+
+    fn on_word(&self, n: c_int) -> c_int {
+        self.sum * 100 + n
+    }
+
+    fn close(self) -> c_int {
+        -self.sum
+    }
+}
+
+fn total() -> (Total, Rc<Cell<u32>>) {
+    let drops = Rc::new(Cell::new(0));
+    let state = Total {
+        sum: 0,
+        _drops: Tracked(drops.clone()),
+    };
+    (state, drops)
+}
+
+#[test]
+fn typed_pointer_and_integer_slots_reach_the_state() {
+    let (state, drops) = total();
+    // The C library keeps the user data as its own types.
+    let raw = state.boxed().into_raw();
+    let (ctx, word) = (raw.cast::<AppCtx>(), raw as usize);
+    let f = &TYPED_FUNCS;
+    let (on_ctx, on_word, close) = (f.on_ctx.unwrap(), f.on_word.unwrap(), f.close.unwrap());
+    // SAFETY: `ctx` and `word` carry the boxed state, alive until `close`,
+    // C's last call.
+    let got = resume_panics(|| unsafe {
+        [
+            on_ctx(ctx, 2),
+            on_ctx(ctx, 5),
+            on_word(3, word),
+            close(ctx.cast_const()),
+        ]
+    });
+    assert_eq!(got, [2, 7, 703, -7]);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn typed_slots_of_a_scoped_state() {
+    let (state, drops) = total();
+    let (got, state) = state.scope(|ud| {
+        // SAFETY: `ud` is the scoped state, alive for this call.
+        unsafe { [Total::ON_CTX(ud.cast(), 4), Total::ON_WORD(1, ud as usize)] }
+    });
+    assert_eq!(got, [4, 401]);
+    assert_eq!(state.sum, 4, "the state came back changed");
+    drop(state);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn null_typed_slots_are_refused() {
+    for (name, expected) in [("on_ctx", -1), ("on_word", -2), ("close", -3)] {
+        let mut got = 0;
+        let payload = panic_payload(|| {
+            // SAFETY: null user data is refused before it is used.
+            resume_panics(|| unsafe {
+                got = match name {
+                    "on_ctx" => Total::ON_CTX(ptr::null_mut(), 1),
+                    "on_word" => Total::ON_WORD(1, 0),
+                    _ => Total::CLOSE(ptr::null()),
+                }
+            })
+        });
+        assert_eq!(got, expected, "{name}");
+        let message = message(&*payload);
+        assert!(
+            message.starts_with(&format!(
+                "ffi-callback: `simulated_sets_options::Typed::{name}` refused the call: its \
+                 user data is null"
+            )),
+            "{message}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. `extern "system"` entry points (Windows' `CALLBACK`), `LPARAM` slots
+// ---------------------------------------------------------------------------
+
+// Windows' own names.
+#[allow(clippy::upper_case_acronyms)]
+type HWND = usize;
+#[allow(clippy::upper_case_acronyms)]
+type LPARAM = isize;
+#[allow(clippy::upper_case_acronyms)]
+type BOOL = c_int;
+
+#[callback]
+trait WindowWalk {
+    /// `WNDENUMPROC`: `FALSE` stops the enumeration.
+    unsafe extern "system" fn window(&mut self, hwnd: HWND, #[user_data] lparam: LPARAM) -> BOOL;
+    /// Another `CALLBACK` of the same user data, shared.
+    #[callback(fallback = -1)]
+    unsafe extern "system" fn count(&self, #[user_data] lparam: LPARAM) -> BOOL;
+}
+
+/// What a Windows header's struct of callbacks looks like: `system` fn
+/// pointers, and the destroy-notify (`DESTROY` is `system` too, as every
+/// entry is).
+#[repr(C)]
+struct WalkProcs {
+    window: Option<unsafe extern "system" fn(HWND, LPARAM) -> BOOL>,
+    count: Option<unsafe extern "system" fn(LPARAM) -> BOOL>,
+    destroy: Option<unsafe extern "system" fn(*mut c_void)>,
+}
+
+static WALK_PROCS: WalkProcs = WalkProcs {
+    window: Some(Found::WINDOW),
+    count: Some(Found::COUNT),
+    destroy: Some(Found::DESTROY),
+};
+
+/// `EnumWindows`, simulated: calls `proc_` for each window until it
+/// returns `FALSE`.
+///
+/// # Safety
+/// `lparam` is what `proc_` expects.
+unsafe extern "system" fn c_enum_windows(
+    proc_: Option<unsafe extern "system" fn(HWND, LPARAM) -> BOOL>,
+    lparam: LPARAM,
+) -> BOOL {
+    let proc_ = proc_.expect("a window procedure");
+    for hwnd in [0x10, 0x20, 0x30, 0x40] {
+        // SAFETY: by the caller's promise.
+        if unsafe { proc_(hwnd, lparam) } == 0 {
+            return 0;
+        }
+    }
+    1
+}
+
+struct Found {
+    windows: Vec<HWND>,
+    stop_at: HWND,
+    _drops: Tracked,
+}
+
+impl WindowWalk for Found {
+    fn window(&mut self, hwnd: HWND) -> BOOL {
+        assert!(hwnd != 0x666, "expected: a window panicked");
+        self.windows.push(hwnd);
+        BOOL::from(hwnd != self.stop_at)
+    }
+
+    fn count(&self) -> BOOL {
+        self.windows.len() as BOOL
+    }
+}
+
+fn found(stop_at: HWND) -> (Found, Rc<Cell<u32>>) {
+    let drops = Rc::new(Cell::new(0));
+    let state = Found {
+        windows: Vec::new(),
+        stop_at,
+        _drops: Tracked(drops.clone()),
+    };
+    (state, drops)
+}
+
+#[test]
+fn system_entries_called_through_a_repr_c_struct() {
+    let (state, drops) = found(0x30);
+    let lparam = state.boxed().into_raw() as LPARAM;
+    let procs = &WALK_PROCS;
+    // SAFETY: `lparam` carries the boxed state, alive until the destroy.
+    let (walked, count) = resume_panics(|| unsafe {
+        (
+            c_enum_windows(procs.window, lparam),
+            (procs.count.unwrap())(lparam),
+        )
+    });
+    assert_eq!(walked, 0, "the state's FALSE stopped the walk");
+    assert_eq!(count, 3, "0x10, 0x20, 0x30");
+    assert_eq!(drops.get(), 0);
+    // SAFETY: the destroy-notify, once.
+    unsafe { (procs.destroy.unwrap())(lparam as *mut c_void) };
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn system_entry_of_a_scoped_state_to_the_end_then_a_panic_resumed() {
+    let (state, drops) = found(0);
+    let (walked, state) = state.scope(|ud| {
+        // SAFETY: `ud` is the scoped state, alive for this call.
+        unsafe { c_enum_windows(Some(Found::WINDOW), ud as LPARAM) }
+    });
+    assert_eq!(walked, 1, "walked to the end");
+    assert_eq!(state.windows, [0x10, 0x20, 0x30, 0x40]);
+    // A panic in a `system` entry: C gets the default fallback (FALSE,
+    // which stops the walk), and the scope resumes it.
+    let mut got = (0, 0);
+    let (result, _) = panic_payload_and(|| {
+        state.scope(|ud| {
+            // SAFETY: as above.
+            unsafe {
+                got = (
+                    Found::WINDOW(0x666, ud as LPARAM),
+                    Found::COUNT(ud as LPARAM),
+                );
+            }
+        })
+    });
+    let payload = result.expect_err("resumed");
+    assert_eq!(message(&*payload), "expected: a window panicked");
+    assert_eq!(got, (0, -1), "the fallbacks: FALSE, then poisoned");
+    assert_eq!(drops.get(), 1);
+}
