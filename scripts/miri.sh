@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
-sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets simulated_sets_options hostile_c)
+sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets simulated_sets_options hostile_c future_allocations)
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
