@@ -1,5 +1,7 @@
 #[deny(improper_ctypes_definitions)]
 ///
+/// After a panic or a refused call, C receives `-1` (`fallback`).
+///
 /// # Safety
 ///
 /// Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer

@@ -23,7 +23,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         size: usize,
     ) -> Result<isize, std::io::Error>;
     fn close(self) -> c_int;
-    /// The C entry point `read` for this state's type: a [`CookieIoReadFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    /// The C entry point `read` for this state's type: a [`CookieIoReadFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
     const READ: CookieIoReadFn = <Self as CookieIo>::__ffi_entry_read;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
@@ -69,7 +69,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
             )
         }
     }
-    /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
     const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_entry_write;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
@@ -113,7 +113,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
             )
         }
     }
-    /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `- 1`.
+    /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
     const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_entry_close;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]

@@ -9,10 +9,10 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Pat};
 
-use crate::model::{FnModel, UserDataSource};
+use crate::model::{FallbackValue, FnModel, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
-    documents_safety, fallback_closure, mentions, on_error_closure, safe_fn_promise, site,
+    documents_safety, fallback_closure, mentions, on_error_closure, safe_fn_promise, site, tidy,
 };
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
@@ -185,6 +185,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let safety_doc =
         (model.shim_unsafe && model.user_data.is_some() && !documents_safety(&item.attrs))
             .then(|| safety_doc(model));
+    let fallback_doc = fallback_doc(model);
     let (attrs, vis, ident) = (outer_attrs(item), &item.vis, &item.ident);
     let generics = &item.generics;
     let where_clause = &item.generics.where_clause;
@@ -202,6 +203,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     quote! {
         #[deny(improper_ctypes_definitions)]
         #(#attrs)*
+        #fallback_doc
         #safety_doc
         #[forbid(unsafe_op_in_unsafe_fn)]
         #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #c_output #where_clause {
@@ -214,6 +216,26 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         }
         #module
     }
+}
+
+/// What C receives after a panic or a refused call, in the fn's docs (a
+/// zero can mean something to C: OpenSSL's callbacks, README), when the
+/// policy returns one and the fn returns a value.
+fn fallback_doc(model: &FnModel<'_>) -> TokenStream {
+    let line = match (&model.common.fallback, model.output.c_type) {
+        (FallbackValue::Expr(expr), Some(_)) => format!(
+            " After a panic or a refused call, C receives `{}` (`fallback`).",
+            tidy(&expr.to_token_stream().to_string())
+        ),
+        (FallbackValue::Default(_), Some(ty)) => format!(
+            " After a panic or a refused call, C receives `{}`'s `Fallback` value (zero, null, \
+             `false` or `None`).",
+            tidy(&ty.to_token_stream().to_string())
+        ),
+        _ => return TokenStream::new(),
+    };
+    let lines = [String::new(), line];
+    quote!(#(#[doc = #lines])*)
 }
 
 /// The `# Safety` section of an `unsafe` trampoline, naming its constructor.

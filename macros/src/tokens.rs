@@ -185,8 +185,14 @@ pub(crate) fn tidy(tokens: &str) -> String {
         (" <", "<"),
         ("< ", "<"),
         (" >", ">"),
+        // A unary minus: `- 1` after an opening, a comma or at the start.
+        ("(- ", "(-"),
+        (", - ", ", -"),
     ] {
         text = text.replace(from, to);
     }
-    text
+    match text.strip_prefix("- ") {
+        Some(rest) => format!("-{rest}"),
+        None => text,
+    }
 }

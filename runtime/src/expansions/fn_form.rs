@@ -1,6 +1,8 @@
 #[deny(improper_ctypes_definitions)]
 /// Collects loaded objects.
 ///
+/// After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`).
+///
 /// # Safety
 ///
 /// Made `unsafe` by `#[callback]`: the user data must be null or come from
