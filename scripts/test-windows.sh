@@ -205,7 +205,7 @@ check_stdcall() {
 }
 check_stdcall "$x86_dir/enum_windows.exe" '14collect_window17h' 8
 check_stdcall "$x86_dir/enum_windows.exe" '15panic_on_second17h' 8
-check_stdcall "$x86_dir/enum_fonts.exe" '16__ffi_trampoline17h' 16
+check_stdcall "$x86_dir/enum_fonts.exe" '10trampoline10trampoline17h' 16
 
 step "install: 32-bit Wine (wine32:i386)"
 wine32_error=""
