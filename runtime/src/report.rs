@@ -338,3 +338,113 @@ pub(crate) fn abort_raise_returned(site: &Site) -> ! {
     );
     std::process::abort()
 }
+
+/// The default reporter's forwarding to `log` and `tracing`, each in a
+/// build with that feature (`.ci/run` runs both; with both features on,
+/// `tracing` wins).
+#[cfg(all(test, any(feature = "log", feature = "tracing")))]
+mod forwarding_tests {
+    use super::{ReportKind, event};
+
+    /// What a report with no callback says, for finding it among others.
+    const STOP_PANICKED: &str = "the `stop` of `resume_panics_with` panicked";
+
+    #[cfg(all(feature = "log", not(feature = "tracing")))]
+    #[test]
+    fn the_default_reporter_forwards_to_log_as_a_warning() {
+        use std::sync::{Mutex, PoisonError};
+
+        static RECORDS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
+
+        struct Capture;
+
+        impl log::Log for Capture {
+            fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                true
+            }
+            fn log(&self, record: &log::Record<'_>) {
+                RECORDS
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((
+                        record.level(),
+                        record.target().to_owned(),
+                        record.args().to_string(),
+                    ));
+            }
+            fn flush(&self) {}
+        }
+
+        static CAPTURE: Capture = Capture;
+        log::set_logger(&CAPTURE).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        event(None, ReportKind::StopPanicked, None);
+        let records = RECORDS.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = records
+            .iter()
+            .find(|(_, _, message)| message.contains(STOP_PANICKED))
+            .unwrap_or_else(|| panic!("no record of the report: {records:?}"));
+        assert_eq!(found.0, log::Level::Warn);
+        assert_eq!(found.1, "ffi_callback");
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn the_default_reporter_forwards_to_tracing_as_a_warning() {
+        use std::fmt::Debug;
+        use std::sync::{Arc, Mutex, PoisonError};
+
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Level, Metadata, Subscriber};
+
+        type Events = Arc<Mutex<Vec<(Level, String, String)>>>;
+
+        struct Capture(Events);
+
+        struct Message<'a>(&'a mut String);
+
+        impl Visit for Message<'_> {
+            fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+
+        impl Subscriber for Capture {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut message = String::new();
+                event.record(&mut Message(&mut message));
+                let metadata = event.metadata();
+                self.0.lock().unwrap_or_else(PoisonError::into_inner).push((
+                    *metadata.level(),
+                    metadata.target().to_owned(),
+                    message,
+                ));
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        let events = Events::default();
+        tracing::subscriber::with_default(Capture(Arc::clone(&events)), || {
+            event(None, ReportKind::StopPanicked, None);
+        });
+        let events = events.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = events
+            .iter()
+            .find(|(_, _, message)| message.contains(STOP_PANICKED))
+            .unwrap_or_else(|| panic!("no event for the report: {events:?}"));
+        assert_eq!(found.0, Level::WARN);
+        assert_eq!(found.1, "ffi_callback");
+    }
+}
