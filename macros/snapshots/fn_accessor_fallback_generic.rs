@@ -14,6 +14,7 @@ unsafe extern "C" fn call<T: Ord>(
     static __FFI_CALLBACK_SITE: ::my::ffi_callback::__private::Site = ::my::ffi_callback::__private::site!(
         call
     );
+    static __FFI_CALLBACK_FILTER: ::my::ffi_callback::__private::PoisonFilter = ::my::ffi_callback::__private::PoisonFilter::new();
     let __ffi_fallback = || -> c_int { -1 };
     let __ffi_on_error = |
         _: &::my::ffi_callback::__private::core::convert::Infallible,
@@ -32,7 +33,14 @@ unsafe extern "C" fn call<T: Ord>(
             _,
             _,
             _,
-        >(__ffi_fetch, __ffi_body, __ffi_on_error, __ffi_fallback, &__FFI_CALLBACK_SITE)
+        >(
+            __ffi_fetch,
+            __ffi_body,
+            __ffi_on_error,
+            __ffi_fallback,
+            &__FFI_CALLBACK_SITE,
+            &__FFI_CALLBACK_FILTER,
+        )
     }
 }
 /// The typed user data of the callback [`call`](fn@call): `call::user_data(..)` makes the value to pass to C with it.

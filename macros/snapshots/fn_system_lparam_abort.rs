@@ -11,6 +11,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
     static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
         enum_proc
     );
+    static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::new();
     let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
     let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,
@@ -34,6 +35,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             __ffi_on_error,
             __ffi_fallback,
             &__FFI_CALLBACK_SITE,
+            &__FFI_CALLBACK_FILTER,
         )
     }
 }

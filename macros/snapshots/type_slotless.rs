@@ -44,6 +44,7 @@ impl<F> Compare<F> {
             static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
                 Compare
             );
+            static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::new();
             let __ffi_fallback = move || Compare::<()>::__ffi_fallback();
             unsafe {
                 ::ffi_callback::__private::call_slotless::<
@@ -56,6 +57,7 @@ impl<F> Compare<F> {
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
                     &SITE,
+                    &FILTER,
                 )
             }
         }

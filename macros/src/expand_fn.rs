@@ -105,15 +105,21 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let promise = safe_fn_promise(common);
 
     let site_ref = quote!(&__FFI_CALLBACK_SITE);
+    let filter_ref = quote!(&__FFI_CALLBACK_FILTER);
+    // The poison filter, only where the policy keeps panics (a raising
+    // callback has no use for it).
+    let filter = common.raise.is_none().then(|| {
+        quote!(static __FFI_CALLBACK_FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::new();)
+    });
     let call = match (accessor, &common.raise) {
         (Some(_), None) => quote! {
             #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
-                #fetch_var, #body_var, #on_error_var, #fallback_var, #site_ref,
+                #fetch_var, #body_var, #on_error_var, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (None, None) => quote! {
             #runtime::__private::call_fn::<#policy, #received, _, _>(
-                #body_var, #user_data_arg, #on_error_var, #fallback_var, #site_ref,
+                #body_var, #user_data_arg, #on_error_var, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (Some(_), Some(_)) => quote! {
@@ -208,6 +214,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         #[forbid(unsafe_op_in_unsafe_fn)]
         #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #c_output #where_clause {
             static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
+            #filter
             #promise
             #on_raise
             #fetch

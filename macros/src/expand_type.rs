@@ -632,12 +632,13 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                 #[forbid(unsafe_op_in_unsafe_fn)]
                 #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
                     static SITE: #runtime::__private::Site = #site_value;
+                    static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::new();
                     let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
                     // SAFETY: this trampoline is only reachable through
                     // `function(&self)`, so a value of the zero-sized `F`
                     // was made.
                     unsafe {
-                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #closure(#(#args),*), #on_error, #fallback, &SITE)
+                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #closure(#(#args),*), #on_error, #fallback, &SITE, &FILTER)
                     }
                 }
                 trampoline::<#f, #o>

@@ -58,7 +58,7 @@ pub mod __private {
         fetch_ptr, value_or,
     };
     pub use crate::once::OnceHolder;
-    pub use crate::panic::{Site, guarded};
+    pub use crate::panic::{PoisonFilter, Site, guarded};
     pub use core::ops::{Fn, FnMut, FnOnce};
     /// Futures and streams resolved by C callbacks.
     pub mod future {

@@ -13,8 +13,8 @@ use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::report::{self, ReportKind as Event};
 
@@ -120,36 +120,122 @@ thread_local! {
 }
 
 /// Whether the innermost guard on this thread holds a kept panic or error.
-/// Read only behind [`poison_limit`], off the fast path.
+/// Read only behind a [`PoisonFilter`], off the fast path.
 #[inline(always)]
 pub(crate) fn thread_poisoned() -> bool {
     THREAD.with(|t| t.poisoned.get())
 }
 
-/// A process-wide filter in front of [`thread_poisoned`]: `0` while no
-/// thread is poisoned, `0 - k` (wrapping) while `k` threads are. A fn-form
-/// trampoline compares its user-data address with it, `addr <= limit`, which is
-/// true for null, and for every pointer while some thread is poisoned: one
-/// compare stands for the null and the poison check, and only the cold path
-/// reads the thread-local. (Reading a thread-local from a library crate
-/// compiles as a call to `__tls_get_addr`, which would make every trampoline save
+/// A fn-form callback's filter in front of [`thread_poisoned`], one static
+/// per callback (beside its [`Site`]): `0` while no thread is poisoned,
+/// `0 - k` (wrapping) while `k` threads are. The trampoline compares its
+/// user-data address with it, `addr <= limit`, which is true for null, and
+/// for every pointer while some thread is poisoned: one compare stands for
+/// the null and the poison check, and only the cold path reads the
+/// thread-local. (Reading a thread-local from a library crate compiles as a
+/// call to `__tls_get_addr`, which would make every trampoline save
 /// registers.) Other threads only take the cold path while one is poisoned.
-static POISON_LIMIT: AtomicUsize = AtomicUsize::new(0);
-
-#[inline(always)]
-pub(crate) fn poison_limit() -> usize {
-    POISON_LIMIT.load(Ordering::Relaxed)
+///
+/// The filter is the callback's own static, not one of this crate's, so the
+/// trampoline reads it directly: a static of another crate is read through
+/// the GOT, one load more on every call. A new filter says `usize::MAX`,
+/// which sends the first call down the cold path, where the filter joins
+/// [`FILTERS`] and gets the current limit; from then on every change of the
+/// limit is stored into it. Poisoning is rare (a kept panic or error), and
+/// the list holds only the fn-form callbacks that have been called.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PoisonFilter {
+    limit: AtomicUsize,
+    /// The next filter in [`FILTERS`] (the last one points at
+    /// [`LAST_FILTER`]); null until the filter joins. Written only with
+    /// `FILTERS` locked.
+    next: AtomicPtr<PoisonFilter>,
 }
 
-/// Sets this thread's poison flag, keeping [`POISON_LIMIT`] in step.
+impl PoisonFilter {
+    /// A filter that has not joined [`FILTERS`] yet.
+    #[allow(clippy::new_without_default)] // only ever a `static`'s initialiser
+    pub const fn new() -> Self {
+        PoisonFilter {
+            limit: AtomicUsize::new(usize::MAX),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The limit: a user-data address at most this takes the cold path.
+    #[inline(always)]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Joins [`FILTERS`] if the filter has not yet, taking the current
+    /// limit. Called on the cold path, before the exact check.
+    pub(crate) fn join(&'static self) {
+        if !self.next.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let mut filters = lock_filters();
+        if self.next.load(Ordering::Relaxed).is_null() {
+            self.next.store(filters.first.cast_mut(), Ordering::Relaxed);
+            filters.first = self;
+            self.limit.store(filters.limit, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The end of [`FILTERS`]: a filter that never joins, so a joined filter's
+/// `next` is never null.
+static LAST_FILTER: PoisonFilter = PoisonFilter::new();
+
+/// Every [`PoisonFilter`] that has joined, as a list through their `next`
+/// fields, and the limit they all hold.
+struct Filters {
+    first: *const PoisonFilter,
+    limit: usize,
+}
+
+// SAFETY: `first` points at a `static` `PoisonFilter` (`Sync`: atomics
+// only), which any thread may read.
+unsafe impl Send for Filters {}
+
+static FILTERS: Mutex<Filters> = Mutex::new(Filters {
+    first: &LAST_FILTER,
+    limit: 0,
+});
+
+/// Locks [`FILTERS`]. Nothing panics with it locked, and what it guards is
+/// consistent after every store anyway, so a poisoned lock is used as is.
+fn lock_filters() -> MutexGuard<'static, Filters> {
+    FILTERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sets this thread's poison flag, keeping every [`PoisonFilter`] in step.
 #[inline(always)]
 fn set_poisoned(t: &ThreadState, poisoned: bool) {
     if t.poisoned.replace(poisoned) != poisoned {
-        if poisoned {
-            POISON_LIMIT.fetch_sub(1, Ordering::Relaxed);
-        } else {
-            POISON_LIMIT.fetch_add(1, Ordering::Relaxed);
-        }
+        update_filters(poisoned);
+    }
+}
+
+/// One more (or one fewer) poisoned thread: stores the new limit into every
+/// filter, before this thread runs another callback.
+#[cold]
+#[inline(never)]
+fn update_filters(poisoned: bool) {
+    let mut filters = lock_filters();
+    filters.limit = if poisoned {
+        filters.limit.wrapping_sub(1)
+    } else {
+        filters.limit.wrapping_add(1)
+    };
+    let mut filter = filters.first;
+    while !ptr::eq(filter, &LAST_FILTER) {
+        // SAFETY: every filter in the list is a `static`; `FILTERS` is
+        // locked, so the list does not change meanwhile.
+        let joined = unsafe { &*filter };
+        joined.limit.store(filters.limit, Ordering::Relaxed);
+        filter = joined.next.load(Ordering::Relaxed);
     }
 }
 

@@ -6,7 +6,7 @@ use std::any::type_name;
 use std::ffi::c_void;
 
 use crate::holder::fallback_or_abort;
-use crate::panic::{Site, keep_error, poison_limit, refuse, thread_poisoned};
+use crate::panic::{PoisonFilter, Site, keep_error, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
 use crate::returns::CallbackReturn;
@@ -24,8 +24,8 @@ pub struct Failed;
 /// for an `Err`, or the fallback after a handled panic or a refusal.
 ///
 /// The fast path is one compare and branch: the user-data address against
-/// the process-wide poison limit, which is 0 unless some thread holds a
-/// kept panic or error (see `panic::POISON_LIMIT`). Null, a poisoned thread,
+/// the callback's `filter`, which is 0 unless some thread holds a kept
+/// panic or error (see [`PoisonFilter`]). Null, a poisoned thread,
 /// and (rarely) another thread's poison all leave through the cold path, a
 /// tail call that does the exact check and then runs its own copy of the
 /// body or returns the fallback: it never comes back to this one, so the
@@ -42,17 +42,20 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
+    filter: &'static PoisonFilter,
 ) -> R {
     if P::KEEPS {
         let unusual = if U::NON_NULL {
-            (user_data as usize) <= poison_limit()
+            (user_data as usize) <= filter.limit()
         } else {
-            poison_limit() != 0
+            filter.limit() != 0
         };
         if unusual {
             // SAFETY: forwarded from the caller.
             return unsafe {
-                unusual_nounwind::<P, U, O, R, _, _, _>(body, user_data, on_error, fallback, site)
+                unusual_nounwind::<P, U, O, R, _, _, _>(
+                    body, user_data, on_error, fallback, site, filter,
+                )
             };
         }
     } else if U::NON_NULL && user_data.is_null() {
@@ -85,6 +88,7 @@ pub unsafe fn call_fn_fetch<P, U, X, O, R>(
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
+    filter: &'static PoisonFilter,
 ) -> R
 where
     P: Policy,
@@ -92,7 +96,7 @@ where
     X: FetchedUserData<U>,
     O: CallbackReturn<R>,
 {
-    if P::KEEPS && poison_limit() != 0 && thread_poisoned_nounwind() {
+    if P::KEEPS && filter.limit() != 0 && thread_poisoned_nounwind(filter) {
         if U::OWNED {
             let drop_owned = || {
                 let user_data = fetch().into_user_data_ptr();
@@ -206,6 +210,7 @@ unsafe extern "C" fn unusual_nounwind<P, U, O, R, Body, OnError, Fallback>(
     on_error: OnError,
     fallback: Fallback,
     site: &'static Site,
+    filter: &'static PoisonFilter,
 ) -> R
 where
     P: Policy,
@@ -216,7 +221,7 @@ where
     Fallback: FnOnce() -> R,
 {
     // SAFETY: forwarded from the caller.
-    unsafe { unusual::<P, U, O, R>(body, user_data, on_error, fallback, site) }
+    unsafe { unusual::<P, U, O, R>(body, user_data, on_error, fallback, site, filter) }
 }
 
 #[inline(always)]
@@ -226,9 +231,10 @@ unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
+    filter: &'static PoisonFilter,
 ) -> R {
     // SAFETY: forwarded from the caller.
-    if unsafe { may_run_nounwind::<P, U>(site, user_data) } {
+    if unsafe { may_run_nounwind::<P, U>(site, filter, user_data) } {
         // SAFETY: forwarded from the caller; `may_run` refused null if `U`
         // needs a pointer.
         unsafe { run_caught::<P, U, O, R>(body, user_data, on_error, fallback, site) }
@@ -242,14 +248,17 @@ unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
 /// poisoned `Mutex` still drops its data), nor for null user data where `U`
 /// cannot be null (a refusal, raised and handled under the policy inside).
 /// True when only another thread is poisoned, or null is fine for `U`.
+/// The filter joins the others first, if this is the callback's first call.
 ///
 /// Generic over the policy and the user-data type only, not the callback.
 #[cold]
 #[inline(never)]
 unsafe extern "C" fn may_run_nounwind<P: Policy, U: UserDataParam>(
     site: &'static Site,
+    filter: &'static PoisonFilter,
     user_data: *mut c_void,
 ) -> bool {
+    filter.join();
     if P::KEEPS && thread_poisoned() {
         if U::OWNED && !user_data.is_null() {
             // SAFETY: forwarded from the caller.
@@ -264,10 +273,12 @@ unsafe extern "C" fn may_run_nounwind<P: Policy, U: UserDataParam>(
     true
 }
 
-/// [`thread_poisoned`], out of line: the thread-local read is a call anyway.
+/// [`thread_poisoned`], out of line (the thread-local read is a call
+/// anyway), once the filter has joined the others.
 #[cold]
 #[inline(never)]
-extern "C" fn thread_poisoned_nounwind() -> bool {
+extern "C" fn thread_poisoned_nounwind(filter: &'static PoisonFilter) -> bool {
+    filter.join();
     thread_poisoned()
 }
 
@@ -320,9 +331,10 @@ pub unsafe fn call_slotless<
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
+    filter: &'static PoisonFilter,
 ) -> R {
     // SAFETY: by the caller's promise `F` is inhabited.
     let body = |()| call(unsafe { crate::closure_bounds::recreate_zero_sized::<F>() });
     // SAFETY: no user data: the null pointer is not read.
-    unsafe { call_fn::<P, (), O, R>(body, std::ptr::null_mut(), on_error, fallback, site) }
+    unsafe { call_fn::<P, (), O, R>(body, std::ptr::null_mut(), on_error, fallback, site, filter) }
 }

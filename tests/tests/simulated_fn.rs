@@ -13,6 +13,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::panic_any;
 use std::ptr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ffi_callback::{callback, resume_panics, user_data, user_data_box, user_data_ref};
 
@@ -211,6 +212,82 @@ fn resume_poisons_every_callback_sharing_the_guard() {
         }
     });
     assert_eq!((doc.events.len(), out), (3, [1, 2, 3]));
+}
+
+// Poisoning is per thread: while one thread's guard holds a panic, the same
+// fns still run on every other thread (whose calls then take the cold path:
+// every callback's filter says some thread is poisoned), including fns
+// called for the first time anywhere; and the poisoned thread gets
+// fallbacks from every fn, including one it calls for the first time.
+macro_rules! counting_fn {
+    ($name:ident) => {
+        #[callback(fallback = -1)]
+        extern "C" fn $name(i: c_int, #[user_data] calls: &AtomicU32) -> c_int {
+            calls.fetch_add(1, Ordering::Relaxed);
+            i
+        }
+    };
+}
+counting_fn!(called_before_the_panic);
+counting_fn!(first_called_on_the_other_thread);
+counting_fn!(first_called_on_the_poisoned_thread);
+
+#[test]
+fn poisoned_thread_gets_fallbacks_while_other_threads_run_the_same_fns() {
+    use std::sync::{Barrier, mpsc};
+
+    /// Calls the three fns twice each, in this order.
+    fn call_all(ud: *mut c_void) -> Vec<c_int> {
+        // SAFETY: the three fns receive `&AtomicU32`, which `ud` points at.
+        unsafe {
+            let mut ran = each(first_called_on_the_poisoned_thread, ud, 2);
+            ran.extend(each(called_before_the_panic, ud, 2));
+            ran.extend(each(first_called_on_the_other_thread, ud, 2));
+            ran
+        }
+    }
+
+    let calls = AtomicU32::new(0);
+    let ud = user_data_ref(&calls);
+    // The pointer crosses to the other thread as an address: the
+    // `AtomicU32` behind it is `Sync` and outlives the scope.
+    let ud_addr = ud as usize;
+    let step = Barrier::new(2);
+    let (sender, receiver) = mpsc::channel();
+    let poisoned_results = Cell::new(None);
+    // SAFETY: `ud` points at `calls`.
+    assert_eq!(unsafe { each(called_before_the_panic, ud, 1) }, [0]);
+    std::thread::scope(|threads| {
+        threads.spawn(|| {
+            step.wait(); // the main thread is poisoned
+            sender.send(call_all(ud_addr as *mut c_void)).unwrap();
+            step.wait(); // the main thread has called them too
+        });
+        let mut seen: Vec<c_int> = Vec::new();
+        let payload = panic_payload(|| {
+            resume_panics(|| {
+                // SAFETY: `visit_resume` receives `&mut Vec<c_int>`.
+                unsafe { each(visit_resume, user_data(&mut seen), 3) };
+                // SAFETY: as in `call_all`.
+                let first = unsafe { each(first_called_on_the_poisoned_thread, ud, 1) };
+                step.wait();
+                let other = receiver.recv().unwrap();
+                let here = call_all(ud);
+                step.wait();
+                // Checked once the other thread is done with the barrier.
+                poisoned_results.set(Some((first, other, here)));
+            })
+        });
+        assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(2)));
+    });
+    let (first, other, here) = poisoned_results.take().unwrap();
+    assert_eq!(first, [-1]);
+    assert_eq!(other, [0, 1, 0, 1, 0, 1]);
+    assert_eq!(here, [-1; 6]);
+    assert_eq!(calls.load(Ordering::Relaxed), 1 + 6);
+    // After the guard, this thread runs them again.
+    assert_eq!(call_all(ud), [0, 1, 0, 1, 0, 1]);
+    assert_eq!(calls.load(Ordering::Relaxed), 1 + 6 + 6);
 }
 
 // A fn without user data is a safe `extern "C" fn`, resumed and poisoned
