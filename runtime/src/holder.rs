@@ -685,6 +685,8 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
         let word = unsafe { &(*user_data.into_ptr().cast::<Header<T>>()).word };
         if SHARED {
             word.cancel_shared_entry();
+        } else {
+            word.cancel_exclusive_entry();
         }
         heal_or_refuse::<P, T::Word>(site, word)
     };

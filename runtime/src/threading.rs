@@ -38,8 +38,15 @@ pub trait StateWord {
     const NEW: Self;
 
     /// Enters an exclusive call if the holder is idle and healthy: the
-    /// fast path, one compare in place.
+    /// fast path, one read-modify-write in place. When it does not, the
+    /// caller calls
+    /// [`cancel_exclusive_entry`](StateWord::cancel_exclusive_entry), on
+    /// its slow path.
     fn try_enter_exclusive(&self) -> bool;
+    /// Undoes what a failed
+    /// [`try_enter_exclusive`](StateWord::try_enter_exclusive) left in the
+    /// word, if anything.
+    fn cancel_exclusive_entry(&self);
     /// Enters a shared call if no exclusive call runs and the holder is
     /// healthy. When it does not, the caller calls
     /// [`cancel_shared_entry`](StateWord::cancel_shared_entry), on its slow
@@ -77,16 +84,18 @@ pub trait StateWord {
 
 /// The word of a holder whose calls all come from one thread at a time.
 ///
-/// Stored so that every check of the fast paths is an add in place and a
-/// branch on its result: each of `POISONED`, `DESTROYED` and `EXCLUSIVE`
-/// is stored as its bit minus `BLOCKED` (2^31 on 64-bit targets), so that
-/// the stored word is negative exactly while one of them is set (two or
-/// three of them stay negative: -2^32, -3 * 2^31), and the shared calls'
-/// count stays below bit 31. Then a shared call enters with
-/// `addq $8, (word); js` and leaves with `addq $-8, (word); js`, an
-/// exclusive call enters with `cmpq $0, (word); jne;
-/// movq $EXCLUSIVE - 2^31, (word)` and leaves with
-/// `addq $2^31 - EXCLUSIVE, (word); jne`, all with 32-bit immediates.
+/// Stored so that every check of the fast paths is one read-modify-write
+/// in place and a branch on its result. The stored word is a run part plus
+/// the flags: the run part is `IDLE` while no call runs, 0 while an
+/// exclusive call runs, and `IDLE - SHARED * n` while `n` shared calls
+/// run; `POISONED` and `DESTROYED` are each stored as their bit minus
+/// `BLOCKED`, so that the word is negative exactly while one is set. Then
+/// an exclusive call enters with `subq $IDLE, (word); jne` (only an idle,
+/// healthy word becomes 0) and leaves with `addq $IDLE, (word); js`, and a
+/// shared call enters with `subq $8, (word); js` (negative: a flag, an
+/// exclusive call, or the count at its limit) and leaves with
+/// `addq $8, (word); js`, all with 32-bit immediates on 64-bit targets. A
+/// failed entry has changed the word, and is cancelled on the slow path.
 #[doc(hidden)]
 pub struct LocalWord {
     word: Cell<usize>,
@@ -94,46 +103,71 @@ pub struct LocalWord {
 }
 
 /// What each flag adds to a [`LocalWord`]'s stored word besides its bit
-/// (it subtracts this). 2^31 on 64-bit targets, so the fast paths use
-/// 32-bit immediates; on narrower ones a power of two small enough that
-/// three flags (-3 * BLOCKED) still leave the word negative: with 2^31 on
-/// a 32-bit target two flags would wrap to a positive word and let a
-/// shared call into a poisoned holder whose exclusive call still runs.
+/// (it subtracts this). 2^31 on 64-bit targets; on narrower ones small
+/// enough that both flags (-2 * BLOCKED) still leave the word negative.
 const BLOCKED: usize = if usize::BITS >= 64 {
     1 << 31
 } else {
     1 << (usize::BITS - 3)
 };
-/// The bits of a [`LocalWord`]'s stored word that are the word as
-/// [`StateWord::load`] shows it (the flags and the count).
-const SHOWN: usize = BLOCKED - 1;
+
+/// A [`LocalWord`]'s run part while no call runs: below `BLOCKED` (one
+/// flag makes the word negative), a multiple of 4 (the flags' bits stay
+/// clear) but not of 8 (no count of shared calls brings it to 0, which
+/// means an exclusive call), and an immediate operand on x86-64.
+const IDLE: usize = if usize::BITS >= 64 {
+    (1 << 30) + 4
+} else {
+    (1 << (usize::BITS - 4)) + 4
+};
 
 impl LocalWord {
     /// A flag's bit as stored: the bit, and minus `BLOCKED`.
     const fn stored(flag: usize) -> usize {
         flag.wrapping_sub(BLOCKED)
     }
+
+    /// The stored word as [`StateWord::load`] shows it.
+    fn shown(word: usize) -> usize {
+        let flags = word & (POISONED | DESTROYED);
+        let mut run = word;
+        for flag in [POISONED, DESTROYED] {
+            if flags & flag != 0 {
+                run = run.wrapping_sub(Self::stored(flag));
+            }
+        }
+        let running = if run == 0 {
+            EXCLUSIVE
+        } else {
+            (IDLE - run) / SHARED * SHARED
+        };
+        flags | running
+    }
 }
 
 impl StateWord for LocalWord {
     const NEW: Self = LocalWord {
-        word: Cell::new(0),
+        word: Cell::new(IDLE),
         ticket: Cell::new(None),
     };
     const LEAVE_REREADS: bool = true;
 
     #[inline(always)]
     fn try_enter_exclusive(&self) -> bool {
-        if self.word.get() != 0 {
-            return false;
-        }
-        self.word.set(Self::stored(EXCLUSIVE));
-        true
+        let word = self.word.get().wrapping_sub(IDLE);
+        self.word.set(word);
+        // Not 0: a flag, or calls running; `cancel_exclusive_entry` takes
+        // the subtraction back, off the fast path.
+        word == 0
+    }
+
+    fn cancel_exclusive_entry(&self) {
+        self.word.set(self.word.get().wrapping_add(IDLE));
     }
 
     #[inline(always)]
     fn try_enter_shared(&self) -> bool {
-        let word = self.word.get().wrapping_add(SHARED);
+        let word = self.word.get().wrapping_sub(SHARED);
         self.word.set(word);
         // Negative: poisoned, destroyed, or an exclusive call runs; the
         // count is taken back by `cancel_shared_entry`, off the fast path.
@@ -141,25 +175,25 @@ impl StateWord for LocalWord {
     }
 
     fn cancel_shared_entry(&self) {
-        self.word.set(self.word.get().wrapping_sub(SHARED));
+        self.word.set(self.word.get().wrapping_add(SHARED));
     }
 
     #[inline(always)]
     fn leave_exclusive(&self) -> usize {
-        let word = self.word.get().wrapping_sub(Self::stored(EXCLUSIVE));
+        let word = self.word.get().wrapping_add(IDLE);
         self.word.set(word);
-        word
+        usize::from((word as isize) < 0)
     }
 
     #[inline(always)]
     fn leave_shared(&self) -> usize {
-        let word = self.word.get().wrapping_sub(SHARED);
+        let word = self.word.get().wrapping_add(SHARED);
         self.word.set(word);
         usize::from((word as isize) < 0)
     }
 
     fn load(&self) -> usize {
-        self.word.get() & SHOWN
+        Self::shown(self.word.get())
     }
 
     fn set(&self, flag: usize) -> usize {
@@ -167,7 +201,7 @@ impl StateWord for LocalWord {
         if word & flag == 0 {
             self.word.set(word.wrapping_add(Self::stored(flag)));
         }
-        word & SHOWN
+        Self::shown(word)
     }
 
     fn clear(&self, flag: usize) -> usize {
@@ -175,7 +209,7 @@ impl StateWord for LocalWord {
         if word & flag != 0 {
             self.word.set(word.wrapping_sub(Self::stored(flag)));
         }
-        word & SHOWN
+        Self::shown(word)
     }
 
     fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>> {
@@ -226,6 +260,8 @@ impl StateWord for AtomicWord {
         self.word.fetch_sub(SHARED, Ordering::AcqRel);
         false
     }
+
+    fn cancel_exclusive_entry(&self) {}
 
     fn cancel_shared_entry(&self) {}
 
@@ -430,11 +466,49 @@ mod tests {
                 assert_eq!(word.load(), shown);
                 assert_eq!(word.try_enter_exclusive(), shown == 0);
                 if shown == 0 {
+                    assert_eq!(word.load(), EXCLUSIVE);
                     assert_eq!(word.leave_exclusive(), 0);
+                } else {
+                    word.cancel_exclusive_entry();
                 }
+                assert_eq!(word.load(), shown);
+                // The running calls leave: a leave reports something to do
+                // exactly when a flag is set (for the atomic word, which
+                // keeps what its leave saw, only a destroy).
+                let flagged = flags & (POISONED | DESTROYED);
+                let reported = |left: usize| {
+                    if W::LEAVE_REREADS {
+                        left != 0
+                    } else {
+                        left & DESTROYED != 0
+                    }
+                };
+                let reports = if W::LEAVE_REREADS {
+                    flagged != 0
+                } else {
+                    flagged & DESTROYED != 0
+                };
+                if exclusive {
+                    assert_eq!(
+                        reported(word.leave_exclusive()),
+                        reports,
+                        "flags {flags:#b}"
+                    );
+                }
+                for _ in 0..shared {
+                    assert_eq!(reported(word.leave_shared()), reports, "flags {flags:#b}");
+                }
+                assert_eq!(word.load(), flagged);
                 if flags & POISONED != 0 {
                     assert_eq!(word.clear(POISONED) & POISONED, POISONED);
-                    assert_eq!(word.load(), shown & !POISONED);
+                    assert_eq!(word.load(), flagged & !POISONED);
+                }
+                // Back to idle and healthy: both kinds of call enter.
+                if flagged & DESTROYED == 0 {
+                    assert!(word.try_enter_exclusive(), "flags {flags:#b}");
+                    assert_eq!(word.leave_exclusive(), 0);
+                    assert!(word.try_enter_shared(), "flags {flags:#b}");
+                    assert_eq!(word.leave_shared(), 0);
                 }
             }
         }
