@@ -128,21 +128,32 @@ impl LocalWord {
     }
 
     /// The stored word as [`StateWord::load`] shows it.
+    #[inline]
     fn shown(word: usize) -> usize {
         let flags = word & (POISONED | DESTROYED);
-        let mut run = word;
-        for flag in [POISONED, DESTROYED] {
-            if flags & flag != 0 {
-                run = run.wrapping_sub(Self::stored(flag));
-            }
-        }
+        // Take the stored flags out: each is its bit minus `BLOCKED`.
+        let count = (flags & POISONED) + (flags >> 1);
+        let run = word
+            .wrapping_sub(flags)
+            .wrapping_add(count.wrapping_mul(BLOCKED));
         let running = if run == 0 {
             EXCLUSIVE
         } else {
-            (IDLE - run) / SHARED * SHARED
+            // `SHARED` times the shared calls.
+            IDLE.wrapping_sub(run)
         };
         flags | running
     }
+}
+
+/// Keeps the compiler from carrying the word from an entry to its leave:
+/// where it can see that the closure does not touch the word (a set's
+/// state inline in the holder), it would keep the word from before the
+/// entry in a register for the leave, which costs more instructions than
+/// the leave's read-modify-write in place. Emits nothing.
+#[inline(always)]
+fn no_forwarding() {
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
 impl StateWord for LocalWord {
@@ -156,6 +167,7 @@ impl StateWord for LocalWord {
     fn try_enter_exclusive(&self) -> bool {
         let word = self.word.get().wrapping_sub(IDLE);
         self.word.set(word);
+        no_forwarding();
         // Not 0: a flag, or calls running; `cancel_exclusive_entry` takes
         // the subtraction back, off the fast path.
         word == 0
@@ -169,6 +181,7 @@ impl StateWord for LocalWord {
     fn try_enter_shared(&self) -> bool {
         let word = self.word.get().wrapping_sub(SHARED);
         self.word.set(word);
+        no_forwarding();
         // Negative: poisoned, destroyed, or an exclusive call runs; the
         // count is taken back by `cancel_shared_entry`, off the fast path.
         (word as isize) >= 0
