@@ -290,6 +290,57 @@ fn poisoned_thread_gets_fallbacks_while_other_threads_run_the_same_fns() {
     assert_eq!(calls.load(Ordering::Relaxed), 1 + 6 + 6);
 }
 
+// Threads that get poisoned and healed over and over at once, calling the
+// same fns (two of them first called by whichever thread comes first): on
+// every thread, every call inside a poisoned guard returns the fallback and
+// every call outside one runs, however the other threads' poisoning
+// interleaves with it.
+counting_fn!(called_by_all_threads_a);
+counting_fn!(called_by_all_threads_b);
+
+#[test]
+fn threads_poisoned_and_healed_at_once_see_only_their_own_poison() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = if cfg!(miri) { 3 } else { 200 };
+
+    let calls = AtomicU32::new(0);
+    let ud_addr = user_data_ref::<*mut c_void, _>(&calls) as usize;
+    std::thread::scope(|threads| {
+        for _ in 0..THREADS {
+            threads.spawn(move || {
+                let ud = ud_addr as *mut c_void;
+                for _ in 0..ROUNDS {
+                    // SAFETY: both fns receive `&AtomicU32`, alive for the scope.
+                    let healthy = unsafe {
+                        (
+                            each(called_by_all_threads_a, ud, 1),
+                            each(called_by_all_threads_b, ud, 1),
+                        )
+                    };
+                    assert_eq!(healthy, (vec![0], vec![0]));
+                    let mut seen: Vec<c_int> = Vec::new();
+                    let payload = panic_payload(|| {
+                        resume_panics(|| {
+                            // SAFETY: `visit_resume` receives `&mut Vec<c_int>`.
+                            unsafe { each(visit_resume, user_data(&mut seen), 3) };
+                            // SAFETY: as above.
+                            let poisoned = unsafe {
+                                (
+                                    each(called_by_all_threads_a, ud, 1),
+                                    each(called_by_all_threads_b, ud, 1),
+                                )
+                            };
+                            assert_eq!(poisoned, (vec![-1], vec![-1]));
+                        })
+                    });
+                    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(2)));
+                }
+            });
+        }
+    });
+    assert_eq!(calls.load(Ordering::Relaxed) as usize, THREADS * ROUNDS * 2);
+}
+
 // A fn without user data is a safe `extern "C" fn`, resumed and poisoned
 // like the others.
 #[callback]
