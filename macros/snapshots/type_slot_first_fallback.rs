@@ -31,9 +31,8 @@ where
     F: ::ffi_callback::__private::FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
     O: ::ffi_callback::__private::CallbackReturn<c_int>,
 {
-    type Function = ExecRowFn;
     #[inline]
-    unsafe fn trampoline() -> ExecRowFn {
+    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
@@ -72,9 +71,8 @@ where
     F: ::ffi_callback::__private::FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
     O: ::ffi_callback::__private::CallbackReturn<c_int>,
 {
-    type Function = ExecRowFn;
     #[inline]
-    unsafe fn trampoline() -> ExecRowFn {
+    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
@@ -113,7 +111,7 @@ impl<F> ExecRow<F> {
     #[inline]
     pub fn new<O>(f: F) -> Self
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
     {
         let function = unsafe {
             <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline()
@@ -143,13 +141,9 @@ impl<F> ExecRow<F> {
         call: impl ::ffi_callback::__private::FnOnce(ExecRowFn, *mut c_void) -> T,
     ) -> T
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
     {
-        let holder = Self::new(f);
-        ::ffi_callback::__private::guarded::<
-            ::ffi_callback::__private::policy::Resume,
-            _,
-        >(|| call(holder.function(), holder.user_data()))
+        ::ffi_callback::__private::lend::scope::<Self, O, T>(f, call)
     }
     /// [`scope`](Self::scope) that also returns the first `Err` of
     /// a closure returning `Result<_, E>`.
@@ -162,11 +156,10 @@ impl<F> ExecRow<F> {
         <O as ::ffi_callback::__private::CallbackReturn<c_int>>::Error,
     >
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        let holder = Self::new(f);
-        ::ffi_callback::try_resume(|| call(holder.function(), holder.user_data()))
+        ::ffi_callback::__private::lend::try_scope::<Self, O, T, c_int>(f, call)
     }
     /// Boxes `f` for a C library that keeps the callback: with a
     /// destroy-notify, hand it over (`into_raw()`); without one, keep
@@ -174,7 +167,7 @@ impl<F> ExecRow<F> {
     #[inline]
     pub fn boxed<O>(f: F) -> ::ffi_callback::Boxed<Self>
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
         F: 'static,
     {
         unsafe {
@@ -190,7 +183,7 @@ impl<F> ExecRow<F> {
     #[inline]
     pub fn once<O>(f: F) -> ::ffi_callback::Once<Self>
     where
-        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::OnceTrampoline<O>,
         F: 'static,
     {
         unsafe {
@@ -210,24 +203,9 @@ impl<F> ExecRow<F> {
         call: impl ::ffi_callback::__private::FnOnce(ExecRowFn, *mut c_void) -> T,
     ) -> T
     where
-        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = ExecRowFn>,
+        Self: ::ffi_callback::__private::OnceTrampoline<O>,
     {
-        let holder = ::ffi_callback::__private::OnceHolder::<
-            F,
-            ::ffi_callback::__private::threading::CallerThread,
-        >::new(f);
-        let function = unsafe {
-            <Self as ::ffi_callback::__private::OnceTrampoline<O>>::trampoline()
-        };
-        ::ffi_callback::__private::guarded::<
-            ::ffi_callback::__private::policy::Resume,
-            _,
-        >(|| call(
-            function,
-            <*mut c_void as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-                holder.as_ptr(),
-            ),
-        ))
+        ::ffi_callback::__private::lend::scope_once::<Self, O, T>(f, call)
     }
     /// The closure back.
     #[inline]

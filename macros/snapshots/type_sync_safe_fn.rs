@@ -26,9 +26,8 @@ where
         + ::ffi_callback::__private::SyncClosure,
     O: ::ffi_callback::__private::PlainReturn<()>,
 {
-    type Function = WorkerFn;
     #[inline]
-    unsafe fn trampoline() -> WorkerFn {
+    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
@@ -63,9 +62,8 @@ where
         + ::ffi_callback::__private::SyncClosure,
     O: ::ffi_callback::__private::PlainReturn<()>,
 {
-    type Function = WorkerFn;
     #[inline]
-    unsafe fn trampoline() -> WorkerFn {
+    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
@@ -101,7 +99,7 @@ impl<F> Worker<F> {
     #[inline]
     pub fn new<O>(f: F) -> Self
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
     {
         let function = unsafe {
             <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline()
@@ -131,13 +129,9 @@ impl<F> Worker<F> {
         call: impl ::ffi_callback::__private::FnOnce(WorkerFn, gpointer) -> T,
     ) -> T
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
     {
-        let holder = Self::new(f);
-        ::ffi_callback::__private::guarded::<
-            ::ffi_callback::__private::policy::Abort,
-            _,
-        >(|| call(holder.function(), holder.user_data()))
+        ::ffi_callback::__private::lend::scope::<Self, O, T>(f, call)
     }
     /// [`scope`](Self::scope) that also returns the first `Err` of
     /// a closure returning `Result<_, E>`.
@@ -150,11 +144,10 @@ impl<F> Worker<F> {
         <O as ::ffi_callback::__private::CallbackReturn<()>>::Error,
     >
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
         O: ::ffi_callback::__private::CallbackReturn<()>,
     {
-        let holder = Self::new(f);
-        ::ffi_callback::try_resume(|| call(holder.function(), holder.user_data()))
+        ::ffi_callback::__private::lend::try_scope::<Self, O, T, ()>(f, call)
     }
     /// Boxes `f` for a C library that keeps the callback: with a
     /// destroy-notify, hand it over (`into_raw()`); without one, keep
@@ -162,7 +155,7 @@ impl<F> Worker<F> {
     #[inline]
     pub fn boxed<O>(f: F) -> ::ffi_callback::Boxed<Self>
     where
-        Self: ::ffi_callback::__private::Trampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::Trampoline<O>,
         F: 'static,
     {
         unsafe {
@@ -178,7 +171,7 @@ impl<F> Worker<F> {
     #[inline]
     pub fn once<O>(f: F) -> ::ffi_callback::Once<Self>
     where
-        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::OnceTrampoline<O>,
         F: 'static,
     {
         unsafe {
@@ -198,24 +191,9 @@ impl<F> Worker<F> {
         call: impl ::ffi_callback::__private::FnOnce(WorkerFn, gpointer) -> T,
     ) -> T
     where
-        Self: ::ffi_callback::__private::OnceTrampoline<O, Function = WorkerFn>,
+        Self: ::ffi_callback::__private::OnceTrampoline<O>,
     {
-        let holder = ::ffi_callback::__private::OnceHolder::<
-            F,
-            ::ffi_callback::__private::threading::AnyThread,
-        >::new(f);
-        let function = unsafe {
-            <Self as ::ffi_callback::__private::OnceTrampoline<O>>::trampoline()
-        };
-        ::ffi_callback::__private::guarded::<
-            ::ffi_callback::__private::policy::Abort,
-            _,
-        >(|| call(
-            function,
-            <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-                holder.as_ptr(),
-            ),
-        ))
+        ::ffi_callback::__private::lend::scope_once::<Self, O, T>(f, call)
     }
     /// The closure back.
     #[inline]

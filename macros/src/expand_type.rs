@@ -191,7 +191,6 @@ fn trampoline_impl(
     let ident = &item.ident;
     let cfgs = cfg_attrs(&item.attrs);
     let abi = common.abi.literal();
-    let fn_type = &model.fn_type;
     let trait_name = Ident::new(trait_name, Span::call_site());
     let fn_trait = Ident::new(fn_trait, Span::call_site());
     let entry = Ident::new(entry, Span::call_site());
@@ -335,9 +334,8 @@ fn trampoline_impl(
     quote! {
         #(#cfgs)*
         impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
-            type Function = #fn_type;
             #[inline]
-            unsafe fn trampoline() -> #fn_type {
+            unsafe fn trampoline() -> <Self as #private::CallbackType>::Function {
                 use #private as #local;
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
@@ -426,8 +424,8 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
     );
     let once_trampoline =
         trampoline_impl(model, "OnceTrampoline", "FnOnce", "call_once", quote!(#f));
-    let bound = quote!(Self: #private::Trampoline<#o, Function = #fn_type>);
-    let once_bound = quote!(Self: #private::OnceTrampoline<#o, Function = #fn_type>);
+    let bound = quote!(Self: #private::Trampoline<#o>);
+    let once_bound = quote!(Self: #private::OnceTrampoline<#o>);
     let docs = struct_docs(
         model,
         "borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks",
@@ -491,8 +489,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// C may call until `call` returns; a kept panic is resumed then.
             #[inline]
             pub fn scope<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #bound {
-                let holder = Self::new(f);
-                #private::guarded::<#policy, _>(|| call(holder.function(), holder.user_data()))
+                #private::lend::scope::<Self, #o, #t>(f, call)
             }
 
             /// [`scope`](Self::scope) that also returns the first `Err` of
@@ -503,8 +500,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
                 call: impl #private::FnOnce(#fn_type, #slot) -> #t,
             ) -> #core::result::Result<#t, <#o as #private::CallbackReturn<#c_ret>>::Error>
             where #bound, #o: #private::CallbackReturn<#c_ret> {
-                let holder = Self::new(f);
-                #runtime::try_resume(|| call(holder.function(), holder.user_data()))
+                #private::lend::try_scope::<Self, #o, #t, #c_ret>(f, call)
             }
 
             /// Boxes `f` for a C library that keeps the callback: with a
@@ -535,10 +531,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// at most once (a second call is refused).
             #[inline]
             pub fn scope_once<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #once_bound {
-                let holder = #private::OnceHolder::<#f, #threading>::new(f);
-                // SAFETY: handed out with this once-holder.
-                let function = unsafe { <Self as #private::OnceTrampoline<#o>>::trampoline() };
-                #private::guarded::<#policy, _>(|| call(function, #from_ptr(holder.as_ptr())))
+                #private::lend::scope_once::<Self, #o, #t>(f, call)
             }
 
             /// The closure back.

@@ -3,6 +3,8 @@
 //! closure that does not fit the declared contract is reported on the
 //! user's token with the reason.
 
+use crate::holder::CallbackType;
+
 /// A closure for a callback type without a user-data slot: its trampoline
 /// recreates it from nothing, on any thread, at any time, so it must
 /// capture nothing (be `Copy` and, checked separately, zero-sized), and be
@@ -120,8 +122,16 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
 /// The closure `F` of a callback type fits the type's C signature as an
 /// `FnMut` returning `O` (and the type's contract): the macro implements
 /// it once per type, with the closure bound, and every constructor says
-/// `where Self: Trampoline<O, Function = ..>`. `trampoline` is the type's
-/// trampoline for such closures.
+/// `where Self: Trampoline<O>`. `trampoline` is the type's trampoline for
+/// such closures.
+///
+/// The function-pointer type is the one of [`CallbackType`], named only
+/// under the method's own `where Self: CallbackType`: a bound
+/// `Self: Trampoline<O>` then brings no `CallbackType` assumption with it,
+/// so `<Name<F> as CallbackType>::Function` still normalises to the type's
+/// fn-pointer type through its impl, and a constructor needs no
+/// `Function = ..` equality in its bound (which costs every constructor of
+/// every type compile time).
 #[diagnostic::on_unimplemented(
     message = "this closure does not fit the callback type `{Self}`",
     label = "the closure for `{Self}`",
@@ -130,14 +140,14 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
 )]
 #[doc(hidden)]
 pub trait Trampoline<O> {
-    /// The C function-pointer type.
-    type Function;
     /// The trampoline.
     ///
     /// # Safety
     /// The trampoline trusts its user data: call this only to hand it out
     /// with a holder of this type (it may be a safe fn, `unsafe(safe_fn)`).
-    unsafe fn trampoline() -> Self::Function;
+    unsafe fn trampoline() -> <Self as CallbackType>::Function
+    where
+        Self: CallbackType;
 }
 
 /// [`Trampoline`] for the once-trampoline: `F` is an `FnOnce` returning `O`.
@@ -150,13 +160,13 @@ pub trait Trampoline<O> {
 )]
 #[doc(hidden)]
 pub trait OnceTrampoline<O> {
-    /// The C function-pointer type.
-    type Function;
     /// The once-trampoline.
     ///
     /// # Safety
     /// As for [`Trampoline::trampoline`].
-    unsafe fn trampoline() -> Self::Function;
+    unsafe fn trampoline() -> <Self as CallbackType>::Function
+    where
+        Self: CallbackType;
 }
 
 /// The state of a callback set declared `send`: its entry points may be

@@ -35,7 +35,8 @@ use crate::user_data::UserDataSlot;
 /// `Function` is the type's trampoline pointer type and `Destroy` the type
 /// of a destroy-notify taking `UserData`; the holder behind a `UserData` of
 /// this type is a `Holder<Closure, Threading>` (or a `OnceHolder<Closure>`
-/// for once-callbacks).
+/// for once-callbacks), and the type's `Trampoline` and `OnceTrampoline`
+/// impls return trampolines for exactly those holders.
 #[doc(hidden)]
 pub unsafe trait CallbackType {
     /// The C function-pointer type (`ExecRowFn`).

@@ -6,6 +6,7 @@
 mod closure_bounds;
 mod future;
 mod holder;
+mod lend;
 mod once;
 mod owned;
 mod panic;
@@ -57,6 +58,10 @@ pub mod __private {
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,
         fetch_ptr, value_or,
     };
+    /// A callback type's borrowed constructors.
+    pub mod lend {
+        pub use crate::lend::{scope, scope_once, try_scope};
+    }
     pub use crate::once::OnceHolder;
     pub use crate::panic::{PoisonFilter, Site, guarded};
     pub use core::ops::{Fn, FnMut, FnOnce};
