@@ -14,7 +14,7 @@ unsafe extern "C" fn call<T: Ord>(
     static __FFI_CALLBACK_SITE: ::my::ffi_callback::__private::Site = ::my::ffi_callback::__private::site!(
         call
     );
-    static __FFI_CALLBACK_FILTER: ::my::ffi_callback::__private::PoisonFilter = ::my::ffi_callback::__private::PoisonFilter::new();
+    static __FFI_CALLBACK_FILTER: ::my::ffi_callback::__private::PoisonFilter = ::my::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || -> c_int { -1 };
     let __ffi_on_error = |
         _: &::my::ffi_callback::__private::core::convert::Infallible,

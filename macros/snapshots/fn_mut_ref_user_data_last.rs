@@ -18,7 +18,7 @@ pub unsafe extern "C" fn collect(
     static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
         collect
     );
-    static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::new();
+    static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
     let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,

@@ -5,7 +5,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
     static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
         lua_fn
     );
-    static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::new();
+    static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
     let __ffi_on_error = move |
         _: &::ffi_callback::__private::core::convert::Infallible,

@@ -44,7 +44,7 @@ impl<F> Compare<F> {
             static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
                 Compare
             );
-            static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::new();
+            static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
             let __ffi_fallback = move || Compare::<()>::__ffi_fallback();
             unsafe {
                 ::ffi_callback::__private::call_slotless::<

@@ -109,7 +109,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // The poison filter, only where the policy keeps panics (a raising
     // callback has no use for it).
     let filter = common.raise.is_none().then(|| {
-        quote!(static __FFI_CALLBACK_FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::new();)
+        quote!(static __FFI_CALLBACK_FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;)
     });
     let call = match (accessor, &common.raise) {
         (Some(_), None) => quote! {

@@ -625,7 +625,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                 #[forbid(unsafe_op_in_unsafe_fn)]
                 #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
                     static SITE: #runtime::__private::Site = #site_value;
-                    static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::new();
+                    static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
                     let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
                     // SAFETY: this trampoline is only reachable through
                     // `function(&self)`, so a value of the zero-sized `F`

@@ -154,9 +154,14 @@ pub struct PoisonFilter {
 }
 
 impl PoisonFilter {
+    /// A filter that has not joined [`FILTERS`] yet, for a `static`'s
+    /// initialiser (each use is a new filter). A constant, not a `const fn`
+    /// call, so that 500 callbacks do not evaluate 500 calls.
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub const NEW: Self = Self::new();
+
     /// A filter that has not joined [`FILTERS`] yet.
-    #[allow(clippy::new_without_default)] // only ever a `static`'s initialiser
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         PoisonFilter {
             limit: AtomicUsize::new(usize::MAX),
             next: AtomicPtr::new(ptr::null_mut()),
