@@ -50,6 +50,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 _,
                 _,
                 _,
+                false,
             >(
                 cookie,
                 &SITE,
@@ -94,6 +95,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 _,
                 _,
                 _,
+                false,
             >(
                 cookie,
                 &SITE,

@@ -32,11 +32,11 @@ where
     O: ::ffi_callback::__private::CallbackReturn<c_int>,
 {
     #[inline]
-    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
+    unsafe fn trampoline<const LENT: bool>() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
-        unsafe extern "C" fn trampoline<F, O>(
+        unsafe extern "C" fn trampoline<F, O, const LENT: bool>(
             arg: *mut c_void,
             n: c_int,
             values: *mut *mut c_char,
@@ -53,17 +53,22 @@ where
                     _,
                     O,
                     _,
+                    LENT,
                 >(
                     arg,
                     (n, values, names),
                     |f: &mut F, (n, values, names)| f(n, values, names),
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
-                    |(n, values, names), ud| trampoline::<F, O>(ud, n, values, names),
+                    |(n, values, names), ud| trampoline::<
+                        F,
+                        O,
+                        LENT,
+                    >(ud, n, values, names),
                 )
             }
         }
-        trampoline::<F, O>
+        trampoline::<F, O, LENT>
     }
 }
 impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for ExecRow<F>
@@ -114,7 +119,7 @@ impl<F> ExecRow<F> {
         Self: ::ffi_callback::__private::Trampoline<O>,
     {
         let function = unsafe {
-            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline()
+            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline::<true>()
         };
         Self {
             holder: ::ffi_callback::__private::Holder::new(f),
@@ -173,7 +178,7 @@ impl<F> ExecRow<F> {
         unsafe {
             let function = <Self as ::ffi_callback::__private::Trampoline<
                 O,
-            >>::trampoline();
+            >>::trampoline::<false>();
             ::ffi_callback::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
         }
     }

@@ -27,11 +27,11 @@ where
     O: ::ffi_callback::__private::PlainReturn<()>,
 {
     #[inline]
-    unsafe fn trampoline() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
+    unsafe fn trampoline<const LENT: bool>() -> <Self as ::ffi_callback::__private::CallbackType>::Function {
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
-        extern "C" fn trampoline<F, O>(data: gpointer, ud: gpointer)
+        extern "C" fn trampoline<F, O, const LENT: bool>(data: gpointer, ud: gpointer)
         where
             F: __ffi::Fn(gpointer) -> O + __ffi::SyncClosure,
             O: __ffi::PlainReturn<()>,
@@ -43,17 +43,18 @@ where
                     _,
                     O,
                     _,
+                    LENT,
                 >(
                     ud,
                     (data,),
                     |f: &F, (data,)| f(data),
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
-                    |(data,), ud| trampoline::<F, O>(data, ud),
+                    |(data,), ud| trampoline::<F, O, LENT>(data, ud),
                 )
             }
         }
-        trampoline::<F, O>
+        trampoline::<F, O, LENT>
     }
 }
 impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for Worker<F>
@@ -102,7 +103,7 @@ impl<F> Worker<F> {
         Self: ::ffi_callback::__private::Trampoline<O>,
     {
         let function = unsafe {
-            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline()
+            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline::<true>()
         };
         Self {
             holder: ::ffi_callback::__private::Holder::new(f),
@@ -161,7 +162,7 @@ impl<F> Worker<F> {
         unsafe {
             let function = <Self as ::ffi_callback::__private::Trampoline<
                 O,
-            >>::trampoline();
+            >>::trampoline::<false>();
             ::ffi_callback::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
         }
     }

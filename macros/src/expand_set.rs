@@ -247,7 +247,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 (quote!(call_ref), quote!(&Self))
             };
             quote! {
-                #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _>(
+                #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _, false>(
                     #user_data,
                     #site,
                     (#(#args,)*),

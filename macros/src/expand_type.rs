@@ -226,6 +226,19 @@ fn trampoline_impl(
     // the fns that the retried call names.
     let tramp = Ident::new("trampoline", Span::mixed_site());
     let entry_fn = Ident::new("__ffi_entry", Span::mixed_site());
+    // `Trampoline`'s trampolines come in two: for holders lent by `new` and
+    // `scope` (`LENT`: no destroy can come during a call, so the leave does
+    // not look for one) and for boxed ones. A once-holder has one.
+    let lent = Ident::new("LENT", Span::mixed_site());
+    let (lent_decl, lent_arg, method_generics) = if entry == "call_once" {
+        (quote!(), quote!(), quote!())
+    } else {
+        (
+            quote!(, const #lent: bool),
+            quote!(, #lent),
+            quote!(<const #lent: bool>),
+        )
+    };
     let on_error = on_error_call(model, &quote!(#local), &fallback);
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
@@ -249,7 +262,7 @@ fn trampoline_impl(
             }
         } else {
             quote! {
-                #local::#entry::<#ident<#f>, _, #o, _>(
+                #local::#entry::<#ident<#f>, _, #o, _ #lent_arg>(
                     #user_data,
                     (#(#args,)*),
                     |#closure: #closure_ref, (#(#args,)*)| #closure(#(#args),*),
@@ -270,7 +283,10 @@ fn trampoline_impl(
                     quote!(#name)
                 }
             });
-            let call = call(user_data, quote!(#tramp::<#f, #o>(#(#again_args),*)));
+            let call = call(
+                user_data,
+                quote!(#tramp::<#f, #o #lent_arg>(#(#again_args),*)),
+            );
             let body = quote! {
                 #fallback_fn
                 // SAFETY: C passes back the user data of a live holder of
@@ -307,19 +323,19 @@ fn trampoline_impl(
                 // call starts after it, in the entry.
                 let call = call(
                     quote!(#slot),
-                    quote!(#entry_fn::<#f, #o>(#slot, #(#names),*)),
+                    quote!(#entry_fn::<#f, #o #lent_arg>(#slot, #(#names),*)),
                 );
                 let body = quote! {
                     #fetch
                     // SAFETY: the accessor found what the entry takes.
-                    unsafe { #entry_fn::<#f, #o>(#slot, #(#names),*) }
+                    unsafe { #entry_fn::<#f, #o #lent_arg>(#slot, #(#names),*) }
                 };
                 let entry_fn_item = quote! {
                     /// # Safety
                     /// `ud` is null or the user data of a live holder of
                     /// this type.
                     #[forbid(unsafe_op_in_unsafe_fn)]
-                    unsafe fn #entry_fn<#f, #o>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
+                    unsafe fn #entry_fn<#f, #o #lent_decl>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
                         #fallback_fn
                         // SAFETY: forwarded; the runtime refuses null;
                         // `retry` calls this with the same arguments.
@@ -335,15 +351,15 @@ fn trampoline_impl(
         #(#cfgs)*
         impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
             #[inline]
-            unsafe fn trampoline() -> <Self as #private::CallbackType>::Function {
+            unsafe fn trampoline #method_generics () -> <Self as #private::CallbackType>::Function {
                 use #private as #local;
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
-                #unsafety extern #abi fn #tramp<#f, #o>(#(#params),*) #output where #local_bound {
+                #unsafety extern #abi fn #tramp<#f, #o #lent_decl>(#(#params),*) #output where #local_bound {
                     #body
                 }
                 #entry_fn_item
-                #tramp::<#f, #o>
+                #tramp::<#f, #o #lent_arg>
             }
         }
     }
@@ -468,8 +484,9 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// unmoved while C may call it; [`scope`](Self::scope) does it all.
             #[inline]
             pub fn new<#o>(f: #f) -> Self where #bound {
-                // SAFETY: handed out only with this holder (`function`).
-                let function = unsafe { <Self as #private::Trampoline<#o>>::trampoline() };
+                // SAFETY: handed out only with this holder (`function`), which
+                // `Holder::new` lends.
+                let function = unsafe { <Self as #private::Trampoline<#o>>::trampoline::<true>() };
                 Self { holder: #private::Holder::new(f), function }
             }
 
@@ -508,9 +525,9 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// the `Boxed` and pass its `function()` and `user_data()`.
             #[inline]
             pub fn boxed<#o>(f: #f) -> #runtime::Boxed<Self> where #bound, #f: 'static {
-                // SAFETY: this type's trampoline and destroy.
+                // SAFETY: this type's trampoline for boxed holders, and its destroy.
                 unsafe {
-                    let function = <Self as #private::Trampoline<#o>>::trampoline();
+                    let function = <Self as #private::Trampoline<#o>>::trampoline::<false>();
                     #runtime::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
                 }
             }

@@ -140,12 +140,14 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
 )]
 #[doc(hidden)]
 pub trait Trampoline<O> {
-    /// The trampoline.
+    /// The trampoline; `LENT` for holders lent by `new` and `scope`, whose
+    /// leave need not look for a destroy that came during the call.
     ///
     /// # Safety
     /// The trampoline trusts its user data: call this only to hand it out
-    /// with a holder of this type (it may be a safe fn, `unsafe(safe_fn)`).
-    unsafe fn trampoline() -> <Self as CallbackType>::Function
+    /// with a holder of this type (lent by `Holder::new` if `LENT`, boxed
+    /// otherwise); it may be a safe fn, `unsafe(safe_fn)`.
+    unsafe fn trampoline<const LENT: bool>() -> <Self as CallbackType>::Function
     where
         Self: CallbackType;
 }

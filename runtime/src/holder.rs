@@ -149,14 +149,26 @@ impl<F, T: Threading> Holder<F, T> {
     /// calls the trampoline again with them (so no second copy of the
     /// closure's call is compiled).
     ///
+    /// `LENT`: the holder is one lent by [`Holder::new`] (`new`, `scope`),
+    /// which no destroy can free, so the leave does not look for one that
+    /// came during the call: one branch fewer.
+    ///
     /// # Safety
     /// `user_data` is null or came from [`Holder::as_ptr`] or
     /// [`Holder::into_raw_box`] on a holder of this type that is still
-    /// alive and has not moved, and the C library calls it on the threads
-    /// `T` declares; `retry` calls this again with its arguments.
+    /// alive and has not moved (from `as_ptr` on a holder lent by
+    /// [`Holder::new`] if `LENT`), and the C library calls it on the
+    /// threads `T` declares; `retry` calls this again with its arguments.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub unsafe fn call_mut<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+    pub unsafe fn call_mut<
+        P: Policy,
+        S: UserDataSlot,
+        A,
+        O: CallbackReturn<R>,
+        R,
+        const LENT: bool,
+    >(
         user_data: S,
         site: &'static Site,
         args: A,
@@ -195,7 +207,7 @@ impl<F, T: Threading> Holder<F, T> {
             call(unsafe { &mut *(*ptr.cast::<Self>()).closure.get() }, args)
         };
         // SAFETY: entered exclusively, by this call.
-        unsafe { run_entered::<P, T, O, R, true>(ptr, site, lend, on_error, fallback) }
+        unsafe { run_entered::<P, T, O, R, true, LENT>(ptr, site, lend, on_error, fallback) }
     }
 
     /// Calls the closure shared (`Fn`: types declared `reentrant` or
@@ -206,7 +218,14 @@ impl<F, T: Threading> Holder<F, T> {
     /// As for [`Holder::call_mut`].
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub unsafe fn call_ref<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+    pub unsafe fn call_ref<
+        P: Policy,
+        S: UserDataSlot,
+        A,
+        O: CallbackReturn<R>,
+        R,
+        const LENT: bool,
+    >(
         user_data: S,
         site: &'static Site,
         args: A,
@@ -243,7 +262,7 @@ impl<F, T: Threading> Holder<F, T> {
             call(unsafe { &*(*ptr.cast::<Self>()).closure.get() }, args)
         };
         // SAFETY: entered shared, by this call.
-        unsafe { run_entered::<P, T, O, R, false>(ptr, site, lend, on_error, fallback) }
+        unsafe { run_entered::<P, T, O, R, false, LENT>(ptr, site, lend, on_error, fallback) }
     }
 
     /// The destroy-notify of a boxed holder (and a Rust-owned `Boxed`'s
@@ -405,9 +424,16 @@ pub(crate) fn split<O: CallbackReturn<R>, R>(
 ///
 /// # Safety
 /// This call entered the live holder at `ptr` (`EXCLUSIVE` or shared), and
-/// has not left.
+/// has not left; if `LENT`, the holder was lent by [`Holder::new`].
 #[inline(always)]
-unsafe fn run_entered<P: Policy, T: Threading, O: CallbackReturn<R>, R, const EXCLUSIVE: bool>(
+unsafe fn run_entered<
+    P: Policy,
+    T: Threading,
+    O: CallbackReturn<R>,
+    R,
+    const EXCLUSIVE: bool,
+    const LENT: bool,
+>(
     ptr: *mut c_void,
     site: &'static Site,
     lend: impl FnOnce(*mut c_void) -> O,
@@ -447,7 +473,9 @@ unsafe fn run_entered<P: Policy, T: Threading, O: CallbackReturn<R>, R, const EX
             word.leave_shared()
         }
     };
-    if left != 0 {
+    // A lent holder has no destroy to wait for (a destroy-notify for one
+    // is refused and does not mark it): what the leave saw needs no look.
+    if !LENT && left != 0 {
         // A word that may be re-read is not kept in a register for this.
         let left = if <T::Word as StateWord>::LEAVE_REREADS {
             0
@@ -906,7 +934,7 @@ pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedUserData<*mut c_void>>(
 /// As for [`Holder::call_mut`].
 #[doc(hidden)]
 #[inline(always)]
-pub unsafe fn call_mut<C: CallbackType, A, O: CallbackReturn<R>, R>(
+pub unsafe fn call_mut<C: CallbackType, A, O: CallbackReturn<R>, R, const LENT: bool>(
     user_data: C::UserData,
     args: A,
     call: impl FnOnce(&mut C::Closure, A) -> O,
@@ -919,7 +947,7 @@ where
 {
     // SAFETY: forwarded.
     unsafe {
-        Holder::<C::Closure, C::Threading>::call_mut::<C::Policy, C::UserData, A, O, R>(
+        Holder::<C::Closure, C::Threading>::call_mut::<C::Policy, C::UserData, A, O, R, LENT>(
             user_data,
             C::SITE,
             args,
@@ -937,7 +965,7 @@ where
 /// As for [`Holder::call_ref`].
 #[doc(hidden)]
 #[inline(always)]
-pub unsafe fn call_ref<C: CallbackType, A, O: CallbackReturn<R>, R>(
+pub unsafe fn call_ref<C: CallbackType, A, O: CallbackReturn<R>, R, const LENT: bool>(
     user_data: C::UserData,
     args: A,
     call: impl FnOnce(&C::Closure, A) -> O,
@@ -950,7 +978,7 @@ where
 {
     // SAFETY: forwarded.
     unsafe {
-        Holder::<C::Closure, C::Threading>::call_ref::<C::Policy, C::UserData, A, O, R>(
+        Holder::<C::Closure, C::Threading>::call_ref::<C::Policy, C::UserData, A, O, R, LENT>(
             user_data,
             C::SITE,
             args,

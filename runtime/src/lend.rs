@@ -20,9 +20,10 @@ where
     C: CallbackType + Trampoline<O>,
 {
     let holder = Holder::<C::Closure, C::Threading>::new(f);
-    // SAFETY: handed out only with this holder, which outlives `call`;
-    // `CallbackType` (an unsafe trait) promises the trampoline is for it.
-    let function = unsafe { <C as Trampoline<O>>::trampoline() };
+    // SAFETY: handed out only with this holder, lent by `Holder::new`,
+    // which outlives `call`; `CallbackType` (an unsafe trait) promises the
+    // trampoline is for it.
+    let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
     guarded::<C::Policy, _>(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
 }
 
@@ -40,7 +41,7 @@ where
 {
     let holder = Holder::<C::Closure, C::Threading>::new(f);
     // SAFETY: as in `scope`.
-    let function = unsafe { <C as Trampoline<O>>::trampoline() };
+    let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
     crate::try_resume(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
 }
 
