@@ -410,3 +410,40 @@ fn rust_owned_boxed_is_dropped_during_its_own_call() {
     // The closure's own `Rc` to the binding went with it.
     assert_eq!(Rc::strong_count(&binding), 1);
 }
+
+#[test]
+fn c_calls_a_destroy_notify_on_a_scoped_callback_during_its_call() {
+    let mut reg = new_registry();
+    let reg_ptr = &raw mut reg;
+    // A `Copy` closure, so that a boxed callback of the same closure type
+    // supplies a destroy-notify that fits the scoped holder's type: a C
+    // library that pairs one registration's destroy with another's user
+    // data. The scoped holder belongs to `scope`: the destroy is refused,
+    // nothing is freed, and the call goes on.
+    let step = move |n: c_int| {
+        // SAFETY: the registry is valid; clearing it calls the destroy-notify
+        // with this scoped callback's user data, while it runs.
+        unsafe { c_hook_clear(reg_ptr) };
+        n + 1
+    };
+    let spare = Hook::boxed(step).into_raw();
+    let mut got = c_int::MIN;
+    let payload = panic_payload(|| {
+        Hook::scope(step, |function, user_data| {
+            // SAFETY: the registry is valid; it keeps the scoped callback only
+            // during this call, and its destroy-notify is the spare's.
+            unsafe {
+                c_hook_set(reg_ptr, Some(function), user_data, Some(spare.destroy));
+                got = c_hook_fire(reg_ptr, 1);
+            }
+        })
+    });
+    assert_eq!(got, 2, "the call went on after the refused destroy");
+    assert!(
+        message(&*payload).contains("borrowed for one C call (`scope`)"),
+        "{}",
+        message(&*payload)
+    );
+    // SAFETY: the spare was never handed to C; this is its one destroy.
+    unsafe { (spare.destroy)(spare.user_data) };
+}
