@@ -315,11 +315,11 @@ pub(crate) fn abort_in_destroy(site: &Site, payload: &(dyn Any + Send)) -> ! {
 /// `fallback = EXPR` panicked: C gets no value, so the process aborts.
 #[cold]
 #[inline(never)]
-pub(crate) fn abort_in_fallback(site: &Site, payload: &(dyn Any + Send)) -> ! {
-    let message = payload_message(payload).map_or_else(String::new, |m| format!(": {m}"));
+pub(crate) fn abort_in_fallback(site: &Site) -> ! {
     let _ = writeln!(
         std::io::stderr(),
-        "ffi-callback: the `fallback = ..` expression of the callback {} panicked{message}\n\
+        "ffi-callback: the `fallback = ..` expression of the callback {} panicked (the panic \
+         hook's message above says how)\n\
          ffi-callback: C needs a value from it and a panic cannot unwind into C; aborting",
         site.describe()
     );
