@@ -16,9 +16,7 @@ unsafe extern "C" fn call<T: Ord>(
     );
     static __FFI_CALLBACK_FILTER: ::my::ffi_callback::__private::PoisonFilter = ::my::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || -> c_int { -1 };
-    let __ffi_on_error = |
-        _: &::my::ffi_callback::__private::core::convert::Infallible,
-    | -> c_int { __ffi_fallback() };
+    let __ffi_on_error = ::my::ffi_callback::__private::no_error;
     let __ffi_fetch = || sqlite3_user_data(ctx);
     let __ffi_body = move |state: &T| -> c_int {
         #[allow(unused_variables)]

@@ -20,9 +20,7 @@ pub unsafe extern "C" fn collect(
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
-    let __ffi_on_error = move |
-        _: &::ffi_callback::__private::core::convert::Infallible,
-    | -> c_int { __ffi_fallback() };
+    let __ffi_on_error = ::ffi_callback::__private::no_error;
     let __ffi_body = move |names: &mut Vec<String>| -> c_int {
         let info: *mut dl_phdr_info = info;
         let size: usize = size;

@@ -7,9 +7,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
-    let __ffi_on_error = move |
-        _: &::ffi_callback::__private::core::convert::Infallible,
-    | -> c_int { __ffi_fallback() };
+    let __ffi_on_error = ::ffi_callback::__private::no_error;
     let __ffi_body = move |()| -> c_int {
         let state: *mut lua_State = state;
         { 1 }

@@ -13,9 +13,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
-    let __ffi_on_error = move |
-        _: &::ffi_callback::__private::core::convert::Infallible,
-    | -> BOOL { __ffi_fallback() };
+    let __ffi_on_error = ::ffi_callback::__private::no_error;
     let __ffi_body = move |found: &mut Vec<HWND>| -> BOOL {
         let hwnd: HWND = hwnd;
         {

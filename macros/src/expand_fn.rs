@@ -100,7 +100,13 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         _ => quote!(#runtime::__private::core::convert::Infallible),
     };
     let fallback = fallback_closure(common, c_ret);
-    let on_error = on_error_closure(common, &error_type, c_ret, &fallback_var);
+    let on_error = on_error_closure(
+        common,
+        &error_type,
+        c_ret,
+        &fallback_var,
+        model.output.is_result,
+    );
     let site_value = site(runtime, &[&item.ident]);
     let promise = safe_fn_promise(common);
 

@@ -130,9 +130,16 @@ pub(crate) fn on_error_closure(
     error: &TokenStream,
     ret: Option<&Type>,
     fallback: &Ident,
+    is_result: bool,
 ) -> TokenStream {
     let ret_arrow = ret.map(|ty| quote!(-> #ty));
     match &common.on_error {
+        // No `Err` to map (the body does not return `Result`): a fn item
+        // shared by every such callback, never called.
+        None if !is_result => {
+            let runtime = &common.runtime;
+            quote!(#runtime::__private::no_error)
+        }
         Some(expr) => {
             let e = Ident::new("e", Span::call_site());
             quote!(|#e: &#error| #ret_arrow { #expr })

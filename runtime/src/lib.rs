@@ -82,7 +82,7 @@ pub mod __private {
         pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
     }
     pub use crate::returns::{
-        CallbackReturn, DeclaredReturn, Fallback, PlainReturn, SafeFnPromise, no_fallback,
+        CallbackReturn, DeclaredReturn, Fallback, PlainReturn, SafeFnPromise, no_error, no_fallback,
     };
     /// The raise exit.
     pub mod raise {

@@ -164,6 +164,14 @@ impl<E> DeclaredReturn<std::ffi::c_int, E> for bool {
     }
 }
 
+/// The `on_error` of a callback whose body does not return `Result`: its
+/// error type is `Infallible`, so this is never called.
+#[doc(hidden)]
+#[inline(always)]
+pub fn no_error<R>(error: &Infallible) -> R {
+    match *error {}
+}
+
 #[doc(hidden)]
 #[cold]
 #[inline(never)]
