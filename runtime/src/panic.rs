@@ -143,6 +143,15 @@ pub(crate) fn thread_poisoned() -> bool {
 /// [`FILTERS`] and gets the current limit; from then on every change of the
 /// limit is stored into it. Poisoning is rare (a kept panic or error), and
 /// the list holds only the fn-form callbacks that have been called.
+///
+/// A filter never leaves the list: its static lives as long as the code
+/// that calls it. The one way to outlive it is to unload (`dlclose`) a
+/// shared object holding `#[callback]` fns while this crate stays loaded
+/// in another, which needs this crate linked as a Rust `dylib`
+/// (`-C prefer-dynamic`); loading and unloading shared objects is `unsafe`
+/// and such a setup is not supported. A `cdylib` or an executable carries
+/// its own copy of this crate, list included, and unloads it with the
+/// filters.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct PoisonFilter {
