@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
-    Callback, CallbackFn, CallbackSet, CallbackType, SetEntry, SetReceiver, UserDataAttr,
+    Callback, CallbackFn, CallbackSet, CallbackType, FnParam, SetEntry, SetReceiver, UserDataAttr,
 };
 use crate::tokens;
 
@@ -143,6 +143,47 @@ fn check_single_marker(markers: &[&UserDataAttr], errors: &mut Errors) {
     }
 }
 
+/// Refuses `#[into(..)]` where nothing converts: a fn's or a set entry's
+/// parameters, which the user's own code receives as declared.
+fn refuse_into(params: &[FnParam], form: &str, errors: &mut Errors) {
+    for marker in params.iter().flat_map(|p| &p.into) {
+        errors.spanned(
+            &marker.tokens,
+            format_args!(
+                "`#[into(..)]` converts a callback type's parameter for its closures; {form} \
+                 receives its parameters as declared: convert in the body (`Pid::from(pid)`)"
+            ),
+        );
+    }
+}
+
+/// A callback type's `#[into(Type)]` conversions, by parameter: one at
+/// most, never on the slot.
+fn type_conversions<'a>(item: &'a CallbackType, errors: &mut Errors) -> Vec<Option<&'a Type>> {
+    item.params
+        .iter()
+        .map(|param| {
+            let mut markers = param.into.iter();
+            let first = markers.next()?;
+            for extra in markers {
+                errors.spanned(
+                    &extra.tokens,
+                    "a parameter converts into one type: `#[into(..)]` is given more than once",
+                );
+            }
+            if !param.user_data.is_empty() {
+                errors.spanned(
+                    &first.tokens,
+                    "the `#[user_data]` parameter carries the holder, not a value for the \
+                     closures: it cannot be converted; remove `#[into(..)]`",
+                );
+                return None;
+            }
+            first.target.as_ref()
+        })
+        .collect()
+}
+
 /// Fresh generic names: `F`, `O`, `T`, `E`, `V` unless the item or its
 /// options mention them (a C type or a constant called `F`), then with
 /// trailing underscores until they are unused. A macro call in the tokens
@@ -235,6 +276,7 @@ fn check_fn<'a>(
     let marker = markers.first().copied();
     let policy = policy(options, false);
     let output = split_output(&item.output);
+    refuse_into(&item.params, "a `#[callback]` fn", errors);
 
     // The attribute's options, as written before the item.
     check_policy(options, policy, &abi, errors);
@@ -512,6 +554,7 @@ fn check_type<'a>(
     let marker = markers.first().copied();
     let has_user_data = marker.is_some() || options.user_data.is_some();
     let threading = threading(options, errors);
+    let conversions = type_conversions(item, errors);
     let threaded = matches!(
         threading,
         Some(Threading::Send | Threading::SendReentrant | Threading::Sync)
@@ -708,6 +751,7 @@ fn check_type<'a>(
         fn_type,
         error: options.error.as_ref().map(|given| &given.value),
         param_names,
+        conversions,
         safe_trampoline,
     })
 }
@@ -1223,6 +1267,7 @@ fn check_entry<'a>(
 
     check_policy(options, policy, &abi, errors);
     raise_not_here(options, "callback sets", errors);
+    refuse_into(&entry.params, "a callback set's method", errors);
     let result_span = match &entry.output {
         syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
         syn::ReturnType::Default => entry.fn_span,

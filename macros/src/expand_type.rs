@@ -243,6 +243,7 @@ fn trampoline_impl(
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
     let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
+    let converted = converted_args(model, &quote!(#local), &site);
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
@@ -255,7 +256,7 @@ fn trampoline_impl(
             quote! {
                 #local::#entry::<#ident<#f>, #o, _>(
                     #user_data,
-                    move |#closure: #closure_ref| #closure(#(#args),*),
+                    move |#closure: #closure_ref| #closure(#(#converted),*),
                     #on_error,
                     #fallback,
                 )
@@ -265,7 +266,7 @@ fn trampoline_impl(
                 #local::#entry::<#ident<#f>, _, #o, _ #lent_arg>(
                     #user_data,
                     (#(#args,)*),
-                    |#closure: #closure_ref, (#(#args,)*)| #closure(#(#args),*),
+                    |#closure: #closure_ref, (#(#args,)*)| #closure(#(#converted),*),
                     #on_error,
                     #fallback,
                     |(#(#args,)*), #slot| #again,
@@ -586,6 +587,42 @@ fn named_args<'m>(model: &'m TypeModel<'_>, expr: Option<&syn::Expr>) -> Vec<&'m
         .collect()
 }
 
+/// The closure's arguments: the C arguments (but the slot), each
+/// converted where `#[into(Type)]` says; a failed `try_from` is refused,
+/// naming the parameter, inside the call (like a panic of the closure).
+fn converted_args(
+    model: &TypeModel<'_>,
+    private: &TokenStream,
+    site: &TokenStream,
+) -> Vec<TokenStream> {
+    let skip = model.slot_index();
+    let item = model.item;
+    model
+        .param_names
+        .iter()
+        .zip(&model.conversions)
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != skip)
+        .map(|(i, (name, into))| match into {
+            None => quote!(#name),
+            Some(target) => {
+                let label = match &item.params[i].name {
+                    Some(name) if name != "_" => format!("`{name}`"),
+                    _ => format!("{}", i + 1),
+                };
+                // Located at the target type, so that a missing conversion
+                // is reported there; resolved as before.
+                let span = first_span(target);
+                let mut arg = name.clone();
+                arg.set_span(name.span().located_at(span));
+                quote_spanned! {span=>
+                    #private::IntoParam::<#target>::into_param(#arg, #site, #label)
+                }
+            }
+        })
+        .collect()
+}
+
 fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let item = model.item;
     let common = &model.common;
@@ -600,7 +637,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let types = model.closure_types();
     let returns = return_bound(model);
     let bound = quote!(#f: #runtime::__private::Fn(#(#types),*) -> #o + #runtime::__private::NoCaptures, #returns);
-    let args = model.closure_args();
+    let args = converted_args(model, &quote!(#runtime::__private), &quote!(&SITE));
     let params = model.param_names.iter().zip(&item.params).map(|(name, p)| {
         let ty = &p.ty;
         quote!(#name: #ty)

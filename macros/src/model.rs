@@ -285,6 +285,8 @@ pub(crate) struct TypeModel<'a> {
     pub(crate) error: Option<&'a Type>,
     /// The trampoline's parameter names: the user's where given.
     pub(crate) param_names: Vec<Ident>,
+    /// `#[into(Type)]`, by parameter: the type the closures receive.
+    pub(crate) conversions: Vec<Option<&'a Type>>,
     /// The trampoline is a safe `extern fn` (`unsafe(safe_fn)`, or no user
     /// data to trust).
     pub(crate) safe_trampoline: bool,
@@ -298,15 +300,17 @@ impl<'a> TypeModel<'a> {
         }
     }
 
-    /// The closure's parameter types: the C parameters minus the slot.
+    /// The closure's parameter types: the C parameters minus the slot,
+    /// converted where `#[into(Type)]` says.
     pub(crate) fn closure_types(&self) -> Vec<&'a Type> {
         let skip = self.slot_index();
         let item: &'a CallbackType = self.item;
         item.params
             .iter()
+            .zip(&self.conversions)
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, p)| &p.ty)
+            .map(|(_, (p, into))| into.unwrap_or(&p.ty))
             .collect()
     }
 

@@ -67,6 +67,46 @@ fn take_user_data(
     (kept, markers)
 }
 
+/// An `#[into(Type)]` marker on a callback type's parameter: the closures
+/// receive the C argument converted into `Type`.
+pub(crate) struct IntoAttr {
+    /// The whole attribute, for errors spanned on it.
+    pub(crate) tokens: TokenStream,
+    pub(crate) target: Option<Type>,
+}
+
+/// Splits `#[into(Type)]` markers off a parameter's attributes.
+fn take_into(attrs: Vec<Attribute>, errors: &mut Errors) -> (Vec<Attribute>, Vec<IntoAttr>) {
+    let mut kept = Vec::new();
+    let mut markers = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("into") {
+            kept.push(attr);
+            continue;
+        }
+        let tokens = attr.to_token_stream();
+        let message = "expected the Rust type the closures receive, as in `#[into(Pid)] pid: \
+                       pid_t` (converted with `TryFrom`)";
+        let target = match &attr.meta {
+            syn::Meta::List(list) if !list.tokens.is_empty() => {
+                match syn::parse2::<Type>(list.tokens.clone()) {
+                    Ok(ty) => Some(ty),
+                    Err(_) => {
+                        errors.spanned(&list.tokens, message);
+                        None
+                    }
+                }
+            }
+            _ => {
+                errors.spanned(&tokens, message);
+                None
+            }
+        };
+        markers.push(IntoAttr { tokens, target });
+    }
+    (kept, markers)
+}
+
 pub(crate) enum Callback {
     Fn(CallbackFn),
     Type(CallbackType),
@@ -79,6 +119,8 @@ pub(crate) struct FnParam {
     pub(crate) pat: Box<Pat>,
     pub(crate) ty: Box<Type>,
     pub(crate) user_data: Vec<UserDataAttr>,
+    /// `#[into(..)]` markers (refused: only callback types convert).
+    pub(crate) into: Vec<IntoAttr>,
 }
 
 /// Form 1: a fn the C library calls directly.
@@ -111,6 +153,8 @@ pub(crate) struct TypeParam {
     pub(crate) name: Option<Ident>,
     pub(crate) ty: Type,
     pub(crate) user_data: Vec<UserDataAttr>,
+    /// `#[into(Type)]`: what the closures receive instead of `ty`.
+    pub(crate) into: Vec<IntoAttr>,
 }
 
 /// Form 2: a C callback type, whose name becomes a holder for closures.
@@ -207,6 +251,7 @@ fn receiver_param(receiver: Receiver) -> FnParam {
         })),
         ty: Box::new(ty),
         user_data: Vec::new(),
+        into: Vec::new(),
     }
 }
 
@@ -228,11 +273,13 @@ fn parse_fn(item: ItemFn, source: TokenStream, errors: &mut Errors) -> CallbackF
             }
             FnArg::Typed(pat_type) => {
                 let (attrs, user_data) = take_user_data(pat_type.attrs, errors);
+                let (attrs, into) = take_into(attrs, errors);
                 params.push(FnParam {
                     attrs,
                     pat: pat_type.pat,
                     ty: pat_type.ty,
                     user_data,
+                    into,
                 });
             }
         }
@@ -304,11 +351,13 @@ fn parse_type(
         .into_iter()
         .map(|arg| {
             let (attrs, user_data) = take_user_data(arg.attrs, errors);
+            let (attrs, into) = take_into(attrs, errors);
             TypeParam {
                 attrs,
                 name: arg.name.map(|(name, _)| name),
                 ty: arg.ty,
                 user_data,
+                into,
             }
         })
         .collect();
@@ -481,11 +530,13 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
                 }
                 FnArg::Typed(pat_type) => {
                     let (attrs, user_data) = take_user_data(pat_type.attrs, errors);
+                    let (attrs, into) = take_into(attrs, errors);
                     params.push(FnParam {
                         attrs,
                         pat: pat_type.pat,
                         ty: pat_type.ty,
                         user_data,
+                        into,
                     });
                 }
             }

@@ -1,5 +1,5 @@
-//! `#[callback]` against glibc: `qsort_r`, `qsort`, `dl_iterate_phdr` and
-//! `pthread_create`, called for real (no mocks).
+//! `#[callback]` against glibc: `qsort_r`, `qsort`, `dl_iterate_phdr`,
+//! `pthread_create` and `twalk_r`, called for real (no mocks).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -658,4 +658,93 @@ fn pthread_create_failure_reclaims_the_once_closure_uncalled() {
         1,
         "reclaim dropped the closure"
     );
+}
+
+// glibc's binary trees (`<search.h>`): `tsearch` inserts, `twalk_r` (glibc
+// 2.30) visits every node with a user-data pointer, `tdestroy` frees.
+unsafe extern "C" {
+    fn tsearch(
+        key: *const c_void,
+        rootp: *mut *mut c_void,
+        compar: unsafe extern "C" fn(*const c_void, *const c_void) -> c_int,
+    ) -> *mut c_void;
+    fn twalk_r(root: *const c_void, action: Option<TwalkActionFn>, closure: *mut c_void);
+    fn tdestroy(root: *mut c_void, free_node: unsafe extern "C" fn(*mut c_void));
+}
+
+/// `<search.h>`'s `VISIT`, which C passes as an `int`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Visit {
+    Preorder,
+    Postorder,
+    Endorder,
+    Leaf,
+}
+
+impl TryFrom<c_int> for Visit {
+    type Error = c_int;
+    fn try_from(which: c_int) -> Result<Self, c_int> {
+        match which {
+            0 => Ok(Visit::Preorder),
+            1 => Ok(Visit::Postorder),
+            2 => Ok(Visit::Endorder),
+            3 => Ok(Visit::Leaf),
+            other => Err(other),
+        }
+    }
+}
+
+/// `twalk_r`'s action: the closures receive a `Visit`, not the `int`.
+#[callback]
+type TwalkAction = unsafe extern "C" fn(
+    nodep: *const c_void,
+    #[into(Visit)] which: c_int,
+    #[user_data] closure: *mut c_void,
+);
+
+unsafe extern "C" fn compare_keys(a: *const c_void, b: *const c_void) -> c_int {
+    // SAFETY: `tsearch` passes two of the keys below, `u32`s.
+    unsafe { (*a.cast::<u32>()).cmp(&*b.cast::<u32>()) as c_int }
+}
+
+unsafe extern "C" fn keep_key(_: *mut c_void) {}
+
+#[test]
+fn twalk_r_passes_visit_converted_by_into() {
+    static KEYS: [u32; 3] = [2, 1, 3];
+    let mut root = std::ptr::null_mut();
+    for key in &KEYS {
+        // SAFETY: the keys are `static`; `compare_keys` compares `u32`s.
+        let node = unsafe { tsearch(ptr_of(key), &mut root, compare_keys) };
+        assert!(!node.is_null());
+    }
+    let mut visits = Vec::new();
+    TwalkAction::scope(
+        |node: *const c_void, which: Visit| {
+            // SAFETY: a node's first field is its key pointer (`tsearch`'s
+            // documented layout), here one of `KEYS`.
+            let key = unsafe { **node.cast::<*const u32>() };
+            visits.push((key, which));
+        },
+        // SAFETY: `root` is a tree made by `tsearch`; the holder is alive
+        // for the walk.
+        |action, ud| unsafe { twalk_r(root, Some(action), ud) },
+    );
+    use Visit::*;
+    assert_eq!(
+        visits,
+        [
+            (2, Preorder),
+            (1, Leaf),
+            (2, Postorder),
+            (3, Leaf),
+            (2, Endorder)
+        ]
+    );
+    // SAFETY: `root` came from `tsearch`; the keys are not owned by it.
+    unsafe { tdestroy(root, keep_key) };
+}
+
+fn ptr_of(key: &'static u32) -> *const c_void {
+    std::ptr::from_ref(key).cast()
 }

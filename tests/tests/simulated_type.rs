@@ -1156,3 +1156,107 @@ fn closure_returning_bool_gives_c_one_or_zero() {
     );
     assert_eq!(got, [1, 1, 0]);
 }
+
+/// A log level as a C library passes it: an `int` of which only some values
+/// mean something.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Level {
+    Info,
+    Warn,
+}
+
+#[derive(Debug)]
+struct UnknownLevel(#[allow(dead_code)] c_int); // read through `Debug`, in the refusal
+
+impl TryFrom<c_int> for Level {
+    type Error = UnknownLevel;
+    fn try_from(value: c_int) -> Result<Self, UnknownLevel> {
+        match value {
+            0 => Ok(Level::Info),
+            1 => Ok(Level::Warn),
+            other => Err(UnknownLevel(other)),
+        }
+    }
+}
+
+/// A logging hook whose closures receive a `Level` (fallible) and a `u64`
+/// (infallible, `From<u32>`) instead of the C integers.
+#[callback(fallback = -1)]
+type LogHook = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(Level)] level: c_int,
+    #[into(u64)] bytes: u32,
+) -> c_int;
+
+#[test]
+fn into_converts_c_arguments_for_the_closure() {
+    let mut seen = Vec::new();
+    let got = LogHook::scope(
+        |level: Level, bytes: u64| {
+            seen.push((level, bytes));
+            0
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| unsafe { [f(ud, 1, u32::MAX), f(ud, 0, 7)] },
+    );
+    assert_eq!(got, [0, 0]);
+    assert_eq!(seen, [(Level::Warn, u64::from(u32::MAX)), (Level::Info, 7)]);
+}
+
+#[test]
+fn into_that_fails_is_refused_naming_the_parameter() {
+    let calls = Cell::new(0);
+    let mut got = [0; 2];
+    let payload = panic_payload(|| {
+        LogHook::scope(
+            |_: Level, _: u64| {
+                calls.set(calls.get() + 1);
+                0
+            },
+            // SAFETY: `f`/`ud` are alive for the scope.
+            |f, ud| got = unsafe { [f(ud, 9, 1), f(ud, 0, 1)] },
+        )
+    });
+    assert_eq!(
+        got,
+        [-1, -1],
+        "the refused call and, while its refusal waits for the guard, the next one get the \
+         fallback"
+    );
+    assert_eq!(calls.get(), 0, "the closure never ran");
+    let message = message(&*payload);
+    assert!(
+        message.contains("LogHook` refused the call: its parameter `level` does not convert into")
+            && message.contains("Level`: UnknownLevel(9)"),
+        "{message}"
+    );
+}
+
+/// The same conversion for a one-shot closure and for a type without user
+/// data.
+#[callback(fallback = -1)]
+type LogOnce =
+    unsafe extern "C" fn(#[into(Level)] level: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+// `_`, not an unnamed parameter: rustfmt 1.9 deletes attributes on those.
+#[callback(on_panic = fallback, fallback = -1)]
+type LogBare = extern "C" fn(#[into(Level)] _: c_int) -> c_int;
+
+#[test]
+fn into_converts_for_once_and_slotless_closures() {
+    let raw = LogOnce::once(|level: Level| level as c_int + 10).into_raw();
+    // SAFETY: called once, as a `once` holder allows; the call frees it.
+    assert_eq!(unsafe { (raw.function)(1, raw.user_data) }, 11);
+
+    let bare = LogBare::new(|level: Level| level as c_int + 20);
+    let function = bare.function();
+    assert_eq!(function(0), 20);
+    let (got, raised) = panics_during(|| function(5));
+    assert_eq!(got, -1);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0].contains("its parameter 1 does not convert into")
+            && raised[0].contains("UnknownLevel(5)"),
+        "an unnamed parameter is named by its position: {raised:?}"
+    );
+}

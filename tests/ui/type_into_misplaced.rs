@@ -1,0 +1,29 @@
+use ffi_callback::callback;
+use std::ffi::{c_int, c_void};
+
+// The slot carries the holder: it has nothing to convert. A parameter
+// converts into one type. The target type goes in parentheses.
+#[callback]
+type Log = unsafe extern "C" fn(
+    #[user_data]
+    #[into(usize)]
+    ud: *mut c_void,
+    #[into(i64)]
+    #[into(u64)]
+    level: c_int,
+    #[into] bytes: u32,
+    #[into(= u64)] count: u32,
+);
+
+// A fn and a set's methods receive their parameters as declared.
+#[callback]
+extern "C" fn log(#[into(i64)] level: c_int, #[user_data] count: &mut u32) {
+    *count += level as u32;
+}
+
+#[callback]
+trait Sink {
+    unsafe extern "C" fn write(&mut self, #[user_data] ud: *mut c_void, #[into(usize)] n: c_int);
+}
+
+fn main() {}
