@@ -14,12 +14,13 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
 use crate::model::{
-    Abi, Common, EntryModel, FallbackValue, FnModel, FnUserData, FreshNames, Model, Output, Policy,
-    RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
+    Abi, Common, Conversion, EntryModel, FallbackValue, FnModel, FnUserData, FreshNames, Model,
+    Output, Policy, RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
-    Callback, CallbackFn, CallbackSet, CallbackType, FnParam, SetEntry, SetReceiver, UserDataAttr,
+    Callback, CallbackFn, CallbackSet, CallbackType, FnParam, IntoAttr, SetEntry, SetReceiver,
+    UserDataAttr,
 };
 use crate::tokens;
 
@@ -143,27 +144,30 @@ fn check_single_marker(markers: &[&UserDataAttr], errors: &mut Errors) {
     }
 }
 
-/// Refuses `#[into(..)]` where nothing converts: a fn's or a set entry's
-/// parameters, which the user's own code receives as declared.
-fn refuse_into(params: &[FnParam], form: &str, errors: &mut Errors) {
+/// Refuses `#[into(..)]` where nothing converts: a fn's parameters, which
+/// its body receives as declared.
+fn refuse_into(params: &[FnParam], errors: &mut Errors) {
     for marker in params.iter().flat_map(|p| &p.into) {
         errors.spanned(
             &marker.tokens,
-            format_args!(
-                "`#[into(..)]` converts a callback type's parameter for its closures; {form} \
-                 receives its parameters as declared: convert in the body (`Pid::from(pid)`)"
-            ),
+            "`#[into(..)]` converts a C parameter for a callback type's closures or a set's \
+             methods; a `#[callback]` fn receives its parameters as declared: convert in the \
+             body (`Pid::from(pid)`)",
         );
     }
 }
 
-/// A callback type's `#[into(Type)]` conversions, by parameter: one at
-/// most, never on the slot.
-fn type_conversions<'a>(item: &'a CallbackType, errors: &mut Errors) -> Vec<Option<&'a Type>> {
-    item.params
-        .iter()
-        .map(|param| {
-            let mut markers = param.into.iter();
+/// The `#[into(Type)]` conversions of a callback type's or a set entry's
+/// parameters (their markers, whether each is the slot, its name if the
+/// user gave one): one at most per parameter, never on the slot.
+fn conversions<'a>(
+    params: impl Iterator<Item = (&'a [IntoAttr], bool, Option<&'a Ident>)>,
+    errors: &mut Errors,
+) -> Vec<Option<Conversion<'a>>> {
+    params
+        .enumerate()
+        .map(|(index, (markers, is_slot, name))| {
+            let mut markers = markers.iter();
             let first = markers.next()?;
             for extra in markers {
                 errors.spanned(
@@ -171,15 +175,22 @@ fn type_conversions<'a>(item: &'a CallbackType, errors: &mut Errors) -> Vec<Opti
                     "a parameter converts into one type: `#[into(..)]` is given more than once",
                 );
             }
-            if !param.user_data.is_empty() {
+            if is_slot {
                 errors.spanned(
                     &first.tokens,
-                    "the `#[user_data]` parameter carries the holder, not a value for the \
-                     closures: it cannot be converted; remove `#[into(..)]`",
+                    "the `#[user_data]` parameter carries the holder (or the set's state), \
+                     not a value for the closures: it cannot be converted; remove `#[into(..)]`",
                 );
                 return None;
             }
-            first.target.as_ref()
+            let label = match name {
+                Some(name) if name != "_" => format!("`{}`", name.unraw()),
+                _ => format!("{}", index + 1),
+            };
+            Some(Conversion {
+                target: first.target.as_ref()?,
+                label,
+            })
         })
         .collect()
 }
@@ -276,7 +287,7 @@ fn check_fn<'a>(
     let marker = markers.first().copied();
     let policy = policy(options, false);
     let output = split_output(&item.output);
-    refuse_into(&item.params, "a `#[callback]` fn", errors);
+    refuse_into(&item.params, errors);
 
     // The attribute's options, as written before the item.
     check_policy(options, policy, &abi, errors);
@@ -554,7 +565,12 @@ fn check_type<'a>(
     let marker = markers.first().copied();
     let has_user_data = marker.is_some() || options.user_data.is_some();
     let threading = threading(options, errors);
-    let conversions = type_conversions(item, errors);
+    let conversions = conversions(
+        item.params
+            .iter()
+            .map(|p| (&p.into[..], !p.user_data.is_empty(), p.name.as_ref())),
+        errors,
+    );
     let threaded = matches!(
         threading,
         Some(Threading::Send | Threading::SendReentrant | Threading::Sync)
@@ -1267,7 +1283,16 @@ fn check_entry<'a>(
 
     check_policy(options, policy, &abi, errors);
     raise_not_here(options, "callback sets", errors);
-    refuse_into(&entry.params, "a callback set's method", errors);
+    let conversions = conversions(
+        entry.params.iter().map(|p| {
+            let name = match &*p.pat {
+                syn::Pat::Ident(binding) => Some(&binding.ident),
+                _ => None,
+            };
+            (&p.into[..], !p.user_data.is_empty(), name)
+        }),
+        errors,
+    );
     let result_span = match &entry.output {
         syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
         syn::ReturnType::Default => entry.fn_span,
@@ -1458,6 +1483,7 @@ fn check_entry<'a>(
         slot,
         output,
         param_names,
+        conversions,
         fn_type,
         const_name,
         trampoline,

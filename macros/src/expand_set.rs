@@ -12,7 +12,7 @@ use syn::Ident;
 
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
-use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, site, tidy};
+use crate::tokens::{cfg_attrs, converted_args, first_span, safe_fn_promise, site, tidy};
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let item = model.item;
@@ -154,10 +154,12 @@ fn method(entry: &EntryModel<'_>) -> TokenStream {
     let params = e
         .params
         .iter()
+        .zip(&entry.conversions)
         .enumerate()
         .filter(|(index, _)| Some(*index) != skip)
-        .map(|(_, p)| {
-            let (attrs, pat, ty) = (&p.attrs, &p.pat, &p.ty);
+        .map(|(_, (p, conversion))| {
+            let (attrs, pat) = (&p.attrs, &p.pat);
+            let ty = conversion.as_ref().map_or(&*p.ty, |c| c.target);
             quote!(#(#attrs)* #pat: #ty)
         });
     quote! {
@@ -238,37 +240,45 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     // a tuple, for the method or (after healing a poisoned state, rarely)
     // for `retry`, which calls `again` with them: the trampoline itself, so
     // that the method's call is compiled once.
-    let call = |user_data: TokenStream, site: TokenStream, again: TokenStream| match entry.receiver
-    {
-        SetReceiver::Exclusive | SetReceiver::Shared => {
-            let (holder_call, state_ref) = if entry.receiver == SetReceiver::Exclusive {
-                (quote!(call_mut), quote!(&mut Self))
-            } else {
-                (quote!(call_ref), quote!(&Self))
-            };
-            quote! {
-                #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _, false>(
-                    #user_data,
+    let call = |user_data: TokenStream, site: TokenStream, again: TokenStream| {
+        let converted = converted_args(
+            &entry.param_names,
+            &entry.conversions,
+            skip,
+            &private,
+            &site,
+        );
+        match entry.receiver {
+            SetReceiver::Exclusive | SetReceiver::Shared => {
+                let (holder_call, state_ref) = if entry.receiver == SetReceiver::Exclusive {
+                    (quote!(call_mut), quote!(&mut Self))
+                } else {
+                    (quote!(call_ref), quote!(&Self))
+                };
+                quote! {
+                    #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _, false>(
+                        #user_data,
+                        #site,
+                        (#(#args,)*),
+                        |#state: #state_ref, (#(#args,)*)| <Self as #set>::#name(#state, #(#converted),*),
+                        #on_error_var,
+                        #fallback_var,
+                        |(#(#args,)*), #slot_var| #again,
+                    )
+                }
+            }
+            SetReceiver::Owned => quote! {
+                #private::set::destroy_entry::<#threading, #policy, Self, _, _>(
+                    #private::UserDataSlot::into_ptr(#user_data),
                     #site,
-                    (#(#args,)*),
-                    |#state: #state_ref, (#(#args,)*)| <Self as #set>::#name(#state, #(#args),*),
+                    move |#state: Self| <Self as #set>::#name(#state, #(#converted),*),
                     #on_error_var,
                     #fallback_var,
-                    |(#(#args,)*), #slot_var| #again,
                 )
-            }
+            },
+            // `check_entry` makes no model for an entry with such a receiver.
+            SetReceiver::Unsupported => unreachable!("an unsupported receiver was refused"),
         }
-        SetReceiver::Owned => quote! {
-            #private::set::destroy_entry::<#threading, #policy, Self, _, _>(
-                #private::UserDataSlot::into_ptr(#user_data),
-                #site,
-                move |#state: Self| <Self as #set>::#name(#state, #(#args),*),
-                #on_error_var,
-                #fallback_var,
-            )
-        },
-        // `check_entry` makes no model for an entry with such a receiver.
-        SetReceiver::Unsupported => unreachable!("an unsupported receiver was refused"),
     };
     let site = site(runtime, &[set, name]);
     let promise = safe_fn_promise(common);

@@ -12,7 +12,7 @@ use syn::{Ident, ReturnType, Type};
 
 use crate::model::{FallbackValue, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
-use crate::tokens::{cfg_attrs, first_span, safe_fn_promise, site, tidy};
+use crate::tokens::{cfg_attrs, converted_args, first_span, safe_fn_promise, site, tidy};
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
     let fn_type = fn_type_alias(model);
@@ -243,7 +243,13 @@ fn trampoline_impl(
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
     let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
-    let converted = converted_args(model, &quote!(#local), &site);
+    let converted = converted_args(
+        names,
+        &model.conversions,
+        model.slot_index(),
+        &quote!(#local),
+        &site,
+    );
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
@@ -587,42 +593,6 @@ fn named_args<'m>(model: &'m TypeModel<'_>, expr: Option<&syn::Expr>) -> Vec<&'m
         .collect()
 }
 
-/// The closure's arguments: the C arguments (but the slot), each
-/// converted where `#[into(Type)]` says; a failed `try_from` is refused,
-/// naming the parameter, inside the call (like a panic of the closure).
-fn converted_args(
-    model: &TypeModel<'_>,
-    private: &TokenStream,
-    site: &TokenStream,
-) -> Vec<TokenStream> {
-    let skip = model.slot_index();
-    let item = model.item;
-    model
-        .param_names
-        .iter()
-        .zip(&model.conversions)
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != skip)
-        .map(|(i, (name, into))| match into {
-            None => quote!(#name),
-            Some(target) => {
-                let label = match &item.params[i].name {
-                    Some(name) if name != "_" => format!("`{name}`"),
-                    _ => format!("{}", i + 1),
-                };
-                // Located at the target type, so that a missing conversion
-                // is reported there; resolved as before.
-                let span = first_span(target);
-                let mut arg = name.clone();
-                arg.set_span(name.span().located_at(span));
-                quote_spanned! {span=>
-                    #private::IntoParam::<#target>::into_param(#arg, #site, #label)
-                }
-            }
-        })
-        .collect()
-}
-
 fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let item = model.item;
     let common = &model.common;
@@ -637,7 +607,13 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let types = model.closure_types();
     let returns = return_bound(model);
     let bound = quote!(#f: #runtime::__private::Fn(#(#types),*) -> #o + #runtime::__private::NoCaptures, #returns);
-    let args = converted_args(model, &quote!(#runtime::__private), &quote!(&SITE));
+    let args = converted_args(
+        &model.param_names,
+        &model.conversions,
+        None,
+        &quote!(#runtime::__private),
+        &quote!(&SITE),
+    );
     let params = model.param_names.iter().zip(&item.params).map(|(name, p)| {
         let ty = &p.ty;
         quote!(#name: #ty)

@@ -263,6 +263,14 @@ impl Threading {
     }
 }
 
+/// `#[into(Type)]` on a parameter: the closure or method receives
+/// `Type::try_from` of the C argument.
+pub(crate) struct Conversion<'a> {
+    pub(crate) target: &'a Type,
+    /// How a refusal names the parameter: `` `name` ``, or its position.
+    pub(crate) label: String,
+}
+
 /// Where a callback type's trampoline finds its holder.
 pub(crate) enum TypeSlot<'a> {
     /// A `#[user_data]` parameter (index, C type).
@@ -285,8 +293,8 @@ pub(crate) struct TypeModel<'a> {
     pub(crate) error: Option<&'a Type>,
     /// The trampoline's parameter names: the user's where given.
     pub(crate) param_names: Vec<Ident>,
-    /// `#[into(Type)]`, by parameter: the type the closures receive.
-    pub(crate) conversions: Vec<Option<&'a Type>>,
+    /// `#[into(Type)]`, by parameter.
+    pub(crate) conversions: Vec<Option<Conversion<'a>>>,
     /// The trampoline is a safe `extern fn` (`unsafe(safe_fn)`, or no user
     /// data to trust).
     pub(crate) safe_trampoline: bool,
@@ -310,7 +318,7 @@ impl<'a> TypeModel<'a> {
             .zip(&self.conversions)
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, (p, into))| into.unwrap_or(&p.ty))
+            .map(|(_, (p, into))| into.as_ref().map_or(&p.ty, |into| into.target))
             .collect()
     }
 
@@ -388,6 +396,8 @@ pub(crate) struct EntryModel<'a> {
     pub(crate) output: Output<'a>,
     /// The trampoline's parameter names: the user's where plain.
     pub(crate) param_names: Vec<Ident>,
+    /// `#[into(Type)]`, by parameter.
+    pub(crate) conversions: Vec<Option<Conversion<'a>>>,
     /// `CookieIoReadFn`: the entry's C function-pointer type.
     pub(crate) fn_type: Ident,
     /// `READ`: the trait's constant holding the entry point.

@@ -1,11 +1,12 @@
-//! Printing helpers both printers use: the runtime path, spans, the site
-//! label, the fallback, the `unsafe(safe_fn)` promise, and bits of docs.
+//! Printing helpers the printers share: the runtime path, spans, the site
+//! label, the fallback, converted arguments, the `unsafe(safe_fn)`
+//! promise, and bits of docs.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, Ident, Type};
 
-use crate::model::{Common, FallbackValue};
+use crate::model::{Common, Conversion, FallbackValue};
 use crate::options::Options;
 
 /// The runtime's path as generated code writes it. A `crate = path` keeps
@@ -103,6 +104,38 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
         .map_or_else(Span::call_site, |ident| ident.span());
     let bang = quote_spanned!(span=> !);
     quote!(#runtime::__private::site #bang (#(#path)::*))
+}
+
+/// The C arguments `names` as the closure or method receives them (`skip`:
+/// the slot's index, which it does not), each converted where
+/// `#[into(Type)]` says; a failed `try_from` is refused inside the call,
+/// naming the parameter, at the callback's `site`.
+pub(crate) fn converted_args(
+    names: &[Ident],
+    conversions: &[Option<Conversion<'_>>],
+    skip: Option<usize>,
+    private: &TokenStream,
+    site: &TokenStream,
+) -> Vec<TokenStream> {
+    names
+        .iter()
+        .zip(conversions)
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != skip)
+        .map(|(_, (name, conversion))| match conversion {
+            None => quote!(#name),
+            Some(Conversion { target, label }) => {
+                // Located at the target type, so that a missing conversion
+                // is reported there; resolved as before.
+                let span = first_span(target);
+                let mut arg = name.clone();
+                arg.set_span(name.span().located_at(span));
+                quote_spanned! {span=>
+                    #private::IntoParam::<#target>::into_param(#arg, #site, #label)
+                }
+            }
+        })
+        .collect()
 }
 
 /// The fallback as a closure over the C parameters, bound outside any

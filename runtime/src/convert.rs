@@ -1,5 +1,5 @@
-//! Conversions of C arguments for a callback type's closures: a parameter
-//! marked `#[into(Type)]` reaches the closure as `Type`, made with
+//! Conversions of C arguments for a callback type's closures and a set's
+//! methods: a parameter marked `#[into(Type)]` reaches them as `Type`, made with
 //! `Type::try_from` (every `From` gives one, whose error cannot happen and
 //! costs nothing). A failed conversion is refused like any other call the
 //! crate cannot make, naming the parameter; it happens inside the call, so
@@ -18,7 +18,7 @@ use crate::panic::{Site, refuse};
     label = "`{T}` has no `From<{Self}>` or `TryFrom<{Self}>` with a `Debug` error",
     note = "`#[into(T)]` converts the C argument with `T::try_from`: implement `From<{Self}>` \
             for `{T}` (or `TryFrom<{Self}>`, whose `Debug` error a refused call prints), or \
-            receive the C type and convert in the closure"
+            receive the C type and convert in the closure or method"
 )]
 pub trait IntoParam<T>: Sized {
     /// `T::try_from(self)`, or a refusal naming `param` of the callback at

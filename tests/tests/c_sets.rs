@@ -67,6 +67,27 @@ unsafe extern "C" {
     ) -> *mut FILE;
 }
 
+/// `fseek`'s `whence`, which the set's `seek` receives converted
+/// (`#[into(Whence)]`); glibc passes nothing else.
+#[derive(Debug, Clone, Copy)]
+enum Whence {
+    Set,
+    Cur,
+    End,
+}
+
+impl TryFrom<c_int> for Whence {
+    type Error = c_int;
+    fn try_from(whence: c_int) -> Result<Self, c_int> {
+        match whence {
+            SEEK_SET => Ok(Whence::Set),
+            SEEK_CUR => Ok(Whence::Cur),
+            SEEK_END => Ok(Whence::End),
+            other => Err(other),
+        }
+    }
+}
+
 /// The stream operations, as `<stdio.h>` shapes them: the cookie first.
 #[callback]
 trait CookieIo {
@@ -91,7 +112,7 @@ trait CookieIo {
         &mut self,
         #[user_data] cookie: *mut c_void,
         offset: *mut i64,
-        whence: c_int,
+        #[into(Whence)] whence: c_int,
     ) -> c_int;
     /// `fclose`'s last call: consumes the state.
     #[callback(fallback = -1)]
@@ -165,13 +186,12 @@ impl CookieIo for MemFile {
         Ok(size as isize)
     }
 
-    fn seek(&mut self, offset: *mut i64, whence: c_int) -> c_int {
+    fn seek(&mut self, offset: *mut i64, whence: Whence) -> c_int {
         bump(&self.calls.seeks);
         let base = match whence {
-            SEEK_SET => 0,
-            SEEK_CUR => self.pos as i64,
-            SEEK_END => self.data.borrow().len() as i64,
-            _ => return -1,
+            Whence::Set => 0,
+            Whence::Cur => self.pos as i64,
+            Whence::End => self.data.borrow().len() as i64,
         };
         // SAFETY: glibc passes a valid `off64_t` to read and update.
         let target = base.checked_add(unsafe { *offset });

@@ -4,7 +4,8 @@
 //! (also through the call that heals a poisoned state and starts over),
 //! typed slots (a `struct app_ctx *`, a `uintptr_t`, an `LPARAM`),
 //! `extern "system"` entry points in a `#[repr(C)]` struct of function
-//! pointers, and two different `&self` entries nesting. No C code runs, so
+//! pointers, two different `&self` entries nesting, and arguments converted
+//! for the methods (`#[into(Type)]`). No C code runs, so
 //! the whole file runs under Miri (Stacked and Tree Borrows; integer slots
 //! need `-Zmiri-permissive-provenance`).
 
@@ -716,5 +717,125 @@ fn system_entry_of_a_scoped_state_to_the_end_then_a_panic_resumed() {
     let payload = result.expect_err("resumed");
     assert_eq!(message(&*payload), "expected: a window panicked");
     assert_eq!(got, (0, -1), "the fallbacks: FALSE, then poisoned");
+    assert_eq!(drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 5. Arguments converted for the methods (`#[into(Type)]`)
+// ---------------------------------------------------------------------------
+
+/// What an event is, as a C library passes it: an `int`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Open,
+    Close,
+}
+
+#[derive(Debug)]
+struct UnknownKind(#[allow(dead_code)] c_int); // read through `Debug`, in the refusal
+
+impl TryFrom<c_int> for Kind {
+    type Error = UnknownKind;
+    fn try_from(value: c_int) -> Result<Self, UnknownKind> {
+        match value {
+            0 => Ok(Kind::Open),
+            1 => Ok(Kind::Close),
+            other => Err(UnknownKind(other)),
+        }
+    }
+}
+
+/// An event sink: the methods receive a `Kind` and a `u64`, the C entry
+/// points an `int` and a `uint32_t`; the destroy converts too.
+#[callback]
+trait Events {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn event(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(Kind)] kind: c_int,
+        #[into(u64)] size: u32,
+    ) -> c_int;
+    #[callback(fallback = -2)]
+    unsafe extern "C" fn finish(
+        self,
+        #[into(Kind)] kind: c_int,
+        #[user_data] ud: *mut c_void,
+    ) -> c_int;
+}
+
+/// What the methods received.
+type Seen = Rc<RefCell<Vec<(Kind, u64)>>>;
+
+struct Recorder {
+    seen: Seen,
+    _drops: Tracked,
+}
+
+impl Events for Recorder {
+    fn event(&mut self, kind: Kind, size: u64) -> c_int {
+        self.seen.borrow_mut().push((kind, size));
+        0
+    }
+    fn finish(self, kind: Kind) -> c_int {
+        self.seen.borrow_mut().push((kind, 0));
+        7
+    }
+}
+
+fn recorder() -> (Recorder, Seen, Rc<Cell<u32>>) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let drops = Rc::new(Cell::new(0));
+    let state = Recorder {
+        seen: seen.clone(),
+        _drops: Tracked(drops.clone()),
+    };
+    (state, seen, drops)
+}
+
+#[test]
+fn into_converts_arguments_for_the_methods_and_the_destroy() {
+    let (state, seen, drops) = recorder();
+    let ud = state.boxed().into_raw();
+    // SAFETY: `ud` carries the boxed state until `FINISH`, its destroy,
+    // called once.
+    let got = resume_panics(|| unsafe {
+        [
+            Recorder::EVENT(ud, 1, u32::MAX),
+            Recorder::EVENT(ud, 0, 3),
+            Recorder::FINISH(1, ud),
+        ]
+    });
+    assert_eq!(got, [0, 0, 7]);
+    assert_eq!(
+        *seen.borrow(),
+        [
+            (Kind::Close, u64::from(u32::MAX)),
+            (Kind::Open, 3),
+            (Kind::Close, 0)
+        ]
+    );
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn into_that_fails_for_a_method_is_refused_naming_the_parameter() {
+    let (state, seen, drops) = recorder();
+    let mut got = [0; 2];
+    let (result, _) = panic_payload_and(|| {
+        state.scope(|ud| {
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            got = unsafe { [Recorder::EVENT(ud, 9, 1), Recorder::EVENT(ud, 0, 1)] };
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed when the scope ends");
+    let message = message(&*payload);
+    assert!(
+        message.contains("Events::event` refused the call: its parameter `kind` does not convert")
+            && message.contains("Kind`: UnknownKind(9)"),
+        "{message}"
+    );
+    assert_eq!(got, [-1, -1], "refused, then the set is poisoned");
+    assert!(seen.borrow().is_empty(), "no method ran");
     assert_eq!(drops.get(), 1);
 }

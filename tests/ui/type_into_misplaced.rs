@@ -15,15 +15,16 @@ type Log = unsafe extern "C" fn(
     #[into(= u64)] count: u32,
 );
 
-// A fn and a set's methods receive their parameters as declared.
+// A fn receives its parameters as declared.
 #[callback]
 extern "C" fn log(#[into(i64)] level: c_int, #[user_data] count: &mut u32) {
     *count += level as u32;
 }
 
+// A set entry's slot carries the state.
 #[callback]
 trait Sink {
-    unsafe extern "C" fn write(&mut self, #[user_data] ud: *mut c_void, #[into(usize)] n: c_int);
+    unsafe extern "C" fn write(&mut self, #[into(usize)] #[user_data] ud: *mut c_void, n: c_int);
 }
 
 fn main() {}

@@ -10,3 +10,9 @@ fn main() {}
 /// Nor an unnamed parameter's.
 #[callback]
 type Unnamed = unsafe extern "C" fn(#[user_data] ud: *mut c_void, #[into(Vec<u8>)] c_int);
+
+/// Nor a set method's.
+#[callback]
+trait Sink {
+    unsafe extern "C" fn write(&mut self, #[user_data] ud: *mut c_void, #[into(String)] n: c_int);
+}
