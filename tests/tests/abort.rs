@@ -2,7 +2,9 @@
 //! binary again, with `ABORT_SCENARIO` naming what to do, running only the
 //! `child` test), which must die by SIGABRT after printing which callback
 //! it was and what to do about it. The callbacks are called by real C code
-//! (glibc's `qsort_r`, `dl_iterate_phdr`, `pthread_create`).
+//! (glibc's `qsort_r`, `dl_iterate_phdr`, `pthread_create`), except the
+//! `C-unwind` one, whose caller stands in for a C library built with
+//! unwinding.
 
 use std::ffi::{c_int, c_void};
 use std::os::unix::process::ExitStatusExt;
@@ -28,6 +30,10 @@ fn child() {
         "refusal_under_abort" => refusal_under_abort(),
         "panicking_fallback" => panicking_fallback(),
         "error_without_guard" => error_without_guard(),
+        "panicking_fallback_type" => panicking_fallback_type(),
+        "panicking_fallback_unwind_abi" => panicking_fallback_unwind_abi(),
+        "send_resume_type_on_unguarded_thread" => send_resume_type_on_unguarded_thread(),
+        "future_callback_panics_on_a_pthread" => future_callback_panics_on_a_pthread(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -273,6 +279,196 @@ fn a_panicking_fallback_expression_aborts_naming_the_callback() {
             // ... which has nowhere to go.
             "the `fallback = ..` expression of the callback `abort::compare_or_give_up` (tests/tests/abort.rs:",
             "a panic cannot unwind into C; aborting",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. a callback type's `fallback = EXPR` panics
+// ---------------------------------------------------------------------------
+
+fn no_type_order_known() -> c_int {
+    panic!("no fallback order for the type either")
+}
+
+#[callback(on_panic = fallback, fallback = no_type_order_known())]
+type CompareOrGiveUp =
+    unsafe extern "C" fn(a: *const c_void, b: *const c_void, #[user_data] ud: *mut c_void) -> c_int;
+
+fn panicking_fallback_type() {
+    CompareOrGiveUp::scope(
+        |_a, _b| -> c_int { panic!("type comparator exploded") },
+        sort_with,
+    );
+}
+
+#[test]
+fn a_panicking_fallback_expression_of_a_type_aborts_naming_the_type() {
+    let stderr = run_child("panicking_fallback_type");
+    assert_mentions(
+        &stderr,
+        &[
+            // The closure's panic is reported first (policy `fallback`) ...
+            "the callback `abort::CompareOrGiveUp` (tests/tests/abort.rs:",
+            ") panicked: type comparator exploded",
+            // ... then the fallback expression's, by the panic hook ...
+            "no fallback order for the type either",
+            // ... which has nowhere to go.
+            "the `fallback = ..` expression of the callback `abort::CompareOrGiveUp` \
+             (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 7. `fallback = EXPR` panics in a fn with an unwinding (`C-unwind`) ABI
+// ---------------------------------------------------------------------------
+
+fn no_count_known() -> c_int {
+    panic!("no fallback count either")
+}
+
+#[callback(on_panic = fallback, fallback = no_count_known())]
+extern "C-unwind" fn count_or_give_up(_x: c_int, #[user_data] calls: &mut usize) -> c_int {
+    *calls += 1;
+    panic!("unwinding counter exploded");
+}
+
+/// Stands in for a C library compiled with unwinding (`-fexceptions`): a
+/// panic could pass through it, so only the callback stops one.
+unsafe extern "C-unwind" fn c_apply_unwind(
+    f: unsafe extern "C-unwind" fn(c_int, *mut c_void) -> c_int,
+    ud: *mut c_void,
+    x: c_int,
+) -> c_int {
+    // SAFETY: the caller passes the user data `f` expects.
+    unsafe { f(x, ud) }
+}
+
+fn panicking_fallback_unwind_abi() {
+    let mut calls = 0usize;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `count_or_give_up` receives `&mut usize`; `calls` outlives
+        // the call.
+        unsafe { c_apply_unwind(count_or_give_up, user_data(&mut calls), 1) }
+    }));
+    // Not reached when the process aborts, as it must.
+    match unwound {
+        Ok(value) => eprintln!("child: C received {value}"),
+        Err(_) => eprintln!("child: the fallback's panic unwound into the caller"),
+    }
+}
+
+#[test]
+fn a_panicking_fallback_expression_aborts_even_with_an_unwinding_abi() {
+    let stderr = run_child("panicking_fallback_unwind_abi");
+    assert_mentions(
+        &stderr,
+        &[
+            "`abort::count_or_give_up` (tests/tests/abort.rs:",
+            ") panicked: unwinding counter exploded",
+            "no fallback count either",
+            "the `fallback = ..` expression of the callback `abort::count_or_give_up` \
+             (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 8. a `send, on_panic = resume` type panicking on a thread with no guard
+//    (the caller's thread has one: guards are per thread)
+// ---------------------------------------------------------------------------
+
+#[callback(send, on_panic = resume)]
+type CompareOnWorker =
+    unsafe extern "C" fn(a: *const c_void, b: *const c_void, #[user_data] ud: *mut c_void) -> c_int;
+
+fn send_resume_type_on_unguarded_thread() {
+    let compare = CompareOnWorker::new(|_a, _b| -> c_int { panic!("worker comparator exploded") });
+    // The user data as an address, to cross to the worker thread.
+    let (function, ud) = (compare.function(), compare.user_data() as usize);
+    // A guard on this thread, none on the worker that calls C.
+    ffi_callback::resume_panics(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(move || sort_with(function, ud as *mut c_void));
+            // Not reached when the process aborts, as it must.
+            let joined = worker.join();
+            eprintln!("child: the worker returned (panicked: {})", joined.is_err());
+        });
+    });
+    drop(compare);
+}
+
+#[test]
+fn send_resume_type_panicking_on_a_thread_without_a_guard_aborts_naming_the_type() {
+    let stderr = run_child("send_resume_type_on_unguarded_thread");
+    assert_mentions(
+        &stderr,
+        &[
+            "worker comparator exploded",
+            "`abort::CompareOnWorker` (tests/tests/abort.rs:",
+            ") panicked: worker comparator exploded",
+            "no `ffi_callback::resume_panics` guard active on its thread",
+            "wrap the C call in `resume_panics(|| unsafe { .. })`",
+            "`unguarded = fallback`",
+            "; aborting",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 9. the callback of a future (a `send` type, so `abort` by default)
+//    panicking on the C library's thread
+// ---------------------------------------------------------------------------
+
+// SAFETY: only passed to `pthread_create` with a `FutureStart` once's user
+// data.
+#[callback(send, unsafe(safe_fn))]
+type FutureStart = extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
+
+/// What the future's callback computes: a panic.
+fn future_value() -> c_int {
+    panic!("future body exploded")
+}
+
+fn future_callback_panics_on_a_pthread() {
+    let (start, done) = ffi_callback::future(|done| {
+        FutureStart::once(move || -> *mut c_void {
+            done.complete(future_value());
+            std::ptr::null_mut()
+        })
+    });
+    let start = start.into_raw();
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: the trampoline takes `user_data`, once, on the new thread.
+    let rc = unsafe {
+        libc::pthread_create(
+            &mut thread,
+            std::ptr::null(),
+            start.function,
+            start.user_data,
+        )
+    };
+    assert_eq!(rc, 0, "pthread_create");
+    // SAFETY: a joinable thread created above (the process aborts first).
+    unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+    // Not reached when the process aborts, as it must.
+    drop(done);
+}
+
+#[test]
+fn a_future_callback_panicking_on_a_pthread_aborts_naming_the_type() {
+    let stderr = run_child("future_callback_panics_on_a_pthread");
+    assert_mentions(
+        &stderr,
+        &[
+            "future body exploded",
+            "`abort::FutureStart` (tests/tests/abort.rs:",
+            ") panicked: future body exploded",
+            "(on_panic = abort)",
+            "; aborting",
         ],
     );
 }
