@@ -408,6 +408,132 @@ pub mod nested {
     pub(crate) type InModule = unsafe extern "C" fn(#[user_data] ud: *mut super::c_void);
 }
 
+/// Callback types whose options and signatures use the names the macro
+/// would give its own generic parameters (`F`, `O`, `T`): a user type `F`
+/// in `fallback = EXPR` and in the C signature, a C type `F_` (the first
+/// fresh name after `F`), and macro calls, which could expand to any of
+/// them. Each fallback is the user's value, and C receives it.
+pub mod fresh {
+    use ::ffi_callback::callback;
+    use ::std::ffi::{c_int, c_void};
+
+    /// A user type named `F`, FFI-safe, carrying the fallback.
+    #[derive(Debug, Clone, Copy)]
+    #[repr(transparent)]
+    pub struct F(pub c_int);
+
+    impl F {
+        /// What C receives after a panic or a refused call.
+        pub const VALUE: c_int = 100;
+    }
+
+    /// A C type named `F_`.
+    pub type F_ = c_int;
+    /// A C type named `O`.
+    pub type O = c_int;
+
+    // Expand to the user's `F`: with a macro call in the tokens the
+    // expansion's generics must not be `F` (nor `F_`, `O`, ...).
+    macro_rules! user_fallback {
+        () => {
+            F::VALUE + 1
+        };
+    }
+    macro_rules! f_param {
+        () => {
+            F
+        };
+    }
+
+    /// `fallback = F::VALUE` naming the user's `F`, parameters of the types
+    /// `F`, `F_` and `O`, the default (`resume`) policy.
+    #[callback(fallback = F::VALUE)]
+    pub type NamedF =
+        unsafe extern "C" fn(#[user_data] ud: *mut c_void, f: F, f_: F_, o: O) -> c_int;
+
+    /// `fallback = user_fallback!()` (`F::VALUE + 1`) and a parameter type
+    /// `f_param!()` (`F`), `on_panic = fallback`.
+    #[callback(on_panic = fallback, fallback = user_fallback!())]
+    pub type Macros = unsafe extern "C" fn(f: f_param!(), #[user_data] ud: *mut c_void) -> c_int;
+
+    /// `F` only in `fallback = F::VALUE + 3`, `on_panic = fallback`.
+    #[callback(on_panic = fallback, fallback = F::VALUE + 3)]
+    pub type FallbackOnly = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+    /// No slot, `fallback = F::VALUE + 2`, `on_panic = fallback`.
+    #[callback(on_panic = fallback, fallback = F::VALUE + 2)]
+    pub type Slotless = unsafe extern "C" fn(f: F, f_: F_) -> F_;
+}
+
+/// Calls [`fresh`]'s callbacks as C would, and returns what C received: a
+/// normal call (`1 + 2 + 3`), then the user's fallbacks after refusals
+/// (null user data) and panics: `[6, 100, 101, 101, 103, 7, 102]`.
+#[must_use]
+pub fn run_fresh_names() -> [c_int; 7] {
+    use fresh::{F, FallbackOnly, Macros, NamedF, Slotless};
+
+    let normal = NamedF::scope(
+        |f, f_, o| f.0 + f_ + o,
+        // SAFETY: the trampoline with its own user data.
+        |call, ud| unsafe { call(ud, F(1), 2, 3) },
+    );
+    // Null user data is refused: C receives `F::VALUE`, and the refusal,
+    // kept under `resume`, is raised again when `scope` returns.
+    let refused = Cell::new(0);
+    let resumed = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+        NamedF::scope(
+            |f, f_, o| f.0 + f_ + o,
+            // SAFETY: null user data, which the trampoline refuses.
+            |call, _| refused.set(unsafe { call(::core::ptr::null_mut(), F(1), 2, 3) }),
+        );
+    }));
+    let resumed = <c_int as ::core::convert::From<bool>>::from(resumed.is_err());
+
+    // `on_panic = fallback`: reported, C receives `F::VALUE + 1`.
+    let macro_refused = Macros::scope(
+        |f| f.0,
+        // SAFETY: null user data, which the trampoline refuses.
+        |call, _| unsafe { call(F(5), ::core::ptr::null_mut()) },
+    );
+    let macro_panicked = Macros::scope(
+        |f| {
+            if f.0 < 0 {
+                ::std::panic::panic_any("hygiene: a negative F");
+            }
+            f.0
+        },
+        // SAFETY: the trampoline with its own user data.
+        |call, ud| unsafe { call(F(-1), ud) },
+    );
+
+    let fallback_only = FallbackOnly::scope(
+        |n| n,
+        // SAFETY: null user data, which the trampoline refuses.
+        |call, _| unsafe { call(::core::ptr::null_mut(), 8) },
+    );
+
+    let slotless = Slotless::new(|f: F, f_| {
+        if f.0 < 0 {
+            ::std::panic::panic_any("hygiene: a negative F");
+        }
+        f.0 + f_
+    });
+    // SAFETY: the trampoline takes no user data.
+    let slotless_normal = unsafe { slotless.function()(F(3), 4) };
+    // SAFETY: as above.
+    let slotless_panicked = unsafe { slotless.function()(F(-1), 4) };
+
+    [
+        normal,
+        refused.get() * resumed,
+        macro_refused,
+        macro_panicked,
+        fallback_only,
+        slotless_normal,
+        slotless_panicked,
+    ]
+}
+
 // ------------------------------------------------------------ uses --
 
 /// Every callback once, as a C library would call it; returns a checksum.
@@ -521,6 +647,9 @@ pub fn run_all() -> c_int {
     );
     let kept = ExecRow::boxed(|n, _values| n);
     ::core::mem::drop(kept);
+    for received in run_fresh_names() {
+        total += received;
+    }
     total
         + <c_int as ::core::convert::TryFrom<usize>>::try_from(state.seen.len()).unwrap_or_default()
         + seen.get()
@@ -531,5 +660,12 @@ mod tests {
     #[::core::prelude::v1::test]
     fn every_callback_runs() {
         ::core::assert_eq!(super::run_all(), super::run_all());
+    }
+
+    /// C receives the user's fallback values, under the names the macro
+    /// would otherwise have used for its generics.
+    #[::core::prelude::v1::test]
+    fn fresh_names_fallbacks_reach_c() {
+        ::core::assert_eq!(super::run_fresh_names(), [6, 100, 101, 101, 103, 7, 102]);
     }
 }
