@@ -9,6 +9,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::Ident;
+use syn::spanned::Spanned;
 
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
@@ -327,9 +328,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 let (attrs, ty) = (&p.attrs, &p.ty);
                 quote!(#(#attrs)* #name: #ty)
             });
+            // Spanned at the accessor: a value that is not a pointer is
+            // reported there.
+            let fetch_ptr = quote_spanned!(expr.span()=> #private::fetch_ptr::<#policy, _>);
             let body = quote! {
                 let #fetch = || #expr;
-                let #slot_var = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch) {
+                let #slot_var = match #fetch_ptr(&SITE, #fetch) {
                     #private::core::result::Result::Ok(ptr) => ptr,
                     #private::core::result::Result::Err(failed) => {
                         let #fallback_var = #fallback;

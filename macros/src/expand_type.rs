@@ -150,7 +150,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             let params = params_of(Some(*expr));
             quote! {
                 #[inline]
-                fn __ffi_fetch(#(#params),*) -> impl #runtime::__private::FetchedUserData<*mut #runtime::__private::core::ffi::c_void> {
+                fn __ffi_fetch(#(#params),*) -> impl #runtime::__private::FetchedHolder {
                     #expr
                 }
             }

@@ -911,7 +911,7 @@ fn refuse_destroyed(site: &'static Site) -> ! {
 /// then returns its fallback); null is refused by the call that follows.
 #[doc(hidden)]
 #[inline(always)]
-pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedUserData<*mut c_void>>(
+pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedHolder>(
     fetch: impl FnOnce() -> X,
 ) -> Result<*mut c_void, Failed> {
     fetch_ptr::<C::Policy, X>(C::SITE, fetch)
@@ -920,11 +920,11 @@ pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedUserData<*mut c
 /// [`fetch_holder`] with the policy and site given (callback sets).
 #[doc(hidden)]
 #[inline(always)]
-pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedUserData<*mut c_void>>(
+pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedHolder>(
     site: &'static Site,
     fetch: impl FnOnce() -> X,
 ) -> Result<*mut c_void, Failed> {
-    P::catch(site, || fetch().into_user_data_ptr()).map_err(|Caught| Failed)
+    P::catch(site, || fetch().into_holder_ptr()).map_err(|Caught| Failed)
 }
 
 /// A callback type's trampoline body, for exclusive (`FnMut`) calls:

@@ -95,7 +95,7 @@ pub mod __private {
         pub use crate::set::{destroy_entry, scope};
     }
     pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
-    pub use crate::user_data::{FetchedUserData, UserDataParam, UserDataSlot};
+    pub use crate::user_data::{FetchedHolder, FetchedUserData, UserDataParam, UserDataSlot};
     pub use core;
 }
 

@@ -411,6 +411,37 @@ unsafe impl UserDataParam for () {
     }
 }
 
+/// What `#[callback(user_data = EXPR)]` may return for a callback type or
+/// a set: the raw user-data pointer, as C keeps it. The holder's (or the
+/// state's box's) type depends on the closure, so no reference to it can
+/// be named, and a lookup's `&T` cannot stand for it.
+#[diagnostic::on_unimplemented(
+    message = "`user_data = EXPR` gives `{Self}`, but a callback type's or set's accessor returns the raw user-data pointer",
+    label = "the accessor's value",
+    note = "return the pointer as C keeps it (`*mut c_void`, as `sqlite3_user_data(ctx)` does): \
+            it points at the holder (or the set's state), whose type no code outside the \
+            expansion can name; references from lookups are for `#[callback]` fns"
+)]
+#[doc(hidden)]
+pub trait FetchedHolder {
+    /// The pointer to the holder.
+    fn into_holder_ptr(self) -> *mut c_void;
+}
+
+impl<T> FetchedHolder for *mut T {
+    #[inline(always)]
+    fn into_holder_ptr(self) -> *mut c_void {
+        self.cast()
+    }
+}
+
+impl<T> FetchedHolder for *const T {
+    #[inline(always)]
+    fn into_holder_ptr(self) -> *mut c_void {
+        self.cast_mut().cast()
+    }
+}
+
 /// What `#[callback(user_data = EXPR)]` may return for a callback that
 /// receives its user data as `U`: a raw pointer (what C accessors such as
 /// `sqlite3_user_data` return), or what Rust-side lookups return, matching
