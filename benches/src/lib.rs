@@ -89,6 +89,7 @@ pub const VARIANTS: &[Variant] = &[
     variants::l1_callback_set_boxed::VARIANT,
     variants::m_callback_local::VARIANT,
     variants::n_callback_sync::VARIANT,
+    variants::o_callback_type_into::VARIANT,
 ];
 
 /// The variant with this key.

@@ -1110,3 +1110,70 @@ pub mod n_callback_sync {
         ),
     };
 }
+
+/// (o) (h) whose closure receives each element pointer converted by
+/// `#[into(Elem)]` (a `From` newtype): a conversion that costs nothing
+/// should add nothing to (h).
+pub mod o_callback_type_into {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// An element pointer as the closure receives it.
+    #[derive(Clone, Copy)]
+    pub struct Elem(*const c_void);
+
+    impl From<*const c_void> for Elem {
+        #[inline]
+        fn from(ptr: *const c_void) -> Self {
+            Elem(ptr)
+        }
+    }
+
+    /// `qsort_r`'s comparator type, its element pointers converted.
+    #[callback]
+    pub type CmpO = unsafe extern "C" fn(
+        #[into(Elem)] a: *const c_void,
+        #[into(Elem)] b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        CmpO::scope(
+            |a: Elem, b: Elem| {
+                calls += 1;
+                // SAFETY: `qsort_r` passes pointers to two elements of the array.
+                unsafe { compare(a.0, b.0) }
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "o",
+        name: "#[callback] type, scope, #[into] (From) arguments",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some(
+            "*o_callback_type_into::CmpO<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
+    };
+}
