@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The trybuild ui suite (tests/tests/ui.rs) under the one rustc release its
-# .stderr files were written with, named in tests/ui-toolchain. Installs
+# The trybuild ui suites under the one rustc release their .stderr files
+# were written with, named in tests/ui-toolchain: tests/tests/ui.rs (cases
+# in tests/ui, edition 2024) and tests/ui_2021 (the soundness cases again
+# as edition 2021, in tests/ui_2021/ui). Installs
 # that release through rustup when missing and fails if it cannot, or if
-# the suite would skip itself for any other reason (UI_TOOLCHAIN_REQUIRED).
+# a suite would skip itself for any other reason (UI_TOOLCHAIN_REQUIRED).
 #
-#   scripts/ui.sh                       run the suite
+#   scripts/ui.sh                       run the suites
 #   TRYBUILD=overwrite scripts/ui.sh    rewrite the .stderr files (read every diff)
 #
 # To move to a new release: change tests/ui-toolchain, rerun with
@@ -26,4 +28,6 @@ if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
   fi
 fi
 echo "ui: $(rustup run "$toolchain" rustc --version)"
-UI_TOOLCHAIN_REQUIRED=1 exec cargo "+$toolchain" test -p ffi-callback-tests --test ui
+# --no-fail-fast: a failing 2024 suite still lets the 2021 one report.
+UI_TOOLCHAIN_REQUIRED=1 exec cargo "+$toolchain" test --no-fail-fast \
+  -p ffi-callback-tests --test ui -p ffi-callback-ui-2021 --test ui_2021

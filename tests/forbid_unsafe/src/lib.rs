@@ -12,7 +12,7 @@
 //! `unsafe` carries a user's span.
 //!
 //! What stays the user's, and is reported under `forbid(unsafe_code)` as in
-//! any code (the ui cases `forbid_unsafe_*` check it):
+//! any code:
 //! - an `unsafe { .. }` block in a callback's body, in
 //!   `#[callback(user_data = EXPR)]` or in `fallback = EXPR`: "usage of an
 //!   `unsafe` block", on the user's block;
@@ -20,7 +20,17 @@
 //!   "declaration of a `no_mangle` function";
 //! - `#[callback(unsafe(safe_fn))]`: "implementation of an `unsafe` trait",
 //!   on the option's `unsafe` (the opt-in is the user's promise, so a crate
-//!   that forbids `unsafe` cannot make it; `tests/ui/safe_fn_under_forbid_unsafe_code.rs`).
+//!   that forbids `unsafe` cannot make it). The ui case
+//!   `soundness_safe_fn_under_forbid_unsafe_code.rs` checks it, in
+//!   `tests/ui` (edition 2024) and in `tests/ui_2021/ui` (edition 2021).
+//!
+//! The first two rest on the user's tokens passing through with their own
+//! spans; no ui case compiles them under `forbid(unsafe_code)` yet.
+//!
+//! `tests/ui_2021` (run by `scripts/ui.sh`) holds edition-2021 twins of the
+//! `tests/ui/soundness_*` cases: their rules (an unsafe call in
+//! `user_data =`, `fallback =` or a body needs the user's own `unsafe { }`,
+//! and `unsafe(safe_fn)` trips `unsafe_code`) must hold in both editions.
 //!
 //! One gap: `unsafe` written on a `#[callback]` fn itself
 //! (`pub unsafe extern "C" fn f(..)`) is not reported as "declaration of an
