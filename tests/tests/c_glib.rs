@@ -2,7 +2,7 @@
 //! with `scripts/test-glib.sh`): a `sync` closure called concurrently by the
 //! worker threads of a `GThreadPool`, and owned idle callbacks with a
 //! `GDestroyNotify` (`boxed` and `once(..).into_raw_with_destroy()`) run by
-//! a `GMainLoop`; a callback set as a custom `GSource` (`GSourceFuncs`); a
+//! a `GMainLoop`; a one-shot timeout as a future, resolved or cancelled; a callback set as a custom `GSource` (`GSourceFuncs`); a
 //! `local` source destroyed from another thread.
 #![cfg(feature = "glib")]
 
@@ -14,10 +14,11 @@ use std::thread::{self, ThreadId};
 
 use ffi_callback::callback;
 use glib_sys::{
-    G_PRIORITY_DEFAULT_IDLE, G_PRIORITY_LOW, G_SOURCE_CONTINUE, G_SOURCE_REMOVE, GError, GFALSE,
-    GMainLoop, GTRUE, g_error_free, g_idle_add_full, g_main_context_iteration, g_main_loop_new,
-    g_main_loop_quit, g_main_loop_run, g_main_loop_unref, g_source_remove, g_thread_pool_free,
-    g_thread_pool_new, g_thread_pool_push, gboolean, gpointer,
+    G_PRIORITY_DEFAULT, G_PRIORITY_DEFAULT_IDLE, G_PRIORITY_LOW, G_SOURCE_CONTINUE,
+    G_SOURCE_REMOVE, GError, GFALSE, GMainLoop, GTRUE, g_error_free, g_idle_add_full,
+    g_main_context_iteration, g_main_loop_new, g_main_loop_quit, g_main_loop_run,
+    g_main_loop_unref, g_source_remove, g_thread_pool_free, g_thread_pool_new, g_thread_pool_push,
+    g_timeout_add_full, gboolean, gpointer,
 };
 
 /// Counts drops of whatever holds it.
@@ -321,6 +322,79 @@ fn idle_once_called_again_is_refused_with_the_fallback() {
     run_until_idle();
     assert_eq!(load(&calls), 1, "user code ran once");
     assert_eq!(load(&drops), 1);
+}
+
+// ---------------------------------------------------------------------------
+// g_timeout_add_full: a one-shot timeout as a future
+// ---------------------------------------------------------------------------
+
+/// Polls `future` with a waker that does nothing, iterating the default main
+/// context (blocking until a source is ready) between polls, until it
+/// resolves: GLib's own loop drives the C side.
+fn run_until_ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        // SAFETY: the default context, run by this thread only (the tests
+        // that use it take turns).
+        unsafe { g_main_context_iteration(ptr::null_mut(), GTRUE) };
+    }
+}
+
+#[test]
+fn timeout_once_resolves_its_future_when_glib_calls_it() {
+    let _turn = default_context();
+    let (once, done) = ffi_callback::future(|done| {
+        SourceFunc::once(move || {
+            done.complete(42);
+            G_SOURCE_REMOVE
+        })
+    });
+    let raw = once.into_raw_with_destroy();
+    // SAFETY: GLib calls `function` once (it returns FALSE) with
+    // `user_data`, then `destroy`.
+    unsafe {
+        g_timeout_add_full(
+            G_PRIORITY_DEFAULT,
+            1,
+            Some(raw.function),
+            raw.user_data,
+            Some(raw.destroy),
+        )
+    };
+    assert_eq!(run_until_ready(done), Ok(42));
+}
+
+#[test]
+fn timeout_removed_before_it_fires_cancels_its_future() {
+    let _turn = default_context();
+    let calls = counter();
+    let calls_in = calls.clone();
+    let (once, done) = ffi_callback::future(|done| {
+        SourceFunc::once(move || {
+            calls_in.fetch_add(1, Ordering::SeqCst);
+            done.complete(42);
+            G_SOURCE_REMOVE
+        })
+    });
+    let raw = once.into_raw_with_destroy();
+    // SAFETY: as above; an hour is long enough never to fire here, and the
+    // removal destroys it uncalled.
+    unsafe {
+        let id = g_timeout_add_full(
+            G_PRIORITY_DEFAULT,
+            3_600_000,
+            Some(raw.function),
+            raw.user_data,
+            Some(raw.destroy),
+        );
+        assert_ne!(g_source_remove(id), GFALSE);
+    }
+    assert_eq!(run_until_ready(done), Err(ffi_callback::Cancelled));
+    assert_eq!(load(&calls), 0);
 }
 
 // ---------------------------------------------------------------------------
