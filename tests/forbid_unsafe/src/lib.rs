@@ -25,7 +25,8 @@
 //!   `tests/ui` (edition 2024) and in `tests/ui_2021/ui` (edition 2021).
 //!
 //! The first two rest on the user's tokens passing through with their own
-//! spans; no ui case compiles them under `forbid(unsafe_code)` yet.
+//! spans: `tests/ui/soundness_users_unsafe_under_forbid_unsafe_code.rs`
+//! checks each is reported there.
 //!
 //! `tests/ui_2021` (run by `scripts/ui.sh`) holds edition-2021 twins of the
 //! `tests/ui/soundness_*` cases: their rules (an unsafe call in
