@@ -10,10 +10,11 @@
 # normal builds.
 #
 # What runs:
-# - the runtime (`-p ffi-callback`): unit tests and doctests. The README's
-#   examples (included as crate docs) call real C (`dl_iterate_phdr`,
-#   `qsort_r`), which Miri cannot execute, so they are skipped by name here;
-#   `cargo test` runs them natively.
+# - the runtime (`-p ffi-callback`): unit tests and doctests, with the
+#   `stream` feature (runtime/src/future/stream.rs has unit tests of its
+#   own), here and on i686. The README's examples (included as crate docs)
+#   call real C (`dl_iterate_phdr`, `qsort_r`), which Miri cannot execute,
+#   so they are skipped by name here; `cargo test` runs them natively.
 # - tests/tests/{simulated_fn,simulated_type,panic_edges,simulated_lessons,
 #   simulated_sets,hostile_c}: C APIs played
 #   by Rust `extern "C"` fns, so every pointer the generated code unpacks is
@@ -24,6 +25,8 @@ cd "$(dirname "$0")/.."
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
 sim_tests=(simulated_fn simulated_type panic_edges simulated_lessons simulated_sets simulated_sets_options hostile_c future_allocations)
+# The runtime's optional code that has unit tests of its own.
+runtime_features=(--features stream)
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
@@ -59,12 +62,14 @@ run_mode() {
   step "Miri, $mode (MIRIFLAGS=$flags)"
   if [ "$width" = 32 ]; then
     MIRIFLAGS="$flags" CARGO_TARGET_DIR="$target_dir" \
-      cargo +"$toolchain" miri test --target i686-unknown-linux-gnu -p ffi-callback --lib \
+      cargo +"$toolchain" miri test --target i686-unknown-linux-gnu -p ffi-callback \
+      "${runtime_features[@]}" --lib \
       2>&1 | tee "$log" || rc=$?
   else
     {
       MIRIFLAGS="$flags" CARGO_TARGET_DIR="$target_dir" \
-        cargo +"$toolchain" miri test -p ffi-callback -- --skip "runtime/src/lib.rs - (line" &&
+        cargo +"$toolchain" miri test -p ffi-callback "${runtime_features[@]}" \
+        -- --skip "runtime/src/lib.rs - (line" &&
         MIRIFLAGS="$flags" CARGO_TARGET_DIR="$target_dir" \
           cargo +"$toolchain" miri test -p ffi-callback-tests \
           "${sim_tests[@]/#/--test=}"
@@ -100,8 +105,8 @@ for mode in stacked-borrows tree-borrows i686; do
     "$mode" "${status[$mode]}" "${passed[$mode]}" "${failed[$mode]}" \
     "${ignored[$mode]}" "${seconds[$mode]}"
 done
-printf '(runtime unit tests and doctests, and tests/tests/{%s}.rs; i686: the runtime unit tests)\n' \
-  "$(IFS=,; echo "${sim_tests[*]}")"
+printf '(runtime unit tests and doctests, %s, and tests/tests/{%s}.rs; i686: the runtime unit tests, %s)\n' \
+  "${runtime_features[*]}" "$(IFS=,; echo "${sim_tests[*]}")" "${runtime_features[*]}"
 
 if [ "$failures" -ne 0 ]; then
   echo "Miri: FAILED"

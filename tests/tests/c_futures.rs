@@ -11,10 +11,16 @@
 //!   on glibc's thread);
 //! - 1,000 timers firing on glibc threads in their own order: every future
 //!   resolves once;
-//! - a real executor (tokio) awaiting several completions concurrently.
+//! - a real executor (tokio) awaiting several completions concurrently;
+//! - with the runtime's `stream` feature, a repeated callback as a stream:
+//!   an interval timer's ticks arrive in order, and the stream ends when the
+//!   callback drops its `Sender`; a consumer that drops the stream closes
+//!   the sender, and the callback sees it; a one-shot timer re-armed from its
+//!   own callback streams each call, and the stream ends when the callback
+//!   is destroyed.
 //!
-//! Futures are driven by a std-only `block_on` (park/unpark waker), except
-//! in the tokio test.
+//! Futures and streams are driven by a std-only `block_on` (park/unpark
+//! waker), except in the tokio test.
 #![cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 
 use std::ffi::{CString, c_char, c_int, c_void};
@@ -24,8 +30,8 @@ use std::mem::{offset_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread, ThreadId};
 use std::time::{Duration, Instant};
@@ -195,14 +201,65 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 // Timers
 // ---------------------------------------------------------------------------
 
-/// A `timer_create(CLOCK_MONOTONIC, SIGEV_THREAD)` timer, deleted on drop.
-struct Timer(libc::timer_t);
+/// A `timer_t`: what a callback needs to re-arm its own timer.
+#[derive(Clone, Copy, Debug)]
+struct TimerId(libc::timer_t);
 
 // SAFETY: a POSIX timer id names a process-wide timer, which any thread
 // may set or delete.
-unsafe impl Send for Timer {}
+unsafe impl Send for TimerId {}
+// SAFETY: as above; `timer_settime` may be called from several threads.
+unsafe impl Sync for TimerId {}
+
+impl TimerId {
+    /// Arms the timer: it expires after `delay` (its nanoseconds rounded
+    /// up to at least 1: a zero `it_value` would disarm it), then every
+    /// `interval` (zero: once).
+    ///
+    /// # Safety
+    /// The timer has not been deleted.
+    unsafe fn arm(self, delay: Duration, interval: Duration) -> io::Result<()> {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: interval.as_secs().try_into().unwrap(),
+                tv_nsec: interval.subsec_nanos().into(),
+            },
+            it_value: libc::timespec {
+                tv_sec: delay.as_secs().try_into().unwrap(),
+                tv_nsec: delay.subsec_nanos().max(1).into(),
+            },
+        };
+        // SAFETY: a live timer (the caller's promise); `spec` is valid and
+        // the old value is not wanted.
+        if unsafe { libc::timer_settime(self.0, 0, &spec, ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// A `timer_create(CLOCK_MONOTONIC, SIGEV_THREAD)` timer, deleted on drop.
+struct Timer(TimerId);
 
 impl Timer {
+    /// A timer, not armed yet, that calls `function(value)` on a glibc
+    /// thread each time it expires.
+    ///
+    /// # Safety
+    /// `function` must accept `value`, called on other threads for as long
+    /// as the timer is armed, and, since `timer_delete` does not wait for
+    /// the notifications glibc already started, for a while after.
+    unsafe fn new(function: NotifyFn, value: *mut c_void) -> io::Result<Timer> {
+        let mut event = SigEvent::thread(function, value);
+        let mut id: libc::timer_t = ptr::null_mut();
+        // SAFETY: `event` is a valid glibc `sigevent` (glibc copies it) and
+        // `id` a valid out pointer; the caller vouches for the pair.
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, event.as_libc(), &mut id) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Timer(TimerId(id)))
+    }
+
     /// A one-shot timer that calls `function(value)` on a glibc thread
     /// after `delay`.
     ///
@@ -213,38 +270,27 @@ impl Timer {
         value: *mut c_void,
         delay: Duration,
     ) -> io::Result<Timer> {
-        let mut event = SigEvent::thread(function, value);
-        let mut id: libc::timer_t = ptr::null_mut();
-        // SAFETY: `event` is a valid glibc `sigevent` (glibc copies it) and
-        // `id` a valid out pointer; the caller vouches for the pair.
-        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, event.as_libc(), &mut id) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let timer = Timer(id);
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: delay.as_secs().try_into().unwrap(),
-                // A zero `it_value` would disarm the timer.
-                tv_nsec: delay.subsec_nanos().max(1).into(),
-            },
-        };
-        // SAFETY: `timer.0` is the timer just created; `spec` is valid and
-        // the old value is not wanted.
-        if unsafe { libc::timer_settime(timer.0, 0, &spec, ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: the caller's promise, for one call.
+        let timer = unsafe { Timer::new(function, value) }?;
+        timer.arm(delay, Duration::ZERO)?;
         Ok(timer)
+    }
+
+    fn id(&self) -> TimerId {
+        self.0
+    }
+
+    /// [`TimerId::arm`], on a timer that is not deleted while `self` lives.
+    fn arm(&self, delay: Duration, interval: Duration) -> io::Result<()> {
+        // SAFETY: deleted only by `drop`.
+        unsafe { self.0.arm(delay, interval) }
     }
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        // SAFETY: a timer created by `one_shot`, deleted only here.
-        let rc = unsafe { libc::timer_delete(self.0) };
+        // SAFETY: a timer created by `new`, deleted only here.
+        let rc = unsafe { libc::timer_delete(self.0.0) };
         assert_eq!(rc, 0, "timer_delete");
     }
 }
@@ -687,4 +733,227 @@ fn tokio_awaits_timers_and_lookups_concurrently() {
         );
         assert_ne!(fired.thread, thread::current().id());
     }
+}
+
+// ---------------------------------------------------------------------------
+// A repeated callback as a stream (the runtime's `stream` feature)
+// ---------------------------------------------------------------------------
+
+/// The same `sigev_notify_function`, for a timer that expires repeatedly.
+/// glibc 2.36 starts a thread for each expiration, so a call that outlasts
+/// the interval overlaps the next: `sync` (as the README says of
+/// `timer_create` with `SIGEV_THREAD`), whose closures are `Fn + Send +
+/// Sync`.
+#[callback(sync)]
+type OnTick = unsafe extern "C" fn(#[user_data] value: *mut c_void);
+
+/// How many ticks a stream test takes, and how often its timer fires.
+const TICKS: u32 = 5;
+const INTERVAL: Duration = Duration::from_millis(2);
+
+/// One call of an [`OnTick`] callback, as its stream yields it.
+#[derive(Debug)]
+struct Tick {
+    /// 1 for the first call, then 2, 3...
+    n: u32,
+    /// The thread that made the call.
+    thread: ThreadId,
+}
+
+impl Tick {
+    fn now(n: u32) -> Tick {
+        Tick {
+            n,
+            thread: thread::current().id(),
+        }
+    }
+}
+
+/// Callbacks that a deleted timer may still call: kept until the process
+/// exits (valgrind counts them as still reachable, not leaked).
+static KEPT: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
+
+/// An interval timer and the boxed callback it calls.
+///
+/// Dropping it deletes the timer but does not free the callback: glibc
+/// runs each expiration on a thread it starts, and `timer_delete` does not
+/// wait for the threads already started, so a call may still come after it
+/// returns, and nothing tells when the last has. The callback is moved to
+/// [`KEPT`] instead, as a binding of such an API must keep it alive for
+/// good. (A timer re-armed one expiration at a time from its own callback
+/// has a known last call, after which its callback can be destroyed: see
+/// the last test.)
+struct Ticker {
+    timer: Option<Timer>,
+    callback: Option<Box<dyn Send>>,
+}
+
+impl Ticker {
+    /// Starts a timer that calls `function(user_data)` every `interval`,
+    /// first after one `interval`.
+    ///
+    /// # Safety
+    /// `function` must accept `user_data`, called on any thread, several
+    /// at once, for as long as `callback` lives.
+    unsafe fn start<C: Send + 'static>(
+        function: OnTickFn,
+        user_data: *mut c_void,
+        callback: C,
+        interval: Duration,
+    ) -> Ticker {
+        // SAFETY: `callback`, which keeps `user_data` valid, is never
+        // dropped while the timer could call it (see `Drop`).
+        let timer = unsafe { Timer::new(function, user_data) }.expect("timer_create");
+        let ticker = Ticker {
+            timer: Some(timer),
+            callback: Some(Box::new(callback)),
+        };
+        let timer = ticker.timer.as_ref().unwrap();
+        timer.arm(interval, interval).expect("timer_settime");
+        ticker
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.timer.take());
+        if let Some(callback) = self.callback.take() {
+            KEPT.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(callback);
+        }
+    }
+}
+
+#[test]
+fn interval_timer_ticks_stream_in_order_and_the_stream_ends_when_the_callback_drops_its_sender() {
+    let (boxed, mut ticks) = ffi_callback::stream(|sender| {
+        // The count and the sender under one lock, so that overlapping
+        // calls send in the order they count.
+        let state = Mutex::new((0, Some(sender)));
+        OnTick::boxed(move || {
+            let mut state = state.lock().unwrap();
+            let (count, sender) = &mut *state;
+            if let Some(tx) = sender {
+                *count += 1;
+                tx.send(Tick::now(*count));
+                if *count == TICKS {
+                    // The last `Sender`: the stream ends after the ticks
+                    // queued. Later calls (until the timer is deleted) find
+                    // none and do nothing.
+                    *sender = None;
+                }
+            }
+        })
+    });
+    // SAFETY: `boxed.function()` takes `boxed.user_data()`, a `sync`
+    // callback that may be called from any thread, several at once; the
+    // ticker keeps `boxed` alive for good.
+    let ticker = unsafe { Ticker::start(boxed.function(), boxed.user_data(), boxed, INTERVAL) };
+    let mut received = Vec::new();
+    while let Some(tick) = block_on(ticks.recv()) {
+        received.push(tick);
+    }
+    assert!(block_on(ticks.recv()).is_none(), "the stream stays ended");
+    drop(ticker);
+    let counts: Vec<u32> = received.iter().map(|tick| tick.n).collect();
+    assert_eq!(
+        counts,
+        (1..=TICKS).collect::<Vec<_>>(),
+        "every tick, in order"
+    );
+    let me = thread::current().id();
+    assert!(
+        received.iter().all(|tick| tick.thread != me),
+        "each call ran on a glibc thread: {received:?}"
+    );
+}
+
+#[test]
+fn interval_timer_stream_dropped_by_its_consumer_closes_the_sender_and_the_callback_stops() {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (boxed, mut ticks) = ffi_callback::stream(|sender| {
+        let stopped = Arc::clone(&stopped);
+        let count = Mutex::new(0);
+        OnTick::boxed(move || {
+            let mut count = count.lock().unwrap();
+            if sender.is_closed() {
+                // What a callback that can tell C to stop would do.
+                stopped.store(true, Ordering::SeqCst);
+                return;
+            }
+            *count += 1;
+            sender.send(Tick::now(*count));
+        })
+    });
+    // SAFETY: as in the test above.
+    let ticker = unsafe { Ticker::start(boxed.function(), boxed.user_data(), boxed, INTERVAL) };
+    let me = thread::current().id();
+    for n in 1..=TICKS {
+        let tick = block_on(ticks.recv()).expect("the stream goes on while the callback lives");
+        assert_eq!(tick.n, n, "in order");
+        assert_ne!(tick.thread, me, "on a glibc thread");
+    }
+    // Ticks queued meanwhile are dropped with the stream; those sent later,
+    // on glibc's threads.
+    drop(ticks);
+    wait_until("a call after the drop saw the sender closed", || {
+        stopped.load(Ordering::SeqCst)
+    });
+    drop(ticker);
+}
+
+#[test]
+fn rearmed_timer_streams_each_call_and_the_stream_ends_when_the_callback_is_destroyed() {
+    let drops = Drops::default();
+    let timer_id: Arc<OnceLock<TimerId>> = Arc::default();
+    let (boxed, mut ticks) = ffi_callback::stream(|sender| {
+        let (captured, timer_id) = (drops.tracked(), Arc::clone(&timer_id));
+        let count = Mutex::new(0);
+        OnTick::boxed(move || {
+            let _ = &captured;
+            let mut count = count.lock().unwrap();
+            *count += 1;
+            // One expiration at a time: each call but the last arms the
+            // next, so glibc makes exactly `TICKS` calls.
+            let rearmed = if *count < TICKS {
+                let id = timer_id.get().expect("set before the timer was armed");
+                // SAFETY: the test deletes the timer only after it received
+                // the last tick, which is sent only after this `arm`
+                // returned (the last call comes from an expiration armed
+                // here or later).
+                unsafe { id.arm(INTERVAL, Duration::ZERO) }.map_err(|error| error.to_string())
+            } else {
+                Ok(())
+            };
+            sender.send((Tick::now(*count), rearmed));
+        })
+    });
+    // SAFETY: `boxed.function()` takes `boxed.user_data()`, which stays
+    // valid while `boxed` lives: until after glibc's last call (below).
+    let timer = unsafe { Timer::new(boxed.function(), boxed.user_data()) }.expect("timer_create");
+    timer_id.set(timer.id()).unwrap();
+    timer.arm(INTERVAL, Duration::ZERO).expect("timer_settime");
+    let me = thread::current().id();
+    for n in 1..=TICKS {
+        let (tick, rearmed) = block_on(ticks.recv()).expect("a tick");
+        rearmed.expect("the callback re-armed its timer");
+        assert_eq!(tick.n, n, "in order");
+        assert_ne!(tick.thread, me, "on a glibc thread");
+    }
+    // The last call armed nothing: no expiration is pending, so glibc
+    // calls no more. The destroy may come while that call still runs: the
+    // closure is then dropped when it returns, on glibc's thread.
+    drop(timer);
+    assert!(
+        drops.threads().is_empty(),
+        "the closure lives until destroyed"
+    );
+    drop(boxed);
+    assert!(
+        block_on(ticks.recv()).is_none(),
+        "the stream ends with the callback"
+    );
+    wait_until("the closure was dropped", || drops.threads().len() == 1);
+    assert!(block_on(ticks.recv()).is_none(), "the stream stays ended");
 }

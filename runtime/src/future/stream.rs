@@ -223,6 +223,15 @@ impl<V> futures_core::stream::FusedStream for CallbackStream<V> {
     }
 }
 
+/// A callback whose calls feed a stream: `make` receives the [`Sender`]
+/// and builds the C-side callback around it (usually a callback type's
+/// `boxed`); the stream ends when the last `Sender` is dropped (the
+/// callback destroyed).
+pub fn stream<V, X>(make: impl FnOnce(Sender<V>) -> X) -> (X, CallbackStream<V>) {
+    let (sender, stream) = stream_channel();
+    (make(sender), stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{Panicky, block_on, counting_waker, poll_once};
@@ -454,13 +463,4 @@ mod tests {
         assert!(format!("{stream:?}").contains("queued: 1"));
         assert!(format!("{sender:?}").contains("closed: false"));
     }
-}
-
-/// A callback whose calls feed a stream: `make` receives the [`Sender`]
-/// and builds the C-side callback around it (usually a callback type's
-/// `boxed`); the stream ends when the last `Sender` is dropped (the
-/// callback destroyed).
-pub fn stream<V, X>(make: impl FnOnce(Sender<V>) -> X) -> (X, CallbackStream<V>) {
-    let (sender, stream) = stream_channel();
-    (make(sender), stream)
 }
