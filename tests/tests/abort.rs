@@ -189,18 +189,21 @@ type ThreadStart = extern "C" fn(#[user_data] arg: *mut c_void) -> *mut c_void;
 fn send_type_on_pthread() {
     let message = String::from("thread body exploded");
     let start = ThreadStart::once(move || -> *mut c_void { panic!("{message}") }).into_raw();
+    // SAFETY: the once's own user data, called once.
+    unsafe { run_on_pthread(start.function, start.user_data) };
+}
+
+/// Runs `start(arg)` on a new pthread and joins it (the process aborts
+/// first in these scenarios).
+///
+/// # Safety
+/// `arg` is what `start` takes, for one call on another thread.
+unsafe fn run_on_pthread(start: extern "C" fn(*mut c_void) -> *mut c_void, arg: *mut c_void) {
     let mut thread: libc::pthread_t = 0;
-    // SAFETY: the trampoline takes `user_data`, once, on the new thread.
-    let rc = unsafe {
-        libc::pthread_create(
-            &mut thread,
-            std::ptr::null(),
-            start.function,
-            start.user_data,
-        )
-    };
+    // SAFETY: the caller's promise; `thread` is a valid out pointer.
+    let rc = unsafe { libc::pthread_create(&mut thread, std::ptr::null(), start, arg) };
     assert_eq!(rc, 0, "pthread_create");
-    // SAFETY: a joinable thread created above (the process aborts first).
+    // SAFETY: a joinable thread created above.
     unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
 }
 
@@ -441,19 +444,8 @@ fn future_callback_panics_on_a_pthread() {
         })
     });
     let start = start.into_raw();
-    let mut thread: libc::pthread_t = 0;
-    // SAFETY: the trampoline takes `user_data`, once, on the new thread.
-    let rc = unsafe {
-        libc::pthread_create(
-            &mut thread,
-            std::ptr::null(),
-            start.function,
-            start.user_data,
-        )
-    };
-    assert_eq!(rc, 0, "pthread_create");
-    // SAFETY: a joinable thread created above (the process aborts first).
-    unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+    // SAFETY: the once's own user data, called once.
+    unsafe { run_on_pthread(start.function, start.user_data) };
     // Not reached when the process aborts, as it must.
     drop(done);
 }
