@@ -453,7 +453,7 @@ trait WindowFunction {
     unsafe extern "C" fn step(
         &mut self,
         ctx: *mut sqlite3_context,
-        argc: c_int,
+        #[into(usize)] argc: c_int,
         argv: *mut *mut sqlite3_value,
     ) -> Result<(), Rejected>;
     #[callback(
@@ -479,7 +479,7 @@ trait WindowFunction {
     unsafe extern "C" fn inverse(
         &mut self,
         ctx: *mut sqlite3_context,
-        argc: c_int,
+        #[into(usize)] argc: c_int,
         argv: *mut *mut sqlite3_value,
     );
 }
@@ -531,7 +531,7 @@ unsafe fn group_sum<'a>(ctx: *mut sqlite3_context) -> Option<&'a mut i64> {
 ///
 /// # Safety
 /// `argv` holds `argc` values, as sqlite passes them.
-unsafe fn arg(argc: c_int, argv: *mut *mut sqlite3_value) -> i64 {
+unsafe fn arg(argc: usize, argv: *mut *mut sqlite3_value) -> i64 {
     assert_eq!(argc, 1);
     // SAFETY: by the caller's promise.
     unsafe { sqlite3_value_int64(*argv) }
@@ -541,7 +541,7 @@ impl WindowFunction for ScaledSum {
     fn step(
         &mut self,
         ctx: *mut sqlite3_context,
-        argc: c_int,
+        argc: usize,
         argv: *mut *mut sqlite3_value,
     ) -> Result<(), Rejected> {
         self.count(|c| c.steps += 1);
@@ -573,7 +573,7 @@ impl WindowFunction for ScaledSum {
         unsafe { sqlite3_result_int64(ctx, sum * self.factor) };
     }
 
-    fn inverse(&mut self, ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    fn inverse(&mut self, ctx: *mut sqlite3_context, argc: usize, argv: *mut *mut sqlite3_value) {
         self.count(|c| c.inverses += 1);
         // SAFETY: sqlite passes this call's context and `argc` values.
         let (x, sum) = unsafe { (arg(argc, argv), group_sum(ctx)) };
