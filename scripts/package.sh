@@ -12,6 +12,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The verification builds take the workspace's packages from a local
+# overlay of crates.io, which cargo unpacks under
+# $CARGO_HOME/registry/src by name and version, and it reuses a directory
+# it finds there without comparing it with the .crate: a copy of the same
+# version unpacked by an earlier run (another checkout, an older commit)
+# would stand in for this one's. Remove the workspace's copies first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+cargo metadata --no-deps --format-version 1 |
+  python3 -c 'import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    print(p["name"] + "-" + p["version"])' |
+  while read -r unpacked; do
+    rm -rf "$cargo_home"/registry/src/*/"$unpacked"
+  done
+
 cargo package --workspace
 
 fail=0
