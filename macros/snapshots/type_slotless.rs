@@ -1,7 +1,7 @@
 /// The C function-pointer type of [`Compare`], as declared: what its `function()` returns.
 type CompareFn = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 ///
-/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(*const c_void, *const c_void) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
+/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(Elem, *const c_void) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Compare<F> {
     closure: F,
 }
@@ -14,7 +14,7 @@ impl<F> Compare<F> {
     #[inline]
     pub fn new<O>(f: F) -> Self
     where
-        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
@@ -26,7 +26,7 @@ impl<F> Compare<F> {
     #[inline]
     pub fn function<O>(&self) -> CompareFn
     where
-        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
@@ -37,7 +37,7 @@ impl<F> Compare<F> {
             b: *const c_void,
         ) -> c_int
         where
-            F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+            F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
                 + ::ffi_callback::__private::NoCaptures,
             O: ::ffi_callback::__private::CallbackReturn<c_int>,
         {
@@ -53,7 +53,12 @@ impl<F> Compare<F> {
                     _,
                     _,
                 >(
-                    move |__ffi_closure: F| __ffi_closure(a, b),
+                    move |__ffi_closure: F| __ffi_closure(
+                        ::ffi_callback::__private::IntoParam::<
+                            Elem,
+                        >::into_param(a, &SITE, "`a`"),
+                        b,
+                    ),
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
                     &SITE,
@@ -72,7 +77,7 @@ impl<F> Compare<F> {
         call: impl ::ffi_callback::__private::FnOnce(CompareFn) -> T,
     ) -> T
     where
-        F: ::ffi_callback::__private::Fn(*const c_void, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {

@@ -138,13 +138,14 @@ fn type_sync_safe_fn() {
     );
 }
 
+/// No user-data slot; one parameter converted for the closures (`#[into]`).
 #[test]
 fn type_slotless() {
     snapshot(
         "type_slotless",
         quote!(),
         quote! {
-            type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+            type Compare = unsafe extern "C" fn(#[into(Elem)] a: *const c_void, b: *const c_void) -> c_int;
         },
     );
 }

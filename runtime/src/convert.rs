@@ -1,9 +1,9 @@
 //! Conversions of C arguments for a callback type's closures and a set's
-//! methods: a parameter marked `#[into(Type)]` reaches them as `Type`, made with
-//! `Type::try_from` (every `From` gives one, whose error cannot happen and
-//! costs nothing). A failed conversion is refused like any other call the
-//! crate cannot make, naming the parameter; it happens inside the call, so
-//! a panicking `try_from` is the closure's panic.
+//! methods: a parameter marked `#[into(Type)]` reaches them as `Type`, made
+//! with `Type::try_from` (every `From` gives one, whose error cannot happen
+//! and costs nothing). A failed conversion is refused like any other call
+//! the crate cannot make, naming the parameter; it happens inside the call,
+//! so a panicking `try_from` is the closure's panic.
 
 use std::any::type_name;
 use std::fmt::Debug;
