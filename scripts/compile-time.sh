@@ -29,7 +29,8 @@
 # /compile-time, never committed. Times are seconds of CPU (user + sys of
 # cargo, rustc and the proc-macro: the ratio that counts, since CPU time
 # varies much less than wall-clock time on a machine shared with other
-# builds) and wall clock, of the run with the least CPU among RUNS:
+# builds) and wall clock, of the run with the least CPU among RUNS, the
+# #[callback] crate and its hand-written twin built in turns:
 # - clean: `cargo clean -p <crate>` then `cargo build` (dev and release);
 # - incremental: `touch src/lib.rs` then `cargo build` (dev, incremental).
 # The macro crate's own time comes from a fresh target dir: the whole
@@ -50,26 +51,38 @@ out="${CARGO_TARGET_DIR:-$root/target}/compile-time"
 mkdir -p "$out"
 export CARGO_TARGET_DIR="$out/target"
 
-# Best of RUNS runs of: $1 (prepare, untimed), then the build command that
-# follows. Prints "cpu wall" in seconds for the run with the least CPU time.
-best_of() {
-  local prepare=$1
+# One timed run of: $1 (prepare, untimed), then the build command that
+# follows. Prints "cpu wall" in seconds.
+timed() {
+  local prepare=$1 times wall user sys
   shift
-  local best="" best_wall="" times cpu
+  eval "$prepare"
+  times=$(
+    TIMEFORMAT='%R %U %S'
+    { time "$@" >/dev/null 2>&1; } 2>&1
+  ) || { "$@"; exit 1; }
+  read -r wall user sys <<<"$times"
+  awk -v w="$wall" -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f %s\n", u + s, w }'
+}
+
+# Of two "cpu wall" figures ($1 may be empty), the one with less CPU.
+least() {
+  if [ -z "$1" ] || awk -v a="${2% *}" -v b="${1% *}" 'BEGIN { exit !(a < b) }'; then
+    echo "$2"
+  else
+    echo "$1"
+  fi
+}
+
+# Best of RUNS runs of: $1 (prepare, untimed), then the build command that
+# follows. Prints "cpu wall" for the run with the least CPU time.
+best_of() {
+  local prepare=$1 best=""
+  shift
   for _ in $(seq "$RUNS"); do
-    eval "$prepare"
-    times=$(
-      TIMEFORMAT='%R %U %S'
-      { time "$@" >/dev/null 2>&1; } 2>&1
-    ) || { "$@"; exit 1; }
-    read -r wall user sys <<<"$times"
-    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-    if [ -z "$best" ] || awk -v t="$cpu" -v b="$best" 'BEGIN { exit !(t < b) }'; then
-      best=$cpu
-      best_wall=$wall
-    fi
+    best=$(least "$best" "$(timed "$prepare" "$@")")
   done
-  echo "$best $best_wall"
+  echo "$best"
 }
 
 # The crate's manifest, and the prelude of its lib.rs: the C functions the
@@ -344,17 +357,34 @@ EOF
 }
 
 declare -A t
-measure() { # name
-  local name=$1 manifest="$out/$1/Cargo.toml"
-  echo "building $name (dependencies first, untimed) ..." >&2
-  cargo build -q --manifest-path "$manifest"
-  cargo build -q --release --manifest-path "$manifest"
-  t[$name.dev]=$(best_of "cargo clean -q --manifest-path '$manifest' -p $name" \
-    cargo build --manifest-path "$manifest")
-  t[$name.release]=$(best_of "cargo clean -q --release --manifest-path '$manifest' -p $name" \
-    cargo build --release --manifest-path "$manifest")
-  t[$name.incr]=$(best_of "touch '$out/$name/src/lib.rs'" \
-    cargo build --manifest-path "$manifest")
+# Measures the crates named (the #[callback] one and its hand-written twin)
+# in turns, run by run, so that both see the same load on a shared machine
+# (measured one after the other, their ratio moved by a third between
+# runs): t[NAME.dev], t[NAME.release], t[NAME.incr] get the best of RUNS.
+measure() { # name...
+  local name manifest kind
+  for name in "$@"; do
+    manifest="$out/$name/Cargo.toml"
+    echo "building $name (dependencies first, untimed) ..." >&2
+    cargo build -q --manifest-path "$manifest"
+    cargo build -q --release --manifest-path "$manifest"
+  done
+  for kind in dev release incr; do
+    for _ in $(seq "$RUNS"); do
+      for name in "$@"; do
+        manifest="$out/$name/Cargo.toml"
+        case $kind in
+        dev) run=$(timed "cargo clean -q --manifest-path '$manifest' -p $name" \
+          cargo build --manifest-path "$manifest") ;;
+        release) run=$(timed "cargo clean -q --release --manifest-path '$manifest' -p $name" \
+          cargo build --release --manifest-path "$manifest") ;;
+        incr) run=$(timed "touch '$out/$name/src/lib.rs'" \
+          cargo build --manifest-path "$manifest") ;;
+        esac
+        t[$name.$kind]=$(least "${t[$name.$kind]:-}" "$run")
+      done
+    done
+  done
 }
 
 for form in $FORMS; do
@@ -367,8 +397,7 @@ for form in $FORMS; do
   echo "generating $what x 2 under $out ..." >&2
   "gen_$form" "gen_${form}_callback" yes
   "gen_$form" "gen_${form}_by_hand" no
-  measure "gen_${form}_callback"
-  measure "gen_${form}_by_hand"
+  measure "gen_${form}_callback" "gen_${form}_by_hand"
 done
 
 echo "building ffi-callback-macros from a fresh target dir ..." >&2
