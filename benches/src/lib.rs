@@ -90,6 +90,7 @@ pub const VARIANTS: &[Variant] = &[
     variants::m_callback_local::VARIANT,
     variants::n_callback_sync::VARIANT,
     variants::o_callback_type_into::VARIANT,
+    variants::p_callback_type_borrowed::VARIANT,
 ];
 
 /// The variant with this key.

@@ -1177,3 +1177,59 @@ pub mod o_callback_type_into {
         ),
     };
 }
+
+/// (p) (h) whose closure borrows both elements as `&u32`
+/// (`#[into(&u32)]`): the cost of a borrowed parameter's null and alignment
+/// checks, against (h)'s raw pointers.
+pub mod p_callback_type_borrowed {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort_r`'s comparator type, its elements borrowed.
+    #[callback]
+    pub type CmpP = unsafe extern "C" fn(
+        #[into(&u32)] a: *const c_void,
+        #[into(&u32)] b: *const c_void,
+        #[user_data] user_data: *mut c_void,
+    ) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        CmpP::scope(
+            |a: &u32, b: &u32| {
+                calls += 1;
+                a.cmp(b) as c_int
+            },
+            // SAFETY: `scope` keeps the holder alive until after the call;
+            // `qsort_r` passes pointers to two `u32`s of the array.
+            |function, user_data| unsafe { call.call_r(function, user_data) },
+        );
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "p",
+        name: "#[callback] type, scope, #[into(&u32)] (borrowed) arguments",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some(
+            "*p_callback_type_borrowed::CmpP<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+        ),
+    };
+}

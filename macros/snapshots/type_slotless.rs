@@ -1,7 +1,7 @@
-/// The C function-pointer type of [`Compare`], as declared: what its `function()` returns.
+/// The C function-pointer type of [`Compare`], as declared: what its `function()` returns. Its trampolines borrow the parameter `b` (`#[into(&..)]`): a call passes there null or a pointer to what the parameter is borrowed as, valid for the call and not touched by anything else meanwhile.
 type CompareFn = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 ///
-/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(Elem, *const c_void) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
+/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(Elem, &u32) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Compare<F> {
     closure: F,
 }
@@ -14,7 +14,7 @@ impl<F> Compare<F> {
     #[inline]
     pub fn new<O>(f: F) -> Self
     where
-        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, &u32) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
@@ -26,7 +26,7 @@ impl<F> Compare<F> {
     #[inline]
     pub fn function<O>(&self) -> CompareFn
     where
-        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, &u32) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
@@ -37,7 +37,7 @@ impl<F> Compare<F> {
             b: *const c_void,
         ) -> c_int
         where
-            F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
+            F: ::ffi_callback::__private::Fn(Elem, &u32) -> O
                 + ::ffi_callback::__private::NoCaptures,
             O: ::ffi_callback::__private::CallbackReturn<c_int>,
         {
@@ -46,6 +46,14 @@ impl<F> Compare<F> {
             );
             static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
             let __ffi_fallback = move || Compare::<()>::__ffi_fallback();
+            if let ::ffi_callback::__private::core::result::Result::Err(__ffi_why) = ::ffi_callback::__private::BorrowParam::<
+                &u32,
+            >::check(b) {
+                return ::ffi_callback::__private::refuse_borrow::<
+                    ::ffi_callback::__private::policy::Resume,
+                    _,
+                >(&SITE, "`b`", __ffi_why, __ffi_fallback);
+            }
             unsafe {
                 ::ffi_callback::__private::call_slotless::<
                     ::ffi_callback::__private::policy::Resume,
@@ -57,7 +65,7 @@ impl<F> Compare<F> {
                         ::ffi_callback::__private::IntoParam::<
                             Elem,
                         >::into_param(a, &SITE, "`a`"),
-                        b,
+                        ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                     ),
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
@@ -77,7 +85,7 @@ impl<F> Compare<F> {
         call: impl ::ffi_callback::__private::FnOnce(CompareFn) -> T,
     ) -> T
     where
-        F: ::ffi_callback::__private::Fn(Elem, *const c_void) -> O
+        F: ::ffi_callback::__private::Fn(Elem, &u32) -> O
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{ToTokens, format_ident};
+use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
 use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
@@ -187,12 +187,84 @@ fn conversions<'a>(
                 Some(name) if name != "_" => format!("`{}`", name.unraw()),
                 _ => format!("{}", index + 1),
             };
+            let target = first.target.as_ref()?;
+            let borrowed = is_borrow(target);
+            if borrowed {
+                refuse_named_lifetimes(target.to_token_stream(), errors);
+                refuse_rust_referent(target, errors);
+            }
             Some(Conversion {
-                target: first.target.as_ref()?,
+                target,
                 label,
+                borrowed,
             })
         })
         .collect()
+}
+
+/// Whether an `#[into(..)]` target borrows from a C pointer: a reference,
+/// or an `Option` of one.
+fn is_borrow(ty: &Type) -> bool {
+    borrowed_referent(ty).is_some()
+}
+
+/// What a borrowed conversion reads from C's pointer: `T` of `&T`,
+/// `&mut T` or an `Option` of one.
+fn borrowed_referent(ty: &Type) -> Option<&Type> {
+    let ty = ungroup(ty);
+    match single_generic(ty, "Option").map_or(ty, ungroup) {
+        Type::Reference(reference) => Some(ungroup(&reference.elem)),
+        _ => None,
+    }
+}
+
+/// Refuses a borrowed conversion whose referent no C library can have
+/// written: a Rust reference (a C pointer is not a `&T`, and `&CStr` or
+/// `&[T]` not even its size) or a standard container.
+fn refuse_rust_referent(target: &Type, errors: &mut Errors) {
+    let Some(referent) = borrowed_referent(target) else {
+        return;
+    };
+    if matches!(referent, Type::Reference(_)) || is_std_container(referent) {
+        errors.spanned(
+            referent,
+            format_args!(
+                "`{}` is not a C type, so C's pointer cannot point at one: borrow what the C \
+                 header declares (`&CStr` for a `char *`, `&T` for a `T *`), or receive the \
+                 pointer and convert it in the closure",
+                display(referent)
+            ),
+        );
+    }
+}
+
+/// Refuses named lifetimes in a borrowed conversion's type: the borrow
+/// lasts for one call, which only an elided (higher-ranked) lifetime says;
+/// `&'static CStr` would let the closure keep what C frees afterwards.
+fn refuse_named_lifetimes(tokens: TokenStream, errors: &mut Errors) {
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Group(group) => refuse_named_lifetimes(group.stream(), errors),
+            TokenTree::Punct(quote) if quote.as_char() == '\'' => {
+                if let Some(TokenTree::Ident(name)) = tokens.peek() {
+                    if name != "_" {
+                        let lifetime = quote!(#quote #name);
+                        errors.spanned(
+                            &lifetime,
+                            format_args!(
+                                "a borrowed parameter lasts for the call only, so it takes no \
+                                 named lifetime: write the reference without `'{name}` (the \
+                                 closure then borrows it for each call); to keep what C passed, \
+                                 copy it in the closure (`.to_owned()`)"
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Fresh generic names: `F`, `O`, `T`, `E`, `V` unless the item or its
@@ -690,6 +762,16 @@ fn check_type<'a>(
              pointer to be the holder; write `unsafe extern ...`, or, if the binding demands a \
              safe fn (libc's `pthread_create`), promise it with `#[callback(unsafe(safe_fn))]`",
         );
+    }
+    if let (None, false) = (item.written_unsafe, has_user_data) {
+        let borrows = item.params.iter().filter_map(|p| p.into.first());
+        for marker in borrows.filter(|m| m.target.as_ref().is_some_and(is_borrow)) {
+            errors.spanned(
+                &marker.tokens,
+                "a borrowed parameter trusts C's pointer, which a safe fn cannot: calling the \
+                 trampoline must take an `unsafe` block, so write the type as `unsafe extern ...`",
+            );
+        }
     }
     check_single_marker(&markers, errors);
     for param in item.params.iter().filter(|p| p.user_data.is_empty()) {

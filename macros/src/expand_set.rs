@@ -13,7 +13,10 @@ use syn::spanned::Spanned;
 
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
-use crate::tokens::{cfg_attrs, converted_args, first_span, safe_fn_promise, site, tidy};
+use crate::tokens::{
+    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, safe_fn_promise,
+    site, tidy,
+};
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let item = model.item;
@@ -127,8 +130,10 @@ fn fn_type_alias(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     });
     let output = c_output(entry);
     let doc = format!(
-        " The C function-pointer type of the entry point `{}` of [`{}`], as declared.",
-        e.ident, item.ident
+        " The C function-pointer type of the entry point `{}` of [`{}`], as declared.{}",
+        e.ident,
+        item.ident,
+        borrow_contract_doc(&entry.conversions)
     );
     quote! {
         #(#cfgs)*
@@ -248,6 +253,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             skip,
             &private,
             &site,
+            entry.receiver == SetReceiver::Owned,
         );
         match entry.receiver {
             SetReceiver::Exclusive | SetReceiver::Shared => {
@@ -292,6 +298,21 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         let #fallback_var = #fallback;
         let #on_error_var = #on_error;
     };
+    // Before the call, but for the destroy entry (`self`), whose call
+    // checks them itself: its refusal drops the state it moved.
+    let checks = |site: TokenStream| {
+        if entry.receiver == SetReceiver::Owned {
+            return quote!();
+        }
+        borrow_checks(
+            &entry.param_names,
+            &entry.conversions,
+            &private,
+            &site,
+            &policy,
+            &fallback_var,
+        )
+    };
     let (body, with) = match &entry.slot {
         TypeSlot::Param(index, _) => {
             let slot = &entry.param_names[*index];
@@ -307,18 +328,23 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 quote!(&SITE),
                 quote!(<Self as #set>::#trampoline(#(#again_args),*)),
             );
+            let checks = checks(quote!(&SITE));
             let body = quote! {
                 #closures
+                #checks
                 // SAFETY: C passes back the user data of a live state of
-                // this set (the C call's contract, or `unsafe(safe_fn)`'s
-                // promise); the runtime refuses null; `retry` calls this
-                // entry point with what C passed.
+                // this set, and pointers valid for the call where a
+                // parameter is borrowed (`#[into(&..)]`) (the C call's
+                // contract, or `unsafe(safe_fn)`'s promise); the runtime
+                // refuses null; `retry` calls this entry point with what C
+                // passed.
                 unsafe { #call }
             };
             (body, quote!())
         }
         TypeSlot::Accessor(expr) => {
             let fetch = Ident::new("__ffi_fetch", Span::mixed_site());
+            let checks = checks(quote!(#site_var));
             let call = call(
                 quote!(#slot_var),
                 quote!(#site_var),
@@ -355,6 +381,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                     #(#params),*
                 ) #output {
                     #closures
+                    #checks
                     // SAFETY: forwarded; the runtime refuses null; `retry`
                     // calls this with the same arguments.
                     unsafe { #call }

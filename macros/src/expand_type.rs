@@ -12,7 +12,10 @@ use syn::{Ident, ReturnType, Type};
 
 use crate::model::{FallbackValue, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
-use crate::tokens::{cfg_attrs, converted_args, first_span, safe_fn_promise, site, tidy};
+use crate::tokens::{
+    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, safe_fn_promise,
+    site, tidy,
+};
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
     let fn_type = fn_type_alias(model);
@@ -52,8 +55,9 @@ fn fn_type_alias(model: &TypeModel<'_>) -> TokenStream {
     });
     let output = &item.output;
     let doc = format!(
-        " The C function-pointer type of [`{}`], as declared: what its `function()` returns.",
-        item.ident
+        " The C function-pointer type of [`{}`], as declared: what its `function()` returns.{}",
+        item.ident,
+        borrow_contract_doc(&model.conversions)
     );
     quote! {
         #(#cfgs)*
@@ -249,10 +253,19 @@ fn trampoline_impl(
         model.slot_index(),
         &quote!(#local),
         &site,
+        false,
     );
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
+    let checks = borrow_checks(
+        names,
+        &model.conversions,
+        &quote!(#local),
+        &site,
+        &quote!(<#ident<#f> as #local::CallbackType>::Policy),
+        &fallback,
+    );
     // The runtime's call. An exclusive or shared call gets the C arguments
     // but the slot once, as a tuple, for the closure or (after healing a
     // poisoned holder, rarely) for `retry`, which calls `again` with them:
@@ -296,10 +309,13 @@ fn trampoline_impl(
             );
             let body = quote! {
                 #fallback_fn
+                #checks
                 // SAFETY: C passes back the user data of a live holder of
-                // this type (the C call's contract, or `unsafe(safe_fn)`'s
-                // promise); the runtime refuses null; `retry` calls this
-                // trampoline with what C passed.
+                // this type, and pointers valid for the call where a
+                // parameter is borrowed (`#[into(&..)]`) (the C call's
+                // contract, or `unsafe(safe_fn)`'s promise); the runtime
+                // refuses null; `retry` calls this trampoline with what C
+                // passed.
                 unsafe { #call }
             };
             (body, quote!())
@@ -319,9 +335,10 @@ fn trampoline_impl(
                 let body = quote! {
                     #fetch
                     #fallback_fn
+                    #checks
                     // SAFETY: the accessor found the user data of a live
                     // holder of this type, or null, which the runtime
-                    // refuses.
+                    // refuses; borrowed parameters as for a slot.
                     unsafe { #call }
                 };
                 (body, quote!())
@@ -340,10 +357,12 @@ fn trampoline_impl(
                 let entry_fn_item = quote! {
                     /// # Safety
                     /// `ud` is null or the user data of a live holder of
-                    /// this type.
+                    /// this type; borrowed (`#[into(&..)]`) arguments are
+                    /// valid for the call.
                     #[forbid(unsafe_op_in_unsafe_fn)]
                     unsafe fn #entry_fn<#f, #o #lent_decl>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
                         #fallback_fn
+                        #checks
                         // SAFETY: forwarded; the runtime refuses null;
                         // `retry` calls this with the same arguments.
                         unsafe { #call }
@@ -613,6 +632,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         None,
         &quote!(#runtime::__private),
         &quote!(&SITE),
+        false,
     );
     let params = model.param_names.iter().zip(&item.params).map(|(name, p)| {
         let ty = &p.ty;
@@ -623,6 +643,14 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let fallback_args = named_args(model, model.fallback_expr());
     let on_error = on_error_call(model, &quote!(#runtime::__private), &fallback);
+    let checks = borrow_checks(
+        &model.param_names,
+        &model.conversions,
+        &quote!(#runtime::__private),
+        &quote!(&SITE),
+        &policy,
+        &fallback,
+    );
     let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
     let site_value = site_of(model);
     let docs = struct_docs(model, "C callbacks without user data, so only capture-free");
@@ -657,9 +685,12 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                     static SITE: #runtime::__private::Site = #site_value;
                     static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
                     let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    #checks
                     // SAFETY: this trampoline is only reachable through
                     // `function(&self)`, so a value of the zero-sized `F`
-                    // was made.
+                    // was made; a borrowed (`#[into(&..)]`) parameter makes
+                    // it an `unsafe` fn (`check`), whose caller passes
+                    // pointers valid for the call.
                     unsafe {
                         #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #closure(#(#args),*), #on_error, #fallback, &SITE, &FILTER)
                     }

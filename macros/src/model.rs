@@ -264,11 +264,15 @@ impl Threading {
 }
 
 /// `#[into(Type)]` on a parameter: the closure or method receives
-/// `Type::try_from` of the C argument.
+/// `Type::try_from` of the C argument, or, for a reference type, a borrow
+/// of what the C pointer points at.
 pub(crate) struct Conversion<'a> {
     pub(crate) target: &'a Type,
     /// How a refusal names the parameter: `` `name` ``, or its position.
     pub(crate) label: String,
+    /// `&T`, `&mut T`, `&CStr` or an `Option` of one: borrowed for the call
+    /// (`BorrowParam`, an `unsafe` call), not converted by `TryFrom`.
+    pub(crate) borrowed: bool,
 }
 
 /// Where a callback type's trampoline finds its holder.

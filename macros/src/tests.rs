@@ -138,14 +138,15 @@ fn type_sync_safe_fn() {
     );
 }
 
-/// No user-data slot; one parameter converted for the closures (`#[into]`).
+/// No user-data slot; one parameter converted for the closures
+/// (`#[into(Elem)]`), one borrowed (`#[into(&u32)]`).
 #[test]
 fn type_slotless() {
     snapshot(
         "type_slotless",
         quote!(),
         quote! {
-            type Compare = unsafe extern "C" fn(#[into(Elem)] a: *const c_void, b: *const c_void) -> c_int;
+            type Compare = unsafe extern "C" fn(#[into(Elem)] a: *const c_void, #[into(&u32)] b: *const c_void) -> c_int;
         },
     );
 }

@@ -109,33 +109,111 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
 /// The C arguments `names` as the closure or method receives them (`skip`:
 /// the slot's index, which it does not), each converted where
 /// `#[into(Type)]` says; a failed `try_from` is refused inside the call,
-/// naming the parameter, at the callback's `site`.
+/// naming the parameter, at the callback's `site`. A borrowed parameter
+/// (`#[into(&..)]`) is borrowed unchecked, [`borrow_checks`] coming first,
+/// or, `checked_inside`, checked and refused inside the call (a set's
+/// destroy entry, whose refusal must drop the state it moved).
 pub(crate) fn converted_args(
     names: &[Ident],
     conversions: &[Option<Conversion<'_>>],
     skip: Option<usize>,
     private: &TokenStream,
     site: &TokenStream,
+    checked_inside: bool,
 ) -> Vec<TokenStream> {
     names
         .iter()
         .zip(conversions)
         .enumerate()
         .filter(|(index, _)| Some(*index) != skip)
-        .map(|(_, (name, conversion))| match conversion {
-            None => quote!(#name),
-            Some(Conversion { target, label }) => {
-                // Located at the target type, so that a missing conversion
-                // is reported there; resolved as before.
-                let span = first_span(target);
-                let mut arg = name.clone();
-                arg.set_span(name.span().located_at(span));
-                quote_spanned! {span=>
-                    #private::IntoParam::<#target>::into_param(#arg, #site, #label)
+        .map(|(_, (name, conversion))| {
+            let Some(Conversion {
+                target,
+                label,
+                borrowed,
+            }) = conversion
+            else {
+                return quote!(#name);
+            };
+            // Located at the target type, so that a missing conversion is
+            // reported there; resolved as before.
+            let span = first_span(target);
+            let mut arg = name.clone();
+            arg.set_span(name.span().located_at(span));
+            if *borrowed {
+                // An `unsafe` call, inside the trampoline's `unsafe` block:
+                // `borrow_checks` ran before it, and C's contract, which the
+                // trampoline's `unsafe` fn type (or `unsafe(safe_fn)`)
+                // states, vouches for the rest; the closure's higher-ranked
+                // bound keeps the borrow inside the call.
+                if checked_inside {
+                    quote_spanned!(span=> #private::borrow_or_refuse::<_, #target>(#arg, #site, #label))
+                } else {
+                    quote_spanned!(span=> #private::BorrowParam::<#target>::borrow(#arg))
                 }
+            } else {
+                quote_spanned!(span=> #private::IntoParam::<#target>::into_param(#arg, #site, #label))
             }
         })
         .collect()
+}
+
+/// The checks of the borrowed (`#[into(&..)]`) parameters among `names`,
+/// before the call reaches the holder: for each, a refusal under `policy`
+/// returning `fallback` (a closure variable) from the trampoline. Empty
+/// when none is borrowed.
+pub(crate) fn borrow_checks(
+    names: &[Ident],
+    conversions: &[Option<Conversion<'_>>],
+    private: &TokenStream,
+    site: &TokenStream,
+    policy: &TokenStream,
+    fallback: &Ident,
+) -> TokenStream {
+    names
+        .iter()
+        .zip(conversions)
+        .filter_map(|(name, conversion)| {
+            let Conversion {
+                target,
+                label,
+                borrowed: true,
+            } = conversion.as_ref()?
+            else {
+                return None;
+            };
+            let span = first_span(target);
+            let mut arg = name.clone();
+            arg.set_span(name.span().located_at(span));
+            let why = Ident::new("__ffi_why", Span::mixed_site());
+            Some(quote_spanned! {span=>
+                if let #private::core::result::Result::Err(#why) = #private::BorrowParam::<#target>::check(#arg) {
+                    return #private::refuse_borrow::<#policy, _>(#site, #label, #why, #fallback);
+                }
+            })
+        })
+        .collect()
+}
+
+/// A sentence for the C function-pointer type's docs when parameters are
+/// borrowed (`#[into(&..)]`): the contract its `unsafe` callers keep.
+pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> String {
+    let borrowed: Vec<&str> = conversions
+        .iter()
+        .flatten()
+        .filter(|c| c.borrowed)
+        .map(|c| c.label.as_str())
+        .collect();
+    if borrowed.is_empty() {
+        return String::new();
+    }
+    format!(
+        " Its trampolines borrow the parameter{} {} (`#[into(&..)]`): a call passes there null \
+         or a pointer to what the parameter is borrowed as, valid for the call and not touched \
+         by anything else meanwhile.",
+        if borrowed.len() == 1 { "" } else { "s" },
+        borrowed.join(", ")
+    )
 }
 
 /// The fallback as a closure over the C parameters, bound outside any

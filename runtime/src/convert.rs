@@ -4,11 +4,25 @@
 //! and costs nothing). A failed conversion is refused like any other call
 //! the crate cannot make, naming the parameter; it happens inside the call,
 //! so a panicking `try_from` is the closure's panic.
+//!
+//! A reference type (`#[into(&CStr)]`, `#[into(&T)]`, `#[into(&mut T)]`, or
+//! an `Option` of one) borrows what C's pointer points at, for the call
+//! only: [`BorrowParam`]. Null is refused (or `None`), since C libraries
+//! pass it where their headers allow; the rest (a live, valid, aligned `T`,
+//! a NUL-terminated string) is C's contract, which the callback's `unsafe`
+//! fn type states. (A debug build's own check of `&*ptr` still aborts on a
+//! misaligned pointer, the sign of a mis-declared `T`.)
+//! The trampoline checks before it calls into the holder, so a refusal is
+//! a cold call outside it ([`refuse_borrow`]): the call never starts, the
+//! holder is not poisoned, and the fast path has no unwind edge to keep
+//! registers for.
 
 use std::any::type_name;
+use std::ffi::CStr;
 use std::fmt::Debug;
 
 use crate::panic::{Site, refuse};
+use crate::policy::Policy;
 
 /// A C argument that converts into `T`, the type a closure receives for a
 /// parameter marked `#[into(T)]`.
@@ -18,7 +32,8 @@ use crate::panic::{Site, refuse};
     label = "`{T}` has no `From<{Self}>` or `TryFrom<{Self}>` with a `Debug` error",
     note = "`#[into(T)]` converts the C argument with `T::try_from`: implement `From<{Self}>` \
             for `{T}` (or `TryFrom<{Self}>`, whose `Debug` error a refused call prints), or \
-            receive the C type and convert in the closure or method"
+            receive the C type and convert in the closure or method; to borrow what a C pointer \
+            points at, write a reference (`#[into(&CStr)]`, `#[into(&T)]`)"
 )]
 pub trait IntoParam<T>: Sized {
     /// `T::try_from(self)`, or a refusal naming `param` of the callback at
@@ -48,5 +63,259 @@ fn refuse_conversion(site: &'static Site, param: &str, target: &str, error: &dyn
     refuse(
         site,
         format_args!("its parameter {param} does not convert into `{target}`: {error:?}"),
+    )
+}
+
+/// A C pointer argument that a closure may borrow for one call as `T`:
+/// `&T` (from any `*const U` or `*mut U`: the declaration says what C's
+/// pointer points at, as a cast would), `&mut T` (from a `*mut U`), `&CStr`,
+/// or an `Option` of one, `None` for null.
+///
+/// # Safety
+/// [`borrow`](Self::borrow) returns, for a pointer that passed
+/// [`check`](Self::check) and meets `borrow`'s contract, a `T` valid for as
+/// long as that contract holds.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[into({T})]` cannot borrow from the C parameter's `{Self}`",
+    label = "`{Self}` cannot be borrowed as `{T}`",
+    note = "a reference in `#[into(..)]` borrows what a C pointer points at: `&T` or `&CStr` from \
+            a `*const` or `*mut` pointer, `&mut T` from a `*mut` one, or an `Option` of one \
+            (`None` for null)"
+)]
+pub unsafe trait BorrowParam<T>: Copy {
+    /// What the trampoline checks before the call: not null, unless `T` is
+    /// an `Option`.
+    fn check(self) -> Result<(), Unborrowable>;
+
+    /// The borrow.
+    ///
+    /// # Safety
+    /// [`check`](Self::check) passed, and `self` is null or points at what
+    /// `T` borrows: a valid, initialised referent (for `&CStr`, a
+    /// NUL-terminated string), that nothing changes (for `&mut`, nothing
+    /// else reads or writes) and that stays alive for as long as the caller
+    /// uses the result. A trampoline hands it to the closure for one call
+    /// only: the closure's bound is higher-ranked, so the borrow cannot
+    /// leave the call.
+    unsafe fn borrow(self) -> T;
+}
+
+/// A C pointer that cannot be borrowed (null), and what it would have
+/// been borrowed as, for the message.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Unborrowable {
+    target: fn() -> &'static str,
+}
+
+/// A C pointer, `*const U` or `*mut U`, as an address to borrow from
+/// (sealed: these two only).
+#[doc(hidden)]
+pub trait CPointer: Copy + sealed::Sealed {
+    /// The address it holds.
+    fn address(self) -> *mut u8;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<U> Sealed for *const U {}
+    impl<U> Sealed for *mut U {}
+}
+
+impl<U> CPointer for *const U {
+    #[inline(always)]
+    fn address(self) -> *mut u8 {
+        self.cast::<u8>().cast_mut()
+    }
+}
+
+impl<U> CPointer for *mut U {
+    #[inline(always)]
+    fn address(self) -> *mut u8 {
+        self.cast()
+    }
+}
+
+/// Refuses a null `ptr`, to be borrowed as `B`.
+#[inline(always)]
+fn non_null<B>(ptr: *mut u8) -> Result<(), Unborrowable> {
+    if ptr.is_null() {
+        return Err(Unborrowable {
+            target: type_name::<B>,
+        });
+    }
+    Ok(())
+}
+
+// SAFETY: `borrow` gives `None` for null; the caller promises the rest of
+// a valid `&T` for `'a`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer, T> BorrowParam<Option<&'a T>> for P {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        Ok(())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> Option<&'a T> {
+        // SAFETY: null, or aligned, valid, unchanged and alive for `'a` by
+        // the caller's promise.
+        unsafe { self.address().cast::<T>().as_ref() }
+    }
+}
+
+// SAFETY: as for `Option<&T>`, with null refused by `check`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer, T> BorrowParam<&'a T> for P {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        non_null::<&T>(self.address())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> &'a T {
+        // SAFETY: non-null (`check`); aligned, valid, unchanged and alive
+        // for `'a` by the caller's promise.
+        unsafe { &*self.address().cast::<T>() }
+    }
+}
+
+// SAFETY: as for `Option<&T>`, for a `&mut T`: the caller promises that
+// nothing else accesses the referent for `'a`. Only from `*mut`: a
+// `*const` parameter is C's promise not to be written through.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, U, T> BorrowParam<Option<&'a mut T>> for *mut U {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        Ok(())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> Option<&'a mut T> {
+        // SAFETY: null, or aligned, valid, not otherwise accessed and alive
+        // for `'a` by the caller's promise.
+        unsafe { self.cast::<T>().as_mut() }
+    }
+}
+
+// SAFETY: as for `Option<&mut T>`, with null refused by `check`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, U, T> BorrowParam<&'a mut T> for *mut U {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        non_null::<&mut T>(self.address())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> &'a mut T {
+        // SAFETY: non-null (`check`); aligned, valid, not otherwise accessed
+        // and alive for `'a` by the caller's promise.
+        unsafe { &mut *self.cast::<T>() }
+    }
+}
+
+// SAFETY: null gives `None`; `CStr::from_ptr` needs a NUL-terminated string
+// (any address is aligned for bytes), valid, unchanged and alive for `'a`,
+// which the caller promises.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer> BorrowParam<Option<&'a CStr>> for P {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        Ok(())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> Option<&'a CStr> {
+        let ptr = self.address();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: non-null; the rest by the caller's promise.
+        Some(unsafe { CStr::from_ptr(ptr.cast_const().cast()) })
+    }
+}
+
+// SAFETY: as for `Option<&CStr>`, with null refused by `check`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
+    #[inline(always)]
+    fn check(self) -> Result<(), Unborrowable> {
+        non_null::<&CStr>(self.address())
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> &'a CStr {
+        // SAFETY: non-null (`check`); the rest by the caller's promise.
+        unsafe { CStr::from_ptr(self.address().cast_const().cast()) }
+    }
+}
+
+/// [`BorrowParam::check`] and [`BorrowParam::borrow`] inside the call,
+/// refusing by panicking: for a set's destroy entry (`self`), whose state
+/// is moved into the call, so that a refusal drops it instead of leaking
+/// it.
+///
+/// # Safety
+/// As for [`BorrowParam::borrow`], but for `check`.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn borrow_or_refuse<C: BorrowParam<T>, T>(
+    c: C,
+    site: &'static Site,
+    param: &'static str,
+) -> T {
+    if let Err(why) = c.check() {
+        refuse_null(site, param, why.target);
+    }
+    // SAFETY: checked; the rest by the caller's promise.
+    unsafe { c.borrow() }
+}
+
+/// Refuses a call whose parameter `param` failed [`BorrowParam::check`],
+/// under the callback's policy, before the call reaches the holder (which
+/// stays as it was: no user code ran); C gets the fallback. A cold tail
+/// call: the trampoline's fast path keeps no stack frame for it.
+#[doc(hidden)]
+#[inline(always)]
+pub fn refuse_borrow<P: Policy, R>(
+    site: &'static Site,
+    param: &'static str,
+    why: Unborrowable,
+    fallback: impl FnOnce() -> R,
+) -> R {
+    let target = why.target;
+    if P::UNWINDS {
+        // `on_panic = unwind`: the refusal unwinds from the trampoline.
+        refuse_null(site, param, target)
+    }
+    refuse_borrow_nounwind::<P, R, _>(site, param, target, fallback)
+}
+
+/// [`refuse_borrow`] for the policies whose paths cannot unwind:
+/// `extern "C"`, so that the trampoline tail-calls it with no landing pad.
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refuse_borrow_nounwind<P: Policy, R, Fallback: FnOnce() -> R>(
+    site: &'static Site,
+    param: &'static str,
+    target: fn() -> &'static str,
+    fallback: Fallback,
+) -> R {
+    let _ = P::catch(site, || -> () { refuse_null(site, param, target) });
+    // `abort` aborted in its catch.
+    crate::holder::fallback_or_abort(site, fallback)
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_null(site: &'static Site, param: &str, target: fn() -> &'static str) -> ! {
+    refuse(
+        site,
+        format_args!(
+            "its parameter {param} is null, where it is borrowed as `{}`",
+            target()
+        ),
     )
 }

@@ -1,9 +1,9 @@
 //! `#[callback]` against glibc: `qsort_r`, `qsort`, `dl_iterate_phdr`,
-//! `pthread_create` and `twalk_r`, called for real (no mocks).
+//! `pthread_create`, `twalk_r` and `nftw`, called for real (no mocks).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -747,4 +747,106 @@ fn twalk_r_passes_visit_converted_by_into() {
 
 fn ptr_of(key: &'static u32) -> *const c_void {
     std::ptr::from_ref(key).cast()
+}
+
+// ---------------------------------------------------------------------------
+// Borrowed parameters (`#[into(&CStr)]`, `#[into(&T)]`): what C's pointers
+// point at, for the call
+// ---------------------------------------------------------------------------
+
+/// `<ftw.h>`'s `struct FTW`.
+#[repr(C)]
+struct Ftw {
+    base: c_int,
+    level: c_int,
+}
+
+/// `nftw`'s callback: the path as a C string, the `stat` and the `FTW` as
+/// pointers; no user data, so the closure captures nothing.
+#[callback]
+type NftwVisit = unsafe extern "C" fn(
+    #[into(&CStr)] path: *const c_char,
+    #[into(&libc::stat)] stat: *const libc::stat,
+    type_flag: c_int,
+    #[into(&mut Ftw)] ftw: *mut Ftw,
+) -> c_int;
+
+unsafe extern "C" {
+    fn nftw(dir: *const c_char, visit: Option<NftwVisitFn>, fds: c_int, flags: c_int) -> c_int;
+}
+
+#[test]
+fn nftw_passes_paths_and_stats_borrowed_by_into() {
+    const FTW_F: c_int = 0;
+    const FTW_D: c_int = 1;
+    const FTW_PHYS: c_int = 1;
+    /// A visited entry: its name, its size if a file, its type flag and
+    /// depth.
+    type Entry = (String, Option<i64>, c_int, c_int);
+    static SEEN: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+
+    let root = std::env::temp_dir().join(format!("ffi-callback-nftw-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("three"), b"abc").unwrap();
+    std::fs::write(root.join("sub/five"), b"abcde").unwrap();
+    let root_c = std::ffi::CString::new(root.to_str().unwrap()).unwrap();
+
+    let visit = NftwVisit::new(|path: &CStr, stat: &libc::stat, type_flag, ftw: &mut Ftw| {
+        let path = path.to_str().unwrap();
+        let name = &path[ftw.base as usize..];
+        let size = (type_flag == FTW_F).then_some(stat.st_size);
+        SEEN.lock()
+            .unwrap()
+            .push((name.to_owned(), size, type_flag, ftw.level));
+        0
+    });
+    // SAFETY: a NUL-terminated path; `nftw` passes the callback a path, a
+    // `stat` and an `FTW` valid for each call, as the type declares.
+    let result = unsafe { nftw(root_c.as_ptr(), Some(visit.function()), 4, FTW_PHYS) };
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(result, 0);
+    let mut seen = std::mem::take(&mut *SEEN.lock().unwrap());
+    seen.sort();
+    let root_name = root.file_name().unwrap().to_str().unwrap().to_owned();
+    assert_eq!(
+        seen,
+        [
+            (root_name, None, FTW_D, 0),
+            ("five".to_owned(), Some(5), FTW_F, 2),
+            ("sub".to_owned(), None, FTW_D, 1),
+            ("three".to_owned(), Some(3), FTW_F, 1),
+        ]
+    );
+}
+
+/// `dl_iterate_phdr`'s callback as a callback type: each loaded object's
+/// `dl_phdr_info`, borrowed; a closure, not a `Walk` struct, keeps the names.
+#[callback]
+type PhdrVisit = unsafe extern "C" fn(
+    #[into(&libc::dl_phdr_info)] info: *mut libc::dl_phdr_info,
+    size: usize,
+    #[user_data] data: *mut c_void,
+) -> c_int;
+
+#[test]
+fn dl_iterate_phdr_passes_info_borrowed_by_into() {
+    let mut names = Vec::new();
+    let mut headers = 0;
+    PhdrVisit::scope(
+        |info: &libc::dl_phdr_info, size| {
+            assert!(size >= std::mem::size_of::<libc::dl_phdr_info>());
+            headers += usize::from(info.dlpi_phnum);
+            if !info.dlpi_name.is_null() {
+                // SAFETY: the loader's NUL-terminated name for the object.
+                let name = unsafe { CStr::from_ptr(info.dlpi_name) };
+                names.push(name.to_string_lossy().into_owned());
+            }
+            0
+        },
+        // SAFETY: the holder is alive for the walk; glibc passes a valid
+        // `dl_phdr_info` for each call.
+        |visit, data| unsafe { libc::dl_iterate_phdr(Some(visit), data) },
+    );
+    assert!(names.iter().any(|n| n.contains("libc.so")), "{names:?}");
+    assert!(headers >= names.len(), "every object has program headers");
 }

@@ -5,12 +5,12 @@
 //! typed slots (a `struct app_ctx *`, a `uintptr_t`, an `LPARAM`),
 //! `extern "system"` entry points in a `#[repr(C)]` struct of function
 //! pointers, two different `&self` entries nesting, and arguments converted
-//! for the methods (`#[into(Type)]`). No C code runs, so
+//! for the methods (`#[into(Type)]`, and borrowed: `#[into(&CStr)]`). No C code runs, so
 //! the whole file runs under Miri (Stacked and Tree Borrows; integer slots
 //! need `-Zmiri-permissive-provenance`).
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::{PhantomData, PhantomPinned};
 use std::ptr;
 use std::rc::Rc;
@@ -838,4 +838,151 @@ fn into_that_fails_for_a_method_is_refused_naming_the_parameter() {
     assert_eq!(got, [-1, -1], "refused, then the set is poisoned");
     assert!(seen.borrow().is_empty(), "no method ran");
     assert_eq!(drops.get(), 1);
+}
+
+/// A tokenizer's handlers, as a C parser shapes them: each token as a C
+/// string, a position struct, and an out parameter the handler may set.
+#[repr(C)]
+struct Position {
+    line: u32,
+    column: u32,
+}
+
+#[callback]
+trait Tokens {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn token(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(&CStr)] text: *const c_char,
+        #[into(Option<&Position>)] at: *const Position,
+        #[into(&mut c_int)] stop: *mut c_int,
+    ) -> c_int;
+}
+
+#[derive(Default)]
+struct Collector {
+    tokens: Vec<(String, Option<u32>)>,
+}
+
+impl Tokens for Collector {
+    fn token(&mut self, text: &CStr, at: Option<&Position>, stop: &mut c_int) -> c_int {
+        let text = text.to_str().unwrap().to_owned();
+        *stop = c_int::from(text == "end");
+        self.tokens
+            .push((text, at.map(|at| at.line * 100 + at.column)));
+        0
+    }
+}
+
+#[test]
+fn into_a_reference_borrows_for_a_method() {
+    let at = Position { line: 2, column: 5 };
+    let mut stops = [9; 2];
+    let (got, state) = Collector::default().scope(|ud| {
+        // SAFETY: `ud` is the scoped state, alive for this call; the
+        // strings, `at` and `stops` are valid for each call.
+        unsafe {
+            let [first, second] = &mut stops;
+            [
+                Collector::TOKEN(ud, c"word".as_ptr(), &at, first),
+                Collector::TOKEN(ud, c"end".as_ptr(), ptr::null(), second),
+            ]
+        }
+    });
+    assert_eq!(got, [0, 0]);
+    assert_eq!(stops, [0, 1], "written through the `&mut c_int`");
+    assert_eq!(
+        state.tokens,
+        [("word".to_owned(), Some(205)), ("end".to_owned(), None)]
+    );
+}
+
+#[test]
+fn into_a_reference_refuses_null_for_a_method() {
+    let mut stop = 0;
+    let mut got = 0;
+    let (result, _) = panic_payload_and(|| {
+        Collector::default().scope(|ud| {
+            // SAFETY: `ud` is the scoped state, alive for this call; null
+            // is refused before anything reads it.
+            got = unsafe { Collector::TOKEN(ud, ptr::null(), ptr::null(), &mut stop) };
+        })
+    });
+    let payload = result.expect_err("the refusal is resumed when the scope ends");
+    let message = message(&*payload);
+    assert!(
+        message.contains("Tokens::token` refused the call: its parameter `text` is null"),
+        "{message}"
+    );
+    assert_eq!(got, -1);
+}
+
+/// A destroy entry with a borrowed parameter: its check runs inside the
+/// call, so a refusal drops the state it moved instead of leaking it.
+#[callback]
+trait Closing {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn close(
+        self,
+        #[user_data] ud: *mut c_void,
+        #[into(&CStr)] reason: *const c_char,
+    ) -> c_int;
+}
+
+/// What the destroy entry received.
+type Reasons = Rc<RefCell<Vec<String>>>;
+
+struct Closer {
+    reasons: Reasons,
+    _drops: Tracked,
+}
+
+impl Closing for Closer {
+    fn close(self, reason: &CStr) -> c_int {
+        let reason = reason.to_string_lossy().into_owned();
+        self.reasons.borrow_mut().push(reason);
+        0
+    }
+}
+
+fn closer() -> (Closer, Reasons, Rc<Cell<u32>>) {
+    let reasons = Rc::new(RefCell::new(Vec::new()));
+    let drops = Rc::new(Cell::new(0));
+    let state = Closer {
+        reasons: reasons.clone(),
+        _drops: Tracked(drops.clone()),
+    };
+    (state, reasons, drops)
+}
+
+#[test]
+fn into_a_reference_borrows_for_a_destroy_entry() {
+    let (state, reasons, drops) = closer();
+    let ud = state.boxed().into_raw();
+    // SAFETY: `ud` carries the boxed state; `CLOSE`, its destroy, is
+    // called once, with a string valid for the call.
+    let got = resume_panics(|| unsafe { Closer::CLOSE(ud, c"done".as_ptr()) });
+    assert_eq!(got, 0);
+    assert_eq!(*reasons.borrow(), ["done"]);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn into_a_reference_refused_in_a_destroy_entry_drops_the_state() {
+    let (state, reasons, drops) = closer();
+    let ud = state.boxed().into_raw();
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: as above, with a null string, refused before it is read.
+        resume_panics(|| got = unsafe { Closer::CLOSE(ud, ptr::null()) })
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("Closing::close` refused the call: its parameter `reason` is null"),
+        "{message}"
+    );
+    assert_eq!(got, -1);
+    assert!(reasons.borrow().is_empty(), "the method did not run");
+    assert_eq!(drops.get(), 1, "the state was dropped, not leaked");
 }

@@ -6,7 +6,7 @@
 //! code runs, so the whole file runs under Miri (`scripts/miri.sh`).
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::panic_any;
 use std::ptr;
 use std::rc::Rc;
@@ -1259,4 +1259,199 @@ fn into_converts_for_once_and_slotless_closures() {
             && raised[0].contains("UnknownLevel(5)"),
         "an unnamed parameter is named by its position: {raised:?}"
     );
+}
+
+/// A log callback as C declares it: the message as a C string (null when
+/// there is none), the record as a pointer to a C struct, and an out
+/// parameter.
+#[repr(C)]
+#[derive(Debug, PartialEq)]
+struct Record {
+    line: u32,
+    column: u32,
+}
+
+#[callback(fallback = -1)]
+type OnRecord = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(&CStr)] message: *const c_char,
+    #[into(Option<&CStr>)] detail: *const c_char,
+    #[into(&Record)] record: *const c_void,
+    #[into(&mut u32)] seen: *mut u32,
+) -> c_int;
+
+#[test]
+fn into_a_reference_borrows_what_c_points_at_for_the_call() {
+    let mut log = Vec::new();
+    let record = Record { line: 3, column: 7 };
+    let mut seen = 0u32;
+    let got = OnRecord::scope(
+        |message: &CStr, detail: Option<&CStr>, record: &Record, seen: &mut u32| {
+            *seen += 1;
+            log.push((
+                message.to_owned(),
+                detail.map(CStr::to_owned),
+                record.line + record.column,
+            ));
+            0
+        },
+        // SAFETY: `f`/`ud` are alive for the scope; the strings, the record
+        // and `seen` are valid for each call.
+        |f, ud| unsafe {
+            let record = ptr::from_ref(&record).cast();
+            [
+                f(ud, c"first".as_ptr(), ptr::null(), record, &mut seen),
+                f(ud, c"second".as_ptr(), c"more".as_ptr(), record, &mut seen),
+            ]
+        },
+    );
+    assert_eq!(got, [0, 0]);
+    assert_eq!(seen, 2, "written through the `&mut u32`");
+    assert_eq!(
+        log,
+        [
+            (c"first".to_owned(), None, 10),
+            (c"second".to_owned(), Some(c"more".to_owned()), 10)
+        ]
+    );
+}
+
+#[test]
+fn into_a_reference_refuses_null_before_the_call_without_poisoning() {
+    let calls = Cell::new(0);
+    let record = [0u32; 3];
+    let mut seen = 0u32;
+    let mut got = [0; 3];
+    let payload = panic_payload(|| {
+        OnRecord::scope(
+            |_: &CStr, _: Option<&CStr>, _: &Record, _: &mut u32| {
+                calls.set(calls.get() + 1);
+                0
+            },
+            |f, ud| {
+                // SAFETY: `f`/`ud` are alive for the scope; every non-null
+                // pointer is valid for the call.
+                got = unsafe {
+                    let record = record.as_ptr().cast::<c_void>();
+                    [
+                        f(ud, ptr::null(), ptr::null(), record, &mut seen),
+                        f(ud, c"x".as_ptr(), ptr::null(), record, &mut seen),
+                        f(ud, c"x".as_ptr(), ptr::null(), record, &mut seen),
+                    ]
+                }
+            },
+        )
+    });
+    assert_eq!(
+        got,
+        [-1, 0, 0],
+        "the refused call gets the fallback; refused before it reached the holder, it leaves \
+         the closure's state untouched, so the holder is not poisoned and the next calls run"
+    );
+    assert_eq!(calls.get(), 2);
+    let message = message(&*payload);
+    assert!(
+        message.contains(
+            "OnRecord` refused the call: its parameter `message` is null, where it is borrowed \
+             as `&core::ffi::c_str::CStr`"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn into_a_reference_refuses_a_null_out_parameter() {
+    let payload = panic_payload(|| {
+        OnRecord::scope(
+            |_: &CStr, _: Option<&CStr>, _: &Record, _: &mut u32| 0,
+            // SAFETY: as above, with a null `seen`.
+            |f, ud| unsafe {
+                let record = Record { line: 0, column: 0 };
+                f(
+                    ud,
+                    c"x".as_ptr(),
+                    ptr::null(),
+                    ptr::from_ref(&record).cast(),
+                    ptr::null_mut(),
+                )
+            },
+        )
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("its parameter `seen` is null, where it is borrowed as `&mut u32`"),
+        "{message}"
+    );
+}
+
+/// Without user data: the closure captures nothing, the path arrives as a
+/// C string.
+#[callback(on_panic = fallback, fallback = -1)]
+type PathLength = unsafe extern "C" fn(#[into(&CStr)] path: *const c_char) -> c_int;
+
+#[test]
+fn into_a_reference_works_without_user_data() {
+    let holder = PathLength::new(|path: &CStr| path.to_bytes().len() as c_int);
+    let function = holder.function();
+    // SAFETY: a NUL-terminated string, valid for the call.
+    assert_eq!(unsafe { function(c"/tmp/x".as_ptr()) }, 6);
+    // SAFETY: null is refused, not read.
+    let (got, raised) = panics_during(|| unsafe { function(ptr::null()) });
+    assert_eq!(got, -1);
+    assert!(
+        raised[0].contains("its parameter `path` is null"),
+        "{raised:?}"
+    );
+}
+
+#[test]
+fn into_a_reference_infers_the_closures_parameter_types() {
+    let mut total = 0;
+    OnRecord::scope(
+        |message, detail, record, seen| {
+            *seen = 1;
+            total +=
+                message.to_bytes().len() + usize::from(detail.is_some()) + record.line as usize;
+            0
+        },
+        // SAFETY: `f`/`ud` are alive for the scope; the pointers are valid
+        // for the call.
+        |f, ud| unsafe {
+            let record = Record { line: 2, column: 0 };
+            let mut seen = 0;
+            f(
+                ud,
+                c"abc".as_ptr(),
+                c"".as_ptr(),
+                ptr::from_ref(&record).cast(),
+                &mut seen,
+            )
+        },
+    );
+    assert_eq!(total, 3 + 1 + 2);
+}
+
+#[test]
+fn into_a_reference_borrows_for_a_once_closure() {
+    let raw = OnRecord::once(
+        |message: &CStr, _: Option<&CStr>, record: &Record, seen: &mut u32| {
+            *seen = record.line;
+            message.to_bytes().len() as c_int
+        },
+    )
+    .into_raw();
+    let record = Record { line: 4, column: 0 };
+    let mut seen = 0;
+    // SAFETY: called once, as a `once` holder allows (the call frees it);
+    // the string, the record and `seen` are valid for the call.
+    let got = unsafe {
+        (raw.function)(
+            raw.user_data,
+            c"four".as_ptr(),
+            ptr::null(),
+            ptr::from_ref(&record).cast(),
+            &mut seen,
+        )
+    };
+    assert_eq!((got, seen), (4, 4));
 }

@@ -116,7 +116,7 @@ macro_rules! assert {
 
 use ::ffi_callback::callback;
 use ::std::cell::Cell;
-use ::std::ffi::{c_int, c_void};
+use ::std::ffi::{CStr, c_char, c_int, c_void};
 use ::std::vec::Vec;
 
 /// A pointer-sized integer alias, as Windows' `LPARAM`.
@@ -349,6 +349,72 @@ pub type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c
 /// No slot, a safe fn pointer type.
 #[callback]
 pub type AtExit = extern "C" fn();
+
+/// A level, converted from a C `int` by `TryFrom`.
+#[derive(Debug, Clone, Copy)]
+pub struct Level(pub c_int);
+
+impl ::core::convert::TryFrom<c_int> for Level {
+    type Error = c_int;
+    fn try_from(level: c_int) -> ::core::result::Result<Self, c_int> {
+        if level >= 0 {
+            ::core::result::Result::Ok(Level(level))
+        } else {
+            ::core::result::Result::Err(level)
+        }
+    }
+}
+
+/// Parameters converted (`#[into(Level)]`) and borrowed (`&CStr`,
+/// `Option<&T>`, `&mut T`).
+#[callback]
+pub type Converted = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(Level)] level: c_int,
+    #[into(&CStr)] name: *const c_char,
+    #[into(::core::option::Option<&c_int>)] value: *const c_int,
+    #[into(&mut c_int)] out: *mut c_int,
+) -> c_int;
+
+/// A callback set: exclusive, shared and destroy entries, with converted
+/// and borrowed parameters.
+#[callback]
+pub trait Stream {
+    /// Writes the state's count through `out`.
+    unsafe extern "C" fn read(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(&mut c_int)] out: *mut c_int,
+    ) -> c_int;
+    /// The length of `name`.
+    unsafe extern "C" fn name(
+        &self,
+        #[user_data] ud: *mut c_void,
+        #[into(&CStr)] name: *const c_char,
+    ) -> c_int;
+    /// Frees the state.
+    unsafe extern "C" fn close(
+        self,
+        #[user_data] ud: *mut c_void,
+        #[into(Level)] level: c_int,
+    ) -> c_int;
+}
+
+impl Stream for State {
+    fn read(&mut self, out: &mut c_int) -> c_int {
+        self.seen.push(1);
+        *out = <c_int as ::core::convert::TryFrom<usize>>::try_from(self.seen.len())
+            .unwrap_or_default();
+        0
+    }
+    fn name(&self, name: &CStr) -> c_int {
+        <c_int as ::core::convert::TryFrom<usize>>::try_from(name.to_bytes().len())
+            .unwrap_or_default()
+    }
+    fn close(self, level: Level) -> c_int {
+        level.0
+    }
+}
 
 /// Accessor.
 #[callback(
@@ -647,6 +713,26 @@ pub fn run_all() -> c_int {
     );
     let kept = ExecRow::boxed(|n, _values| n);
     ::core::mem::drop(kept);
+    let mut out = 0;
+    total += Converted::scope(
+        |level: Level, name: &CStr, value: ::core::option::Option<&c_int>, out: &mut c_int| {
+            *out = level.0 + value.copied().unwrap_or_default();
+            <c_int as ::core::convert::TryFrom<usize>>::try_from(name.to_bytes().len())
+                .unwrap_or_default()
+        },
+        // SAFETY: as above; the string and `out` are valid for the call.
+        |f, ud| unsafe { f(ud, 2, c"abc".as_ptr(), ::core::ptr::null(), &mut out) },
+    );
+    total += out;
+    let stream = State::empty().boxed().into_raw();
+    // SAFETY: `stream` carries the boxed state until `CLOSE`, called once;
+    // the string and `out` are valid for each call.
+    unsafe {
+        total += State::READ(stream, &mut out);
+        total += State::NAME(stream, c"ab".as_ptr());
+        total += State::CLOSE(stream, 4);
+    }
+    total += out;
     for received in run_fresh_names() {
         total += received;
     }
