@@ -42,11 +42,11 @@
 //! need `unsafe` of their own to call it.
 #![forbid(unsafe_code)]
 
-/// Both forms, in a module.
+/// The three forms, in a module.
 pub mod callbacks {
     use ffi_callback::callback;
     use std::cell::Cell;
-    use std::ffi::{c_int, c_void};
+    use std::ffi::{CStr, c_char, c_int, c_void};
 
     /// The fn form with user data: an `unsafe extern "C" fn`.
     #[callback]
@@ -113,6 +113,40 @@ pub mod callbacks {
     #[callback(reentrant)]
     type Reentrant = unsafe extern "system" fn(depth: c_int, #[user_data] ud: isize) -> c_int;
 
+    /// Borrowed parameters (`#[into(&CStr)]`, `Option<&T>`): their
+    /// `unsafe` borrow is the macro's, inside its own `unsafe` block.
+    #[callback]
+    pub type Named = unsafe extern "C" fn(
+        #[user_data] ud: *mut c_void,
+        #[into(&CStr)] name: *const c_char,
+        #[into(Option<&c_int>)] value: *const c_int,
+    ) -> c_int;
+
+    /// A callback set, its entry points borrowing and converting.
+    #[callback]
+    pub trait Stream {
+        /// Writes the next value through `out`.
+        unsafe extern "C" fn read(
+            &mut self,
+            #[user_data] ud: *mut c_void,
+            #[into(&mut c_int)] out: *mut c_int,
+        ) -> c_int;
+        /// Frees the state.
+        unsafe extern "C" fn close(self, #[user_data] ud: *mut c_void, #[into(u64)] code: u32);
+    }
+
+    /// A state for `Stream`.
+    pub struct Counter(pub c_int);
+
+    impl Stream for Counter {
+        fn read(&mut self, out: &mut c_int) -> c_int {
+            self.0 += 1;
+            *out = self.0;
+            0
+        }
+        fn close(self, _code: u64) {}
+    }
+
     /// What safe code can do with the generated items: take the fn
     /// pointers, build holders (borrowed, boxed, once) and hand them over.
     #[must_use]
@@ -129,6 +163,12 @@ pub mod callbacks {
         let worker = Worker::new(|_| {});
         let done = Done::new(|_, _| {});
         let reentrant = Reentrant::new(|depth| depth);
+        let named = Named::new(|name, value| {
+            c_int::try_from(name.to_bytes().len()).unwrap_or(0) + value.copied().unwrap_or(0)
+        });
+        let (_named_function, _named_user_data) = (named.function(), named.user_data());
+        let stream: [StreamReadFn; 1] = [Counter::READ];
+        let _ = (stream, Counter::CLOSE, Counter(0).boxed().into_raw());
         let fns: [*const (); 6] = [
             visit as *const (),
             count as *const (),
