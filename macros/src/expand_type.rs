@@ -234,7 +234,8 @@ fn trampoline_impl(
     // `scope` (`LENT`: no destroy can come during a call, so the leave does
     // not look for one) and for boxed ones. A once-holder has one.
     let lent = Ident::new("LENT", Span::mixed_site());
-    let (lent_decl, lent_arg, method_generics) = if entry == "call_once" {
+    let once = entry == "call_once";
+    let (lent_decl, lent_arg, method_generics) = if once {
         (quote!(), quote!(), quote!())
     } else {
         (
@@ -247,31 +248,38 @@ fn trampoline_impl(
     let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
     let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
+    // Borrowed parameters are checked before the call reaches the holder,
+    // but a once-holder's: its one call frees the closure, so a refusal
+    // must come inside it, where it drops the closure instead of leaking it.
     let converted = converted_args(
         names,
         &model.conversions,
         model.slot_index(),
         &quote!(#local),
         &site,
-        false,
+        once,
     );
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
-    let checks = borrow_checks(
-        names,
-        &model.conversions,
-        &quote!(#local),
-        &site,
-        &quote!(<#ident<#f> as #local::CallbackType>::Policy),
-        &fallback,
-    );
+    let checks = if once {
+        quote!()
+    } else {
+        borrow_checks(
+            names,
+            &model.conversions,
+            &quote!(#local),
+            &site,
+            &quote!(<#ident<#f> as #local::CallbackType>::Policy),
+            &fallback,
+        )
+    };
     // The runtime's call. An exclusive or shared call gets the C arguments
     // but the slot once, as a tuple, for the closure or (after healing a
     // poisoned holder, rarely) for `retry`, which calls `again` with them:
     // the trampoline itself, so that the closure's call is compiled once.
     let call = |user_data: TokenStream, again: TokenStream| {
-        if entry == "call_once" {
+        if once {
             quote! {
                 #local::#entry::<#ident<#f>, #o, _>(
                     #user_data,
@@ -330,7 +338,7 @@ fn trampoline_impl(
                     }
                 };
             };
-            if entry == "call_once" {
+            if once {
                 let call = call(quote!(#slot), quote!());
                 let body = quote! {
                     #fetch

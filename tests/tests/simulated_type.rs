@@ -1455,3 +1455,39 @@ fn into_a_reference_borrows_for_a_once_closure() {
     };
     assert_eq!((got, seen), (4, 4));
 }
+
+#[test]
+fn into_a_reference_refused_in_a_once_call_drops_the_closure() {
+    let drops = Rc::new(Cell::new(0));
+    let guard = Tracked(drops.clone());
+    let raw = OnRecord::once(move |_: &CStr, _: Option<&CStr>, _: &Record, _: &mut u32| {
+        let _keep = &guard;
+        0
+    })
+    .into_raw();
+    let record = Record { line: 0, column: 0 };
+    let mut seen = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: called once, as a `once` holder allows; the null message
+        // is refused before it is read.
+        resume_panics(|| unsafe {
+            (raw.function)(
+                raw.user_data,
+                ptr::null(),
+                ptr::null(),
+                ptr::from_ref(&record).cast(),
+                &mut seen,
+            )
+        })
+    });
+    assert!(
+        message(&*payload).contains("its parameter `message` is null"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(
+        drops.get(),
+        1,
+        "the one call freed the closure, refused or not"
+    );
+}
