@@ -147,7 +147,7 @@ pub(crate) fn converted_args(
                 // states, vouches for the rest; the closure's higher-ranked
                 // bound keeps the borrow inside the call.
                 if checked_inside {
-                    quote_spanned!(span=> #private::borrow_or_refuse::<_, #target>(#arg, #site, #label))
+                    quote_spanned!(span=> #private::BorrowParam::<#target>::borrow_checked(#arg, #site, #label))
                 } else {
                     quote_spanned!(span=> #private::BorrowParam::<#target>::borrow(#arg))
                 }

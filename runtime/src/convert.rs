@@ -99,6 +99,22 @@ pub unsafe trait BorrowParam<T>: Copy {
     /// only: the closure's bound is higher-ranked, so the borrow cannot
     /// leave the call.
     unsafe fn borrow(self) -> T;
+
+    /// [`check`](Self::check) and [`borrow`](Self::borrow) inside the
+    /// call, refusing by panicking: for a once-closure's call and a set's
+    /// destroy entry, which free what they call, so that a refusal drops
+    /// it instead of leaking it.
+    ///
+    /// # Safety
+    /// As for [`borrow`](Self::borrow), but for `check`.
+    #[inline(always)]
+    unsafe fn borrow_checked(self, site: &'static Site, param: &'static str) -> T {
+        if let Err(why) = self.check() {
+            refuse_null(site, param, why.target);
+        }
+        // SAFETY: checked; the rest by the caller's promise.
+        unsafe { self.borrow() }
+    }
 }
 
 /// A C pointer that cannot be borrowed (null), and what it would have
@@ -249,27 +265,6 @@ unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
         // SAFETY: non-null (`check`); the rest by the caller's promise.
         unsafe { CStr::from_ptr(self.address().cast_const().cast()) }
     }
-}
-
-/// [`BorrowParam::check`] and [`BorrowParam::borrow`] inside the call,
-/// refusing by panicking: for a set's destroy entry (`self`), whose state
-/// is moved into the call, so that a refusal drops it instead of leaking
-/// it.
-///
-/// # Safety
-/// As for [`BorrowParam::borrow`], but for `check`.
-#[doc(hidden)]
-#[inline(always)]
-pub unsafe fn borrow_or_refuse<C: BorrowParam<T>, T>(
-    c: C,
-    site: &'static Site,
-    param: &'static str,
-) -> T {
-    if let Err(why) = c.check() {
-        refuse_null(site, param, why.target);
-    }
-    // SAFETY: checked; the rest by the caller's promise.
-    unsafe { c.borrow() }
 }
 
 /// Refuses a call whose parameter `param` failed [`BorrowParam::check`],
