@@ -164,7 +164,12 @@ impl<F> ExecRow<F> {
         Self: ::ffi_callback::__private::Trampoline<O>,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        ::ffi_callback::__private::lend::try_scope::<Self, O, T, c_int>(f, call)
+        ::ffi_callback::__private::lend::try_scope::<
+            Self,
+            O,
+            T,
+            <O as ::ffi_callback::__private::CallbackReturn<c_int>>::Error,
+        >(f, call)
     }
     /// Boxes `f` for a C library that keeps the callback: with a
     /// destroy-notify, hand it over (`into_raw()`); without one, keep

@@ -148,7 +148,12 @@ impl<F> Worker<F> {
         Self: ::ffi_callback::__private::Trampoline<O>,
         O: ::ffi_callback::__private::CallbackReturn<()>,
     {
-        ::ffi_callback::__private::lend::try_scope::<Self, O, T, ()>(f, call)
+        ::ffi_callback::__private::lend::try_scope::<
+            Self,
+            O,
+            T,
+            <O as ::ffi_callback::__private::CallbackReturn<()>>::Error,
+        >(f, call)
     }
     /// Boxes `f` for a C library that keeps the callback: with a
     /// destroy-notify, hand it over (`into_raw()`); without one, keep

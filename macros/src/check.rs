@@ -14,8 +14,8 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 
 use crate::errors::Errors;
 use crate::model::{
-    Abi, Common, Conversion, EntryModel, FallbackValue, FnModel, FnUserData, FreshNames, Model,
-    Output, Policy, RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
+    Abi, Common, Conversion, EntryModel, FallbackValue, Flow, FnModel, FnUserData, FreshNames,
+    Model, Output, Policy, RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
@@ -315,9 +315,15 @@ fn idents_in(tokens: TokenStream, into: &mut HashSet<String>, has_macro: &mut bo
 /// All the tokens the user wrote that end up in generated scopes.
 fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
     let mut tokens = item.to_token_stream();
-    for expr in [&options.fallback, &options.on_error, &options.user_data]
-        .into_iter()
-        .flatten()
+    for expr in [
+        &options.fallback,
+        &options.on_error,
+        &options.user_data,
+        &options.on_continue,
+        &options.on_break,
+    ]
+    .into_iter()
+    .flatten()
     {
         expr.value.to_tokens(&mut tokens);
     }
@@ -340,6 +346,13 @@ fn common<'a>(
         policy,
         fallback: fallback(options, policy, output),
         on_error: options.on_error.as_ref().map(|given| &given.value),
+        flow: match (&options.on_continue, &options.on_break) {
+            (Some(on_continue), Some(on_break)) => Some(Flow {
+                on_continue: &on_continue.value,
+                on_break: &on_break.value,
+            }),
+            _ => None,
+        },
         safe_fn: options.safe_fn.as_ref().map(|given| given.value),
         raise: options.raise.as_ref().map(|given| RaiseExit {
             call: &given.value,
@@ -360,6 +373,7 @@ fn check_fn<'a>(
     let policy = policy(options, false);
     let output = split_output(&item.output);
     refuse_into(&item.params, errors);
+    refuse_flow(options, errors);
 
     // The attribute's options, as written before the item.
     check_policy(options, policy, &abi, errors);
@@ -554,6 +568,45 @@ fn raise_not_here(options: &Options, what: &str, errors: &mut Errors) {
     }
 }
 
+/// The C return type of a callback type's alias, if any.
+fn type_output(output: &syn::ReturnType) -> Option<&Type> {
+    match output {
+        syn::ReturnType::Type(_, ty) => Some(ty),
+        syn::ReturnType::Default => None,
+    }
+}
+
+/// `on_continue` and `on_break` come together, for a callback that returns
+/// a C value (`output`).
+fn check_flow(options: &Options, output: Option<&Type>, errors: &mut Errors) {
+    match (&options.on_continue, &options.on_break) {
+        (Some(given), None) | (None, Some(given)) => errors.error(
+            given.key,
+            "`on_continue` and `on_break` come together: the closures return `ControlFlow<()>`, \
+             and C receives one value for `Continue(())`, the other for `Break(())`",
+        ),
+        (Some(given), Some(_)) if output.is_none() => errors.error(
+            given.key,
+            "`on_continue` and `on_break` are the values C receives, but this callback returns \
+             nothing to C: remove them",
+        ),
+        _ => {}
+    }
+}
+
+/// `on_continue` and `on_break` are for closures and methods, whose return
+/// type the C signature does not fix; a fn's body returns its C value.
+fn refuse_flow(options: &Options, errors: &mut Errors) {
+    if let Some(given) = options.on_continue.as_ref().or(options.on_break.as_ref()) {
+        errors.error(
+            given.key,
+            "`on_continue` and `on_break` are for callback types and set entries, whose closures \
+             and methods return `ControlFlow<()>`; a `#[callback]` fn returns the C value it \
+             declares: return it from the body",
+        );
+    }
+}
+
 /// `on_error` needs a `Result`; a `Result` needs something to give C.
 fn check_on_error(
     options: &Options,
@@ -706,6 +759,7 @@ fn check_type<'a>(
         );
     }
     raise_not_here(options, "callback types", errors);
+    check_flow(options, type_output(&item.output), errors);
     if let (Some(given), None) = (&options.on_error, &options.error) {
         errors.error(
             given.key,
@@ -1214,6 +1268,8 @@ fn check_set<'a>(
         ("in_impl", options.in_impl.as_ref().map(|g| g.key)),
         ("error", options.error.as_ref().map(|g| g.key)),
         ("on_error", options.on_error.as_ref().map(|g| g.key)),
+        ("on_continue", options.on_continue.as_ref().map(|g| g.key)),
+        ("on_break", options.on_break.as_ref().map(|g| g.key)),
     ] {
         if let Some(span) = given {
             errors.error(
@@ -1380,6 +1436,7 @@ fn check_entry<'a>(
         syn::ReturnType::Default => entry.fn_span,
     };
     check_on_error(options, policy, output.is_result, result_span, errors);
+    check_flow(options, output.c_type, errors);
     let receiver = match &entry.receiver {
         Some((SetReceiver::Unsupported, tokens)) => {
             error(

@@ -44,7 +44,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         .entries
         .iter()
         .map(|entry| fn_type_alias(model, entry));
-    let methods = model.entries.iter().map(method);
+    let methods = model.entries.iter().map(|entry| method(entry, &private));
     let entry_points = model.entries.iter().map(|entry| entry_point(model, entry));
     // Not a name the user's tokens use (a C type called `R`).
     let r = model.entries.first().map_or_else(
@@ -151,10 +151,18 @@ fn c_output(entry: &EntryModel<'_>) -> TokenStream {
 }
 
 /// The Rust method the state's type implements: the receiver and the C
-/// parameters but the slot, returning what the entry declares.
-fn method(entry: &EntryModel<'_>) -> TokenStream {
+/// parameters but the slot, returning what the entry declares, or, with
+/// `on_continue`/`on_break`, `ControlFlow<()>` in its place.
+fn method(entry: &EntryModel<'_>, private: &TokenStream) -> TokenStream {
     let e = entry.entry;
-    let (attrs, ident, output) = (&e.attrs, &e.ident, &e.output);
+    let (attrs, ident) = (&e.attrs, &e.ident);
+    let output = match (&entry.common.flow, &entry.output.error) {
+        (None, _) => e.output.to_token_stream(),
+        (Some(_), None) => quote!(-> #private::core::ops::ControlFlow<()>),
+        (Some(_), Some(error)) => {
+            quote!(-> #private::core::result::Result<#private::core::ops::ControlFlow<()>, #error>)
+        }
+    };
     let receiver = e.receiver.as_ref().map(|(_, tokens)| tokens);
     let skip = entry.slot_index();
     let params = e
@@ -201,6 +209,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
+    let (continue_var, break_var) = (
+        Ident::new("__ffi_continue", Span::mixed_site()),
+        Ident::new("__ffi_break", Span::mixed_site()),
+    );
     let state = Ident::new("__ffi_state", Span::mixed_site());
     let fallback = match &common.fallback {
         FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
@@ -255,6 +267,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             &site,
             entry.receiver == SetReceiver::Owned,
         );
+        // The method's value as the runtime takes it: with
+        // `on_continue`/`on_break`, its `ControlFlow` made C's value.
+        let mut returned = quote!(<Self as #set>::#name(#state, #(#converted),*));
+        if common.flow.is_some() {
+            returned = quote!(#private::flow(#returned, #continue_var, #break_var));
+        }
         match entry.receiver {
             SetReceiver::Exclusive | SetReceiver::Shared => {
                 let (holder_call, state_ref) = if entry.receiver == SetReceiver::Exclusive {
@@ -267,7 +285,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         #user_data,
                         #site,
                         (#(#args,)*),
-                        |#state: #state_ref, (#(#args,)*)| <Self as #set>::#name(#state, #(#converted),*),
+                        |#state: #state_ref, (#(#args,)*)| #returned,
                         #on_error_var,
                         #fallback_var,
                         |(#(#args,)*), #slot_var| #again,
@@ -278,7 +296,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 #private::set::destroy_entry::<#threading, #policy, Self, _, _>(
                     #private::UserDataSlot::into_ptr(#user_data),
                     #site,
-                    move |#state: Self| <Self as #set>::#name(#state, #(#converted),*),
+                    move |#state: Self| #returned,
                     #on_error_var,
                     #fallback_var,
                 )
@@ -294,9 +312,20 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
          library's struct of function pointers. {}",
         fallback_doc(entry)
     );
+    let flow_closures = match &common.flow {
+        Some(flow) => {
+            let (on_continue, on_break) = (flow.on_continue, flow.on_break);
+            quote! {
+                let #continue_var = || #ret_arrow { #on_continue };
+                let #break_var = || #ret_arrow { #on_break };
+            }
+        }
+        None => quote!(),
+    };
     let closures = quote! {
         let #fallback_var = #fallback;
         let #on_error_var = #on_error;
+        #flow_closures
     };
     // Before the call, but for the destroy entry (`self`), whose call
     // checks them itself: its refusal drops the state it moved.

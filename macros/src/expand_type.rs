@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Ident, ReturnType, Type};
 
-use crate::model::{FallbackValue, TypeModel, TypeSlot};
+use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, safe_fn_promise,
@@ -77,11 +77,16 @@ fn return_bound(model: &TypeModel<'_>) -> TokenStream {
 fn return_bound_in(model: &TypeModel<'_>, private: &TokenStream) -> TokenStream {
     let o = &model.common.names.output;
     let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
-    let returns = match (&model.error, model.common.policy.returns_fallback()) {
-        (Some(error), _) => quote!(#private::DeclaredReturn<#c_ret, #error>),
-        (None, true) => quote!(#private::CallbackReturn<#c_ret>),
+    let flow = model.common.flow.is_some();
+    let returns = match (&model.error, model.common.policy.returns_fallback(), flow) {
+        (Some(error), _, false) => quote!(#private::DeclaredReturn<#c_ret, #error>),
+        (None, true, false) => quote!(#private::CallbackReturn<#c_ret>),
         // No value to give C for an `Err` (`abort`, `unwind`, no `on_error`).
-        (None, false) => quote!(#private::PlainReturn<#c_ret>),
+        (None, false, false) => quote!(#private::PlainReturn<#c_ret>),
+        // `on_continue`/`on_break`: `ControlFlow<()>`, or a `Result` of it.
+        (Some(error), _, true) => quote!(#private::DeclaredFlow<#error>),
+        (None, true, true) => quote!(#private::FlowReturn),
+        (None, false, true) => quote!(#private::PlainFlow),
     };
     quote!(#o: #returns)
 }
@@ -95,11 +100,12 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
             let (ident, o) = (&model.item.ident, &common.names.output);
             let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
             let named = named_args(model, common.on_error);
+            let declared = match common.flow {
+                None => quote!(<#o as #private::DeclaredReturn<#c_ret, #error>>),
+                Some(_) => quote!(<#o as #private::DeclaredFlow<#error>>),
+            };
             quote! {
-                move |e: &_| #ident::<()>::__ffi_on_error(
-                    <#o as #private::DeclaredReturn<#c_ret, #error>>::declared_error(e),
-                    #(#named),*
-                )
+                move |e: &_| #ident::<()>::__ffi_on_error(#declared::declared_error(e), #(#named),*)
             }
         }
         _ => quote!(move |_: &_| #fallback()),
@@ -149,6 +155,22 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
         }
         _ => quote!(),
     };
+    let flow = match &common.flow {
+        Some(Flow {
+            on_continue,
+            on_break,
+        }) => {
+            let (continue_params, break_params) =
+                (params_of(Some(on_continue)), params_of(Some(on_break)));
+            quote! {
+                #[inline]
+                fn __ffi_on_continue(#(#continue_params),*) #ret_arrow { #on_continue }
+                #[inline]
+                fn __ffi_on_break(#(#break_params),*) #ret_arrow { #on_break }
+            }
+        }
+        None => quote!(),
+    };
     let fetch = match &model.slot {
         TypeSlot::Accessor(expr) => {
             let params = params_of(Some(*expr));
@@ -168,6 +190,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             #[inline]
             fn __ffi_fallback(#(#params),*) #ret_arrow { #fallback }
             #on_error
+            #flow
             #fetch
         }
     }
@@ -262,6 +285,7 @@ fn trampoline_impl(
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
+    let flow_fns = flow_closures(model);
     let checks = if once {
         quote!()
     } else {
@@ -278,22 +302,24 @@ fn trampoline_impl(
     // but the slot once, as a tuple, for the closure or (after healing a
     // poisoned holder, rarely) for `retry`, which calls `again` with them:
     // the trampoline itself, so that the closure's call is compiled once.
+    let returned = flowed(model, quote!(#closure(#(#converted),*)), &quote!(#local));
+    let returned_type = flowed_type(model, &quote!(#local));
     let call = |user_data: TokenStream, again: TokenStream| {
         if once {
             quote! {
-                #local::#entry::<#ident<#f>, #o, _>(
+                #local::#entry::<#ident<#f>, #returned_type, _>(
                     #user_data,
-                    move |#closure: #closure_ref| #closure(#(#converted),*),
+                    move |#closure: #closure_ref| #returned,
                     #on_error,
                     #fallback,
                 )
             }
         } else {
             quote! {
-                #local::#entry::<#ident<#f>, _, #o, _ #lent_arg>(
+                #local::#entry::<#ident<#f>, _, #returned_type, _ #lent_arg>(
                     #user_data,
                     (#(#args,)*),
-                    |#closure: #closure_ref, (#(#args,)*)| #closure(#(#converted),*),
+                    |#closure: #closure_ref, (#(#args,)*)| #returned,
                     #on_error,
                     #fallback,
                     |(#(#args,)*), #slot| #again,
@@ -317,6 +343,7 @@ fn trampoline_impl(
             );
             let body = quote! {
                 #fallback_fn
+                #flow_fns
                 #checks
                 // SAFETY: C passes back the user data of a live holder of
                 // this type, and pointers valid for the call where a
@@ -343,6 +370,7 @@ fn trampoline_impl(
                 let body = quote! {
                     #fetch
                     #fallback_fn
+                    #flow_fns
                     #checks
                     // SAFETY: the accessor found the user data of a live
                     // holder of this type, or null, which the runtime
@@ -370,6 +398,7 @@ fn trampoline_impl(
                     #[forbid(unsafe_op_in_unsafe_fn)]
                     unsafe fn #entry_fn<#f, #o #lent_decl>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
                         #fallback_fn
+                        #flow_fns
                         #checks
                         // SAFETY: forwarded; the runtime refuses null;
                         // `retry` calls this with the same arguments.
@@ -411,7 +440,17 @@ fn struct_docs(model: &TypeModel<'_>, what: &str) -> TokenStream {
         _ => model.threading.doc(),
     };
     let signature = tidy(&quote!(#(#types),*).to_string());
-    let output = tidy(&quote!(#output).to_string());
+    let (output, flow) = match &model.common.flow {
+        None => (tidy(&quote!(#output).to_string()), String::new()),
+        Some(flow) => (
+            "-> ControlFlow<()>".to_owned(),
+            format!(
+                " C receives `{}` for `ControlFlow::Continue(())` and `{}` for `Break(())`.",
+                tidy(&flow.on_continue.to_token_stream().to_string()),
+                tidy(&flow.on_break.to_token_stream().to_string())
+            ),
+        ),
+    };
     let output = if output.is_empty() {
         String::new()
     } else {
@@ -435,7 +474,7 @@ fn struct_docs(model: &TypeModel<'_>, what: &str) -> TokenStream {
     };
     let doc = format!(
         " `#[callback]` holder: {what} for closures `{fn_trait}({signature}){output}{threads}` \
-         (or returning `Result<_, E>`).{contract}{fallback} The C function-pointer type is \
+         (or returning `Result<_, E>`).{flow}{contract}{fallback} The C function-pointer type is \
          [`{}`]; see the `ffi_callback` crate docs for each constructor.",
         model.fn_type
     );
@@ -476,12 +515,17 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         trampoline_impl(model, "OnceTrampoline", "FnOnce", "call_once", quote!(#f));
     let bound = quote!(Self: #private::Trampoline<#o>);
     let once_bound = quote!(Self: #private::OnceTrampoline<#o>);
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    // Where `try_scope` finds the closures' error type.
+    let returns_trait = match model.common.flow {
+        None => quote!(#private::CallbackReturn<#c_ret>),
+        Some(_) => quote!(#private::FlowReturn),
+    };
     let docs = struct_docs(
         model,
         "borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks",
     );
     let site_value = site_of(model);
-    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
     let from_ptr = quote!(<#slot as #private::UserDataSlot>::from_ptr);
     let promise = safe_fn_promise(common);
 
@@ -549,9 +593,9 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             pub fn try_scope<#o, #t>(
                 f: #f,
                 call: impl #private::FnOnce(#fn_type, #slot) -> #t,
-            ) -> #core::result::Result<#t, <#o as #private::CallbackReturn<#c_ret>>::Error>
-            where #bound, #o: #private::CallbackReturn<#c_ret> {
-                #private::lend::try_scope::<Self, #o, #t, #c_ret>(f, call)
+            ) -> #core::result::Result<#t, <#o as #returns_trait>::Error>
+            where #bound, #o: #returns_trait {
+                #private::lend::try_scope::<Self, #o, #t, <#o as #returns_trait>::Error>(f, call)
             }
 
             /// Boxes `f` for a C library that keeps the callback: with a
@@ -612,6 +656,51 @@ fn site_of(model: &TypeModel<'_>) -> TokenStream {
 
 /// The trampoline's parameters that `expr` names, to pass to the fn that
 /// holds it.
+/// The variables holding C's values for `ControlFlow` (`on_continue`,
+/// `on_break`), hygienic.
+fn flow_vars() -> (Ident, Ident) {
+    (
+        Ident::new("__ffi_continue", Span::mixed_site()),
+        Ident::new("__ffi_break", Span::mixed_site()),
+    )
+}
+
+/// With `on_continue`/`on_break`: the closures giving C's two values, over
+/// the C parameters they name, defined before the call as the fallback is.
+fn flow_closures(model: &TypeModel<'_>) -> TokenStream {
+    let Some(flow) = &model.common.flow else {
+        return quote!();
+    };
+    let ident = &model.item.ident;
+    let (on_continue, on_break) = flow_vars();
+    let continue_args = named_args(model, Some(flow.on_continue));
+    let break_args = named_args(model, Some(flow.on_break));
+    quote! {
+        let #on_continue = move || #ident::<()>::__ffi_on_continue(#(#continue_args),*);
+        let #on_break = move || #ident::<()>::__ffi_on_break(#(#break_args),*);
+    }
+}
+
+/// The closure's value `call` as the runtime takes it: as returned, or,
+/// with `on_continue`/`on_break`, its `ControlFlow` made C's value.
+fn flowed(model: &TypeModel<'_>, call: TokenStream, private: &TokenStream) -> TokenStream {
+    if model.common.flow.is_none() {
+        return call;
+    }
+    let (on_continue, on_break) = flow_vars();
+    quote!(#private::flow(#call, #on_continue, #on_break))
+}
+
+/// The type of [`flowed`]: the closure's `O`, or `Result<R, O::Error>`.
+fn flowed_type(model: &TypeModel<'_>, private: &TokenStream) -> TokenStream {
+    let o = &model.common.names.output;
+    if model.common.flow.is_none() {
+        return quote!(#o);
+    }
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    quote!(#private::core::result::Result<#c_ret, <#o as #private::FlowReturn>::Error>)
+}
+
 fn named_args<'m>(model: &'m TypeModel<'_>, expr: Option<&syn::Expr>) -> Vec<&'m Ident> {
     model
         .params_named_by(expr)
@@ -651,6 +740,12 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let fallback_args = named_args(model, model.fallback_expr());
     let on_error = on_error_call(model, &quote!(#runtime::__private), &fallback);
+    let flow_fns = flow_closures(model);
+    let returned = flowed(
+        model,
+        quote!(#closure(#(#args),*)),
+        &quote!(#runtime::__private),
+    );
     let checks = borrow_checks(
         &model.param_names,
         &model.conversions,
@@ -693,6 +788,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                     static SITE: #runtime::__private::Site = #site_value;
                     static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
                     let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    #flow_fns
                     #checks
                     // SAFETY: this trampoline is only reachable through
                     // `function(&self)`, so a value of the zero-sized `F`
@@ -700,7 +796,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                     // it an `unsafe` fn (`check`), whose caller passes
                     // pointers valid for the call.
                     unsafe {
-                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #closure(#(#args),*), #on_error, #fallback, &SITE, &FILTER)
+                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #returned, #on_error, #fallback, &SITE, &FILTER)
                     }
                 }
                 trampoline::<#f, #o>

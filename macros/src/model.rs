@@ -24,6 +24,9 @@ pub(crate) struct Common<'a> {
     pub(crate) fallback: FallbackValue<'a>,
     /// `on_error = EXPR`, reading `e` and the C parameters.
     pub(crate) on_error: Option<&'a Expr>,
+    /// `on_continue = EXPR, on_break = EXPR`: the closures (or methods)
+    /// return `ControlFlow<()>`, C receives these.
+    pub(crate) flow: Option<Flow<'a>>,
     /// `unsafe(safe_fn)`: the span of the user's `unsafe`.
     pub(crate) safe_fn: Option<Span>,
     /// `raise = EXPR` and `on_raise = EXPR` (fn form only).
@@ -31,6 +34,13 @@ pub(crate) struct Common<'a> {
     /// Fresh names for generated generics, unused by the item's tokens (a
     /// user type called `F` stays the user's).
     pub(crate) names: FreshNames,
+}
+
+/// What C receives for a closure's `ControlFlow`, each expression reading
+/// the C parameters it names.
+pub(crate) struct Flow<'a> {
+    pub(crate) on_continue: &'a Expr,
+    pub(crate) on_break: &'a Expr,
 }
 
 /// The raise exit of a fn: the diverging C call, and what prepares it.

@@ -50,6 +50,10 @@ pub(crate) struct Options {
     pub(crate) unguarded_fallback: Option<Given<bool>>,
     pub(crate) fallback: Option<Given<Expr>>,
     pub(crate) on_error: Option<Given<Expr>>,
+    /// `on_continue = EXPR` and `on_break = EXPR`: what C receives for a
+    /// closure's `ControlFlow::Continue(())` and `Break(())`.
+    pub(crate) on_continue: Option<Given<Expr>>,
+    pub(crate) on_break: Option<Given<Expr>>,
     pub(crate) error: Option<Given<Type>>,
     pub(crate) user_data: Option<Given<Expr>>,
     pub(crate) krate: Option<Given<Path>>,
@@ -74,10 +78,13 @@ pub(crate) struct Options {
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
      `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
      `crate = path`, `unsafe(safe_fn)`, `preset = path`, for fns `in_impl`, `raise = EXPR` and \
-     `on_raise = EXPR`, and for callback types `reentrant`, `send`, `sync`, `local`, \
-     `error = Type`, `fn_type = Name`";
+     `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
+     `error = Type`, `fn_type = Name`, and for callback types and set entries `on_continue = EXPR` \
+     with `on_break = EXPR`";
 
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 21] = [
+    "on_continue",
+    "on_break",
     "raise",
     "on_raise",
     "on_panic",
@@ -138,6 +145,8 @@ impl Options {
             unguarded_fallback: self.unguarded_fallback.or(defaults.unguarded_fallback),
             fallback: self.fallback.or(defaults.fallback),
             on_error: self.on_error.or(defaults.on_error),
+            on_continue: self.on_continue.or(defaults.on_continue),
+            on_break: self.on_break.or(defaults.on_break),
             error: self.error.or(defaults.error),
             user_data: self.user_data.or(defaults.user_data),
             krate: self.krate.or(defaults.krate),
@@ -208,6 +217,12 @@ impl Options {
             ("on_error", Meta::NameValue(nv)) => {
                 set(&mut self.on_error, nv.value, key_span, &key, errors)
             }
+            ("on_continue", Meta::NameValue(nv)) => {
+                set(&mut self.on_continue, nv.value, key_span, &key, errors)
+            }
+            ("on_break", Meta::NameValue(nv)) => {
+                set(&mut self.on_break, nv.value, key_span, &key, errors)
+            }
             ("raise", Meta::NameValue(nv)) => {
                 set(&mut self.raise, nv.value, key_span, &key, errors)
             }
@@ -277,7 +292,8 @@ impl Options {
             ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
             (
                 "on_panic" | "unguarded" | "fallback" | "on_error" | "error" | "user_data"
-                | "crate" | "preset" | "fn_type" | "raise" | "on_raise",
+                | "crate" | "preset" | "fn_type" | "raise" | "on_raise" | "on_continue"
+                | "on_break",
                 other,
             ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
@@ -363,6 +379,8 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),
         "no_guard" | "without_guard" => return Some("unguarded = fallback"),
         "longjmp" | "throw" | "raise_error" => return Some("raise = EXPR"),
+        "continue" | "on_continue_value" | "continue_value" => return Some("on_continue = EXPR"),
+        "break" | "on_stop" | "stop" | "break_value" => return Some("on_break = EXPR"),
         _ => {}
     }
     closest(key, &KEYS).map(|key| match key {

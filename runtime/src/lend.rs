@@ -8,7 +8,6 @@ use crate::closure_bounds::{OnceTrampoline, Trampoline};
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
 use crate::panic::guarded;
-use crate::returns::CallbackReturn;
 use crate::user_data::UserDataSlot;
 
 /// `Name::scope`: lends `f` to C for the duration of `call`, under the
@@ -28,16 +27,16 @@ where
 }
 
 /// `Name::try_scope`: [`scope`] under `try_resume`, which also returns the
-/// first `Err` of the closure.
+/// first `Err` of the closure, an `E` (the closure's error type, as
+/// `CallbackReturn` or `FlowReturn` gives it).
 #[doc(hidden)]
 #[inline]
-pub fn try_scope<C, O, T, R>(
+pub fn try_scope<C, O, T, E: 'static>(
     f: C::Closure,
     call: impl FnOnce(C::Function, C::UserData) -> T,
-) -> Result<T, O::Error>
+) -> Result<T, E>
 where
     C: CallbackType + Trampoline<O>,
-    O: CallbackReturn<R>,
 {
     let holder = Holder::<C::Closure, C::Threading>::new(f);
     // SAFETY: as in `scope`.

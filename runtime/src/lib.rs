@@ -84,7 +84,8 @@ pub mod __private {
         pub use crate::threading::{AnyThread, CallerThread, HomeThread, Threading};
     }
     pub use crate::returns::{
-        CallbackReturn, DeclaredReturn, Fallback, PlainReturn, SafeFnPromise, no_error, no_fallback,
+        CallbackReturn, DeclaredFlow, DeclaredReturn, Fallback, FlowReturn, PlainFlow, PlainReturn,
+        SafeFnPromise, flow, no_error, no_fallback,
     };
     /// The raise exit.
     pub mod raise {

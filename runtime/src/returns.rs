@@ -3,6 +3,7 @@
 //! C receives for an `Err`.
 
 use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 /// The value a callback returns to C after a panic or a refused call, unless
 /// `#[callback(fallback = EXPR)]` names one.
@@ -206,3 +207,96 @@ impl CallbackReturn<std::ffi::c_int> for bool {
 #[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl PlainReturn<std::ffi::c_int> for bool {}
+
+/// What a closure returns for a callback type (or a set's entry point)
+/// declared with `on_continue = EXPR, on_break = EXPR`: `ControlFlow<()>`,
+/// or `Result<ControlFlow<()>, E>`; C receives the declared value for each
+/// (GLib's `G_SOURCE_CONTINUE` and `G_SOURCE_REMOVE`, sqlite's 0 and 1).
+#[diagnostic::on_unimplemented(
+    message = "this closure returns `{Self}`, but its callback declares `on_continue` and \
+               `on_break`: it returns `ControlFlow<()>`",
+    label = "returns `{Self}`, not `ControlFlow<()>`",
+    note = "C receives the `on_continue` value for `ControlFlow::Continue(())` and the \
+            `on_break` value for `ControlFlow::Break(())`; a closure that can fail returns \
+            `Result<ControlFlow<()>, E>`"
+)]
+pub trait FlowReturn {
+    /// `Infallible` for a plain `ControlFlow<()>`.
+    type Error: 'static;
+    /// Splits the value into the flow and the error, if any.
+    fn into_flow(self) -> Result<ControlFlow<()>, Self::Error>;
+}
+
+impl FlowReturn for ControlFlow<()> {
+    type Error = Infallible;
+    #[inline(always)]
+    fn into_flow(self) -> Result<ControlFlow<()>, Infallible> {
+        Ok(self)
+    }
+}
+
+impl<E: 'static> FlowReturn for Result<ControlFlow<()>, E> {
+    type Error = E;
+    #[inline(always)]
+    fn into_flow(self) -> Result<ControlFlow<()>, E> {
+        self
+    }
+}
+
+/// [`FlowReturn`] for a callback that has no value to give C for an `Err`
+/// (`on_panic = abort` or `unwind`, and no `on_error`).
+#[diagnostic::on_unimplemented(
+    message = "this closure returns `{Self}`, but its callback has no value to give C for an \
+               `Err`",
+    label = "returns `{Self}`, not `ControlFlow<()>`",
+    note = "with `on_panic = abort` or `unwind` there is no fallback value; a closure returning \
+            `Result` needs the callback to say what C receives for an `Err`: \
+            `#[callback(error = E, on_error = EXPR)]`"
+)]
+pub trait PlainFlow: FlowReturn<Error = Infallible> {}
+
+impl PlainFlow for ControlFlow<()> {}
+
+/// [`FlowReturn`] for a callback declared with `error = E`:
+/// `ControlFlow<()>` or `Result<ControlFlow<()>, E>`.
+#[diagnostic::on_unimplemented(
+    message = "this closure returns `{Self}`, but its callback's closures return \
+               `ControlFlow<()>` or `Result<ControlFlow<()>, {E}>`",
+    label = "returns `{Self}`",
+    note = "the callback's `error = {E}` names the one error its closures fail with, the error \
+            `on_error` reads: convert yours (`.map_err(..)`, or `?` with a `From` impl)"
+)]
+pub trait DeclaredFlow<E>: FlowReturn {
+    /// The error as the callback declared it.
+    fn declared_error(error: &Self::Error) -> &E;
+}
+
+impl<E> DeclaredFlow<E> for ControlFlow<()> {
+    #[inline(always)]
+    fn declared_error(error: &Infallible) -> &E {
+        match *error {}
+    }
+}
+
+impl<E: 'static> DeclaredFlow<E> for Result<ControlFlow<()>, E> {
+    #[inline(always)]
+    fn declared_error(error: &E) -> &E {
+        error
+    }
+}
+
+/// A flow-returning closure's value as C's: `on_continue()` or
+/// `on_break()`, or the error.
+#[doc(hidden)]
+#[inline(always)]
+pub fn flow<O: FlowReturn, R>(
+    value: O,
+    on_continue: impl FnOnce() -> R,
+    on_break: impl FnOnce() -> R,
+) -> Result<R, O::Error> {
+    match value.into_flow() {
+        Ok(ControlFlow::Continue(())) => Ok(on_continue()),
+        Ok(ControlFlow::Break(())) => Ok(on_break()),
+        Err(error) => Err(error),
+    }
+}

@@ -2,11 +2,12 @@
 //! with `scripts/test-glib.sh`): a `sync` closure called concurrently by the
 //! worker threads of a `GThreadPool`, and owned idle callbacks with a
 //! `GDestroyNotify` (`boxed` and `once(..).into_raw_with_destroy()`) run by
-//! a `GMainLoop`; a one-shot timeout as a future, resolved or cancelled; a callback set as a custom `GSource` (`GSourceFuncs`); a
+//! a `GMainLoop`, one returning `ControlFlow`; a one-shot timeout as a future, resolved or cancelled; a callback set as a custom `GSource` (`GSourceFuncs`); a
 //! `local` source destroyed from another thread.
 #![cfg(feature = "glib")]
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
@@ -210,6 +211,45 @@ fn idle_boxed_runs_until_it_returns_false_then_is_destroyed_once() {
     assert_eq!(load(&drops), 0, "alive while the source is");
     run_until_idle();
     assert_eq!(load(&calls), 3, "called until it returned FALSE");
+    assert_eq!(load(&drops), 1, "the destroy-notify ran exactly once");
+}
+
+/// `GSourceFunc` whose closures return `ControlFlow<()>`: GLib's
+/// `G_SOURCE_CONTINUE` keeps the source, `G_SOURCE_REMOVE` removes it.
+#[callback(send, on_continue = G_SOURCE_CONTINUE, on_break = G_SOURCE_REMOVE)]
+type FlowSourceFunc = unsafe extern "C" fn(#[user_data] data: gpointer) -> gboolean;
+
+#[test]
+fn idle_control_flow_continues_then_breaks_then_is_destroyed_once() {
+    let _turn = default_context();
+    let (calls, drops) = (counter(), counter());
+    let guard = DropCounter(drops.clone());
+    let calls_in = calls.clone();
+    let raw = FlowSourceFunc::boxed(move || {
+        let _ = &guard;
+        if calls_in.fetch_add(1, Ordering::SeqCst) + 1 < 3 {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    })
+    .into_raw();
+    // SAFETY: GLib calls `function` with `user_data` until it returns
+    // FALSE, then `destroy` once; the closure is `Send + 'static`.
+    unsafe {
+        g_idle_add_full(
+            G_PRIORITY_DEFAULT_IDLE,
+            Some(raw.function),
+            raw.user_data,
+            Some(raw.destroy),
+        )
+    };
+    run_until_idle();
+    assert_eq!(
+        load(&calls),
+        3,
+        "Continue kept the source, Break removed it"
+    );
     assert_eq!(load(&drops), 1, "the destroy-notify ran exactly once");
 }
 

@@ -2,11 +2,12 @@
 //! `libsqlite3-sys`): `sqlite3_exec` (user data first, re-entered by a
 //! nested exec), `sqlite3_create_function_v2` (accessor user data and
 //! `xDestroy`), `sqlite3_busy_handler` and `sqlite3_trace_v2` (user data in
-//! the middle).
+//! the middle), and a row callback returning `ControlFlow`.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
+use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::path::PathBuf;
 use std::ptr;
@@ -991,4 +992,44 @@ fn trace_v2_panic_is_resumed_after_the_statement() {
     );
     let (_, _, values) = query_column(&db, "SELECT count(*) FROM t");
     assert_eq!(values, [Some("1".to_owned())]);
+}
+
+// ---------------------------------------------------------------------------
+// `ControlFlow` rows: `on_continue = 0, on_break = 1`, and borrowed names
+// ---------------------------------------------------------------------------
+
+/// `sqlite3_exec`'s row callback: 0 goes on, non-zero aborts the statement.
+#[callback(on_continue = 0, on_break = 1)]
+type ExecFlow = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    n: c_int,
+    values: *mut *mut c_char,
+    names: *mut *mut c_char,
+) -> c_int;
+
+#[test]
+fn exec_row_callback_breaks_with_control_flow() {
+    let db = Db::memory();
+    db.exec("CREATE TABLE t(x); INSERT INTO t VALUES ('a'), ('b'), ('c'), ('d');")
+        .unwrap();
+    let mut seen = Vec::new();
+    let (rc, message) = ExecFlow::scope(
+        |n, values, _names| {
+            assert_eq!(n, 1);
+            // SAFETY: sqlite passes the row's one column.
+            seen.push(unsafe { column(values, 0) }.unwrap());
+            if seen.len() < 2 {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        },
+        // SAFETY: `func` takes `ud`, alive for the call.
+        |func, ud| unsafe { db.exec_with("SELECT x FROM t ORDER BY x", Some(func), ud) },
+    );
+    assert_eq!(
+        rc, SQLITE_ABORT,
+        "Break gave sqlite 1, which aborts: {message:?}"
+    );
+    assert_eq!(seen, ["a", "b"]);
 }

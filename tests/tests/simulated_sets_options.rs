@@ -12,6 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::{PhantomData, PhantomPinned};
+use std::ops::ControlFlow;
 use std::ptr;
 use std::rc::Rc;
 
@@ -985,4 +986,74 @@ fn into_a_reference_refused_in_a_destroy_entry_drops_the_state() {
     assert_eq!(got, -1);
     assert!(reasons.borrow().is_empty(), "the method did not run");
     assert_eq!(drops.get(), 1, "the state was dropped, not leaked");
+}
+
+// ---------------------------------------------------------------------------
+// 6. Methods returning `ControlFlow<()>` (`on_continue`, `on_break`)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, PartialEq)]
+struct Failed(c_int);
+
+/// A source as GLib shapes one: `dispatch` keeps it (TRUE) or removes it
+/// (FALSE); `poll` may fail, and stops a walk with 1.
+#[callback]
+trait Ticker {
+    #[callback(on_continue = 1, on_break = 0)]
+    unsafe extern "C" fn dispatch(&mut self, #[user_data] ud: *mut c_void, tick: c_int) -> c_int;
+    #[callback(on_continue = 0, on_break = 1, fallback = -1)]
+    unsafe extern "C" fn poll(
+        &self,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, Failed>;
+}
+
+struct Countdown {
+    ticks: Vec<c_int>,
+}
+
+impl Ticker for Countdown {
+    fn dispatch(&mut self, tick: c_int) -> ControlFlow<()> {
+        self.ticks.push(tick);
+        if tick < 3 {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+    fn poll(&self, n: c_int) -> Result<ControlFlow<()>, Failed> {
+        match n {
+            0 => Ok(ControlFlow::Break(())),
+            n if n < 0 => Err(Failed(n)),
+            _ => Ok(ControlFlow::Continue(())),
+        }
+    }
+}
+
+#[test]
+fn control_flow_methods_give_c_the_declared_values() {
+    let mut got = [0; 6];
+    let (result, state) = Countdown { ticks: Vec::new() }.scope(|ud| {
+        ffi_callback::try_resume(|| {
+            // SAFETY: `ud` is the scoped state, alive for this call.
+            got = unsafe {
+                [
+                    Countdown::DISPATCH(ud, 1),
+                    Countdown::DISPATCH(ud, 3),
+                    Countdown::POLL(ud, 5),
+                    Countdown::POLL(ud, 0),
+                    Countdown::POLL(ud, -4),
+                    Countdown::POLL(ud, 5),
+                ]
+            };
+        })
+    });
+    assert_eq!(
+        got,
+        [1, 0, 0, 1, -1, -1],
+        "Continue, Break, Continue, Break, the Err's fallback, then poisoned by the kept error"
+    );
+    assert_eq!(result, Err(Failed(-4)));
+    assert_eq!(state.ticks, [1, 3]);
 }

@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ops::ControlFlow;
 use std::panic::panic_any;
 use std::ptr;
 use std::rc::Rc;
@@ -1490,4 +1491,104 @@ fn into_a_reference_refused_in_a_once_call_drops_the_closure() {
         1,
         "the one call freed the closure, refused or not"
     );
+}
+
+// ---------------------------------------------------------------------------
+// `on_continue` / `on_break`: closures returning `ControlFlow<()>`
+// ---------------------------------------------------------------------------
+
+/// A visitor as GLib shapes its sources: TRUE keeps it, FALSE removes it;
+/// `on_continue` reads a C parameter.
+#[callback(on_continue = step + 100, on_break = 0)]
+type Visitor = unsafe extern "C" fn(#[user_data] ud: *mut c_void, step: c_int) -> c_int;
+
+#[test]
+fn control_flow_gives_c_the_declared_values() {
+    let mut seen = Vec::new();
+    let got = Visitor::scope(
+        |step| {
+            seen.push(step);
+            if step < 2 {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| unsafe { [f(ud, 1), f(ud, 2)] },
+    );
+    assert_eq!(got, [101, 0], "on_continue read `step`");
+    assert_eq!(seen, [1, 2]);
+}
+
+#[derive(Debug, PartialEq)]
+struct Stop(c_int);
+
+#[test]
+fn control_flow_in_a_result_keeps_the_error_for_try_scope() {
+    let got = Cell::new([0; 2]);
+    let result = Visitor::try_scope(
+        |step| -> Result<ControlFlow<()>, Stop> {
+            if step == 9 {
+                return Err(Stop(step));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| got.set(unsafe { [f(ud, 1), f(ud, 9)] }),
+    );
+    assert_eq!(result, Err(Stop(9)));
+    assert_eq!(got.get(), [101, 0], "the Err gave C the fallback, 0");
+}
+
+/// With a declared error: `on_error` reads it.
+#[callback(on_continue = 1, on_break = 0, error = Stop, on_error = -e.0)]
+type Checked = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn control_flow_with_a_declared_error_reads_it_in_on_error() {
+    let mut got = [0; 3];
+    let result = Checked::try_scope(
+        |n| match n {
+            0 => Ok(ControlFlow::Break(())),
+            n if n < 0 => Err(Stop(n)),
+            _ => Ok(ControlFlow::Continue(())),
+        },
+        // SAFETY: `f`/`ud` are alive for the scope.
+        |f, ud| got = unsafe { [f(5, ud), f(0, ud), f(-7, ud)] },
+    );
+    assert_eq!(got, [1, 0, 7]);
+    assert_eq!(result, Err(Stop(-7)));
+}
+
+/// `abort`, once and without user data: a plain `ControlFlow<()>`.
+#[callback(on_panic = abort, on_continue = 1, on_break = 2)]
+type Walk = unsafe extern "C" fn(depth: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[callback(on_continue = 10, on_break = 20)]
+type Bare = unsafe extern "C" fn(depth: c_int) -> c_int;
+
+#[test]
+fn control_flow_for_once_and_slotless_closures() {
+    let raw = Walk::once(|depth| {
+        if depth > 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .into_raw();
+    // SAFETY: called once, as a `once` holder allows; the call frees it.
+    assert_eq!(unsafe { (raw.function)(3, raw.user_data) }, 2);
+
+    let bare = Bare::new(|depth| {
+        if depth > 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let function = bare.function();
+    // SAFETY: no user data to trust.
+    assert_eq!(unsafe { [function(0), function(1)] }, [10, 20]);
 }

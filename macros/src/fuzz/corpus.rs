@@ -92,6 +92,14 @@ pub(super) const CORPUS: &[(&str, &str)] = &[
         "on_panic = abort",
         "extern \"efiapi\" fn efi(#[user_data(*const c_void)] ctx: &Ctx) -> usize { 0 }",
     ),
+    (
+        "on_continue = G_SOURCE_CONTINUE, on_break = G_SOURCE_REMOVE",
+        "type Source = unsafe extern \"C\" fn(#[user_data] data: gpointer) -> gboolean;",
+    ),
+    (
+        "",
+        "type Visit = unsafe extern \"C\" fn(#[into(&CStr)] path: *const c_char, #[into(Option<&stat>)] sb: *const stat, #[into(Kind)] kind: c_int, #[user_data] ud: *mut c_void) -> c_int;",
+    ),
     ("", "extern fn plain() {}"),
     (
         "",
@@ -343,6 +351,11 @@ pub(super) const OPTIONS: &[&str] = &[
     "unsafe",
     "unsafe = 1",
     "unsafe(other)",
+    "on_continue = 1",
+    "on_break = 0",
+    "on_continue",
+    "on_break(0)",
+    "on_continue = on_break",
     "reentrant",
     "reentrant = true",
     "send",

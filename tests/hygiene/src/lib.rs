@@ -376,6 +376,10 @@ pub type Converted = unsafe extern "C" fn(
     #[into(&mut c_int)] out: *mut c_int,
 ) -> c_int;
 
+/// Closures returning `ControlFlow<()>`, C's values reading a parameter.
+#[callback(on_continue = n + 1, on_break = 0)]
+pub type Flowing = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
 /// A callback set: exclusive, shared and destroy entries, with converted
 /// and borrowed parameters.
 #[callback]
@@ -392,6 +396,9 @@ pub trait Stream {
         #[user_data] ud: *mut c_void,
         #[into(&CStr)] name: *const c_char,
     ) -> c_int;
+    /// Goes on while `n` is positive.
+    #[callback(on_continue = 1, on_break = 0)]
+    unsafe extern "C" fn more(&self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
     /// Frees the state.
     unsafe extern "C" fn close(
         self,
@@ -410,6 +417,13 @@ impl Stream for State {
     fn name(&self, name: &CStr) -> c_int {
         <c_int as ::core::convert::TryFrom<usize>>::try_from(name.to_bytes().len())
             .unwrap_or_default()
+    }
+    fn more(&self, n: c_int) -> ::core::ops::ControlFlow<()> {
+        if n > 0 {
+            ::core::ops::ControlFlow::Continue(())
+        } else {
+            ::core::ops::ControlFlow::Break(())
+        }
     }
     fn close(self, level: Level) -> c_int {
         level.0
@@ -724,12 +738,24 @@ pub fn run_all() -> c_int {
         |f, ud| unsafe { f(ud, 2, c"abc".as_ptr(), ::core::ptr::null(), &mut out) },
     );
     total += out;
+    total += Flowing::scope(
+        |n| {
+            if n > 0 {
+                ::core::ops::ControlFlow::Continue(())
+            } else {
+                ::core::ops::ControlFlow::Break(())
+            }
+        },
+        // SAFETY: as above.
+        |f, ud| unsafe { f(ud, 2) + f(ud, 0) },
+    );
     let stream = State::empty().boxed().into_raw();
     // SAFETY: `stream` carries the boxed state until `CLOSE`, called once;
     // the string and `out` are valid for each call.
     unsafe {
         total += State::READ(stream, &mut out);
         total += State::NAME(stream, c"ab".as_ptr());
+        total += State::MORE(stream, 1) + State::MORE(stream, 0);
         total += State::CLOSE(stream, 4);
     }
     total += out;
