@@ -25,7 +25,20 @@ trait Source {
 #[callback(on_continue = 1, on_break = 0)]
 type Tick = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
 
+/// `abort`: nothing to give C for an `Err`.
+#[callback(on_panic = abort, on_continue = 1, on_break = 0)]
+type Strict = unsafe extern "C" fn(#[user_data] ud: *mut c_void) -> c_int;
+
+#[derive(Debug)]
+struct Mine;
+
+/// A declared error is the only one.
+#[callback(on_continue = 1, on_break = 0, error = Mine, on_error = -1)]
+type Declared = unsafe extern "C" fn(#[user_data] ud: *mut c_void) -> c_int;
+
 fn main() {
     // The closures of a type declaring `on_continue` return `ControlFlow<()>`.
     let _ = Tick::new(|n| n);
+    let _ = Strict::new(|| -> Result<std::ops::ControlFlow<()>, Mine> { Err(Mine) });
+    let _ = Declared::new(|| -> Result<std::ops::ControlFlow<()>, String> { Err(String::new()) });
 }
