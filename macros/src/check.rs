@@ -220,12 +220,22 @@ fn borrowed_referent(ty: &Type) -> Option<&Type> {
 
 /// Refuses a borrowed conversion whose referent no C library can have
 /// written: a Rust reference (a C pointer is not a `&T`, and `&CStr` or
-/// `&[T]` not even its size) or a standard container.
+/// `&[T]` not even its size), a standard container, or a cell (whose
+/// mutation through `&` C does not expect: a `sync` callback's closures
+/// would race on it).
 fn refuse_rust_referent(target: &Type, errors: &mut Errors) {
     let Some(referent) = borrowed_referent(target) else {
         return;
     };
-    if matches!(referent, Type::Reference(_)) || is_std_container(referent) {
+    let is_cell = match referent {
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            ["Cell", "UnsafeCell", "OnceCell", "SyncUnsafeCell"]
+                .iter()
+                .any(|name| last.ident == name)
+        }),
+        _ => false,
+    };
+    if matches!(referent, Type::Reference(_)) || is_std_container(referent) || is_cell {
         errors.spanned(
             referent,
             format_args!(

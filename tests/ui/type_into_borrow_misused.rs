@@ -34,10 +34,11 @@ trait Visitor {
 
 fn main() {}
 
-/// C's pointer cannot point at a Rust reference or container.
+/// C's pointer cannot point at a Rust reference, container or cell.
 #[callback]
 type NotC = unsafe extern "C" fn(
     #[user_data] ud: *mut c_void,
     #[into(&&CStr)] name: *const *const c_char,
     #[into(Option<&mut Vec<u8>>)] bytes: *mut c_void,
+    #[into(&std::cell::Cell<c_int>)] counter: *mut c_int,
 );
