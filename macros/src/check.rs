@@ -193,10 +193,25 @@ fn conversions<'a>(
                 refuse_named_lifetimes(target.to_token_stream(), errors);
                 refuse_rust_referent(target, errors);
             }
+            let is_slice = matches!(borrowed_referent(target), Some(Type::Slice(_)));
+            match (&first.len, is_slice) {
+                (Some((key, _)), false) => errors.error(
+                    *key,
+                    "`len = EXPR` is the length of a borrowed slice: the type is `&[T]` or \
+                     `&mut [T]` (or an `Option` of one)",
+                ),
+                (None, true) => errors.spanned(
+                    target,
+                    "a borrowed slice needs its length, which C passes beside the pointer: \
+                     `#[into(&[u8], len = size)]` (EXPR reads the C parameters, as a `usize`)",
+                ),
+                _ => {}
+            }
             Some(Conversion {
                 target,
                 label,
                 borrowed,
+                len: first.len.as_ref().map(|(_, len)| len),
             })
         })
         .collect()
@@ -226,6 +241,11 @@ fn borrowed_referent(ty: &Type) -> Option<&Type> {
 fn refuse_rust_referent(target: &Type, errors: &mut Errors) {
     let Some(referent) = borrowed_referent(target) else {
         return;
+    };
+    // A slice's elements are what C wrote.
+    let referent = match referent {
+        Type::Slice(slice) => ungroup(&slice.elem),
+        other => other,
     };
     let is_cell = match referent {
         Type::Path(path) => path.path.segments.last().is_some_and(|last| {

@@ -14,8 +14,8 @@ use syn::spanned::Spanned;
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, safe_fn_promise,
-    site, tidy,
+    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, len_var,
+    safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -322,10 +322,20 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
         None => quote!(),
     };
+    // `len = EXPR` of each borrowed slice, run inside the call.
+    let lens = entry
+        .conversions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, conversion)| {
+            let (var, len) = (len_var(index), conversion.as_ref()?.len?);
+            Some(quote!(let #var = || -> usize { #len };))
+        });
     let closures = quote! {
         let #fallback_var = #fallback;
         let #on_error_var = #on_error;
         #flow_closures
+        #(#lens)*
     };
     // Before the call, but for the destroy entry (`self`), whose call
     // checks them itself: its refusal drops the state it moved.

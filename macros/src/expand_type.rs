@@ -7,14 +7,14 @@
 //! without a holder.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Ident, ReturnType, Type};
 
 use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, safe_fn_promise,
-    site, tidy,
+    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, len_var,
+    safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
@@ -171,6 +171,20 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
         }
         None => quote!(),
     };
+    // `len = EXPR` of each borrowed slice: its length.
+    let lens = model
+        .conversions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, conversion)| {
+            let len = conversion.as_ref()?.len?;
+            let (name, params) = (len_fn(index), params_of(Some(len)));
+            Some(quote! {
+                #[inline]
+                fn #name(#(#params),*) -> usize { #len }
+            })
+        });
+    let lens: TokenStream = lens.collect();
     let fetch = match &model.slot {
         TypeSlot::Accessor(expr) => {
             let params = params_of(Some(*expr));
@@ -191,6 +205,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             fn __ffi_fallback(#(#params),*) #ret_arrow { #fallback }
             #on_error
             #flow
+            #lens
             #fetch
         }
     }
@@ -285,7 +300,7 @@ fn trampoline_impl(
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
     };
-    let flow_fns = flow_closures(model);
+    let flow_fns = call_closures(model);
     let checks = if once {
         quote!()
     } else {
@@ -665,20 +680,37 @@ fn flow_vars() -> (Ident, Ident) {
     )
 }
 
-/// With `on_continue`/`on_break`: the closures giving C's two values, over
-/// the C parameters they name, defined before the call as the fallback is.
-fn flow_closures(model: &TypeModel<'_>) -> TokenStream {
-    let Some(flow) = &model.common.flow else {
-        return quote!();
-    };
+/// The closures over the C parameters that the call runs, defined before
+/// it as the fallback is: C's two values with `on_continue`/`on_break`, and
+/// the length of each borrowed slice (`len = EXPR`, run inside the call,
+/// where a panic in it is the closure's).
+fn call_closures(model: &TypeModel<'_>) -> TokenStream {
     let ident = &model.item.ident;
-    let (on_continue, on_break) = flow_vars();
-    let continue_args = named_args(model, Some(flow.on_continue));
-    let break_args = named_args(model, Some(flow.on_break));
-    quote! {
-        let #on_continue = move || #ident::<()>::__ffi_on_continue(#(#continue_args),*);
-        let #on_break = move || #ident::<()>::__ffi_on_break(#(#break_args),*);
-    }
+    let flow = model.common.flow.as_ref().map(|flow| {
+        let (on_continue, on_break) = flow_vars();
+        let continue_args = named_args(model, Some(flow.on_continue));
+        let break_args = named_args(model, Some(flow.on_break));
+        quote! {
+            let #on_continue = move || #ident::<()>::__ffi_on_continue(#(#continue_args),*);
+            let #on_break = move || #ident::<()>::__ffi_on_break(#(#break_args),*);
+        }
+    });
+    let lens = model
+        .conversions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, conversion)| {
+            let len = conversion.as_ref()?.len?;
+            let (var, name, args) = (len_var(index), len_fn(index), named_args(model, Some(len)));
+            Some(quote!(let #var = move || #ident::<()>::#name(#(#args),*);))
+        });
+    quote!(#flow #(#lens)*)
+}
+
+/// The fn in `impl Name<()>` holding the `len = EXPR` of the borrowed slice
+/// at parameter `index`.
+fn len_fn(index: usize) -> Ident {
+    format_ident!("__ffi_len{}", index)
 }
 
 /// The closure's value `call` as the runtime takes it: as returned, or,
@@ -740,7 +772,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let fallback_args = named_args(model, model.fallback_expr());
     let on_error = on_error_call(model, &quote!(#runtime::__private), &fallback);
-    let flow_fns = flow_closures(model);
+    let flow_fns = call_closures(model);
     let returned = flowed(
         model,
         quote!(#closure(#(#args),*)),

@@ -68,11 +68,42 @@ fn take_user_data(
 }
 
 /// An `#[into(Type)]` marker on a callback type's parameter: the closures
-/// receive the C argument converted into `Type`.
+/// receive the C argument converted into `Type`; `#[into(&[T], len =
+/// EXPR)]` borrows a slice of `EXPR` elements.
 pub(crate) struct IntoAttr {
     /// The whole attribute, for errors spanned on it.
     pub(crate) tokens: TokenStream,
     pub(crate) target: Option<Type>,
+    /// `len = EXPR`, with the span of `len`.
+    pub(crate) len: Option<(Span, syn::Expr)>,
+}
+
+const INTO_EXPECTED: &str = "expected the Rust type the closures receive, as in `#[into(Pid)] \
+                             pid: pid_t` (converted with `TryFrom`)";
+
+/// `Type` or `Type, len = EXPR`, the arguments of `#[into(..)]`.
+fn into_args(input: syn::parse::ParseStream<'_>) -> syn::Result<(Type, Option<(Span, syn::Expr)>)> {
+    let whole: TokenStream = input.fork().parse()?;
+    let target: Type = input
+        .parse()
+        .map_err(|_| syn::Error::new_spanned(&whole, INTO_EXPECTED))?;
+    if input.is_empty() {
+        return Ok((target, None));
+    }
+    input.parse::<syn::Token![,]>()?;
+    let key: Ident = input.parse()?;
+    if key != "len" {
+        return Err(syn::Error::new(
+            key.span(),
+            "expected `len = EXPR` after the type, as in `#[into(&[u8], len = size)]`",
+        ));
+    }
+    input.parse::<syn::Token![=]>()?;
+    let len: syn::Expr = input.parse()?;
+    if !input.is_empty() {
+        input.parse::<syn::Token![,]>()?;
+    }
+    Ok((target, Some((key.span(), len))))
 }
 
 /// Splits `#[into(Type)]` markers off a parameter's attributes.
@@ -85,24 +116,26 @@ fn take_into(attrs: Vec<Attribute>, errors: &mut Errors) -> (Vec<Attribute>, Vec
             continue;
         }
         let tokens = attr.to_token_stream();
-        let message = "expected the Rust type the closures receive, as in `#[into(Pid)] pid: \
-                       pid_t` (converted with `TryFrom`)";
-        let target = match &attr.meta {
+        let (target, len) = match &attr.meta {
             syn::Meta::List(list) if !list.tokens.is_empty() => {
-                match syn::parse2::<Type>(list.tokens.clone()) {
-                    Ok(ty) => Some(ty),
-                    Err(_) => {
-                        errors.spanned(&list.tokens, message);
-                        None
+                match syn::parse::Parser::parse2(into_args, list.tokens.clone()) {
+                    Ok((ty, len)) => (Some(ty), len),
+                    Err(error) => {
+                        errors.push(error);
+                        (None, None)
                     }
                 }
             }
             _ => {
-                errors.spanned(&tokens, message);
-                None
+                errors.spanned(&tokens, INTO_EXPECTED);
+                (None, None)
             }
         };
-        markers.push(IntoAttr { tokens, target });
+        markers.push(IntoAttr {
+            tokens,
+            target,
+            len,
+        });
     }
     (kept, markers)
 }

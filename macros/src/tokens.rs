@@ -3,7 +3,7 @@
 //! promise, and bits of docs.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Attribute, Ident, Type};
 
 use crate::model::{Common, Conversion, FallbackValue};
@@ -126,11 +126,12 @@ pub(crate) fn converted_args(
         .zip(conversions)
         .enumerate()
         .filter(|(index, _)| Some(*index) != skip)
-        .map(|(_, (name, conversion))| {
+        .map(|(index, (name, conversion))| {
             let Some(Conversion {
                 target,
                 label,
                 borrowed,
+                len,
             }) = conversion
             else {
                 return quote!(#name);
@@ -140,7 +141,13 @@ pub(crate) fn converted_args(
             let span = first_span(target);
             let mut arg = name.clone();
             arg.set_span(name.span().located_at(span));
-            if *borrowed {
+            if len.is_some() {
+                // A slice, checked and refused inside the call, where its
+                // length (user code, `len_var`) runs: a panic there is the
+                // closure's. C's contract vouches for the elements.
+                let len = len_var(index);
+                quote_spanned!(span=> #private::BorrowSlice::<#target>::borrow_slice(#arg, #len(), #site, #label))
+            } else if *borrowed {
                 // An `unsafe` call, inside the trampoline's `unsafe` block:
                 // `borrow_checks` ran before it, and C's contract, which the
                 // trampoline's `unsafe` fn type (or `unsafe(safe_fn)`)
@@ -174,10 +181,12 @@ pub(crate) fn borrow_checks(
         .iter()
         .zip(conversions)
         .filter_map(|(name, conversion)| {
+            // A slice is checked inside the call (`converted_args`).
             let Conversion {
                 target,
                 label,
                 borrowed: true,
+                len: None,
             } = conversion.as_ref()?
             else {
                 return None;
@@ -195,6 +204,13 @@ pub(crate) fn borrow_checks(
         .collect()
 }
 
+/// The variable holding the closure that computes the length of the
+/// borrowed slice at parameter `index` (`#[into(&[T], len = EXPR)]`):
+/// defined by the printers before the call, called inside it.
+pub(crate) fn len_var(index: usize) -> Ident {
+    format_ident!("__ffi_len{}", index, span = Span::mixed_site())
+}
+
 /// A sentence for the C function-pointer type's docs when parameters are
 /// borrowed (`#[into(&..)]`): the contract its `unsafe` callers keep.
 pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> String {
@@ -207,12 +223,18 @@ pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> Str
     if borrowed.is_empty() {
         return String::new();
     }
+    let slices = conversions.iter().flatten().any(|c| c.len.is_some());
     format!(
         " Its trampolines borrow the parameter{} {} (`#[into(&..)]`): a call passes there null \
-         or a pointer to what the parameter is borrowed as, valid for the call and not touched \
+         or a pointer to what the parameter is borrowed as{}, valid for the call and not touched \
          by anything else meanwhile.",
         if borrowed.len() == 1 { "" } else { "s" },
-        borrowed.join(", ")
+        borrowed.join(", "),
+        if slices {
+            " (for a slice, its `len` elements)"
+        } else {
+            ""
+        }
     )
 }
 

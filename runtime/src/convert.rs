@@ -20,6 +20,8 @@
 use std::any::type_name;
 use std::ffi::CStr;
 use std::fmt::Debug;
+use std::mem::size_of;
+use std::ptr::NonNull;
 
 use crate::panic::{Site, refuse};
 use crate::policy::Policy;
@@ -265,6 +267,144 @@ unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
         // SAFETY: non-null (`check`); the rest by the caller's promise.
         unsafe { CStr::from_ptr(self.address().cast_const().cast()) }
     }
+}
+
+/// A C pointer that a closure may borrow for one call as a slice of `len`
+/// elements (`#[into(&[T], len = EXPR)]`): `&[T]` from any `*const U` or
+/// `*mut U`, `&mut [T]` from a `*mut U`, or an `Option` of one, `None` for
+/// null. A null pointer with a length of 0 is an empty slice (C passes
+/// `NULL, 0` for "nothing").
+///
+/// # Safety
+/// [`borrow_slice`](Self::borrow_slice) returns, for a pointer that meets
+/// its contract, a `T` valid for as long as that contract holds, and
+/// refuses (by panicking) what it can tell is not: null with a non-zero
+/// length, or a length no slice can have.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[into({T}, len = ..)]` cannot borrow from the C parameter's `{Self}`",
+    label = "`{Self}` cannot be borrowed as `{T}`",
+    note = "a slice in `#[into(..)]` borrows `len` elements from a C pointer: `&[T]` from a \
+            `*const` or `*mut` pointer, `&mut [T]` from a `*mut` one, or an `Option` of one \
+            (`None` for null)"
+)]
+pub unsafe trait BorrowSlice<T>: Copy {
+    /// The slice, or a refusal naming `param` of the callback at `site`.
+    ///
+    /// # Safety
+    /// `self` is null, or points at `len` valid, initialised, aligned
+    /// elements that nothing changes (for `&mut`, nothing else reads or
+    /// writes) and that stay alive for as long as the caller uses the
+    /// result; a trampoline hands it to the closure for one call.
+    unsafe fn borrow_slice(self, len: usize, site: &'static Site, param: &'static str) -> T;
+}
+
+/// The start of a slice of `len` `E`s at `ptr`, `None` for null; refuses a
+/// length longer than a slice can be. `B` is what it is borrowed as.
+#[inline(always)]
+fn slice_start<E, B>(
+    ptr: *mut u8,
+    len: usize,
+    site: &'static Site,
+    param: &'static str,
+) -> Option<*mut E> {
+    if len > isize::MAX as usize / size_of::<E>().max(1) {
+        refuse_too_long(site, param, len, type_name::<B>());
+    }
+    (!ptr.is_null()).then(|| ptr.cast())
+}
+
+/// [`slice_start`] for a slice that is not an `Option`: null is an empty
+/// slice's dangling start for a length of 0, refused otherwise.
+#[inline(always)]
+fn non_null_start<E, B>(
+    ptr: *mut u8,
+    len: usize,
+    site: &'static Site,
+    param: &'static str,
+) -> *mut E {
+    match slice_start::<E, B>(ptr, len, site, param) {
+        Some(start) => start,
+        None if len == 0 => NonNull::dangling().as_ptr(),
+        None => refuse_null(site, param, type_name::<B>),
+    }
+}
+
+// SAFETY: `non_null_start` refuses what no slice can be (null with
+// elements, a length past `isize::MAX` bytes) and gives a dangling, aligned
+// start for an empty one; the caller promises the `len` elements for `'a`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer, T> BorrowSlice<&'a [T]> for P {
+    #[inline(always)]
+    unsafe fn borrow_slice(self, len: usize, site: &'static Site, param: &'static str) -> &'a [T] {
+        let start = non_null_start::<T, &[T]>(self.address(), len, site, param);
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts(start, len) }
+    }
+}
+
+// SAFETY: as for `&[T]`, with `None` for null.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: CPointer, T> BorrowSlice<Option<&'a [T]>> for P {
+    #[inline(always)]
+    unsafe fn borrow_slice(
+        self,
+        len: usize,
+        site: &'static Site,
+        param: &'static str,
+    ) -> Option<&'a [T]> {
+        let start = slice_start::<T, Option<&[T]>>(self.address(), len, site, param)?;
+        // SAFETY: as for `&[T]`.
+        Some(unsafe { std::slice::from_raw_parts(start, len) })
+    }
+}
+
+// SAFETY: as for `&[T]`, for `&mut [T]`: the caller promises that nothing
+// else accesses the elements for `'a`. Only from `*mut`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, U, T> BorrowSlice<&'a mut [T]> for *mut U {
+    #[inline(always)]
+    unsafe fn borrow_slice(
+        self,
+        len: usize,
+        site: &'static Site,
+        param: &'static str,
+    ) -> &'a mut [T] {
+        let start = non_null_start::<T, &mut [T]>(self.cast(), len, site, param);
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(start, len) }
+    }
+}
+
+// SAFETY: as for `&mut [T]`, with `None` for null.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
+    #[inline(always)]
+    unsafe fn borrow_slice(
+        self,
+        len: usize,
+        site: &'static Site,
+        param: &'static str,
+    ) -> Option<&'a mut [T]> {
+        let start = slice_start::<T, Option<&mut [T]>>(self.cast(), len, site, param)?;
+        // SAFETY: as for `&mut [T]`.
+        Some(unsafe { std::slice::from_raw_parts_mut(start, len) })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_too_long(site: &'static Site, param: &str, len: usize, target: &str) -> ! {
+    refuse(
+        site,
+        format_args!(
+            "its parameter {param} has a length of {len}, longer than a `{target}` can be"
+        ),
+    )
 }
 
 /// Refuses a call whose parameter `param` failed [`BorrowParam::check`],

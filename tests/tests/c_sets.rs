@@ -88,14 +88,15 @@ impl TryFrom<c_int> for Whence {
     }
 }
 
-/// The stream operations, as `<stdio.h>` shapes them: the cookie first.
+/// The stream operations, as `<stdio.h>` shapes them: the cookie first;
+/// the buffers borrowed as slices of `size` bytes, the offset as `&mut`.
 #[callback]
 trait CookieIo {
     #[callback(fallback = -1)]
     unsafe extern "C" fn read(
         &mut self,
         #[user_data] cookie: *mut c_void,
-        buf: *mut c_char,
+        #[into(&mut [u8], len = size)] buf: *mut c_char,
         size: usize,
     ) -> isize;
     /// `Err(e)`: glibc sees -1 (a failed write), and `e` goes to the
@@ -104,14 +105,14 @@ trait CookieIo {
     unsafe extern "C" fn write(
         &mut self,
         #[user_data] cookie: *mut c_void,
-        buf: *const c_char,
+        #[into(&[u8], len = size)] buf: *const c_char,
         size: usize,
     ) -> Result<isize, io::Error>;
     #[callback(fallback = -1)]
     unsafe extern "C" fn seek(
         &mut self,
         #[user_data] cookie: *mut c_void,
-        offset: *mut i64,
+        #[into(&mut i64)] offset: *mut i64,
         #[into(Whence)] whence: c_int,
     ) -> c_int;
     /// `fclose`'s last call: consumes the state.
@@ -155,27 +156,23 @@ struct MemFile {
 }
 
 impl CookieIo for MemFile {
-    fn read(&mut self, buf: *mut c_char, size: usize) -> isize {
+    fn read(&mut self, buf: &mut [u8], _size: usize) -> isize {
         bump(&self.calls.reads);
         let data = self.data.borrow();
         let available = data.get(self.pos..).unwrap_or_default();
-        let n = available.len().min(size);
-        // SAFETY: glibc passes room for `size` bytes at `buf`, and
-        // `n <= size`; the regions are distinct (ours is a `Vec`).
-        unsafe { ptr::copy_nonoverlapping(available.as_ptr(), buf.cast::<u8>(), n) };
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
         self.pos += n;
         n as isize
     }
 
-    fn write(&mut self, buf: *const c_char, size: usize) -> Result<isize, io::Error> {
+    fn write(&mut self, bytes: &[u8], size: usize) -> Result<isize, io::Error> {
         bump(&self.calls.writes);
         match self.fail_next_write.take() {
             Some(WriteFailure::Panic) => panic_any(Boom("write")),
             Some(WriteFailure::Err) => return Err(io::Error::other("disk full")),
             None => {}
         }
-        // SAFETY: glibc passes `size` readable bytes at `buf`.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), size) };
         let mut data = self.data.borrow_mut();
         let end = self.pos + size;
         if data.len() < end {
@@ -186,20 +183,20 @@ impl CookieIo for MemFile {
         Ok(size as isize)
     }
 
-    fn seek(&mut self, offset: *mut i64, whence: Whence) -> c_int {
+    fn seek(&mut self, offset: &mut i64, whence: Whence) -> c_int {
         bump(&self.calls.seeks);
         let base = match whence {
             Whence::Set => 0,
             Whence::Cur => self.pos as i64,
             Whence::End => self.data.borrow().len() as i64,
         };
-        // SAFETY: glibc passes a valid `off64_t` to read and update.
-        let target = base.checked_add(unsafe { *offset });
-        match target.and_then(|t| usize::try_from(t).ok()) {
+        match base
+            .checked_add(*offset)
+            .and_then(|t| usize::try_from(t).ok())
+        {
             Some(pos) => {
                 self.pos = pos;
-                // SAFETY: as above.
-                unsafe { *offset = pos as i64 };
+                *offset = pos as i64;
                 0
             }
             None => -1,

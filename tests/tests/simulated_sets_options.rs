@@ -1057,3 +1057,47 @@ fn control_flow_methods_give_c_the_declared_values() {
     assert_eq!(result, Err(Failed(-4)));
     assert_eq!(state.ticks, [1, 3]);
 }
+
+// ---------------------------------------------------------------------------
+// 7. Borrowed slices in methods (`#[into(&[T], len = EXPR)]`)
+// ---------------------------------------------------------------------------
+
+/// A sink as C shapes one: a buffer and its length.
+#[callback]
+trait Sink {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn put(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(&[u16], len = count as usize)] values: *const u16,
+        count: c_int,
+    ) -> c_int;
+}
+
+#[derive(Default)]
+struct SliceTotal(u64);
+
+impl Sink for SliceTotal {
+    fn put(&mut self, values: &[u16], _count: c_int) -> c_int {
+        self.0 += values.iter().map(|&v| u64::from(v)).sum::<u64>();
+        c_int::try_from(values.len()).unwrap()
+    }
+}
+
+#[test]
+fn into_a_slice_borrows_for_a_method() {
+    let values = [1u16, 2, 3, 4];
+    let (got, state) = SliceTotal::default().scope(|ud| {
+        // SAFETY: `ud` is the scoped state, alive for this call; `values`
+        // has as many elements as each count says.
+        unsafe {
+            [
+                SliceTotal::PUT(ud, values.as_ptr(), 4),
+                SliceTotal::PUT(ud, values.as_ptr(), 2),
+                SliceTotal::PUT(ud, ptr::null(), 0),
+            ]
+        }
+    });
+    assert_eq!(got, [4, 2, 0]);
+    assert_eq!(state.0, 10 + 3);
+}

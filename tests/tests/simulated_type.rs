@@ -1592,3 +1592,126 @@ fn control_flow_for_once_and_slotless_closures() {
     // SAFETY: no user data to trust.
     assert_eq!(unsafe { [function(0), function(1)] }, [10, 20]);
 }
+
+// ---------------------------------------------------------------------------
+// Borrowed slices: `#[into(&[T], len = EXPR)]`
+// ---------------------------------------------------------------------------
+
+/// A write callback as curl shapes it: `size * nmemb` bytes at `data`; and
+/// a buffer to fill, `Option` for a C side that may pass none.
+#[callback(fallback = 0)]
+type OnData = unsafe extern "C" fn(
+    #[into(&[u8], len = size * nmemb)] data: *const c_char,
+    size: usize,
+    nmemb: usize,
+    #[into(Option<&mut [u32]>, len = out_len as usize)] out: *mut u32,
+    out_len: c_int,
+    #[user_data] ud: *mut c_void,
+) -> usize;
+
+#[test]
+fn into_a_slice_borrows_len_elements() {
+    let mut received = Vec::new();
+    let mut out = [0u32; 3];
+    let got = OnData::scope(
+        |data: &[u8], size, nmemb, out: Option<&mut [u32]>, _| {
+            received.push(data.to_vec());
+            if let Some(out) = out {
+                out.fill(7);
+            }
+            size * nmemb
+        },
+        // SAFETY: `f`/`ud` are alive for the scope; each pointer points at
+        // as many elements as its length says, or is null.
+        |f, ud| unsafe {
+            let text = b"hello, world";
+            [
+                f(text.as_ptr().cast(), 1, 5, out.as_mut_ptr(), 2, ud),
+                f(text.as_ptr().cast(), 4, 3, ptr::null_mut(), 9, ud),
+                f(ptr::null(), 1, 0, ptr::null_mut(), 0, ud),
+            ]
+        },
+    );
+    assert_eq!(got, [5, 12, 0]);
+    assert_eq!(
+        received,
+        [b"hello".to_vec(), b"hello, world".to_vec(), Vec::new()]
+    );
+    assert_eq!(
+        out,
+        [7, 7, 0],
+        "the first two elements, through the `&mut [u32]`"
+    );
+}
+
+#[test]
+fn into_a_slice_refuses_null_with_a_length_and_poisons() {
+    let calls = Cell::new(0);
+    let mut got = [9; 2];
+    let payload = panic_payload(|| {
+        OnData::scope(
+            |_: &[u8], _, _, _: Option<&mut [u32]>, _| {
+                calls.set(calls.get() + 1);
+                1
+            },
+            |f, ud| {
+                // SAFETY: `f`/`ud` are alive for the scope; the null data
+                // is refused before it is read.
+                got = unsafe {
+                    [
+                        f(ptr::null(), 1, 4, ptr::null_mut(), 0, ud),
+                        f(ptr::null(), 1, 0, ptr::null_mut(), 0, ud),
+                    ]
+                }
+            },
+        )
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("OnData` refused the call: its parameter `data` is null, where it is borrowed as `&[u8]`"),
+        "{message}"
+    );
+    assert_eq!(
+        got,
+        [0, 0],
+        "refused inside the call: the holder stays poisoned"
+    );
+    assert_eq!(calls.get(), 0);
+}
+
+/// `size * nmemb` overflows: a panic in `len = EXPR` (debug builds) is the
+/// closure's, and a wrapped length (release builds) is refused.
+#[test]
+fn into_a_slice_length_that_overflows_is_refused_or_panics() {
+    let payload = panic_payload(|| {
+        OnData::scope(
+            |_: &[u8], _, _, _: Option<&mut [u32]>, _| 1,
+            // SAFETY: refused before anything is read.
+            |f, ud| unsafe { f(c"x".as_ptr(), usize::MAX, 2, ptr::null_mut(), 0, ud) },
+        )
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("attempt to multiply with overflow")
+            || message.contains("longer than a `&[u8]` can be"),
+        "{message}"
+    );
+}
+
+#[test]
+fn into_a_slice_refuses_a_negative_length_made_huge() {
+    let mut out = [0u32; 1];
+    let payload = panic_payload(|| {
+        OnData::scope(
+            |_: &[u8], _, _, _: Option<&mut [u32]>, _| 1,
+            // SAFETY: refused before anything is read.
+            |f, ud| unsafe { f(c"x".as_ptr(), 1, 1, out.as_mut_ptr(), -1, ud) },
+        )
+    });
+    let message = message(&*payload);
+    let expected = format!(
+        "its parameter `out` has a length of {}, longer than",
+        usize::MAX
+    );
+    assert!(message.contains(&expected), "{message}");
+}

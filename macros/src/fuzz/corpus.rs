@@ -100,6 +100,10 @@ pub(super) const CORPUS: &[(&str, &str)] = &[
         "",
         "type Visit = unsafe extern \"C\" fn(#[into(&CStr)] path: *const c_char, #[into(Option<&stat>)] sb: *const stat, #[into(Kind)] kind: c_int, #[user_data] ud: *mut c_void) -> c_int;",
     ),
+    (
+        "fallback = 0",
+        "type Write = unsafe extern \"C\" fn(#[into(&[u8], len = size * nmemb)] ptr: *mut c_char, size: usize, nmemb: usize, #[user_data] ud: *mut c_void) -> usize;",
+    ),
     ("", "extern fn plain() {}"),
     (
         "",

@@ -374,6 +374,8 @@ pub type Converted = unsafe extern "C" fn(
     #[into(&CStr)] name: *const c_char,
     #[into(::core::option::Option<&c_int>)] value: *const c_int,
     #[into(&mut c_int)] out: *mut c_int,
+    #[into(&[u8], len = len)] bytes: *const u8,
+    len: usize,
 ) -> c_int;
 
 /// Closures returning `ControlFlow<()>`, C's values reading a parameter.
@@ -729,13 +731,31 @@ pub fn run_all() -> c_int {
     ::core::mem::drop(kept);
     let mut out = 0;
     total += Converted::scope(
-        |level: Level, name: &CStr, value: ::core::option::Option<&c_int>, out: &mut c_int| {
+        |level: Level,
+         name: &CStr,
+         value: ::core::option::Option<&c_int>,
+         out: &mut c_int,
+         bytes: &[u8],
+         _len| {
             *out = level.0 + value.copied().unwrap_or_default();
-            <c_int as ::core::convert::TryFrom<usize>>::try_from(name.to_bytes().len())
-                .unwrap_or_default()
+            <c_int as ::core::convert::TryFrom<usize>>::try_from(
+                name.to_bytes().len() + bytes.len(),
+            )
+            .unwrap_or_default()
         },
-        // SAFETY: as above; the string and `out` are valid for the call.
-        |f, ud| unsafe { f(ud, 2, c"abc".as_ptr(), ::core::ptr::null(), &mut out) },
+        // SAFETY: as above; the string, `out` and the bytes are valid for
+        // the call.
+        |f, ud| unsafe {
+            f(
+                ud,
+                2,
+                c"abc".as_ptr(),
+                ::core::ptr::null(),
+                &mut out,
+                b"xy".as_ptr(),
+                2,
+            )
+        },
     );
     total += out;
     total += Flowing::scope(
