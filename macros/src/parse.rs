@@ -78,6 +78,9 @@ pub(crate) struct IntoAttr {
     pub(crate) len: Option<(Span, syn::Expr)>,
 }
 
+const LEN_EXPECTED: &str = "expected `len = EXPR` after the type, as in `#[into(&[u8], len = \
+                            size)]`";
+
 const INTO_EXPECTED: &str = "expected the Rust type the closures receive, as in `#[into(Pid)] \
                              pid: pid_t` (converted with `TryFrom`)";
 
@@ -90,20 +93,24 @@ fn into_args(input: syn::parse::ParseStream<'_>) -> syn::Result<(Type, Option<(S
     if input.is_empty() {
         return Ok((target, None));
     }
-    input.parse::<syn::Token![,]>()?;
-    let key: Ident = input.parse()?;
-    if key != "len" {
-        return Err(syn::Error::new(
-            key.span(),
-            "expected `len = EXPR` after the type, as in `#[into(&[u8], len = size)]`",
-        ));
-    }
-    input.parse::<syn::Token![=]>()?;
-    let len: syn::Expr = input.parse()?;
-    if !input.is_empty() {
+    // What follows the type, for errors: syn's own at the end of the
+    // input would point at the macro call, not at the attribute.
+    let rest: TokenStream = input.fork().parse()?;
+    let len = (|| {
         input.parse::<syn::Token![,]>()?;
-    }
-    Ok((target, Some((key.span(), len))))
+        let key: Ident = input.parse()?;
+        if key != "len" {
+            return Err(syn::Error::new(key.span(), LEN_EXPECTED));
+        }
+        input.parse::<syn::Token![=]>()?;
+        let len: syn::Expr = input.parse()?;
+        if !input.is_empty() {
+            input.parse::<syn::Token![,]>()?;
+        }
+        Ok((key.span(), len))
+    })()
+    .map_err(|_| syn::Error::new_spanned(&rest, LEN_EXPECTED))?;
+    Ok((target, Some(len)))
 }
 
 /// Splits `#[into(Type)]` markers off a parameter's attributes.
