@@ -211,6 +211,7 @@ fn conversions<'a>(
                 target,
                 label,
                 borrowed,
+                mutable: borrowed && is_mut_borrow(target),
                 len: first.len.as_ref().map(|(_, len)| len),
             })
         })
@@ -221,6 +222,16 @@ fn conversions<'a>(
 /// or an `Option` of one.
 fn is_borrow(ty: &Type) -> bool {
     borrowed_referent(ty).is_some()
+}
+
+/// Whether a borrowed `#[into(..)]` target is `&mut T` (or an `Option` of
+/// one).
+fn is_mut_borrow(ty: &Type) -> bool {
+    let ty = ungroup(ty);
+    matches!(
+        single_generic(ty, "Option").map_or(ty, ungroup),
+        Type::Reference(reference) if reference.mutability.is_some()
+    )
 }
 
 /// What a borrowed conversion reads from C's pointer: `T` of `&T`,

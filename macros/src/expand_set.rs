@@ -14,7 +14,7 @@ use syn::spanned::Spanned;
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, len_var,
+    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, first_span, len_var,
     safe_fn_promise, site, tidy,
 };
 
@@ -259,7 +259,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     // for `retry`, which calls `again` with them: the trampoline itself, so
     // that the method's call is compiled once.
     let call = |user_data: TokenStream, site: TokenStream, again: TokenStream| {
-        let converted = converted_args(
+        let (prelude, converted) = converted_args(
             &entry.param_names,
             &entry.conversions,
             skip,
@@ -269,7 +269,9 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         );
         // The method's value as the runtime takes it: with
         // `on_continue`/`on_break`, its `ControlFlow` made C's value.
-        let mut returned = quote!(<Self as #set>::#name(#state, #(#converted),*));
+        let mut args_with_state = vec![quote!(#state)];
+        args_with_state.extend(converted);
+        let mut returned = call_after(&prelude, quote!(<Self as #set>::#name), &args_with_state);
         if common.flow.is_some() {
             returned = quote!(#private::flow(#returned, #continue_var, #break_var));
         }

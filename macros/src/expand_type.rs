@@ -13,7 +13,7 @@ use syn::{Ident, ReturnType, Type};
 use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, cfg_attrs, converted_args, first_span, len_var,
+    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, first_span, len_var,
     safe_fn_promise, site, tidy,
 };
 
@@ -289,7 +289,7 @@ fn trampoline_impl(
     // Borrowed parameters are checked before the call reaches the holder,
     // but a once-holder's: its one call frees the closure, so a refusal
     // must come inside it, where it drops the closure instead of leaking it.
-    let converted = converted_args(
+    let (prelude, converted) = converted_args(
         names,
         &model.conversions,
         model.slot_index(),
@@ -317,7 +317,11 @@ fn trampoline_impl(
     // but the slot once, as a tuple, for the closure or (after healing a
     // poisoned holder, rarely) for `retry`, which calls `again` with them:
     // the trampoline itself, so that the closure's call is compiled once.
-    let returned = flowed(model, quote!(#closure(#(#converted),*)), &quote!(#local));
+    let returned = flowed(
+        model,
+        call_after(&prelude, quote!(#closure), &converted),
+        &quote!(#local),
+    );
     let returned_type = flowed_type(model, &quote!(#local));
     let call = |user_data: TokenStream, again: TokenStream| {
         if once {
@@ -755,7 +759,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let types = model.closure_types();
     let returns = return_bound(model);
     let bound = quote!(#f: #runtime::__private::Fn(#(#types),*) -> #o + #runtime::__private::NoCaptures, #returns);
-    let args = converted_args(
+    let (prelude, args) = converted_args(
         &model.param_names,
         &model.conversions,
         None,
@@ -775,7 +779,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let flow_fns = call_closures(model);
     let returned = flowed(
         model,
-        quote!(#closure(#(#args),*)),
+        call_after(&prelude, quote!(#closure), &args),
         &quote!(#runtime::__private),
     );
     let checks = borrow_checks(

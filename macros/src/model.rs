@@ -283,6 +283,9 @@ pub(crate) struct Conversion<'a> {
     /// `&T`, `&mut T`, `&CStr` or an `Option` of one: borrowed for the call
     /// (`BorrowParam`, an `unsafe` call), not converted by `TryFrom`.
     pub(crate) borrowed: bool,
+    /// Borrowed as `&mut` (or an `Option` of one): checked not to overlap
+    /// the other borrowed parameters.
+    pub(crate) mutable: bool,
     /// `len = EXPR` of a borrowed slice (`&[T]`, `&mut [T]`): its length,
     /// reading the C parameters.
     pub(crate) len: Option<&'a Expr>,

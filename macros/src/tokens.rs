@@ -113,6 +113,11 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
 /// (`#[into(&..)]`) is borrowed unchecked, [`borrow_checks`] coming first,
 /// or, `checked_inside`, checked and refused inside the call (a set's
 /// destroy entry, whose refusal must drop the state it moved).
+///
+/// Returns the arguments and what runs inside the call before them: the
+/// borrowed slices' lengths (user code, run once each) and, where a
+/// parameter is borrowed as `&mut` beside other borrowed ones, the checks
+/// that they do not overlap (C may pass one buffer as input and output).
 pub(crate) fn converted_args(
     names: &[Ident],
     conversions: &[Option<Conversion<'_>>],
@@ -120,33 +125,79 @@ pub(crate) fn converted_args(
     private: &TokenStream,
     site: &TokenStream,
     checked_inside: bool,
-) -> Vec<TokenStream> {
-    names
+) -> (TokenStream, Vec<TokenStream>) {
+    let received = || {
+        names
+            .iter()
+            .zip(conversions)
+            .enumerate()
+            .filter(move |(index, _)| Some(*index) != skip)
+    };
+    // Located at the target type, so that a missing conversion is
+    // reported there; resolved as before.
+    let located = |name: &Ident, target: &Type| {
+        let mut arg = name.clone();
+        arg.set_span(name.span().located_at(first_span(target)));
+        arg
+    };
+    let lens = received().filter_map(|(index, (_, conversion))| {
+        conversion.as_ref()?.len?;
+        let (value, len) = (len_value(index), len_var(index));
+        Some(quote!(let #value: usize = #len();))
+    });
+    let lens: TokenStream = lens.collect();
+    // Each `&mut` borrow against every other borrow, each pair once.
+    let borrowed: Vec<_> = received()
+        .filter_map(|(index, (name, conversion))| {
+            let conversion = conversion.as_ref().filter(|c| c.borrowed)?;
+            let arg = located(name, conversion.target);
+            let target = conversion.target;
+            let extent = if conversion.len.is_some() {
+                let value = len_value(index);
+                quote!(#private::BorrowSlice::<#target>::extent(#arg, #value))
+            } else {
+                quote!(#private::BorrowParam::<#target>::extent(#arg))
+            };
+            let label = &conversion.label;
+            Some((conversion.mutable, quote!((#label, #extent))))
+        })
+        .collect();
+    let overlaps: TokenStream = borrowed
         .iter()
-        .zip(conversions)
         .enumerate()
-        .filter(|(index, _)| Some(*index) != skip)
+        .flat_map(|(i, (mutable, first))| {
+            borrowed[i + 1..]
+                .iter()
+                .filter_map(move |(other_mutable, second)| {
+                    let (mutable, other) = match (mutable, other_mutable) {
+                        (true, _) => (first, second),
+                        (false, true) => (second, first),
+                        (false, false) => return None,
+                    };
+                    Some(quote!(#private::check_disjoint(#site, #mutable, #other);))
+                })
+        })
+        .collect();
+    let args = received()
         .map(|(index, (name, conversion))| {
             let Some(Conversion {
                 target,
                 label,
                 borrowed,
                 len,
+                ..
             }) = conversion
             else {
                 return quote!(#name);
             };
-            // Located at the target type, so that a missing conversion is
-            // reported there; resolved as before.
             let span = first_span(target);
-            let mut arg = name.clone();
-            arg.set_span(name.span().located_at(span));
+            let arg = located(name, target);
             if len.is_some() {
                 // A slice, checked and refused inside the call, where its
-                // length (user code, `len_var`) runs: a panic there is the
-                // closure's. C's contract vouches for the elements.
-                let len = len_var(index);
-                quote_spanned!(span=> #private::BorrowSlice::<#target>::borrow_slice(#arg, #len(), #site, #label))
+                // length (user code, `len_var`) ran. C's contract vouches
+                // for the elements.
+                let value = len_value(index);
+                quote_spanned!(span=> #private::BorrowSlice::<#target>::borrow_slice(#arg, #value, #site, #label))
             } else if *borrowed {
                 // An `unsafe` call, inside the trampoline's `unsafe` block:
                 // `borrow_checks` ran before it, and C's contract, which the
@@ -162,7 +213,22 @@ pub(crate) fn converted_args(
                 quote_spanned!(span=> #private::IntoParam::<#target>::into_param(#arg, #site, #label))
             }
         })
-        .collect()
+        .collect();
+    (quote!(#lens #overlaps), args)
+}
+
+/// `callee(args)`, after `prelude` (from [`converted_args`]) where there
+/// is one.
+pub(crate) fn call_after(
+    prelude: &TokenStream,
+    callee: TokenStream,
+    args: &[TokenStream],
+) -> TokenStream {
+    if prelude.is_empty() {
+        quote!(#callee(#(#args),*))
+    } else {
+        quote!({ #prelude #callee(#(#args),*) })
+    }
 }
 
 /// The checks of the borrowed (`#[into(&..)]`) parameters among `names`,
@@ -187,6 +253,7 @@ pub(crate) fn borrow_checks(
                 label,
                 borrowed: true,
                 len: None,
+                ..
             } = conversion.as_ref()?
             else {
                 return None;
@@ -211,6 +278,11 @@ pub(crate) fn len_var(index: usize) -> Ident {
     format_ident!("__ffi_len{}", index, span = Span::mixed_site())
 }
 
+/// The variable holding that length, inside the call.
+fn len_value(index: usize) -> Ident {
+    format_ident!("__ffi_n{}", index, span = Span::mixed_site())
+}
+
 /// A sentence for the C function-pointer type's docs when parameters are
 /// borrowed (`#[into(&..)]`): the contract its `unsafe` callers keep.
 pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> String {
@@ -224,14 +296,20 @@ pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> Str
         return String::new();
     }
     let slices = conversions.iter().flatten().any(|c| c.len.is_some());
+    let checked = borrowed.len() > 1 && conversions.iter().flatten().any(|c| c.mutable);
     format!(
         " Its trampolines borrow the parameter{} {} (`#[into(&..)]`): a call passes there null \
          or a pointer to what the parameter is borrowed as{}, valid for the call and not touched \
-         by anything else meanwhile.",
+         by anything else meanwhile{}.",
         if borrowed.len() == 1 { "" } else { "s" },
         borrowed.join(", "),
         if slices {
             " (for a slice, its `len` elements)"
+        } else {
+            ""
+        },
+        if checked {
+            " (a `&mut` borrow overlapping another of the same call is refused)"
         } else {
             ""
         }

@@ -16,6 +16,11 @@
 //! a cold call outside it ([`refuse_borrow`]): the call never starts, the
 //! holder is not poisoned, and the fast path has no unwind edge to keep
 //! registers for.
+//!
+//! C may pass one buffer for two parameters (input and output of an
+//! in-place filter). Where one of them is borrowed as `&mut`, that would
+//! alias it, so the call first checks their bytes apart
+//! ([`check_disjoint`]) and refuses otherwise.
 
 use std::any::type_name;
 use std::ffi::CStr;
@@ -102,6 +107,14 @@ pub unsafe trait BorrowParam<T>: Copy {
     /// leave the call.
     unsafe fn borrow(self) -> T;
 
+    /// The bytes [`borrow`](Self::borrow) would borrow (none for null),
+    /// for [`check_disjoint`].
+    ///
+    /// # Safety
+    /// `self` is null or meets `borrow`'s contract (for `&CStr`, this
+    /// reads the string for its length).
+    unsafe fn extent(self) -> Extent;
+
     /// [`check`](Self::check) and [`borrow`](Self::borrow) inside the
     /// call, refusing by panicking: for a once-closure's call and a set's
     /// destroy entry, which free what they call, so that a refusal drops
@@ -181,6 +194,10 @@ unsafe impl<'a, P: CPointer, T> BorrowParam<Option<&'a T>> for P {
         // the caller's promise.
         unsafe { self.address().cast::<T>().as_ref() }
     }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        Extent::of::<T>(self.address(), 1)
+    }
 }
 
 // SAFETY: as for `Option<&T>`, with null refused by `check`.
@@ -196,6 +213,10 @@ unsafe impl<'a, P: CPointer, T> BorrowParam<&'a T> for P {
         // SAFETY: non-null (`check`); aligned, valid, unchanged and alive
         // for `'a` by the caller's promise.
         unsafe { &*self.address().cast::<T>() }
+    }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        Extent::of::<T>(self.address(), 1)
     }
 }
 
@@ -215,6 +236,10 @@ unsafe impl<'a, U, T> BorrowParam<Option<&'a mut T>> for *mut U {
         // for `'a` by the caller's promise.
         unsafe { self.cast::<T>().as_mut() }
     }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        Extent::of::<T>(self.cast(), 1)
+    }
 }
 
 // SAFETY: as for `Option<&mut T>`, with null refused by `check`.
@@ -230,6 +255,10 @@ unsafe impl<'a, U, T> BorrowParam<&'a mut T> for *mut U {
         // SAFETY: non-null (`check`); aligned, valid, not otherwise accessed
         // and alive for `'a` by the caller's promise.
         unsafe { &mut *self.cast::<T>() }
+    }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        Extent::of::<T>(self.cast(), 1)
     }
 }
 
@@ -252,6 +281,11 @@ unsafe impl<'a, P: CPointer> BorrowParam<Option<&'a CStr>> for P {
         // SAFETY: non-null; the rest by the caller's promise.
         Some(unsafe { CStr::from_ptr(ptr.cast_const().cast()) })
     }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        // SAFETY: the caller's promise, as for `borrow`.
+        unsafe { c_string_extent(self.address()) }
+    }
 }
 
 // SAFETY: as for `Option<&CStr>`, with null refused by `check`.
@@ -266,6 +300,11 @@ unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
     unsafe fn borrow(self) -> &'a CStr {
         // SAFETY: non-null (`check`); the rest by the caller's promise.
         unsafe { CStr::from_ptr(self.address().cast_const().cast()) }
+    }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        // SAFETY: the caller's promise, as for `borrow`.
+        unsafe { c_string_extent(self.address()) }
     }
 }
 
@@ -297,6 +336,10 @@ pub unsafe trait BorrowSlice<T>: Copy {
     /// writes) and that stay alive for as long as the caller uses the
     /// result; a trampoline hands it to the closure for one call.
     unsafe fn borrow_slice(self, len: usize, site: &'static Site, param: &'static str) -> T;
+
+    /// The bytes [`borrow_slice`](Self::borrow_slice) would borrow for
+    /// `len` elements (none for null), for [`check_disjoint`].
+    fn extent(self, len: usize) -> Extent;
 }
 
 /// The start of a slice of `len` `E`s at `ptr`, `None` for null; refuses a
@@ -342,6 +385,10 @@ unsafe impl<'a, P: CPointer, T> BorrowSlice<&'a [T]> for P {
         // SAFETY: as above.
         unsafe { std::slice::from_raw_parts(start, len) }
     }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<T>(self.address(), len)
+    }
 }
 
 // SAFETY: as for `&[T]`, with `None` for null.
@@ -358,6 +405,10 @@ unsafe impl<'a, P: CPointer, T> BorrowSlice<Option<&'a [T]>> for P {
         let start = slice_start::<T, Option<&[T]>>(self.address(), len, site, param)?;
         // SAFETY: as for `&[T]`.
         Some(unsafe { std::slice::from_raw_parts(start, len) })
+    }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<T>(self.address(), len)
     }
 }
 
@@ -377,6 +428,10 @@ unsafe impl<'a, U, T> BorrowSlice<&'a mut [T]> for *mut U {
         // SAFETY: as above.
         unsafe { std::slice::from_raw_parts_mut(start, len) }
     }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<T>(self.cast(), len)
+    }
 }
 
 // SAFETY: as for `&mut [T]`, with `None` for null.
@@ -394,6 +449,87 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
         // SAFETY: as for `&mut [T]`.
         Some(unsafe { std::slice::from_raw_parts_mut(start, len) })
     }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<T>(self.cast(), len)
+    }
+}
+
+/// The bytes a borrowed parameter covers: `len` from the address `start`,
+/// none for null.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Extent {
+    start: usize,
+    len: usize,
+}
+
+impl Extent {
+    /// `count` `E`s at `ptr` (saturating: a length past the address space
+    /// is refused when borrowed).
+    #[inline(always)]
+    fn of<E>(ptr: *mut u8, count: usize) -> Self {
+        let len = if ptr.is_null() {
+            0
+        } else {
+            count.saturating_mul(size_of::<E>())
+        };
+        Extent {
+            start: ptr as usize,
+            len,
+        }
+    }
+
+    #[inline(always)]
+    fn overlaps(self, other: Extent) -> bool {
+        self.len != 0
+            && other.len != 0
+            && self.start < other.start.saturating_add(other.len)
+            && other.start < self.start.saturating_add(self.len)
+    }
+}
+
+/// The bytes of the C string at `ptr`, its NUL included; none for null.
+///
+/// # Safety
+/// `ptr` is null or points at a NUL-terminated string, valid for reads.
+#[inline(always)]
+unsafe fn c_string_extent(ptr: *mut u8) -> Extent {
+    if ptr.is_null() {
+        return Extent::of::<u8>(ptr, 0);
+    }
+    // SAFETY: by the caller's promise.
+    let bytes = unsafe { CStr::from_ptr(ptr.cast_const().cast()) }.to_bytes_with_nul();
+    Extent::of::<u8>(ptr, bytes.len())
+}
+
+/// Refuses a call in which a parameter borrowed as `&mut` (`mutable`)
+/// overlaps another borrowed one (`other`): C passes the same buffer as
+/// input and output (in-place processing, `memmove`-like callbacks), which
+/// is fine in C but would alias a `&mut`. Checked inside the call, after
+/// the lengths, before any borrow.
+#[doc(hidden)]
+#[inline(always)]
+pub fn check_disjoint(
+    site: &'static Site,
+    mutable: (&'static str, Extent),
+    other: (&'static str, Extent),
+) {
+    if mutable.1.overlaps(other.1) {
+        refuse_overlap(site, mutable.0, other.0);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_overlap(site: &'static Site, mutable: &str, other: &str) -> ! {
+    refuse(
+        site,
+        format_args!(
+            "its parameters {mutable} and {other} overlap, where {mutable} is borrowed as `&mut` \
+             (C passed the same memory twice: receive one of them as the C pointer instead)"
+        ),
+    )
 }
 
 #[cold]

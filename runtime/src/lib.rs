@@ -55,7 +55,7 @@ pub mod __private {
         NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SendSharedState, SendState,
         SyncClosure, SyncState, Trampoline, require_zero_sized,
     };
-    pub use crate::convert::{BorrowParam, BorrowSlice, IntoParam, refuse_borrow};
+    pub use crate::convert::{BorrowParam, BorrowSlice, IntoParam, check_disjoint, refuse_borrow};
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,
         fetch_ptr, value_or,

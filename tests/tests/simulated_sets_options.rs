@@ -1101,3 +1101,58 @@ fn into_a_slice_borrows_for_a_method() {
     assert_eq!(got, [4, 2, 0]);
     assert_eq!(state.0, 10 + 3);
 }
+
+// ---------------------------------------------------------------------------
+// Overlapping borrows in a method: an out parameter inside the input
+// ---------------------------------------------------------------------------
+
+#[callback]
+trait Summer {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn sum(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(&[u16], len = count as usize)] values: *const u16,
+        count: c_int,
+        #[into(&mut u64)] total: *mut u64,
+    ) -> c_int;
+}
+
+struct Sums(u32);
+
+impl Summer for Sums {
+    fn sum(&mut self, values: &[u16], _count: c_int, total: &mut u64) -> c_int {
+        self.0 += 1;
+        *total = values.iter().map(|&v| u64::from(v)).sum();
+        0
+    }
+}
+
+#[test]
+fn into_a_mut_borrow_overlapping_another_is_refused_for_a_method() {
+    let mut words = [1u64, 2, 3];
+    let mut got = [9; 2];
+    let payload = panic_payload(|| {
+        Sums(0).scope(|ud| {
+            // SAFETY: `ud` is the scoped state; the first call's total is
+            // apart from its values, the second's is their first word.
+            got = unsafe {
+                let start = words.as_mut_ptr();
+                [
+                    Sums::SUM(ud, start.add(1).cast(), 4, start),
+                    Sums::SUM(ud, start.cast(), 4, start),
+                ]
+            };
+        });
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("its parameters `total` and `values` overlap"),
+        "{message}"
+    );
+    assert_eq!(got, [0, -1]);
+    assert_eq!(
+        words[0], 2,
+        "the first call's total: the four `u16`s of `2u64`"
+    );
+}

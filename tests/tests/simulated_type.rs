@@ -1715,3 +1715,107 @@ fn into_a_slice_refuses_a_negative_length_made_huge() {
     );
     assert!(message.contains(&expected), "{message}");
 }
+
+// ---------------------------------------------------------------------------
+// Overlapping borrows: C passes one buffer as input and output
+// ---------------------------------------------------------------------------
+
+/// An in-place-capable filter as audio and codec libraries shape one: C may
+/// pass the same buffer as `input` and `output` (fine in C, two aliasing
+/// borrows in Rust), and a scale factor it may also point into either.
+#[callback(fallback = -1)]
+type Filter = unsafe extern "C" fn(
+    #[into(&[i16], len = n as usize)] input: *const i16,
+    #[into(&mut [i16], len = n as usize)] output: *mut i16,
+    n: c_int,
+    #[into(Option<&i16>)] gain: *const i16,
+    #[user_data] ud: *mut c_void,
+) -> c_int;
+
+fn double(input: &[i16], output: &mut [i16], gain: Option<&i16>) -> c_int {
+    let gain = gain.copied().unwrap_or(2);
+    for (out, value) in output.iter_mut().zip(input) {
+        *out = value * gain;
+    }
+    c_int::try_from(input.len()).unwrap()
+}
+
+#[test]
+fn into_borrows_that_do_not_overlap_are_lent() {
+    let mut buffer = [1i16, 2, 3, 4, 0, 0, 0, 0];
+    let gain = 3i16;
+    let got = Filter::scope(
+        |input: &[i16], output: &mut [i16], _, gain: Option<&i16>| double(input, output, gain),
+        // SAFETY: `f`/`ud` are alive for the scope; the halves of `buffer`
+        // touch but do not overlap, and `gain` is apart.
+        |f, ud| unsafe {
+            let start = buffer.as_mut_ptr();
+            [
+                f(start, start.add(4), 4, ptr::null(), ud),
+                f(start, start.add(4), 2, &gain, ud),
+                f(ptr::null(), ptr::null_mut(), 0, ptr::null(), ud),
+            ]
+        },
+    );
+    assert_eq!(got, [4, 2, 0]);
+    assert_eq!(buffer, [1, 2, 3, 4, 3, 6, 6, 8]);
+}
+
+#[test]
+fn into_borrows_that_overlap_are_refused_naming_both() {
+    let calls = Cell::new(0);
+    let mut buffer = [1i16, 2, 3, 4];
+    let mut got = [9; 2];
+    let payload = panic_payload(|| {
+        Filter::scope(
+            |input: &[i16], output: &mut [i16], _, gain: Option<&i16>| {
+                calls.set(calls.get() + 1);
+                double(input, output, gain)
+            },
+            |f, ud| {
+                // SAFETY: `f`/`ud` are alive for the scope; both pointers
+                // point at `n` elements of `buffer`, one past the other.
+                got = unsafe {
+                    let start = buffer.as_mut_ptr();
+                    [
+                        f(start, start.add(1), 3, ptr::null(), ud),
+                        f(start, start.add(2), 2, ptr::null(), ud),
+                    ]
+                }
+            },
+        )
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains(
+            "Filter` refused the call: its parameters `output` and `input` overlap, where \
+             `output` is borrowed as `&mut`"
+        ),
+        "{message}"
+    );
+    assert_eq!(got, [-1, -1], "refused, then poisoned");
+    assert_eq!(calls.get(), 0, "no borrow was made");
+    assert_eq!(buffer, [1, 2, 3, 4]);
+}
+
+#[test]
+fn into_a_reference_inside_a_mut_slice_is_refused() {
+    let mut buffer = [1i16, 2, 3, 4];
+    let input = [5i16, 6];
+    let payload = panic_payload(|| {
+        Filter::scope(
+            |input: &[i16], output: &mut [i16], _, gain: Option<&i16>| double(input, output, gain),
+            // SAFETY: `f`/`ud` are alive for the scope; `gain` points at
+            // the last element of the output.
+            |f, ud| unsafe {
+                let start = buffer.as_mut_ptr();
+                f(input.as_ptr(), start, 2, start.add(1), ud)
+            },
+        )
+    });
+    let message = message(&*payload);
+    assert!(
+        message.contains("its parameters `output` and `gain` overlap"),
+        "{message}"
+    );
+}

@@ -104,6 +104,10 @@ pub(super) const CORPUS: &[(&str, &str)] = &[
         "fallback = 0",
         "type Write = unsafe extern \"C\" fn(#[into(&[u8], len = size * nmemb)] ptr: *mut c_char, size: usize, nmemb: usize, #[user_data] ud: *mut c_void) -> usize;",
     ),
+    (
+        "fallback = -1",
+        "type Filter = unsafe extern \"C\" fn(#[into(&[i16], len = n as usize)] input: *const i16, #[into(&mut [i16], len = n as usize)] output: *mut i16, n: c_int, #[into(Option<&mut i16>)] peak: *mut i16, #[user_data] ud: *mut c_void) -> c_int;",
+    ),
     ("", "extern fn plain() {}"),
     (
         "",

@@ -386,11 +386,13 @@ pub type Flowing = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) 
 /// and borrowed parameters.
 #[callback]
 pub trait Stream {
-    /// Writes the state's count through `out`.
+    /// Writes the state's count through `out` (checked not to overlap
+    /// `tag`).
     unsafe extern "C" fn read(
         &mut self,
         #[user_data] ud: *mut c_void,
         #[into(&mut c_int)] out: *mut c_int,
+        #[into(::core::option::Option<&CStr>)] tag: *const c_char,
     ) -> c_int;
     /// The length of `name`.
     unsafe extern "C" fn name(
@@ -410,7 +412,7 @@ pub trait Stream {
 }
 
 impl Stream for State {
-    fn read(&mut self, out: &mut c_int) -> c_int {
+    fn read(&mut self, out: &mut c_int, _tag: ::core::option::Option<&CStr>) -> c_int {
         self.seen.push(1);
         *out = <c_int as ::core::convert::TryFrom<usize>>::try_from(self.seen.len())
             .unwrap_or_default();
@@ -773,7 +775,7 @@ pub fn run_all() -> c_int {
     // SAFETY: `stream` carries the boxed state until `CLOSE`, called once;
     // the string and `out` are valid for each call.
     unsafe {
-        total += State::READ(stream, &mut out);
+        total += State::READ(stream, &mut out, ::core::ptr::null());
         total += State::NAME(stream, c"ab".as_ptr());
         total += State::MORE(stream, 1) + State::MORE(stream, 0);
         total += State::CLOSE(stream, 4);
