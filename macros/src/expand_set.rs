@@ -24,6 +24,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let private = quote!(#runtime::__private);
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let threading = model.threading.marker(runtime);
+    let public_threading = model.threading.public_marker(runtime);
     let set_policy = model.policy.marker(runtime);
     // Marker supertraits whose messages name the contract (`Send`/`Sync`
     // alone would not say why). `&self` entries may run at once, under
@@ -101,9 +102,10 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             /// `user_data()` while C may call the entry points, or hand it
             /// over with `into_raw()` when C ends it (its destroy entry, or
             /// `DESTROY`).
-            fn boxed(self) -> #runtime::BoxedSet<Self> where Self: 'static {
+            fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
                 static SITE: #private::Site = #set_site;
-                #runtime::BoxedSet::new::<#threading, #set_policy>(self, &SITE)
+                // SAFETY: the contract this set's entry points were made for.
+                unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &SITE) }
             }
 
             /// Lends the state for one C call: `call` gets the user data,

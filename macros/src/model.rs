@@ -204,12 +204,23 @@ pub(crate) enum Threading {
 impl Threading {
     /// The runtime's contract marker.
     pub(crate) fn marker(self, runtime: &TokenStream) -> TokenStream {
-        let name = match self {
+        let name = self.marker_name();
+        quote!(#runtime::__private::threading::#name)
+    }
+
+    /// The same marker by its public path, for signatures users read (a
+    /// set's `boxed()` returns `BoxedSet<Self, AnyThread>`).
+    pub(crate) fn public_marker(self, runtime: &TokenStream) -> TokenStream {
+        let name = self.marker_name();
+        quote!(#runtime::#name)
+    }
+
+    fn marker_name(self) -> TokenStream {
+        match self {
             Threading::Caller | Threading::CallerReentrant => quote!(CallerThread),
             Threading::Home | Threading::HomeReentrant => quote!(HomeThread),
             Threading::Send | Threading::SendReentrant | Threading::Sync => quote!(AnyThread),
-        };
-        quote!(#runtime::__private::threading::#name)
+        }
     }
 
     /// Calls share the closure (`Fn`) rather than take it exclusively.

@@ -42,6 +42,7 @@ pub use crate::raise::Failure;
 pub use crate::report::{Report, ReportKind, Reporter, set_reporter};
 pub use crate::returns::{CallbackReturn, Fallback};
 pub use crate::set::BoxedSet;
+pub use crate::threading::{AnyThread, CallerThread, HomeThread};
 pub use crate::user_data::{
     FetchedUserData, UserDataParam, UserDataSlot, reclaim_box, release_arc, release_rc, user_data,
     user_data_box, user_data_ref,

@@ -11,11 +11,30 @@ use std::mem::ManuallyDrop;
 
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
-use crate::threading::OwnerMayMove;
+use crate::threading::{AnyThread, HomeThread, OwnerMayMove};
 use crate::user_data::UserDataSlot;
 
 /// Makes a handle `!Send` and `!Sync` until the impls below say otherwise.
 type NotThreadSafe = PhantomData<*const ()>;
+
+/// Contracts under which C may get a callback's parts on another thread
+/// than the one that made it without harm: `send`/`sync` (the state word is
+/// atomic) and `local` (calls there are refused before they touch the
+/// holder, a destroy there leaks the closure). Under the default contract
+/// C calls on the caller's thread only, and the holder's state is not
+/// atomic: parts shared with another thread could call it from both.
+#[diagnostic::on_unimplemented(
+    message = "this callback's parts cannot be shared with another thread: its callback type or set is not declared `send`, `sync` or `local`",
+    label = "C calls it on the thread that made it",
+    note = "a callback type or set without a threading option is called by C on the thread \
+            that made it, and its holder's state is not atomic: a `RawCallback`, or a `Boxed` \
+            or `BoxedSet` shared with another thread, would let C call it from both; declare \
+            it `#[callback(send)]` if C may call it on other threads"
+)]
+#[doc(hidden)]
+pub trait PartsMayMove {}
+impl PartsMayMove for AnyThread {}
+impl PartsMayMove for HomeThread {}
 
 /// An owned callback as C takes it: the function, its user data, and the
 /// function that frees the user data (`GDestroyNotify`, sqlite's
@@ -54,10 +73,22 @@ impl<C: CallbackType> fmt::Debug for RawCallback<C> {
 }
 
 // SAFETY: the parts are pointers to a heap holder of `C::Closure`: sending
-// them sends the closure (C may then call or destroy it there).
-unsafe impl<C: CallbackType> Send for RawCallback<C> where C::Closure: Send {}
-// SAFETY: shared, the parts are only copied.
-unsafe impl<C: CallbackType> Sync for RawCallback<C> where C::Closure: Sync {}
+// them sends the closure (C may then call or destroy it there), which only
+// a contract whose calls and destroys on another thread are handled
+// allows (`PartsMayMove`).
+unsafe impl<C: CallbackType> Send for RawCallback<C>
+where
+    C::Closure: Send,
+    C::Threading: PartsMayMove,
+{
+}
+// SAFETY: shared, the parts are only copied: as for `Send`.
+unsafe impl<C: CallbackType> Sync for RawCallback<C>
+where
+    C::Closure: Sync,
+    C::Threading: PartsMayMove,
+{
+}
 
 /// A boxed closure (from a callback type's `boxed`), for a C library that
 /// keeps the callback across calls.
@@ -152,8 +183,16 @@ where
     C::Threading: OwnerMayMove,
 {
 }
-// SAFETY: shared, it only hands out copies of its two pointers.
-unsafe impl<C: CallbackType> Sync for Boxed<C> where C::Closure: Sync {}
+// SAFETY: shared, it only hands out copies of its two pointers, with which
+// another thread may call it: only under a contract that handles calls on
+// another thread (`PartsMayMove`; the default contract's word is not
+// atomic).
+unsafe impl<C: CallbackType> Sync for Boxed<C>
+where
+    C::Closure: Sync,
+    C::Threading: PartsMayMove,
+{
+}
 
 /// A closure C calls once (from a callback type's `once`), not yet handed
 /// over. Pick the shape of the C API:

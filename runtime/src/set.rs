@@ -11,10 +11,11 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use crate::holder::{Holder, Taken, split, value_or};
+use crate::owned::PartsMayMove;
 use crate::panic::{Site, guarded, keep_error, refuse};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
-use crate::threading::Threading;
+use crate::threading::{CallerThread, OwnerMayMove, Threading};
 use crate::trampoline::Failed;
 
 /// The state of a callback set on the heap, from the set's `boxed`.
@@ -25,17 +26,28 @@ use crate::trampoline::Failed;
 /// while C may call the entry points: the address stays the same while the
 /// `BoxedSet` lives, and dropping it drops the state (after a running call
 /// returns, if one is).
-pub struct BoxedSet<T> {
+///
+/// `Th` is the set's threading contract, which decides whether the
+/// `BoxedSet` may move to or be shared with another thread:
+/// [`CallerThread`] (the default: neither), [`HomeThread`](crate::HomeThread)
+/// (`local`: shared, its calls elsewhere are refused),
+/// [`AnyThread`](crate::AnyThread) (`send` and `sync`: both, as the state
+/// allows). The set's `boxed()` names it.
+pub struct BoxedSet<T, Th = CallerThread> {
     user_data: NonNull<c_void>,
     drop_state: unsafe fn(*mut c_void, &'static Site),
     site: &'static Site,
-    _state: PhantomData<T>,
+    _state: PhantomData<(T, Th)>,
 }
 
-impl<T> BoxedSet<T> {
+impl<T, Th: Threading> BoxedSet<T, Th> {
     /// Boxes `state` in a holder with the set's contract and policy.
+    ///
+    /// # Safety
+    /// `Th` is the contract the set's entry points were generated for, so
+    /// that they find the holder they expect.
     #[doc(hidden)]
-    pub fn new<Th: Threading, P: Policy>(state: T, site: &'static Site) -> Self {
+    pub unsafe fn new<P: Policy>(state: T, site: &'static Site) -> Self {
         let user_data = Holder::<T, Th>::into_raw_box::<P>(state);
         BoxedSet {
             // A box is never null.
@@ -59,7 +71,7 @@ impl<T> BoxedSet<T> {
     }
 }
 
-impl<T> Drop for BoxedSet<T> {
+impl<T, Th> Drop for BoxedSet<T, Th> {
     fn drop(&mut self) {
         // SAFETY: not handed to C (`into_raw` forgets `self`), so this is the
         // holder's only destroy; `drop_state` is its own type's.
@@ -67,7 +79,7 @@ impl<T> Drop for BoxedSet<T> {
     }
 }
 
-impl<T> fmt::Debug for BoxedSet<T> {
+impl<T, Th> fmt::Debug for BoxedSet<T, Th> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoxedSet")
             .field("user_data", &self.user_data)
@@ -75,10 +87,14 @@ impl<T> fmt::Debug for BoxedSet<T> {
     }
 }
 
-// SAFETY: a `BoxedSet` owns its state; sending it sends the state.
-unsafe impl<T: Send> Send for BoxedSet<T> {}
-// SAFETY: shared, it only hands out its pointer.
-unsafe impl<T: Sync> Sync for BoxedSet<T> {}
+// SAFETY: a `BoxedSet` owns its state; sending it sends the state, which
+// its drop may then drop there while C calls on the thread it came from:
+// only under a contract whose state word is atomic (`OwnerMayMove`).
+unsafe impl<T: Send, Th: OwnerMayMove> Send for BoxedSet<T, Th> {}
+// SAFETY: shared, it only hands out its pointer, with which another thread
+// may call the set: only under a contract that handles calls on another
+// thread (`PartsMayMove`).
+unsafe impl<T: Sync, Th: PartsMayMove> Sync for BoxedSet<T, Th> {}
 
 /// Lends `state` to C for one call: `call` gets the user data, the entry
 /// points may run until it returns (a kept panic is resumed then, under

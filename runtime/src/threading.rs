@@ -331,22 +331,24 @@ pub unsafe trait Threading {
     const DROPS_ON_HOME_ONLY: bool;
 }
 
-/// Default and `reentrant`: called and destroyed on the thread that made
-/// the callback (the C library's contract, as the type declares it); a
-/// destroy found on another thread leaks the closure.
-#[doc(hidden)]
+/// The threading contract of a callback (set) declared without `send`,
+/// `sync` or `local` (and with `reentrant`): called and destroyed on the
+/// thread that made it (the C library's contract, as the declaration
+/// states); a destroy found on another thread leaks the closure. Its
+/// owners ([`BoxedSet`](crate::BoxedSet), [`Boxed`](crate::Boxed)) stay on
+/// that thread.
 #[derive(Debug)]
 pub enum CallerThread {}
 
-/// `local`: called only on the thread that made the callback (calls from
-/// another thread are refused), destroyed on any (a destroy on another
-/// thread leaks the closure and reports it).
-#[doc(hidden)]
+/// The threading contract of a callback (set) declared `local`: called
+/// only on the thread that made it (calls from another thread are
+/// refused), destroyed on any (a destroy on another thread leaks the
+/// closure and reports it).
 #[derive(Debug)]
 pub enum HomeThread {}
 
-/// `send` and `sync`: called and destroyed on any thread.
-#[doc(hidden)]
+/// The threading contract of a callback (set) declared `send` or `sync`:
+/// called and destroyed on any thread (its state word is atomic).
 #[derive(Debug)]
 pub enum AnyThread {}
 

@@ -1559,17 +1559,25 @@ fn record_foreign_leaks(report: &ffi_callback::Report) {
 #[test]
 // The holder is leaked on purpose, which Miri's leak check reports.
 #[cfg_attr(miri, ignore = "leaks the holder by design")]
-fn default_set_state_dropped_on_another_thread_is_left_to_its_home_thread() {
+fn default_set_state_destroyed_on_another_thread_is_left_to_its_home_thread() {
     ffi_callback::set_reporter(record_foreign_leaks);
     let drops = Arc::new(AtomicU32::new(0));
-    let state = Ticks(0, SendTracked(drops.clone())).boxed();
-    let (tick, ud) = (Ticks::TICK, state.user_data());
+    // (The `BoxedSet` of a default set is not `Send`: ui
+    // `set_boxed_default_not_send`. C may still destroy it elsewhere.)
+    let ud = Ticks(0, SendTracked(drops.clone())).boxed().into_raw();
+    let tick = Ticks::TICK;
     // SAFETY: the state is alive; it is never freed below (leaked).
     assert_eq!(resume_panics(|| unsafe { tick(ud) }), 1);
-    // The owner moves (the state is `Send`) and drops elsewhere: C may be
-    // calling on the home thread, whose state word is not atomic, so the
-    // holder is left alone rather than touched from here.
-    thread::spawn(move || drop(state)).join().unwrap();
+    // C destroys it on another thread: C may be calling on the home
+    // thread, whose state word is not atomic, so the holder is left alone
+    // rather than touched from there.
+    let address = ud as usize;
+    thread::spawn(move || {
+        // SAFETY: the live state's one destroy.
+        unsafe { (Ticks::DESTROY)(address as *mut c_void) }
+    })
+    .join()
+    .unwrap();
     assert_eq!(drops.load(Ordering::SeqCst), 0, "not dropped elsewhere");
     let leaks = FOREIGN_LEAKS
         .lock()

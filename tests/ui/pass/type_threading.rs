@@ -17,6 +17,25 @@ type Sent = unsafe extern "C" fn(#[user_data] data: *mut c_void) -> c_int;
 #[callback(sync)]
 type Shared = unsafe extern "C" fn(task: *mut c_void, #[user_data] data: *mut c_void);
 
+#[callback(local)]
+type HomeOnly = unsafe extern "C" fn(#[user_data] data: *mut c_void) -> c_int;
+
+#[callback(send)]
+trait SentSet {
+    unsafe extern "C" fn run(&mut self, #[user_data] data: *mut c_void) -> c_int;
+}
+
+struct Job(c_int);
+
+impl SentSet for Job {
+    fn run(&mut self) -> c_int {
+        self.0
+    }
+}
+
+fn is_send<T: Send>(_: &T) {}
+fn is_sync<T: Sync>(_: &T) {}
+
 fn main() {
     // Default: `FnMut`, borrowing from the stack.
     let mut total = 0;
@@ -60,6 +79,19 @@ fn main() {
         (raw.function)(raw.user_data);
         (raw.destroy)(raw.user_data);
     }
+
+    // The owners and raw parts of `send` callbacks (and sets) move and are
+    // shared; a `local` one's parts too (calls elsewhere are refused).
+    let owner = Sent::boxed(|| 0);
+    is_send(&owner);
+    is_sync(&owner);
+    let raw = HomeOnly::boxed(|| 0).into_raw();
+    is_send(&raw);
+    is_sync(&raw);
+    unsafe { (raw.destroy)(raw.user_data) };
+    let set: ffi_callback::BoxedSet<Job, ffi_callback::AnyThread> = Job(1).boxed();
+    is_send(&set);
+    is_sync(&set);
 
     // `sync`: `Fn + Send + Sync`.
     let c = Arc::clone(&counter);
