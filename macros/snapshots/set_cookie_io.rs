@@ -148,17 +148,19 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
     /// `user_data()` while C may call the entry points, or hand it
     /// over with `into_raw()` when C ends it (its destroy entry, or
     /// `DESTROY`).
-    fn boxed(self) -> ::ffi_callback::BoxedSet<Self>
+    fn boxed(self) -> ::ffi_callback::BoxedSet<Self, ::ffi_callback::CallerThread>
     where
         Self: 'static,
     {
         static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo
         );
-        ::ffi_callback::BoxedSet::new::<
-            ::ffi_callback::__private::threading::CallerThread,
-            ::ffi_callback::__private::policy::Resume,
-        >(self, &SITE)
+        unsafe {
+            ::ffi_callback::BoxedSet::<
+                Self,
+                ::ffi_callback::CallerThread,
+            >::new::<::ffi_callback::__private::policy::Resume>(self, &SITE)
+        }
     }
     /// Lends the state for one C call: `call` gets the user data,
     /// the entry points may run until it returns, and the state

@@ -9,11 +9,11 @@ pub type ExecRowFn = unsafe extern "C" fn(
 ///
 /// `#[callback]` holder: borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks for closures `FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int` (or returning `Result<_, E>`). The C library calls it on the caller's thread, never re-entered. After a panic or a refused call, C receives `1`. The C function-pointer type is [`ExecRowFn`]; see the `ffi_callback` crate docs for each constructor.
 pub struct ExecRow<F> {
-    holder: ::ffi_callback::__private::Holder<
+    lent: ::ffi_callback::__private::lend::Lent<
         F,
         ::ffi_callback::__private::threading::CallerThread,
+        ExecRowFn,
     >,
-    function: ExecRowFn,
 }
 unsafe impl<F> ::ffi_callback::__private::CallbackType for ExecRow<F> {
     type Function = ExecRowFn;
@@ -118,24 +118,27 @@ impl<F> ExecRow<F> {
     where
         Self: ::ffi_callback::__private::Trampoline<O>,
     {
-        let function = unsafe {
-            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline::<true>()
-        };
         Self {
-            holder: ::ffi_callback::__private::Holder::new(f),
-            function,
+            lent: unsafe {
+                ::ffi_callback::__private::lend::Lent::new(
+                    f,
+                    <Self as ::ffi_callback::__private::Trampoline<
+                        O,
+                    >>::trampoline::<true>(),
+                )
+            },
         }
     }
     /// The trampoline to pass to C with [`user_data`](Self::user_data).
     #[inline]
     pub fn function(&self) -> ExecRowFn {
-        self.function
+        self.lent.function()
     }
     /// The user data to pass to C: a pointer to this holder.
     #[inline]
     pub fn user_data(&self) -> *mut c_void {
         <*mut c_void as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-            self.holder.as_ptr(),
+            self.lent.as_ptr(),
         )
     }
     /// Runs `call` with the trampoline and user data for `f`, which
@@ -220,7 +223,7 @@ impl<F> ExecRow<F> {
     /// The closure back.
     #[inline]
     pub fn into_inner(self) -> F {
-        self.holder.into_inner()
+        self.lent.into_inner()
     }
     unsafe extern "C" fn __ffi_destroy(user_data: *mut c_void) {
         unsafe { ::ffi_callback::__private::destroy::<Self>(user_data) }

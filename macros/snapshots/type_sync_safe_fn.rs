@@ -3,11 +3,11 @@ type WorkerFn = extern "C" fn(data: gpointer, ud: gpointer);
 ///
 /// `#[callback]` holder: borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks for closures `Fn(gpointer) + Send + Sync` (or returning `Result<_, E>`). The C library may call it from several threads at once. The C function-pointer type is [`WorkerFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Worker<F> {
-    holder: ::ffi_callback::__private::Holder<
+    lent: ::ffi_callback::__private::lend::Lent<
         F,
         ::ffi_callback::__private::threading::AnyThread,
+        WorkerFn,
     >,
-    function: WorkerFn,
 }
 unsafe impl<F> ::ffi_callback::__private::CallbackType for Worker<F> {
     type Function = WorkerFn;
@@ -102,24 +102,27 @@ impl<F> Worker<F> {
     where
         Self: ::ffi_callback::__private::Trampoline<O>,
     {
-        let function = unsafe {
-            <Self as ::ffi_callback::__private::Trampoline<O>>::trampoline::<true>()
-        };
         Self {
-            holder: ::ffi_callback::__private::Holder::new(f),
-            function,
+            lent: unsafe {
+                ::ffi_callback::__private::lend::Lent::new(
+                    f,
+                    <Self as ::ffi_callback::__private::Trampoline<
+                        O,
+                    >>::trampoline::<true>(),
+                )
+            },
         }
     }
     /// The trampoline to pass to C with [`user_data`](Self::user_data).
     #[inline]
     pub fn function(&self) -> WorkerFn {
-        self.function
+        self.lent.function()
     }
     /// The user data to pass to C: a pointer to this holder.
     #[inline]
     pub fn user_data(&self) -> gpointer {
         <gpointer as ::ffi_callback::__private::UserDataSlot>::from_ptr(
-            self.holder.as_ptr(),
+            self.lent.as_ptr(),
         )
     }
     /// Runs `call` with the trampoline and user data for `f`, which
@@ -204,7 +207,7 @@ impl<F> Worker<F> {
     /// The closure back.
     #[inline]
     pub fn into_inner(self) -> F {
-        self.holder.into_inner()
+        self.lent.into_inner()
     }
     unsafe extern "C" fn __ffi_destroy(user_data: gpointer) {
         unsafe { ::ffi_callback::__private::destroy::<Self>(user_data) }

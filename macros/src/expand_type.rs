@@ -552,8 +552,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         #(#attrs)*
         #docs
         #vis struct #ident<#f> {
-            holder: #private::Holder<#f, #threading>,
-            function: #fn_type,
+            lent: #private::lend::Lent<#f, #threading, #fn_type>,
         }
 
         #(#cfgs)*
@@ -581,22 +580,25 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// unmoved while C may call it; [`scope`](Self::scope) does it all.
             #[inline]
             pub fn new<#o>(f: #f) -> Self where #bound {
-                // SAFETY: handed out only with this holder (`function`), which
-                // `Holder::new` lends.
-                let function = unsafe { <Self as #private::Trampoline<#o>>::trampoline::<true>() };
-                Self { holder: #private::Holder::new(f), function }
+                // SAFETY: this type's trampoline for `F`, lent (`Lent` keeps it
+                // with this holder only).
+                Self {
+                    lent: unsafe {
+                        #private::lend::Lent::new(f, <Self as #private::Trampoline<#o>>::trampoline::<true>())
+                    },
+                }
             }
 
             /// The trampoline to pass to C with [`user_data`](Self::user_data).
             #[inline]
             pub fn function(&self) -> #fn_type {
-                self.function
+                self.lent.function()
             }
 
             /// The user data to pass to C: a pointer to this holder.
             #[inline]
             pub fn user_data(&self) -> #slot {
-                #from_ptr(self.holder.as_ptr())
+                #from_ptr(self.lent.as_ptr())
             }
 
             /// Runs `call` with the trampoline and user data for `f`, which
@@ -651,7 +653,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             /// The closure back.
             #[inline]
             pub fn into_inner(self) -> #f {
-                self.holder.into_inner()
+                self.lent.into_inner()
             }
 
             unsafe extern #abi fn __ffi_destroy(user_data: #slot) {

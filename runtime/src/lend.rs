@@ -4,11 +4,58 @@
 //! compiler checks their bodies (and the closures in them) once, not once
 //! per `#[callback]` type.
 
+use std::ffi::c_void;
+
 use crate::closure_bounds::{OnceTrampoline, Trampoline};
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
 use crate::panic::guarded;
+use crate::threading::Threading;
 use crate::user_data::UserDataSlot;
+
+/// A callback type's holder from `Name::new` with its trampoline, in one
+/// field of the generated struct: the fields are private to the runtime,
+/// so no code in the module that declared the type can pair the holder
+/// of one closure with the trampoline of another (the trampoline's type
+/// is the same for every closure).
+#[doc(hidden)]
+pub struct Lent<F, T: Threading, Function> {
+    holder: Holder<F, T>,
+    function: Function,
+}
+
+impl<F, T: Threading, Function: Copy> Lent<F, T, Function> {
+    /// Holds `closure` for `function`.
+    ///
+    /// # Safety
+    /// `function` is the trampoline of a callback type for closures `F`
+    /// under `T`, for a lent `Holder` (`Trampoline::trampoline::<true>`).
+    #[inline(always)]
+    pub unsafe fn new(closure: F, function: Function) -> Self {
+        Lent {
+            holder: Holder::new(closure),
+            function,
+        }
+    }
+
+    /// The trampoline, for [`as_ptr`](Self::as_ptr).
+    #[inline(always)]
+    pub fn function(&self) -> Function {
+        self.function
+    }
+
+    /// The holder's address, the user data for [`function`](Self::function).
+    #[inline(always)]
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.holder.as_ptr()
+    }
+
+    /// The closure back.
+    #[inline(always)]
+    pub fn into_inner(self) -> F {
+        self.holder.into_inner()
+    }
+}
 
 /// `Name::scope`: lends `f` to C for the duration of `call`, under the
 /// type's guard (a kept panic is resumed when `call` returns).

@@ -63,7 +63,7 @@ pub mod __private {
     };
     /// A callback type's borrowed constructors.
     pub mod lend {
-        pub use crate::lend::{scope, scope_once, try_scope};
+        pub use crate::lend::{Lent, scope, scope_once, try_scope};
     }
     pub use crate::once::OnceHolder;
     pub use crate::panic::{PoisonFilter, Site, guarded};
