@@ -268,6 +268,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             &private,
             &site,
             entry.receiver == SetReceiver::Owned,
+            model.threading.across_threads(),
         );
         // The method's value as the runtime takes it: with
         // `on_continue`/`on_break`, its `ControlFlow` made C's value.

@@ -296,6 +296,7 @@ fn trampoline_impl(
         &quote!(#local),
         &site,
         once,
+        model.threading.across_threads(),
     );
     let fallback_fn = quote! {
         let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
@@ -761,6 +762,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let types = model.closure_types();
     let returns = return_bound(model);
     let bound = quote!(#f: #runtime::__private::Fn(#(#types),*) -> #o + #runtime::__private::NoCaptures, #returns);
+    // A type without user data is called on any thread.
     let (prelude, args) = converted_args(
         &model.param_names,
         &model.conversions,
@@ -768,6 +770,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         &quote!(#runtime::__private),
         &quote!(&SITE),
         false,
+        true,
     );
     let params = model.param_names.iter().zip(&item.params).map(|(name, p)| {
         let ty = &p.ty;

@@ -215,6 +215,15 @@ impl Threading {
         quote!(#runtime::#name)
     }
 
+    /// Calls may run on several threads at once (the state word is
+    /// atomic).
+    pub(crate) fn across_threads(self) -> bool {
+        matches!(
+            self,
+            Threading::Send | Threading::SendReentrant | Threading::Sync
+        )
+    }
+
     fn marker_name(self) -> TokenStream {
         match self {
             Threading::Caller | Threading::CallerReentrant => quote!(CallerThread),

@@ -117,7 +117,9 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
 /// Returns the arguments and what runs inside the call before them: the
 /// borrowed slices' lengths (user code, run once each) and, where a
 /// parameter is borrowed as `&mut` beside other borrowed ones, the checks
-/// that they do not overlap (C may pass one buffer as input and output).
+/// that they do not overlap (C may pass one buffer as input and output),
+/// and, `across_threads` (calls may run on several threads at once), the
+/// compile-time check that the shared borrows are of plain data.
 pub(crate) fn converted_args(
     names: &[Ident],
     conversions: &[Option<Conversion<'_>>],
@@ -125,6 +127,7 @@ pub(crate) fn converted_args(
     private: &TokenStream,
     site: &TokenStream,
     checked_inside: bool,
+    across_threads: bool,
 ) -> (TokenStream, Vec<TokenStream>) {
     let received = || {
         names
@@ -146,6 +149,14 @@ pub(crate) fn converted_args(
         Some(quote!(let #value: usize = #len();))
     });
     let lens: TokenStream = lens.collect();
+    let plain: TokenStream = received()
+        .filter(|_| across_threads)
+        .filter_map(|(_, (_, conversion))| {
+            let target = conversion.as_ref().filter(|c| c.borrowed)?.target;
+            let span = first_span(target);
+            Some(quote_spanned!(span=> #private::shared_across_threads::<#target>();))
+        })
+        .collect();
     // Each `&mut` borrow against every other borrow, each pair once.
     let borrowed: Vec<_> = received()
         .filter_map(|(index, (name, conversion))| {
@@ -214,7 +225,7 @@ pub(crate) fn converted_args(
             }
         })
         .collect();
-    (quote!(#lens #overlaps), args)
+    (quote!(#plain #lens #overlaps), args)
 }
 
 /// `callee(args)`, after `prelude` (from [`converted_args`]) where there

@@ -455,6 +455,38 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
     }
 }
 
+/// A borrowed parameter (`#[into(&..)]`) of a callback whose calls may run
+/// on several threads at once (`send`, `sync`, or without user data):
+/// shared borrows of the same C memory may then be alive on two threads,
+/// so what they borrow must be plain data (`Copy`: no `Cell` or other
+/// interior mutability that the closures could race on). `&CStr` is;
+/// `&mut` borrows are exclusive by C's contract.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[into({Self})]` on a callback that may run on several threads at once: `{Self}` is not a borrow of plain data",
+    label = "its calls on two threads could borrow the same C memory",
+    note = "a `send` or `sync` callback (or one without user data) may be called on several \
+            threads at once, with the same pointer: a shared borrow (`&T`, `&[T]`) must then \
+            be of a `Copy` type, whose bytes no closure can change (a `Cell` field would be \
+            changed from both threads); derive `Clone, Copy` for a C struct, or receive the C \
+            pointer"
+)]
+pub trait SharedAcrossThreads {}
+impl<T: Copy> SharedAcrossThreads for &T {}
+impl<T: Copy> SharedAcrossThreads for Option<&T> {}
+impl<T: Copy> SharedAcrossThreads for &[T] {}
+impl<T: Copy> SharedAcrossThreads for Option<&[T]> {}
+impl SharedAcrossThreads for &CStr {}
+impl SharedAcrossThreads for Option<&CStr> {}
+impl<T: ?Sized> SharedAcrossThreads for &mut T {}
+impl<T: ?Sized> SharedAcrossThreads for Option<&mut T> {}
+
+/// Checks [`SharedAcrossThreads`] of a borrowed parameter's type, at
+/// compile time; emits nothing.
+#[doc(hidden)]
+#[inline(always)]
+pub fn shared_across_threads<T: SharedAcrossThreads>() {}
+
 /// The bytes a borrowed parameter covers: `len` from the address `start`,
 /// none for null.
 #[doc(hidden)]

@@ -56,7 +56,9 @@ pub mod __private {
         NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SendSharedState, SendState,
         SyncClosure, SyncState, Trampoline, require_zero_sized,
     };
-    pub use crate::convert::{BorrowParam, BorrowSlice, IntoParam, check_disjoint, refuse_borrow};
+    pub use crate::convert::{
+        BorrowParam, BorrowSlice, IntoParam, check_disjoint, refuse_borrow, shared_across_threads,
+    };
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,
         fetch_ptr, value_or,
