@@ -586,7 +586,10 @@ unsafe extern "C" fn after_leave<T: Threading, R>(
 /// # Safety
 /// `ptr` is a holder of this type that the calling call has left, and
 /// `left` is what its leave returned (for a word that may be re-read, it
-/// need not be what the leave saw: the word is read again).
+/// need not be what the leave saw: the word is read again); or one whose
+/// failed entry has released its hold, and `left` is what the release
+/// returned, not 0 (only a word that takes holds, and is not re-read,
+/// returns anything else).
 #[inline(always)]
 unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'static Site) {
     let left = if <T::Word as StateWord>::LEAVE_REREADS {
@@ -699,6 +702,16 @@ where
     unsafe { enter_or_fallback::<P, T, S, A, R, SHARED>(retry, args, user_data, fallback, site) }
 }
 
+/// The slow path proper: holds the holder (`hold_failed_*`: on the atomic
+/// word a count that defers a destroy, since calls on other threads may
+/// leave and free it meanwhile), heals or refuses, releases the hold (the
+/// last one out of a destroyed holder frees it, as a leaving call does),
+/// then starts over or returns the fallback. A call that healed the holder
+/// while a destroy came does not start over: it is refused.
+///
+/// # Safety
+/// As for [`Holder::call_mut`]; `user_data` is not null, and the failed
+/// entry was on the holder while it was alive.
 #[inline(always)]
 unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
     retry: impl FnOnce(A, S) -> R,
@@ -707,24 +720,95 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
     fallback: impl FnOnce() -> R,
     site: &'static Site,
 ) -> R {
+    let ptr = user_data.into_ptr();
     let healed = {
         // SAFETY: by the caller's promise, a live holder, which the failed
-        // entry left as it was. The reference is not used past this block:
-        // the retried call may free the holder.
-        let word = unsafe { &(*user_data.into_ptr().cast::<Header<T>>()).word };
+        // entry left as it was; no user code has run since, so it is as
+        // alive as when the entry looked (threading's module docs), and
+        // the hold taken first keeps it so until it is released below.
+        // The reference is not used past this block.
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
         if SHARED {
-            word.cancel_shared_entry();
+            word.hold_failed_shared();
         } else {
-            word.cancel_exclusive_entry();
+            word.hold_failed_exclusive();
         }
-        heal_or_refuse::<P, T::Word>(site, word)
+        if P::UNWINDS {
+            // A refusal under `unwind` passes through here: release the
+            // hold (and free if last) on the way out.
+            let release = ReleaseOnUnwind::<T> {
+                ptr,
+                site,
+                _contract: std::marker::PhantomData,
+            };
+            let healed = heal_or_refuse::<P, T::Word>(site, word);
+            std::mem::forget(release);
+            healed
+        } else {
+            heal_or_refuse::<P, T::Word>(site, word)
+        }
     };
-    if healed {
-        retry(args, user_data)
-    } else {
-        drop(args);
-        fallback_or_abort(site, fallback)
+    // SAFETY: held above and not released; from here on this call does not
+    // touch the holder, unless it frees it as the last one out.
+    let left = unsafe { release_failed_entry::<T>(ptr) };
+    if left != 0 {
+        // A destroy came while the hold kept the holder alive.
+        // SAFETY: this call's hold is released, and `left` is what the
+        // release returned, as for a leave.
+        unsafe { free_if_last::<T>(ptr, left, site) };
+        if healed {
+            refuse_destroyed_meanwhile::<P>(site);
+        }
+    } else if healed {
+        return retry(args, user_data);
     }
+    drop(args);
+    fallback_or_abort(site, fallback)
+}
+
+/// Releases a failed entry's hold: [`StateWord::release_failed_entry`] on
+/// the holder at `ptr`.
+///
+/// # Safety
+/// As for [`StateWord::release_failed_entry`], `ptr` a holder of this
+/// contract.
+#[inline(always)]
+unsafe fn release_failed_entry<T: Threading>(ptr: *mut c_void) -> usize {
+    // SAFETY: forwarded; a place, not a reference, to the word.
+    unsafe { T::Word::release_failed_entry(std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word)) }
+}
+
+/// Releases a failed entry's hold on an unwinding refusal (`on_panic =
+/// unwind`), freeing the holder if a destroy came meanwhile and this was
+/// the last one out.
+struct ReleaseOnUnwind<T: Threading> {
+    ptr: *mut c_void,
+    site: &'static Site,
+    _contract: std::marker::PhantomData<T>,
+}
+
+impl<T: Threading> Drop for ReleaseOnUnwind<T> {
+    fn drop(&mut self) {
+        // SAFETY: made by a failed entry holding the live holder, which has
+        // not released its hold; the release's result goes to the free, as
+        // for a leave.
+        unsafe {
+            let left = release_failed_entry::<T>(self.ptr);
+            if left != 0 {
+                free_if_last::<T>(self.ptr, left, self.site);
+            }
+        }
+    }
+}
+
+/// A call that healed a poisoned holder, on which a destroy came before it
+/// could start over: refused as a call during a destroy, under the policy,
+/// without poisoning (the holder is being freed: this call may have done
+/// it).
+#[cold]
+#[inline(never)]
+fn refuse_destroyed_meanwhile<P: Policy>(site: &'static Site) {
+    let _ = P::catch(site, || -> () { refuse_destroyed(site) });
 }
 
 /// Why an entry failed: a poisoned holder whose guard has re-raised its
@@ -732,7 +816,10 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
 /// poisoned makes the call return the fallback quietly; a call into a
 /// running exclusive closure (or an exclusive call into running shared
 /// ones), or into a destroyed holder, is refused under the policy, and a
-/// kept refusal poisons like a panic.
+/// kept refusal poisons like a panic. `word` is the word of a holder the
+/// failed entry holds (`hold_failed_*`): alive through the refusal's user
+/// code (the panic hook) and the poisoning after it, whatever other
+/// threads' calls and destroys do meanwhile.
 #[cold]
 #[inline(never)]
 fn heal_or_refuse<P: Policy, W: StateWord>(site: &'static Site, word: &W) -> bool {

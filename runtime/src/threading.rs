@@ -8,6 +8,25 @@
 //! two `&mut F`; and the contracts whose calls may come from other threads
 //! use atomics and demand `Send`/`Sync` of the closure in the holder's own
 //! bounds, whatever the macro generates.
+//!
+//! A call whose entry fails goes to a slow path that still reads the word,
+//! may write it (a refusal kept by a guard poisons the holder) and may run
+//! user code meanwhile (the panic hook, while the call is refused). On the
+//! atomic word, calls on other threads may leave during that time, and the
+//! last one out of a destroyed holder frees it; so the slow path holds the
+//! holder with one `SHARED` count for as long as it uses it, and releases
+//! it as a shared call leaves, the last one out freeing: a failed shared
+//! entry keeps the count its `fetch_add` added, a failed exclusive entry
+//! (whose compare-exchange wrote nothing) adds one first. A destroy meanwhile
+//! is deferred, as for a running call. Between the failed compare-exchange
+//! and that count no user code runs: until some has run, no C program can
+//! know that the call reached the holder at all, so it is no different from
+//! a call that arrives a moment later, which C must not make once it may
+//! have been freed; the same holds for the entry a healed call starts over
+//! with. The fast paths are untouched. The word of a holder called on one
+//! thread at a time needs no hold: nothing else can leave while its slow
+//! path runs, and a destroy from that path's own user code is deferred by
+//! the call it refused (re-entry runs beneath it).
 
 use std::cell::Cell;
 use std::num::NonZeroU64;
@@ -40,21 +59,39 @@ pub trait StateWord {
     /// Enters an exclusive call if the holder is idle and healthy: the
     /// fast path, one read-modify-write in place. When it does not, the
     /// caller calls
-    /// [`cancel_exclusive_entry`](StateWord::cancel_exclusive_entry), on
-    /// its slow path.
+    /// [`hold_failed_exclusive`](StateWord::hold_failed_exclusive) first
+    /// thing on its slow path.
     fn try_enter_exclusive(&self) -> bool;
-    /// Undoes what a failed
-    /// [`try_enter_exclusive`](StateWord::try_enter_exclusive) left in the
-    /// word, if anything.
-    fn cancel_exclusive_entry(&self);
+    /// After a failed
+    /// [`try_enter_exclusive`](StateWord::try_enter_exclusive): undoes what
+    /// it left in the word, or, where calls on other threads may leave and
+    /// free the holder meanwhile (the atomic word), holds the holder with
+    /// one `SHARED` count, which defers a destroy as a running call does.
+    /// Either way, until
+    /// [`release_failed_entry`](StateWord::release_failed_entry).
+    fn hold_failed_exclusive(&self);
     /// Enters a shared call if no exclusive call runs and the holder is
     /// healthy. When it does not, the caller calls
-    /// [`cancel_shared_entry`](StateWord::cancel_shared_entry), on its slow
-    /// path.
+    /// [`hold_failed_shared`](StateWord::hold_failed_shared) first thing
+    /// on its slow path.
     fn try_enter_shared(&self) -> bool;
-    /// Undoes what a failed [`try_enter_shared`](StateWord::try_enter_shared)
-    /// left in the word, if anything.
-    fn cancel_shared_entry(&self);
+    /// After a failed [`try_enter_shared`](StateWord::try_enter_shared):
+    /// as [`hold_failed_exclusive`](StateWord::hold_failed_exclusive) (the
+    /// atomic word keeps the count the failed entry added as the hold).
+    fn hold_failed_shared(&self);
+    /// The last thing a failed entry's slow path does with the holder:
+    /// releases the hold, if any, as [`leave_shared`](StateWord::leave_shared)
+    /// does (0 if there is nothing more to do, else the word afterwards: a
+    /// destroy came meanwhile, and the caller frees the holder if no call
+    /// runs any more); 0 for a word that took no hold.
+    ///
+    /// # Safety
+    /// `word` is the word of a live holder, after a `hold_failed_*` on it
+    /// that has not been released. A raw pointer, not `&self`: once the
+    /// hold is released another thread may free the holder, so no
+    /// reference to it (protected for the length of a call that takes it)
+    /// may outlive the release.
+    unsafe fn release_failed_entry(word: *const Self) -> usize;
     /// Leaves an exclusive call: 0 if there is nothing more to do, else
     /// non-zero (a destroy is pending or the holder was poisoned
     /// meanwhile): the word afterwards, unless `LEAVE_REREADS`.
@@ -168,12 +205,14 @@ impl StateWord for LocalWord {
         let word = self.word.get().wrapping_sub(IDLE);
         self.word.set(word);
         no_forwarding();
-        // Not 0: a flag, or calls running; `cancel_exclusive_entry` takes
+        // Not 0: a flag, or calls running; `hold_failed_exclusive` takes
         // the subtraction back, off the fast path.
         word == 0
     }
 
-    fn cancel_exclusive_entry(&self) {
+    fn hold_failed_exclusive(&self) {
+        // Undone: no hold is needed (calls and destroys come from one
+        // thread at a time).
         self.word.set(self.word.get().wrapping_add(IDLE));
     }
 
@@ -183,12 +222,16 @@ impl StateWord for LocalWord {
         self.word.set(word);
         no_forwarding();
         // Negative: poisoned, destroyed, or an exclusive call runs; the
-        // count is taken back by `cancel_shared_entry`, off the fast path.
+        // count is taken back by `hold_failed_shared`, off the fast path.
         (word as isize) >= 0
     }
 
-    fn cancel_shared_entry(&self) {
+    fn hold_failed_shared(&self) {
         self.word.set(self.word.get().wrapping_add(SHARED));
+    }
+
+    unsafe fn release_failed_entry(_: *const Self) -> usize {
+        0
     }
 
     #[inline(always)]
@@ -262,21 +305,30 @@ impl StateWord for AtomicWord {
 
     #[inline(always)]
     fn try_enter_shared(&self) -> bool {
+        // Not entered if a flag or an exclusive call is there: the count
+        // stays, as the slow path's hold (`hold_failed_shared`), and is
+        // released by `release_failed_entry`.
         let word = self.word.fetch_add(SHARED, Ordering::Acquire);
-        if word & (POISONED | DESTROYED | EXCLUSIVE) == 0 {
-            return true;
-        }
-        // Not entered after all: undo, at once (another thread's leave
-        // may look for the last call out). (A destroy racing this refused
-        // call is C calling a callback it is destroying: the holder may
-        // then leak, never be freed twice.)
-        self.word.fetch_sub(SHARED, Ordering::AcqRel);
-        false
+        word & (POISONED | DESTROYED | EXCLUSIVE) == 0
     }
 
-    fn cancel_exclusive_entry(&self) {}
+    fn hold_failed_exclusive(&self) {
+        // The failed compare-exchange wrote nothing: the hold is a count of
+        // its own (see the module docs for the gap before it).
+        self.word.fetch_add(SHARED, Ordering::Acquire);
+    }
 
-    fn cancel_shared_entry(&self) {}
+    fn hold_failed_shared(&self) {}
+
+    unsafe fn release_failed_entry(word: *const Self) -> usize {
+        // SAFETY: by the caller's promise, a live holder's word, held. The
+        // reference made here is to the atomic alone, all of it inside an
+        // `UnsafeCell`, as for `Arc`'s count: a free on another thread once
+        // the count is released does not invalidate it.
+        let atomic = unsafe { &(*word).word };
+        let word = atomic.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
+        if word & DESTROYED != 0 { word } else { 0 }
+    }
 
     #[inline(always)]
     fn leave_exclusive(&self) -> usize {
@@ -472,9 +524,27 @@ mod tests {
                 };
                 let shown = (flags & (POISONED | DESTROYED)) | running;
                 assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+                // A failed entry's slow path: the atomic word holds the
+                // holder with one shared count meanwhile (a destroy then
+                // waits for it), the other word undoes the entry; the
+                // release reports a destroy to act on, as a leave does.
+                let held = if W::LEAVE_REREADS {
+                    shown
+                } else {
+                    shown + SHARED
+                };
+                let released = if W::LEAVE_REREADS {
+                    0
+                } else {
+                    shown & DESTROYED
+                };
                 assert_eq!(word.try_enter_shared(), !blocked, "flags {flags:#b}");
                 if blocked {
-                    word.cancel_shared_entry();
+                    word.hold_failed_shared();
+                    assert_eq!(word.load(), held, "flags {flags:#b}");
+                    // SAFETY: held above, released once.
+                    let left = unsafe { W::release_failed_entry(&word) };
+                    assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
                 } else {
                     assert_eq!(word.leave_shared(), 0);
                 }
@@ -484,7 +554,11 @@ mod tests {
                     assert_eq!(word.load(), EXCLUSIVE);
                     assert_eq!(word.leave_exclusive(), 0);
                 } else {
-                    word.cancel_exclusive_entry();
+                    word.hold_failed_exclusive();
+                    assert_eq!(word.load(), held, "flags {flags:#b}");
+                    // SAFETY: as above.
+                    let left = unsafe { W::release_failed_entry(&word) };
+                    assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
                 }
                 assert_eq!(word.load(), shown);
                 // The running calls leave: a leave reports something to do
