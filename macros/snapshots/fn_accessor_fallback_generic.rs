@@ -15,15 +15,49 @@ unsafe extern "C" fn call<T: Ord>(
         call
     );
     static __FFI_CALLBACK_FILTER: ::my::ffi_callback::__private::PoisonFilter = ::my::ffi_callback::__private::PoisonFilter::NEW;
-    let __ffi_fallback = || -> c_int { -1 };
-    let __ffi_on_error = ::my::ffi_callback::__private::no_error;
-    let __ffi_fetch = || sqlite3_user_data(ctx);
-    let __ffi_body = move |state: &T| -> c_int {
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_call_body<T: Ord>(
         #[allow(unused_variables)]
-        let ctx: *mut sqlite3_context = ctx;
-        let (a, b): (i32, i32) = __ffi_arg1;
-        { 0 }
-    };
+        ctx: *mut sqlite3_context,
+        (a, b): (i32, i32),
+        state: &T,
+    ) -> c_int {
+        0
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_call_fallback<T: Ord>() -> c_int {
+        -1
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_call_user_data<T: Ord>(
+        #[allow(unused_variables)]
+        ctx: *mut sqlite3_context,
+    ) -> *mut ::my::ffi_callback::__private::core::ffi::c_void {
+        <_ as ::my::ffi_callback::__private::FetchedUserData<
+            &T,
+        >>::into_user_data_ptr(sqlite3_user_data(ctx))
+    }
+    let __ffi_fallback = || __ffi_callback_call_fallback::<T>();
+    let __ffi_on_error = ::my::ffi_callback::__private::no_error;
+    let __ffi_fetch = || __ffi_callback_call_user_data::<T>(ctx);
     unsafe {
         ::my::ffi_callback::__private::call_fn_fetch::<
             ::my::ffi_callback::__private::policy::Resume,
@@ -33,7 +67,7 @@ unsafe extern "C" fn call<T: Ord>(
             _,
         >(
             __ffi_fetch,
-            __ffi_body,
+            move |state| __ffi_callback_call_body::<T>(ctx, __ffi_arg1, state),
             __ffi_on_error,
             __ffi_fallback,
             &__FFI_CALLBACK_SITE,

@@ -6,12 +6,10 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
         lua_fn
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
+    #[allow(clippy::boxed_local, clippy::needless_pass_by_value)]
+    let __ffi_callback_lua_fn_body = |state: *mut lua_State| -> c_int { 1 };
     let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
     let __ffi_on_error = ::ffi_callback::__private::no_error;
-    let __ffi_body = move |()| -> c_int {
-        let state: *mut lua_State = state;
-        { 1 }
-    };
     unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Unwind,
@@ -19,7 +17,7 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
             _,
             _,
         >(
-            __ffi_body,
+            move |()| __ffi_callback_lua_fn_body(state),
             ::ffi_callback::__private::core::ptr::null_mut(),
             __ffi_on_error,
             __ffi_fallback,

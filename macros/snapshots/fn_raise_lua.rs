@@ -9,29 +9,82 @@ unsafe extern "C-unwind" fn counter(l: *mut lua_State) -> c_int {
     static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
         counter
     );
-    #[allow(unused_variables)]
-    let __ffi_on_raise = |failure: ::ffi_callback::Failure<'_, String>| {
-        unsafe { push_message(l, &failure.message()) };
-    };
-    let __ffi_fetch = || unsafe { lua_touserdata(l, lua_upvalueindex(1)) };
-    let __ffi_body = move |state: &State| -> Result<c_int, String> {
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_counter_body(
         #[allow(unused_variables)]
-        let l: *mut lua_State = l;
-        { Ok(0) }
+        l: *mut lua_State,
+        state: &State,
+    ) -> Result<c_int, String> {
+        Ok(0)
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_counter_user_data(
+        #[allow(unused_variables)]
+        l: *mut lua_State,
+    ) -> *mut ::ffi_callback::__private::core::ffi::c_void {
+        <_ as ::ffi_callback::__private::FetchedUserData<
+            &State,
+        >>::into_user_data_ptr(unsafe { lua_touserdata(l, lua_upvalueindex(1)) })
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_counter_on_raise(
+        #[allow(unused_variables)]
+        failure: ::ffi_callback::Failure<'_, String>,
+        #[allow(unused_variables)]
+        l: *mut lua_State,
+    ) {
+        unsafe { push_message(l, &failure.message()) };
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_counter_raise(#[allow(unused_variables)] l: *mut lua_State) {
+        unsafe { lua_error(l) };
+    }
+    #[allow(unused_variables)]
+    let __ffi_on_raise = |__ffi_failure: ::ffi_callback::Failure<'_, String>| {
+        __ffi_callback_counter_on_raise(__ffi_failure, l);
     };
+    let __ffi_fetch = || __ffi_callback_counter_user_data(l);
     let result = unsafe {
         ::ffi_callback::__private::raise::call_fn_fetch_raising::<
             &State,
             _,
             _,
             _,
-        >(&__FFI_CALLBACK_SITE, __ffi_fetch, __ffi_body, __ffi_on_raise)
+        >(
+            &__FFI_CALLBACK_SITE,
+            __ffi_fetch,
+            move |state| __ffi_callback_counter_body(l, state),
+            __ffi_on_raise,
+        )
     };
     match result {
         ::ffi_callback::__private::core::result::Result::Ok(value) => value,
-        #[allow(unreachable_code)]
         ::ffi_callback::__private::core::result::Result::Err(_) => {
-            unsafe { lua_error(l) };
+            __ffi_callback_counter_raise(l);
             ::ffi_callback::__private::raise::raise_returned(&__FFI_CALLBACK_SITE)
         }
     }

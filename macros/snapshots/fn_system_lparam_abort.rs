@@ -12,15 +12,19 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         enum_proc
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_enum_proc_body(hwnd: HWND, found: &mut Vec<HWND>) -> BOOL {
+        found.push(hwnd);
+        TRUE
+    }
     let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
     let __ffi_on_error = ::ffi_callback::__private::no_error;
-    let __ffi_body = move |found: &mut Vec<HWND>| -> BOOL {
-        let hwnd: HWND = hwnd;
-        {
-            found.push(hwnd);
-            TRUE
-        }
-    };
     unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Abort,
@@ -28,7 +32,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
             _,
             _,
         >(
-            __ffi_body,
+            move |found| __ffi_callback_enum_proc_body(hwnd, found),
             <LPARAM as ::ffi_callback::__private::UserDataSlot>::into_ptr(found),
             __ffi_on_error,
             __ffi_fallback,

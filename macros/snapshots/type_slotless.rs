@@ -61,12 +61,15 @@ impl<F> Compare<F> {
                     _,
                     _,
                 >(
-                    move |__ffi_closure: F| __ffi_closure(
-                        ::ffi_callback::__private::IntoParam::<
-                            Elem,
-                        >::into_param(a, &SITE, "`a`"),
-                        ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
-                    ),
+                    move |__ffi_closure: F| {
+                        ::ffi_callback::__private::shared_across_threads::<&u32>();
+                        __ffi_closure(
+                            ::ffi_callback::__private::IntoParam::<
+                                Elem,
+                            >::into_param(a, &SITE, "`a`"),
+                            ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
+                        )
+                    },
                     move |_: &_| __ffi_fallback(),
                     __ffi_fallback,
                     &SITE,

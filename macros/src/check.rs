@@ -557,9 +557,10 @@ fn check_fn<'a>(
         item.written_unsafe.is_some() || (user_data.is_some() && options.safe_fn.is_none());
     // A module cannot sit in an impl block; a fn that names `Self` is in
     // one. `in_impl` says so for the others.
-    let typed_constructor = user_data.is_some()
-        && options.in_impl.is_none()
-        && !tokens::mentions(item.source.clone(), "Self");
+    let in_impl = options.in_impl.is_some()
+        || tokens::mentions(item.source.clone(), "Self")
+        || tokens::mentions(user_tokens(options, TokenStream::new()), "Self");
+    let typed_constructor = user_data.is_some() && !in_impl;
     let names = fresh_names(user_tokens(options, item.source.clone()));
     Some(FnModel {
         item,
@@ -568,6 +569,7 @@ fn check_fn<'a>(
         output,
         shim_unsafe,
         typed_constructor,
+        in_impl,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Printer, form 1: a `#[callback]` fn becomes a C-ABI trampoline with the same
 //! name whose body is one call into the runtime (`call_fn`), which unpacks
-//! the user data and runs the user's body, kept as a closure, under the
-//! panic policy; beside it, a module of the same name with the typed
+//! the user data and runs the user's body, kept as a safe fn of its own
+//! (as are `fallback`, `on_error`, `user_data` and the raise exit), under
+//! the panic policy; beside it, a module of the same name with the typed
 //! user-data constructor.
 
 use proc_macro2::{Span, TokenStream};
@@ -9,10 +10,11 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Pat};
 
-use crate::model::{FallbackValue, FnModel, UserDataSource};
+use crate::model::{FallbackValue, FnModel, FnUserData, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
-    documents_safety, fallback_closure, mentions, on_error_closure, safe_fn_promise, site, tidy,
+    documents_safety, fallback_closure, first_span, mentions, on_error_closure, safe_fn_promise,
+    site, tidy,
 };
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
@@ -37,7 +39,6 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
     let on_raise_var = Ident::new("__ffi_on_raise", Span::mixed_site());
-    let body_var = Ident::new("__ffi_body", Span::mixed_site());
     let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
     let accessor = match &model.user_data {
         Some(user_data) => match &user_data.source {
@@ -46,43 +47,75 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         },
         None => None,
     };
+    // The user's expressions besides the body, each compiled in a helper
+    // fn of its own that receives the C parameters it names.
+    let exprs = user_exprs(model);
+    let helpers = Helpers::new(model, &exprs);
 
+    // The C parameters: the trampoline's (name, attributes, C type).
     let mut c_params = Vec::new();
-    // The body becomes one closure taking the user data (or `()`), which
-    // rebinds the C parameters with the user's own patterns and runs the
-    // block: `return`, `?`, patterns, generics and `Self` keep their meaning.
-    let mut body_param = quote!(());
-    let mut body_lets = Vec::new();
+    // The body's parameters, as the user wrote them (the user data as its
+    // received type), and the arguments the trampoline passes for them.
+    let mut body_params = Vec::new();
+    let mut body_args = Vec::new();
+    let mut lent = None;
     let mut user_data_arg = quote!(#runtime::__private::core::ptr::null_mut());
     for (index, param) in item.params.iter().enumerate() {
         let name = param_name(&param.pat, index);
         let (attrs, pat, ty) = (&param.attrs, &param.pat, &param.ty);
-        // A parameter that `user_data = EXPR` reads is used, even if the
+        // A parameter that another expression reads is used, even if the
         // body does not read it.
-        let read_by_accessor = accessor
-            .is_some_and(|expr| mentions(expr.to_token_stream(), &name.to_string()))
+        let read_elsewhere = exprs
+            .iter()
+            .any(|expr| mentions(expr.clone(), &name.to_string()))
             .then(|| quote!(#[allow(unused_variables)]));
+        body_params.push(quote!(#(#attrs)* #read_elsewhere #pat: #ty));
         match &model.user_data {
             Some(user_data) if user_data.index == index => {
-                body_param = quote!(#(#attrs)* #pat: #ty);
+                // What the runtime lends for the call; a simple binding
+                // keeps its name, for the error when the received type asks
+                // for longer (an alias of `&'static mut T`).
+                let lent_name = match &**pat {
+                    Pat::Ident(_) => name.clone(),
+                    _ => Ident::new("__ffi_user_data", Span::mixed_site()),
+                };
+                let mut arg = lent_name.clone();
+                arg.set_span(first_span(ty));
+                body_args.push(arg.into_token_stream());
+                lent = Some(lent_name);
                 if let UserDataSource::Param(slot) = &user_data.source {
                     let slot = slot.map_or_else(
                         || crate::tokens::c_void_pointer(runtime).into_token_stream(),
                         ToTokens::to_token_stream,
                     );
-                    c_params.push(quote!(#(#attrs)* #name: #slot));
                     let into_ptr = quote_spanned! {slot.span()=>
                         <#slot as #runtime::__private::UserDataSlot>::into_ptr(#name)
                     };
+                    c_params.push((name, attrs, slot));
                     user_data_arg = into_ptr;
                 }
             }
             _ => {
-                c_params.push(quote!(#(#attrs)* #name: #ty));
-                body_lets.push(quote!(#(#attrs)* #read_by_accessor let #pat: #ty = #name;));
+                body_args.push(name.to_token_stream());
+                c_params.push((name, attrs, ty.to_token_stream()));
             }
         }
     }
+    // The C parameters `expr` names (all of them may be used), as helper
+    // parameters and as arguments, leaving out `except` (the helper's own
+    // `e` or `failure`).
+    let named_params = |expr: &TokenStream, except: Option<&str>| {
+        let named = c_params.iter().filter(|(name, ..)| {
+            let name = name.to_string();
+            except != Some(name.as_str()) && mentions(expr.clone(), &name)
+        });
+        let params: Vec<TokenStream> = named
+            .clone()
+            .map(|(name, attrs, ty)| quote!(#(#attrs)* #[allow(unused_variables)] #name: #ty))
+            .collect();
+        let args: Vec<&Ident> = named.map(|(name, ..)| name).collect();
+        (params, args)
+    };
 
     let received = match &model.user_data {
         Some(user_data) => {
@@ -99,14 +132,98 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         }
         _ => quote!(#runtime::__private::core::convert::Infallible),
     };
-    let fallback = fallback_closure(common, c_ret);
-    let on_error = on_error_closure(
-        common,
-        &error_type,
-        c_ret,
-        &fallback_var,
-        model.output.is_result,
+    let c_output = c_ret.map(|ty| quote!(-> #ty));
+    let mut helper_items = Vec::new();
+
+    // The body: a safe fn with the user's parameters, patterns and block
+    // (`return`, `?`, generics and `Self` keep their meaning), inlined
+    // into the trampoline's fast path and its cold copy alike.
+    // A closure's block takes no inner attributes: they go on a block in it.
+    let block = match user_block(item) {
+        block if helpers.in_safe_shim && inner_attrs(item).next().is_some() => quote!({ #block }),
+        block => block,
+    };
+    let body_fn = helpers.item(
+        "body",
+        &body_params,
+        body_ret.as_ref(),
+        block,
+        &mut helper_items,
     );
+    let body_param = match &lent {
+        Some(lent) => quote!(#lent),
+        None => quote!(()),
+    };
+    // Written in the runtime call, where its signature is taken from the
+    // runtime's higher-ranked bound: the user data is lent for one call.
+    // Located at the received type, so that a type that is no user data,
+    // or asks for the user data for longer than the call (an alias of
+    // `&'static mut T`), is reported there.
+    let body = match &model.user_data {
+        Some(user_data) => {
+            let located = Span::call_site().located_at(first_span(user_data.received));
+            let body_fn = crate::tokens::respan(body_fn, located);
+            quote_spanned!(located=> move |#body_param| #body_fn(#(#body_args),*))
+        }
+        None => quote!(move |#body_param| #body_fn(#(#body_args),*)),
+    };
+
+    let fallback = match &common.fallback {
+        FallbackValue::Expr(expr) => {
+            let expr = expr.to_token_stream();
+            let (params, args) = named_params(&expr, None);
+            let callee = helpers.item(
+                "fallback",
+                &params,
+                c_output.as_ref(),
+                quote!({ #expr }),
+                &mut helper_items,
+            );
+            quote!(|| #callee(#(#args),*))
+        }
+        _ => fallback_closure(common, c_ret),
+    };
+    let on_error = match common.on_error {
+        Some(expr) => {
+            let expr = expr.to_token_stream();
+            let e = Ident::new("e", Span::call_site());
+            let (mut params, args) = named_params(&expr, Some("e"));
+            params.insert(0, quote!(#[allow(unused_variables)] #e: &#error_type));
+            let callee = helpers.item(
+                "on_error",
+                &params,
+                c_output.as_ref(),
+                quote!({ #expr }),
+                &mut helper_items,
+            );
+            let error = Ident::new("__ffi_error", Span::mixed_site());
+            quote!(|#error: &#error_type| #callee(#error, #(#args),*))
+        }
+        None => on_error_closure(
+            common,
+            &error_type,
+            c_ret,
+            &fallback_var,
+            model.output.is_result,
+        ),
+    };
+    let fetch = accessor.map(|expr| {
+        let expr = expr.to_token_stream();
+        let (params, args) = named_params(&expr, None);
+        let span = expr.span();
+        let pointer = crate::tokens::c_void_pointer(runtime);
+        let fetched = quote_spanned! {span=>
+            <_ as #runtime::__private::FetchedUserData<#received>>::into_user_data_ptr(#expr)
+        };
+        let callee = helpers.item(
+            "user_data",
+            &params,
+            Some(&quote!(-> #pointer)),
+            quote!({ #fetched }),
+            &mut helper_items,
+        );
+        quote!(let #fetch_var = || #callee(#(#args),*);)
+    });
     let site_value = site(runtime, &[&item.ident]);
     let promise = safe_fn_promise(common);
 
@@ -120,22 +237,22 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let call = match (accessor, &common.raise) {
         (Some(_), None) => quote! {
             #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
-                #fetch_var, #body_var, #on_error_var, #fallback_var, #site_ref, #filter_ref,
+                #fetch_var, #body, #on_error_var, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (None, None) => quote! {
             #runtime::__private::call_fn::<#policy, #received, _, _>(
-                #body_var, #user_data_arg, #on_error_var, #fallback_var, #site_ref, #filter_ref,
+                #body, #user_data_arg, #on_error_var, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (Some(_), Some(_)) => quote! {
             #runtime::__private::raise::call_fn_fetch_raising::<#received, _, _, _>(
-                #site_ref, #fetch_var, #body_var, #on_raise_var,
+                #site_ref, #fetch_var, #body, #on_raise_var,
             )
         },
         (None, Some(_)) => quote! {
             #runtime::__private::raise::call_fn_raising::<#received, _, _>(
-                #site_ref, #user_data_arg, #body_var, #on_raise_var,
+                #site_ref, #user_data_arg, #body, #on_raise_var,
             )
         },
     };
@@ -144,22 +261,44 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // frame, where nothing with a destructor is alive any more.
     let (on_raise, finish) = match &common.raise {
         Some(raise) => {
-            let failure = Ident::new("failure", Span::call_site());
-            let prepare = raise
-                .prepare
-                .map_or_else(|| quote!(), ToTokens::to_token_stream);
-            let raise_call = raise.call;
+            let failure_type = quote!(#runtime::Failure<'_, #error_type>);
+            let failure = Ident::new("__ffi_failure", Span::mixed_site());
+            let prepare = match raise.prepare {
+                Some(expr) => {
+                    let expr = expr.to_token_stream();
+                    let named = Ident::new("failure", Span::call_site());
+                    let (mut params, args) = named_params(&expr, Some("failure"));
+                    params.insert(0, quote!(#[allow(unused_variables)] #named: #failure_type));
+                    let callee = helpers.item(
+                        "on_raise",
+                        &params,
+                        None,
+                        quote!({ #expr; }),
+                        &mut helper_items,
+                    );
+                    quote!(#callee(#failure, #(#args),*))
+                }
+                None => quote!(),
+            };
+            let expr = raise.call.to_token_stream();
+            let (params, args) = named_params(&expr, None);
+            let raise_call = helpers.item(
+                "raise",
+                &params,
+                None,
+                quote!({ #expr; }),
+                &mut helper_items,
+            );
             (
                 quote! {
                     #[allow(unused_variables)]
-                    let #on_raise_var = |#failure: #runtime::Failure<'_, #error_type>| { #prepare; };
+                    let #on_raise_var = |#failure: #failure_type| { #prepare; };
                 },
                 quote! {
                     match result {
                         #runtime::__private::core::result::Result::Ok(value) => value,
-                        #[allow(unreachable_code)]
                         #runtime::__private::core::result::Result::Err(_) => {
-                            #raise_call;
+                            #raise_call(#(#args),*);
                             #runtime::__private::raise::raise_returned(&__FFI_CALLBACK_SITE)
                         }
                     }
@@ -188,7 +327,6 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             unsafe { #call }
         }
     };
-    let fetch = accessor.map(|expr| quote!(let #fetch_var = || #expr;));
     let shim_unsafe = match (model.shim_unsafe, item.written_unsafe) {
         (_, Some(span)) => Some(quote_spanned!(span=> unsafe)),
         (true, None) => Some(quote!(unsafe)),
@@ -198,19 +336,20 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         (model.shim_unsafe && model.user_data.is_some() && !documents_safety(&item.attrs))
             .then(|| safety_doc(model));
     let fallback_doc = fallback_doc(model);
+    let c_params = c_params
+        .iter()
+        .map(|(name, attrs, ty)| quote!(#(#attrs)* #name: #ty));
     let (attrs, vis, ident) = (outer_attrs(item), &item.vis, &item.ident);
     let generics = &item.generics;
     let where_clause = &item.generics.where_clause;
-    let output = &item.output;
-    let c_output = c_ret.map(|ty| quote!(-> #ty));
-    // A closure's body takes no inner attributes: they go on a nested block.
-    let block = match user_block(item) {
-        block if inner_attrs(item).next().is_some() => quote!({ #block }),
-        block => block,
-    };
     let fn_token = quote_spanned!(item.fn_span=> fn);
-    let _ = output;
     let module = typed_constructor(model);
+    // Nested in the trampoline (items first), or beside it in the impl.
+    let (nested, beside) = if helpers.in_impl && !helpers.in_safe_shim {
+        (Vec::new(), helper_items)
+    } else {
+        (helper_items, Vec::new())
+    };
 
     quote! {
         #[deny(improper_ctypes_definitions)]
@@ -222,12 +361,145 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
             #filter
             #promise
+            #(#nested)*
             #on_raise
             #fetch
-            let #body_var = move |#body_param| #body_ret { #(#body_lets)* #block };
             #call
         }
+        #(#beside)*
         #module
+    }
+}
+
+/// Where the user's code goes: safe fns of its own, never inside the
+/// trampoline's `unsafe fn` body (there only `unsafe_op_in_unsafe_fn`
+/// would keep it safe, a lint that rustc does not report for code from
+/// another crate's macro: `extmac::read_ptr!(p)` would compile without
+/// `unsafe`). In a free fn they are nested in the trampoline (an item in
+/// a fn body has its own safety context; the fn's generics are declared
+/// again and passed); in an impl block (the fn names `Self`, or has no
+/// typed constructor beside it) they are associated fns beside it.
+/// `user_data = EXPR`, `fallback = EXPR`, `on_error = EXPR`, `raise = EXPR`
+/// and `on_raise = EXPR`, where given.
+fn user_exprs(model: &FnModel<'_>) -> Vec<TokenStream> {
+    let common = &model.common;
+    [
+        match &model.user_data {
+            Some(FnUserData {
+                source: UserDataSource::Accessor(expr),
+                ..
+            }) => Some(expr.to_token_stream()),
+            _ => None,
+        },
+        match &common.fallback {
+            FallbackValue::Expr(expr) => Some(expr.to_token_stream()),
+            _ => None,
+        },
+        common.on_error.map(ToTokens::to_token_stream),
+        common.raise.as_ref().map(|r| r.call.to_token_stream()),
+        common
+            .raise
+            .as_ref()
+            .and_then(|r| r.prepare)
+            .map(ToTokens::to_token_stream),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+struct Helpers<'m> {
+    in_impl: bool,
+    /// The trampoline is a safe fn: its body is a safe context, so the
+    /// helpers are closures in it (which keep the impl's generics and
+    /// `Self` in reach, wherever the fn is).
+    in_safe_shim: bool,
+    ident: &'m Ident,
+    generics: &'m syn::Generics,
+    /// `::<T, N>`: the type and const parameters, passed on.
+    turbofish: TokenStream,
+    /// `cfg`s and lint levels, repeated beside the trampoline.
+    attrs: Vec<&'m syn::Attribute>,
+}
+
+impl<'m> Helpers<'m> {
+    fn new(model: &'m FnModel<'_>, exprs: &[TokenStream]) -> Self {
+        let item = model.item;
+        let names_self = mentions(item.source.clone(), "Self")
+            || exprs.iter().any(|e| mentions(e.clone(), "Self"));
+        let in_impl = names_self || model.in_impl;
+        let passed = item.generics.params.iter().filter_map(|param| match param {
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            syn::GenericParam::Const(c) => Some(&c.ident),
+            syn::GenericParam::Lifetime(_) => None,
+        });
+        let passed: Vec<&Ident> = passed.collect();
+        let turbofish = if passed.is_empty() {
+            quote!()
+        } else {
+            quote!(::<#(#passed),*>)
+        };
+        Helpers {
+            in_impl,
+            in_safe_shim: !model.shim_unsafe,
+            ident: &item.ident,
+            generics: &item.generics,
+            turbofish,
+            attrs: crate::tokens::cfg_attrs(&item.attrs),
+        }
+    }
+
+    /// Adds the helper fn `role` to `items`; returns the path to call it.
+    fn item(
+        &self,
+        role: &str,
+        params: &[TokenStream],
+        ret: Option<&TokenStream>,
+        block: TokenStream,
+        items: &mut Vec<TokenStream>,
+    ) -> TokenStream {
+        let name = format_ident!(
+            "__ffi_callback_{}_{}",
+            self.ident,
+            role,
+            span = Span::mixed_site()
+        );
+        if self.in_safe_shim {
+            // A local: call-site hygiene, as the call is respanned to the
+            // user's tokens (for its errors).
+            let name = Ident::new(&name.to_string(), Span::call_site());
+            items.push(quote! {
+                #[allow(clippy::boxed_local, clippy::needless_pass_by_value)]
+                let #name = |#(#params),*| #ret #block;
+            });
+            return quote!(#name);
+        }
+        let (generics, where_clause) = (self.generics, &self.generics.where_clause);
+        let attrs = if self.in_impl {
+            let attrs = &self.attrs;
+            quote!(#(#attrs)* #[doc(hidden)])
+        } else {
+            quote!()
+        };
+        items.push(quote! {
+            #attrs
+            #[inline(always)]
+            // The user data is received by value (a `Box<T>` is ownership
+            // coming back), and the C signature is C's.
+            #[allow(
+                clippy::inline_always,
+                clippy::too_many_arguments,
+                clippy::boxed_local,
+                clippy::needless_pass_by_value
+            )]
+            fn #name #generics (#(#params),*) #ret #where_clause #block
+        });
+        let turbofish = &self.turbofish;
+        if self.in_impl {
+            quote!(Self::#name #turbofish)
+        } else {
+            quote!(#name #turbofish)
+        }
     }
 }
 

@@ -148,6 +148,9 @@ pub(crate) struct FnModel<'a> {
     pub(crate) shim_unsafe: bool,
     /// Whether to generate the typed user-data constructor module.
     pub(crate) typed_constructor: bool,
+    /// In an impl block, as far as the tokens tell: the fn (or an option)
+    /// names `Self`, or `in_impl` says so.
+    pub(crate) in_impl: bool,
 }
 
 /// The fn form's user-data parameter.

@@ -17,7 +17,7 @@ use crate::panic::{Site, dispose, drop_quietly, payload_message, refusal_text};
 use crate::reentry;
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
-use crate::user_data::{FetchedUserData, UserDataParam};
+use crate::user_data::{FetchedUserData, UserDataAt, UserDataParam};
 
 /// Why a callback with a raise exit failed, as its `on_raise` sees it.
 #[derive(Clone, Copy)]
@@ -82,7 +82,7 @@ pub struct Raise;
 pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
     user_data: *mut c_void,
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     on_raise: impl FnOnce(Failure<'_, O::Error>),
 ) -> Result<R, Raise> {
     // SAFETY: forwarded.
@@ -99,7 +99,7 @@ pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
 pub unsafe fn call_fn_fetch_raising<U, X, O, R>(
     site: &'static Site,
     fetch: impl FnOnce() -> X,
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     on_raise: impl FnOnce(Failure<'_, O::Error>),
 ) -> Result<R, Raise>
 where
@@ -125,7 +125,7 @@ enum Outcome<O> {
 unsafe fn run<U: UserDataParam, O>(
     site: &'static Site,
     user_data: *mut c_void,
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
 ) -> Outcome<O> {
     if U::NON_NULL && user_data.is_null() {
         return Outcome::Refused(format!(
@@ -141,10 +141,10 @@ unsafe fn run<U: UserDataParam, O>(
         let node = reentry::Node::new::<U::Target>(site, user_data);
         let _active = reentry::enter(&node);
         // SAFETY: forwarded.
-        Outcome::Returned(body(unsafe { U::from_ptr(user_data) }))
+        Outcome::Returned(body(unsafe { <U as UserDataAt<'_>>::lend(user_data) }))
     } else {
         // SAFETY: forwarded.
-        Outcome::Returned(body(unsafe { U::from_ptr(user_data) }))
+        Outcome::Returned(body(unsafe { <U as UserDataAt<'_>>::lend(user_data) }))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::panic::{PoisonFilter, Site, keep_error, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
 use crate::returns::CallbackReturn;
-use crate::user_data::{FetchedUserData, UserDataParam};
+use crate::user_data::{FetchedUserData, UserDataAt, UserDataParam};
 
 /// The callback's Rust code did not produce a value (it panicked, or the
 /// call was refused) and the policy handled that: the trampoline returns its
@@ -37,7 +37,7 @@ pub struct Failed;
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
@@ -84,7 +84,7 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
 #[inline(always)]
 pub unsafe fn call_fn_fetch<P, U, X, O, R>(
     fetch: impl FnOnce() -> X,
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
@@ -128,7 +128,7 @@ type BodyResult<R, E> = Result<R, (R, E)>;
 unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
     user_data: *mut c_void,
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     on_error: impl FnOnce(&O::Error) -> R,
 ) -> BodyResult<R, O::Error> {
     let output = if U::EXCLUSIVE
@@ -139,10 +139,10 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
         let node = reentry::Node::new::<U::Target>(site, user_data);
         let _active = reentry::enter(&node);
         // SAFETY: forwarded from the caller.
-        body(unsafe { U::from_ptr(user_data) })
+        body(unsafe { <U as UserDataAt<'_>>::lend(user_data) })
     } else {
         // SAFETY: forwarded from the caller.
-        body(unsafe { U::from_ptr(user_data) })
+        body(unsafe { <U as UserDataAt<'_>>::lend(user_data) })
     };
     match output.into_result() {
         Ok(value) => Ok(value),
@@ -156,7 +156,7 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
 /// As for [`call_fn`]; `user_data` is not null if `U` needs it.
 #[inline(always)]
 unsafe fn run_caught<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
@@ -216,7 +216,7 @@ where
     P: Policy,
     U: UserDataParam,
     O: CallbackReturn<R>,
-    Body: FnOnce(U) -> O,
+    Body: for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     OnError: FnOnce(&O::Error) -> R,
     Fallback: FnOnce() -> R,
 {
@@ -226,7 +226,7 @@ where
 
 #[inline(always)]
 unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
-    body: impl FnOnce(U) -> O,
+    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,

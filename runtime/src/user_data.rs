@@ -2,6 +2,7 @@
 //! the Rust-side types a callback receives it as (`&T`, `&mut T`, `Box<T>`...).
 
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -170,6 +171,48 @@ unsafe impl UserDataSlot for i16 {
     }
 }
 
+/// The carrier of [`UserDataAt`]'s implied bound: `&'a U` is well-formed
+/// only where `U: 'a`, which lets `for<'a> UserDataAt<'a>` hold for every
+/// `&T` without demanding `T: 'static` (a plain generic associated type
+/// `At<'a> where Self: 'a` would, under the higher-ranked bound).
+#[doc(hidden)]
+#[allow(unreachable_pub)] // named only in `UserDataAt`'s default
+pub struct ImpliedBound<T>(PhantomData<T>);
+
+/// The user data `U` as one call receives it: `&'a T` for `&T`, `&'a mut T`
+/// for `&mut T`, and `Option` of those, where `'a` is the call, whatever
+/// lifetime `U` names (an alias may hide a `&'static mut T`: the runtime
+/// hands the body `&'a mut T`, and a body that needs it for longer does not
+/// compile). Owned forms (`Box<T>`, `Arc<T>`, ...) and raw pointers are
+/// themselves.
+///
+/// The trampolines require the body to accept `for<'a> UserDataAt<'a>::At`,
+/// so the borrow it gets lasts for the call and no longer.
+///
+/// # Safety
+/// As for [`UserDataParam`]: [`lend`](Self::lend) must be sound for every
+/// pointer that `U::into_ptr` produced while the value it came from is
+/// valid as the form requires, for the duration of `'a` (one call), and
+/// for null when `NON_NULL` is false.
+#[diagnostic::on_unimplemented(
+    message = "a callback cannot receive its user data as `{Self}`",
+    label = "not a user-data type",
+    note = "user data is received as `&T`, `&mut T`, `Option<&T>`, `Option<&mut T>`, \
+            `Box<T>`, `Option<Box<T>>`, `Arc<T>`, `Rc<T>` or a raw pointer, with `T: Sized`"
+)]
+#[allow(unreachable_pub)] // a supertrait of `UserDataParam`, used through it
+pub unsafe trait UserDataAt<'a, Bound = ImpliedBound<&'a Self>> {
+    /// What the body receives for a call lasting `'a`.
+    type At;
+
+    /// Converts the pointer the C library passed back, for one call.
+    ///
+    /// # Safety
+    /// `ptr` is null (only when `NON_NULL` is false), or came from
+    /// `into_ptr` of this type and stays valid as it requires for `'a`.
+    unsafe fn lend(ptr: *mut c_void) -> Self::At;
+}
+
 /// A Rust type a callback can receive its user data as: `&T`, `&mut T`,
 /// `Option<&T>`, `Option<&mut T>`, `Box<T>`, `Option<Box<T>>`, `Arc<T>`,
 /// `Rc<T>`, or a raw pointer.
@@ -189,7 +232,7 @@ unsafe impl UserDataSlot for i16 {
     note = "user data is received as `&T`, `&mut T`, `Option<&T>`, `Option<&mut T>`, \
             `Box<T>`, `Option<Box<T>>`, `Arc<T>`, `Rc<T>` or a raw pointer, with `T: Sized`"
 )]
-pub unsafe trait UserDataParam: Sized {
+pub unsafe trait UserDataParam: Sized + for<'a> UserDataAt<'a> {
     /// Null is refused rather than converted.
     const NON_NULL: bool;
     /// Mutable access: with `debug_assertions`, a re-entrant call with the
@@ -231,6 +274,16 @@ unsafe impl<T> UserDataParam for &T {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl; the borrow is the call's.
+unsafe impl<'a, T> UserDataAt<'a> for &T {
+    type At = &'a T;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self::At {
+        // SAFETY: by the caller's promise.
+        unsafe { &*ptr.cast::<T>() }
+    }
+}
+
 // SAFETY: non-null and, by the caller's promise, pointing at a live `T`
 // that nothing else accesses while the callback runs.
 unsafe impl<T> UserDataParam for &mut T {
@@ -246,6 +299,16 @@ unsafe impl<T> UserDataParam for &mut T {
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
         ptr::from_mut(self).cast()
+    }
+}
+
+// SAFETY: as for the `UserDataParam` impl; the borrow is the call's.
+unsafe impl<'a, T> UserDataAt<'a> for &mut T {
+    type At = &'a mut T;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self::At {
+        // SAFETY: by the caller's promise.
+        unsafe { &mut *ptr.cast::<T>() }
     }
 }
 
@@ -266,6 +329,16 @@ unsafe impl<T> UserDataParam for Option<&T> {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl; the borrow is the call's.
+unsafe impl<'a, T> UserDataAt<'a> for Option<&T> {
+    type At = Option<&'a T>;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self::At {
+        // SAFETY: by the caller's promise.
+        unsafe { ptr.cast::<T>().as_ref() }
+    }
+}
+
 // SAFETY: null becomes `None`; otherwise as for `&mut T`.
 unsafe impl<T> UserDataParam for Option<&mut T> {
     const NON_NULL: bool = false;
@@ -280,6 +353,16 @@ unsafe impl<T> UserDataParam for Option<&mut T> {
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), UserDataParam::into_ptr)
+    }
+}
+
+// SAFETY: as for the `UserDataParam` impl; the borrow is the call's.
+unsafe impl<'a, T> UserDataAt<'a> for Option<&mut T> {
+    type At = Option<&'a mut T>;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self::At {
+        // SAFETY: by the caller's promise.
+        unsafe { ptr.cast::<T>().as_mut() }
     }
 }
 
@@ -301,6 +384,16 @@ unsafe impl<T> UserDataParam for Box<T> {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for Box<T> {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
+    }
+}
+
 // SAFETY: null becomes `None`; otherwise as for `Box<T>`.
 unsafe impl<T> UserDataParam for Option<Box<T>> {
     const NON_NULL: bool = false;
@@ -315,6 +408,16 @@ unsafe impl<T> UserDataParam for Option<Box<T>> {
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), UserDataParam::into_ptr)
+    }
+}
+
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for Option<Box<T>> {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
     }
 }
 
@@ -342,6 +445,16 @@ unsafe impl<T> UserDataParam for Arc<T> {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for Arc<T> {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
+    }
+}
+
 // SAFETY: as for `Arc<T>`, on the one thread an `Rc` lives on (the caller's
 // promise for a callback that receives an `Rc`).
 unsafe impl<T> UserDataParam for Rc<T> {
@@ -364,6 +477,16 @@ unsafe impl<T> UserDataParam for Rc<T> {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for Rc<T> {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
+    }
+}
+
 // SAFETY: a raw pointer is passed through; using it is the callback's own
 // `unsafe` business.
 unsafe impl<T> UserDataParam for *mut T {
@@ -378,6 +501,16 @@ unsafe impl<T> UserDataParam for *mut T {
     #[inline(always)]
     fn into_ptr(self) -> *mut c_void {
         self.cast()
+    }
+}
+
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for *mut T {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
     }
 }
 
@@ -397,6 +530,16 @@ unsafe impl<T> UserDataParam for *const T {
     }
 }
 
+// SAFETY: as for the `UserDataParam` impl (no borrow to shorten).
+unsafe impl<T> UserDataAt<'_> for *const T {
+    type At = Self;
+    #[inline(always)]
+    unsafe fn lend(ptr: *mut c_void) -> Self {
+        // SAFETY: by the caller's promise.
+        unsafe { <Self as UserDataParam>::from_ptr(ptr) }
+    }
+}
+
 // SAFETY: no user data: the pointer is ignored.
 unsafe impl UserDataParam for () {
     const NON_NULL: bool = false;
@@ -409,6 +552,13 @@ unsafe impl UserDataParam for () {
     fn into_ptr(self) -> *mut c_void {
         ptr::null_mut()
     }
+}
+
+// SAFETY: no user data: the pointer is ignored.
+unsafe impl UserDataAt<'_> for () {
+    type At = ();
+    #[inline(always)]
+    unsafe fn lend(_: *mut c_void) {}
 }
 
 /// What `#[callback(user_data = EXPR)]` may return for a callback type or

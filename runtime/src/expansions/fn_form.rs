@@ -19,16 +19,23 @@ pub unsafe extern "C" fn collect(
         collect
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        clippy::too_many_arguments,
+        clippy::boxed_local,
+        clippy::needless_pass_by_value
+    )]
+    fn __ffi_callback_collect_body(
+        info: *mut dl_phdr_info,
+        size: usize,
+        names: &mut Vec<String>,
+    ) -> c_int {
+        names.push(String::new());
+        0
+    }
     let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
     let __ffi_on_error = ::ffi_callback::__private::no_error;
-    let __ffi_body = move |names: &mut Vec<String>| -> c_int {
-        let info: *mut dl_phdr_info = info;
-        let size: usize = size;
-        {
-            names.push(String::new());
-            0
-        }
-    };
     unsafe {
         ::ffi_callback::__private::call_fn::<
             ::ffi_callback::__private::policy::Resume,
@@ -36,7 +43,7 @@ pub unsafe extern "C" fn collect(
             _,
             _,
         >(
-            __ffi_body,
+            move |names| __ffi_callback_collect_body(info, size, names),
             <*mut ::ffi_callback::__private::core::ffi::c_void as ::ffi_callback::__private::UserDataSlot>::into_ptr(
                 names,
             ),

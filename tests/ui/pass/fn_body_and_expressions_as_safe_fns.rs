@@ -1,0 +1,77 @@
+//! The body and the option expressions are safe fns of their own: in a
+//! free fn, in an impl block (naming `Self`, or `in_impl`), generic, and
+//! warning-free for parameters the body ignores or only an option reads.
+#![deny(warnings)]
+use ffi_callback::{callback, resume_panics, user_data};
+use std::ffi::{c_int, c_void};
+
+pub struct Counter {
+    calls: c_int,
+}
+
+impl Counter {
+    const FAILED: c_int = -1;
+
+    #[callback(fallback = Self::FAILED)]
+    pub extern "C" fn bump(step: c_int, #[user_data] counter: &mut Self) -> c_int {
+        counter.calls += step;
+        counter.calls
+    }
+
+    #[callback(in_impl)]
+    pub extern "C" fn read(#[user_data] counter: &Counter) -> c_int {
+        counter.calls
+    }
+}
+
+#[callback(fallback = code)]
+extern "C" fn ignores_code(code: c_int, #[user_data] hits: &mut c_int) -> c_int {
+    *hits += 1;
+    0
+}
+
+#[callback(on_error = if e.is_empty() { code } else { -code })]
+extern "C" fn fails_with(code: c_int, #[user_data] _hits: &mut c_int) -> Result<c_int, String> {
+    Err("no".to_owned())
+}
+
+#[callback]
+extern "C" fn ignores_all(_unused: c_int, #[user_data] _s: &mut u8) -> c_int {
+    0
+}
+
+#[callback]
+extern "C" fn sized<T: Default + Into<c_int>, const N: usize>(#[user_data] seen: &mut [T; N]) -> c_int {
+    seen[0] = T::default();
+    N as c_int
+}
+
+/// Without user data the trampoline is a safe fn, whose own body is a safe
+/// context: an impl's generic parameters stay in reach without `in_impl`.
+pub struct Widen<T>(T);
+
+impl<T: Copy + Into<i64>> Widen<T> {
+    #[callback(fallback = -1)]
+    pub extern "C" fn widen(value: *const T, #[cfg(all())] scale: i64) -> i64 {
+        // SAFETY: C passes a valid `T`.
+        let value: T = unsafe { *value };
+        value.into() * scale
+    }
+}
+
+fn main() {
+    assert_eq!(Widen::<u8>::widen(&3, 2), 6);
+    let mut counter = Counter { calls: 0 };
+    let mut hits = 0;
+    let mut seen = [7_u8; 3];
+    resume_panics(|| unsafe {
+        assert_eq!(Counter::bump(2, user_data(&mut counter)), 2);
+        assert_eq!(Counter::read(ffi_callback::user_data_ref::<*mut c_void, _>(&counter)), 2);
+        assert_eq!(ignores_code(5, ignores_code::user_data(&mut hits)), 0);
+        assert_eq!(sized::<u8, 3>(sized::user_data(&mut seen)), 3);
+    });
+    let _: Result<c_int, String> =
+        ffi_callback::try_resume(|| unsafe { fails_with(4, fails_with::user_data(&mut hits)) });
+    let _ = ignores_all;
+    assert_eq!(seen[0], 0);
+}
