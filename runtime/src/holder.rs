@@ -463,16 +463,9 @@ unsafe fn run_entered<
             return fallback_or_abort(site, fallback);
         }
     };
-    let left = {
-        // SAFETY: entered and not left, so alive; the reference is not used
-        // past the leave, after which the holder may be freed.
-        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
-        if EXCLUSIVE {
-            word.leave_exclusive()
-        } else {
-            word.leave_shared()
-        }
-    };
+    // SAFETY: entered and not left, so alive; a place, not a reference:
+    // after the leave the holder may be freed.
+    let left = unsafe { leave::<T, EXCLUSIVE>(ptr) };
     // A lent holder has no destroy to wait for (a destroy-notify for one
     // is refused and does not mark it): what the leave saw needs no look.
     if !LENT && left != 0 {
@@ -545,15 +538,8 @@ unsafe extern "C" fn panicked<P: Policy, T: Threading, const EXCLUSIVE: bool>(
 /// As for [`run_entered`].
 #[inline(always)]
 unsafe fn leave_cold<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void, site: &'static Site) {
-    let left = {
-        // SAFETY: entered and not left, so alive; not used past the leave.
-        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
-        if EXCLUSIVE {
-            word.leave_exclusive()
-        } else {
-            word.leave_shared()
-        }
-    };
+    // SAFETY: entered and not left, so alive.
+    let left = unsafe { leave::<T, EXCLUSIVE>(ptr) };
     // SAFETY: this call has left, and `left` is what its leave returned.
     unsafe { free_if_last::<T>(ptr, left, site) };
 }
@@ -764,6 +750,25 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
     }
     drop(args);
     fallback_or_abort(site, fallback)
+}
+
+/// Leaves the call this thread entered on the holder at `ptr`.
+///
+/// # Safety
+/// As for [`StateWord::leave_exclusive`], `ptr` a holder of this contract
+/// that this call entered (exclusively if `EXCLUSIVE`) and has not left.
+#[inline(always)]
+unsafe fn leave<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void) -> usize {
+    // SAFETY: a live holder, by the caller's promise; a place, no
+    // reference.
+    let word = unsafe { std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word) };
+    if EXCLUSIVE {
+        // SAFETY: forwarded.
+        unsafe { T::Word::leave_exclusive(word) }
+    } else {
+        // SAFETY: forwarded.
+        unsafe { T::Word::leave_shared(word) }
+    }
 }
 
 /// Releases a failed entry's hold: [`StateWord::release_failed_entry`] on

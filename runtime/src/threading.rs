@@ -95,12 +95,21 @@ pub trait StateWord {
     /// Leaves an exclusive call: 0 if there is nothing more to do, else
     /// non-zero (a destroy is pending or the holder was poisoned
     /// meanwhile): the word afterwards, unless `LEAVE_REREADS`.
-    fn leave_exclusive(&self) -> usize;
+    ///
+    /// # Safety
+    /// `word` is the word of a live holder that this call entered and has
+    /// not left. A raw pointer, as for
+    /// [`release_failed_entry`](StateWord::release_failed_entry): once the
+    /// call has left, another thread's call or hold may free the holder.
+    unsafe fn leave_exclusive(word: *const Self) -> usize;
     /// Leaves a shared call: 0 if there is nothing more to do, else
     /// non-zero (a destroy is pending; for a word that may be re-read, or
     /// the holder is poisoned): the word afterwards, unless
     /// `LEAVE_REREADS`.
-    fn leave_shared(&self) -> usize;
+    ///
+    /// # Safety
+    /// As for [`leave_exclusive`](StateWord::leave_exclusive).
+    unsafe fn leave_shared(word: *const Self) -> usize;
     /// The word may be read again after a leave to see what the leave saw
     /// (calls and destroys come from one thread at a time): the leave is
     /// then one read-modify-write in place and a branch, and the slow path
@@ -235,16 +244,20 @@ impl StateWord for LocalWord {
     }
 
     #[inline(always)]
-    fn leave_exclusive(&self) -> usize {
-        let word = self.word.get().wrapping_add(IDLE);
-        self.word.set(word);
+    unsafe fn leave_exclusive(word: *const Self) -> usize {
+        // SAFETY: a live holder's word, by the caller's promise.
+        let cell = unsafe { &(*word).word };
+        let word = cell.get().wrapping_add(IDLE);
+        cell.set(word);
         usize::from((word as isize) < 0)
     }
 
     #[inline(always)]
-    fn leave_shared(&self) -> usize {
-        let word = self.word.get().wrapping_add(SHARED);
-        self.word.set(word);
+    unsafe fn leave_shared(word: *const Self) -> usize {
+        // SAFETY: as above.
+        let cell = unsafe { &(*word).word };
+        let word = cell.get().wrapping_add(SHARED);
+        cell.set(word);
         usize::from((word as isize) < 0)
     }
 
@@ -331,13 +344,18 @@ impl StateWord for AtomicWord {
     }
 
     #[inline(always)]
-    fn leave_exclusive(&self) -> usize {
-        self.word.fetch_sub(EXCLUSIVE, Ordering::AcqRel) - EXCLUSIVE
+    unsafe fn leave_exclusive(word: *const Self) -> usize {
+        // SAFETY: a live holder's word, by the caller's promise; the
+        // reference is to the atomic alone, as in `release_failed_entry`.
+        let atomic = unsafe { &(*word).word };
+        atomic.fetch_sub(EXCLUSIVE, Ordering::AcqRel) - EXCLUSIVE
     }
 
     #[inline(always)]
-    fn leave_shared(&self) -> usize {
-        let word = self.word.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
+    unsafe fn leave_shared(word: *const Self) -> usize {
+        // SAFETY: as above.
+        let atomic = unsafe { &(*word).word };
+        let word = atomic.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
         if word & DESTROYED != 0 { word } else { 0 }
     }
 
@@ -546,13 +564,15 @@ mod tests {
                     let left = unsafe { W::release_failed_entry(&word) };
                     assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
                 } else {
-                    assert_eq!(word.leave_shared(), 0);
+                    // SAFETY: a live word this test entered and has not left.
+                    assert_eq!(unsafe { W::leave_shared(&word) }, 0);
                 }
                 assert_eq!(word.load(), shown);
                 assert_eq!(word.try_enter_exclusive(), shown == 0);
                 if shown == 0 {
                     assert_eq!(word.load(), EXCLUSIVE);
-                    assert_eq!(word.leave_exclusive(), 0);
+                    // SAFETY: a live word this test entered and has not left.
+                    assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
                 } else {
                     word.hold_failed_exclusive();
                     assert_eq!(word.load(), held, "flags {flags:#b}");
@@ -579,13 +599,19 @@ mod tests {
                 };
                 if exclusive {
                     assert_eq!(
-                        reported(word.leave_exclusive()),
+                        // SAFETY: a live word this test entered and has not left.
+                        reported(unsafe { W::leave_exclusive(&word) }),
                         reports,
                         "flags {flags:#b}"
                     );
                 }
                 for _ in 0..shared {
-                    assert_eq!(reported(word.leave_shared()), reports, "flags {flags:#b}");
+                    assert_eq!(
+                        // SAFETY: a live word this test entered and has not left.
+                        reported(unsafe { W::leave_shared(&word) }),
+                        reports,
+                        "flags {flags:#b}"
+                    );
                 }
                 assert_eq!(word.load(), flagged);
                 if flags & POISONED != 0 {
@@ -595,9 +621,11 @@ mod tests {
                 // Back to idle and healthy: both kinds of call enter.
                 if flagged & DESTROYED == 0 {
                     assert!(word.try_enter_exclusive(), "flags {flags:#b}");
-                    assert_eq!(word.leave_exclusive(), 0);
+                    // SAFETY: a live word this test entered and has not left.
+                    assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
                     assert!(word.try_enter_shared(), "flags {flags:#b}");
-                    assert_eq!(word.leave_shared(), 0);
+                    // SAFETY: a live word this test entered and has not left.
+                    assert_eq!(unsafe { W::leave_shared(&word) }, 0);
                 }
             }
         }
