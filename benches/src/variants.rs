@@ -887,7 +887,7 @@ pub mod l_callback_set {
     fn run(call: impl CCall) -> u64 {
         let ((), state) = State::default().scope(|user_data| {
             // SAFETY: `scope` keeps the state alive until after the call.
-            unsafe { call.call_r(<State as CmpSetL>::COMPARE, user_data) }
+            unsafe { call.call_r(<State as CmpSetLExt>::COMPARE, user_data) }
         });
         state.calls
     }
@@ -968,7 +968,7 @@ pub mod l1_callback_set_boxed {
         }
         .boxed();
         // SAFETY: `boxed` keeps the state alive until after the call.
-        unsafe { call.call_r(<State as CmpSetL1>::COMPARE, boxed.user_data()) };
+        unsafe { call.call_r(<State as CmpSetL1Ext>::COMPARE, boxed.user_data()) };
         drop(boxed);
         calls
     }

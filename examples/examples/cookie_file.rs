@@ -53,7 +53,8 @@ mod linux {
     /// The stream's operations, declared as the C header shapes them (the
     /// cookie first, marked `#[user_data]`), with the receiver each needs.
     /// Implementing it for a type gives that type the C entry points as
-    /// constants: `MemFile::READ`, `::WRITE`, `::SEEK`, `::CLOSE`.
+    /// constants: `MemFile::READ`, `::WRITE`, `::SEEK`, `::CLOSE` (items of
+    /// the generated `CookieIoExt`, in scope here as the set is).
     #[callback]
     trait CookieIo {
         /// Bytes read, 0 at the end, -1 on error (and after a panic).

@@ -14,7 +14,7 @@ pub type CookieIoWriteFn = unsafe extern "C" fn(
 pub type CookieIoCloseFn = unsafe extern "C" fn(cookie: *mut c_void) -> c_int;
 /// fopencookie's `cookie_io_functions_t`.
 ///
-/// `#[callback]` set: the C entry points of one state. Implement it for the state's type; the entry points for that type are its constants (`READ`, `WRITE`, `CLOSE`), to fill the C library's struct of function pointers; `boxed` and `scope` make its user data.
+/// `#[callback]` set: the C entry points of one state. Implement it for the state's type; the entry points for that type (`READ`, `WRITE`, `CLOSE`), to fill the C library's struct of function pointers, and `boxed` and `scope`, which make its user data, are in [`CookieIoExt`], which every implementing type has and no impl can change: bring it into scope with the set (`use path::{CookieIo, CookieIoExt}`).
 pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
     fn read(&mut self, buf: *mut c_char, size: usize) -> isize;
     fn write(
@@ -23,8 +23,18 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         size: usize,
     ) -> Result<isize, std::io::Error>;
     fn close(self) -> c_int;
+}
+/// What the `#[callback]` set [`CookieIo`] generates for each implementing type: the entry points (`READ`, `WRITE`, `CLOSE`), `boxed` and `scope`. Implemented for every `CookieIo` and never by hand, so that an entry point always runs that type's own trampoline; import it with the set (`use path::{CookieIo, CookieIoExt}`).
+#[allow(
+    unused_variables,
+    clippy::ptr_arg,
+    clippy::not_unsafe_ptr_arg_deref,
+    clippy::too_many_arguments,
+    clippy::needless_pass_by_value
+)]
+pub trait CookieIoExt: CookieIo {
     /// The C entry point `read` for this state's type: a [`CookieIoReadFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
-    const READ: CookieIoReadFn = <Self as CookieIo>::__ffi_entry_read;
+    const READ: CookieIoReadFn = <Self as CookieIoExt>::__ffi_entry_read;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
@@ -36,7 +46,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::read
         );
-        let __ffi_fallback = || -> isize { -1 };
+        let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_read();
         let __ffi_on_error = |
             _: &::ffi_callback::__private::core::convert::Infallible,
         | -> isize { __ffi_fallback() };
@@ -62,7 +72,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(buf, size), __ffi_slot| <Self as CookieIo>::__ffi_entry_read(
+                |(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_read(
                     __ffi_slot,
                     buf,
                     size,
@@ -70,8 +80,13 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
             )
         }
     }
+    #[doc(hidden)]
+    #[inline]
+    fn __ffi_fallback_read() -> isize {
+        -1
+    }
     /// The C entry point `write` for this state's type: a [`CookieIoWriteFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
-    const WRITE: CookieIoWriteFn = <Self as CookieIo>::__ffi_entry_write;
+    const WRITE: CookieIoWriteFn = <Self as CookieIoExt>::__ffi_entry_write;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
@@ -83,8 +98,10 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::write
         );
-        let __ffi_fallback = || -> isize { -1 };
-        let __ffi_on_error = |e: &std::io::Error| -> isize { -1 };
+        let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_write();
+        let __ffi_on_error = move |__ffi_error: &std::io::Error| <Self as CookieIoExt>::__ffi_on_error_write(
+            __ffi_error,
+        );
         unsafe {
             ::ffi_callback::__private::Holder::<
                 Self,
@@ -107,7 +124,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(buf, size), __ffi_slot| <Self as CookieIo>::__ffi_entry_write(
+                |(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_write(
                     __ffi_slot,
                     buf,
                     size,
@@ -115,8 +132,18 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
             )
         }
     }
+    #[doc(hidden)]
+    #[inline]
+    fn __ffi_fallback_write() -> isize {
+        -1
+    }
+    #[doc(hidden)]
+    #[inline]
+    fn __ffi_on_error_write(e: &std::io::Error) -> isize {
+        -1
+    }
     /// The C entry point `close` for this state's type: a [`CookieIoCloseFn`], to put in the C library's struct of function pointers. After a panic or a refused call, C receives `-1`.
-    const CLOSE: CookieIoCloseFn = <Self as CookieIo>::__ffi_entry_close;
+    const CLOSE: CookieIoCloseFn = <Self as CookieIoExt>::__ffi_entry_close;
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
@@ -124,7 +151,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::close
         );
-        let __ffi_fallback = || -> c_int { -1 };
+        let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_close();
         let __ffi_on_error = |
             _: &::ffi_callback::__private::core::convert::Infallible,
         | -> c_int { __ffi_fallback() };
@@ -143,6 +170,11 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
                 __ffi_fallback,
             )
         }
+    }
+    #[doc(hidden)]
+    #[inline]
+    fn __ffi_fallback_close() -> c_int {
+        -1
     }
     /// Boxes the state for C: keep the `BoxedSet` and pass its
     /// `user_data()` while C may call the entry points, or hand it
@@ -179,3 +211,4 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
         >(self, call)
     }
 }
+impl<S: CookieIo> CookieIoExt for S {}

@@ -1,21 +1,29 @@
 //! Printer, form 3: a `#[callback]` trait of C entry points becomes the
 //! trait the state's type implements (one method per entry point, as Rust
-//! sees it), with, per entry, the C function-pointer type under its own name
-//! (`CookieIoReadFn`), a constant holding the entry point for the
-//! implementing type (`READ`), and the provided trampoline behind it,
-//! monomorphic in that type; plus `DESTROY` (unless an entry takes `self`),
-//! `boxed` and `scope`.
+//! sees it, and nothing else), with, per entry, the C function-pointer type
+//! under its own name (`CookieIoReadFn`). Everything generated lives in a
+//! companion trait, `CookieIoExt`, implemented for every implementing type
+//! by a blanket impl, so that no impl can override it (an entry-point
+//! constant naming another type's trampoline would hand it this type's
+//! state): a constant holding each entry point (`READ`) and the trampoline
+//! behind it, monomorphic in the type; `DESTROY` (unless an entry takes
+//! `self`), `boxed` and `scope`; and each user expression (`fallback`,
+//! `on_error`, `user_data`, ...) as a safe fn of the C parameters it names,
+//! so that an unsafe operation in it needs the user's own `unsafe` (inside
+//! the `unsafe` trampoline, only a lint would ask for it, and rustc reports
+//! no lint inside another crate's macro).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::Ident;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
+use syn::{Expr, Ident};
 
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, first_span, len_var,
-    safe_fn_promise, site, tidy,
+    mentions, respan, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -23,6 +31,8 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let runtime = &model.runtime;
     let private = quote!(#runtime::__private);
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
+    let ext = ext_ident(ident);
+    let cfgs = cfg_attrs(attrs);
     let threading = model.threading.marker(runtime);
     let public_threading = model.threading.public_marker(runtime);
     let set_policy = model.policy.marker(runtime);
@@ -62,7 +72,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             /// Ends a boxed state (`boxed(..).into_raw()`) for C libraries
             /// that free the user data through a destroy-notify: drops the
             /// state, after a call of the set that is running returns.
-            const DESTROY: unsafe extern #abi fn(*mut #c_void) = <Self as #ident>::__ffi_destroy;
+            const DESTROY: unsafe extern #abi fn(*mut #c_void) = <Self as #ext>::__ffi_destroy;
 
             #[doc(hidden)]
             unsafe extern #abi fn __ffi_destroy(user_data: *mut #c_void) {
@@ -73,17 +83,67 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             }
         }
     };
+    let consts = model
+        .entries
+        .iter()
+        .map(|entry| format!("`{}`", entry.const_name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let doc = format!(
         " `#[callback]` set: the C entry points of one state. Implement it for the state's \
-         type; the entry points for that type are its constants ({}), to fill the C library's \
-         struct of function pointers; `boxed` and `scope` make its user data.",
-        model
-            .entries
-            .iter()
-            .map(|entry| format!("`{}`", entry.const_name))
-            .collect::<Vec<_>>()
-            .join(", ")
+         type; the entry points for that type ({consts}), to fill the C library's struct of \
+         function pointers, and `boxed` and `scope`, which make its user data, are in \
+         [`{ext}`], which every implementing type has and no impl can change: bring it into \
+         scope with the set (`use path::{{{ident}, {ext}}}`)."
     );
+    let ext_doc = format!(
+        " What the `#[callback]` set [`{ident}`] generates for each implementing type: the \
+         entry points ({consts}), {destroy_doc}`boxed` and `scope`. Implemented for every `{ident}` \
+         and never by hand, so that an entry point always runs that type's own trampoline; \
+         import it with the set (`use path::{{{ident}, {ext}}}`).",
+        destroy_doc = if model.destroy_entry().is_some() {
+            ""
+        } else {
+            "`DESTROY`, "
+        },
+    );
+    let ext_attrs = quote! {
+        #(#cfgs)*
+        #[doc = #ext_doc]
+        // The helpers holding the user's expressions take the C parameters
+        // (and the error) as the entry declares them.
+        #[allow(
+            unused_variables,
+            clippy::ptr_arg,
+            clippy::not_unsafe_ptr_arg_deref,
+            clippy::too_many_arguments,
+            clippy::needless_pass_by_value
+        )]
+    };
+    let ext_body = quote! {
+        #(#entry_points)*
+
+        #destroy
+
+        /// Boxes the state for C: keep the `BoxedSet` and pass its
+        /// `user_data()` while C may call the entry points, or hand it
+        /// over with `into_raw()` when C ends it (its destroy entry, or
+        /// `DESTROY`).
+        fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
+            static SITE: #private::Site = #set_site;
+            // SAFETY: the contract this set's entry points were made for.
+            unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &SITE) }
+        }
+
+        /// Lends the state for one C call: `call` gets the user data,
+        /// the entry points may run until it returns, and the state
+        /// comes back (a kept panic is resumed then, under `resume`).
+        fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
+            #private::set::scope::<#threading, #set_policy, Self, #r>(self, call)
+        }
+    };
+    let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
+    let blanket = blanket_impl(item, &ext);
 
     quote! {
         #(#fn_types)*
@@ -93,28 +153,55 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         #[doc = #doc]
         #vis trait #ident: #private::core::marker::Sized #supertraits {
             #(#methods)*
-
-            #(#entry_points)*
-
-            #destroy
-
-            /// Boxes the state for C: keep the `BoxedSet` and pass its
-            /// `user_data()` while C may call the entry points, or hand it
-            /// over with `into_raw()` when C ends it (its destroy entry, or
-            /// `DESTROY`).
-            fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
-                static SITE: #private::Site = #set_site;
-                // SAFETY: the contract this set's entry points were made for.
-                unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &SITE) }
-            }
-
-            /// Lends the state for one C call: `call` gets the user data,
-            /// the entry points may run until it returns, and the state
-            /// comes back (a kept panic is resumed then, under `resume`).
-            fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
-                #private::set::scope::<#threading, #set_policy, Self, #r>(self, call)
-            }
         }
+
+        #ext_trait
+
+        #blanket
+    }
+}
+
+/// `trait CookieIoExt: CookieIo { .. }`, spanned at the set's name, where
+/// a clash with a user item is reported.
+fn ext_trait(
+    item: &CallbackSet,
+    ext: &Ident,
+    attrs: &TokenStream,
+    body: &TokenStream,
+) -> TokenStream {
+    let (vis, ident) = (&item.vis, &item.ident);
+    quote_spanned! {ident.span()=>
+        #attrs
+        #vis trait #ext: #ident {
+            #body
+        }
+    }
+}
+
+/// `CookieIoExt`: the companion trait of the set `CookieIo`, spanned at the
+/// set's name (a clash with a user item is reported there).
+fn ext_ident(ident: &Ident) -> Ident {
+    format_ident!("{}Ext", ident)
+}
+
+/// The set's `#[cfg]`s, for items without code, where a lint level could
+/// go unused (an `expect` unmet).
+fn only_cfgs(item: &CallbackSet) -> impl Iterator<Item = &syn::Attribute> {
+    item.attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
+}
+
+/// `impl<S: CookieIo> CookieIoExt for S {}`: the only impl the companion
+/// trait has (one by hand conflicts with it).
+fn blanket_impl(item: &CallbackSet, ext: &Ident) -> TokenStream {
+    let ident = &item.ident;
+    let cfgs = only_cfgs(item);
+    // Any name but the set's.
+    let state = Ident::new(if ident == "S" { "S_" } else { "S" }, Span::call_site());
+    quote_spanned! {ident.span()=>
+        #(#cfgs)*
+        impl<#state: #ident> #ext for #state {}
     }
 }
 
@@ -190,6 +277,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let runtime = &model.runtime;
     let private = quote!(#runtime::__private);
     let set = &item.ident;
+    let ext = ext_ident(set);
     let e = entry.entry;
     let common = &entry.common;
     let threading = model.threading.marker(runtime);
@@ -216,8 +304,41 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         Ident::new("__ffi_break", Span::mixed_site()),
     );
     let state = Ident::new("__ffi_state", Span::mixed_site());
+    // The user's expressions, each a safe fn of the C parameters it names.
+    let mut helpers = Vec::new();
+    let mut helper =
+        |role: String, expr: &Expr, except: Option<&str>, extra: TokenStream, ret, body| {
+            let name = format_ident!("__ffi_{}_{}", role, e.ident.unraw());
+            let (params, args): (Vec<TokenStream>, Vec<&Ident>) = entry
+                .param_names
+                .iter()
+                .zip(&e.params)
+                .filter(|(name, _)| Some(&*name.to_string()) != except)
+                .filter(|(name, _)| mentions(expr.to_token_stream(), &name.to_string()))
+                .map(|(name, p)| {
+                    let ty = &p.ty;
+                    (quote!(#name: #ty), name)
+                })
+                .unzip();
+            helpers.push(quote! {
+                #[doc(hidden)]
+                #[inline]
+                fn #name(#extra #(#params),*) #ret { #body }
+            });
+            (quote!(<Self as #ext>::#name), args)
+        };
     let fallback = match &common.fallback {
-        FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
+        FallbackValue::Expr(expr) => {
+            let (callee, args) = helper(
+                "fallback".into(),
+                expr,
+                None,
+                quote!(),
+                ret_arrow.clone(),
+                quote!(#expr),
+            );
+            quote!(move || #callee(#(#args),*))
+        }
         FallbackValue::Default(Some(ty)) => {
             let span = first_span(ty);
             quote_spanned!(span=> || <#ty as #private::Fallback>::fallback())
@@ -235,7 +356,16 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let on_error = match common.on_error {
         Some(expr) => {
             let e = Ident::new("e", Span::call_site());
-            quote!(|#e: &#error_type| #ret_arrow { #expr })
+            let (callee, args) = helper(
+                "on_error".into(),
+                expr,
+                Some("e"),
+                quote!(#e: &#error_type,),
+                ret_arrow.clone(),
+                quote!(#expr),
+            );
+            let error = Ident::new("__ffi_error", Span::mixed_site());
+            quote!(move |#error: &#error_type| #callee(#error, #(#args),*))
         }
         // `move` as in the other forms' default (`tokens::on_error_closure`).
         None if matches!(common.fallback, FallbackValue::Expr(_)) => {
@@ -319,10 +449,26 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     );
     let flow_closures = match &common.flow {
         Some(flow) => {
-            let (on_continue, on_break) = (flow.on_continue, flow.on_break);
+            let (on_continue_expr, on_break_expr) = (flow.on_continue, flow.on_break);
+            let (on_continue, continue_args) = helper(
+                "on_continue".into(),
+                flow.on_continue,
+                None,
+                quote!(),
+                ret_arrow.clone(),
+                quote!(#on_continue_expr),
+            );
+            let (on_break, break_args) = helper(
+                "on_break".into(),
+                flow.on_break,
+                None,
+                quote!(),
+                ret_arrow.clone(),
+                quote!(#on_break_expr),
+            );
             quote! {
-                let #continue_var = || #ret_arrow { #on_continue };
-                let #break_var = || #ret_arrow { #on_break };
+                let #continue_var = move || #on_continue(#(#continue_args),*);
+                let #break_var = move || #on_break(#(#break_args),*);
             }
         }
         None => quote!(),
@@ -334,13 +480,41 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         .enumerate()
         .filter_map(|(index, conversion)| {
             let (var, len) = (len_var(index), conversion.as_ref()?.len?);
-            Some(quote!(let #var = || -> usize { #len };))
-        });
+            let (callee, args) = helper(
+                format!("len{index}"),
+                len,
+                None,
+                quote!(),
+                Some(quote!(-> usize)),
+                quote!(#len),
+            );
+            Some(quote!(let #var = move || #callee(#(#args),*);))
+        })
+        .collect::<Vec<_>>();
     let closures = quote! {
         let #fallback_var = #fallback;
         let #on_error_var = #on_error;
         #flow_closures
         #(#lens)*
+    };
+    // `user_data = EXPR`: the raw pointer C keeps, converted where written
+    // (a value that is not a pointer is reported at the accessor).
+    let fetch = match &entry.slot {
+        TypeSlot::Accessor(expr) => {
+            let at = Span::call_site().located_at(expr.span());
+            let convert = respan(quote!(#private::FetchedHolder::into_holder_ptr), at);
+            let into_ptr = quote_spanned!(at=> #convert(#expr));
+            let (callee, args) = helper(
+                "user_data".into(),
+                expr,
+                None,
+                quote!(),
+                Some(quote!(-> *mut #private::core::ffi::c_void)),
+                into_ptr,
+            );
+            quote!(move || #callee(#(#args),*))
+        }
+        _ => quote!(),
     };
     // Before the call, but for the destroy entry (`self`), whose call
     // checks them itself: its refusal drops the state it moved.
@@ -370,7 +544,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             let call = call(
                 quote!(#slot),
                 quote!(&SITE),
-                quote!(<Self as #set>::#trampoline(#(#again_args),*)),
+                quote!(<Self as #ext>::#trampoline(#(#again_args),*)),
             );
             let checks = checks(quote!(&SITE));
             let body = quote! {
@@ -386,24 +560,21 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             };
             (body, quote!())
         }
-        TypeSlot::Accessor(expr) => {
-            let fetch = Ident::new("__ffi_fetch", Span::mixed_site());
+        TypeSlot::Accessor(_) => {
+            let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
             let checks = checks(quote!(#site_var));
             let call = call(
                 quote!(#slot_var),
                 quote!(#site_var),
-                quote!(<Self as #set>::#with_user_data(#slot_var, #site_var, #(#args),*)),
+                quote!(<Self as #ext>::#with_user_data(#slot_var, #site_var, #(#args),*)),
             );
             let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
                 let (attrs, ty) = (&p.attrs, &p.ty);
                 quote!(#(#attrs)* #name: #ty)
             });
-            // Spanned at the accessor: a value that is not a pointer is
-            // reported there.
-            let fetch_ptr = quote_spanned!(expr.span()=> #private::fetch_ptr::<#policy, _>);
             let body = quote! {
-                let #fetch = || #expr;
-                let #slot_var = match #fetch_ptr(&SITE, #fetch) {
+                let #fetch_var = #fetch;
+                let #slot_var = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch_var) {
                     #private::core::result::Result::Ok(ptr) => ptr,
                     #private::core::result::Result::Err(failed) => {
                         let #fallback_var = #fallback;
@@ -411,7 +582,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                     }
                 };
                 // SAFETY: as the entry requires, from the accessor.
-                unsafe { <Self as #set>::#with_user_data(#slot_var, &SITE, #(#args),*) }
+                unsafe { <Self as #ext>::#with_user_data(#slot_var, &SITE, #(#args),*) }
             };
             let with = quote! {
                 #[doc(hidden)]
@@ -437,7 +608,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
-        const #const_name: #fn_type = <Self as #set>::#trampoline;
+        const #const_name: #fn_type = <Self as #ext>::#trampoline;
 
         #[doc(hidden)]
         #[deny(improper_ctypes_definitions)]
@@ -449,6 +620,8 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
 
         #with
+
+        #(#helpers)*
     }
 }
 
@@ -488,11 +661,20 @@ pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
         .iter()
         .flat_map(|e| e.params.iter().filter(|p| !p.user_data.is_empty()))
         .map(|p| &p.ty);
+    // The companion trait, empty, so that its imports resolve.
+    let ext = ext_ident(ident);
+    let cfgs = only_cfgs(item);
+    let blanket = blanket_impl(item, &ext);
+    let ext_trait = ext_trait(item, &ext, &quote!(#(#cfgs)*), &quote!());
     quote! {
         #(#attrs)*
         #vis trait #ident {
             #(#methods)*
         }
+
+        #ext_trait
+
+        #blanket
 
         const _: ::core::option::Option<fn(#(#slot_types),*)> = ::core::option::Option::None;
     }

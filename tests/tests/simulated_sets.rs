@@ -297,7 +297,7 @@ fn entry_points_are_constants_of_the_implementing_type() {
     // A `const` of the C struct, not only a `static`: the entry points are
     // known at compile time.
     const FUNCS: StreamFuncs = StreamFuncs {
-        read: Some(<Probe as Stream>::READ),
+        read: Some(<Probe as StreamExt>::READ),
         write: Some(Probe::WRITE),
         peek: None,
         flush: None,
@@ -1586,4 +1586,155 @@ fn default_set_state_destroyed_on_another_thread_is_leaked_and_reported() {
         leaks.iter().any(|name| name.contains("Meter")),
         "the leak is reported: {leaks:?}"
     );
+}
+
+// ------------------------------------------ the companion (`Ext`) trait --
+// What a set generates (entry points, `DESTROY`, `boxed`, `scope`) is in
+// its companion trait, implemented for every implementing type and by no
+// impl by hand (ui `set_generated_items_not_overridable`,
+// `set_ext_not_implementable`); the user's expressions are safe fns there
+// (ui `set_external_macro_unsafe_in_exprs`).
+
+/// Two sets declared in another module, used here through imports.
+mod instruments {
+    use std::ffi::{c_int, c_void};
+
+    use ffi_callback::callback;
+
+    /// Adds to the state.
+    #[callback]
+    pub(crate) trait Dial {
+        unsafe extern "C" fn turn(&mut self, #[user_data] ud: *mut c_void, by: c_int) -> c_int;
+    }
+
+    /// Reads the state, in the same module: its companion is `KnobExt`.
+    #[callback]
+    pub(crate) trait Knob {
+        unsafe extern "C" fn read(&self, #[user_data] ud: *mut c_void) -> c_int;
+    }
+}
+
+use instruments::{Dial, DialExt, Knob, KnobExt};
+
+struct Position(c_int);
+
+impl Dial for Position {
+    fn turn(&mut self, by: c_int) -> c_int {
+        self.0 += by;
+        self.0
+    }
+}
+
+impl Knob for Position {
+    fn read(&self) -> c_int {
+        self.0
+    }
+}
+
+#[test]
+fn two_sets_of_another_module_run_through_their_imported_companions() {
+    // One type implements both: each set's `scope` is named through its
+    // companion (`boxed`/`scope` exist in both).
+    let (turned, position) = <Position as DialExt>::scope(Position(1), |ud| {
+        // SAFETY: the state's user data, during `scope`.
+        unsafe { Position::TURN(ud, 2) + Position::TURN(ud, 3) }
+    });
+    assert_eq!(turned, 3 + 6);
+    let boxed = <Position as KnobExt>::boxed(position);
+    // SAFETY: the boxed state is alive while `boxed` is.
+    let read = resume_panics(|| unsafe { Position::READ(boxed.user_data()) });
+    assert_eq!(read, 6);
+}
+
+/// Entries whose options are expressions reading the C parameters: each a
+/// safe fn the trampoline calls with them.
+#[callback]
+trait Probed {
+    /// The state through `*slot` (the user's own `unsafe`); after a panic,
+    /// C receives `-code`.
+    #[callback(
+        // SAFETY: C passes a valid slot holding the user data.
+        user_data = unsafe { *slot },
+        fallback = -code
+    )]
+    unsafe extern "C" fn fetch(&mut self, slot: *const *mut c_void, code: c_int) -> c_int;
+    /// `Err(e)`: C receives `e + code`.
+    #[callback(fallback = -1, on_error = *e + code)]
+    unsafe extern "C" fn check(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        code: c_int,
+    ) -> Result<c_int, c_int>;
+    /// `n` bytes at `bytes`; C receives `n` to go on, `-n` to stop.
+    #[callback(on_continue = n as c_int, on_break = -(n as c_int))]
+    unsafe extern "C" fn feed(
+        &self,
+        #[user_data] ud: *mut c_void,
+        #[into(&[u8], len = n)] bytes: *const u8,
+        n: usize,
+    ) -> c_int;
+}
+
+struct Reading(c_int);
+
+impl Probed for Reading {
+    fn fetch(&mut self, _slot: *const *mut c_void, code: c_int) -> c_int {
+        if code < 0 {
+            panic_any(Boom(0));
+        }
+        self.0 += code;
+        self.0
+    }
+    fn check(&mut self, code: c_int) -> Result<c_int, c_int> {
+        if code < 0 { Err(code * 10) } else { Ok(code) }
+    }
+    fn feed(&self, bytes: &[u8], _n: usize) -> std::ops::ControlFlow<()> {
+        if bytes.iter().all(|&b| b != 0) {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            std::ops::ControlFlow::Break(())
+        }
+    }
+}
+
+#[test]
+fn expressions_read_the_c_parameters_they_name() {
+    let (fetched, sum) = Reading(0).scope(|ud| {
+        let slot: *const *mut c_void = &ud;
+        // SAFETY: the slot holds the state's user data, during `scope`.
+        unsafe { Reading::FETCH(slot, 5) }
+    });
+    assert_eq!((fetched, sum.0), (5, 5));
+    // The method panics for a negative code: C receives `-code`, and
+    // `scope` resumes the panic.
+    let received = Cell::new(0);
+    let payload = panic_payload(|| {
+        Reading(0).scope(|ud| {
+            let slot: *const *mut c_void = &ud;
+            // SAFETY: as above.
+            received.set(unsafe { Reading::FETCH(slot, -7) });
+        })
+    });
+    assert_eq!(received.get(), 7);
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(0)));
+    let ((stopped, went_on), _) = Reading(0).scope(|ud| {
+        // SAFETY: as above; the bytes are valid for each call.
+        unsafe {
+            (
+                Reading::FEED(ud, b"a\0c".as_ptr(), 3),
+                Reading::FEED(ud, b"ab".as_ptr(), 2),
+            )
+        }
+    });
+    assert_eq!((stopped, went_on), (-3, 2));
+    let state = Reading(0).boxed();
+    let ud = state.user_data();
+    let received = Cell::new((0, 0));
+    // SAFETY: the boxed state is alive while `state` is.
+    let checked = try_resume::<_, c_int>(|| unsafe {
+        received.set((Reading::CHECK(ud, 4), Reading::CHECK(ud, -2)));
+    });
+    // `Err(-20)`: C received `e + code` (-22); the error comes back.
+    assert_eq!(received.get(), (4, -22));
+    assert_eq!(checked, Err(-20));
 }

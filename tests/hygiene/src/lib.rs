@@ -549,6 +549,111 @@ pub mod fresh {
     pub type Slotless = unsafe extern "C" fn(f: F, f_: F_) -> F_;
 }
 
+/// Two callback sets in one module, each with its own companion trait
+/// (`AggregateExt`, `SExt`), one named `S`, the name the companion's blanket
+/// impl would give its parameter; every user expression reads C
+/// parameters: an accessor with the user's own `unsafe`, `fallback`,
+/// `on_error` reading `e`, a slice's `len`, `on_continue`/`on_break`.
+pub mod sets {
+    use super::{Context, context_data};
+    use ::ffi_callback::callback;
+    use ::std::ffi::{c_int, c_void};
+
+    /// Entries fetching their state through a context, or given it.
+    #[callback]
+    pub trait Aggregate {
+        /// One row: `argc` counted, `Err` for a negative one.
+        #[callback(
+            // SAFETY: C passes the context it was given.
+            user_data = unsafe { context_data(ctx) },
+            fallback = -argc,
+            on_error = if e.is_empty() { argc } else { argc - 1 }
+        )]
+        unsafe extern "C" fn step(
+            &mut self,
+            ctx: *mut Context,
+            argc: c_int,
+        ) -> ::core::result::Result<c_int, ::std::string::String>;
+        /// Bytes whose length is a parameter: goes on while some came.
+        #[callback(on_continue = marker, on_break = -marker)]
+        unsafe extern "C" fn feed(
+            &self,
+            #[user_data] ud: *mut c_void,
+            #[into(&[u8], len = len)] bytes: *const u8,
+            len: usize,
+            marker: c_int,
+        ) -> c_int;
+    }
+
+    /// A set named `S`.
+    #[callback]
+    pub trait S {
+        /// Adds one.
+        unsafe extern "C" fn count(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+    }
+
+    /// The state of both sets.
+    #[derive(Debug)]
+    pub struct Sums {
+        /// What the entries added.
+        pub total: c_int,
+    }
+
+    impl Aggregate for Sums {
+        fn step(
+            &mut self,
+            _ctx: *mut Context,
+            argc: c_int,
+        ) -> ::core::result::Result<c_int, ::std::string::String> {
+            if argc < 0 {
+                return ::core::result::Result::Err(::std::borrow::ToOwned::to_owned("negative"));
+            }
+            self.total += argc;
+            ::core::result::Result::Ok(self.total)
+        }
+        fn feed(&self, bytes: &[u8], _len: usize, _marker: c_int) -> ::core::ops::ControlFlow<()> {
+            if bytes.is_empty() {
+                ::core::ops::ControlFlow::Break(())
+            } else {
+                ::core::ops::ControlFlow::Continue(())
+            }
+        }
+    }
+
+    impl S for Sums {
+        fn count(&mut self) -> c_int {
+            self.total += 1;
+            self.total
+        }
+    }
+}
+
+/// Calls [`sets`]' entry points from another module, which imports only
+/// their companion traits: `2 + 5 + 4 - 4 + 6` and the state's total (6).
+#[must_use]
+pub fn run_sets() -> c_int {
+    use sets::{AggregateExt, SExt, Sums};
+
+    let (mut total, sums) = <Sums as AggregateExt>::scope(Sums { total: 0 }, |ud| {
+        let mut ctx = Context { data: ud };
+        let ctx = ::core::ptr::addr_of_mut!(ctx);
+        // SAFETY: the context carries the state's user data, and the bytes
+        // are valid for the call.
+        unsafe {
+            Sums::STEP(ctx, 2)
+                + Sums::STEP(ctx, 3)
+                + Sums::FEED(ud, b"xy".as_ptr(), 2, 4)
+                + Sums::FEED(ud, b"".as_ptr(), 0, 4)
+        }
+    });
+    let (counted, sums) = <Sums as SExt>::scope(sums, |ud| {
+        // SAFETY: the state's user data, during `scope`.
+        unsafe { Sums::COUNT(ud) }
+    });
+    total += counted + sums.total;
+    total
+}
+
 /// Calls [`fresh`]'s callbacks as C would, and returns what C received: a
 /// normal call (`1 + 2 + 3`), then the user's fallbacks after refusals
 /// (null user data) and panics: `[6, 100, 101, 101, 103, 7, 102]`.
@@ -781,6 +886,7 @@ pub fn run_all() -> c_int {
         total += State::CLOSE(stream, 4);
     }
     total += out;
+    total += run_sets();
     for received in run_fresh_names() {
         total += received;
     }
@@ -801,5 +907,12 @@ mod tests {
     #[::core::prelude::v1::test]
     fn fresh_names_fallbacks_reach_c() {
         ::core::assert_eq!(super::run_fresh_names(), [6, 100, 101, 101, 103, 7, 102]);
+    }
+
+    /// Two sets in one module, called from another through their
+    /// companion traits.
+    #[::core::prelude::v1::test]
+    fn sets_run_through_their_companion_traits() {
+        ::core::assert_eq!(super::run_sets(), 19);
     }
 }
