@@ -294,9 +294,9 @@ impl Ops$i for Stream$i {
 
 pub fn run_$i() -> usize {
     let ops = Ops {
-        open: <Stream$i as Ops$i>::OPEN,
-        read: <Stream$i as Ops$i>::READ,
-        close: <Stream$i as Ops$i>::CLOSE,
+        open: <Stream$i as Ops${i}Ext>::OPEN,
+        read: <Stream$i as Ops${i}Ext>::READ,
+        close: <Stream$i as Ops${i}Ext>::CLOSE,
     };
     // SAFETY: \`scope\` keeps the state alive until after the call.
     let (_, stream) = Stream$i { pos: 0, open: false }.scope(|user_data| unsafe { run_ops(&ops, user_data) });

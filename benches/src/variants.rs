@@ -912,7 +912,7 @@ pub mod l_callback_set {
         setup_teardown,
         module: module_path!(),
         user_data: true,
-        entry: Some("*l_callback_set::CmpSetL::__ffi_*compare"),
+        entry: Some("*l_callback_set::CmpSetLExt::__ffi_*compare"),
     };
 }
 
@@ -993,7 +993,7 @@ pub mod l1_callback_set_boxed {
         setup_teardown,
         module: module_path!(),
         user_data: true,
-        entry: Some("*l1_callback_set_boxed::CmpSetL1::__ffi_*compare"),
+        entry: Some("*l1_callback_set_boxed::CmpSetL1Ext::__ffi_*compare"),
     };
 }
 
