@@ -11,7 +11,7 @@ use crate::errors::Errors;
 use crate::model::Model;
 use crate::options::Options;
 use crate::parse::{self, Callback};
-use crate::{expand_fn, expand_set, expand_type, preset};
+use crate::{cfg_split, expand_fn, expand_set, expand_type, preset};
 
 /// The whole macro, on `proc_macro2` streams so that tests can call it.
 pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -22,33 +22,76 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
             return preset::hand_to(&preset.value, args, item);
         }
     }
+    match cfg_split::split(&item) {
+        Ok(None) => {
+            let (error, items) = expand(&args, options, errors, item);
+            quote!(#error #items)
+        }
+        // One copy per combination of the parameters' conditions; a copy's
+        // errors are compiled (and reported) only where its `cfg` holds.
+        Ok(Some(variants)) => variants
+            .into_iter()
+            .map(|variant| {
+                let mut errors = Errors::default();
+                let options = Options::parse(args.clone(), &mut errors);
+                let (error, items) = expand(&args, options, errors, variant.item);
+                let predicate = variant.predicate;
+                let error = error.map(|error| quote!(#[cfg(#predicate)] const _: () = { #error };));
+                quote!(#error #items)
+            })
+            .collect(),
+        // The item is still emitted as after any other error (its `cfg`s on
+        // parameters are valid Rust there).
+        Err(error) => {
+            let error = error.to_compile_error();
+            let item = match parse::parse(item.clone(), &mut Errors::default()) {
+                Ok(parsed) => stub(&parsed, &options),
+                Err(_) => item,
+            };
+            quote!(#error #item)
+        }
+    }
+}
+
+/// The pipeline for one item: the errors (if any), and the items to emit.
+fn expand(
+    args: &TokenStream,
+    options: Options,
+    mut errors: Errors,
+    item: TokenStream,
+) -> (Option<TokenStream>, TokenStream) {
     let parsed = match parse::parse(item.clone(), &mut errors) {
         Ok(parsed) => parsed,
         Err(error) => {
             errors.push(error);
             let error = errors.into_result().err().map(|e| e.to_compile_error());
-            return quote!(#error #item);
+            return (error, item);
         }
     };
     let entry_options = match &parsed {
-        Callback::Set(set) => crate::check::entry_options(set, &args, &mut errors),
+        Callback::Set(set) => crate::check::entry_options(set, args, &mut errors),
         _ => Vec::new(),
     };
     let model = check(&parsed, &options, &entry_options, &mut errors);
     match (model, errors.into_result()) {
-        (Some(Model::Fn(model)), Ok(())) => expand_fn::print(&model),
-        (Some(Model::Type(model)), Ok(())) => expand_type::print(&model),
-        (Some(Model::Set(model)), Ok(())) => expand_set::print(&model),
+        (Some(Model::Fn(model)), Ok(())) => (None, expand_fn::print(&model)),
+        (Some(Model::Type(model)), Ok(())) => (None, expand_type::print(&model)),
+        (Some(Model::Set(model)), Ok(())) => (None, expand_set::print(&model)),
         (_, result) => {
             let error = result.err().map(|e| e.to_compile_error());
-            let item = match &parsed {
-                Callback::Fn(item) => expand_fn::unchanged(item),
-                Callback::Type(item) => {
-                    expand_type::stub(item, options.fn_type.as_ref().map(|given| &given.value))
-                }
-                Callback::Set(item) => expand_set::stub(item),
-            };
-            quote!(#error #item)
+            (error, stub(&parsed, &options))
         }
+    }
+}
+
+/// What stands for the item after an error: the fn without its markers,
+/// or a stub holder or set, so that one mistake does not cascade.
+fn stub(parsed: &Callback, options: &Options) -> TokenStream {
+    match parsed {
+        Callback::Fn(item) => expand_fn::unchanged(item),
+        Callback::Type(item) => {
+            expand_type::stub(item, options.fn_type.as_ref().map(|given| &given.value))
+        }
+        Callback::Set(item) => expand_set::stub(item),
     }
 }

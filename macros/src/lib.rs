@@ -9,6 +9,7 @@
 //! `expand_type` and `expand_set` only print it, with the helpers in `tokens`. `expand` is
 //! the pipeline; `preset` hands an item to a preset's macro.
 
+mod cfg_split;
 mod check;
 mod errors;
 mod expand;

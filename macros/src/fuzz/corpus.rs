@@ -10,6 +10,18 @@ use super::generators::tokens;
 pub(super) const CORPUS: &[(&str, &str)] = &[
     (
         "",
+        "extern \"C\" fn conditional(#[cfg(windows)] hwnd: HWND, n: c_int, #[cfg_attr(unix, user_data)] seen: &mut c_int) -> c_int { n }",
+    ),
+    (
+        "",
+        "type Conditional = Option<unsafe extern \"C\" fn(#[cfg(unix)] fd: c_int, #[cfg(all())] #[user_data] ud: *mut c_void)>;",
+    ),
+    (
+        "",
+        "trait Conditional { unsafe extern \"C\" fn read(&mut self, #[user_data] ud: *mut c_void, #[cfg(unix)] fd: c_int) -> c_int; #[cfg(feature = \"seek\")] unsafe extern \"C\" fn seek(&mut self, #[user_data] ud: *mut c_void) -> c_int; }",
+    ),
+    (
+        "",
         "extern \"C\" fn visit(item: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int { seen.push(item); 0 }",
     ),
     (

@@ -1,0 +1,283 @@
+//! `#[cfg]` and `#[cfg_attr]` on a callback's parameters (and on a set's
+//! entry points). The macro cannot evaluate a `cfg`, yet it prints each
+//! parameter several times (the trampoline's, the body's, the call's, the
+//! fn-pointer type's), and a call's arguments cannot carry a `cfg`. So the
+//! item is split, before the pipeline, into one copy per combination of the
+//! conditions (at most [`MAX_CONDITIONS`] of them), each copy with the
+//! parameters its combination keeps and an item-level `#[cfg]` that holds
+//! in that combination only; the pipeline expands each copy as if written
+//! that way, and exactly one of them is compiled.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, FnArg, GenericArgument, Item, Meta, PathArguments, Token, TraitItem, Type, TypeFnPtr,
+};
+
+/// Conditions beyond this make too many copies (2^n): the user is asked to
+/// declare the callback once per configuration instead.
+const MAX_CONDITIONS: usize = 4;
+
+/// One copy of the item: the `cfg` predicate under which it is compiled,
+/// and the item as that combination of conditions leaves it.
+pub(crate) struct Variant {
+    pub(crate) predicate: TokenStream,
+    pub(crate) item: TokenStream,
+}
+
+/// The copies of `item` if any of its parameters or entry points carries a
+/// `#[cfg]` or `#[cfg_attr]`; `Ok(None)` if none does (the common case: the
+/// item is expanded as it is), or if it does not parse (the pipeline
+/// reports that).
+pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
+    let Ok(mut parsed) = syn::parse2::<Item>(item.clone()) else {
+        return Ok(None);
+    };
+    let mut conditions: Vec<Condition> = Vec::new();
+    for attrs in conditional_attrs(&mut parsed) {
+        for attr in attrs {
+            let Some((predicate, _)) = condition_of(attr)? else {
+                continue;
+            };
+            if conditions.iter().all(|c| c.key != predicate.to_string()) {
+                if conditions.len() == MAX_CONDITIONS {
+                    return Err(syn::Error::new_spanned(
+                        attr,
+                        format_args!(
+                            "`#[callback]` takes at most {MAX_CONDITIONS} different `#[cfg]` \
+                             conditions on parameters and entry points (it expands one copy \
+                             per combination): declare the callback once per configuration \
+                             instead, each under its own `#[cfg]`"
+                        ),
+                    ));
+                }
+                conditions.push(Condition {
+                    key: predicate.to_string(),
+                    predicate,
+                });
+            }
+        }
+    }
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    let variants = (0..1_usize << conditions.len())
+        .map(|mask| {
+            let holds = |key: &str| {
+                let index = conditions.iter().position(|c| c.key == key);
+                index.is_some_and(|i| mask & (1 << i) != 0)
+            };
+            // (`syn` is built without `clone-impls`: each copy is parsed anew.)
+            let mut copy = syn::parse2::<Item>(item.clone())?;
+            resolve(&mut copy, &holds)?;
+            let terms = conditions.iter().enumerate().map(|(i, c)| {
+                let predicate = &c.predicate;
+                if mask & (1 << i) != 0 {
+                    quote!(#predicate)
+                } else {
+                    quote!(not(#predicate))
+                }
+            });
+            let predicate = quote!(all(#(#terms),*));
+            if let Some(attrs) = item_attrs(&mut copy) {
+                attrs.insert(0, syn::parse_quote!(#[cfg(#predicate)]));
+            }
+            Ok(Variant {
+                predicate,
+                item: copy.into_token_stream(),
+            })
+        })
+        .collect::<syn::Result<Vec<_>>>()?;
+    Ok(Some(variants))
+}
+
+struct Condition {
+    key: String,
+    predicate: TokenStream,
+}
+
+/// `#[cfg(P)]` as `(P, None)`, `#[cfg_attr(P, a, b)]` as `(P, Some([a, b]))`,
+/// anything else as `None`.
+fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec<Meta>>)>> {
+    if attr.path().is_ident("cfg") {
+        let predicate = attr.meta.require_list()?.tokens.clone();
+        return Ok(Some((predicate, None)));
+    }
+    if !attr.path().is_ident("cfg_attr") {
+        return Ok(None);
+    }
+    let tokens = attr.meta.require_list()?.tokens.clone();
+    let parse = |input: syn::parse::ParseStream<'_>| {
+        let predicate: Meta = input.parse()?;
+        input.parse::<Token![,]>()?;
+        let attrs = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+        Ok((predicate, attrs))
+    };
+    let (predicate, attrs) = parse.parse2(tokens)?;
+    let attrs: Vec<Meta> = attrs.into_iter().collect();
+    if let Some(nested) = attrs
+        .iter()
+        .find(|meta| meta.path().is_ident("cfg") || meta.path().is_ident("cfg_attr"))
+    {
+        return Err(syn::Error::new_spanned(
+            nested,
+            "`#[callback]` does not take a `cfg` or `cfg_attr` nested in a `cfg_attr` on a \
+             parameter or entry point: write the conditions side by side",
+        ));
+    }
+    Ok(Some((predicate.into_token_stream(), Some(attrs))))
+}
+
+/// Every attribute list the split looks at: the parameters of a fn, of a
+/// callback type's fn pointer, and of a set's entry points, and the entry
+/// points themselves.
+fn conditional_attrs(item: &mut Item) -> Vec<&mut Vec<Attribute>> {
+    let mut lists = Vec::new();
+    match item {
+        Item::Fn(item) => lists.extend(item.sig.inputs.iter_mut().map(fn_arg_attrs_mut)),
+        Item::Type(item) => {
+            if let Some(function) = fn_ptr_mut(&mut item.ty) {
+                lists.extend(function.inputs.iter_mut().map(|input| &mut input.attrs));
+            }
+        }
+        Item::Trait(item) => {
+            for entry in &mut item.items {
+                if let TraitItem::Fn(entry) = entry {
+                    lists.push(&mut entry.attrs);
+                    lists.extend(entry.sig.inputs.iter_mut().map(fn_arg_attrs_mut));
+                }
+            }
+        }
+        _ => {}
+    }
+    lists
+}
+
+/// The fn pointer of a callback type alias, also inside `Option<..>` (as
+/// bindgen writes it) and parentheses.
+fn fn_ptr_mut(ty: &mut Type) -> Option<&mut TypeFnPtr> {
+    match ty {
+        Type::FnPtr(fn_ptr) => Some(fn_ptr),
+        Type::Paren(paren) => fn_ptr_mut(&mut paren.elem),
+        Type::Group(group) => fn_ptr_mut(&mut group.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last_mut()?;
+            if last.ident != "Option" {
+                return None;
+            }
+            match &mut last.arguments {
+                PathArguments::AngleBracketed(args) if args.args.len() == 1 => {
+                    match args.args.first_mut() {
+                        Some(GenericArgument::Type(Type::FnPtr(fn_ptr))) => Some(fn_ptr),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn fn_arg_attrs_mut(input: &mut FnArg) -> &mut Vec<Attribute> {
+    match input {
+        FnArg::Receiver(receiver) => &mut receiver.attrs,
+        FnArg::Typed(typed) => &mut typed.attrs,
+    }
+}
+
+/// The item-level attributes, where the copy's `#[cfg]` goes.
+fn item_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
+    match item {
+        Item::Fn(item) => Some(&mut item.attrs),
+        Item::Type(item) => Some(&mut item.attrs),
+        Item::Trait(item) => Some(&mut item.attrs),
+        _ => None,
+    }
+}
+
+/// Applies one combination to `item`: drops the parameters and entry
+/// points whose `cfg` fails, removes the `cfg`s that hold, and replaces
+/// each `cfg_attr` by its attributes (if it holds) or nothing.
+fn resolve(item: &mut Item, holds: &dyn Fn(&str) -> bool) -> syn::Result<()> {
+    match item {
+        Item::Fn(item) => {
+            item.sig.inputs = filter(
+                std::mem::take(&mut item.sig.inputs),
+                holds,
+                fn_arg_attrs_mut,
+            )?;
+        }
+        Item::Type(item) => {
+            if let Some(function) = fn_ptr_mut(&mut item.ty) {
+                function.inputs = filter(std::mem::take(&mut function.inputs), holds, |input| {
+                    &mut input.attrs
+                })?;
+            }
+        }
+        Item::Trait(item) => {
+            let mut kept = Vec::new();
+            for mut entry in std::mem::take(&mut item.items) {
+                if let TraitItem::Fn(entry) = &mut entry {
+                    if !apply(&mut entry.attrs, holds)? {
+                        continue;
+                    }
+                    entry.sig.inputs = filter(
+                        std::mem::take(&mut entry.sig.inputs),
+                        holds,
+                        fn_arg_attrs_mut,
+                    )?;
+                }
+                kept.push(entry);
+            }
+            item.items = kept;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The elements of `list` that this combination keeps, their conditions
+/// applied.
+fn filter<T, P: Default>(
+    list: Punctuated<T, P>,
+    holds: &dyn Fn(&str) -> bool,
+    attrs: impl Fn(&mut T) -> &mut Vec<Attribute>,
+) -> syn::Result<Punctuated<T, P>> {
+    let mut kept = Punctuated::new();
+    for mut element in list {
+        if apply(attrs(&mut element), holds)? {
+            kept.push(element);
+        }
+    }
+    Ok(kept)
+}
+
+/// Applies the combination to one attribute list; false if a `cfg` fails.
+fn apply(attrs: &mut Vec<Attribute>, holds: &dyn Fn(&str) -> bool) -> syn::Result<bool> {
+    let mut kept = Vec::with_capacity(attrs.len());
+    for attr in std::mem::take(attrs) {
+        match condition_of(&attr)? {
+            None => kept.push(attr),
+            Some((predicate, None)) => {
+                if !holds(&predicate.to_string()) {
+                    return Ok(false);
+                }
+            }
+            Some((predicate, Some(metas))) => {
+                if holds(&predicate.to_string()) {
+                    let span = attr.pound_token.span;
+                    kept.extend(
+                        metas
+                            .into_iter()
+                            .map(|meta| syn::parse_quote_spanned!(span=> #[#meta])),
+                    );
+                }
+            }
+        }
+    }
+    *attrs = kept;
+    Ok(true)
+}
