@@ -5,7 +5,7 @@
 /// # Safety
 ///
 /// Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer
-/// made by `call::user_data(..)`, which only accepts the type this callback receives, still alive and otherwise unused for the call.
+/// made by `call::user_data::<..>(..)` with the same generic arguments as the `call::<..>` handed to C (the compiler does not check that they match), still alive and otherwise unused for the call.
 #[forbid(unsafe_op_in_unsafe_fn)]
 unsafe extern "C" fn call<T: Ord>(
     ctx: *mut sqlite3_context,
@@ -80,7 +80,7 @@ unsafe extern "C" fn call<T: Ord>(
 enum call {}
 #[allow(dead_code, private_interfaces, private_bounds)]
 impl call {
-    /// The C-side user data for [`call`](fn@call), made from the value it receives: keep that value alive and unused for as long as C may call back with it.
+    /// The C-side user data for [`call`](fn@call), made from the value it receives: keep that value alive and unused for as long as C may call back with it. Give it the generic arguments of the `call::<..>` handed to C: nothing ties the two together.
     #[inline]
     pub fn user_data<T: Ord>(
         value: &T,

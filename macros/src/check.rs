@@ -308,29 +308,42 @@ fn refuse_named_lifetimes(tokens: TokenStream, errors: &mut Errors) {
     }
 }
 
-/// Fresh generic names: `F`, `O`, `T`, `E`, `V` unless the item or its
-/// options mention them (a C type or a constant called `F`), then with
-/// trailing underscores until they are unused. A macro call in the tokens
-/// could expand to anything, so then long reserved names are used.
+/// Fresh names: the generics `F`, `O`, `T`, the type form's `LENT` and its
+/// local import `__ffi`, unless the item or its options mention them (a C
+/// type or a constant called `F`), then with trailing underscores until
+/// they are unused. A macro call in the tokens could expand to anything, so
+/// then long reserved names are used.
 fn fresh_names(tokens: TokenStream) -> FreshNames {
     let mut used = HashSet::new();
     let mut has_macro = false;
     idents_in(tokens, &mut used, &mut has_macro);
-    let fresh = |preferred: &str| -> Ident {
+    let fresh = |preferred: &str, reserved: &str, span: Span| -> Ident {
         let mut name = if has_macro {
-            format!("__FfiCallback{preferred}")
+            reserved.to_owned()
         } else {
             preferred.to_owned()
         };
         while used.contains(&name) {
             name.push('_');
         }
-        Ident::new(&name, Span::call_site())
+        Ident::new(&name, span)
+    };
+    let generic = |preferred: &str| {
+        fresh(
+            preferred,
+            &format!("__FfiCallback{preferred}"),
+            Span::call_site(),
+        )
     };
     FreshNames {
-        closure: fresh("F"),
-        output: fresh("O"),
-        result: fresh("T"),
+        closure: generic("F"),
+        output: generic("O"),
+        result: generic("T"),
+        // Mixed-site spans do not hide items and imports: these names are
+        // fresh too (a user `mod __ffi` or `const LENT` in a parameter's
+        // type stays the user's).
+        private: fresh("__ffi", "__ffi_callback_private", Span::mixed_site()),
+        lent: fresh("LENT", "__FFI_CALLBACK_LENT", Span::mixed_site()),
     }
 }
 
@@ -362,6 +375,8 @@ fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
         &options.user_data,
         &options.on_continue,
         &options.on_break,
+        &options.raise,
+        &options.on_raise,
     ]
     .into_iter()
     .flatten()
@@ -490,6 +505,7 @@ fn check_fn<'a>(
     }
 
     // The item, in source order.
+    refuse_repeated(&item.attrs, errors);
     if let Some(span) = item.constness {
         errors.error(span, "a `const fn` cannot be a C callback: remove `const`");
     }
@@ -533,6 +549,7 @@ fn check_fn<'a>(
             "a C-variadic fn (`...`) cannot be a `#[callback]`: stable Rust cannot define one",
         );
     }
+    check_c_return(&item.output, errors);
     if errors.has_errors() {
         return None;
     }
@@ -556,9 +573,10 @@ fn check_fn<'a>(
     let shim_unsafe =
         item.written_unsafe.is_some() || (user_data.is_some() && options.safe_fn.is_none());
     // A module cannot sit in an impl block; a fn that names `Self` is in
-    // one. `in_impl` says so for the others.
+    // one. `in_impl` says so for the others. Only the fn's own `Self`
+    // counts: an item nested in the body (a local `impl`) has its own.
     let in_impl = options.in_impl.is_some()
-        || tokens::mentions(item.source.clone(), "Self")
+        || names_self(item)
         || tokens::mentions(user_tokens(options, TokenStream::new()), "Self");
     let typed_constructor = user_data.is_some() && !in_impl;
     let names = fresh_names(user_tokens(options, item.source.clone()));
@@ -571,6 +589,46 @@ fn check_fn<'a>(
         typed_constructor,
         in_impl,
     })
+}
+
+/// Whether the fn names its impl's `Self`: in its signature, or in its
+/// body outside the items nested there (whose `Self` is their own: a
+/// local `impl Point { fn new() -> Self }` in a free fn).
+fn names_self(item: &CallbackFn) -> bool {
+    let mut signature = item.generics.to_token_stream();
+    item.generics.where_clause.to_tokens(&mut signature);
+    for param in &item.params {
+        param.pat.to_tokens(&mut signature);
+        param.ty.to_tokens(&mut signature);
+    }
+    item.output.to_tokens(&mut signature);
+    tokens::mentions(signature, "Self")
+        || item
+            .block
+            .stmts
+            .iter()
+            .any(|stmt| tokens::mentions_outside_items(stmt, "Self"))
+}
+
+/// Whether the attribute is `#[callback]` (by its path's last segment:
+/// `callback`, `ffi_callback::callback`).
+pub(crate) fn is_callback_attr(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|last| last.ident == "callback")
+}
+
+/// A `#[callback]` left among the item's attributes is a second one: it
+/// would wrap the generated code in a second trampoline.
+fn refuse_repeated(attrs: &[syn::Attribute], errors: &mut Errors) {
+    for attr in attrs.iter().filter(|attr| is_callback_attr(attr)) {
+        errors.spanned(
+            attr,
+            "`#[callback]` is applied twice: one `#[callback(...)]` takes all the options; \
+             remove this one",
+        );
+    }
 }
 
 /// With `raise = EXPR` every failure ends by raising: the options that
@@ -820,6 +878,7 @@ fn check_type<'a>(
     }
 
     // The item, in source order.
+    refuse_repeated(&item.attrs, errors);
     if let Some(param) = item.generics.params.first() {
         let span = match param {
             GenericParam::Lifetime(l) => l.lifetime.span(),
@@ -909,6 +968,7 @@ fn check_type<'a>(
             "a C-variadic callback (`...`) cannot be written in Rust",
         );
     }
+    check_c_return(&item.output, errors);
     let threading = threading?;
     if errors.has_errors() {
         return None;
@@ -990,6 +1050,59 @@ fn threading(options: &Options, errors: &mut Errors) -> Option<Threading> {
     }
 }
 
+const IMPL_TRAIT_USER_DATA: &str = "`impl Trait` cannot be the user-data type: C passes back \
+                                    a pointer to one concrete type; use a generic parameter \
+                                    (`fn cb<T: Trait>(#[user_data] state: &mut T)`)";
+
+/// The return type C receives: `!` and `impl Trait` are not C types (a
+/// callback returns to C even after a panic, with the fallback).
+fn check_c_return(output: &syn::ReturnType, errors: &mut Errors) {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return;
+    };
+    let written = ungroup(ty);
+    // `Result<R, E>`: `R` is what C receives.
+    let ok = match written {
+        Type::Path(path) => path.path.segments.last().and_then(|last| {
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            (last.ident == "Result")
+                .then(|| {
+                    args.args.iter().find_map(|arg| match arg {
+                        GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                })
+                .flatten()
+        }),
+        _ => None,
+    };
+    let returned = ok.map_or(written, ungroup);
+    for ty in [written, returned] {
+        match ty {
+            Type::Never(_) => {
+                errors.spanned(
+                    ty,
+                    "a callback returns a value to C, even after a panic or a refused call (the \
+                     fallback): `!` cannot be its return type; declare the C return type (`()` \
+                     for `void`)",
+                );
+                return;
+            }
+            Type::ImplTrait(_) => {
+                errors.spanned(
+                    ty,
+                    "a callback returns a value of the C type its header declares: name it (`-> \
+                     c_int`), `impl Trait` cannot be the return type",
+                );
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The Rust type a fn receives its user data as. Which types work is the
 /// runtime trait's rule (`UserDataParam`, for aliases the macro cannot see
 /// through); what the tokens already show is reported here: a named
@@ -1010,10 +1123,7 @@ fn check_received_type(ty: &Type, errors: &mut Errors) {
             Some(&*r.elem)
         }
         Type::ImplTrait(_) => {
-            errors.spanned(
-                inner,
-                "the user data's type must be named: C hands back a pointer to a value of one type",
-            );
+            errors.spanned(inner, IMPL_TRAIT_USER_DATA);
             None
         }
         _ => match single_generic(inner, "Box")
@@ -1035,7 +1145,10 @@ fn check_received_type(ty: &Type, errors: &mut Errors) {
             }
         },
     };
-    if let Some(pointee) = pointee {
+    if let Some(pointee) = pointee.map(ungroup) {
+        if let Type::ImplTrait(_) = pointee {
+            errors.spanned(pointee, IMPL_TRAIT_USER_DATA);
+        }
         if let Some(what) = unsized_kind(pointee) {
             errors.spanned(
                 pointee,
@@ -1335,6 +1448,7 @@ fn check_set<'a>(
              threads at once, where no `resume_panics` guard can carry the panic back",
         );
     }
+    refuse_repeated(&item.attrs, errors);
     if let Some(param) = item.generics.params.first() {
         let span = match param {
             GenericParam::Lifetime(l) => l.lifetime.span(),
@@ -1417,6 +1531,41 @@ fn check_set<'a>(
 /// An entry's method or constant must not take a name the set generates
 /// (`boxed`, `scope`; `DESTROY` when no entry is the destroy).
 fn check_set_names(entries: &[EntryModel<'_>], has_destroy_entry: bool, errors: &mut Errors) {
+    // Names made from the entries' names (`fooBar` and `foobar` both make
+    // `FOOBAR`; `foo_bar` and `fooBar` both make `IoFooBarFn`): reported
+    // on the second entry, naming the first.
+    let mut consts: Vec<(String, &Ident)> = Vec::new();
+    let mut fn_types: Vec<(String, &Ident)> = Vec::new();
+    for entry in entries {
+        let ident = &entry.entry.ident;
+        for (made, seen, what) in [
+            (entry.const_name.to_string(), &mut consts, "constant"),
+            (
+                entry.fn_type.to_string(),
+                &mut fn_types,
+                "function-pointer type",
+            ),
+        ] {
+            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == made) {
+                errors.spanned(
+                    ident,
+                    format_args!(
+                        "the entry points `{}` and `{}` would both generate the {what} `{made}`: \
+                         name one otherwise (the C field's name does not matter){}",
+                        first.unraw(),
+                        ident.unraw(),
+                        if what == "constant" {
+                            ""
+                        } else {
+                            ", or name its type with `#[callback(fn_type = Name)]`"
+                        }
+                    ),
+                );
+            } else {
+                seen.push((made, ident));
+            }
+        }
+    }
     for entry in entries {
         let ident = &entry.entry.ident;
         let bare = ident.unraw().to_string();
@@ -1619,6 +1768,7 @@ fn check_entry<'a>(
             "a C-variadic entry point (`...`) cannot be written in Rust",
         );
     }
+    check_c_return(&entry.output, errors);
     if failed || (errors.has_errors() && !before) {
         return None;
     }

@@ -50,7 +50,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // The user's expressions besides the body, each compiled in a helper
     // fn of its own that receives the C parameters it names.
     let exprs = user_exprs(model);
-    let helpers = Helpers::new(model, &exprs);
+    let helpers = Helpers::new(model);
 
     // The C parameters: the trampoline's (name, attributes, C type).
     let mut c_params = Vec::new();
@@ -79,8 +79,10 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                     Pat::Ident(_) => name.clone(),
                     _ => Ident::new("__ffi_user_data", Span::mixed_site()),
                 };
+                // Located at the received type (for its errors), resolved
+                // as the closure's parameter is (mixed-site for a pattern).
                 let mut arg = lent_name.clone();
-                arg.set_span(first_span(ty));
+                arg.set_span(arg.span().located_at(first_span(ty)));
                 body_args.push(arg.into_token_stream());
                 lent = Some(lent_name);
                 if let UserDataSource::Param(slot) = &user_data.source {
@@ -423,11 +425,11 @@ struct Helpers<'m> {
 }
 
 impl<'m> Helpers<'m> {
-    fn new(model: &'m FnModel<'_>, exprs: &[TokenStream]) -> Self {
+    fn new(model: &'m FnModel<'_>) -> Self {
         let item = model.item;
-        let names_self = mentions(item.source.clone(), "Self")
-            || exprs.iter().any(|e| mentions(e.clone(), "Self"));
-        let in_impl = names_self || model.in_impl;
+        // Where the fn names `Self` (`check`: not in an item nested in its
+        // body) or `in_impl` says so.
+        let in_impl = model.in_impl;
         let passed = item.generics.params.iter().filter_map(|param| match param {
             syn::GenericParam::Type(t) => Some(&t.ident),
             syn::GenericParam::Const(c) => Some(&c.ident),
@@ -526,7 +528,14 @@ fn fallback_doc(model: &FnModel<'_>) -> TokenStream {
 /// The `# Safety` section of an `unsafe` trampoline, naming its constructor.
 fn safety_doc(model: &FnModel<'_>) -> TokenStream {
     let name = &model.item.ident;
-    let constructor = if model.typed_constructor {
+    let constructor = if model.typed_constructor && is_generic(model) {
+        // The constructor declares the fn's generics again: nothing ties
+        // its instantiation to the fn pointer's.
+        format!(
+            " `{name}::user_data::<..>(..)` with the same generic arguments as the `{name}::<..>` \
+             handed to C (the compiler does not check that they match),"
+        )
+    } else if model.typed_constructor {
         format!(" `{name}::user_data(..)`, which only accepts the type this callback receives,")
     } else {
         " the untyped `ffi_callback::user_data(&mut x)` / `user_data_ref(&x)` / \
@@ -560,6 +569,17 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
+/// Whether the fn has type or const parameters (lifetimes do not change
+/// what the user data is).
+fn is_generic(model: &FnModel<'_>) -> bool {
+    model
+        .item
+        .generics
+        .params
+        .iter()
+        .any(|param| !matches!(param, syn::GenericParam::Lifetime(_)))
+}
+
 /// The typed user-data constructor beside the fn: an uninhabited enum of
 /// the fn's name (the type namespace, so it does not clash with the fn; an
 /// enum rather than a module so that types defined in the same block are
@@ -586,7 +606,15 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
     );
     let doc = format!(
         " The C-side user data for [`{ident}`](fn@{ident}), made from the value it \
-         receives: keep that value alive and unused for as long as C may call back with it."
+         receives: keep that value alive and unused for as long as C may call back with it.{}",
+        if is_generic(model) {
+            format!(
+                " Give it the generic arguments of the `{ident}::<..>` handed to C: nothing \
+                 ties the two together."
+            )
+        } else {
+            String::new()
+        }
     );
     let release = user_data.counted.map(|pointee| {
         let doc = format!(
@@ -658,9 +686,11 @@ fn user_block(item: &CallbackFn) -> TokenStream {
     tokens
 }
 
-/// The fn as written, minus `#[user_data]`, for when the item has errors.
+/// The fn as written, minus `#[user_data]` (and a repeated `#[callback]`),
+/// for when the item has errors.
 pub(crate) fn unchanged(item: &CallbackFn) -> TokenStream {
-    let (attrs, vis, ident, generics) = (outer_attrs(item), &item.vis, &item.ident, &item.generics);
+    let attrs = outer_attrs(item).filter(|attr| !crate::check::is_callback_attr(attr));
+    let (vis, ident, generics) = (&item.vis, &item.ident, &item.generics);
     let where_clause = &item.generics.where_clause;
     let params = item.params.iter().map(|p| {
         let (attrs, pat, ty) = (&p.attrs, &p.pat, &p.ty);

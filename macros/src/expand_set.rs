@@ -261,13 +261,27 @@ fn method(entry: &EntryModel<'_>, private: &TokenStream) -> TokenStream {
         .enumerate()
         .filter(|(index, _)| Some(*index) != skip)
         .map(|(_, (p, conversion))| {
-            let (attrs, pat) = (&p.attrs, &p.pat);
+            let (attrs, pat) = (&p.attrs, declared_pat(&p.pat));
             let ty = conversion.as_ref().map_or(&*p.ty, |c| c.target);
             quote!(#(#attrs)* #pat: #ty)
         });
     quote! {
         #(#attrs)*
         fn #ident(#receiver, #(#params),*) #output;
+    }
+}
+
+/// A parameter's pattern as a method without a body may declare it: a
+/// plain name (`mut x` and `ref x` as `x`) or `_`. The patterns themselves
+/// are the implementing method's to write.
+fn declared_pat(pat: &syn::Pat) -> TokenStream {
+    match pat {
+        syn::Pat::Ident(binding) if binding.subpat.is_none() => binding.ident.to_token_stream(),
+        syn::Pat::Wild(wild) => wild.to_token_stream(),
+        other => {
+            let span = other.span();
+            quote_spanned!(span=> _)
+        }
     }
 }
 
@@ -644,12 +658,14 @@ fn fallback_doc(entry: &EntryModel<'_>) -> String {
 /// the entry points), so that its implementations do not each add errors.
 pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
-    let attrs = attrs.iter().filter(|a| !a.path().is_ident("doc"));
+    let attrs = attrs
+        .iter()
+        .filter(|a| !a.path().is_ident("doc") && !crate::check::is_callback_attr(a));
     let methods = item.entries.iter().map(|e| {
         let (attrs, name, output) = (&e.attrs, &e.ident, &e.output);
         let receiver = e.receiver.as_ref().map(|(_, tokens)| quote!(#tokens,));
         let params = e.params.iter().filter(|p| p.user_data.is_empty()).map(|p| {
-            let (pat, ty) = (&p.pat, &p.ty);
+            let (pat, ty) = (declared_pat(&p.pat), &p.ty);
             quote!(#pat: #ty)
         });
         quote!(#(#attrs)* fn #name(#receiver #(#params),*) #output;)

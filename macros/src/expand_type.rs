@@ -242,8 +242,10 @@ fn trampoline_impl(
     let bound = quote!(#f: #private::#fn_trait(#(#types),*) -> #o #extra, #returns);
     let unsafety = (!model.safe_trampoline).then(|| quote!(unsafe));
     // Inside the getter, the runtime's `__private` is `__ffi` (a local
-    // import, invisible outside): the nested trampoline stays short.
-    let local = Ident::new("__ffi", Span::mixed_site());
+    // import, invisible outside; renamed when the item's tokens use that
+    // name, as an import is not hidden by hygiene): the nested trampoline
+    // stays short.
+    let local = &common.names.private;
     let local_returns = return_bound_in(model, &quote!(#local));
     let local_extra = model.threading.extra_bound_in(&quote!(#local));
     let local_bound = quote!(#f: #local::#fn_trait(#(#types),*) -> #o #local_extra, #local_returns);
@@ -270,8 +272,9 @@ fn trampoline_impl(
     let entry_fn = Ident::new("__ffi_entry", Span::mixed_site());
     // `Trampoline`'s trampolines come in two: for holders lent by `new` and
     // `scope` (`LENT`: no destroy can come during a call, so the leave does
-    // not look for one) and for boxed ones. A once-holder has one.
-    let lent = Ident::new("LENT", Span::mixed_site());
+    // not look for one) and for boxed ones. A once-holder has one. (A fresh
+    // name: a user constant `LENT` in a parameter's type stays the user's.)
+    let lent = &common.names.lent;
     let once = entry == "call_once";
     let (lent_decl, lent_arg, method_generics) = if once {
         (quote!(), quote!(), quote!())
@@ -886,7 +889,9 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
     let alias = quote! {
         #vis type #fn_type #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
     };
-    let attrs = attrs.iter().filter(|a| !a.path().is_ident("doc"));
+    let attrs = attrs
+        .iter()
+        .filter(|a| !a.path().is_ident("doc") && !crate::check::is_callback_attr(a));
     // The closure's parameters (the C ones but the slot) and what `call`
     // receives, as the real holder has them, so that the user's closures
     // infer their types and the values they make have theirs: the item's

@@ -135,6 +135,10 @@ pub(crate) struct FreshNames {
     pub(crate) output: Ident,
     /// `scope`'s result (`T`).
     pub(crate) result: Ident,
+    /// The type form's local import of the runtime's `__private` (`__ffi`).
+    pub(crate) private: Ident,
+    /// The type form's `const LENT: bool` (lent or boxed holder).
+    pub(crate) lent: Ident,
 }
 
 /// Form 1, checked.

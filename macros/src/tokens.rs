@@ -54,13 +54,74 @@ pub(crate) fn c_void_pointer(runtime: &TokenStream) -> Type {
     syn::parse_quote!(*mut #runtime::__private::core::ffi::c_void)
 }
 
-/// Whether `tokens` contain the identifier `name`.
+/// Whether `tokens` contain the identifier `name`, or a string literal
+/// that captures it as a format argument (`"{name}"`, `"{name:>4}"`; any
+/// string literal counts, not only a format macro's: the helpers that take
+/// what an expression mentions allow unused parameters).
 pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
     tokens.into_iter().any(|tt| match tt {
         TokenTree::Ident(ident) => ident == name,
         TokenTree::Group(group) => mentions(group.stream(), name),
-        _ => false,
+        TokenTree::Literal(literal) => captures(&literal.to_string(), name),
+        TokenTree::Punct(_) => false,
     })
+}
+
+/// Whether the literal (as written) is a string that names `name` as an
+/// inline format argument: `{name}` or `{name:..}` (`{{` is an escaped
+/// brace).
+fn captures(literal: &str, name: &str) -> bool {
+    let is_string =
+        literal.starts_with('"') || literal.starts_with("r\"") || literal.starts_with("r#");
+    if !is_string {
+        return false;
+    }
+    let mut rest = literal;
+    while let Some(at) = rest.find('{') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after;
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let (ident, after) = rest.split_at(end);
+        if ident == name && (after.starts_with('}') || after.starts_with(':')) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the statement contains the identifier `name` outside the items
+/// nested in it (a local `fn`, `impl` or `struct`, at any depth: blocks,
+/// closures and macro calls whose braces hold statements are searched).
+pub(crate) fn mentions_outside_items(stmt: &syn::Stmt, name: &str) -> bool {
+    fn in_tokens(tokens: TokenStream, name: &str) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(ident) => ident == name,
+            TokenTree::Group(group) => {
+                let stmts = (group.delimiter() == proc_macro2::Delimiter::Brace)
+                    .then(|| {
+                        syn::parse::Parser::parse2(syn::Block::parse_within, group.stream()).ok()
+                    })
+                    .flatten();
+                match stmts {
+                    Some(stmts) => stmts.iter().any(|stmt| in_stmt(stmt, name)),
+                    None => in_tokens(group.stream(), name),
+                }
+            }
+            _ => false,
+        })
+    }
+    fn in_stmt(stmt: &syn::Stmt, name: &str) -> bool {
+        match stmt {
+            syn::Stmt::Item(_) => false,
+            other => in_tokens(other.to_token_stream(), name),
+        }
+    }
+    in_stmt(stmt, name)
 }
 
 /// The span to hang an error about `ty` on. `Span::join` is not available
@@ -423,5 +484,63 @@ pub(crate) fn tidy(tokens: &str) -> String {
     match text.strip_prefix("- ") {
         Some(rest) => format!("-{rest}"),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::{mentions, mentions_outside_items};
+
+    #[test]
+    fn mentions_format_captures() {
+        let expr = quote!({
+            eprintln!("{n} {{m}} {k:>4} {0}", x);
+            -1
+        });
+        assert!(mentions(expr.clone(), "n"));
+        assert!(mentions(expr.clone(), "k"));
+        assert!(mentions(expr.clone(), "x"));
+        assert!(!mentions(expr.clone(), "m"));
+        assert!(!mentions(quote!(r"{n}"), "m"));
+        assert!(mentions(quote!(format!(r#"{n}"#)), "n"));
+        assert!(!mentions(quote!(b"{n}"), "n"));
+        assert!(!mentions(quote!('{'), "n"));
+    }
+
+    #[test]
+    fn mentions_outside_nested_items() {
+        let block: syn::Block = syn::parse_quote!({
+            struct P;
+            impl P {
+                fn new() -> Self {
+                    P
+                }
+            }
+            let x = {
+                impl Q {
+                    fn get() -> Self {}
+                }
+                1
+            };
+        });
+        assert!(
+            !block
+                .stmts
+                .iter()
+                .any(|s| mentions_outside_items(s, "Self"))
+        );
+        let block: syn::Block = syn::parse_quote!({
+            let f = || {
+                let _ = Self::K;
+            };
+        });
+        assert!(
+            block
+                .stmts
+                .iter()
+                .any(|s| mentions_outside_items(s, "Self"))
+        );
     }
 }

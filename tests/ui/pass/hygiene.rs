@@ -1,5 +1,7 @@
 //! The expansion uses absolute paths only: it compiles with no prelude and
-//! with `core`, `std`, `Option`, `Result`, `Box` and `Fn` shadowed.
+//! with `core`, `std`, `Option`, `Result`, `Box` and `Fn` shadowed. Names
+//! the expansion declares do not hide the user's in parameter types (a
+//! module `__ffi`, a constant `LENT`), with or without a macro call there.
 #![no_implicit_prelude]
 #![deny(warnings)]
 
@@ -55,6 +57,34 @@ pub type Accessor = unsafe extern "C" fn(ctx: *mut c_void, n: c_int);
 #[callback]
 pub type Compare = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 
+#[allow(non_camel_case_types)]
+mod __ffi {
+    pub type Int = ::std::ffi::c_int;
+}
+
+const LENT: usize = 4;
+
+macro_rules! int {
+    () => {
+        __ffi::Int
+    };
+}
+
+#[callback]
+pub type Shadowed = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    x: __ffi::Int,
+    buf: *mut [u8; LENT],
+) -> __ffi::Int;
+
+#[callback(user_data = ud)]
+pub type ShadowedFetched =
+    unsafe extern "C" fn(ud: *mut c_void, x: __ffi::Int, buf: *mut [u8; LENT]) -> c_int;
+
+#[callback]
+pub type ShadowedInMacro =
+    unsafe extern "C" fn(#[user_data] ud: *mut c_void, x: int!(), buf: *mut [u8; LENT]) -> c_int;
+
 fn main() {
     let mut total = 0;
     ::ffi_callback::resume_panics(|| unsafe {
@@ -65,4 +95,19 @@ fn main() {
     let _ = Pool::boxed(|_| {}).into_raw();
     let _ = Accessor::once(|_, _| {});
     let _ = Compare::new(|_, _| 0).function();
+
+    let mut buf = [0_u8; LENT];
+    let got = Shadowed::scope(
+        |x, buf| {
+            // SAFETY: the call below passes a live buffer.
+            unsafe { (*buf)[0] = 1 };
+            x + LENT as c_int
+        },
+        |f, ud| unsafe { f(ud, 2, &mut buf) },
+    );
+    ::std::assert_eq!((got, buf[0]), (6, 1));
+    let got = ShadowedFetched::scope(|_, x, _| x, |f, ud| unsafe { f(ud, 3, &mut buf) });
+    ::std::assert_eq!(got, 3);
+    let got = ShadowedInMacro::scope(|x, _| x + 1, |f, ud| unsafe { f(ud, 4, &mut buf) });
+    ::std::assert_eq!(got, 5);
 }
