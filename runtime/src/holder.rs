@@ -14,6 +14,7 @@ use std::marker::PhantomPinned;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::panic::{Site, keep_error, poison_ticket, refuse};
 use crate::policy::{Caught, Policy};
@@ -67,6 +68,28 @@ struct Header<T: Threading> {
     /// Frees the holder, for one boxed by `into_raw_box` (only then may a
     /// destroy free it); `None` for a holder lent by `new` or `scope`.
     free: Option<FreeBox>,
+    /// Set while Rust owns the boxed holder (a `Boxed` or `BoxedSet` not
+    /// handed over with `into_raw`): C's destroy is then refused, as for a
+    /// lent holder, since the owner's drop frees it. Read and written only
+    /// on the cold paths (made, handed over, destroyed); atomic because a
+    /// `send` holder's destroy may come on another thread.
+    owned_by_rust: AtomicBool,
+    /// The closure's type name, for the abort of a holder dropped while a
+    /// call runs on it.
+    closure: fn() -> &'static str,
+}
+
+/// A holder is dropped (lent by `new`, `scope`; a boxed one is freed only
+/// once no call runs) while a call runs on it: its own closure dropped it
+/// (the holder was kept where the closure could reach it), or its owner on
+/// another thread. Freeing it now would free the closure under the running
+/// call: abort instead. Only a holder's drop reads this, never a call.
+impl<T: Threading> Drop for Header<T> {
+    fn drop(&mut self) {
+        if self.word.load() & RUNNING != 0 {
+            report::abort_dropped_while_running((self.closure)());
+        }
+    }
 }
 
 impl<T: Threading> Header<T> {
@@ -104,15 +127,19 @@ impl<F, T: Threading> Holder<F, T> {
                     None
                 },
                 free: None,
+                owned_by_rust: AtomicBool::new(false),
+                closure: std::any::type_name::<F>,
             },
             closure: UnsafeCell::new(closure),
             _pinned: PhantomPinned,
         }
     }
 
-    /// A boxed holder for `closure`, as a raw pointer for C; freed by
-    /// [`Holder::destroy`] (a panic in the closure's drop handled under
-    /// `P`).
+    /// A boxed holder for `closure`, as a raw pointer, owned by Rust (a
+    /// `Boxed` or `BoxedSet`, which frees it with
+    /// [`Holder::drop_owned`]) until [`Holder::hand_over`] gives it to C,
+    /// whose [`Holder::destroy`] (or a set's destroy entry) is refused
+    /// until then. A panic in the closure's drop is handled under `P`.
     #[inline]
     pub fn into_raw_box<P: Policy>(closure: F) -> *mut c_void {
         let mut holder = Self::new(closure);
@@ -120,7 +147,24 @@ impl<F, T: Threading> Holder<F, T> {
             holder.header.home = Some(current_thread());
         }
         holder.header.free = Some(free_box::<P, F, T>);
+        *holder.header.owned_by_rust.get_mut() = true;
         Box::into_raw(Box::new(holder)).cast()
+    }
+
+    /// Hands a boxed holder from its Rust owner over to C: from now on C
+    /// ends it, through its destroy-notify or a set's destroy entry.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::into_raw_box`] for this type and has not
+    /// been freed.
+    #[inline]
+    pub unsafe fn hand_over(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise, a live holder; the flag is
+        // atomic, so a call or destroy C makes meanwhile on another thread
+        // (with the pointer it got from `user_data()`) does not race with
+        // this.
+        let header = unsafe { &(*ptr.cast::<Self>()).header };
+        header.owned_by_rust.store(false, Ordering::Relaxed);
     }
 
     /// The pointer handed to C as user data.
@@ -190,7 +234,7 @@ impl<F, T: Threading> Holder<F, T> {
         // the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
-            refuse_call::<P>(site, Refusal::ForeignThread);
+            refuse_foreign_call::<P>(site);
             return fallback_or_abort(site, fallback);
         }
         if !holder.header.word.try_enter_exclusive() {
@@ -245,7 +289,7 @@ impl<F, T: Threading> Holder<F, T> {
         // SAFETY: as in `call_mut`.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
-            refuse_call::<P>(site, Refusal::ForeignThread);
+            refuse_foreign_call::<P>(site);
             return fallback_or_abort(site, fallback);
         }
         if !holder.header.word.try_enter_shared() {
@@ -309,7 +353,14 @@ impl<F, T: Threading> Holder<F, T> {
             // A destroy-notify for a holder lent by `scope` (sqlite calls
             // xDestroy at once when a registration fails): it is not C's to
             // free, and the scope still owns it.
-            refuse_borrowed_destroy::<P, T::Word>(site, &header.word);
+            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Scope);
+            return;
+        }
+        if check_home && header.owned_by_rust.load(Ordering::Relaxed) {
+            // C's destroy of a holder a `Boxed` or `BoxedSet` still owns:
+            // the owner's drop frees it; freeing it here too would free it
+            // twice.
+            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Rust);
             return;
         }
         let word = header.word.set(DESTROYED);
@@ -344,7 +395,11 @@ impl<F, T: Threading> Holder<F, T> {
         // SAFETY: by the caller's promise, a live holder.
         let header = unsafe { &(*ptr.cast::<Self>()).header };
         if header.free.is_none() {
-            refuse_borrowed_destroy::<P, T::Word>(site, &header.word);
+            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Scope);
+            return Taken::Failed;
+        }
+        if header.owned_by_rust.load(Ordering::Relaxed) {
+            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Rust);
             return Taken::Failed;
         }
         let word = header.word.set(DESTROYED);
@@ -384,20 +439,40 @@ impl<F, T: Threading> Holder<F, T> {
     }
 }
 
-/// A destroy (a set's destroy entry, or a destroy-notify) for a holder lent
-/// by `scope`: refused under the policy, and, like every kept refusal,
-/// poisoning.
+/// Who owns a holder that C's destroy may not free.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// Lent by `scope` (or `new`) for one C call.
+    Scope,
+    /// A `Boxed` or `BoxedSet` that Rust keeps (not handed over with
+    /// `into_raw`).
+    Rust,
+}
+
+/// A destroy (a set's destroy entry, or a destroy-notify) for a holder C
+/// does not own (lent by `scope`, or kept by a `Boxed` or `BoxedSet`):
+/// refused under the policy, and, like every kept refusal, poisoning.
 #[cold]
 #[inline(never)]
-fn refuse_borrowed_destroy<P: Policy, W: StateWord>(site: &'static Site, word: &W) {
+fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, word: &W, owner: Owner) {
     let refused = P::catch(site, || -> () {
-        refuse(
-            site,
-            format_args!(
-                "it was destroyed, but it is borrowed for one C call (`scope`), which still owns \
-                 it; a callback that C ends is made with `boxed(..).into_raw()`"
+        match owner {
+            Owner::Scope => refuse(
+                site,
+                format_args!(
+                    "it was destroyed, but it is borrowed for one C call (`scope`), which still \
+                     owns it; a callback that C ends is made with `boxed(..).into_raw()`"
+                ),
             ),
-        )
+            Owner::Rust => refuse(
+                site,
+                format_args!(
+                    "it was destroyed by C, but a `Boxed` or `BoxedSet` that Rust keeps still \
+                     owns it and frees it when dropped; hand it over with `into_raw()` when C \
+                     ends it (its destroy-notify, destroy entry or `DESTROY`)"
+                ),
+            ),
+        }
     });
     if refused.is_err() && P::KEEPS {
         poison(word);
@@ -920,6 +995,53 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
 enum Refusal {
     Null,
     ForeignThread,
+}
+
+/// Refuses a call of a `local` callback on another thread than its home
+/// one. No user code has run and no user state is touched, and C's thread
+/// has no guard a panic could go to, so it is not the policy's: it is
+/// reported and C gets the fallback, or, with no fallback to give (`on_panic
+/// = abort`), the process aborts saying so; under `unwind` the refusal
+/// unwinds, as that policy says.
+#[inline(always)]
+pub(crate) fn refuse_foreign_call<P: Policy>(site: &'static Site) {
+    if P::UNWINDS {
+        refusal(site, Refusal::ForeignThread);
+    }
+    if P::ABORTS {
+        refuse_foreign_call_aborting(site);
+    }
+    refuse_foreign_call_reporting(site);
+}
+
+/// [`refuse_foreign_call`] for a callback with a fallback: raises the
+/// refusal (the panic hook prints it, as for every refusal), reports it,
+/// and returns.
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refuse_foreign_call_reporting(site: &'static Site) {
+    let payload = foreign_call_refusal(site);
+    report::foreign_call_refused(site, payload);
+}
+
+/// [`refuse_foreign_call`] for a callback with no fallback: raises the
+/// refusal, then aborts naming the callback and the wrong thread.
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refuse_foreign_call_aborting(site: &'static Site) -> ! {
+    let payload = foreign_call_refusal(site);
+    report::abort_on_foreign_call(site, &*payload)
+}
+
+/// The refusal of a call on a foreign thread, raised as a panic and
+/// caught.
+fn foreign_call_refusal(site: &'static Site) -> crate::panic::Payload {
+    match catch_unwind(|| -> std::convert::Infallible { refusal(site, Refusal::ForeignThread) }) {
+        Ok(never) => match never {},
+        Err(payload) => payload,
+    }
 }
 
 /// Refuses a call under the policy (which may abort, or let the refusal

@@ -100,7 +100,8 @@ impl<F, T: Threading> OnceHolder<F, T> {
         // `UnsafeCell` are used through the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if T::CALLS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
-            return Err(refused::<P>(site, Refusal::ForeignThread));
+            crate::holder::refuse_foreign_call::<P>(site);
+            return Err(Failed);
         }
         let mut state = holder.state.load(Ordering::Acquire);
         loop {
@@ -255,7 +256,6 @@ fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
 
 enum Refusal {
     Null,
-    ForeignThread,
     SecondCall,
     Destroyed,
 }
@@ -268,14 +268,6 @@ fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
             Refusal::Null => refuse(
                 site,
                 format_args!("its user data is null instead of a pointer to its holder"),
-            ),
-            Refusal::ForeignThread => refuse(
-                site,
-                format_args!(
-                    "it was called on another thread than the one it was made on, and its type \
-                     is declared `local` (its closure may hold values that must stay on their \
-                     thread)"
-                ),
             ),
             Refusal::SecondCall => refuse(
                 site,

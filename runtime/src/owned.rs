@@ -148,7 +148,11 @@ impl<C: CallbackType> Boxed<C> {
     /// exactly once, after (or during) its last call of `function`.
     #[must_use = "the callback leaks unless C calls `destroy`"]
     pub fn into_raw(self) -> RawCallback<C> {
-        ManuallyDrop::new(self).raw
+        let raw = ManuallyDrop::new(self).raw;
+        // SAFETY: our own boxed holder, alive until C destroys it (which
+        // it could not before this: the destroy was refused).
+        unsafe { Holder::<C::Closure, C::Threading>::hand_over(raw.user_data.into_ptr()) };
+        raw
     }
 }
 

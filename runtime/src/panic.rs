@@ -257,8 +257,8 @@ fn update_filters(poisoned: bool) {
 /// puts the outer one back, however `run` ends.
 #[inline(always)]
 fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Result<R> {
-    /// Unlinks the guard; the thread is poisoned again if the outer guard
-    /// holds something, or a guard further out an error.
+    /// Unlinks the guard; the thread is poisoned again if the outer guard,
+    /// or one further out, holds something.
     struct Restore(*const Guard<'static>);
     impl Drop for Restore {
         #[inline(always)]
@@ -266,10 +266,7 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
             let outer = self.0;
             THREAD.with(|t| {
                 t.guard.set(outer);
-                // SAFETY: a non-null outer guard belongs to a guard call
-                // further down this thread's stack, still running.
-                let poisoned = !outer.is_null() && unsafe { (*outer).holds_something() };
-                set_poisoned(t, poisoned || error_kept_outside(outer));
+                set_poisoned(t, kept_outside(outer));
             });
         }
     }
@@ -280,10 +277,12 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
         let erased = ptr::from_ref(guard).cast::<Guard<'static>>();
         let outer = t.guard.replace(erased);
         guard.outer.set(outer);
-        // A new guard starts clean, except that an error kept by an outer
-        // `try_resume` poisons every guard inside it until it returns (as
-        // it poisons holders, through `outer_error_ticket`).
-        set_poisoned(t, error_kept_outside(outer));
+        // A new guard starts clean, unless a guard outside it holds a kept
+        // panic or error: the thread stays poisoned until that one returns
+        // (a holder's closure that starts its own guard while the thread is
+        // poisoned must not run the poisoned fn-form callbacks again). An
+        // outer error also poisons holders, through `outer_error_ticket`.
+        set_poisoned(t, kept_outside(outer));
         Restore(outer)
     });
     let result = catch_unwind(AssertUnwindSafe(run));
@@ -306,7 +305,9 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
 ///
 /// Guards nest: an inner `resume_panics` keeps the panics of the C call it
 /// wraps and re-raises them into the callback that called it, where the outer
-/// guard keeps them in turn.
+/// guard keeps them in turn. An inner guard started while an outer one holds
+/// a kept panic (or error) starts poisoned: the fn-form callbacks stay
+/// stopped until the outer guard returns.
 ///
 /// If `f` itself panics while a kept panic is pending, the kept (earlier)
 /// panic is the one that propagates; both were printed by the panic hook when
@@ -601,13 +602,13 @@ pub(crate) fn poison_ticket() -> Option<Arc<Ticket>> {
     Some(ticket_of(guard))
 }
 
-/// Whether `guard` or a guard outside it holds a kept error.
-fn error_kept_outside(mut guard: *const Guard<'static>) -> bool {
+/// Whether `guard` or a guard outside it holds a kept panic or error.
+fn kept_outside(mut guard: *const Guard<'static>) -> bool {
     while !guard.is_null() {
         // SAFETY: guards on the thread's list belong to guard calls still
         // running on this thread.
         let g = unsafe { &*guard };
-        if g.holds_error.get() {
+        if g.holds_something() {
             return true;
         }
         guard = g.outer.get();

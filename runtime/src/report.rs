@@ -297,6 +297,45 @@ fn refusal_reason(message: &str) -> &str {
     }
 }
 
+/// A call of a `local` callback on another thread than its home one,
+/// refused whatever the policy (no user code ran), and C received the
+/// fallback: reported, then dropped.
+#[cold]
+#[inline(never)]
+pub(crate) fn foreign_call_refused(site: &Site, payload: Payload) {
+    send(&Report {
+        kind: ReportKind::Refused,
+        callback: Some(site),
+        panic_message: payload_message(&*payload).map(refusal_reason),
+        detail: Some(
+            "C received the callback's fallback value (a call on another thread than a `local` \
+             callback's own is refused under every `on_panic` policy: no user code ran)",
+        ),
+    });
+    dispose(payload);
+}
+
+/// A call of a `local` callback on another thread, for a callback with no
+/// fallback value (`on_panic = abort`): aborts, saying so.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_on_foreign_call(site: &Site, payload: &(dyn Any + Send)) -> ! {
+    let message = payload_message(payload)
+        .map(refusal_reason)
+        .map_or_else(String::new, |m| format!(": {m}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the callback {} refused a call{message}\nffi-callback: the call came from \
+         the wrong thread, and the callback has no fallback value to return to C \
+         (`on_panic = abort`): the process stops here. C must call a `local` callback only on \
+         the thread that made it; if the C library calls it on other threads, declare the type \
+         `send`, or give it a fallback (`on_panic = fallback`) to have such calls refused; \
+         aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
 /// A destroy's panic under `on_panic = abort` (or `resume` with no guard).
 #[cold]
 #[inline(never)]
@@ -308,6 +347,26 @@ pub(crate) fn abort_in_destroy(site: &Site, payload: &(dyn Any + Send)) -> ! {
          panicked{message}\nffi-callback: a panic cannot unwind through the C code that called \
          the destroy, and no `resume_panics` guard is active to carry it; aborting",
         site.describe()
+    );
+    std::process::abort()
+}
+
+/// A callback's holder (from a callback type's `new`) was dropped while
+/// C was calling it: freeing it would free the closure under the running
+/// call, so the process aborts. `closure` is the closure's type name (its
+/// path says where it is written).
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_dropped_while_running(closure: &str) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the holder of a `#[callback]` type's closure `{closure}` was dropped while \
+         C was calling it (by its own closure, which could reach the holder, or by its owner on \
+         another thread)\n\
+         ffi-callback: freeing it would free the closure under the running call. A holder made \
+         by `new` must outlive every call C makes with it (`scope` does this); for a callback \
+         that its own call may end, use `boxed`, whose drop during a call waits for the call to \
+         return; aborting"
     );
     std::process::abort()
 }

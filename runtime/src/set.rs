@@ -25,7 +25,11 @@ use crate::trampoline::Failed;
 /// `DESTROY` function, or keep it and pass [`user_data`](BoxedSet::user_data)
 /// while C may call the entry points: the address stays the same while the
 /// `BoxedSet` lives, and dropping it drops the state (after a running call
-/// returns, if one is).
+/// returns, if one is). While it is kept, C's destroy (the destroy entry
+/// or `DESTROY`) is refused like any refused call (under `resume`, kept
+/// and resumed by the guard; with no guard, an abort naming the set), and
+/// the state stays with the `BoxedSet`: a set that C may end must be
+/// handed over with `into_raw`.
 ///
 /// `Th` is the set's threading contract, which decides whether the
 /// `BoxedSet` may move to or be shared with another thread:
@@ -36,6 +40,7 @@ use crate::trampoline::Failed;
 pub struct BoxedSet<T, Th = CallerThread> {
     user_data: NonNull<c_void>,
     drop_state: unsafe fn(*mut c_void, &'static Site),
+    hand_over: unsafe fn(*mut c_void),
     site: &'static Site,
     _state: PhantomData<(T, Th)>,
 }
@@ -53,6 +58,7 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
             // A box is never null.
             user_data: NonNull::new(user_data).unwrap_or(NonNull::dangling()),
             drop_state: Holder::<T, Th>::drop_owned::<P>,
+            hand_over: Holder::<T, Th>::hand_over,
             site,
             _state: PhantomData,
         }
@@ -67,7 +73,13 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// destroy entry, or its `DESTROY`, exactly once.
     #[must_use = "the state leaks unless C ends it"]
     pub fn into_raw(self) -> *mut c_void {
-        ManuallyDrop::new(self).user_data.as_ptr()
+        let this = ManuallyDrop::new(self);
+        let user_data = this.user_data.as_ptr();
+        // SAFETY: our own boxed holder, alive until C ends it (which it
+        // could not before this: its destroy was refused); `hand_over` is
+        // its own type's.
+        unsafe { (this.hand_over)(user_data) };
+        user_data
     }
 }
 

@@ -594,15 +594,20 @@ impl<T> FetchedHolder for *const T {
 
 /// What `#[callback(user_data = EXPR)]` may return for a callback that
 /// receives its user data as `U`: a raw pointer (what C accessors such as
-/// `sqlite3_user_data` return), or what Rust-side lookups return, matching
-/// the received form (`&T` or `Option<&T>` for `&T`, `&mut T` or
-/// `Option<&mut T>` for `&mut T`, ...).
+/// `sqlite3_user_data` return), or a `'static` reference from a Rust-side
+/// lookup, matching the received form (`&'static T` or `Option<&'static T>`
+/// for `&T`, `&'static mut T` or `Option<&'static mut T>` for `&mut T`,
+/// ...). The body gets the reference back for the length of the call, long
+/// after the accessor returned: a shorter borrow (a lock guard's, a
+/// temporary's) would have ended by then, so it is not accepted.
 #[diagnostic::on_unimplemented(
     message = "`user_data = EXPR` gives `{Self}`, which cannot stand for user data received as `{U}`",
     label = "the accessor's value",
-    note = "the accessor returns a raw pointer (`*mut T`, `*const T`, as C accessors do) or what \
-            a lookup returns for the received form: `&T` / `Option<&T>` for `&T` or \
-            `Option<&T>`, `&mut T` / `Option<&mut T>` for `&mut T` or `Option<&mut T>`"
+    note = "the accessor returns a raw pointer (`*mut T`, `*const T`, as C accessors do) or a \
+            `'static` reference from a lookup, in the received form: `&'static T` / \
+            `Option<&'static T>` for `&T` or `Option<&T>`, `&'static mut T` / \
+            `Option<&'static mut T>` for `&mut T` or `Option<&mut T>`; a borrow that ends \
+            when the accessor returns (a lock guard's, a temporary's) cannot reach the body"
 )]
 pub trait FetchedUserData<U> {
     /// The pointer `U::from_ptr` turns back.
@@ -623,56 +628,56 @@ impl<T, U> FetchedUserData<U> for *const T {
     }
 }
 
-impl<T> FetchedUserData<&T> for &T {
+impl<T> FetchedUserData<&T> for &'static T {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         ptr::from_ref(self).cast_mut().cast()
     }
 }
 
-impl<T> FetchedUserData<Option<&T>> for &T {
+impl<T> FetchedUserData<Option<&T>> for &'static T {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         ptr::from_ref(self).cast_mut().cast()
     }
 }
 
-impl<T> FetchedUserData<&T> for Option<&T> {
+impl<T> FetchedUserData<&T> for Option<&'static T> {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), |r| ptr::from_ref(r).cast_mut().cast())
     }
 }
 
-impl<T> FetchedUserData<Option<&T>> for Option<&T> {
+impl<T> FetchedUserData<Option<&T>> for Option<&'static T> {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), |r| ptr::from_ref(r).cast_mut().cast())
     }
 }
 
-impl<T> FetchedUserData<&mut T> for &mut T {
+impl<T> FetchedUserData<&mut T> for &'static mut T {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         ptr::from_mut(self).cast()
     }
 }
 
-impl<T> FetchedUserData<Option<&mut T>> for &mut T {
+impl<T> FetchedUserData<Option<&mut T>> for &'static mut T {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         ptr::from_mut(self).cast()
     }
 }
 
-impl<T> FetchedUserData<&mut T> for Option<&mut T> {
+impl<T> FetchedUserData<&mut T> for Option<&'static mut T> {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), |r| ptr::from_mut(r).cast())
     }
 }
 
-impl<T> FetchedUserData<Option<&mut T>> for Option<&mut T> {
+impl<T> FetchedUserData<Option<&mut T>> for Option<&'static mut T> {
     #[inline(always)]
     fn into_user_data_ptr(self) -> *mut c_void {
         self.map_or(ptr::null_mut(), |r| ptr::from_mut(r).cast())
@@ -685,7 +690,8 @@ impl<T> FetchedUserData<Option<&mut T>> for Option<&mut T> {
 ///
 /// Prefer the typed constructor generated beside each `#[callback]` fn,
 /// `callback_name::user_data(&mut x)`, which only accepts the type the
-/// callback receives; this untyped one is for fns in impl blocks.
+/// callback receives (for a generic fn, given the generic arguments of the
+/// fn pointer handed to C); this untyped one is for fns in impl blocks.
 ///
 /// `x` stays mutably borrowed only for this expression: keep it alive and
 /// untouched until the C library stops calling back (that is part of the

@@ -34,6 +34,8 @@ fn child() {
         "panicking_fallback_unwind_abi" => panicking_fallback_unwind_abi(),
         "send_resume_type_on_unguarded_thread" => send_resume_type_on_unguarded_thread(),
         "future_callback_panics_on_a_pthread" => future_callback_panics_on_a_pthread(),
+        "new_holder_dropped_by_its_own_closure" => new_holder_dropped_by_its_own_closure(),
+        "local_abort_type_called_on_another_thread" => local_abort_type_called_on_another_thread(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -463,6 +465,93 @@ fn a_future_callback_panicking_on_a_pthread_aborts_naming_the_type() {
             "; aborting",
         ],
     );
+}
+
+// ---------------------------------------------------------------------------
+// 10. a holder made by `new`, kept where its own closure can reach it, and
+//     dropped by that closure while C calls it
+// ---------------------------------------------------------------------------
+
+#[callback(fallback = -1)]
+type SelfDroppingHook = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+fn new_holder_dropped_by_its_own_closure() {
+    type Slot = std::rc::Rc<std::cell::RefCell<Option<Box<dyn std::any::Any>>>>;
+    let slot = Slot::default();
+    let reach = slot.clone();
+    let data = String::from("heap");
+    let hook = SelfDroppingHook::new(move |n| {
+        // Drops the holder, and with it this closure and `data`, while it
+        // runs: the crate must stop here, before the free.
+        drop(reach.borrow_mut().take());
+        n + data.len() as c_int
+    });
+    let hook = Box::new(hook);
+    let (function, ud) = (hook.function(), hook.user_data());
+    *slot.borrow_mut() = Some(hook);
+    // SAFETY: the holder's own function and user data, alive (in `slot`)
+    // when the call starts.
+    let got = ffi_callback::resume_panics(|| unsafe { function(ud, 1) });
+    // Not reached when the process aborts, as it must.
+    eprintln!("child: the call returned {got}");
+}
+
+#[test]
+fn a_new_holder_dropped_by_its_own_closure_aborts_naming_the_closure() {
+    let stderr = run_child("new_holder_dropped_by_its_own_closure");
+    assert_mentions(
+        &stderr,
+        &[
+            "`abort::new_holder_dropped_by_its_own_closure::{{closure}}` was dropped while C was \
+             calling it",
+            "by its own closure",
+            "must outlive every call C makes with it",
+            "use `boxed`",
+            "; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the call returned"),
+        "stderr:\n{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 11. a `local, on_panic = abort` type called by C on another thread: no
+//     fallback to return, so the process stops, saying the thread was wrong
+// ---------------------------------------------------------------------------
+
+#[callback(local, on_panic = abort)]
+type LocalCompare =
+    unsafe extern "C" fn(a: *const c_void, b: *const c_void, #[user_data] ud: *mut c_void) -> c_int;
+
+fn local_abort_type_called_on_another_thread() {
+    let compare = LocalCompare::new(|_a, _b| -> c_int { 0 });
+    // The user data as an address, to cross to C's thread.
+    let (function, ud) = (compare.function(), compare.user_data() as usize);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || sort_with(function, ud as *mut c_void));
+        // Not reached when the process aborts, as it must.
+        let joined = worker.join();
+        eprintln!("child: the worker returned (panicked: {})", joined.is_err());
+    });
+    drop(compare);
+}
+
+#[test]
+fn a_local_abort_type_called_on_another_thread_aborts_naming_the_wrong_thread() {
+    let stderr = run_child("local_abort_type_called_on_another_thread");
+    assert_mentions(
+        &stderr,
+        &[
+            "`abort::LocalCompare` (tests/tests/abort.rs:",
+            "refused a call: it was called on another thread than the one it was made on",
+            "the call came from the wrong thread",
+            "no fallback value to return to C",
+            "; aborting",
+        ],
+    );
+    assert!(!stderr.contains("resume_panics"), "stderr:\n{stderr}");
 }
 
 // ---------------------------------------------------------------------------

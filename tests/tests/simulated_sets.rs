@@ -1206,8 +1206,8 @@ impl Window for Acc {
 
 #[test]
 fn set_level_accessor_raw_entry_names_and_typed_receivers() {
-    let state = Acc { sum: 0 }.boxed();
-    let ud = state.user_data();
+    // Handed to C, which ends it through `final`.
+    let ud = Acc { sum: 0 }.boxed().into_raw();
     let ctx = CContext {
         app: ud,
         result: Cell::new(0),
@@ -1223,7 +1223,6 @@ fn set_level_accessor_raw_entry_names_and_typed_receivers() {
             finish(&ctx),
         ]
     });
-    let _ = state.into_raw();
     assert_eq!(got, [2, 7, 7, 1007, 70]);
 }
 

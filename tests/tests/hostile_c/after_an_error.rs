@@ -180,3 +180,52 @@ fn c_hands_back_owned_user_data_through_an_accessor_on_a_poisoned_thread() {
     assert_eq!((got, FINALIZE_RUNS.load(Ordering::SeqCst)), (-8, 0));
     assert_eq!(drops.get(), 1);
 }
+
+/// A handler that counts the times its body runs, and panics on 1.
+#[callback(fallback = -1)]
+extern "C" fn on_counted(n: c_int, #[user_data] runs: &Cell<u32>) -> c_int {
+    runs.set(runs.get() + 1);
+    assert!(n != 1, "expected: counted handler panics on 1");
+    0
+}
+
+#[test]
+fn c_calls_a_holder_that_guards_its_own_c_call_while_a_panic_is_kept() {
+    let runs = Cell::new(0);
+    let ud = on_counted::user_data(&runs);
+    let mut got = Vec::new();
+    let payload = panic_payload(|| {
+        Hook::scope(
+            |n| {
+                // A holder (not poisoned: it did not panic) wraps a C call of
+                // its own in a guard while the scope's guard holds a panic.
+                // SAFETY: `runs` is alive; the handler only reads it.
+                resume_panics(|| unsafe { c_call(on_counted, ud, n) })
+            },
+            |hook, hook_ud| {
+                // SAFETY: the handler's user data is `runs`, alive; the
+                // hook's is the scope's.
+                unsafe {
+                    got.push(c_call(on_counted, ud, 1)); // panics: kept, thread poisoned
+                    got.push(c_call(on_counted, ud, 3)); // poisoned: the fallback
+                    got.push(hook(hook_ud, 2)); // the inner guard is poisoned too
+                }
+            },
+        )
+    });
+    assert_eq!(message(&*payload), "expected: counted handler panics on 1");
+    assert_eq!(got, [-1, -1, -1]);
+    assert_eq!(
+        runs.get(),
+        1,
+        "no handler body ran while the panic was kept"
+    );
+    // The scope returned: the handler runs again, also under a nested guard.
+    let again = Hook::scope(
+        // SAFETY: as above.
+        |n| resume_panics(|| unsafe { c_call(on_counted, ud, n) }),
+        // SAFETY: the hook's own user data.
+        |hook, hook_ud| unsafe { hook(hook_ud, 2) },
+    );
+    assert_eq!((again, runs.get()), (0, 2));
+}

@@ -187,3 +187,168 @@ fn c_calls_after_destroy_while_the_free_is_deferred() {
     );
     assert_eq!(drops.get(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// C ends a callback that Rust still owns (a kept `BoxedSet` or `Boxed`, not
+// handed over with `into_raw`): the destroy is refused, as for a `scope`,
+// and the owner's drop frees it, once.
+// ---------------------------------------------------------------------------
+
+/// fopencookie's functions, cut down: `write`, and `close`, the destroy
+/// entry `fclose` calls.
+#[callback]
+trait Cookie {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn write(&mut self, #[user_data] cookie: *mut c_void, n: c_int) -> c_int;
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn close(self, #[user_data] cookie: *mut c_void) -> c_int;
+}
+
+/// sqlite's aggregate, cut down: `step`, and `DESTROY` as its `xDestroy`.
+#[callback]
+trait Aggregate {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn step(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+/// The state behind both sets: what was written, and its drops.
+struct Written {
+    log: WriteLog,
+    _drops: Tracked,
+}
+
+/// What the entries wrote, shared with the test.
+type WriteLog = Rc<RefCell<Vec<c_int>>>;
+
+fn written() -> (Written, WriteLog, Rc<Cell<u32>>) {
+    let (track, drops) = tracked();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let state = Written {
+        log: log.clone(),
+        _drops: track,
+    };
+    (state, log, drops)
+}
+
+impl Cookie for Written {
+    fn write(&mut self, n: c_int) -> c_int {
+        self.log.borrow_mut().push(n);
+        n
+    }
+
+    fn close(self) -> c_int {
+        self.log.borrow_mut().push(0);
+        0
+    }
+}
+
+impl Aggregate for Written {
+    fn step(&mut self, n: c_int) -> c_int {
+        self.log.borrow_mut().push(n);
+        n
+    }
+}
+
+const OWNED_BY_RUST: &str = "it was destroyed by C, but a `Boxed` or `BoxedSet` that Rust keeps \
+                             still owns it and frees it when dropped";
+
+#[test]
+fn c_closes_a_cookie_stream_whose_state_rust_keeps() {
+    let (state, log, drops) = written();
+    let set = CookieExt::boxed(state);
+    let cookie = set.user_data();
+    let (mut wrote, mut closed) = (0, 0);
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: the set's own user data, alive (the `BoxedSet` keeps
+            // it); fclose calls `close`, which must not free what the
+            // `BoxedSet` still owns.
+            unsafe {
+                wrote = <Written as CookieExt>::WRITE(cookie, 7);
+                closed = <Written as CookieExt>::CLOSE(cookie);
+            }
+        })
+    });
+    let msg = message(&*payload);
+    assert!(
+        msg.starts_with(
+            "ffi-callback: `hostile_c::once_and_destroy_misuse::Cookie::close` refused the call: "
+        ) && msg.contains(OWNED_BY_RUST),
+        "{msg}"
+    );
+    assert_eq!((wrote, closed), (7, -1));
+    assert_eq!(*log.borrow(), [7], "`close` did not run");
+    assert_eq!(drops.get(), 0, "the state is still the `BoxedSet`'s");
+    // The guard returned: the kept state runs again.
+    // SAFETY: as above.
+    assert_eq!(unsafe { <Written as CookieExt>::WRITE(cookie, 8) }, 8);
+    assert_eq!(*log.borrow(), [7, 8]);
+    drop(set);
+    assert_eq!(drops.get(), 1, "freed once, by the `BoxedSet`");
+}
+
+#[test]
+fn c_calls_the_destroy_notify_of_a_set_rust_keeps() {
+    let (state, log, drops) = written();
+    let set = AggregateExt::boxed(state);
+    let ud = set.user_data();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: the set's own user data, alive; sqlite calling
+            // `xDestroy` on a failed registration, while Rust keeps it.
+            unsafe {
+                <Written as AggregateExt>::STEP(ud, 3);
+                <Written as AggregateExt>::DESTROY(ud);
+            }
+        })
+    });
+    assert!(
+        message(&*payload).contains(OWNED_BY_RUST),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(drops.get(), 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { <Written as AggregateExt>::STEP(ud, 4) }, 4);
+    assert_eq!(*log.borrow(), [3, 4]);
+    drop(set);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn c_calls_a_destroy_notify_on_a_boxed_callback_rust_keeps() {
+    // Two boxed callbacks of one closure type, so that the destroy-notify
+    // one hands over fits the other: a C library pairing one
+    // registration's destroy with the user data of a callback the binding
+    // keeps (curl's socket function has none of its own).
+    fn counter(track: Tracked) -> impl FnMut(c_int) -> c_int + 'static {
+        move |n| {
+            let _ = &track;
+            n + 1
+        }
+    }
+    let (track, drops) = tracked();
+    let kept = Hook::boxed(counter(track));
+    let (spare_track, spare_drops) = tracked();
+    let spare = Hook::boxed(counter(spare_track)).into_raw();
+    let payload = panic_payload(|| {
+        // SAFETY: `kept` is alive; the destroy is the spare's, of the same
+        // type, and must not free what `kept` owns.
+        resume_panics(|| unsafe { (spare.destroy)(kept.user_data()) })
+    });
+    let msg = message(&*payload);
+    assert!(
+        msg.starts_with("ffi-callback: `hostile_c::Hook` refused the call: ")
+            && msg.contains(OWNED_BY_RUST),
+        "{msg}"
+    );
+    assert_eq!(drops.get(), 0);
+    // SAFETY: `kept`'s own function and user data, alive.
+    assert_eq!(unsafe { (kept.function())(kept.user_data(), 1) }, 2);
+    drop(kept);
+    assert_eq!(drops.get(), 1, "freed once, by the `Boxed`");
+    // Handed over, the spare is C's to end.
+    // SAFETY: the spare's one destroy.
+    unsafe { (spare.destroy)(spare.user_data) };
+    assert_eq!(spare_drops.get(), 1);
+}

@@ -91,6 +91,76 @@ fn c_calls_a_local_once_callback_from_another_thread() {
     assert_eq!(drops.get(), 1);
 }
 
+/// `LocalHook` under the default policy (`resume`, no `unguarded`): C's
+/// thread has no guard, yet a call there is refused without aborting.
+#[callback(local, fallback = -1)]
+type DefaultLocalHook = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// `DefaultLocalHook`, for the once test (its own reports).
+#[callback(local, fallback = -1)]
+type DefaultLocalOnceHook = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+#[test]
+fn c_calls_a_local_callback_from_another_thread_under_the_default_policy() {
+    install_reporter();
+    let calls = Rc::new(Cell::new(0));
+    let calls2 = calls.clone();
+    let hook = DefaultLocalHook::new(move |n| {
+        calls2.set(calls2.get() + 1);
+        n
+    });
+    // No guard on C's thread, none needed: no user code runs there, the
+    // refusal is reported and C gets the fallback.
+    let (got, raised) = call_on_c_thread(hook.function(), hook.user_data(), 3);
+    assert_eq!((got, calls.get()), (-1, 0));
+    assert_eq!(
+        raised,
+        [
+            "ffi-callback: `hostile_c::threads::DefaultLocalHook` refused the call: it was called \
+             on another thread than the one it was made on, and its type is declared `local` (its \
+             closure may hold values that must stay on their thread)"
+        ]
+    );
+    assert_eq!(
+        reports_of("hostile_c::threads::DefaultLocalHook"),
+        [ReportKind::Refused]
+    );
+    // A guard on C's thread changes nothing: the refusal is not a panic of
+    // the closure, so the guard has nothing to resume.
+    let (function, ud) = (hook.function(), SendPtr(hook.user_data()));
+    let guarded = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: as in `call_on_c_thread`.
+        resume_panics(|| unsafe { function(ud.0, 4) })
+    })
+    .join()
+    .expect("the guard on C's thread had nothing to resume");
+    assert_eq!((guarded, calls.get()), (-1, 0));
+    // Not poisoned: on its home thread it runs.
+    // SAFETY: the holder's own user data; `hook` is alive and unmoved.
+    assert_eq!(unsafe { (hook.function())(hook.user_data(), 5) }, 5);
+    assert_eq!(calls.get(), 1);
+
+    let (track, drops) = tracked();
+    let raw = DefaultLocalOnceHook::once(move |n| {
+        drop(track);
+        n + 1
+    })
+    .into_raw_with_destroy();
+    let (got, _) = call_on_c_thread(raw.function, raw.user_data, 3);
+    assert_eq!((got, drops.get()), (-1, 0));
+    assert_eq!(
+        reports_of("hostile_c::threads::DefaultLocalOnceHook"),
+        [ReportKind::Refused]
+    );
+    // SAFETY: the one call, then the destroy, once, on the home thread.
+    unsafe {
+        assert_eq!((raw.function)(raw.user_data, 5), 6);
+        (raw.destroy)(raw.user_data);
+    }
+    assert_eq!(drops.get(), 1);
+}
+
 /// A `send` type with an `FnMut` closure: C may call it from any thread,
 /// one call at a time; `fallback` so that a refused concurrent call returns
 /// to C instead of aborting.

@@ -1,7 +1,8 @@
 //! Issue 16.2: home-thread callbacks (`local`). GLib runs a source on its
 //! context's thread but may free it on whichever thread removes it: a call
-//! on another thread is refused, a destroy on another thread leaks the
-//! closure (which may hold `Rc`s) and reports it, a destroy at home drops it.
+//! on another thread is refused (reported, not handed to a guard there: no
+//! user code ran), a destroy on another thread leaks the closure (which may
+//! hold `Rc`s) and reports it, a destroy at home drops it.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use ffi_callback::{ReportKind, callback, resume_panics};
 
-use ffi_callback_tests::panics::{message, panic_payload};
+use ffi_callback_tests::panics::panics_during;
 
 use crate::{SendPtr, reporter, tracked};
 
@@ -24,19 +25,23 @@ const FOREIGN_CALL: &str = "ffi-callback: `simulated_lessons::threads::Source` r
                             type is declared `local`";
 
 /// Calls `f(ud)` on a new thread under a guard there; what C got, and the
-/// message of the panic the guard re-raised.
-fn call_on_another_thread(f: SourceFn, ud: *mut c_void) -> (c_int, String) {
+/// messages of the panics raised there (the refusal, which the guard does
+/// not re-raise: it is reported, and C gets the fallback).
+fn call_on_another_thread(f: SourceFn, ud: *mut c_void) -> (c_int, Vec<String>) {
     let ud = SendPtr(ud);
     std::thread::spawn(move || {
         let ud = ud;
-        let mut got = 0;
         // SAFETY: the holder is alive; the call is expected to be refused
         // before it touches the closure.
-        let payload = panic_payload(|| resume_panics(|| got = unsafe { f(ud.0) }));
-        (got, message(&*payload).to_owned())
+        panics_during(|| resume_panics(|| unsafe { f(ud.0) }))
     })
     .join()
-    .expect("the other thread finished")
+    .expect("the guard on the other thread had nothing to re-raise")
+}
+
+/// Whether `raised` is the one refusal of a call on another thread.
+fn is_foreign_call_refusal(raised: &[String]) -> bool {
+    matches!(raised, [msg] if msg.starts_with(FOREIGN_CALL))
 }
 
 #[test]
@@ -48,10 +53,14 @@ fn local_source_called_from_another_thread_is_refused() {
         runs_in.set(runs_in.get() + 1);
         1
     });
-    let (got, msg) = call_on_another_thread(cb.function(), cb.user_data());
+    let recording = reporter::recording();
+    let (got, raised) = call_on_another_thread(cb.function(), cb.user_data());
     assert_eq!(got, -1);
-    assert!(msg.starts_with(FOREIGN_CALL), "{msg}");
+    assert!(is_foreign_call_refusal(&raised), "{raised:?}");
     assert_eq!(runs.get(), 0);
+    let reports = recording.about(concat!(module_path!(), "::Source"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, ReportKind::Refused);
     // At home it runs.
     // SAFETY: `cb` is alive and unmoved.
     assert_eq!(unsafe { (cb.function())(cb.user_data()) }, 1);
@@ -136,10 +145,16 @@ fn local_once_called_from_another_thread_is_refused_and_stays_callable_at_home()
         5
     })
     .into_raw_with_destroy();
-    let (got, msg) = call_on_another_thread(raw.function, raw.user_data);
+    // Its turn with the reporter: the refusal reports about `Source`, which
+    // the other tests here count.
+    let recording = reporter::recording();
+    let (got, raised) = call_on_another_thread(raw.function, raw.user_data);
     assert_eq!(got, -1);
-    assert!(msg.starts_with(FOREIGN_CALL), "{msg}");
+    assert!(is_foreign_call_refusal(&raised), "{raised:?}");
     assert_eq!(drops.get(), 0);
+    let reports = recording.about(concat!(module_path!(), "::Source"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, ReportKind::Refused);
     // SAFETY: the one call, at home, then the destroy-notify, once.
     unsafe {
         assert_eq!((raw.function)(raw.user_data), 5);
