@@ -353,14 +353,14 @@ impl<F, T: Threading> Holder<F, T> {
             // A destroy-notify for a holder lent by `scope` (sqlite calls
             // xDestroy at once when a registration fails): it is not C's to
             // free, and the scope still owns it.
-            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Scope);
+            refuse_foreign_destroy::<P, T::Word>(site, Owner::Scope(&header.word));
             return;
         }
         if check_home && header.owned_by_rust.load(Ordering::Relaxed) {
             // C's destroy of a holder a `Boxed` or `BoxedSet` still owns:
             // the owner's drop frees it; freeing it here too would free it
             // twice.
-            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Rust);
+            refuse_foreign_destroy::<P, T::Word>(site, Owner::Rust);
             return;
         }
         let word = header.word.set(DESTROYED);
@@ -395,11 +395,11 @@ impl<F, T: Threading> Holder<F, T> {
         // SAFETY: by the caller's promise, a live holder.
         let header = unsafe { &(*ptr.cast::<Self>()).header };
         if header.free.is_none() {
-            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Scope);
+            refuse_foreign_destroy::<P, T::Word>(site, Owner::Scope(&header.word));
             return Taken::Failed;
         }
         if header.owned_by_rust.load(Ordering::Relaxed) {
-            refuse_foreign_destroy::<P, T::Word>(site, &header.word, Owner::Rust);
+            refuse_foreign_destroy::<P, T::Word>(site, Owner::Rust);
             return Taken::Failed;
         }
         let word = header.word.set(DESTROYED);
@@ -440,24 +440,28 @@ impl<F, T: Threading> Holder<F, T> {
 }
 
 /// Who owns a holder that C's destroy may not free.
-#[derive(Clone, Copy)]
-enum Owner {
-    /// Lent by `scope` (or `new`) for one C call.
-    Scope,
+enum Owner<'a, W> {
+    /// Lent by `scope` (or `new`) for one C call, which outlives the
+    /// refusal: its word, poisoned once the refusal is kept.
+    Scope(&'a W),
     /// A `Boxed` or `BoxedSet` that Rust keeps (not handed over with
-    /// `into_raw`).
+    /// `into_raw`). Its owner may drop it while the refusal runs user code
+    /// (the panic hook, the reporter; for a `send` holder, another thread
+    /// at any time), so the refusal does not touch the holder: no poison
+    /// (the refused destroy changed nothing in the state).
     Rust,
 }
 
 /// A destroy (a set's destroy entry, or a destroy-notify) for a holder C
 /// does not own (lent by `scope`, or kept by a `Boxed` or `BoxedSet`):
-/// refused under the policy, and, like every kept refusal, poisoning.
+/// refused under the policy; a kept refusal of a lent holder's destroy
+/// poisons it, like every kept refusal.
 #[cold]
 #[inline(never)]
-fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, word: &W, owner: Owner) {
+fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, owner: Owner<'_, W>) {
     let refused = P::catch(site, || -> () {
         match owner {
-            Owner::Scope => refuse(
+            Owner::Scope(_) => refuse(
                 site,
                 format_args!(
                     "it was destroyed, but it is borrowed for one C call (`scope`), which still \
@@ -474,8 +478,10 @@ fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, word: &W
             ),
         }
     });
-    if refused.is_err() && P::KEEPS {
-        poison(word);
+    if let (Err(Caught), Owner::Scope(word)) = (refused, owner) {
+        if P::KEEPS {
+            poison(word);
+        }
     }
 }
 

@@ -176,11 +176,31 @@ unsafe impl Sync for SendPtr {}
 
 static REPORTS: Mutex<Vec<(ReportKind, String)>> = Mutex::new(Vec::new());
 
+/// Run by the reporter when the callback it names reports (once): user
+/// code running in the middle of the crate's slow paths, where a C library
+/// or the application may do something on another thread.
+type ReportAction = (String, Box<dyn FnOnce() + Send>);
+static ON_REPORT: Mutex<Option<ReportAction>> = Mutex::new(None);
+
 fn record(report: &Report<'_>) {
+    let callback = report.callback().unwrap_or("").to_owned();
     REPORTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push((report.kind(), report.callback().unwrap_or("").to_owned()));
+        .push((report.kind(), callback.clone()));
+    let action = {
+        let mut on_report = ON_REPORT.lock().unwrap_or_else(PoisonError::into_inner);
+        match on_report.take() {
+            Some((name, action)) if name == callback => Some(action),
+            other => {
+                *on_report = other;
+                None
+            }
+        }
+    };
+    if let Some(action) = action {
+        action();
+    }
 }
 
 fn install_reporter() {

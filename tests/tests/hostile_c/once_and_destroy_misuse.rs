@@ -352,3 +352,63 @@ fn c_calls_a_destroy_notify_on_a_boxed_callback_rust_keeps() {
     unsafe { (spare.destroy)(spare.user_data) };
     assert_eq!(spare_drops.get(), 1);
 }
+
+/// A cookie stream whose state may move to other threads (`send`), whose
+/// refusals C receives as `-1` and reports.
+#[callback(send, on_panic = fallback, fallback = -1)]
+trait SendCookie {
+    unsafe extern "C" fn write(&mut self, #[user_data] cookie: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn close(self, #[user_data] cookie: *mut c_void) -> c_int;
+}
+
+struct SendWritten {
+    _drops: SendTracked,
+}
+
+impl SendCookie for SendWritten {
+    fn write(&mut self, n: c_int) -> c_int {
+        n
+    }
+    fn close(self) -> c_int {
+        0
+    }
+}
+
+#[test]
+fn c_closes_a_kept_send_stream_on_another_thread_while_rust_drops_it() {
+    install_reporter();
+    let (track, drops) = send_tracked();
+    let set = SendCookieExt::boxed(SendWritten { _drops: track });
+    let cookie = SendPtr(set.user_data());
+    let (to_owner, dropped_by_owner) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    let (refusing, wait_for_refusal) = to_owner;
+    let (owner_dropped, wait_for_drop) = dropped_by_owner;
+    let wait_for_drop = Mutex::new(wait_for_drop);
+    // While the refusal of C's `close` is reported (user code, on C's
+    // thread), the owner drops its `BoxedSet` on this thread: the refusal
+    // must not touch the holder after that.
+    *ON_REPORT.lock().unwrap_or_else(PoisonError::into_inner) = Some((
+        "hostile_c::once_and_destroy_misuse::SendCookie::close".to_owned(),
+        Box::new(move || {
+            refusing.send(()).unwrap();
+            wait_for_drop.lock().unwrap().recv().unwrap();
+        }),
+    ));
+    let c = thread::spawn(move || {
+        let cookie = cookie;
+        // SAFETY: the set's own user data, alive until the owner's drop,
+        // which waits (above) until the refusal has begun; fclose on
+        // another thread, while Rust keeps the state.
+        unsafe { <SendWritten as SendCookieExt>::CLOSE(cookie.0) }
+    });
+    wait_for_refusal.recv().unwrap();
+    drop(set);
+    assert_eq!(drops.count(), 1, "freed once, by the `BoxedSet`");
+    owner_dropped.send(()).unwrap();
+    assert_eq!(c.join().unwrap(), -1, "C's close was refused");
+    assert_eq!(
+        reports_of("hostile_c::once_and_destroy_misuse::SendCookie::close"),
+        [ReportKind::Refused]
+    );
+    assert_eq!(drops.threads(), [thread::current().id()]);
+}
