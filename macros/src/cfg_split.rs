@@ -8,7 +8,7 @@
 //! in that combination only; the pipeline expands each copy as if written
 //! that way, and exactly one of them is compiled.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -35,6 +35,7 @@ pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
     let Ok(mut parsed) = syn::parse2::<Item>(item.clone()) else {
         return Ok(None);
     };
+    refuse_on_generics(&parsed)?;
     let mut conditions: Vec<Condition> = Vec::new();
     for attrs in conditional_attrs(&mut parsed) {
         for attr in attrs {
@@ -93,29 +94,68 @@ pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
     Ok(Some(variants))
 }
 
+/// `item` without the `#[cfg]`s and `#[cfg_attr]`s that [`split`] refuses
+/// (a malformed predicate), for the item emitted after that error: rustc
+/// would report each again.
+pub(crate) fn without_refused(item: &TokenStream) -> TokenStream {
+    let Ok(mut parsed) = syn::parse2::<Item>(item.clone()) else {
+        return item.clone();
+    };
+    for attrs in conditional_attrs(&mut parsed) {
+        attrs.retain(|attr| condition_of(attr).is_ok());
+    }
+    parsed.into_token_stream()
+}
+
 struct Condition {
     key: String,
     predicate: TokenStream,
 }
 
 /// `#[cfg(P)]` as `(P, None)`, `#[cfg_attr(P, a, b)]` as `(P, Some([a, b]))`,
-/// anything else as `None`.
+/// anything else as `None`. `P` is taken as tokens (one predicate, not a
+/// `syn::Meta`: `true` and `false` are predicates too), and is checked to
+/// be one, as the copies wrap it in `all(..)` and `not(..)`: a malformed
+/// one is refused on the attribute, which would otherwise get rustc's
+/// error at `#[callback]` (or two copies that both hold).
 fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec<Meta>>)>> {
-    if attr.path().is_ident("cfg") {
-        let predicate = attr.meta.require_list()?.tokens.clone();
-        return Ok(Some((predicate, None)));
-    }
-    if !attr.path().is_ident("cfg_attr") {
+    let is_cfg = attr.path().is_ident("cfg");
+    if !is_cfg && !attr.path().is_ident("cfg_attr") {
         return Ok(None);
     }
-    let tokens = attr.meta.require_list()?.tokens.clone();
-    let parse = |input: syn::parse::ParseStream<'_>| {
-        let predicate: Meta = input.parse()?;
-        input.parse::<Token![,]>()?;
-        let attrs = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
-        Ok((predicate, attrs))
+    let malformed = || {
+        let message = if is_cfg {
+            "`#[cfg(..)]` on a parameter or entry point takes exactly one predicate: \
+             `#[cfg(unix)]`, `#[cfg(all(unix, debug_assertions))]`"
+        } else {
+            "`#[cfg_attr(..)]` on a parameter or entry point takes one predicate, then the \
+             attributes: `#[cfg_attr(unix, user_data)]`"
+        };
+        syn::Error::new_spanned(attr, message)
     };
-    let (predicate, attrs) = parse.parse2(tokens)?;
+    let tokens = attr
+        .meta
+        .require_list()
+        .map_err(|_| malformed())?
+        .tokens
+        .clone();
+    let (predicate, rest) = split_at_comma(tokens);
+    if predicate.is_empty() {
+        return Err(malformed());
+    }
+    if is_cfg {
+        // One predicate, and at most a trailing comma.
+        return match rest {
+            Some(rest) if !rest.is_empty() => Err(malformed()),
+            _ => Ok(Some((predicate, None))),
+        };
+    }
+    let rest = rest.ok_or_else(malformed)?;
+    let attrs = Punctuated::<Meta, Token![,]>::parse_terminated
+        .parse2(rest)
+        .map_err(|error| {
+            syn::Error::new_spanned(attr, format_args!("malformed `cfg_attr`: {error}"))
+        })?;
     let attrs: Vec<Meta> = attrs.into_iter().collect();
     if let Some(nested) = attrs
         .iter()
@@ -127,7 +167,60 @@ fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec
              parameter or entry point: write the conditions side by side",
         ));
     }
-    Ok(Some((predicate.into_token_stream(), Some(attrs))))
+    Ok(Some((predicate, Some(attrs))))
+}
+
+/// The tokens before the first top-level comma, and those after it (`None`
+/// without a comma).
+fn split_at_comma(tokens: TokenStream) -> (TokenStream, Option<TokenStream>) {
+    let mut tokens = tokens.into_iter();
+    let mut before = TokenStream::new();
+    for tt in tokens.by_ref() {
+        if matches!(&tt, TokenTree::Punct(punct) if punct.as_char() == ',') {
+            return (before, Some(tokens.collect()));
+        }
+        before.extend([tt]);
+    }
+    (before, None)
+}
+
+/// A `#[cfg]` or `#[cfg_attr]` on a generic parameter is refused: the
+/// generated code names the generic parameters in many places (turbofish,
+/// holder types) that cannot carry a condition.
+fn refuse_on_generics(item: &Item) -> syn::Result<()> {
+    let mut generics: Vec<&syn::Generics> = Vec::new();
+    match item {
+        Item::Fn(item) => generics.push(&item.sig.generics),
+        Item::Type(item) => generics.push(&item.generics),
+        Item::Trait(item) => {
+            generics.push(&item.generics);
+            for entry in &item.items {
+                if let TraitItem::Fn(entry) = entry {
+                    generics.push(&entry.sig.generics);
+                }
+            }
+        }
+        _ => {}
+    }
+    let attrs = generics
+        .into_iter()
+        .flat_map(|g| &g.params)
+        .flat_map(|param| match param {
+            syn::GenericParam::Type(param) => &param.attrs,
+            syn::GenericParam::Lifetime(param) => &param.attrs,
+            syn::GenericParam::Const(param) => &param.attrs,
+        });
+    for attr in attrs {
+        if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "`#[callback]` does not take a `#[cfg]` or `#[cfg_attr]` on a generic \
+                 parameter: declare the callback once per configuration instead, each under \
+                 its own `#[cfg]`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every attribute list the split looks at: the parameters of a fn, of a

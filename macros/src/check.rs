@@ -562,7 +562,8 @@ fn check_fn<'a>(
         };
         let received: &Type = &param.ty;
         let counted = single_generic(ungroup(received), "Arc")
-            .or_else(|| single_generic(ungroup(received), "Rc"));
+            .or_else(|| single_generic(ungroup(received), "Rc"))
+            .is_some();
         FnUserData {
             index,
             received,
@@ -574,10 +575,11 @@ fn check_fn<'a>(
         item.written_unsafe.is_some() || (user_data.is_some() && options.safe_fn.is_none());
     // A module cannot sit in an impl block; a fn that names `Self` is in
     // one. `in_impl` says so for the others. Only the fn's own `Self`
-    // counts: an item nested in the body (a local `impl`) has its own.
+    // counts: an item nested in the body or in an option's expression (a
+    // local `impl`) has its own.
     let in_impl = options.in_impl.is_some()
         || names_self(item)
-        || tokens::mentions(user_tokens(options, TokenStream::new()), "Self");
+        || tokens::tokens_mention_outside_items(user_tokens(options, TokenStream::new()), "Self");
     let typed_constructor = user_data.is_some() && !in_impl;
     let names = fresh_names(user_tokens(options, item.source.clone()));
     Some(FnModel {

@@ -25,10 +25,13 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
     match cfg_split::split(&item) {
         Ok(None) => {
             let (error, items) = expand(&args, options, errors, item);
+            let error = error.map(|error| error.to_compile_error());
             quote!(#error #items)
         }
         // One copy per combination of the parameters' conditions; a copy's
-        // errors are compiled (and reported) only where its `cfg` holds.
+        // errors are compiled (and reported) only where its `cfg` holds:
+        // each is a `#[cfg(..)] ::core::compile_error! {..}`, valid as an
+        // item and as an associated item (the copy may be a method).
         Ok(Some(variants)) => variants
             .into_iter()
             .map(|variant| {
@@ -36,14 +39,19 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
                 let options = Options::parse(args.clone(), &mut errors);
                 let (error, items) = expand(&args, options, errors, variant.item);
                 let predicate = variant.predicate;
-                let error = error.map(|error| quote!(#[cfg(#predicate)] const _: () = { #error };));
-                quote!(#error #items)
+                let errors = error.into_iter().flatten().map(|part| {
+                    let part = part.to_compile_error();
+                    quote!(#[cfg(#predicate)] #part)
+                });
+                quote!(#(#errors)* #items)
             })
             .collect(),
         // The item is still emitted as after any other error (its `cfg`s on
-        // parameters are valid Rust there).
+        // parameters are valid Rust there; a refused one is left out, as
+        // rustc would report it again).
         Err(error) => {
             let error = error.to_compile_error();
+            let item = cfg_split::without_refused(&item);
             let item = match parse::parse(item.clone(), &mut Errors::default()) {
                 Ok(parsed) => stub(&parsed, &options),
                 Err(_) => item,
@@ -59,13 +67,12 @@ fn expand(
     options: Options,
     mut errors: Errors,
     item: TokenStream,
-) -> (Option<TokenStream>, TokenStream) {
+) -> (Option<syn::Error>, TokenStream) {
     let parsed = match parse::parse(item.clone(), &mut errors) {
         Ok(parsed) => parsed,
         Err(error) => {
             errors.push(error);
-            let error = errors.into_result().err().map(|e| e.to_compile_error());
-            return (error, item);
+            return (errors.into_result().err(), item);
         }
     };
     let entry_options = match &parsed {
@@ -77,10 +84,7 @@ fn expand(
         (Some(Model::Fn(model)), Ok(())) => (None, expand_fn::print(&model)),
         (Some(Model::Type(model)), Ok(())) => (None, expand_type::print(&model)),
         (Some(Model::Set(model)), Ok(())) => (None, expand_set::print(&model)),
-        (_, result) => {
-            let error = result.err().map(|e| e.to_compile_error());
-            (error, stub(&parsed, &options))
-        }
+        (_, result) => (result.err(), stub(&parsed, &options)),
     }
 }
 

@@ -616,16 +616,14 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
             String::new()
         }
     );
-    let release = user_data.counted.map(|pointee| {
+    // Through the received type's `CountedUserData` impl, not its name (an
+    // alias `use std::sync::Arc as Rc` is an `Arc`). The unsafe block holds
+    // generated names only.
+    let release = user_data.counted.then(|| {
         let doc = format!(
             " Drops the count that C held through user data from `{ident}::user_data`, once \
              C will not call back with it again."
         );
-        let kind = if mentions(received.to_token_stream(), "Arc") {
-            quote!(release_arc)
-        } else {
-            quote!(release_rc)
-        };
         quote! {
             #[doc = #doc]
             ///
@@ -634,8 +632,13 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
             /// not released before.
             #[inline]
             pub unsafe fn release #generics (user_data: #slot) #where_clause {
-                // SAFETY: by the caller's promise.
-                unsafe { #runtime::#kind::<_, #pointee>(user_data) }
+                let release: unsafe fn(*mut #runtime::__private::core::ffi::c_void) =
+                    <#received as #runtime::__private::CountedUserData>::release;
+                let user_data = <#slot as #runtime::__private::UserDataSlot>::into_ptr(user_data);
+                // SAFETY: by the caller's promise, `user_data` came from
+                // `user_data` here (`into_ptr` of the received type) and its
+                // count was not released before.
+                unsafe { release(user_data) }
             }
         }
     });

@@ -7,7 +7,8 @@
 //! rule the tokens can show, all errors of an item reported together),
 //! which returns the resolved `model`; the printers `expand_fn`,
 //! `expand_type` and `expand_set` only print it, with the helpers in `tokens`. `expand` is
-//! the pipeline; `preset` hands an item to a preset's macro.
+//! the pipeline; `preset` hands an item to a preset's macro, and
+//! `preset_promises` reports a preset's `unsafe` where it is declared.
 
 mod cfg_split;
 mod check;
@@ -22,6 +23,7 @@ mod model;
 mod options;
 mod parse;
 mod preset;
+mod preset_promises;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -33,4 +35,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::callback(args.into(), item.into()).into()
+}
+
+/// `ffi_callback::preset!`'s check: the `unsafe` tokens of a preset's
+/// options, as `unsafe impl`s spanned at them, so that `unsafe_code` reports
+/// them in the crate that declares the preset. Not public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __preset_promises(input: TokenStream) -> TokenStream {
+    preset_promises::preset_promises(input.into()).into()
 }

@@ -164,9 +164,11 @@ pub(crate) struct FnUserData<'a> {
     /// The Rust type it is received as (`&mut State`, `Box<Job>`...).
     pub(crate) received: &'a Type,
     pub(crate) source: UserDataSource<'a>,
-    /// `T` of an `Arc<T>` or `Rc<T>` (by name): the constructor module
-    /// offers `release`.
-    pub(crate) counted: Option<&'a Type>,
+    /// Received as an `Arc<T>` or `Rc<T>` (by name): the constructor module
+    /// offers `release`, which drops the count through the received type's
+    /// `CountedUserData` impl (an alias resolves to what it names; another
+    /// type is a trait error).
+    pub(crate) counted: bool,
 }
 
 /// Where the user data comes from.

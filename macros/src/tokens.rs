@@ -68,14 +68,16 @@ pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
 }
 
 /// Whether the literal (as written) is a string that names `name` as an
-/// inline format argument: `{name}` or `{name:..}` (`{{` is an escaped
-/// brace).
+/// inline format argument: `{name}` or `{name:..}`, or as a width or
+/// precision inside a placeholder, `{:name$}`, `{x:>name$}`, `{:.name$}`
+/// (`{{` is an escaped brace).
 fn captures(literal: &str, name: &str) -> bool {
     let is_string =
         literal.starts_with('"') || literal.starts_with("r\"") || literal.starts_with("r#");
     if !is_string {
         return false;
     }
+    let is_ident_char = |c: char| c.is_alphanumeric() || c == '_';
     let mut rest = literal;
     while let Some(at) = rest.find('{') {
         rest = &rest[at + 1..];
@@ -83,11 +85,24 @@ fn captures(literal: &str, name: &str) -> bool {
             rest = after;
             continue;
         }
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
         let (ident, after) = rest.split_at(end);
         if ident == name && (after.starts_with('}') || after.starts_with(':')) {
+            return true;
+        }
+        // The placeholder's spec: each `IDENT$` in it names an argument.
+        let Some(spec) = after.strip_prefix(':') else {
+            continue;
+        };
+        let spec = &spec[..spec.find('}').unwrap_or(spec.len())];
+        let mut dollars = spec.match_indices('$').map(|(at, _)| at);
+        if dollars.any(|at| {
+            let before = &spec[..at];
+            let start = before.rfind(|c: char| !is_ident_char(c)).map_or(0, |i| {
+                i + before[i..].chars().next().map_or(1, char::len_utf8)
+            });
+            &before[start..] == name
+        }) {
             return true;
         }
     }
@@ -97,31 +112,42 @@ fn captures(literal: &str, name: &str) -> bool {
 /// Whether the statement contains the identifier `name` outside the items
 /// nested in it (a local `fn`, `impl` or `struct`, at any depth: blocks,
 /// closures and macro calls whose braces hold statements are searched).
+/// A `macro_rules!` (or other macro) in item position is searched: its
+/// tokens are not an item of their own, and where it expands `Self` is the
+/// enclosing one.
 pub(crate) fn mentions_outside_items(stmt: &syn::Stmt, name: &str) -> bool {
-    fn in_tokens(tokens: TokenStream, name: &str) -> bool {
-        tokens.into_iter().any(|tt| match tt {
-            TokenTree::Ident(ident) => ident == name,
-            TokenTree::Group(group) => {
-                let stmts = (group.delimiter() == proc_macro2::Delimiter::Brace)
-                    .then(|| {
-                        syn::parse::Parser::parse2(syn::Block::parse_within, group.stream()).ok()
-                    })
-                    .flatten();
-                match stmts {
-                    Some(stmts) => stmts.iter().any(|stmt| in_stmt(stmt, name)),
-                    None => in_tokens(group.stream(), name),
-                }
-            }
-            _ => false,
-        })
-    }
-    fn in_stmt(stmt: &syn::Stmt, name: &str) -> bool {
-        match stmt {
-            syn::Stmt::Item(_) => false,
-            other => in_tokens(other.to_token_stream(), name),
-        }
-    }
     in_stmt(stmt, name)
+}
+
+/// [`mentions_outside_items`] for any tokens (an option's expression):
+/// the braces that hold statements are searched as statements.
+pub(crate) fn tokens_mention_outside_items(tokens: TokenStream, name: &str) -> bool {
+    in_tokens(tokens, name)
+}
+
+fn in_tokens(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Group(group) => {
+            let stmts = (group.delimiter() == proc_macro2::Delimiter::Brace)
+                .then(|| syn::parse::Parser::parse2(syn::Block::parse_within, group.stream()).ok())
+                .flatten();
+            match stmts {
+                Some(stmts) => stmts.iter().any(|stmt| in_stmt(stmt, name)),
+                None => in_tokens(group.stream(), name),
+            }
+        }
+        TokenTree::Literal(literal) => captures(&literal.to_string(), name),
+        TokenTree::Punct(_) => false,
+    })
+}
+
+fn in_stmt(stmt: &syn::Stmt, name: &str) -> bool {
+    match stmt {
+        syn::Stmt::Item(syn::Item::Macro(item)) => in_tokens(item.mac.tokens.clone(), name),
+        syn::Stmt::Item(_) => false,
+        other => in_tokens(other.to_token_stream(), name),
+    }
 }
 
 /// The span to hang an error about `ty` on. `Span::join` is not available
@@ -491,7 +517,7 @@ pub(crate) fn tidy(tokens: &str) -> String {
 mod tests {
     use quote::quote;
 
-    use super::{mentions, mentions_outside_items};
+    use super::{mentions, mentions_outside_items, tokens_mention_outside_items};
 
     #[test]
     fn mentions_format_captures() {
@@ -507,6 +533,27 @@ mod tests {
         assert!(mentions(quote!(format!(r#"{n}"#)), "n"));
         assert!(!mentions(quote!(b"{n}"), "n"));
         assert!(!mentions(quote!('{'), "n"));
+    }
+
+    #[test]
+    fn mentions_format_width_and_precision() {
+        assert!(mentions(quote!(eprintln!("{n:>w$}")), "w"));
+        assert!(mentions(quote!(eprintln!("{n:>w$}")), "n"));
+        assert!(mentions(quote!(eprintln!("{:.p$}", 1.5)), "p"));
+        assert!(mentions(
+            quote!(eprintln!("{0:x>width$.prec$}", 1.5)),
+            "width"
+        ));
+        assert!(mentions(
+            quote!(eprintln!("{0:x>width$.prec$}", 1.5)),
+            "prec"
+        ));
+        assert!(mentions(quote!(eprintln!("{:_^é$}", 1)), "é"));
+        assert!(!mentions(quote!(eprintln!("{:1$}", 1, 2)), "w"));
+        assert!(!mentions(quote!(eprintln!("{:ww$}", 1)), "w"));
+        assert!(!mentions(quote!(eprintln!("{:$>5} w$", 1)), "w"));
+        assert!(!mentions(quote!(eprintln!("{{:w$}}", 1)), "w"));
+        assert!(!mentions(quote!(eprintln!("{:.*}", 2, 1.5)), "p"));
     }
 
     #[test]
@@ -542,5 +589,45 @@ mod tests {
                 .iter()
                 .any(|s| mentions_outside_items(s, "Self"))
         );
+        // A `macro_rules!` is not an item with its own `Self`: where it
+        // expands, `Self` is the enclosing impl's.
+        let block: syn::Block = syn::parse_quote!({
+            macro_rules! k {
+                () => {
+                    Self::K
+                };
+            }
+            k!()
+        });
+        assert!(
+            block
+                .stmts
+                .iter()
+                .any(|s| mentions_outside_items(s, "Self"))
+        );
+    }
+
+    #[test]
+    fn option_expressions_skip_nested_items() {
+        let fallback = quote!({
+            struct P;
+            impl P {
+                fn k() -> Self {
+                    P
+                }
+            }
+            let _ = P::k();
+            -1
+        });
+        assert!(mentions(fallback.clone(), "Self"));
+        assert!(!tokens_mention_outside_items(fallback, "Self"));
+        assert!(tokens_mention_outside_items(quote!(Self::K), "Self"));
+        assert!(tokens_mention_outside_items(
+            quote!({
+                let x = Self::K;
+                x
+            }),
+            "Self"
+        ));
     }
 }

@@ -99,8 +99,10 @@ pub mod __private {
         pub use crate::set::{destroy_entry, scope};
     }
     pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
+    pub use crate::user_data::CountedUserData;
     pub use crate::user_data::{FetchedHolder, FetchedUserData, UserDataParam, UserDataSlot};
     pub use core;
+    pub use ffi_callback_macros::__preset_promises;
 }
 
 /// Declares a binding's defaults for `#[callback]` once: a preset is a
@@ -132,6 +134,14 @@ pub mod __private {
 /// The preset is an ordinary `macro_rules!` macro in the module where it is
 /// declared, usable by path (`preset = crate::callbacks::git_callback`)
 /// within the crate; its visibility is private or `pub(crate)`.
+///
+/// An `unsafe` in a preset's options (`unsafe(safe_fn)`, an `unsafe { }`
+/// block in an expression) is unsafe code of the crate that declares the
+/// preset: `unsafe_code` reports it there, at that token, so a
+/// `#![forbid(unsafe_code)]` crate cannot declare such a preset. A crate
+/// that uses another crate's preset (exported with `#[macro_export]`)
+/// writes no `unsafe` itself, as when it calls a safe fn made with
+/// `unsafe` inside: the declaring crate keeps the promise.
 #[macro_export]
 macro_rules! preset {
     ($($tokens:tt)*) => {
@@ -155,5 +165,9 @@ macro_rules! __preset_with_dollar {
         }
         #[allow(unused_imports)]
         $vis use $name;
+        // The options' `unsafe` tokens, reported under `unsafe_code` here:
+        // inside `$name`'s body they are this crate's expansion, which
+        // rustc does not lint.
+        $crate::__private::__preset_promises! { [$crate] $($options)* }
     };
 }

@@ -755,3 +755,49 @@ pub unsafe fn release_rc<S: UserDataSlot, T>(slot: S) {
     // count is still C's.
     drop(unsafe { Rc::from_raw(slot.into_ptr().cast_const().cast::<T>()) });
 }
+
+/// The counted user-data types, `Arc<T>` and `Rc<T>`: a typed constructor's
+/// `release` drops C's count through this trait, chosen by the type the
+/// callback receives (not by its name: `use std::sync::Arc as Rc` still
+/// releases an `Arc`). Not a public API.
+///
+/// # Safety
+/// `release` drops exactly the count that [`UserDataParam::into_ptr`] of
+/// `Self` handed to C.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `Arc<T>` or an `Rc<T>`: `release` has no count to drop",
+    label = "not `std::sync::Arc<T>` or `std::rc::Rc<T>`",
+    note = "a callback offers `release` when its user data is received as an `Arc<T>` or an \
+            `Rc<T>`: a type named `Arc` or `Rc` must be one of them"
+)]
+pub unsafe trait CountedUserData: UserDataParam {
+    /// Drops the count that C held.
+    ///
+    /// # Safety
+    /// `ptr` came from `into_ptr` of this type, and its count was not
+    /// released before (for an `Rc`: on the thread the `Rc` belongs to).
+    unsafe fn release(ptr: *mut c_void);
+}
+
+// SAFETY: `into_ptr` of an `Arc<T>` is `Arc::into_raw`, and `release_arc`
+// drops that count.
+unsafe impl<T> CountedUserData for Arc<T> {
+    #[inline]
+    unsafe fn release(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise `ptr` is an `Arc::into_raw` of an
+        // `Arc<T>` whose count is still C's.
+        unsafe { release_arc::<*mut c_void, T>(ptr) }
+    }
+}
+
+// SAFETY: `into_ptr` of an `Rc<T>` is `Rc::into_raw`, and `release_rc`
+// drops that count.
+unsafe impl<T> CountedUserData for Rc<T> {
+    #[inline]
+    unsafe fn release(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise `ptr` is an `Rc::into_raw` of an
+        // `Rc<T>` whose count is still C's (on the thread it belongs to).
+        unsafe { release_rc::<*mut c_void, T>(ptr) }
+    }
+}

@@ -15,6 +15,17 @@ extern "C" fn add(
     *total
 }
 
+/// `true` and `false` are predicates (Rust 1.88).
+#[callback]
+extern "C" fn add_true(
+    #[cfg(false)] absent: NoSuchType,
+    step: c_int,
+    #[cfg_attr(true, user_data)] total: &mut c_int,
+) -> c_int {
+    *total += step;
+    *total
+}
+
 /// A second `#[user_data]` would be an error, but only in the copy that is
 /// not compiled.
 #[callback]
@@ -59,7 +70,10 @@ fn main() {
     let sum = resume_panics(|| unsafe { add(2, add::user_data(&mut total)) });
     assert_eq!((sum, total), (2, 2));
     // SAFETY: as above.
-    assert_eq!(resume_panics(|| unsafe { read_total(read_total::user_data(&total)) }), 2);
+    let sum = resume_panics(|| unsafe { add_true(3, add_true::user_data(&mut total)) });
+    assert_eq!((sum, total), (5, 5));
+    // SAFETY: as above.
+    assert_eq!(resume_panics(|| unsafe { read_total(read_total::user_data(&total)) }), 5);
 
     let mut seen = 0;
     let result = Visit::scope(

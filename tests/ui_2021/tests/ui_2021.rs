@@ -4,8 +4,8 @@
 //! `user_data = EXPR`, `fallback = EXPR` or a fn body needs the user's own
 //! `unsafe { }` (in 2021 an `unsafe fn`'s body is an unsafe context unless
 //! `unsafe_op_in_unsafe_fn` is denied, as the shim forbids it), and
-//! `unsafe(safe_fn)` trips `unsafe_code`. Each `ui/*.rs` names its 2024
-//! twin.
+//! `unsafe(safe_fn)` trips `unsafe_code`, also when a preset declares it
+//! (`tests/ui/preset_*`). Each `ui/*.rs` names its 2024 twin.
 //!
 //! Run only under the rustc release of `tests/ui-toolchain` (see
 //! `tests/ui_toolchain.rs`); `bash scripts/ui.sh` runs them. Regenerate

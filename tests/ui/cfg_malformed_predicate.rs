@@ -1,0 +1,22 @@
+// A `#[cfg]` or `#[cfg_attr]` on a parameter that is not one predicate is
+// refused on the attribute (the copies wrap the predicate in `all(..)` and
+// `not(..)`); rustc reports it there too.
+use ffi_callback::callback;
+use std::ffi::c_int;
+
+#[callback]
+extern "C" fn two(#[cfg(unix, windows)] _a: c_int, #[user_data] total: &mut c_int) {
+    *total += 1;
+}
+
+#[callback]
+extern "C" fn empty(#[cfg()] _a: c_int, #[user_data] total: &mut c_int) {
+    *total += 1;
+}
+
+#[callback]
+extern "C" fn no_attrs(#[cfg_attr(unix)] _a: c_int, #[user_data] total: &mut c_int) {
+    *total += 1;
+}
+
+fn main() {}
