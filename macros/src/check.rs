@@ -602,6 +602,10 @@ fn names_self(item: &CallbackFn) -> bool {
     for param in &item.params {
         param.pat.to_tokens(&mut signature);
         param.ty.to_tokens(&mut signature);
+        // `#[user_data(<Self as Binding>::Slot)]`
+        for marker in &param.user_data {
+            marker.slot.to_tokens(&mut signature);
+        }
     }
     item.output.to_tokens(&mut signature);
     tokens::mentions(signature, "Self")

@@ -50,7 +50,9 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
         // parameters are valid Rust there; a refused one is left out, as
         // rustc would report it again).
         Err(error) => {
-            let error = error.to_compile_error();
+            // With the options' own errors, so that one build shows all.
+            errors.push(error);
+            let error = errors.into_result().err().map(|e| e.to_compile_error());
             let item = cfg_split::without_refused(&item);
             let item = match parse::parse(item.clone(), &mut Errors::default()) {
                 Ok(parsed) => stub(&parsed, &options),

@@ -309,16 +309,18 @@ impl<F, T: Threading> Holder<F, T> {
         unsafe { run_entered::<P, T, O, R, false, LENT>(ptr, site, lend, on_error, fallback) }
     }
 
-    /// The destroy-notify of a boxed holder (and a Rust-owned `Boxed`'s
-    /// drop): frees it now if no call runs, or marks it so that the last
-    /// running call frees it when it returns (C libraries destroy callbacks
-    /// from inside their own calls). On a foreign thread, for contracts
-    /// whose closures need not be `Send`, the closure is leaked rather than
-    /// dropped there, and reported.
+    /// The destroy-notify of a boxed holder (a Rust owner's drop is
+    /// [`Holder::drop_owned`]): frees it now if no call runs, or marks it
+    /// so that the last running call frees it when it returns (C libraries
+    /// destroy callbacks from inside their own calls). Refused while a
+    /// `Boxed` or `BoxedSet` still owns it, or for a holder lent by
+    /// `scope`. On a foreign thread, for contracts whose closures need not
+    /// be `Send`, the closure is leaked rather than dropped there, and
+    /// reported.
     ///
     /// # Safety
-    /// `ptr` came from [`Holder::into_raw_box`] for this type, and this is
-    /// its only destroy.
+    /// `ptr` came from [`Holder::into_raw_box`] for this type (or is a lent
+    /// holder, alive), and no destroy of it has freed it.
     pub unsafe fn destroy<P: Policy>(ptr: *mut c_void, site: &'static Site) {
         // SAFETY: forwarded.
         unsafe { Self::release::<P>(ptr, site, true) }
@@ -441,14 +443,18 @@ impl<F, T: Threading> Holder<F, T> {
 
 /// Who owns a holder that C's destroy may not free.
 enum Owner<'a, W> {
-    /// Lent by `scope` (or `new`) for one C call, which outlives the
-    /// refusal: its word, poisoned once the refusal is kept.
+    /// Lent by `scope` (or `new`), which outlives the refusal: `scope` by
+    /// construction (the destroy comes during its C call), `new` by the
+    /// promise of the `unsafe` C call that handed it out (alive while C may
+    /// call or destroy it). Its word, poisoned once the refusal is kept.
     Scope(&'a W),
     /// A `Boxed` or `BoxedSet` that Rust keeps (not handed over with
     /// `into_raw`). Its owner may drop it while the refusal runs user code
     /// (the panic hook, the reporter; for a `send` holder, another thread
-    /// at any time), so the refusal does not touch the holder: no poison
-    /// (the refused destroy changed nothing in the state).
+    /// meanwhile), so the refusal does not touch the holder: no poison (the
+    /// refused destroy changed nothing in the state). A drop that overlaps
+    /// the reads before the refusal (`free`, `owned_by_rust`) is a use
+    /// after free of C's making, which nothing can detect.
     Rust,
 }
 

@@ -412,7 +412,8 @@ pub enum CallerThread {}
 
 /// The threading contract of a callback (set) declared `local`: called
 /// only on the thread that made it (calls from another thread are refused
-/// and reported, and C gets the fallback), destroyed on any (a destroy on
+/// and reported, and C gets the fallback; under `on_panic = abort` the
+/// process aborts, under `unwind` the refusal unwinds), destroyed on any (a destroy on
 /// another thread leaks the closure and reports it). A destroy on another
 /// thread must not overlap a call on the home thread (GLib frees a source
 /// after its dispatch returns): only one on the home thread during a call

@@ -19,4 +19,10 @@ extern "C" fn no_attrs(#[cfg_attr(unix)] _a: c_int, #[user_data] total: &mut c_i
     *total += 1;
 }
 
+// Reported together with the options' own mistakes.
+#[callback(on_panic = sometimes)]
+extern "C" fn with_bad_option(#[cfg()] _a: c_int, #[user_data] total: &mut c_int) {
+    *total += 1;
+}
+
 fn main() {}

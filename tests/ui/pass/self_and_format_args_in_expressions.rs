@@ -50,7 +50,31 @@ extern "C" fn width(n: c_int, w: usize, #[user_data] total: &mut c_int) -> c_int
 #[callback(on_panic = fallback, fallback = format!("{:.p$}", 1.5).len() as c_int)]
 type Precision = unsafe extern "C" fn(n: c_int, p: usize, #[user_data] ud: *mut c_void) -> c_int;
 
+/// A binding that names its slot type; a method whose only `Self` is in
+/// its `#[user_data(..)]` is in an impl all the same.
+pub trait Binding {
+    type Slot;
+}
+
+pub struct Slotted(c_int);
+
+impl Binding for Slotted {
+    type Slot = *mut c_void;
+}
+
+impl Slotted {
+    #[callback]
+    pub extern "C" fn bump(n: c_int, #[user_data(<Self as Binding>::Slot)] s: &mut Slotted) -> c_int {
+        s.0 += n;
+        s.0
+    }
+}
+
 fn main() {
+    let mut slotted = Slotted(1);
+    // SAFETY: the user data is `slotted`, alive and unused during the call.
+    assert_eq!(resume_panics(|| unsafe { Slotted::bump(2, user_data(&mut slotted)) }), 3);
+
     let mut total = 0;
     // SAFETY: the user data is `total`, alive and unused during the call.
     assert_eq!(resume_panics(|| unsafe { free(2, free::user_data(&mut total)) }), 2);
