@@ -40,7 +40,6 @@ use crate::trampoline::Failed;
 pub struct BoxedSet<T, Th = CallerThread> {
     user_data: NonNull<c_void>,
     drop_state: unsafe fn(*mut c_void, &'static Site),
-    hand_over: unsafe fn(*mut c_void),
     site: &'static Site,
     _state: PhantomData<(T, Th)>,
 }
@@ -58,7 +57,6 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
             // A box is never null.
             user_data: NonNull::new(user_data).unwrap_or(NonNull::dangling()),
             drop_state: Holder::<T, Th>::drop_owned::<P>,
-            hand_over: Holder::<T, Th>::hand_over,
             site,
             _state: PhantomData,
         }
@@ -75,10 +73,10 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     pub fn into_raw(self) -> *mut c_void {
         let this = ManuallyDrop::new(self);
         let user_data = this.user_data.as_ptr();
-        // SAFETY: our own boxed holder, alive until C ends it (which it
-        // could not before this: its destroy was refused); `hand_over` is
-        // its own type's.
-        unsafe { (this.hand_over)(user_data) };
+        // SAFETY: our own boxed holder (`new` made it for `T` and `Th`),
+        // alive until C ends it, which it could not before this (its
+        // destroy was refused).
+        unsafe { Holder::<T, Th>::hand_over(user_data) };
         user_data
     }
 }

@@ -392,18 +392,24 @@ type CompareOnWorker =
 
 fn send_resume_type_on_unguarded_thread() {
     let compare = CompareOnWorker::new(|_a, _b| -> c_int { panic!("worker comparator exploded") });
-    // The user data as an address, to cross to the worker thread.
-    let (function, ud) = (compare.function(), compare.user_data() as usize);
     // A guard on this thread, none on the worker that calls C.
-    ffi_callback::resume_panics(|| {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(move || sort_with(function, ud as *mut c_void));
-            // Not reached when the process aborts, as it must.
-            let joined = worker.join();
-            eprintln!("child: the worker returned (panicked: {})", joined.is_err());
-        });
-    });
+    ffi_callback::resume_panics(|| sort_on_another_thread(compare.function(), compare.user_data()));
     drop(compare);
+}
+
+/// C sorting with `function` and `ud` on a thread of its own, joined.
+fn sort_on_another_thread(
+    function: unsafe extern "C" fn(*const c_void, *const c_void, *mut c_void) -> c_int,
+    ud: *mut c_void,
+) {
+    // The user data as an address, to cross to the worker thread.
+    let ud = ud as usize;
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || sort_with(function, ud as *mut c_void));
+        // Not reached when the process aborts, as it must.
+        let joined = worker.join();
+        eprintln!("child: the worker returned (panicked: {})", joined.is_err());
+    });
 }
 
 #[test]
@@ -527,14 +533,7 @@ type LocalCompare =
 
 fn local_abort_type_called_on_another_thread() {
     let compare = LocalCompare::new(|_a, _b| -> c_int { 0 });
-    // The user data as an address, to cross to C's thread.
-    let (function, ud) = (compare.function(), compare.user_data() as usize);
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(move || sort_with(function, ud as *mut c_void));
-        // Not reached when the process aborts, as it must.
-        let joined = worker.join();
-        eprintln!("child: the worker returned (panicked: {})", joined.is_err());
-    });
+    sort_on_another_thread(compare.function(), compare.user_data());
     drop(compare);
 }
 
