@@ -8,7 +8,8 @@ extern "C-unwind" fn lua_fn(state: *mut lua_State) -> c_int {
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
     #[allow(clippy::boxed_local, clippy::needless_pass_by_value)]
     let __ffi_callback_lua_fn_body = |state: *mut lua_State| -> c_int { 1 };
-    let __ffi_fallback = || -> c_int { ::ffi_callback::__private::no_fallback() };
+    let __ffi_fallback = ::ffi_callback::__private::no_fallback::<c_int>
+        as fn() -> c_int;
     let __ffi_on_error = ::ffi_callback::__private::no_error;
     unsafe {
         ::ffi_callback::__private::call_fn::<

@@ -23,7 +23,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
         found.push(hwnd);
         TRUE
     }
-    let __ffi_fallback = || -> BOOL { ::ffi_callback::__private::no_fallback() };
+    let __ffi_fallback = ::ffi_callback::__private::no_fallback::<BOOL> as fn() -> BOOL;
     let __ffi_on_error = ::ffi_callback::__private::no_error;
     unsafe {
         ::ffi_callback::__private::call_fn::<

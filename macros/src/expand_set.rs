@@ -22,8 +22,8 @@ use syn::{Expr, Ident};
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, first_span, len_var,
-    mentions, respan, safe_fn_promise, site, tidy,
+    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, fallback_closure,
+    len_var, mentions, respan, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -353,12 +353,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             );
             quote!(move || #callee(#(#args),*))
         }
-        FallbackValue::Default(Some(ty)) => {
-            let span = first_span(ty);
-            quote_spanned!(span=> || <#ty as #private::Fallback>::fallback())
-        }
-        FallbackValue::Default(None) => quote!(|| ()),
-        FallbackValue::Never => quote!(|| #ret_arrow { #private::no_fallback() }),
+        _ => fallback_closure(common, c_ret),
     };
     let error_type = match (&entry.output.error, entry.output.body_type, c_ret) {
         (Some(error), _, _) => quote!(#error),

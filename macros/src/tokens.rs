@@ -414,21 +414,29 @@ pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> Str
     )
 }
 
-/// The fallback as a closure over the C parameters, bound outside any
-/// `unsafe` block (it is the user's code), for `ret` the C return type.
+/// The fallback as a closure over the C parameters (or, for a default, a fn
+/// item), bound outside any `unsafe` block (it is the user's code), for
+/// `ret` the C return type.
 pub(crate) fn fallback_closure(common: &Common, ret: Option<&Type>) -> TokenStream {
     let runtime = &common.runtime;
     let ret_arrow = ret.map(|ty| quote!(-> #ty));
     match &common.fallback {
         FallbackValue::Expr(expr) => quote!(|| #ret_arrow { #expr }),
-        // A closure, not the fn item: passing the fn item would make rustc
-        // report a missing `Fallback` a second time, on the call site.
+        // Fn pointers, not closures: one type for every callback returning
+        // `ty`, so they share the code that runs their fallback (the
+        // compiler still inlines the call). Not the fn item: where `ty` has
+        // no `Fallback`, its use would report that a second time.
         FallbackValue::Default(Some(ty)) => {
             let span = first_span(ty);
-            quote_spanned!(span=> || <#ty as #runtime::__private::Fallback>::fallback())
+            quote_spanned!(span=> <#ty as #runtime::__private::Fallback>::fallback as fn() -> #ty)
         }
-        FallbackValue::Default(None) => quote!(|| ()),
-        FallbackValue::Never => quote!(|| #ret_arrow { #runtime::__private::no_fallback() }),
+        FallbackValue::Default(None) => {
+            quote!(<() as #runtime::__private::Fallback>::fallback as fn())
+        }
+        FallbackValue::Never => match ret {
+            Some(ty) => quote!(#runtime::__private::no_fallback::<#ty> as fn() -> #ty),
+            None => quote!(#runtime::__private::no_fallback::<()> as fn()),
+        },
     }
 }
 

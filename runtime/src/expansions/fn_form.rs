@@ -34,7 +34,8 @@ pub unsafe extern "C" fn collect(
         names.push(String::new());
         0
     }
-    let __ffi_fallback = || <c_int as ::ffi_callback::__private::Fallback>::fallback();
+    let __ffi_fallback = <c_int as ::ffi_callback::__private::Fallback>::fallback
+        as fn() -> c_int;
     let __ffi_on_error = ::ffi_callback::__private::no_error;
     unsafe {
         ::ffi_callback::__private::call_fn::<
