@@ -191,9 +191,9 @@ echo
 # twin is the hand-written code that relays the error too ((c'r), (cr)):
 # what DESIGN measures against is "the hand-written equivalent", and
 # looking at the `Result` costs the hand-written code as much.
-declare -A twin=([g]=c1 [j]=c1r [l]=c1 [l1]=c1 [h]=c [i]=c [k]=cr [m]=c [n]=c [o]=c)
-declare -A limit_of=([g]=c1 [j]=c1r [l]=c1 [l1]=c1 [h]=c [i]=c [k]=cr [o]=c)
-declare -A limit_add=([c1]=3 [c1r]=3 [c]=2 [cr]=2)
+declare -A twin=([g]=c1 [gt]=c1t [j]=c1r [l]=c1 [l1]=c1 [h]=c [i]=c [k]=cr [m]=c [n]=c [o]=c)
+declare -A limit_of=([g]=c1 [gt]=c1t [j]=c1r [l]=c1 [l1]=c1 [h]=c [i]=c [k]=cr [o]=c)
+declare -A limit_add=([c1]=3 [c1t]=3 [c1r]=3 [c]=2 [cr]=2)
 label() { local l=${1/1/\'}; echo "$l"; }
 limit() { # key: "≤ N: met" / "≤ N: missed by D" / "-"
   local key=$1 base

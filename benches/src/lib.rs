@@ -46,6 +46,21 @@ pub unsafe fn compare(a: *const std::ffi::c_void, b: *const std::ffi::c_void) ->
     a.cmp(&b) as std::ffi::c_int
 }
 
+/// [`compare`] out of line, as a C function a callback body ends by
+/// calling: the body's last call is then a tail call.
+///
+/// # Safety
+/// As for [`compare`].
+#[inline(never)]
+#[must_use]
+pub unsafe extern "C" fn compare_out_of_line(
+    a: *const std::ffi::c_void,
+    b: *const std::ffi::c_void,
+) -> std::ffi::c_int {
+    // SAFETY: by the caller's promise.
+    unsafe { compare(a, b) }
+}
+
 /// One way of handing the counting comparator to C.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
@@ -75,12 +90,14 @@ pub const VARIANTS: &[Variant] = &[
     variants::b_trampoline::VARIANT,
     variants::c_trampoline_catch::VARIANT,
     variants::c1_fn_catch::VARIANT,
+    variants::c1t_fn_catch_tail::VARIANT,
     variants::cr_trampoline_result::VARIANT,
     variants::c1r_fn_result::VARIANT,
     variants::d_box_dyn::VARIANT,
     #[cfg(feature = "libffi")]
     variants::e_libffi::VARIANT,
     variants::g_callback_fn::VARIANT,
+    variants::gt_callback_fn_tail::VARIANT,
     variants::h_callback_type::VARIANT,
     variants::i_callback_reentrant::VARIANT,
     variants::j_callback_fn_result::VARIANT,

@@ -263,6 +263,62 @@ pub mod c1_fn_catch {
     };
 }
 
+/// (c't) (c') with a body that ends by calling a C function (a tail call).
+pub mod c1t_fn_catch_tail {
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug, Default)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+    }
+
+    unsafe extern "C" fn cmp(a: *const c_void, b: *const c_void, user_data: *mut c_void) -> c_int {
+        match catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `user_data` is the `&mut State` that `run` passed,
+            // alive for the whole C call.
+            let state = unsafe { &mut *user_data.cast::<State>() };
+            state.calls += 1;
+            // SAFETY: `qsort_r` passes pointers to two elements of the array.
+            unsafe { crate::compare_out_of_line(a, b) }
+        })) {
+            Ok(order) => order,
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State::default();
+        // SAFETY: the user data points at `state`, alive until after the call.
+        unsafe { call.call_r(cmp, std::ptr::from_mut(&mut state).cast()) };
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "c1t",
+        name: "(c') with a body ending in a call to C (tail call)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*c1t_fn_catch_tail::cmp*"),
+    };
+}
+
 /// (d) `Box<dyn FnMut>` behind one non-generic trampoline (with
 /// `catch_unwind`, as (c)).
 pub mod d_box_dyn {
@@ -420,6 +476,59 @@ pub mod g_callback_fn {
         module: module_path!(),
         user_data: true,
         entry: Some("*g_callback_fn::cmp*"),
+    };
+}
+
+/// (gt) The fn form with a body that ends by calling a C function: a tail
+/// call, which a cold path coming back to the body would make the fast
+/// path save registers for.
+pub mod gt_callback_fn_tail {
+    use ffi_callback::{callback, resume_panics};
+
+    use super::*;
+
+    /// The comparator's state.
+    #[derive(Debug, Default)]
+    pub struct State {
+        /// Comparator calls.
+        pub calls: u64,
+    }
+
+    #[callback]
+    extern "C" fn cmp(a: *const c_void, b: *const c_void, #[user_data] state: &mut State) -> c_int {
+        state.calls += 1;
+        // SAFETY: `qsort_r` passes pointers to two elements of the array.
+        unsafe { crate::compare_out_of_line(a, b) }
+    }
+
+    fn run(call: impl CCall) -> u64 {
+        let mut state = State::default();
+        // SAFETY: the user data points at `state`, alive until after the call.
+        resume_panics(|| unsafe { call.call_r(cmp, cmp::user_data(&mut state)) });
+        state.calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "gt",
+        name: "#[callback] fn form, body ending in a call to C (tail call)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: true,
+        entry: Some("*gt_callback_fn_tail::cmp*"),
     };
 }
 

@@ -91,17 +91,12 @@ impl<T> Fallback for Option<T> {
 pub trait CallbackReturn<R> {
     /// `Infallible` for a plain `R`.
     type Error: 'static;
-    /// True only for a plain `R`: the body cannot fail, so its trampoline
-    /// has one exit (see `call_fn`).
-    #[doc(hidden)]
-    const INFALLIBLE: bool = false;
     /// Splits the value into what C gets and the error, if any.
     fn into_result(self) -> Result<R, Self::Error>;
 }
 
 impl<R> CallbackReturn<R> for R {
     type Error = Infallible;
-    const INFALLIBLE: bool = true;
     #[inline(always)]
     fn into_result(self) -> Result<R, Infallible> {
         Ok(self)

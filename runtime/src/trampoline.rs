@@ -26,14 +26,10 @@ pub struct Failed;
 /// The fast path is one compare and branch: the user-data address against
 /// the callback's `filter`, which is 0 unless some thread holds a kept
 /// panic or error (see [`PoisonFilter`]). Null, a poisoned thread,
-/// and (rarely) another thread's poison all leave through the cold path,
-/// so the fast path keeps nothing in registers across a call. A body that
-/// cannot fail has one exit, and the cold path (the exact check) comes back
-/// to it: the compiler keeps that call's register saves on the cold path. A
-/// `Result` body has two (its `Err` leaves through a tail call), which
-/// would put the saves on the fast path, so its cold path is a tail call
-/// that runs its own copy of the body and never comes back. (The copy costs
-/// build time: a third of the fn form's, were every body to get one.)
+/// and (rarely) another thread's poison all leave through the cold path, a
+/// tail call that does the exact check and then runs its own copy of the
+/// body or returns the fallback: it never comes back to this one, so the
+/// fast path keeps nothing in registers across a call.
 ///
 /// # Safety
 /// `user_data` is null or came from `U::into_ptr` for a value still valid as
@@ -55,19 +51,12 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
             filter.limit() != 0
         };
         if unusual {
-            if O::INFALLIBLE {
-                // SAFETY: forwarded from the caller.
-                if !unsafe { may_run_nounwind::<P, U>(site, filter, user_data) } {
-                    return fallback_or_abort(site, fallback);
-                }
-            } else {
-                // SAFETY: forwarded from the caller.
-                return unsafe {
-                    unusual_nounwind::<P, U, O, R, _, _, _>(
-                        body, user_data, on_error, fallback, site, filter,
-                    )
-                };
-            }
+            // SAFETY: forwarded from the caller.
+            return unsafe {
+                unusual_nounwind::<P, U, O, R, _, _, _>(
+                    body, user_data, on_error, fallback, site, filter,
+                )
+            };
         }
     } else if U::NON_NULL && user_data.is_null() {
         // No poisoning under this policy: null is the only thing to refuse.
@@ -202,9 +191,9 @@ extern "C" fn keep_error_cold<E: 'static, R>(site: &'static Site, error: E, valu
     value
 }
 
-/// [`call_fn`] after the fast filter failed, for a body returning
-/// `Result`: the exact check, then the body (a copy of the fast path's:
-/// the only way not to come back to it) or the fallback. Only policies that keep panics get here, and they catch
+/// [`call_fn`] after the fast filter failed: the exact check, then the
+/// body (a copy of the fast path's: the only way not to come back to it)
+/// or the fallback. Only policies that keep panics get here, and they catch
 /// them, so it is nounwind (`extern "C"`): the trampoline tail-calls it, and
 /// its parameters come in the trampoline's order (the body, which holds the
 /// other C arguments, then the user data), so they are already in their
