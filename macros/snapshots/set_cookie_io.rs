@@ -47,9 +47,7 @@ pub trait CookieIoExt: CookieIo {
             CookieIo::read
         );
         let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_read();
-        let __ffi_on_error = |
-            _: &::ffi_callback::__private::core::convert::Infallible,
-        | -> isize { __ffi_fallback() };
+        let __ffi_on_error = ::ffi_callback::__private::no_error;
         unsafe {
             ::ffi_callback::__private::Holder::<
                 Self,
@@ -152,9 +150,7 @@ pub trait CookieIoExt: CookieIo {
             CookieIo::close
         );
         let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_close();
-        let __ffi_on_error = |
-            _: &::ffi_callback::__private::core::convert::Infallible,
-        | -> c_int { __ffi_fallback() };
+        let __ffi_on_error = ::ffi_callback::__private::no_error;
         unsafe {
             ::ffi_callback::__private::set::destroy_entry::<
                 ::ffi_callback::__private::threading::CallerThread,

@@ -45,7 +45,7 @@ impl<F> Compare<F> {
                 Compare
             );
             static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
-            let __ffi_fallback = move || Compare::<()>::__ffi_fallback();
+            let __ffi_fallback = Compare::<()>::__ffi_fallback as fn() -> c_int;
             if let ::ffi_callback::__private::core::result::Result::Err(__ffi_why) = ::ffi_callback::__private::BorrowParam::<
                 &u32,
             >::check(b) {
@@ -70,7 +70,7 @@ impl<F> Compare<F> {
                             ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                         )
                     },
-                    move |_: &_| __ffi_fallback(),
+                    ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
                     &SITE,
                     &FILTER,

@@ -36,7 +36,7 @@ where
             F: __ffi::Fn(gpointer) -> O + __ffi::SyncClosure,
             O: __ffi::PlainReturn<()>,
         {
-            let __ffi_fallback = move || Worker::<()>::__ffi_fallback();
+            let __ffi_fallback = Worker::<()>::__ffi_fallback as fn();
             unsafe {
                 __ffi::call_ref::<
                     Worker<F>,
@@ -48,7 +48,7 @@ where
                     ud,
                     (data,),
                     |f: &F, (data,)| f(data),
-                    move |_: &_| __ffi_fallback(),
+                    __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
                     |(data,), ud| trampoline::<F, O, LENT>(data, ud),
                 )
@@ -73,13 +73,18 @@ where
             F: __ffi::FnOnce(gpointer) -> O + __ffi::SyncClosure,
             O: __ffi::PlainReturn<()>,
         {
-            let __ffi_fallback = move || Worker::<()>::__ffi_fallback();
+            let __ffi_fallback = Worker::<()>::__ffi_fallback as fn();
             unsafe {
                 __ffi::call_once::<
                     Worker<F>,
                     O,
                     _,
-                >(ud, move |f: F| f(data), move |_: &_| __ffi_fallback(), __ffi_fallback)
+                >(
+                    ud,
+                    move |f: F| f(data),
+                    __ffi::fallback_on_error(__ffi_fallback),
+                    __ffi_fallback,
+                )
             }
         }
         trampoline::<F, O>

@@ -32,6 +32,10 @@ pub(crate) struct Variant {
 /// item is expanded as it is), or if it does not parse (the pipeline
 /// reports that).
 pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
+    // Most items name no `cfg` at all: a token scan spares them a parse.
+    if !names_cfg(item.clone()) {
+        return Ok(None);
+    }
     let Ok(mut parsed) = syn::parse2::<Item>(item.clone()) else {
         return Ok(None);
     };
@@ -92,6 +96,19 @@ pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
         })
         .collect::<syn::Result<Vec<_>>>()?;
     Ok(Some(variants))
+}
+
+/// Whether `tokens` hold the identifier `cfg` or `cfg_attr` anywhere (in
+/// an attribute or not): only then can the item need splitting.
+fn names_cfg(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => {
+            let ident = syn::ext::IdentExt::unraw(&ident);
+            ident == "cfg" || ident == "cfg_attr"
+        }
+        TokenTree::Group(group) => names_cfg(group.stream()),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
 }
 
 /// `item` without the `#[cfg]`s and `#[cfg_attr]`s that [`split`] refuses

@@ -376,6 +376,11 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             let error = Ident::new("__ffi_error", Span::mixed_site());
             quote!(move |#error: &#error_type| #callee(#error, #(#args),*))
         }
+        // No `Err` to map: a fn item shared by every such entry, never
+        // called.
+        None if entry.output.error.is_none() && !entry.output.is_result => {
+            quote!(#private::no_error)
+        }
         // `move` as in the other forms' default (`tokens::on_error_closure`).
         None if matches!(common.fallback, FallbackValue::Expr(_)) => {
             quote!(|_: &#error_type| #ret_arrow { #fallback_var() })

@@ -108,7 +108,28 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
                 move |e: &_| #ident::<()>::__ffi_on_error(#declared::declared_error(e), #(#named),*)
             }
         }
+        // The fallback's own value: with a fallback that reads no C
+        // parameter (a fn pointer, see `fallback_let`), the runtime's
+        // closure, shared by every callback returning the same type.
+        _ if named_args(model, model.fallback_expr()).is_empty() => {
+            quote!(#private::fallback_on_error(#fallback))
+        }
         _ => quote!(move |_: &_| #fallback()),
+    }
+}
+
+/// `let fallback = ..;` in a trampoline: a fn pointer to the type's
+/// fallback fn if it reads no C parameter (one type for every trampoline
+/// returning the same C type, so they share the code that runs it; the
+/// call is still inlined), else a closure passing it the parameters.
+fn fallback_let(model: &TypeModel<'_>, fallback: &Ident) -> TokenStream {
+    let ident = &model.item.ident;
+    let output = &model.item.output;
+    let args = named_args(model, model.fallback_expr());
+    if args.is_empty() {
+        quote!(let #fallback = #ident::<()>::__ffi_fallback as fn() #output;)
+    } else {
+        quote!(let #fallback = move || #ident::<()>::__ffi_fallback(#(#args),*);)
     }
 }
 
@@ -286,7 +307,6 @@ fn trampoline_impl(
         )
     };
     let on_error = on_error_call(model, &quote!(#local), &fallback);
-    let fallback_args = named_args(model, model.fallback_expr());
     let fetch_args = named_args(model, model.accessor_expr());
     let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
     // Borrowed parameters are checked before the call reaches the holder,
@@ -301,9 +321,7 @@ fn trampoline_impl(
         once,
         model.threading.across_threads(),
     );
-    let fallback_fn = quote! {
-        let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
-    };
+    let fallback_fn = fallback_let(model, &fallback);
     let flow_fns = call_closures(model);
     let checks = if once {
         quote!()
@@ -782,7 +800,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let output = &item.output;
     let closure = Ident::new("__ffi_closure", Span::mixed_site());
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
-    let fallback_args = named_args(model, model.fallback_expr());
+    let fallback_let = fallback_let(model, &fallback);
     let on_error = on_error_call(model, &quote!(#runtime::__private), &fallback);
     let flow_fns = call_closures(model);
     let returned = flowed(
@@ -831,7 +849,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                 #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
                     static SITE: #runtime::__private::Site = #site_value;
                     static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
-                    let #fallback = move || #ident::<()>::__ffi_fallback(#(#fallback_args),*);
+                    #fallback_let
                     #flow_fns
                     #checks
                     // SAFETY: this trampoline is only reachable through

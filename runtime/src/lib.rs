@@ -88,7 +88,7 @@ pub mod __private {
     }
     pub use crate::returns::{
         CallbackReturn, DeclaredFlow, DeclaredReturn, Fallback, FlowReturn, PlainFlow, PlainReturn,
-        SafeFnPromise, flow, no_error, no_fallback,
+        SafeFnPromise, fallback_on_error, flow, no_error, no_fallback,
     };
     /// The raise exit.
     pub mod raise {

@@ -173,6 +173,15 @@ pub fn no_error<R>(error: &Infallible) -> R {
     match *error {}
 }
 
+/// The `on_error` of a callback without one: C gets the fallback. Its own
+/// fn rather than a closure in each trampoline, so that every callback
+/// with the same error and C type shares it.
+#[doc(hidden)]
+#[inline(always)]
+pub fn fallback_on_error<E, R>(fallback: fn() -> R) -> impl FnOnce(&E) -> R {
+    move |_| fallback()
+}
+
 #[doc(hidden)]
 #[cold]
 #[inline(never)]

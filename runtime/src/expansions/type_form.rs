@@ -46,7 +46,7 @@ where
             F: __ffi::FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
             O: __ffi::CallbackReturn<c_int>,
         {
-            let __ffi_fallback = move || ExecRow::<()>::__ffi_fallback();
+            let __ffi_fallback = ExecRow::<()>::__ffi_fallback as fn() -> c_int;
             unsafe {
                 __ffi::call_mut::<
                     ExecRow<F>,
@@ -58,7 +58,7 @@ where
                     arg,
                     (n, values, names),
                     |f: &mut F, (n, values, names)| f(n, values, names),
-                    move |_: &_| __ffi_fallback(),
+                    __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
                     |(n, values, names), ud| trampoline::<
                         F,
@@ -91,7 +91,7 @@ where
             F: __ffi::FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
             O: __ffi::CallbackReturn<c_int>,
         {
-            let __ffi_fallback = move || ExecRow::<()>::__ffi_fallback();
+            let __ffi_fallback = ExecRow::<()>::__ffi_fallback as fn() -> c_int;
             unsafe {
                 __ffi::call_once::<
                     ExecRow<F>,
@@ -100,7 +100,7 @@ where
                 >(
                     arg,
                     move |f: F| f(n, values, names),
-                    move |_: &_| __ffi_fallback(),
+                    __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
                 )
             }
