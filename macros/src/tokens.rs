@@ -415,7 +415,7 @@ pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> Str
 }
 
 /// The fallback as a closure over the C parameters (or, for a default, a fn
-/// item), bound outside any `unsafe` block (it is the user's code), for
+/// pointer), bound outside any `unsafe` block (it is the user's code), for
 /// `ret` the C return type.
 pub(crate) fn fallback_closure(common: &Common, ret: Option<&Type>) -> TokenStream {
     let runtime = &common.runtime;
