@@ -14,6 +14,7 @@
 //! | [`Completion::complete_catching`]`(f)`, `f` returns `value` | `Ok(value)` |
 //! | [`Completion::complete_catching`]`(f)`, `f` panics | the panic, resumed in `poll` with its original payload |
 //! | the `Completion` is dropped without completing (C called `destroy` without a call, or the callback was reclaimed because the C call failed) | `Err(`[`Cancelled`]`)` |
+//! | C destroys a `local` callback type's holder on another thread than its own, without a call | nothing: the closure, `Completion` included, may not be dropped on that thread, so it is leaked (and reported) and the future stays pending; use a `send` type where C may destroy on another thread |
 //!
 //! The two halves share one reference-counted cell (one allocation per
 //! future; nothing is allocated per poll except what the executor's

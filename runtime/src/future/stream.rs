@@ -226,7 +226,10 @@ impl<V> futures_core::stream::FusedStream for CallbackStream<V> {
 /// A callback whose calls feed a stream: `make` receives the [`Sender`]
 /// and builds the C-side callback around it (usually a callback type's
 /// `boxed`); the stream ends when the last `Sender` is dropped (the
-/// callback destroyed).
+/// callback destroyed; not when C destroys a `local` type's holder on
+/// another thread than its own: the closure, `Sender` included, is then
+/// leaked, reported, and the stream stays open, so use a `send` type where
+/// C may destroy on another thread).
 pub fn stream<V, X>(make: impl FnOnce(Sender<V>) -> X) -> (X, CallbackStream<V>) {
     let (sender, stream) = stream_channel();
     (make(sender), stream)
