@@ -3,7 +3,7 @@
 //! `#[user_data]` markers, or as a stub holder for a callback type) beside
 //! the `compile_error!`s, so one mistake does not cascade.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::quote;
 
 use crate::check::check;
@@ -15,6 +15,7 @@ use crate::{cfg_split, expand_fn, expand_set, expand_type, preset};
 
 /// The whole macro, on `proc_macro2` streams so that tests can call it.
 pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = preset_options_at_item(args, &item);
     let mut errors = Errors::default();
     let mut options = Options::parse(args.clone(), &mut errors);
     if let Some(preset) = options.preset.take() {
@@ -100,4 +101,77 @@ fn stub(parsed: &Callback, options: &Options) -> TokenStream {
         }
         Callback::Set(item) => expand_set::stub(item),
     }
+}
+
+/// `args` with the names in a preset's option values (`__preset(..)`) resolved
+/// as the item's own tokens are: a preset's `fallback = n * 10` or
+/// `user_data = unsafe { sqlite3_user_data(ctx) }` reads the item's
+/// parameters, as the same options written on the item do. (They come from
+/// the body of the preset's `macro_rules!`, whose hygiene would hide them.)
+/// `unsafe` and `$crate` keep theirs: the first is reported under
+/// `unsafe_code` in the crate that declares the preset, the second names
+/// that crate's runtime.
+fn preset_options_at_item(args: TokenStream, item: &TokenStream) -> TokenStream {
+    fn at_item(tokens: TokenStream, item: Span) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|tree| match tree {
+                TokenTree::Group(group) => {
+                    let mut new = Group::new(group.delimiter(), at_item(group.stream(), item));
+                    new.set_span(group.span());
+                    TokenTree::Group(new)
+                }
+                TokenTree::Ident(mut ident) if ident != "unsafe" && ident != "$crate" => {
+                    ident.set_span(ident.span().resolved_at(item));
+                    TokenTree::Ident(ident)
+                }
+                other => other,
+            })
+            .collect()
+    }
+    let Some(item_span) = item.clone().into_iter().next().map(|tree| tree.span()) else {
+        return args;
+    };
+    // Only the options' values: an error about an option itself keeps
+    // pointing at the preset and at the use it came through.
+    fn values_at_item(options: TokenStream, item: Span) -> TokenStream {
+        let mut out = Vec::new();
+        let mut value = None;
+        for tree in options {
+            match (&tree, value.as_mut()) {
+                (TokenTree::Punct(punct), _) if punct.as_char() == ',' => {
+                    if let Some(tokens) = value.take() {
+                        out.extend(at_item(tokens, item));
+                    }
+                    out.push(tree);
+                }
+                (_, Some(tokens)) => tokens.extend([tree]),
+                (TokenTree::Punct(punct), None) if punct.as_char() == '=' => {
+                    out.push(tree);
+                    value = Some(TokenStream::new());
+                }
+                _ => out.push(tree),
+            }
+        }
+        if let Some(tokens) = value {
+            out.extend(at_item(tokens, item));
+        }
+        out.into_iter().collect()
+    }
+    let mut trees = args.into_iter().peekable();
+    let mut out = Vec::new();
+    while let Some(tree) = trees.next() {
+        let is_preset = matches!(&tree, TokenTree::Ident(ident) if ident == "__preset");
+        out.push(tree);
+        if is_preset {
+            if let Some(TokenTree::Group(group)) = trees.peek() {
+                let options = values_at_item(group.stream(), item_span);
+                let mut new = Group::new(group.delimiter(), options);
+                new.set_span(group.span());
+                out.push(TokenTree::Group(new));
+                trees.next();
+            }
+        }
+    }
+    out.into_iter().collect()
 }

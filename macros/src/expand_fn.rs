@@ -13,8 +13,8 @@ use syn::{Ident, Pat};
 use crate::model::{FallbackValue, FnModel, FnUserData, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
-    documents_safety, fallback_closure, first_span, mentions, on_error_closure, safe_fn_promise,
-    site, tidy,
+    documents_safety, error_binding, fallback_closure, first_span, mentions, on_error_closure,
+    safe_fn_promise, site, tidy,
 };
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
@@ -187,8 +187,8 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     };
     let on_error = match common.on_error {
         Some(expr) => {
+            let e = error_binding(expr);
             let expr = expr.to_token_stream();
-            let e = Ident::new("e", Span::call_site());
             let (mut params, args) = named_params(&expr, Some("e"));
             params.insert(0, quote!(#[allow(unused_variables)] #e: &#error_type));
             let callee = helpers.item(

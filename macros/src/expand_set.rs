@@ -22,8 +22,8 @@ use syn::{Expr, Ident};
 use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, fallback_closure,
-    len_var, mentions, respan, safe_fn_promise, site, tidy,
+    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
+    fallback_closure, len_var, mentions, respan, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -364,7 +364,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     };
     let on_error = match common.on_error {
         Some(expr) => {
-            let e = Ident::new("e", Span::call_site());
+            let e = error_binding(expr);
             let (callee, args) = helper(
                 "on_error".into(),
                 expr,

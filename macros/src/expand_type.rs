@@ -13,8 +13,8 @@ use syn::{Ident, ReturnType, Type};
 use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
-    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, first_span, len_var,
-    safe_fn_promise, site, tidy,
+    borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
+    first_span, len_var, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
@@ -167,7 +167,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
     };
     let on_error = match (common.on_error, &model.error) {
         (Some(expr), Some(error)) => {
-            let e = Ident::new("e", Span::call_site());
+            let e = error_binding(expr);
             let params = params_of(Some(expr));
             quote! {
                 #[inline]

@@ -159,6 +159,18 @@ pub(crate) fn first_span(ty: &Type) -> Span {
         .map_or_else(Span::call_site, |tt| tt.span())
 }
 
+/// The `e` that `on_error = EXPR` reads, bound where `expr` is written (its
+/// first token's hygiene): a preset's options are written elsewhere than
+/// the attribute that carries them.
+pub(crate) fn error_binding(expr: &syn::Expr) -> Ident {
+    let written = expr
+        .to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |tt| tt.span());
+    Ident::new("e", Span::call_site().resolved_at(written))
+}
+
 /// `#[cfg]`/`#[cfg_attr]` and lint levels of the item, to repeat on every
 /// generated item (so `#[allow(improper_ctypes_definitions)]` on the alias
 /// reaches its trampolines).
@@ -458,7 +470,7 @@ pub(crate) fn on_error_closure(
             quote!(#runtime::__private::no_error)
         }
         Some(expr) => {
-            let e = Ident::new("e", Span::call_site());
+            let e = error_binding(expr);
             quote!(|#e: &#error| #ret_arrow { #expr })
         }
         // `move`: a fallback that captures nothing is copied in, so that

@@ -167,3 +167,101 @@ fn a_types_own_option_overrides_the_presets() {
     assert_eq!(message(&*payload), "expected: certificate 0");
     assert_eq!(got, [-3, -3]);
 }
+
+ffi_callback::preset! {
+    /// Options that read the callback's C parameters (`n`) and its error
+    /// (`e`), as the same options written on the callback would.
+    pub(crate) reads_parameters = (on_panic = fallback, fallback = -n, on_error = e.code - n);
+}
+
+ffi_callback::preset! {
+    /// The user data fetched from a C parameter (`ctx`), as a binding
+    /// fetches it with `sqlite3_user_data(ctx)`.
+    pub(crate) from_context = (user_data = ctx);
+}
+
+/// An error with the code C should get.
+#[derive(Debug)]
+pub struct Failure {
+    code: c_int,
+}
+
+#[callback(preset = reads_parameters)]
+extern "C" fn fails_at_two(n: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Failure> {
+    assert!(n != 1, "expected: fails_at_two 1");
+    if n == 2 {
+        return Err(Failure { code: 100 });
+    }
+    seen.push(n);
+    Ok(n)
+}
+
+#[callback(preset = reads_parameters, error = Failure)]
+type FailsAtTwo = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+#[callback(preset = from_context)]
+extern "C" fn adds_to_context(ctx: *mut c_void, n: c_int, #[user_data] total: &mut c_int) -> c_int {
+    let _ = ctx;
+    *total += n;
+    *total
+}
+
+#[test]
+fn a_presets_expressions_read_the_callbacks_parameters_and_error() {
+    let mut seen = Vec::new();
+    let ud = fails_at_two::user_data(&mut seen);
+    let (got, reports) = panics_during(|| {
+        ffi_callback::try_resume::<_, Failure>(|| {
+            (0..4)
+                .map(|n| {
+                    // SAFETY: `ud` is the `&mut Vec` made above, alive and
+                    // unused meanwhile.
+                    unsafe { fails_at_two(n, ud) }
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    // The error comes back to the caller (`on_panic = fallback` does not
+    // poison: 3 still runs).
+    assert_eq!(got.map_err(|e| e.code).unwrap_err(), 100);
+    assert_eq!(seen, [0, 3]);
+
+    let got = FailsAtTwo::try_scope(
+        |n| -> Result<c_int, Failure> {
+            if n == 2 {
+                return Err(Failure { code: 50 });
+            }
+            Ok(n)
+        },
+        // SAFETY: `scope` keeps the holder alive for the calls.
+        |f, ud| (0..4).map(|n| unsafe { f(ud, n) }).collect::<Vec<_>>(),
+    );
+    assert_eq!(got.map_err(|e| e.code).unwrap_err(), 50);
+
+    let mut total = 0;
+    // SAFETY: `ctx` is the `&mut c_int` made by `user_data`, alive and
+    // unused meanwhile.
+    let got =
+        resume_panics(|| unsafe { adds_to_context(adds_to_context::user_data(&mut total), 5) });
+    assert_eq!((got, total), (5, 5));
+}
+
+/// C's view of the same: what each call returned.
+#[test]
+fn a_presets_expressions_give_c_their_values() {
+    let mut seen = Vec::new();
+    let ud = fails_at_two::user_data(&mut seen);
+    let (got, _) = panics_during(|| {
+        (0..4)
+            .map(|n| {
+                // SAFETY: as above.
+                unsafe { fails_at_two(n, ud) }
+            })
+            .collect::<Vec<_>>()
+    });
+    // 1: the panic's `fallback = -n`; 2: `on_error = e.code - n` (the error
+    // is reported: no `try_resume` here); 0 and 3 are the callback's own.
+    assert_eq!(got, [0, -1, 98, 3]);
+    assert_eq!(seen, [0, 3]);
+}
