@@ -904,7 +904,11 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
         })
         .chain(item.variadic.clone());
     let (output, lifetimes) = (&item.output, &item.higher_ranked);
+    // The item's `#[cfg]`s on every stub item: a copy made for `#[cfg]` on
+    // a parameter (`cfg_split`) is one of several, each under its own.
+    let cfgs = cfg_attrs(&item.attrs);
     let alias = quote! {
+        #(#cfgs)*
         #vis type #fn_type #generics = #lifetimes #unsafety #abi fn(#(#params),*) #output;
     };
     let attrs = attrs
@@ -977,6 +981,7 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
         #(#attrs)*
         #vis struct #ident<F = ()>(::core::marker::PhantomData<F>);
 
+        #(#cfgs)*
         #[allow(dead_code, unused_variables, clippy::all)]
         impl<F> #ident<F> {
             #methods
