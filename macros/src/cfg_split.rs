@@ -11,6 +11,8 @@
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::parse::Parser;
+
+use crate::tokens::path_is;
 use syn::punctuated::Punctuated;
 use syn::{
     Attribute, FnArg, GenericArgument, Item, Meta, PathArguments, Token, TraitItem, Type, TypeFnPtr,
@@ -136,8 +138,8 @@ struct Condition {
 /// one is refused on the attribute, which would otherwise get rustc's
 /// error at `#[callback]` (or two copies that both hold).
 fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec<Meta>>)>> {
-    let is_cfg = attr.path().is_ident("cfg");
-    if !is_cfg && !attr.path().is_ident("cfg_attr") {
+    let is_cfg = path_is(attr.path(), "cfg");
+    if !is_cfg && !path_is(attr.path(), "cfg_attr") {
         return Ok(None);
     }
     let malformed = || {
@@ -176,7 +178,7 @@ fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec
     let attrs: Vec<Meta> = attrs.into_iter().collect();
     if let Some(nested) = attrs
         .iter()
-        .find(|meta| meta.path().is_ident("cfg") || meta.path().is_ident("cfg_attr"))
+        .find(|meta| path_is(meta.path(), "cfg") || path_is(meta.path(), "cfg_attr"))
     {
         return Err(syn::Error::new_spanned(
             nested,
@@ -228,7 +230,7 @@ fn refuse_on_generics(item: &Item) -> syn::Result<()> {
             syn::GenericParam::Const(param) => &param.attrs,
         });
     for attr in attrs {
-        if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+        if path_is(attr.path(), "cfg") || path_is(attr.path(), "cfg_attr") {
             return Err(syn::Error::new_spanned(
                 attr,
                 "`#[callback]` does not take a `#[cfg]` or `#[cfg_attr]` on a generic \

@@ -23,7 +23,7 @@ use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
-    fallback_closure, len_var, mentions, respan, safe_fn_promise, site, tidy,
+    fallback_closure, len_var, mentions, path_is, respan, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -189,7 +189,7 @@ fn ext_ident(ident: &Ident) -> Ident {
 fn only_cfgs(item: &CallbackSet) -> impl Iterator<Item = &syn::Attribute> {
     item.attrs
         .iter()
-        .filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
+        .filter(|attr| path_is(attr.path(), "cfg") || path_is(attr.path(), "cfg_attr"))
 }
 
 /// `impl<S: CookieIo> CookieIoExt for S {}`: the only impl the companion

@@ -59,8 +59,10 @@ pub(crate) fn c_void_pointer(runtime: &TokenStream) -> Type {
 /// string literal counts, not only a format macro's: the helpers that take
 /// what an expression mentions allow unused parameters).
 pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
+    // `r#n` and `n` are one identifier.
+    let name = name.strip_prefix("r#").unwrap_or(name);
     tokens.into_iter().any(|tt| match tt {
-        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Ident(ident) => syn::ext::IdentExt::unraw(&ident) == name,
         TokenTree::Group(group) => mentions(group.stream(), name),
         TokenTree::Literal(literal) => captures(&literal.to_string(), name),
         TokenTree::Punct(_) => false,
@@ -126,8 +128,9 @@ pub(crate) fn tokens_mention_outside_items(tokens: TokenStream, name: &str) -> b
 }
 
 fn in_tokens(tokens: TokenStream, name: &str) -> bool {
+    let name = name.strip_prefix("r#").unwrap_or(name);
     tokens.into_iter().any(|tt| match tt {
-        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Ident(ident) => syn::ext::IdentExt::unraw(&ident) == name,
         TokenTree::Group(group) => {
             let stmts = (group.delimiter() == proc_macro2::Delimiter::Brace)
                 .then(|| syn::parse::Parser::parse2(syn::Block::parse_within, group.stream()).ok())
@@ -171,6 +174,13 @@ pub(crate) fn error_binding(expr: &syn::Expr) -> Ident {
     Ident::new("e", Span::call_site().resolved_at(written))
 }
 
+/// Whether `path` is the single name `name`, written raw (`r#cfg`) or not,
+/// as rustc reads an attribute's name.
+pub(crate) fn path_is(path: &syn::Path, name: &str) -> bool {
+    path.get_ident()
+        .is_some_and(|ident| syn::ext::IdentExt::unraw(ident) == name)
+}
+
 /// `#[cfg]`/`#[cfg_attr]` and lint levels of the item, to repeat on every
 /// generated item (so `#[allow(improper_ctypes_definitions)]` on the alias
 /// reaches its trampolines).
@@ -181,7 +191,7 @@ pub(crate) fn cfg_attrs(attrs: &[Attribute]) -> Vec<&Attribute> {
     attrs
         .iter()
         .filter(|a| matches!(a.style, syn::AttrStyle::Outer))
-        .filter(|a| SHARED.iter().any(|name| a.path().is_ident(name)))
+        .filter(|a| SHARED.iter().any(|name| path_is(a.path(), name)))
         .collect()
 }
 
