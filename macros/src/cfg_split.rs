@@ -162,6 +162,13 @@ fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec
     if predicate.is_empty() {
         return Err(malformed());
     }
+    if !is_predicate(predicate.clone()) {
+        return Err(syn::Error::new_spanned(
+            &predicate,
+            "not a `cfg` predicate: a name (`unix`), `name = \"value\"`, `all(..)`, \
+             `any(..)`, `not(..)`, `true` or `false`",
+        ));
+    }
     if is_cfg {
         // One predicate, and at most a trailing comma.
         return match rest {
@@ -187,6 +194,52 @@ fn condition_of(attr: &Attribute) -> syn::Result<Option<(TokenStream, Option<Vec
         ));
     }
     Ok(Some((predicate, Some(attrs))))
+}
+
+/// Whether `tokens` are one `cfg` predicate as rustc reads them: `name`,
+/// `name = "value"`, `true`, `false`, `all(..)`/`any(..)` of predicates, or
+/// `not(..)` of one. (Checked here, so that a malformed one is refused on
+/// the attribute rather than by rustc in every copy, at `#[callback]`.)
+fn is_predicate(tokens: TokenStream) -> bool {
+    let mut tokens = tokens.into_iter();
+    let Some(TokenTree::Ident(name)) = tokens.next() else {
+        return false;
+    };
+    let name = syn::ext::IdentExt::unraw(&name).to_string();
+    match (tokens.next(), tokens.next(), tokens.next()) {
+        (None, ..) => true,
+        (Some(TokenTree::Group(group)), None, _)
+            if group.delimiter() == proc_macro2::Delimiter::Parenthesis =>
+        {
+            let mut list = Vec::new();
+            let mut rest = Some(group.stream());
+            while let Some(tokens) = rest.take() {
+                let (one, after) = split_at_comma(tokens);
+                if one.is_empty() {
+                    // Only a trailing comma (or an empty list) leaves none.
+                    if after.is_some() {
+                        return false;
+                    }
+                    break;
+                }
+                list.push(one);
+                rest = after;
+            }
+            let arity_fits = match name.as_str() {
+                "all" | "any" => true,
+                "not" => list.len() == 1,
+                _ => false,
+            };
+            arity_fits && list.into_iter().all(is_predicate)
+        }
+        (Some(TokenTree::Punct(eq)), Some(TokenTree::Literal(value)), None)
+            if eq.as_char() == '=' =>
+        {
+            let value = value.to_string();
+            value.starts_with('"') || value.starts_with("r\"") || value.starts_with("r#")
+        }
+        _ => false,
+    }
 }
 
 /// The tokens before the first top-level comma, and those after it (`None`
