@@ -664,8 +664,14 @@ pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
     let methods = item.entries.iter().map(|e| {
         let (attrs, name, output) = (&e.attrs, &e.ident, &e.output);
         let receiver = e.receiver.as_ref().map(|(_, tokens)| quote!(#tokens,));
+        // As the methods take them: converted where `#[into(Type)]` says,
+        // so that the user's impl, written for the real trait, fits.
         let params = e.params.iter().filter(|p| p.user_data.is_empty()).map(|p| {
-            let (pat, ty) = (declared_pat(&p.pat), &p.ty);
+            let pat = declared_pat(&p.pat);
+            let ty = match p.into.first().and_then(|into| into.target.as_ref()) {
+                Some(target) => target.to_token_stream(),
+                None => p.ty.to_token_stream(),
+            };
             quote!(#pat: #ty)
         });
         quote!(#(#attrs)* fn #name(#receiver #(#params),*) #output;)

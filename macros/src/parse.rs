@@ -159,7 +159,8 @@ pub(crate) struct FnParam {
     pub(crate) pat: Box<Pat>,
     pub(crate) ty: Box<Type>,
     pub(crate) user_data: Vec<UserDataAttr>,
-    /// `#[into(..)]` markers (refused: only callback types convert).
+    /// `#[into(..)]` markers (callback types and set entries convert; a
+    /// fn refuses them).
     pub(crate) into: Vec<IntoAttr>,
 }
 
