@@ -182,7 +182,7 @@ ffi_callback::preset! {
 
 /// An error with the code C should get.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     code: c_int,
 }
 
