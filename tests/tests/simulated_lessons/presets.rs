@@ -180,6 +180,19 @@ ffi_callback::preset! {
     pub(crate) from_context = (user_data = ctx);
 }
 
+ffi_callback::preset! {
+    /// The same through an `unsafe` C accessor, as sqlite's.
+    pub(crate) from_context_unsafely = (user_data = unsafe { context_user_data(ctx) });
+}
+
+/// A C accessor of the user data a context carries (`sqlite3_user_data`).
+///
+/// # Safety
+/// `ctx` is a context C made.
+unsafe fn context_user_data(ctx: *mut c_void) -> *mut c_void {
+    ctx
+}
+
 /// An error with the code C should get.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -201,6 +214,17 @@ type FailsAtTwo = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -
 
 #[callback(preset = from_context)]
 extern "C" fn adds_to_context(ctx: *mut c_void, n: c_int, #[user_data] total: &mut c_int) -> c_int {
+    let _ = ctx;
+    *total += n;
+    *total
+}
+
+#[callback(preset = from_context_unsafely)]
+extern "C" fn adds_to_context_unsafely(
+    ctx: *mut c_void,
+    n: c_int,
+    #[user_data] total: &mut c_int,
+) -> c_int {
     let _ = ctx;
     *total += n;
     *total
@@ -245,6 +269,10 @@ fn a_presets_expressions_read_the_callbacks_parameters_and_error() {
     let got =
         resume_panics(|| unsafe { adds_to_context(adds_to_context::user_data(&mut total), 5) });
     assert_eq!((got, total), (5, 5));
+    let ctx = adds_to_context_unsafely::user_data(&mut total);
+    // SAFETY: as above.
+    let got = resume_panics(|| unsafe { adds_to_context_unsafely(ctx, 2) });
+    assert_eq!((got, total), (7, 7));
 }
 
 /// C's view of the same: what each call returned.
