@@ -745,7 +745,7 @@ fn check_on_error(
 
 /// The fn's return type, and whether it is a `Result` (by name: `Result<R,
 /// E>` or an alias such as `io::Result<R>`).
-fn split_output(output: &syn::ReturnType) -> Output<'_> {
+pub(crate) fn split_output(output: &syn::ReturnType) -> Output<'_> {
     let syn::ReturnType::Type(_, ty) = output else {
         return Output {
             c_type: None,
@@ -1018,7 +1018,7 @@ fn check_type<'a>(
 }
 
 /// The threading contract from `reentrant`, `local`, `send`, `sync`.
-fn threading(options: &Options, errors: &mut Errors) -> Option<Threading> {
+pub(crate) fn threading(options: &Options, errors: &mut Errors) -> Option<Threading> {
     let reentrant = options.reentrant.is_some();
     match (&options.local, &options.send, &options.sync) {
         (Some(local), Some(_), _) | (Some(local), _, Some(_)) => {
@@ -1595,6 +1595,35 @@ fn check_set_names(entries: &[EntryModel<'_>], has_destroy_entry: bool, errors: 
     }
 }
 
+/// The name of an entry point's C function-pointer type: `fn_type = Name`,
+/// or the set's name, the entry's in camel case and `Fn` (`CookieIoReadFn`).
+pub(crate) fn entry_fn_type(set: &CallbackSet, entry: &SetEntry, options: &Options) -> Ident {
+    if let Some(given) = &options.fn_type {
+        return given.value.clone();
+    }
+    let camel: String = entry
+        .ident
+        .unraw()
+        .to_string()
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_uppercase().collect::<String>() + chars.as_str()
+            })
+        })
+        .collect();
+    format_ident!("{}{}Fn", set.ident, camel)
+}
+
+/// The constant holding an entry point: its name in capitals (`READ`),
+/// spanned at the entry.
+pub(crate) fn entry_const_name(entry: &SetEntry) -> Ident {
+    let bare = entry.ident.unraw().to_string().to_uppercase();
+    format_ident!("{}", bare, span = entry.ident.span())
+}
+
 /// One entry point of a set: every rule a callback type's has, plus the
 /// receiver.
 fn check_entry<'a>(
@@ -1797,21 +1826,8 @@ fn check_entry<'a>(
         })
         .collect();
     let bare = entry.ident.unraw().to_string();
-    let camel: String = bare
-        .split('_')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |c| {
-                c.to_uppercase().collect::<String>() + chars.as_str()
-            })
-        })
-        .collect();
-    let fn_type = match &options.fn_type {
-        Some(given) => given.value.clone(),
-        None => format_ident!("{}{}Fn", set.ident, camel),
-    };
-    let const_name = format_ident!("{}", bare.to_uppercase(), span = entry.ident.span());
+    let fn_type = entry_fn_type(set, entry, options);
+    let const_name = entry_const_name(entry);
     let trampoline = format_ident!("__ffi_entry_{}", bare);
     let names = fresh_names(user_tokens(options, set.source.clone()));
     Some(EntryModel {

@@ -56,7 +56,15 @@ pub(crate) fn callback(args: TokenStream, item: TokenStream) -> TokenStream {
             let error = errors.into_result().err().map(|e| e.to_compile_error());
             let item = cfg_split::without_refused(&item);
             let item = match parse::parse(item.clone(), &mut Errors::default()) {
-                Ok(parsed) => stub(&parsed, &options),
+                Ok(parsed) => {
+                    let entry_options = match &parsed {
+                        Callback::Set(set) => {
+                            crate::check::entry_options(set, &args, &mut Errors::default())
+                        }
+                        _ => Vec::new(),
+                    };
+                    stub(&parsed, &options, &entry_options)
+                }
                 Err(_) => item,
             };
             quote!(#error #item)
@@ -87,19 +95,19 @@ fn expand(
         (Some(Model::Fn(model)), Ok(())) => (None, expand_fn::print(&model)),
         (Some(Model::Type(model)), Ok(())) => (None, expand_type::print(&model)),
         (Some(Model::Set(model)), Ok(())) => (None, expand_set::print(&model)),
-        (_, result) => (result.err(), stub(&parsed, &options)),
+        (_, result) => (result.err(), stub(&parsed, &options, &entry_options)),
     }
 }
 
 /// What stands for the item after an error: the fn without its markers,
 /// or a stub holder or set, so that one mistake does not cascade.
-fn stub(parsed: &Callback, options: &Options) -> TokenStream {
+fn stub(parsed: &Callback, options: &Options, entry_options: &[Options]) -> TokenStream {
     match parsed {
         Callback::Fn(item) => expand_fn::unchanged(item),
         Callback::Type(item) => {
             expand_type::stub(item, options.fn_type.as_ref().map(|given| &given.value))
         }
-        Callback::Set(item) => expand_set::stub(item),
+        Callback::Set(item) => expand_set::stub(item, options, entry_options),
     }
 }
 

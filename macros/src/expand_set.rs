@@ -19,7 +19,10 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
-use crate::model::{EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
+use crate::check::{entry_const_name, entry_fn_type, split_output, threading};
+use crate::errors::Errors;
+use crate::model::{Abi, EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
+use crate::options::Options;
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
@@ -655,14 +658,24 @@ fn fallback_doc(entry: &EntryModel<'_>) -> String {
 }
 
 /// For a set with errors: the trait as Rust sees it (the methods, without
-/// the entry points), so that its implementations do not each add errors.
-pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
+/// the entry points), and its companion trait with what the user's code
+/// reads of it (the entry points' function-pointer types and constants,
+/// `DESTROY`, `boxed`, `scope`), as the real ones are typed but without a
+/// trampoline behind them: the impls and uses of the set, written for the
+/// real one, do not each add an error.
+pub(crate) fn stub(
+    item: &CallbackSet,
+    options: &Options,
+    entry_options: &[Options],
+) -> TokenStream {
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let attrs = attrs
         .iter()
         .filter(|a| !a.path().is_ident("doc") && !crate::check::is_callback_attr(a));
-    let methods = item.entries.iter().map(|e| {
-        let (attrs, name, output) = (&e.attrs, &e.ident, &e.output);
+    let default_options = Options::default();
+    let options_of = |index: usize| entry_options.get(index).unwrap_or(&default_options);
+    let methods = item.entries.iter().enumerate().map(|(index, e)| {
+        let (attrs, name) = (&e.attrs, &e.ident);
         let receiver = e.receiver.as_ref().map(|(_, tokens)| quote!(#tokens,));
         // As the methods take them: converted where `#[into(Type)]` says,
         // so that the user's impl, written for the real trait, fits.
@@ -674,6 +687,17 @@ pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
             };
             quote!(#pat: #ty)
         });
+        // And returning what they return (`ControlFlow<()>` in place of
+        // the C value with `on_continue`/`on_break`).
+        let entry_options = options_of(index);
+        let flow = entry_options.on_continue.is_some() || entry_options.on_break.is_some();
+        let output = match (flow, split_output(&e.output).error) {
+            (false, _) => e.output.to_token_stream(),
+            (true, None) => quote!(-> ::core::ops::ControlFlow<()>),
+            (true, Some(error)) => {
+                quote!(-> ::core::result::Result<::core::ops::ControlFlow<()>, #error>)
+            }
+        };
         quote!(#(#attrs)* fn #name(#receiver #(#params),*) #output;)
     });
     // The slots' types, named once so that their imports stay used (an
@@ -683,12 +707,101 @@ pub(crate) fn stub(item: &CallbackSet) -> TokenStream {
         .iter()
         .flat_map(|e| e.params.iter().filter(|p| !p.user_data.is_empty()))
         .map(|p| &p.ty);
-    // The companion trait, empty, so that its imports resolve.
+    let cfgs = cfg_attrs(&item.attrs);
+    // Each entry's function-pointer type and constant, once per name (two
+    // entries making the same name may be the error).
+    let (mut aliases, mut consts) = (Vec::new(), Vec::new());
+    let (mut alias_names, mut const_names) = (Vec::new(), Vec::new());
+    for (index, e) in item.entries.iter().enumerate() {
+        if !e.generics.params.is_empty() || e.variadic.is_some() {
+            continue;
+        }
+        let fn_type = entry_fn_type(item, e, options_of(index));
+        let const_name = entry_const_name(e);
+        let unsafety = e.written_unsafe.map(|_| quote!(unsafe));
+        let abi = Abi::resolve(e.abi.as_ref(), e.fn_span).literal();
+        let types: Vec<_> = e.params.iter().map(|p| &p.ty).collect();
+        let output = match split_output(&e.output).c_type {
+            Some(ty) => quote!(-> #ty),
+            None => quote!(),
+        };
+        if !alias_names.contains(&fn_type) {
+            let params = e.params.iter().map(|p| {
+                let (attrs, ty) = (&p.attrs, &p.ty);
+                quote!(#(#attrs)* #ty)
+            });
+            aliases.push(quote! {
+                #(#cfgs)*
+                #vis type #fn_type = #unsafety extern #abi fn(#(#params),*) #output;
+            });
+            alias_names.push(fn_type.clone());
+        }
+        if !const_names.contains(&const_name) {
+            // A safe fn of the same shape coerces to the declared type,
+            // `unsafe` or not.
+            consts.push(quote! {
+                const #const_name: #fn_type = {
+                    #[allow(improper_ctypes_definitions, clippy::all)]
+                    extern #abi fn __ffi_stub(#(_: #types),*) #output { ::core::unreachable!() }
+                    __ffi_stub
+                };
+            });
+            const_names.push(const_name);
+        }
+    }
+    let runtime = crate::tokens::runtime(options);
+    let c_void = quote!(::core::ffi::c_void);
+    let threading = threading(options, &mut Errors::default()).unwrap_or(Threading::Caller);
+    let public_threading = threading.public_marker(&runtime);
+    let has_destroy = item
+        .entries
+        .iter()
+        .any(|e| matches!(e.receiver, Some((SetReceiver::Owned, _))));
+    if !has_destroy && !const_names.iter().any(|name| name == "DESTROY") {
+        // The entries' ABI if they share one, as the real `DESTROY`'s.
+        let abis: Vec<Abi> = item
+            .entries
+            .iter()
+            .map(|e| Abi::resolve(e.abi.as_ref(), e.fn_span))
+            .collect();
+        let abi = match abis.first() {
+            Some(first) if abis.iter().all(|abi| abi.name == first.name) => first.literal(),
+            _ => syn::LitStr::new("C", Span::call_site()),
+        };
+        consts.push(quote! {
+            const DESTROY: unsafe extern #abi fn(*mut #c_void) = {
+                extern #abi fn __ffi_stub(_: *mut #c_void) { ::core::unreachable!() }
+                __ffi_stub
+            };
+        });
+    }
     let ext = ext_ident(ident);
-    let cfgs = only_cfgs(item);
+    let ext_body = quote! {
+        #(#consts)*
+
+        fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading>
+        where
+            Self: ::core::marker::Sized + 'static,
+        {
+            ::core::unreachable!()
+        }
+
+        fn scope<R>(self, call: impl ::core::ops::FnOnce(*mut #c_void) -> R) -> (R, Self)
+        where
+            Self: ::core::marker::Sized,
+        {
+            ::core::unreachable!()
+        }
+    };
+    let ext_attrs = quote! {
+        #(#cfgs)*
+        #[allow(dead_code, unused_variables, clippy::all)]
+    };
     let blanket = blanket_impl(item, &ext);
-    let ext_trait = ext_trait(item, &ext, &quote!(#(#cfgs)*), &quote!());
+    let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
     quote! {
+        #(#aliases)*
+
         #(#attrs)*
         #vis trait #ident {
             #(#methods)*
