@@ -43,10 +43,20 @@ pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
     };
     refuse_on_generics(&parsed)?;
     let mut conditions: Vec<Condition> = Vec::new();
+    // Every malformed condition is reported, not only the first.
+    let mut malformed: Option<syn::Error> = None;
     for attrs in conditional_attrs(&mut parsed) {
         for attr in attrs {
-            let Some((predicate, _)) = condition_of(attr)? else {
-                continue;
+            let (predicate, _) = match condition_of(attr) {
+                Ok(Some(condition)) => condition,
+                Ok(None) => continue,
+                Err(error) => {
+                    match &mut malformed {
+                        Some(first) => first.combine(error),
+                        None => malformed = Some(error),
+                    }
+                    continue;
+                }
             };
             if conditions.iter().all(|c| c.key != predicate.to_string()) {
                 if conditions.len() == MAX_CONDITIONS {
@@ -66,6 +76,9 @@ pub(crate) fn split(item: &TokenStream) -> syn::Result<Option<Vec<Variant>>> {
                 });
             }
         }
+    }
+    if let Some(error) = malformed {
+        return Err(error);
     }
     if conditions.is_empty() {
         return Ok(None);
