@@ -1400,6 +1400,21 @@ pub(crate) fn entry_options(
                 }
             }
             let mut defaults = Options::parse(set_args.clone(), &mut Errors::default());
+            if let (
+                Some(Given {
+                    value: OnPanic::Resume,
+                    key,
+                }),
+                Some(_),
+            ) = (&own.on_panic, &defaults.sync)
+            {
+                errors.error(
+                    *key,
+                    "`on_panic = resume` cannot be used in a `sync` set: its entry points may run \
+                     on several threads at once, where no `resume_panics` guard can carry the \
+                     panic back",
+                );
+            }
             // The set's `user_data = EXPR` serves the entries that have no
             // `#[user_data]` slot of their own.
             if entry.params.iter().any(|p| !p.user_data.is_empty()) {

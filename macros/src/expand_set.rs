@@ -39,6 +39,14 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let threading = model.threading.marker(runtime);
     let public_threading = model.threading.public_marker(runtime);
     let set_policy = model.policy.marker(runtime);
+    // `scope` installs the guard if any entry keeps its panics, whatever
+    // the set's own policy: one entry's `on_panic = resume` is resumed
+    // when the C call returns, not an abort for want of a guard.
+    let scope_policy = std::iter::once(model.policy)
+        .chain(model.entries.iter().map(|entry| entry.common.policy))
+        .find(|policy| policy.keeps())
+        .unwrap_or(model.policy)
+        .marker(runtime);
     // Marker supertraits whose messages name the contract (`Send`/`Sync`
     // alone would not say why). `&self` entries may run at once, under
     // `send` on two threads, so the state must then be `Sync` too.
@@ -142,7 +150,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         /// the entry points may run until it returns, and the state
         /// comes back (a kept panic is resumed then, under `resume`).
         fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
-            #private::set::scope::<#threading, #set_policy, Self, #r>(self, call)
+            #private::set::scope::<#threading, #scope_policy, Self, #r>(self, call)
         }
     };
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);

@@ -112,6 +112,11 @@ impl Policy {
         quote!(#runtime::__private::policy::#name)
     }
 
+    /// A panic is kept for the thread's guard (`resume`).
+    pub(crate) fn keeps(self) -> bool {
+        self.on_panic == OnPanic::Resume
+    }
+
     pub(crate) fn returns_fallback(self) -> bool {
         self.on_panic.returns_fallback()
     }

@@ -233,6 +233,57 @@ fn fallback_entry_panic_inside_a_guard_is_not_kept() {
     assert_eq!(drops.get(), 1);
 }
 
+/// The other way round: the set reports its panics (`fallback`), and one
+/// entry keeps its own (`resume`), so `scope` must still install the guard
+/// that entry's panic needs (without one it would abort).
+#[callback(on_panic = fallback, fallback = -1)]
+trait Strict {
+    #[callback(on_panic = resume)]
+    unsafe extern "C" fn check(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn note(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+struct Checker(Log);
+
+impl Strict for Checker {
+    fn check(&mut self, n: c_int) -> c_int {
+        self.0.borrow_mut().push(("check", n, 0));
+        assert!(n != 666, "check panicked on {n}");
+        n
+    }
+
+    fn note(&mut self, n: c_int) -> c_int {
+        self.0.borrow_mut().push(("note", n, 0));
+        n
+    }
+}
+
+#[test]
+fn resume_entry_of_a_fallback_set_is_resumed_by_scope() {
+    let log = Log::default();
+    let mut got = Vec::new();
+    let ((result, state), reports) = reports_during(|| {
+        panic_payload_and(|| {
+            Checker(log.clone()).scope(|ud| {
+                // SAFETY: `ud` is the scoped state, alive for this call.
+                unsafe {
+                    got.push(Checker::CHECK(ud, 1));
+                    got.push(Checker::CHECK(ud, 666));
+                    // Poisoned by the kept panic: the set's other entry
+                    // returns its fallback without running.
+                    got.push(Checker::NOTE(ud, 2));
+                }
+            })
+        })
+    });
+    assert!(reports.is_empty(), "kept, not reported: {reports:?}");
+    let payload = result.expect_err("the check's panic is resumed when scope returns");
+    assert_eq!(message(&*payload), "check panicked on 666");
+    assert!(state.is_none());
+    assert_eq!(got, [1, -1, -1]);
+    assert_eq!(*log.borrow(), [("check", 1, 0), ("check", 666, 0)]);
+}
+
 // ---------------------------------------------------------------------------
 // 2. The slot in the middle or last
 // ---------------------------------------------------------------------------
