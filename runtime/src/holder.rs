@@ -971,8 +971,10 @@ impl<T: Threading> Drop for LeaveOnUnwind<T> {
 /// whose closures may not be dropped there, unless the type system already
 /// vouched for this thread: `check_home` false) frees it without dropping
 /// the closure, and reports the leak. A panic in the closure's drop is
-/// reported, never unwound into C. (A free deferred to the last running
-/// call happens on that call's thread, the home thread for such
+/// handled by the policy, never unwound into C; only a Rust owner's own
+/// drop (`check_home` false: no C frame below it) lets it unwind, once the
+/// memory is freed, as a `Box`'s drop would. (A free deferred to the last
+/// running call happens on that call's thread, the home thread for such
 /// contracts.)
 ///
 /// # Safety
@@ -997,7 +999,12 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
         } else if let Err(payload) =
             catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut *holder)))
         {
-            crate::policy::destroy_panicked::<P>(site, payload);
+            if check_home {
+                crate::policy::destroy_panicked::<P>(site, payload);
+            } else {
+                drop(holder);
+                std::panic::resume_unwind(payload);
+            }
         }
     }
 }

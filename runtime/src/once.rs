@@ -212,7 +212,17 @@ impl<F, T: Threading> OnceHolder<F, T> {
                 // SAFETY: never taken, so initialised, and dropped only here.
                 let drop_closure = || unsafe { holder.closure.get_mut().assume_init_drop() };
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
-                    crate::policy::destroy_panicked::<P>(site, payload);
+                    if check_home {
+                        crate::policy::destroy_panicked::<P>(site, payload);
+                    } else {
+                        // A Rust owner's drop (`Once`, a `RawOnce`'s
+                        // reclaim): no C frame below, so the panic unwinds
+                        // from it once the memory is freed, as a `Box`'s
+                        // would. (The state says destroyed and boxed: the
+                        // holder's own drop leaves the closure alone.)
+                        drop(holder);
+                        std::panic::resume_unwind(payload);
+                    }
                 }
             }
         }

@@ -108,6 +108,73 @@ fn destroy_panic_under_fallback_is_reported_as_destroy_panicked() {
     );
 }
 
+/// Aborts on a panic in a C call; a Rust owner's drop is not one.
+#[callback(on_panic = abort)]
+type Strict = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// A set whose entry aborts on a panic, owned by a `BoxedSet`.
+#[callback(on_panic = abort)]
+trait StrictSet {
+    unsafe extern "C" fn get(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Bomb {
+    _bomb: PanicOnDrop,
+    _track: crate::Tracked,
+}
+
+impl StrictSet for Bomb {
+    fn get(&mut self) -> c_int {
+        7
+    }
+}
+
+#[test]
+fn a_rust_owners_drop_lets_the_closures_drop_panic_unwind_from_it() {
+    // No C frame is below a `Boxed`, `Once` or `BoxedSet` dropped by Rust
+    // code, so a panic in the closure's (or state's) drop unwinds from the
+    // owner's drop, as a `Box`'s would, whatever the callback's policy: not
+    // an abort "in its destroy-notify", not a report. The rest is dropped
+    // once and the memory freed (Miri checks the leak).
+    let recording = reporter::recording();
+    let (track, drops) = tracked();
+    let bomb = PanicOnDrop;
+    let boxed = Strict::boxed(move |n| {
+        let _ = (&bomb, &track);
+        n
+    });
+    // SAFETY: alive and owned here.
+    assert_eq!(unsafe { (boxed.function())(boxed.user_data(), 3) }, 3);
+    let payload = panic_payload(move || drop(boxed));
+    assert_eq!(message(&*payload), "expected: dropped in destroy");
+    assert_eq!(drops.get(), 1);
+
+    let (track, drops) = tracked();
+    let bomb = PanicOnDrop;
+    let once = Strict::once(move |n| {
+        let _ = (&bomb, &track);
+        n
+    });
+    let payload = panic_payload(move || drop(once));
+    assert_eq!(message(&*payload), "expected: dropped in destroy");
+    assert_eq!(drops.get(), 1);
+
+    let (track, drops) = tracked();
+    let set = StrictSetExt::boxed(Bomb {
+        _bomb: PanicOnDrop,
+        _track: track,
+    });
+    // SAFETY: alive and owned here.
+    assert_eq!(unsafe { Bomb::GET(set.user_data()) }, 7);
+    let payload = panic_payload(move || drop(set));
+    assert_eq!(message(&*payload), "expected: dropped in destroy");
+    assert_eq!(drops.get(), 1);
+
+    let about = |name: &str| recording.about(&format!("{}::{name}", module_path!()));
+    assert!(about("Strict").is_empty(), "{:?}", about("Strict"));
+    assert!(about("StrictSet").is_empty(), "{:?}", about("StrictSet"));
+}
+
 /// Prints each report to stdout, so that the parent sees it arrived.
 fn to_stdout(report: &ffi_callback::Report<'_>) {
     println!("reported: {report}");
