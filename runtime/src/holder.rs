@@ -692,8 +692,7 @@ unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'stat
 #[inline(never)]
 fn poison<W: StateWord>(word: &W) {
     if let Some(ticket) = poison_ticket() {
-        drop(word.set_ticket(Some(ticket)));
-        word.set(POISONED);
+        drop(word.poison(ticket));
     }
 }
 
@@ -916,12 +915,13 @@ fn refuse_destroyed_meanwhile<P: Policy>(site: &'static Site) {
 #[inline(never)]
 fn heal_or_refuse<P: Policy, W: StateWord>(site: &'static Site, word: &W) -> bool {
     if word.load() & POISONED != 0 {
-        if word.ticket_held() {
-            return false;
-        }
-        drop(word.set_ticket(None));
-        word.clear(POISONED);
-        return true;
+        return match word.heal() {
+            Ok(ticket) => {
+                drop(ticket);
+                true
+            }
+            Err(()) => false,
+        };
     }
     let refused = if word.load() & DESTROYED != 0 {
         P::catch(site, || -> () { refuse_destroyed(site) })

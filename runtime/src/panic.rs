@@ -62,6 +62,18 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    #[cfg(test)]
+    pub(crate) fn held_for_test(held: bool) -> Self {
+        Ticket {
+            held: AtomicBool::new(held),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn release_for_test(&self) {
+        self.held.store(false, Ordering::Release);
+    }
+
     /// Whether the guard still holds it.
     pub fn is_held(&self) -> bool {
         self.held.load(Ordering::Acquire)

@@ -122,8 +122,16 @@ pub trait StateWord {
     fn set(&self, flag: usize) -> usize;
     /// Clears `POISONED`; the word before.
     fn clear(&self, flag: usize) -> usize;
-    /// Replaces the poisoning guard's ticket.
-    fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>>;
+    /// Poisons: keeps the guard's ticket and sets `POISONED`, as one step
+    /// against a heal on another thread. Returns the ticket replaced, to
+    /// drop after.
+    fn poison(&self, ticket: Arc<Ticket>) -> Option<Arc<Ticket>>;
+    /// Heals a poisoned word whose ticket is no longer held: clears the
+    /// ticket and `POISONED`, as one step against a poisoning on another
+    /// thread (which would otherwise be wiped). `Err` while the ticket is
+    /// held; `Ok` with the ticket taken (to drop after) otherwise, also
+    /// when the word is no longer poisoned.
+    fn heal(&self) -> Result<Option<Arc<Ticket>>, ()>;
     /// Whether the ticket that poisoned the holder is still held.
     fn ticket_held(&self) -> bool;
 }
@@ -281,8 +289,21 @@ impl StateWord for LocalWord {
         Self::shown(word)
     }
 
-    fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>> {
-        self.ticket.replace(ticket)
+    fn poison(&self, ticket: Arc<Ticket>) -> Option<Arc<Ticket>> {
+        let old = self.ticket.replace(Some(ticket));
+        self.set(POISONED);
+        old
+    }
+
+    fn heal(&self) -> Result<Option<Arc<Ticket>>, ()> {
+        if self.load() & POISONED == 0 {
+            return Ok(None);
+        }
+        if self.ticket_held() {
+            return Err(());
+        }
+        self.clear(POISONED);
+        Ok(self.ticket.take())
     }
 
     fn ticket_held(&self) -> bool {
@@ -371,9 +392,25 @@ impl StateWord for AtomicWord {
         self.word.fetch_and(!flag, Ordering::AcqRel)
     }
 
-    fn set_ticket(&self, ticket: Option<Arc<Ticket>>) -> Option<Arc<Ticket>> {
+    fn poison(&self, ticket: Arc<Ticket>) -> Option<Arc<Ticket>> {
+        // Under the ticket's lock, as `heal` checks and clears: the two
+        // steps of each are one to the other.
         let mut slot = self.ticket.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *slot, ticket)
+        let old = slot.replace(ticket);
+        self.word.fetch_or(POISONED, Ordering::AcqRel);
+        old
+    }
+
+    fn heal(&self) -> Result<Option<Arc<Ticket>>, ()> {
+        let mut slot = self.ticket.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.word.load(Ordering::Acquire) & POISONED == 0 {
+            return Ok(None);
+        }
+        if slot.as_ref().is_some_and(|t| t.is_held()) {
+            return Err(());
+        }
+        self.word.fetch_and(!POISONED, Ordering::AcqRel);
+        Ok(slot.take())
     }
 
     fn ticket_held(&self) -> bool {
@@ -643,5 +680,33 @@ mod tests {
     #[test]
     fn atomic_word_every_state() {
         check_every_state::<AtomicWord>();
+    }
+
+    /// A heal clears the poison only once the ticket's guard let it go, and
+    /// takes the ticket with it; a poisoning keeps both.
+    fn heal_follows_the_ticket<W: StateWord>() {
+        let word = W::NEW;
+        assert!(matches!(word.heal(), Ok(None)), "nothing to heal");
+        let ticket = Arc::new(crate::panic::Ticket::held_for_test(true));
+        assert!(word.poison(Arc::clone(&ticket)).is_none());
+        assert_eq!(word.load() & POISONED, POISONED);
+        assert!(word.ticket_held());
+        assert!(word.heal().is_err(), "the guard still holds its panic");
+        assert_eq!(word.load() & POISONED, POISONED);
+        ticket.release_for_test();
+        let taken = word.heal().expect("released: healed");
+        assert!(taken.is_some_and(|taken| Arc::ptr_eq(&taken, &ticket)));
+        assert_eq!(word.load() & POISONED, 0);
+        assert!(!word.ticket_held());
+    }
+
+    #[test]
+    fn local_word_heal_follows_the_ticket() {
+        heal_follows_the_ticket::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_heal_follows_the_ticket() {
+        heal_follows_the_ticket::<AtomicWord>();
     }
 }
