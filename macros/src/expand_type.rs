@@ -985,7 +985,6 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
         #[allow(dead_code, unused_variables, clippy::all)]
         impl<F> #ident<F> {
             #methods
-            pub fn future(f: F) -> ! { ::core::unreachable!() }
         }
     }
 }

@@ -328,7 +328,14 @@ impl<C: CallbackType> fmt::Debug for RawOnce<C> {
     }
 }
 
-// SAFETY: as for `RawCallback`.
+// SAFETY: a `RawOnce` is the parts of a heap once-holder of `C::Closure`,
+// with no drop of its own: safe code can only copy them. Its call and its
+// `reclaim` are `unsafe`, with their own contract; what they do on another
+// thread is handled whatever `C::Threading` says (unlike `RawCallback`'s
+// holder), because a once-holder's state is atomic under every contract
+// (once.rs), a `local` type's call there is refused, and an uncalled
+// closure reclaimed away from its home is leaked, not dropped there. So
+// moving the parts needs only what moving the closure needs: `Send`.
 unsafe impl<C: CallbackType> Send for RawOnce<C> where C::Closure: Send {}
-// SAFETY: as for `RawCallback`.
+// SAFETY: shared, it only hands out copies of its parts: as for `Send`.
 unsafe impl<C: CallbackType> Sync for RawOnce<C> where C::Closure: Sync {}
