@@ -40,6 +40,13 @@
 #   and poisoning at most 2 ((c) + 2, (cr) + 2). `local` and `sync` types
 #   (m, n) do more per call by contract (a thread check, atomics) and have
 #   none.
+# The script fails (after printing everything) when a #[callback] row's
+# calls allocate (the sort allocates more than building the callback
+# does: DESIGN allows no allocation beyond an owned closure's box), or when a fn-form row ((g), (gt), (j))
+# misses its DESIGN limit: instruction counts are deterministic, so either
+# is a regression, not noise. (The callback types' and sets' limits are
+# below what their checks cost: benches/RESULTS.md, "What the limits
+# allow"; those rows are reported, not enforced.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -242,3 +249,25 @@ if [ -n "${pc[e]:-}" ]; then
 fi
 echo
 echo "(script run time: $((SECONDS - started)) s)"
+
+regressions=0
+for line in "${variants[@]}"; do
+  IFS=$'\t' read -r key _ _ _ name <<<"$line"
+  case "$name" in *"#[callback"*) ;; *) continue ;; esac
+  # The sort builds the callback once too: what its setup allocates (a
+  # boxed state, (l')) is allowed; anything more comes from the calls.
+  if awk -v s="${allocs[$key]}" -v a="${setup_allocs[$key]}" -v k="$K" 'BEGIN { exit !(s > a / k) }'; then
+    echo "instructions: FAIL: ($(label "$key")) $name allocates in its calls (${allocs[$key]} in the sort, $(awk -v a="${setup_allocs[$key]}" -v k="$K" 'BEGIN { printf "%g", a / k }') in a setup)" >&2
+    regressions=$((regressions + 1))
+  fi
+done
+for key in g gt j; do
+  [ -n "${pc[$key]:-}" ] || continue
+  verdict=$(limit "$key")
+  case "$verdict" in *": met") ;; *)
+    echo "instructions: FAIL: ($(label "$key")) misses DESIGN's limit: $verdict" >&2
+    regressions=$((regressions + 1))
+    ;;
+  esac
+done
+[ "$regressions" -eq 0 ] || exit 1
