@@ -267,7 +267,7 @@ pub(crate) fn abort_on_panic(site: &Site, payload: &(dyn Any + Send), no_guard: 
         "with no `ffi_callback::resume_panics` guard active on its thread to carry the panic \
          past the C code that called it. A panic cannot unwind through C, so the process stops \
          here. For the callback's author: wrap the C call in `resume_panics(|| unsafe { .. })` \
-         (a callback type's `scope` does), or choose `on_panic = fallback` or \
+         (the `scope` of a callback type or set does), or choose `on_panic = fallback` or \
          `unguarded = fallback`"
     } else {
         "(on_panic = abort). A panic cannot unwind through the C code that called it, so the \
