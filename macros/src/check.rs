@@ -550,6 +550,7 @@ fn check_fn<'a>(
         );
     }
     check_c_return(&item.output, errors);
+    refuse_flow_return(output.c_type, errors);
     if errors.has_errors() {
         return None;
     }
@@ -637,6 +638,40 @@ fn refuse_repeated(attrs: &[syn::Attribute], errors: &mut Errors) {
     }
 }
 
+/// An entry point's `#[callback]` attributes besides the one `#[callback(...)]`
+/// its options are read from: a second one, or one written `#[callback =
+/// ..]`, whose options would be lost.
+fn refuse_entry_callback_attrs(entry: &SetEntry, errors: &mut Errors) {
+    for attr in &entry.other_callback_attrs {
+        match &attr.meta {
+            syn::Meta::NameValue(nv) => {
+                // `#[callback = "fallback = -1"]`: its text, as it should be written.
+                let written = match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => s.value(),
+                    _ => "...".to_owned(),
+                };
+                errors.spanned(
+                    attr,
+                    format_args!(
+                        "an entry point's options go in parentheses: write `#[callback({written})]`"
+                    ),
+                );
+            }
+            _ => errors.spanned(
+                attr,
+                format_args!(
+                    "`#[callback]` is given twice on the entry point `{}`: one `#[callback(...)]` \
+                     takes all its options; move them into the first and remove this one",
+                    entry.ident.unraw()
+                ),
+            ),
+        }
+    }
+}
+
 /// With `raise = EXPR` every failure ends by raising: the options that
 /// choose a value for C have nothing to do.
 fn check_raise(options: &Options, errors: &mut Errors) {
@@ -714,6 +749,26 @@ fn refuse_flow(options: &Options, errors: &mut Errors) {
     }
 }
 
+/// A fn returning `ControlFlow` (by name), as a callback type's closures
+/// do: C receives what the fn returns, which `ControlFlow` is not.
+fn refuse_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
+    if let Some(Type::Path(path)) = c_type.map(ungroup) {
+        if path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "ControlFlow")
+        {
+            errors.spanned(
+                path,
+                "a `#[callback]` fn returns the C value itself (`c_int`, `gboolean`, ...): \
+                 `ControlFlow` with `on_continue`/`on_break` is for callback types and set \
+                 entries; return the C type",
+            );
+        }
+    }
+}
+
 /// `on_error` needs a `Result`; a `Result` needs something to give C.
 fn check_on_error(
     options: &Options,
@@ -728,7 +783,8 @@ fn check_on_error(
             given.key,
             format_args!(
                 "`on_error` gives C a value when the callback fails with `Err(e)`, but {what} no \
-                 `Result`: return `Result<R, E>`, or remove `on_error`"
+                 `Result`: return `Result<R, E>`, or remove `on_error` (the macro knows a `Result` \
+                 by its name: write `Result<R, E>` in place of an alias)"
             ),
         ),
         (None, true) if !policy.returns_fallback() => errors.error(
@@ -826,6 +882,16 @@ fn check_type<'a>(
             "`on_panic = resume` cannot be used with `sync`: the callback may run on several \
              threads at once, where no `resume_panics` guard can carry the panic back; use \
              `abort` (the default for `sync`) or `fallback`",
+        );
+    }
+    if let Some(given) = options.fn_type.as_ref().filter(|g| g.value == item.ident) {
+        errors.spanned(
+            &given.value,
+            format_args!(
+                "`{0}` becomes the holder of the closures: give the C function-pointer type \
+                 another name (by default `{0}Fn`)",
+                item.ident.unraw()
+            ),
         );
     }
     if let Some(given) = &options.user_data {
@@ -1470,6 +1536,14 @@ fn check_set<'a>(
         );
     }
     refuse_repeated(&item.attrs, errors);
+    if let Some(span) = item.unsafety {
+        errors.error(
+            span,
+            "a callback set cannot be an `unsafe trait`: its entry points' contract is the \
+             macro's to check, and the state's type implements it with a plain `impl`; remove \
+             `unsafe`",
+        );
+    }
     if let Some(param) = item.generics.params.first() {
         let span = match param {
             GenericParam::Lifetime(l) => l.lifetime.span(),
@@ -1661,6 +1735,7 @@ fn check_entry<'a>(
         errors.push(e);
     };
 
+    refuse_entry_callback_attrs(entry, errors);
     check_policy(options, policy, &abi, errors);
     raise_not_here(options, "callback sets", errors);
     let conversions = conversions(
@@ -1724,10 +1799,39 @@ fn check_entry<'a>(
             ),
         );
     }
+    if let Some(span) = entry.constness {
+        error(
+            errors,
+            syn::Error::new(
+                span,
+                "a `const fn` cannot be a C entry point: remove `const`",
+            ),
+        );
+    }
+    if let Some(span) = entry.asyncness {
+        error(
+            errors,
+            syn::Error::new(
+                span,
+                "an `async fn` cannot be a C entry point: C calls it and needs the result now; \
+                 remove `async`",
+            ),
+        );
+    }
     if let Some(param) = entry.generics.params.first() {
         error(
             errors,
             syn::Error::new_spanned(param, "an entry point cannot have generic parameters"),
+        );
+    }
+    if let Some(where_clause) = &entry.generics.where_clause {
+        error(
+            errors,
+            syn::Error::new_spanned(
+                where_clause,
+                "an entry point cannot have a `where` clause: C calls it for any state's type \
+                 that implements the set; remove the clause",
+            ),
         );
     }
     if entry.abi.is_none() {
@@ -1742,7 +1846,18 @@ fn check_entry<'a>(
     } else {
         check_abi(&abi, errors);
     }
-    let has_user_data = marker.is_some() || options.user_data.is_some();
+    for marker in &entry.receiver_user_data {
+        error(
+            errors,
+            syn::Error::new_spanned(
+                &marker.tokens,
+                "`self` is the set's state, not the C user data: the slot is a parameter of its \
+                 own, as in `#[user_data] ud: *mut c_void`",
+            ),
+        );
+    }
+    let has_user_data =
+        marker.is_some() || options.user_data.is_some() || !entry.receiver_user_data.is_empty();
     if !has_user_data {
         error(
             errors,

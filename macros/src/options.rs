@@ -2,9 +2,8 @@
 //! preset passes in (`__preset(...)`, which the user's own options
 //! override).
 
-use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Meta, Path, Token, Type};
 
@@ -113,26 +112,14 @@ impl Options {
     pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
         let mut options = Options::default();
         let mut defaults = Options::default();
-        let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
-            Ok(metas) => metas,
-            Err(error) => {
-                errors.push(error);
-                return options;
-            }
-        };
-        for meta in metas {
-            match meta {
-                Meta::List(list) if list.path.is_ident("__preset") => {
-                    match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(list.tokens) {
-                        Ok(preset) => {
-                            for meta in preset {
-                                defaults.add(meta, errors);
-                            }
-                        }
-                        Err(error) => errors.push(error),
+        for arg in parse_args(args, errors) {
+            match arg {
+                Arg::Meta(Meta::List(list)) if list.path.is_ident("__preset") => {
+                    for arg in parse_args(list.tokens, errors) {
+                        defaults.add(arg, errors);
                     }
                 }
-                meta => options.add(meta, errors),
+                arg => options.add(arg, errors),
             }
         }
         options.or(defaults)
@@ -164,7 +151,11 @@ impl Options {
         }
     }
 
-    fn add(&mut self, meta: Meta, errors: &mut Errors) {
+    fn add(&mut self, arg: Arg, errors: &mut Errors) {
+        let meta = match arg {
+            Arg::Meta(meta) => meta,
+            Arg::Type { key, ty } => return self.add_type(&key, ty, errors),
+        };
         let path = meta.path();
         let key_span = path.span();
         let Some(key) = path.get_ident().map(ToString::to_string) else {
@@ -232,13 +223,6 @@ impl Options {
             ("user_data", Meta::NameValue(nv)) => {
                 set(&mut self.user_data, nv.value, key_span, &key, errors)
             }
-            ("error", Meta::NameValue(nv)) => match expr_to_type(&nv.value) {
-                Some(ty) => set(&mut self.error, ty, key_span, &key, errors),
-                None => errors.spanned(
-                    &nv.value,
-                    "expected the error type, as in `error = MyError`",
-                ),
-            },
             ("crate", Meta::NameValue(nv)) => match nv.value {
                 Expr::Path(p) if p.qself.is_none() => {
                     set(&mut self.krate, p.path, key_span, &key, errors)
@@ -256,18 +240,6 @@ impl Options {
                     other,
                     "expected the path of a preset made with `ffi_callback::preset!`, as in \
                      `preset = crate::git_callback`",
-                ),
-            },
-            ("fn_type", Meta::NameValue(nv)) => match &nv.value {
-                Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
-                    let ident = p.path.get_ident().cloned();
-                    if let Some(ident) = ident {
-                        set(&mut self.fn_type, ident, key_span, &key, errors);
-                    }
-                }
-                other => errors.spanned(
-                    other,
-                    "expected a name for the C function-pointer type, as in `fn_type = ExecRowFn`",
                 ),
             },
             ("unsafe", Meta::List(list)) => {
@@ -317,6 +289,22 @@ impl Options {
         }
     }
 
+    /// `error = Type` and `fn_type = Name`.
+    fn add_type(&mut self, key: &Ident, ty: Type, errors: &mut Errors) {
+        let name = key.to_string();
+        if name == "error" {
+            return set(&mut self.error, ty, key.span(), &name, errors);
+        }
+        match ty {
+            Type::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                if let Some(ident) = p.path.get_ident() {
+                    set(&mut self.fn_type, ident.clone(), key.span(), &name, errors);
+                }
+            }
+            other => errors.spanned(other, FN_TYPE_EXPECTED),
+        }
+    }
+
     /// The runtime crate's path: `::ffi_callback` unless `crate = path`.
     pub(crate) fn runtime(&self) -> TokenStream {
         match &self.krate {
@@ -329,10 +317,110 @@ impl Options {
     }
 }
 
-/// `error = Type` is parsed as an expression by `Meta`; paths and
-/// references come back as types.
-fn expr_to_type(expr: &Expr) -> Option<Type> {
-    syn::parse2::<Type>(quote::ToTokens::to_token_stream(expr)).ok()
+/// One option as written: a `Meta` (`key`, `key(..)`, `key = EXPR`), or
+/// one of the options whose value is a type, which `Meta` would read as an
+/// expression (`error = Box<dyn Error>` is no expression).
+enum Arg {
+    Meta(Meta),
+    Type { key: Ident, ty: Type },
+}
+
+const ERROR_EXPECTED: &str = "expected the error type, as in `error = MyError`";
+const FN_TYPE_EXPECTED: &str =
+    "expected a name for the C function-pointer type, as in `fn_type = ExecRowFn`";
+
+/// The comma-separated options. A malformed one is reported and skipped,
+/// so that the others still count (and report their own errors).
+fn parse_args(args: TokenStream, errors: &mut Errors) -> Vec<Arg> {
+    let last = args.clone().into_iter().last().map(|tree| tree.span());
+    let parser = |input: ParseStream<'_>| -> syn::Result<Vec<Arg>> {
+        let mut args = Vec::new();
+        while !input.is_empty() {
+            let parsed = parse_arg(input).and_then(|arg| {
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                Ok(arg)
+            });
+            match parsed {
+                Ok(arg) => args.push(arg),
+                // Arguments that stop early (`on_panic =`): syn's error
+                // points at the whole attribute; the last token is nearer.
+                Err(error) if input.is_empty() => {
+                    errors.error(last.unwrap_or_else(Span::call_site), error);
+                }
+                Err(error) => {
+                    errors.push(error);
+                    skip_to_next_option(input)?;
+                }
+            }
+        }
+        Ok(args)
+    };
+    parser.parse2(args).unwrap_or_else(|error| {
+        errors.push(error);
+        Vec::new()
+    })
+}
+
+fn parse_arg(input: ParseStream<'_>) -> syn::Result<Arg> {
+    let takes_type = input.cursor().ident().is_some_and(|(key, rest)| {
+        (key == "error" || key == "fn_type")
+            && rest
+                .punct()
+                .is_some_and(|(eq, _)| eq.as_char() == '=' && eq.spacing() == Spacing::Alone)
+    });
+    if !takes_type {
+        return input.parse().map(Arg::Meta);
+    }
+    let key: Ident = input.parse()?;
+    input.parse::<Token![=]>()?;
+    let message = if key == "error" {
+        ERROR_EXPECTED
+    } else {
+        FN_TYPE_EXPECTED
+    };
+    // The value as written, for the error: syn's own would be about types
+    // in general.
+    let value = input.fork();
+    let mut written = TokenStream::new();
+    while !value.is_empty() && !value.peek(Token![,]) {
+        written.extend([value.parse::<TokenTree>()?]);
+    }
+    if written.is_empty() {
+        return Err(input.error(message));
+    }
+    let ty = input
+        .parse()
+        .map_err(|_| syn::Error::new_spanned(&written, message))?;
+    Ok(Arg::Type { key, ty })
+}
+
+/// Past a malformed option: to the next comma that starts an option
+/// (`key`, `key = ..`, `key(..)`), so that a comma inside the bad value
+/// (`fallback = f::<A, B>(`) does not start another error.
+fn skip_to_next_option(input: ParseStream<'_>) -> syn::Result<()> {
+    loop {
+        while !input.is_empty() && !input.peek(Token![,]) {
+            input.parse::<TokenTree>()?;
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        input.parse::<Token![,]>()?;
+        let cursor = input.cursor();
+        let starts_option = cursor.eof()
+            || cursor.ident().is_some_and(|(_, rest)| {
+                rest.eof()
+                    || rest
+                        .punct()
+                        .is_some_and(|(p, _)| p.as_char() == ',' || p.as_char() == '=')
+                    || rest.group(Delimiter::Parenthesis).is_some()
+            });
+        if starts_option {
+            return Ok(());
+        }
+    }
 }
 
 const POLICIES: [&str; 4] = ["resume", "abort", "fallback", "unwind"];

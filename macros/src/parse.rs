@@ -477,8 +477,14 @@ pub(crate) struct SetEntry {
     /// Its own `#[callback(...)]` options, as tokens (parsed by the check
     /// stage, so that their errors join the others).
     pub(crate) options: Option<TokenStream>,
+    /// Its `#[callback]` attributes after the first, and a first one
+    /// written `#[callback = ..]` (refused: their options would be lost).
+    pub(crate) other_callback_attrs: Vec<Attribute>,
     /// Its other attributes (docs).
     pub(crate) attrs: Vec<Attribute>,
+    /// `const` and `async` (refused).
+    pub(crate) constness: Option<Span>,
+    pub(crate) asyncness: Option<Span>,
     pub(crate) written_unsafe: Option<Span>,
     pub(crate) abi: Option<Abi>,
     pub(crate) fn_span: Span,
@@ -486,6 +492,9 @@ pub(crate) struct SetEntry {
     pub(crate) generics: Generics,
     /// The receiver, and its tokens for errors (`None`: no receiver).
     pub(crate) receiver: Option<(SetReceiver, TokenStream)>,
+    /// `#[user_data]` markers on the receiver (refused: `self` is the
+    /// state, not the C slot).
+    pub(crate) receiver_user_data: Vec<UserDataAttr>,
     /// The C parameters (the receiver is not one of them).
     pub(crate) params: Vec<FnParam>,
     pub(crate) variadic: Option<TokenStream>,
@@ -501,6 +510,8 @@ pub(crate) struct CallbackSet {
     pub(crate) vis: Visibility,
     pub(crate) ident: Ident,
     pub(crate) generics: Generics,
+    /// `unsafe trait` (refused: the macro checks the entry points).
+    pub(crate) unsafety: Option<Span>,
     /// Supertraits as written (refused: the contract sets them).
     pub(crate) supertraits: Option<TokenStream>,
     pub(crate) entries: Vec<SetEntry>,
@@ -530,6 +541,7 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
     let syn::ItemTrait {
         attrs,
         vis,
+        unsafety,
         ident,
         generics,
         supertraits,
@@ -549,24 +561,36 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
             default,
             ..
         } = item;
-        let (options, attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
+        let (callback_attrs, attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
             .into_iter()
             .partition(|a| a.path().is_ident("callback"));
-        let options = options.into_iter().next().map(|a| match a.meta {
-            syn::Meta::List(list) => list.tokens,
-            _ => TokenStream::new(),
-        });
+        let mut callback_attrs = callback_attrs.into_iter().peekable();
+        let options = match callback_attrs.peek().map(|a| &a.meta) {
+            Some(syn::Meta::List(list)) => Some(list.tokens.clone()),
+            Some(syn::Meta::Path(_)) => Some(TokenStream::new()),
+            // `#[callback = ..]`: left with the others, for its error.
+            Some(syn::Meta::NameValue(_)) | None => None,
+        };
+        if options.is_some() {
+            callback_attrs.next();
+        }
+        let other_callback_attrs: Vec<Attribute> = callback_attrs.collect();
         let mut receiver = None;
+        let mut receiver_user_data = Vec::new();
         let mut params = Vec::new();
         for arg in sig.inputs {
             match arg {
-                FnArg::Receiver(r) => {
+                FnArg::Receiver(mut r) => {
                     let kind = match &r.kind {
                         ReceiverKind::Reference(_, _, Some(_)) => SetReceiver::Exclusive,
                         ReceiverKind::Reference(_, _, None) => SetReceiver::Shared,
                         ReceiverKind::Typed(_, ty) => typed_receiver(ty),
                         _ => SetReceiver::Owned,
                     };
+                    // Off the receiver's tokens, which are printed again.
+                    let (attrs, markers) = take_user_data(std::mem::take(&mut r.attrs), errors);
+                    r.attrs = attrs;
+                    receiver_user_data = markers;
                     receiver = Some((kind, r.to_token_stream()));
                 }
                 FnArg::Typed(pat_type) => {
@@ -584,7 +608,10 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
         }
         entries.push(SetEntry {
             options,
+            other_callback_attrs,
             attrs,
+            constness: sig.constness.map(|t| t.span),
+            asyncness: sig.asyncness.map(|t| t.span),
             written_unsafe: match sig.safety {
                 Safety::Unsafe(t) => Some(t.span),
                 _ => None,
@@ -594,6 +621,7 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
             ident: sig.ident,
             generics: sig.generics,
             receiver,
+            receiver_user_data,
             params,
             variadic: sig.variadic.map(|v| v.dots.to_token_stream()),
             output: sig.output,
@@ -606,6 +634,7 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
         vis,
         ident,
         generics,
+        unsafety: unsafety.map(|t| t.span),
         supertraits: (!supertraits.is_empty()).then(|| supertraits.to_token_stream()),
         entries,
         other_items,

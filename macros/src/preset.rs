@@ -2,22 +2,31 @@
 //! by `ffi_callback::preset!`), which hands it back to `#[callback]` with the
 //! preset's options as defaults (`__preset(...)`) before the user's own.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::{Meta, Path, Token};
+use syn::Path;
 
-/// `path! { [other options] item }`.
+/// `path! { [other options] item }`: the options as written, but
+/// `preset = ..`. Split at the commas between tokens (a comma inside a
+/// type's `<..>` splits one option in two, which are joined again as they
+/// were: only a piece that is `preset = ..` is left out), so that any
+/// option, `error = Box<dyn Error>` included, reaches `#[callback]` as the
+/// user wrote it.
 pub(crate) fn hand_to(path: &Path, args: TokenStream, item: TokenStream) -> TokenStream {
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated
-        .parse2(args)
-        .map(|metas| {
-            metas
-                .into_iter()
-                .filter(|meta| !meta.path().is_ident("preset"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    quote!(#path! { [#(#metas),*] #item })
+    let mut pieces: Vec<Vec<TokenTree>> = vec![Vec::new()];
+    for tree in args {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => pieces.push(Vec::new()),
+            _ => pieces.last_mut().map_or((), |piece| piece.push(tree)),
+        }
+    }
+    let is_preset = |piece: &[TokenTree]| {
+        matches!(piece, [TokenTree::Ident(key), TokenTree::Punct(eq), ..]
+            if key == "preset" && eq.as_char() == '=')
+    };
+    let kept = pieces
+        .into_iter()
+        .filter(|piece| !piece.is_empty() && !is_preset(piece))
+        .map(|piece| piece.into_iter().collect::<TokenStream>());
+    quote!(#path! { [#(#kept),*] #item })
 }
