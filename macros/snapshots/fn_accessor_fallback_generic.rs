@@ -76,7 +76,7 @@ unsafe extern "C" fn call<T: Ord>(
     }
 }
 /// The typed user data of the callback [`call`](fn@call): `call::user_data(..)` makes the value to pass to C with it.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
 enum call {}
 #[allow(dead_code, private_interfaces, private_bounds)]
 impl call {

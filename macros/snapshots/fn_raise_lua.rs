@@ -90,7 +90,7 @@ unsafe extern "C-unwind" fn counter(l: *mut lua_State) -> c_int {
     }
 }
 /// The typed user data of the callback [`counter`](fn@counter): `counter::user_data(..)` makes the value to pass to C with it.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
 enum counter {}
 #[allow(dead_code, private_interfaces, private_bounds)]
 impl counter {

@@ -42,7 +42,7 @@ unsafe extern "system" fn enum_proc(hwnd: HWND, found: LPARAM) -> BOOL {
     }
 }
 /// The typed user data of the callback [`enum_proc`](fn@enum_proc): `enum_proc::user_data(..)` makes the value to pass to C with it.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
 enum enum_proc {}
 #[allow(dead_code, private_interfaces, private_bounds)]
 impl enum_proc {

@@ -5,6 +5,14 @@ type CompareFn = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_i
 struct Compare<F> {
     closure: F,
 }
+impl<F> ::ffi_callback::__private::core::fmt::Debug for Compare<F> {
+    fn fmt(
+        &self,
+        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+    ) -> ::ffi_callback::__private::core::fmt::Result {
+        formatter.debug_struct("Compare").finish_non_exhaustive()
+    }
+}
 #[allow(dead_code)]
 impl<F> Compare<F> {
     /// Holds the capture-free closure `f`; pass

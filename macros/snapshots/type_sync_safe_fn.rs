@@ -9,6 +9,14 @@ struct Worker<F> {
         WorkerFn,
     >,
 }
+impl<F> ::ffi_callback::__private::core::fmt::Debug for Worker<F> {
+    fn fmt(
+        &self,
+        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+    ) -> ::ffi_callback::__private::core::fmt::Result {
+        formatter.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
 unsafe impl<F> ::ffi_callback::__private::CallbackType for Worker<F> {
     type Function = WorkerFn;
     type UserData = gpointer;

@@ -19,14 +19,21 @@ use crate::tokens::{
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
 /// plain binding (so docs and `user_data = EXPR` can use it), else a
-/// hygienic one.
-fn param_name(pat: &Pat, index: usize) -> Ident {
+/// hygienic one. An `_unused` name is the user's only where one of the
+/// option expressions (`exprs`) reads it: the trampoline passes every
+/// parameter on, and clippy's `used_underscore_binding` would blame the
+/// user's name for that.
+fn param_name(pat: &Pat, index: usize, exprs: &[TokenStream]) -> Ident {
     match pat {
         Pat::Ident(binding) if binding.by_ref.is_none() && binding.subpat.is_none() => {
-            binding.ident.clone()
+            let name = binding.ident.to_string();
+            if !name.starts_with('_') || exprs.iter().any(|expr| mentions(expr.clone(), &name)) {
+                return binding.ident.clone();
+            }
         }
-        _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
+        _ => {}
     }
+    format_ident!("__ffi_arg{}", index, span = Span::mixed_site())
 }
 
 pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
@@ -61,7 +68,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let mut lent = None;
     let mut user_data_arg = quote!(#runtime::__private::core::ptr::null_mut());
     for (index, param) in item.params.iter().enumerate() {
-        let name = param_name(&param.pat, index);
+        let name = param_name(&param.pat, index, &exprs);
         let (attrs, pat, ty) = (&param.attrs, &param.pat, &param.ty);
         // A parameter that another expression reads is used, even if the
         // body does not read it.
@@ -566,7 +573,16 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
             " `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into(),
         ]
     };
-    quote!(#(#[doc = #lines])*)
+    // At the user's `fn`: clippy's `missing_safety_doc` skips doc attributes
+    // from another crate's macro, yet lints the fn when a local
+    // `macro_rules!` wrote it.
+    let span = model.item.fn_span;
+    let lines = lines.iter().map(|line| {
+        let mut line = proc_macro2::Literal::string(line);
+        line.set_span(span);
+        line
+    });
+    quote_spanned!(span=> #(#[doc = #lines])*)
 }
 
 /// Whether the fn has type or const parameters (lifetimes do not change
@@ -645,7 +661,10 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
     quote! {
         #(#cfgs)*
         #[doc = #type_doc]
-        #[allow(non_camel_case_types, dead_code)]
+        // Named after the fn, and never a value (so nothing to debug-print):
+        // lints that would blame the user's name for it (seen when a local
+        // `macro_rules!` writes the fn) are the expansion's to allow.
+        #[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
         #vis enum #ident {}
 
         #(#cfgs)*

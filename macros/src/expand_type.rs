@@ -567,6 +567,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         "borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks",
     );
     let site_value = site_of(model);
+    let debug = debug_impl(model, f, &private);
     let from_ptr = quote!(<#slot as #private::UserDataSlot>::from_ptr);
     let promise = safe_fn_promise(common);
 
@@ -576,6 +577,8 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         #vis struct #ident<#f> {
             lent: #private::lend::Lent<#f, #threading, #fn_type>,
         }
+
+        #debug
 
         #(#cfgs)*
         // SAFETY: the trampolines and destroys below are this type's, for
@@ -818,6 +821,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     );
     let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
     let site_value = site_of(model);
+    let debug = debug_impl(model, f, &quote!(#runtime::__private));
     let docs = struct_docs(model, "C callbacks without user data, so only capture-free");
 
     quote! {
@@ -826,6 +830,8 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         #vis struct #ident<#f> {
             closure: #f,
         }
+
+        #debug
 
         #(#cfgs)*
         #[allow(dead_code)]
@@ -887,7 +893,10 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
 /// user's calls do not each add an error of their own.
 pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream {
     let (attrs, vis, ident, generics) = (&item.attrs, &item.vis, &item.ident, &item.generics);
+    // A `fn_type` naming the holder itself is refused; the stub's alias
+    // takes the default name then, not a second item of the holder's.
     let fn_type = fn_type
+        .filter(|given| *given != ident)
         .cloned()
         .unwrap_or_else(|| quote::format_ident!("{}Fn", ident));
     let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
@@ -985,6 +994,23 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
         #[allow(dead_code, unused_variables, clippy::all)]
         impl<F> #ident<F> {
             #methods
+        }
+    }
+}
+
+/// `Debug` for the holder, whatever the closure (which need not be
+/// `Debug`): a struct holding a callback can derive it, and the type passes
+/// `missing_debug_implementations` where a local `macro_rules!` wrote it.
+fn debug_impl(model: &TypeModel<'_>, f: &Ident, private: &TokenStream) -> TokenStream {
+    let ident = &model.item.ident;
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
+    let cfgs = cfg_attrs(&model.item.attrs);
+    quote! {
+        #(#cfgs)*
+        impl<#f> #private::core::fmt::Debug for #ident<#f> {
+            fn fmt(&self, formatter: &mut #private::core::fmt::Formatter<'_>) -> #private::core::fmt::Result {
+                formatter.debug_struct(#name).finish_non_exhaustive()
+            }
         }
     }
 }

@@ -155,6 +155,17 @@ unsafe extern "C" fn c_registry_clear(reg: *mut Registry) {
     }
 }
 
+#[test]
+fn holders_are_debug_whatever_the_closure() {
+    // The closures are not `Debug`.
+    let each = Each::new(|n| n);
+    let compare = Compare::new(|_: *const c_void, _: *const c_void| 0);
+    assert_eq!(
+        format!("{each:?} {compare:?}"),
+        "Each { .. } Compare { .. }"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // scope
 // ---------------------------------------------------------------------------

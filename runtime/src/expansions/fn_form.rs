@@ -56,7 +56,7 @@ pub unsafe extern "C" fn collect(
     }
 }
 /// The typed user data of the callback [`collect`](fn@collect): `collect::user_data(..)` makes the value to pass to C with it.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, missing_debug_implementations)]
 pub enum collect {}
 #[allow(dead_code, private_interfaces, private_bounds)]
 impl collect {

@@ -15,6 +15,14 @@ pub struct ExecRow<F> {
         ExecRowFn,
     >,
 }
+impl<F> ::ffi_callback::__private::core::fmt::Debug for ExecRow<F> {
+    fn fmt(
+        &self,
+        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+    ) -> ::ffi_callback::__private::core::fmt::Result {
+        formatter.debug_struct("ExecRow").finish_non_exhaustive()
+    }
+}
 unsafe impl<F> ::ffi_callback::__private::CallbackType for ExecRow<F> {
     type Function = ExecRowFn;
     type UserData = *mut c_void;

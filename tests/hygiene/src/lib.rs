@@ -169,6 +169,46 @@ pub extern "C" fn mut_ref_last(item: c_int, #[user_data] state: &mut State) -> c
     0
 }
 
+/// An unused parameter named `_size`, as clippy asks (`dl_iterate_phdr`'s
+/// shape): the expansion passes it on without `used_underscore_binding`.
+#[callback]
+pub extern "C" fn underscore_param(_size: usize, #[user_data] state: &mut State) -> c_int {
+    state.seen.push(7);
+    0
+}
+
+/// A `#[callback]` fn written by a local `macro_rules!`: its generated
+/// `# Safety` section is seen (`missing_safety_doc`).
+macro_rules! generated_callback {
+    ($name:ident) => {
+        /// Written by a local `macro_rules!`.
+        #[callback]
+        pub extern "C" fn $name(item: c_int, #[user_data] state: &mut State) -> c_int {
+            state.seen.push(item);
+            0
+        }
+    };
+}
+generated_callback!(from_macro_rules);
+
+/// A callback type and a set written by a local `macro_rules!`: the
+/// expansion's items are linted as the user's there.
+macro_rules! generated_type_and_set {
+    ($ty:ident, $set:ident) => {
+        /// Written by a local `macro_rules!`.
+        #[callback]
+        pub type $ty = unsafe extern "C" fn(item: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+        /// Written by a local `macro_rules!`.
+        #[callback]
+        pub trait $set {
+            /// Its one entry point.
+            unsafe extern "C" fn get(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+        }
+    };
+}
+generated_type_and_set!(FromMacroRules, FromMacroRulesSet);
+
 /// `&T` first, no ABI written (means `"C"`).
 #[callback]
 pub fn shared_ref_first(#[user_data] seen: &Cell<c_int>, item: c_int) -> c_int {
@@ -737,6 +777,8 @@ pub fn run_all() -> c_int {
         // the call.
         unsafe {
             total += mut_ref_last(1, ::ffi_callback::user_data(&mut state));
+            total += underscore_param(8, ::ffi_callback::user_data(&mut state));
+            total += from_macro_rules(3, ::ffi_callback::user_data(&mut state));
             total += shared_ref_first(::ffi_callback::user_data_ref(&seen), 2);
             option_ref(::ffi_callback::user_data_ref(&seen));
             option_ref(0);
