@@ -399,9 +399,9 @@ pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
 /// error.
 ///
 /// A callback that fails with `Err(e)` returns its `on_error` value (or its
-/// fallback) to C, and `e` goes to the innermost `try_resume` (or
-/// `try_scope`) on the thread; an `E` of another type is reported and
-/// dropped. While an error is kept, the guard is poisoned as for a panic:
+/// fallback) to C, and `e` goes to the innermost `try_resume::<_, E>` (or
+/// `try_scope`) on the thread, past inner guards of other types; an error
+/// that no guard on the thread takes is reported and dropped. While an error is kept, the guard is poisoned as for a panic:
 /// `resume` callbacks return their fallback without running user code until
 /// `try_resume` returns.
 ///
@@ -555,19 +555,23 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
 }
 
 /// A `Result` callback's `Err(e)`: kept in the innermost `try_resume` guard
-/// for `E` (the first error wins; the thread is poisoned), or reported and
-/// dropped when there is none, or the innermost one expects another type.
+/// for `E` (the first error wins; the thread is poisoned), passing through
+/// inner guards that take no `E` (a `resume_panics`, a `try_resume` for
+/// another type), as an exception finds its handler; reported and dropped
+/// when no guard on the thread takes `E`.
 pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
     let mut guard = THREAD.with(|t| t.guard.get());
+    // For the report: the type the innermost typed guard takes instead.
+    let mut innermost_type = None;
     while !guard.is_null() {
         // SAFETY: guards on the thread's list belong to guard calls still
         // running on this thread (`with_guard` unlinks them before they end).
         let g = unsafe { &*guard };
         if let Some(slot) = &g.error {
             if slot.type_id != TypeId::of::<E>() {
-                report::error_without_guard(site, std::any::type_name::<E>(), Some(slot.type_name));
-                drop_quietly(error);
-                return;
+                innermost_type.get_or_insert(slot.type_name);
+                guard = g.outer.get();
+                continue;
             }
             // SAFETY: the slot is the `Cell<Option<E>>` of a
             // `try_resume::<E>` still running on this thread (the type ids
@@ -583,8 +587,8 @@ pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
             }
             g.holds_error.set(true);
             // The thread is poisoned even when the error passed through
-            // inner guards (a `resume_panics` inside the `try_resume`): the
-            // rest of the C call gets fallbacks, fn form and holders alike.
+            // inner guards: the rest of the C call gets fallbacks, fn form
+            // and holders alike.
             THREAD.with(|t| set_poisoned(t, true));
             if first {
                 call_stop(g);
@@ -593,7 +597,7 @@ pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
         }
         guard = g.outer.get();
     }
-    report::error_without_guard(site, std::any::type_name::<E>(), None);
+    report::error_without_guard(site, std::any::type_name::<E>(), innermost_type);
     drop_quietly(error);
 }
 

@@ -234,9 +234,9 @@ pub(crate) fn destroy_panicked(site: &Site, payload: Payload) {
 pub(crate) fn error_without_guard(site: &Site, error_type: &str, guard_type: Option<&str>) {
     let detail = match guard_type {
         Some(guard_type) => format!(
-            "its error type `{error_type}` is not the `{guard_type}` of the innermost \
-             `try_resume`/`try_scope` on this thread, so the error was dropped (C received the \
-             callback's `on_error` value)"
+            "no `try_resume`/`try_scope` guard on this thread takes its error type \
+             `{error_type}` (the innermost takes `{guard_type}`), so the error was dropped (C \
+             received the callback's `on_error` value)"
         ),
         None => format!(
             "no `try_resume::<{error_type}>` (or `try_scope`) guard was active on this thread \

@@ -1,6 +1,7 @@
 //! Issue 13.1: callbacks that return `Result`. `Ok(r)` goes to C as `r`;
 //! for `Err(e)` C gets `on_error` (default: the fallback) and `e` goes to
-//! the innermost `try_resume` / `try_scope` on the thread, typed: the first
+//! the innermost `try_resume` / `try_scope` of its type on the thread, typed
+//! (past inner guards of other types): the first
 //! error wins, and a kept error poisons like a kept panic until its guard
 //! returns. A panic wins over an error; an error with no guard of its type
 //! is reported and dropped.
@@ -226,9 +227,9 @@ fn an_error_of_another_type_than_the_guards_is_reported_and_dropped() {
     assert_eq!(reports[0].kind, ReportKind::ErrorDropped);
     assert!(
         reports[0].text.contains(
-            "its error type `simulated_lessons::errors::ItemError` is not the \
-             `simulated_lessons::errors::OtherError` of the innermost `try_resume`/`try_scope` on \
-             this thread"
+            "no `try_resume`/`try_scope` guard on this thread takes its error type \
+             `simulated_lessons::errors::ItemError` (the innermost takes \
+             `simulated_lessons::errors::OtherError`)"
         ),
         "{}",
         reports[0].text
@@ -241,6 +242,33 @@ fn an_error_of_another_type_than_the_guards_is_reported_and_dropped() {
     });
     assert_eq!(result, Ok(vec![0, -1, -1]));
     assert_eq!(drops.get(), 2, "each error dropped once");
+}
+
+#[test]
+fn an_error_passes_inner_guards_of_other_types_to_its_own() {
+    // `try_resume::<ItemError>` around a `try_resume::<OtherError>` (a
+    // binding's call wrapped by a library that relays its own errors): the
+    // `ItemError` is the outer guard's, as an exception finds its handler;
+    // the thread is poisoned until the outer guard returns, so item 3 does
+    // not run, and the inner guard returns `Ok`.
+    let recording = reporter::recording();
+    let mut seen = Vec::new();
+    let result = try_resume::<_, ItemError>(|| {
+        try_resume::<_, OtherError>(|| {
+            // SAFETY: `check_item` receives `&mut Vec<c_int>`.
+            unsafe { visit_all(check_item, check_item::user_data(&mut seen), 4) }
+        })
+    });
+    assert_eq!(result, Err(ItemError(2)));
+    assert_eq!(seen, [0, 1]);
+    let reports = recording.about(concat!(module_path!(), "::check_item"));
+    assert!(reports.is_empty(), "kept, not reported: {reports:?}");
+    // The thread is healthy again afterwards.
+    let result = try_resume::<_, ItemError>(|| {
+        // SAFETY: as above.
+        unsafe { visit_all(check_item, check_item::user_data(&mut seen), 2) }
+    });
+    assert_eq!(result, Ok(vec![0, 10]));
 }
 
 #[test]
