@@ -563,7 +563,7 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
         } = item;
         let (callback_attrs, attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
             .into_iter()
-            .partition(|a| a.path().is_ident("callback"));
+            .partition(|a| crate::check::is_callback_attr(a));
         let mut callback_attrs = callback_attrs.into_iter().peekable();
         let options = match callback_attrs.peek().map(|a| &a.meta) {
             Some(syn::Meta::List(list)) => Some(list.tokens.clone()),

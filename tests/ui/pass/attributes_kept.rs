@@ -45,7 +45,30 @@ mod inner {
     }
 }
 
+/// A set whose attributes are written by their full path: the entry's
+/// `#[ffi_callback::callback(..)]` gives its options as `#[callback(..)]`
+/// would.
+#[ffi_callback::callback(on_panic = fallback)]
+pub trait Spelled {
+    /// Its one entry point, with its own fallback.
+    #[ffi_callback::callback(fallback = -7)]
+    unsafe extern "C" fn get(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Panics;
+
+impl Spelled for Panics {
+    fn get(&mut self) -> c_int {
+        panic!("expected: the entry's own fallback")
+    }
+}
+
 fn main() {
+    // Expected: keep the output quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    ffi_callback::set_reporter(|_| {});
+    let (got, _) = SpelledExt::scope(Panics, |ud| unsafe { Panics::GET(ud) });
+    assert_eq!(got, -7);
     let _: extern "C" fn(c_int) -> c_int = exported;
     let _: unsafe extern "C" fn(c_int, *mut c_void) = ffi_callback_ui_unmangled;
     let _: unsafe extern "C" fn(*mut c_void) = inner::restricted;
