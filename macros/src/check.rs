@@ -389,6 +389,49 @@ fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
     tokens
 }
 
+/// The option expressions that may read the C parameters by name, and the
+/// `len = EXPR` of `#[into(..)]`s.
+fn exprs_reading_params<'a>(
+    options: &Options,
+    intos: impl Iterator<Item = &'a [IntoAttr]>,
+) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    for expr in [
+        &options.fallback,
+        &options.on_error,
+        &options.user_data,
+        &options.on_continue,
+        &options.on_break,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        expr.value.to_tokens(&mut tokens);
+    }
+    for (_, len) in intos.flatten().filter_map(|into| into.len.as_ref()) {
+        len.to_tokens(&mut tokens);
+    }
+    tokens
+}
+
+/// A trampoline's name for a C parameter: the user's where it is a plain
+/// name (the docs and the expressions in `read` use it), else a hygienic
+/// one; also for an `_unused` name that nothing in `read` reads, which the
+/// trampoline passes on and clippy's `used_underscore_binding` would blame
+/// on the user.
+fn trampoline_param_name(name: Option<&Ident>, index: usize, read: &TokenStream) -> Ident {
+    match name {
+        Some(name)
+            if name != "_"
+                && (!name.unraw().to_string().starts_with('_')
+                    || tokens::mentions(read.clone(), &name.to_string())) =>
+        {
+            name.clone()
+        }
+        _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
+    }
+}
+
 fn common<'a>(
     options: &'a Options,
     abi: Abi,
@@ -1051,14 +1094,12 @@ fn check_type<'a>(
         (None, Some(given)) => TypeSlot::Accessor(&given.value),
         (None, None) => TypeSlot::None,
     };
+    let read = exprs_reading_params(options, item.params.iter().map(|p| &p.into[..]));
     let param_names = item
         .params
         .iter()
         .enumerate()
-        .map(|(index, param)| match &param.name {
-            Some(name) if name != "_" => name.clone(),
-            _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
-        })
+        .map(|(index, param)| trampoline_param_name(param.name.as_ref(), index, &read))
         .collect();
     let fn_type = match &options.fn_type {
         Some(given) => given.value.clone(),
@@ -1944,15 +1985,21 @@ fn check_entry<'a>(
         (None, Some(given)) => TypeSlot::Accessor(&given.value),
         (None, None) => TypeSlot::None,
     };
+    let read = exprs_reading_params(options, entry.params.iter().map(|p| &p.into[..]));
     let param_names = entry
         .params
         .iter()
         .enumerate()
-        .map(|(index, param)| match &*param.pat {
-            syn::Pat::Ident(binding) if binding.by_ref.is_none() && binding.subpat.is_none() => {
-                binding.ident.clone()
-            }
-            _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
+        .map(|(index, param)| {
+            let name = match &*param.pat {
+                syn::Pat::Ident(binding)
+                    if binding.by_ref.is_none() && binding.subpat.is_none() =>
+                {
+                    Some(&binding.ident)
+                }
+                _ => None,
+            };
+            trampoline_param_name(name, index, &read)
         })
         .collect();
     let bare = entry.ident.unraw().to_string();

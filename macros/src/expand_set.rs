@@ -224,9 +224,16 @@ fn fn_type_alias(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let cfgs = cfg_attrs(&item.attrs);
     let unsafety = e.written_unsafe.map(|_| quote!(unsafe));
     let abi = entry.common.abi.literal();
-    let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
+    // The names as declared (the trampoline's may be hygienic ones).
+    let params = e.params.iter().map(|p| {
         let (attrs, ty) = (&p.attrs, &p.ty);
-        quote!(#(#attrs)* #name: #ty)
+        match &*p.pat {
+            syn::Pat::Ident(binding) => {
+                let name = &binding.ident;
+                quote!(#(#attrs)* #name: #ty)
+            }
+            _ => quote!(#(#attrs)* _: #ty),
+        }
     });
     let output = c_output(entry);
     let doc = format!(

@@ -561,9 +561,8 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
             default,
             ..
         } = item;
-        let (callback_attrs, attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
-            .into_iter()
-            .partition(|a| crate::check::is_callback_attr(a));
+        let (callback_attrs, attrs): (Vec<Attribute>, Vec<Attribute>) =
+            attrs.into_iter().partition(crate::check::is_callback_attr);
         let mut callback_attrs = callback_attrs.into_iter().peekable();
         let options = match callback_attrs.peek().map(|a| &a.meta) {
             Some(syn::Meta::List(list)) => Some(list.tokens.clone()),

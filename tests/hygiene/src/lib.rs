@@ -209,6 +209,17 @@ macro_rules! generated_type_and_set {
 }
 generated_type_and_set!(FromMacroRules, FromMacroRulesSet);
 
+/// Unused parameters named `_x`, as clippy asks, in a type and a set.
+#[callback]
+pub type Underscored = unsafe extern "C" fn(_unused: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+/// A set entry with an unused `_x` parameter.
+#[callback]
+pub trait UnderscoredSet {
+    /// Its one entry point.
+    unsafe extern "C" fn get(&mut self, _unused: c_int, #[user_data] ud: *mut c_void) -> c_int;
+}
+
 /// `&T` first, no ABI written (means `"C"`).
 #[callback]
 pub fn shared_ref_first(#[user_data] seen: &Cell<c_int>, item: c_int) -> c_int {
