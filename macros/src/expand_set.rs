@@ -814,11 +814,14 @@ pub(crate) fn stub(
     };
     let blanket = blanket_impl(item, &ext);
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
+    // An `unsafe trait` (refused) stays one here, so that the user's
+    // `unsafe impl` brings no error of its own.
+    let unsafety = item.unsafety.map(|span| quote_spanned!(span=> unsafe));
     quote! {
         #(#aliases)*
 
         #(#attrs)*
-        #vis trait #ident {
+        #vis #unsafety trait #ident {
             #(#methods)*
         }
 
