@@ -19,10 +19,10 @@ use crate::tokens::{
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
 /// plain binding (so docs and `user_data = EXPR` can use it), else a
-/// hygienic one. An `_unused` name is the user's only where one of the
-/// option expressions (`exprs`) reads it: the trampoline passes every
-/// parameter on, and clippy's `used_underscore_binding` would blame the
-/// user's name for that.
+/// hygienic one. An `_unused` name that no option expression (`exprs`)
+/// reads keeps its text (the docs show it) but gets the macro's span: the
+/// trampoline passes every parameter on, and clippy's
+/// `used_underscore_binding` would blame the user's name for that use.
 fn param_name(pat: &Pat, index: usize, exprs: &[TokenStream]) -> Ident {
     match pat {
         Pat::Ident(binding) if binding.by_ref.is_none() && binding.subpat.is_none() => {
@@ -30,10 +30,11 @@ fn param_name(pat: &Pat, index: usize, exprs: &[TokenStream]) -> Ident {
             if !name.starts_with('_') || exprs.iter().any(|expr| mentions(expr.clone(), &name)) {
                 return binding.ident.clone();
             }
+            // Not a raw identifier: raw ones do not start with `_`.
+            Ident::new(&name, Span::call_site())
         }
-        _ => {}
+        _ => format_ident!("__ffi_arg{}", index, span = Span::mixed_site()),
     }
-    format_ident!("__ffi_arg{}", index, span = Span::mixed_site())
 }
 
 pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
