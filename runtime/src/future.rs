@@ -124,8 +124,8 @@ fn contain(f: impl FnOnce()) {
     }
 }
 
-/// The sending half of [`channel`]: moved into the closure that C calls
-/// once, it resolves the [`CallbackFuture`].
+/// The sending half of a [`future`](fn@crate::future): moved into the
+/// closure that C calls once, it resolves the [`CallbackFuture`].
 ///
 /// Complete it with [`complete`](Completion::complete) or
 /// [`complete_catching`](Completion::complete_catching); dropping it without
@@ -1005,7 +1005,18 @@ mod tests {
 /// [`Completion`] and builds the C-side callback around it (usually a
 /// callback type's `once`), and the [`CallbackFuture`] resolves when that
 /// callback completes it, or to `Err(Cancelled)` when the callback is
-/// destroyed or reclaimed uncalled.
+/// destroyed or reclaimed uncalled:
+///
+/// | what happens on the C side | what the future resolves to |
+/// |---|---|
+/// | [`Completion::complete`]`(value)` | `Ok(value)` |
+/// | [`Completion::complete_catching`]`(f)`, `f` returns `value` | `Ok(value)` |
+/// | [`Completion::complete_catching`]`(f)`, `f` panics | the panic, resumed in `poll` with its original payload |
+/// | the `Completion` is dropped without completing (C called `destroy` without a call, or the callback was reclaimed because the C call failed) | `Err(`[`Cancelled`]`)` |
+/// | C destroys a `local` callback type's holder on another thread than its own, without a call | nothing: the closure, `Completion` included, may not be dropped on that thread, so it is leaked (and reported) and the future stays pending; use a `send` type where C may destroy on another thread |
+///
+/// Any executor awaits it (only [`std::task::Waker`] is used); the example
+/// below blocks on it with a few lines of its own.
 ///
 /// ```
 /// use std::ffi::{c_int, c_void};
@@ -1019,14 +1030,25 @@ mod tests {
 /// let (function, user_data) = (raw.function, raw.user_data as usize);
 /// // Stands in for a C library that calls back from a thread of its own.
 /// std::thread::spawn(move || unsafe { function(7, user_data as *mut c_void) });
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     struct W(std::thread::Thread);
-/// #     impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
-/// #     let waker = std::sync::Arc::new(W(std::thread::current())).into();
-/// #     let mut cx = std::task::Context::from_waker(&waker);
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } std::thread::park() }
-/// # }
+///
+/// /// Polls `f` on this thread, parking it until the waker unparks it.
+/// fn block_on<F: std::future::Future>(f: F) -> F::Output {
+///     struct Unpark(std::thread::Thread);
+///     impl std::task::Wake for Unpark {
+///         fn wake(self: std::sync::Arc<Self>) {
+///             self.0.unpark()
+///         }
+///     }
+///     let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+///     let mut cx = std::task::Context::from_waker(&waker);
+///     let mut f = std::pin::pin!(f);
+///     loop {
+///         if let std::task::Poll::Ready(value) = f.as_mut().poll(&mut cx) {
+///             return value;
+///         }
+///         std::thread::park();
+///     }
+/// }
 /// assert_eq!(block_on(done), Ok(7));
 /// ```
 ///

@@ -52,8 +52,8 @@ struct Queue<V> {
     receiving: bool,
 }
 
-/// The sending half of [`stream_channel`], moved into the closure that C
-/// calls repeatedly.
+/// The sending half of a [`stream`](fn@crate::stream), moved into the
+/// closure that C calls repeatedly.
 ///
 /// [`send`](Sender::send) takes `&self`, so a `Fn` closure called on several
 /// threads at once can share one `Sender`; it is `Send` and `Sync` if `V` is
