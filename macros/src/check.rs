@@ -369,7 +369,18 @@ fn idents_in(tokens: TokenStream, into: &mut HashSet<String>, has_macro: &mut bo
 /// All the tokens the user wrote that end up in generated scopes.
 fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
     let mut tokens = item.to_token_stream();
-    for expr in [
+    for expr in option_exprs(options) {
+        expr.to_tokens(&mut tokens);
+    }
+    if let Some(error) = &options.error {
+        error.value.to_tokens(&mut tokens);
+    }
+    tokens
+}
+
+/// The options' expressions, which may name the C parameters.
+fn option_exprs(options: &Options) -> impl Iterator<Item = &syn::Expr> {
+    [
         &options.fallback,
         &options.on_error,
         &options.user_data,
@@ -380,13 +391,7 @@ fn user_tokens(options: &Options, item: impl ToTokens) -> TokenStream {
     ]
     .into_iter()
     .flatten()
-    {
-        expr.value.to_tokens(&mut tokens);
-    }
-    if let Some(error) = &options.error {
-        error.value.to_tokens(&mut tokens);
-    }
-    tokens
+    .map(|given| &given.value)
 }
 
 /// The option expressions that may read the C parameters by name, and the
@@ -396,17 +401,8 @@ fn exprs_reading_params<'a>(
     intos: impl Iterator<Item = &'a [IntoAttr]>,
 ) -> TokenStream {
     let mut tokens = TokenStream::new();
-    for expr in [
-        &options.fallback,
-        &options.on_error,
-        &options.user_data,
-        &options.on_continue,
-        &options.on_break,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        expr.value.to_tokens(&mut tokens);
+    for expr in option_exprs(options) {
+        expr.to_tokens(&mut tokens);
     }
     for (_, len) in intos.flatten().filter_map(|into| into.len.as_ref()) {
         len.to_tokens(&mut tokens);
