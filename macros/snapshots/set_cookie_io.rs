@@ -199,12 +199,14 @@ pub trait CookieIoExt: CookieIo {
             *mut ::ffi_callback::__private::core::ffi::c_void,
         ) -> T,
     ) -> (T, Self) {
-        ::ffi_callback::__private::set::scope::<
-            ::ffi_callback::__private::threading::CallerThread,
-            ::ffi_callback::__private::policy::Resume,
-            Self,
-            T,
-        >(self, call)
+        unsafe {
+            ::ffi_callback::__private::set::scope::<
+                ::ffi_callback::__private::threading::CallerThread,
+                ::ffi_callback::__private::policy::Resume,
+                Self,
+                T,
+            >(self, call)
+        }
     }
 }
 impl<S: CookieIo> CookieIoExt for S {}

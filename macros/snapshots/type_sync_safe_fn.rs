@@ -28,7 +28,7 @@ unsafe impl<F> ::ffi_callback::__private::CallbackType for Worker<F> {
         Worker
     );
 }
-impl<F, O> ::ffi_callback::__private::Trampoline<O> for Worker<F>
+unsafe impl<F, O> ::ffi_callback::__private::Trampoline<O> for Worker<F>
 where
     F: ::ffi_callback::__private::Fn(gpointer) -> O
         + ::ffi_callback::__private::SyncClosure,
@@ -65,7 +65,7 @@ where
         trampoline::<F, O, LENT>
     }
 }
-impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for Worker<F>
+unsafe impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for Worker<F>
 where
     F: ::ffi_callback::__private::FnOnce(gpointer) -> O
         + ::ffi_callback::__private::SyncClosure,

@@ -453,7 +453,8 @@ fn trampoline_impl(
     };
     quote! {
         #(#cfgs)*
-        impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
+        // SAFETY: the trampoline below is this type's, for closures `F`.
+        unsafe impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
             #[inline]
             unsafe fn trampoline #method_generics () -> <Self as #private::CallbackType>::Function {
                 use #private as #local;

@@ -132,6 +132,15 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
 /// fn-pointer type through its impl, and a constructor needs no
 /// `Function = ..` equality in its bound (which costs every constructor of
 /// every type compile time).
+///
+/// # Safety
+/// `trampoline` returns the trampoline of `Self`'s callback type for
+/// closures `F` (its `CallbackType::Closure`) under its contract: it
+/// treats the user data as a holder of `F` (lent by `Holder::new` if
+/// `LENT`, boxed otherwise). The constructors pair it with such a holder
+/// on this promise alone: an impl returning another closure's trampoline
+/// would have C call one closure's code on another's memory. Only the
+/// macro implements it.
 #[diagnostic::on_unimplemented(
     message = "this closure does not fit the callback type `{Self}`",
     label = "the closure for `{Self}`",
@@ -139,7 +148,7 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
             the `#[user_data]` one, returning the C return type (or `Result<_, E>`)"
 )]
 #[doc(hidden)]
-pub trait Trampoline<O> {
+pub unsafe trait Trampoline<O> {
     /// The trampoline; `LENT` for holders lent by `new` and `scope`, whose
     /// leave need not look for a destroy that came during the call.
     ///
@@ -153,6 +162,9 @@ pub trait Trampoline<O> {
 }
 
 /// [`Trampoline`] for the once-trampoline: `F` is an `FnOnce` returning `O`.
+///
+/// # Safety
+/// As for [`Trampoline`], for a once-holder of `F`.
 #[diagnostic::on_unimplemented(
     message = "this closure does not fit the callback type `{Self}` as a once-callback",
     label = "the closure for `{Self}`",
@@ -161,7 +173,7 @@ pub trait Trampoline<O> {
             `Result<_, E>`)"
 )]
 #[doc(hidden)]
-pub trait OnceTrampoline<O> {
+pub unsafe trait OnceTrampoline<O> {
     /// The once-trampoline.
     ///
     /// # Safety

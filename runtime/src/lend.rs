@@ -67,7 +67,7 @@ where
 {
     let holder = Holder::<C::Closure, C::Threading>::new(f);
     // SAFETY: handed out only with this holder, lent by `Holder::new`,
-    // which outlives `call`; `CallbackType` (an unsafe trait) promises the
+    // which outlives `call`; `Trampoline` (an unsafe trait) promises the
     // trampoline is for it.
     let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
     guarded::<C::Policy, _>(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
@@ -101,7 +101,8 @@ where
 {
     let holder = OnceHolder::<C::Closure, C::Threading>::new(f);
     // SAFETY: handed out only with this once-holder, which outlives `call`;
-    // `CallbackType` promises the once-trampoline is for it.
+    // `OnceTrampoline` (an unsafe trait) promises the once-trampoline is
+    // for it.
     let function = unsafe { <C as OnceTrampoline<O>>::trampoline() };
     guarded::<C::Policy, _>(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
 }

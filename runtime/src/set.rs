@@ -109,8 +109,13 @@ unsafe impl<T: Sync, Th: PartsMayMove> Sync for BoxedSet<T, Th> {}
 /// Lends `state` to C for one call: `call` gets the user data, the entry
 /// points may run until it returns (a kept panic is resumed then, under
 /// `resume`), and the state comes back.
+///
+/// # Safety
+/// `Th` is the threading contract the set's entry points were made for:
+/// they read the holder's state word as that contract's (a `local` word
+/// read by a `send` set's entry on another thread would race).
 #[doc(hidden)]
-pub fn scope<Th: Threading, P: Policy, T, R>(
+pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     state: T,
     call: impl FnOnce(*mut c_void) -> R,
 ) -> (R, T) {

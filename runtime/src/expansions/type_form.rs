@@ -34,7 +34,7 @@ unsafe impl<F> ::ffi_callback::__private::CallbackType for ExecRow<F> {
         ExecRow
     );
 }
-impl<F, O> ::ffi_callback::__private::Trampoline<O> for ExecRow<F>
+unsafe impl<F, O> ::ffi_callback::__private::Trampoline<O> for ExecRow<F>
 where
     F: ::ffi_callback::__private::FnMut(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
     O: ::ffi_callback::__private::CallbackReturn<c_int>,
@@ -79,7 +79,7 @@ where
         trampoline::<F, O, LENT>
     }
 }
-impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for ExecRow<F>
+unsafe impl<F, O> ::ffi_callback::__private::OnceTrampoline<O> for ExecRow<F>
 where
     F: ::ffi_callback::__private::FnOnce(c_int, *mut *mut c_char, *mut *mut c_char) -> O,
     O: ::ffi_callback::__private::CallbackReturn<c_int>,
