@@ -456,30 +456,46 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
 }
 
 /// A borrowed parameter (`#[into(&..)]`) of a callback whose calls may run
-/// on several threads at once (`send`, `sync`, or without user data):
-/// shared borrows of the same C memory may then be alive on two threads,
-/// so what they borrow must be plain data (`Copy`: no `Cell` or other
-/// interior mutability that the closures could race on). `&CStr` is;
-/// `&mut` borrows are exclusive by C's contract.
+/// on other threads, several at once (`send`, `sync`, or without user
+/// data): the borrow is then made on a thread that did not make the C
+/// memory, and shared borrows of the same memory may be alive on two
+/// threads. So what a shared borrow reaches must be `Sync` (a `Copy`
+/// struct may still hold a `&Cell`), and what an exclusive one reaches
+/// `Send` (an `&mut Rc` could clone the `Rc` away from its thread), as if
+/// the reference itself had been sent: `&T: Send` needs `T: Sync`,
+/// `&mut T: Send` needs `T: Send`.
+///
+/// # Safety
+/// Implemented only here, where the bounds say so: the trampoline takes
+/// it as proof that the borrow may be made on any thread.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "`#[into({Self})]` on a callback that may run on several threads at once: `{Self}` is not a borrow of plain data",
-    label = "its calls on two threads could borrow the same C memory",
-    note = "a `send` or `sync` callback (or one without user data) may be called on several \
-            threads at once, with the same pointer: a shared borrow (`&T`, `&[T]`) must then \
-            be of a `Copy` type, whose bytes no closure can change (a `Cell` field would be \
-            changed from both threads); derive `Clone, Copy` for a C struct, or receive the C \
-            pointer"
+    message = "`#[into({Self})]` on a callback that may run on other threads: the reference could not be sent there",
+    label = "its calls on another thread borrow this C memory there",
+    note = "a `send` or `sync` callback (or one without user data) may be called on other \
+            threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
+            must then be of a `Sync` type (no `Cell`, `Rc` or raw pointer field, nor a \
+            reference to one), an `&mut T` of a `Send` type; receive the C pointer instead and \
+            borrow it in an `unsafe` block whose SAFETY comment says why that holds"
 )]
-pub trait SharedAcrossThreads {}
-impl<T: Copy> SharedAcrossThreads for &T {}
-impl<T: Copy> SharedAcrossThreads for Option<&T> {}
-impl<T: Copy> SharedAcrossThreads for &[T] {}
-impl<T: Copy> SharedAcrossThreads for Option<&[T]> {}
-impl SharedAcrossThreads for &CStr {}
-impl SharedAcrossThreads for Option<&CStr> {}
-impl<T: ?Sized> SharedAcrossThreads for &mut T {}
-impl<T: ?Sized> SharedAcrossThreads for Option<&mut T> {}
+pub unsafe trait SharedAcrossThreads {}
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+// SAFETY: `&T` may be sent to another thread when `T: Sync`.
+unsafe impl<T: ?Sized + Sync> SharedAcrossThreads for &T {}
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+// SAFETY: as for `&T`.
+unsafe impl<T: ?Sized + Sync> SharedAcrossThreads for Option<&T> {}
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+// SAFETY: `&mut T` may be sent to another thread when `T: Send`; C's
+// contract makes the borrow exclusive.
+unsafe impl<T: ?Sized + Send> SharedAcrossThreads for &mut T {}
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+// SAFETY: as for `&mut T`.
+unsafe impl<T: ?Sized + Send> SharedAcrossThreads for Option<&mut T> {}
 
 /// Checks [`SharedAcrossThreads`] of a borrowed parameter's type, at
 /// compile time; emits nothing.
