@@ -337,5 +337,7 @@ impl<C: CallbackType> fmt::Debug for RawOnce<C> {
 // closure reclaimed away from its home is leaked, not dropped there. So
 // moving the parts needs only what moving the closure needs: `Send`.
 unsafe impl<C: CallbackType> Send for RawOnce<C> where C::Closure: Send {}
-// SAFETY: shared, it only hands out copies of its parts: as for `Send`.
-unsafe impl<C: CallbackType> Sync for RawOnce<C> where C::Closure: Sync {}
+// SAFETY: shared, it hands out copies of its parts, which another thread
+// may then call or reclaim as its own: as for `Send`, and `Sync` for the
+// shared reference itself.
+unsafe impl<C: CallbackType> Sync for RawOnce<C> where C::Closure: Send + Sync {}
