@@ -16,7 +16,7 @@ use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::panic::{Site, keep_error, poison_ticket, refuse};
+use crate::panic::{Site, fail, poison_ticket, refuse};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -491,18 +491,6 @@ fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, owner: O
     }
 }
 
-/// Turns the body's value into what C gets, splitting off an `Err`'s error.
-#[inline(always)]
-pub(crate) fn split<O: CallbackReturn<R>, R>(
-    output: O,
-    on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, (R, O::Error)> {
-    match output.into_result() {
-        Ok(value) => Ok(value),
-        Err(error) => Err((on_error(&error), error)),
-    }
-}
-
 /// A call that has entered the holder at `ptr` (exclusively or shared):
 /// runs `lend` (which lends the closure out of the holder and calls it)
 /// under the policy, leaves, and returns what C gets. The ways out other
@@ -527,7 +515,10 @@ unsafe fn run_entered<
     on_error: impl FnOnce(&O::Error) -> R,
     fallback: impl FnOnce() -> R,
 ) -> R {
-    let run = move || split(lend(ptr), on_error);
+    // The `Err` path runs after the catch, in a tail call: `on_error` and
+    // the error's `Drop` (user code that may panic) are not inside this
+    // catch, which then needs no landing pad for a body that cannot panic.
+    let run = move || lend(ptr).into_result();
     let caught = if P::UNWINDS {
         // The panic passes through here: leave (and free if destroyed)
         // on the way out. The other policies' paths cannot unwind.
@@ -540,9 +531,17 @@ unsafe fn run_entered<
     };
     let value = match caught {
         Ok(Ok(value)) => value,
-        Ok(Err((value, error))) => {
-            // SAFETY: forwarded: entered and not left.
-            return unsafe { failed::<P, T, O::Error, R, EXCLUSIVE>(ptr, site, error, value) };
+        Ok(Err(error)) => {
+            if P::UNWINDS {
+                // SAFETY: forwarded: entered and not left.
+                return unsafe {
+                    failed_unwinding::<T, O::Error, R, EXCLUSIVE>(ptr, site, error, on_error)
+                };
+            }
+            // SAFETY: forwarded: entered and not left; `P` does not unwind.
+            return unsafe {
+                failed::<P, T, O::Error, R, EXCLUSIVE>(ptr, site, error, on_error, fallback)
+            };
         }
         Err(Caught) => {
             // SAFETY: forwarded.
@@ -569,30 +568,71 @@ unsafe fn run_entered<
     value
 }
 
-/// An entered call whose closure returned `Err`: the error goes to the
-/// thread's guard and, under a policy that keeps panics, poisons the
-/// holder with the guard's ticket (under `fallback` and `abort` each call
-/// stands alone, as for the fn form, and a poisoned `abort` holder would
-/// have no value for its next call); then the call leaves, and C gets
-/// `value` (`on_error`'s).
+/// An entered call whose closure returned `Err(error)`: C's value is
+/// `on_error(&error)`, and the error goes to the thread's guard ([`fail`]),
+/// under the policy's catch: a panic of `on_error`, or of the error's
+/// `Drop` when no guard keeps it, is handled like a panic of the closure
+/// (see [`panicked`]), and C gets the fallback. Otherwise, under a policy
+/// that keeps panics, the holder is poisoned with the guard's ticket (under
+/// `fallback` and `abort` each call stands alone, as for the fn form, and a
+/// poisoned `abort` holder would have no value for its next call); then
+/// the call leaves, and C gets `on_error`'s value.
+///
+/// # Safety
+/// As for [`run_entered`]; `P` does not unwind (`failed_unwinding` is for
+/// those that do).
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+unsafe extern "C" fn failed<P, T, E, R, const EXCLUSIVE: bool>(
+    ptr: *mut c_void,
+    site: &'static Site,
+    error: E,
+    on_error: impl FnOnce(&E) -> R,
+    fallback: impl FnOnce() -> R,
+) -> R
+where
+    P: Policy,
+    T: Threading,
+    E: 'static,
+{
+    match P::catch(site, move || fail(site, error, on_error)) {
+        Ok(value) => {
+            if P::KEEPS {
+                // SAFETY: entered and not left, so alive.
+                poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
+            }
+            // SAFETY: forwarded.
+            unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
+            value
+        }
+        Err(Caught) => {
+            // SAFETY: forwarded.
+            unsafe { panicked::<P, T, EXCLUSIVE>(ptr, site) };
+            fallback_or_abort(site, fallback)
+        }
+    }
+}
+
+/// [`failed`] under `on_panic = unwind`: a panic of `on_error` or of the
+/// error's `Drop` unwinds to the caller, leaving the holder (and freeing
+/// it if a destroy came meanwhile) on the way, as a panic of the closure
+/// does. That policy keeps nothing, so nothing is poisoned.
 ///
 /// # Safety
 /// As for [`run_entered`].
 #[cold]
 #[inline(never)]
-#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-unsafe extern "C" fn failed<P: Policy, T: Threading, E: 'static, R, const EXCLUSIVE: bool>(
+unsafe fn failed_unwinding<T: Threading, E: 'static, R, const EXCLUSIVE: bool>(
     ptr: *mut c_void,
     site: &'static Site,
     error: E,
-    value: R,
+    on_error: impl FnOnce(&E) -> R,
 ) -> R {
-    keep_error(site, error);
-    if P::KEEPS {
-        // SAFETY: entered and not left, so alive.
-        poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
-    }
-    // SAFETY: forwarded.
+    let leave = LeaveOnUnwind::<T>::new(ptr, site, EXCLUSIVE);
+    let value = fail(site, error, on_error);
+    std::mem::forget(leave);
+    // SAFETY: forwarded: entered and not left.
     unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
     value
 }

@@ -11,7 +11,7 @@ use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::panic::{Site, keep_error, refuse};
+use crate::panic::{Site, fail_caught, refuse};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -132,11 +132,12 @@ impl<F, T: Threading> OnceHolder<F, T> {
             drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
         }
         // The holder is not used past this point.
-        match P::catch(site, move || split(call(closure), on_error)) {
+        match P::catch(site, move || call(closure).into_result()) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err((value, error))) => {
-                keep_error_cold(site, error);
-                Ok(value)
+            // `on_error` and the error's `Drop` (user code) run under the
+            // policy's catch too: a panic there is the callback's.
+            Ok(Err(error)) => {
+                fail_caught::<P, _, _>(site, error, on_error).map_err(|Caught| Failed)
             }
             Err(Caught) => Err(Failed),
         }
@@ -245,23 +246,6 @@ impl<F, T: Threading> Drop for OnceHolder<F, T> {
             unsafe { self.closure.get_mut().assume_init_drop() };
         }
     }
-}
-
-#[inline(always)]
-fn split<O: CallbackReturn<R>, R>(
-    output: O,
-    on_error: impl FnOnce(&O::Error) -> R,
-) -> Result<R, (R, O::Error)> {
-    match output.into_result() {
-        Ok(value) => Ok(value),
-        Err(error) => Err((on_error(&error), error)),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn keep_error_cold<E: 'static>(site: &'static Site, error: E) {
-    keep_error(site, error);
 }
 
 enum Refusal {

@@ -16,6 +16,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind as Event};
 
 /// A panic payload, as `catch_unwind` returns it.
@@ -84,7 +85,8 @@ impl Ticket {
 struct ErrorSlot {
     type_id: TypeId,
     type_name: &'static str,
-    /// A `Cell<Option<E>>` on the guard's stack, for the `E` of `type_id`.
+    /// A [`KeptError<E>`] cell on the guard's stack, for the `E` of
+    /// `type_id`.
     slot: *const (),
 }
 
@@ -434,16 +436,37 @@ pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
 /// ```
 #[inline]
 pub fn try_resume<R, E: 'static>(f: impl FnOnce() -> R) -> Result<R, E> {
-    let error: Cell<Option<E>> = Cell::new(None);
+    let error = ErrorCell::<E>(Cell::new(None));
     let slot = ErrorSlot {
         type_id: TypeId::of::<E>(),
         type_name: std::any::type_name::<E>(),
-        slot: ptr::from_ref(&error).cast(),
+        slot: ptr::from_ref(&error.0).cast(),
     };
     let value = run_erased(f, |run| run_guarded(None, Some(slot), run));
-    match error.into_inner() {
-        Some(error) => Err(error),
+    match error.0.take() {
+        Some((error, _)) => Err(error),
         None => Ok(value),
+    }
+}
+
+/// What a `try_resume::<E>` keeps: the first error, and the callback that
+/// failed with it (for the report if it cannot be returned).
+type KeptError<E> = Cell<Option<(E, &'static Site)>>;
+
+/// A `try_resume`'s error slot. It still holds an error when dropped only
+/// if the guarded call unwound (a kept panic wins over an error): the error
+/// is then dropped during that unwinding, where a panic of its `Drop` would
+/// abort the process ("panic in a destructor during cleanup") without a
+/// word about the callback. That panic is caught, reported naming the
+/// callback, and dropped; the first panic goes on.
+struct ErrorCell<E>(KeptError<E>);
+
+impl<E> Drop for ErrorCell<E> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some((error, site)) = self.0.take() {
+            drop_error_caught(site, error, ErrorDrop::NotReturned);
+        }
     }
 }
 
@@ -554,12 +577,84 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
     Kept::Kept
 }
 
+/// The `Err(e)` path of a `Result` callback (a callback type's closure, a
+/// once-callback, a set's entry), run under the callback's panic policy
+/// (its own catch, after the body's): computes C's value with
+/// `on_error(&e)`, then hands `e` to the thread's guard
+/// ([`keep_error_or_unwind`]). Returns C's value.
+///
+/// Nothing here may drop `e` while a panic unwinds, where a panic of `E`'s
+/// `Drop` would abort the process with no word about the callback: if
+/// `on_error` panics, `e` is dropped first, under a catch (a panic of that
+/// drop is reported, naming the callback, and dropped), and then the
+/// `on_error` panic goes on to the callback's policy. A panic of `E`'s
+/// `Drop` when no guard keeps `e` unwinds from here like a panic of the
+/// callback, so the policy handles it (kept, reported, or an abort naming
+/// the callback), and C receives the fallback.
+#[cold]
+#[inline(never)]
+pub(crate) fn fail<E: 'static, R>(
+    site: &'static Site,
+    error: E,
+    on_error: impl FnOnce(&E) -> R,
+) -> R {
+    let value = match catch_unwind(AssertUnwindSafe(|| on_error(&error))) {
+        Ok(value) => value,
+        Err(payload) => {
+            drop_error_caught(site, error, ErrorDrop::OnErrorPanicked);
+            resume_unwind(payload)
+        }
+    };
+    // If the error is not kept and its `Drop` panics, that panic unwinds
+    // from here with only `value` live (what C would have received, a C
+    // type), to the policy.
+    keep_error_or_unwind(site, error);
+    value
+}
+
+/// The `Err(e)` path of a `Result` callback after its body's catch (a
+/// once-callback, a set's destroy entry): [`fail`] under the policy's own
+/// catch. `Err(Caught)` once the policy handled a panic of `on_error` or
+/// of the error's `Drop` (C then gets the fallback).
+#[cold]
+#[inline(never)]
+pub(crate) fn fail_caught<P: Policy, E: 'static, R>(
+    site: &'static Site,
+    error: E,
+    on_error: impl FnOnce(&E) -> R,
+) -> Result<R, Caught> {
+    P::catch(site, move || fail(site, error, on_error))
+}
+
+/// Hands a `Result` callback's error to the thread's guard ([`keep`]); an
+/// error no guard keeps (none takes its type, or an earlier error won) is
+/// dropped here, and a panic of its `Drop` unwinds from here, to the
+/// policy's catch. Only called under that catch (see [`fail`]).
+#[inline(always)]
+fn keep_error_or_unwind<E: 'static>(site: &'static Site, error: E) {
+    if let Some(rejected) = keep(site, error) {
+        drop(rejected);
+    }
+}
+
+/// [`keep_error_or_unwind`] for callers outside the callback's panic catch
+/// (the fn form's trampolines): never unwinds. A panic of the dropped
+/// error's `Drop` cannot reach a policy from here; it is reported, naming
+/// the callback, and dropped.
+pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
+    if let Some(rejected) = keep(site, error) {
+        drop_error_caught(site, rejected, ErrorDrop::NotKept);
+    }
+}
+
 /// A `Result` callback's `Err(e)`: kept in the innermost `try_resume` guard
 /// for `E` (the first error wins; the thread is poisoned), passing through
 /// inner guards that take no `E` (a `resume_panics`, a `try_resume` for
-/// another type), as an exception finds its handler; reported and dropped
-/// when no guard on the thread takes `E`.
-pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
+/// another type), as an exception finds its handler. Returns the error if
+/// it was not kept: no guard on the thread takes `E` (reported), or an
+/// earlier error won. The caller drops it: its `Drop` is user code, which
+/// runs only once the guard's state is consistent.
+fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
     let mut guard = THREAD.with(|t| t.guard.get());
     // For the report: the type the innermost typed guard takes instead.
     let mut innermost_type = None;
@@ -573,18 +668,21 @@ pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
                 guard = g.outer.get();
                 continue;
             }
-            // SAFETY: the slot is the `Cell<Option<E>>` of a
-            // `try_resume::<E>` still running on this thread (the type ids
-            // match), and only this thread touches it.
-            let cell = unsafe { &*slot.slot.cast::<Cell<Option<E>>>() };
+            // SAFETY: the slot is the `KeptError<E>` of a `try_resume::<E>`
+            // still running on this thread (the type ids match), and only
+            // this thread touches it.
+            let cell = unsafe { &*slot.slot.cast::<KeptError<E>>() };
             let first = !g.holds_something();
-            match cell.take() {
-                None => cell.set(Some(error)),
+            let rejected = match cell.take() {
+                None => {
+                    cell.set(Some((error, site)));
+                    None
+                }
                 Some(earlier) => {
                     cell.set(Some(earlier));
-                    drop_quietly(error);
+                    Some(error)
                 }
-            }
+            };
             g.holds_error.set(true);
             // The thread is poisoned even when the error passed through
             // inner guards: the rest of the C call gets fallbacks, fn form
@@ -593,12 +691,35 @@ pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
             if first {
                 call_stop(g);
             }
-            return;
+            return rejected;
         }
         guard = g.outer.get();
     }
     report::error_without_guard(site, std::any::type_name::<E>(), innermost_type);
-    drop_quietly(error);
+    Some(error)
+}
+
+/// Why an error value is dropped under a catch (for the report if its
+/// `Drop` panics).
+#[derive(Clone, Copy)]
+pub(crate) enum ErrorDrop {
+    /// The callback's `on_error` expression panicked; that panic goes on.
+    OnErrorPanicked,
+    /// No guard kept it, and no policy is at hand (the fn form).
+    NotKept,
+    /// A `try_resume` kept it, but ended by a panic instead.
+    NotReturned,
+}
+
+/// Drops an error value whose `Drop` may panic where no panic may unwind:
+/// such a panic is caught, reported naming the callback, and disposed of.
+#[cold]
+#[inline(never)]
+fn drop_error_caught<E>(site: &'static Site, error: E, why: ErrorDrop) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(error))) {
+        report::error_drop_panicked(site, std::any::type_name::<E>(), why, &*payload);
+        dispose(payload);
+    }
 }
 
 /// The innermost guard's ticket, if it holds a kept panic or error: a

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::panic::{Payload, Site, dispose, is_refusal, payload_message};
+use crate::panic::{ErrorDrop, Payload, Site, dispose, is_refusal, payload_message};
 
 /// What happened, in a [`Report`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,13 @@ pub enum ReportKind {
     /// `try_scope` guard for its error type was active on the thread: the
     /// error was dropped.
     ErrorDropped,
+    /// Dropping a callback's error value panicked where that panic could
+    /// not go to the callback's policy: while its `on_error` expression
+    /// panicked (that panic goes to the policy), while a panic won over the
+    /// error kept by `try_resume` / `try_scope` (that panic goes on), or
+    /// for an error no guard kept, from a fn-form callback. The panic of
+    /// the `Drop` was dropped.
+    ErrorDropPanicked,
     /// A guard finished while its thread was already unwinding (a guard in
     /// a `Drop` during a panic): the panic it kept was dropped instead of
     /// being raised a second time.
@@ -97,6 +104,9 @@ impl fmt::Display for Report<'_> {
                  closure was leaked rather than dropped there"
             )?,
             ReportKind::ErrorDropped => write!(f, "{callback} failed with an error")?,
+            ReportKind::ErrorDropPanicked => {
+                write!(f, "dropping the error value of {callback} panicked")?;
+            }
             ReportKind::KeptPanicDroppedWhileUnwinding => write!(
                 f,
                 "a guard finished while its thread was already panicking; the callback panic it \
@@ -248,6 +258,41 @@ pub(crate) fn error_without_guard(site: &Site, error_type: &str, guard_type: Opt
         kind: ReportKind::ErrorDropped,
         callback: Some(site),
         panic_message: None,
+        detail: Some(&detail),
+    });
+}
+
+/// A panic of an error value's `Drop` that no policy can take (see
+/// [`ErrorDrop`]): reported, naming the callback; the caller disposes of
+/// the payload.
+#[cold]
+#[inline(never)]
+pub(crate) fn error_drop_panicked(
+    site: &Site,
+    error_type: &str,
+    why: ErrorDrop,
+    payload: &(dyn Any + Send),
+) {
+    let detail = match why {
+        ErrorDrop::OnErrorPanicked => format!(
+            "the callback failed with an error of type `{error_type}`, its `on_error` \
+             expression panicked, and the error was dropped before that panic went on to the \
+             callback's `on_panic` policy; the panic of the error's `Drop` was dropped"
+        ),
+        ErrorDrop::NotKept => format!(
+            "no guard kept the error (of type `{error_type}`), and a panic of its `Drop` cannot \
+             unwind into C; it was dropped"
+        ),
+        ErrorDrop::NotReturned => format!(
+            "the error (of type `{error_type}`) was kept for `try_resume`/`try_scope`, which \
+             ended with a panic instead (a panic wins over an error); the panic of the error's \
+             `Drop` was dropped, and the first panic goes on"
+        ),
+    };
+    send(&Report {
+        kind: ReportKind::ErrorDropPanicked,
+        callback: Some(site),
+        panic_message: payload_message(payload).map(refusal_reason),
         detail: Some(&detail),
     });
 }

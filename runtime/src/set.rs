@@ -10,9 +10,9 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use crate::holder::{Holder, Taken, split, value_or};
+use crate::holder::{Holder, Taken, value_or};
 use crate::owned::PartsMayMove;
-use crate::panic::{Site, guarded, keep_error, refuse};
+use crate::panic::{Site, fail_caught, guarded, refuse};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
 use crate::threading::{CallerThread, OwnerMayMove, Threading};
@@ -164,11 +164,12 @@ unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     }
     // SAFETY: forwarded.
     match unsafe { Holder::<T, Th>::take::<P>(user_data, site) } {
-        Taken::State(state) => match P::catch(site, move || split(call(state), on_error)) {
+        Taken::State(state) => match P::catch(site, move || call(state).into_result()) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err((value, error))) => {
-                keep_error(site, error);
-                Ok(value)
+            // `on_error` and the error's `Drop` (user code) run under the
+            // policy's catch too: a panic there is the entry's.
+            Ok(Err(error)) => {
+                fail_caught::<P, _, _>(site, error, on_error).map_err(|Caught| Failed)
             }
             Err(Caught) => Err(Failed),
         },
