@@ -212,10 +212,20 @@ fn conversions<'a>(
                 label,
                 borrowed,
                 mutable: borrowed && is_mut_borrow(target),
+                raw_pointers: borrowed && borrows_raw_pointers(target),
                 len: first.len.as_ref().map(|(_, len)| len),
             })
         })
         .collect()
+}
+
+/// Whether a callback type borrows one of its parameters (`#[into(&..)]`):
+/// its trampoline then trusts C's pointers.
+fn borrows_parameters(item: &CallbackType) -> bool {
+    item.params
+        .iter()
+        .filter_map(|p| p.into.first())
+        .any(|m| m.target.as_ref().is_some_and(is_borrow))
 }
 
 /// Whether an `#[into(..)]` target borrows from a C pointer: a reference,
@@ -232,6 +242,20 @@ fn is_mut_borrow(ty: &Type) -> bool {
         single_generic(ty, "Option").map_or(ty, ungroup),
         Type::Reference(reference) if reference.mutability.is_some()
     )
+}
+
+/// Whether a borrowed `#[into(..)]` target reads raw pointers from C
+/// (`&*const T`, `&mut *mut T`, `&[*const T]`, or an `Option` of one), as
+/// written: nothing reaches through a raw pointer without `unsafe`, so
+/// such a borrow may be made on any thread (raw pointers are not `Sync`
+/// or `Send`, by convention only).
+fn borrows_raw_pointers(ty: &Type) -> bool {
+    let referent = match borrowed_referent(ty) {
+        Some(Type::Slice(slice)) => ungroup(&slice.elem),
+        Some(other) => other,
+        None => return false,
+    };
+    matches!(referent, Type::Ptr(_))
 }
 
 /// What a borrowed conversion reads from C's pointer: `T` of `&T`,
@@ -271,8 +295,8 @@ fn refuse_rust_referent(target: &Type, errors: &mut Errors) {
             referent,
             format_args!(
                 "`{}` is not a C type, so C's pointer cannot point at one: borrow what the C \
-                 header declares (`&CStr` for a `char *`, `&T` for a `T *`), or receive the \
-                 pointer and convert it in the closure",
+                 header declares (`&CStr` for a `char *`, `&T` for a `T *`, `&*const T` for a \
+                 `T **`), or receive the pointer and convert it in the closure",
                 display(referent)
             ),
         );
@@ -955,11 +979,11 @@ fn check_type<'a>(
                 "`unsafe(safe_fn)` makes the trampoline a safe fn, but this type is an `unsafe` \
                  fn pointer: remove one of them",
             );
-        } else if !has_user_data {
+        } else if !has_user_data && !borrows_parameters(item) {
             errors.error(
                 given.key,
-                "`unsafe(safe_fn)` is not needed: a callback type without user data has a safe \
-                 trampoline",
+                "`unsafe(safe_fn)` is not needed: a callback type without user data or borrowed \
+                 parameters has a safe trampoline",
             );
         }
     }
@@ -1030,13 +1054,15 @@ fn check_type<'a>(
              safe fn (libc's `pthread_create`), promise it with `#[callback(unsafe(safe_fn))]`",
         );
     }
-    if let (None, false) = (item.written_unsafe, has_user_data) {
+    if let (None, None, false) = (item.written_unsafe, &options.safe_fn, has_user_data) {
         let borrows = item.params.iter().filter_map(|p| p.into.first());
         for marker in borrows.filter(|m| m.target.as_ref().is_some_and(is_borrow)) {
             errors.spanned(
                 &marker.tokens,
                 "a borrowed parameter trusts C's pointer, which a safe fn cannot: calling the \
-                 trampoline must take an `unsafe` block, so write the type as `unsafe extern ...`",
+                 trampoline must take an `unsafe` block, so write the type as `unsafe extern \
+                 ...`, or, if the binding demands a safe fn (libc's `glob`), promise it with \
+                 `#[callback(unsafe(safe_fn))]`",
             );
         }
     }

@@ -320,6 +320,10 @@ pub(crate) struct Conversion<'a> {
     /// Borrowed as `&mut` (or an `Option` of one): checked not to overlap
     /// the other borrowed parameters.
     pub(crate) mutable: bool,
+    /// Borrowed as raw pointers (`&*const T`, `&[*mut T]`, ..), as
+    /// written: no `Sync`/`Send` check when calls may run on other
+    /// threads, since reaching through them needs `unsafe`.
+    pub(crate) raw_pointers: bool,
     /// `len = EXPR` of a borrowed slice (`&[T]`, `&mut [T]`): its length,
     /// reading the C parameters.
     pub(crate) len: Option<&'a Expr>,

@@ -261,7 +261,10 @@ pub(crate) fn converted_args(
     let plain: TokenStream = received()
         .filter(|_| across_threads)
         .filter_map(|(_, (_, conversion))| {
-            let target = conversion.as_ref().filter(|c| c.borrowed)?.target;
+            let target = conversion
+                .as_ref()
+                .filter(|c| c.borrowed && !c.raw_pointers)?
+                .target;
             let span = first_span(target);
             Some(quote_spanned!(span=> #private::shared_across_threads::<#target>();))
         })

@@ -463,7 +463,9 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
 /// struct may still hold a `&Cell`), and what an exclusive one reaches
 /// `Send` (an `&mut Rc` could clone the `Rc` away from its thread), as if
 /// the reference itself had been sent: `&T: Send` needs `T: Sync`,
-/// `&mut T: Send` needs `T: Send`.
+/// `&mut T: Send` needs `T: Send`. (The macro does not ask it of a raw
+/// pointer written as the referent, `&*const T` or `&[*mut T]`: nothing
+/// reaches through one without `unsafe`.)
 ///
 /// # Safety
 /// Implemented only here, where the bounds say so: the trampoline takes
@@ -475,8 +477,9 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
     note = "a `send` or `sync` callback (or one without user data) may be called on other \
             threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
             must then be of a `Sync` type (no `Cell`, `Rc` or raw pointer field, nor a \
-            reference to one), an `&mut T` of a `Send` type; receive the C pointer instead and \
-            borrow it in an `unsafe` block whose SAFETY comment says why that holds"
+            reference to one), an `&mut T` of a `Send` type (a raw pointer itself, `&*const T`, \
+            needs neither); or receive the C pointer and borrow it in an `unsafe` block whose \
+            SAFETY comment says why that holds"
 )]
 pub unsafe trait SharedAcrossThreads {}
 #[allow(unknown_or_malformed_diagnostic_attributes)]

@@ -20,6 +20,16 @@ type Shared = unsafe extern "C" fn(task: *mut c_void, #[user_data] data: *mut c_
 #[callback(local)]
 type HomeOnly = unsafe extern "C" fn(#[user_data] data: *mut c_void) -> c_int;
 
+// Raw pointers borrowed on a `sync` callback: nothing reaches through one
+// without `unsafe`, so they need no `Sync` (a `*mut c_void` is not).
+#[callback(sync)]
+type Tasks = unsafe extern "C" fn(
+    #[into(&[*mut c_void], len = n)] tasks: *const *mut c_void,
+    n: usize,
+    #[into(&mut *mut c_void)] out: *mut *mut c_void,
+    #[user_data] data: *mut c_void,
+);
+
 #[callback(send)]
 trait SentSet {
     unsafe extern "C" fn run(&mut self, #[user_data] data: *mut c_void) -> c_int;
@@ -110,4 +120,13 @@ fn main() {
         (total, calls.get(), counter.load(Ordering::Relaxed)),
         (2, 1, 3)
     );
+
+    // `sync` with raw pointers borrowed: the last task goes out.
+    let mut tasks = [std::ptr::null_mut::<c_void>(), 8 as *mut c_void];
+    let mut out = std::ptr::null_mut();
+    Tasks::scope(
+        |tasks: &[*mut c_void], _n, out: &mut *mut c_void| *out = tasks[tasks.len() - 1],
+        |function, data| unsafe { function(tasks.as_mut_ptr(), tasks.len(), &mut out, data) },
+    );
+    assert_eq!(out as usize, 8);
 }
