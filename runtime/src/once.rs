@@ -159,7 +159,12 @@ impl<F, T: Threading> OnceHolder<F, T> {
 
     /// [`OnceHolder::destroy`] for a Rust-owned [`Once`](crate::Once) or
     /// [`RawOnce`](crate::RawOnce), which the type system kept on a thread
-    /// where the closure may be dropped.
+    /// where the closure may be dropped: a `Once` leaves its thread only
+    /// under a contract whose calls may come from anywhere, a `RawOnce`
+    /// only with a `Send` closure, and its `reclaim` promises that no call
+    /// comes. So, unlike C's destroy, this one drops the closure wherever
+    /// it runs (leaking it away from home would also leave a future made
+    /// with it pending for ever).
     ///
     /// # Safety
     /// As for [`OnceHolder::destroy`].
@@ -174,12 +179,6 @@ impl<F, T: Threading> OnceHolder<F, T> {
         }
         // SAFETY: by the caller's promise, a live holder.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        if !check_home && T::DROPS_ON_HOME_ONLY && holder.home != Some(current_thread()) {
-            // A Rust owner (`Once`, `RawOnce`) dropped away from the thread
-            // C calls it on: C may be calling it there now. Leave it alone.
-            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
-            return;
-        }
         if holder.state.load(Ordering::Relaxed) & BOXED == 0 {
             // Lent by `scope_once`, which still owns it: not C's to free.
             let _ = P::catch(site, || -> () {

@@ -491,6 +491,48 @@ fn once_into_raw_panicking_still_frees() {
     assert_eq!((got, drops.get()), (-1, 1));
 }
 
+/// A `RawOnce` of a default-contract type with a `Send` closure is `Send`:
+/// reclaimed on the thread it was moved to (its C call failed there), it
+/// drops the closure there, and a future made with it resolves to
+/// `Cancelled` (it was leaked, and the future stayed pending).
+#[test]
+fn once_reclaimed_on_another_thread_drops_its_closure_there() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&dropped);
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let flag = Flag(flag);
+    let (once, done) = ffi_callback::future(|done| {
+        Each::once(move |n| {
+            let _keep = &flag;
+            done.complete(n);
+            n
+        })
+    });
+    let raw = once.into_raw();
+    std::thread::spawn(move || {
+        let raw = raw;
+        // SAFETY: the C call that was to call it "failed": it never will.
+        unsafe { raw.reclaim() };
+    })
+    .join()
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    let waker = std::task::Waker::noop();
+    let mut done = std::pin::pin!(done);
+    let polled = done
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker));
+    assert!(
+        matches!(polled, std::task::Poll::Ready(Err(_))),
+        "{polled:?}"
+    );
+}
+
 #[test]
 fn once_reclaim_and_drop_free_the_uncalled_closure() {
     let ran = Rc::new(Cell::new(false));
