@@ -473,6 +473,12 @@ fn common<'a>(
             _ => None,
         },
         safe_fn: options.safe_fn.as_ref().map(|given| given.value),
+        preset_promise: options
+            .preset_use
+            .as_ref()
+            .filter(|_| options.preset_holds_unsafe_block)
+            .and_then(|used| used.unsafe_token.as_ref())
+            .map(Ident::span),
         raise: options.raise.as_ref().map(|given| RaiseExit {
             call: &given.value,
             prepare: options.on_raise.as_ref().map(|given| &given.value),

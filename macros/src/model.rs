@@ -29,6 +29,11 @@ pub(crate) struct Common<'a> {
     pub(crate) flow: Option<Flow<'a>>,
     /// `unsafe(safe_fn)`: the span of the user's `unsafe`.
     pub(crate) safe_fn: Option<Span>,
+    /// `preset = unsafe(path)` of a preset whose options hold an `unsafe`
+    /// block: the span of that `unsafe`, where the promise is printed (an
+    /// `unsafe` block made of the user's `unsafe` and the preset's braces
+    /// is another crate's expansion to `unsafe_code`).
+    pub(crate) preset_promise: Option<Span>,
     /// `raise = EXPR` and `on_raise = EXPR` (fn form only).
     pub(crate) raise: Option<RaiseExit<'a>>,
     /// Fresh names for generated generics, unused by the item's tokens (a

@@ -3,6 +3,7 @@
 //! override).
 
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
+use syn::parse::discouraged::Speculative;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Meta, Path, Token, Type};
@@ -40,6 +41,38 @@ pub(crate) struct Given<T> {
     pub(crate) key: Span,
 }
 
+/// How an item names its preset: `preset = path`, or `preset =
+/// unsafe(path)`, which makes the promises of the `unsafe` in the preset's
+/// options for this item (they are about the item: its parameters, its
+/// safe fn).
+pub(crate) struct PresetUse {
+    pub(crate) path: Path,
+    /// The `unsafe` of `unsafe(path)`.
+    pub(crate) unsafe_token: Option<Ident>,
+}
+
+impl PresetUse {
+    fn parse(input: ParseStream<'_>) -> syn::Result<PresetUse> {
+        if input.peek(Token![unsafe]) && input.peek2(syn::token::Paren) {
+            let unsafe_token = Ident::new("unsafe", input.parse::<Token![unsafe]>()?.span);
+            let inner;
+            syn::parenthesized!(inner in input);
+            let path = inner.call(Path::parse_mod_style)?;
+            if !inner.is_empty() {
+                return Err(inner.error("expected the preset's path, as in `unsafe(git_callback)`"));
+            }
+            return Ok(PresetUse {
+                path,
+                unsafe_token: Some(unsafe_token),
+            });
+        }
+        Ok(PresetUse {
+            path: input.call(Path::parse_mod_style)?,
+            unsafe_token: None,
+        })
+    }
+}
+
 /// The parsed arguments. Each is `None` when not given (by the user or by
 /// the preset).
 #[derive(Default)]
@@ -65,8 +98,16 @@ pub(crate) struct Options {
     pub(crate) local: Option<Given<()>>,
     pub(crate) fn_type: Option<Given<Ident>>,
     pub(crate) in_impl: Option<Given<()>>,
-    /// `preset = path`: the expansion hands the item to that preset's macro.
-    pub(crate) preset: Option<Given<Path>>,
+    /// `preset = path` or `preset = unsafe(path)`: the expansion hands the
+    /// item to that preset's macro.
+    pub(crate) preset: Option<Given<PresetUse>>,
+    /// `__preset_use(..)`: how the item named the preset whose options
+    /// (`__preset(..)`) it now carries; written by [`crate::preset`].
+    pub(crate) preset_use: Option<PresetUse>,
+    /// The preset's options hold an `unsafe`, and one other than
+    /// `unsafe(safe_fn)` (an `unsafe { }` block).
+    pub(crate) preset_holds_unsafe: bool,
+    pub(crate) preset_holds_unsafe_block: bool,
     /// `raise = EXPR`: the diverging C call that ends a failed call
     /// (`lua_error(l)`).
     pub(crate) raise: Option<Given<Expr>>,
@@ -76,12 +117,12 @@ pub(crate) struct Options {
 
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
      `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
-     `crate = path`, `unsafe(safe_fn)`, `preset = path`, for fns `in_impl`, `raise = EXPR` and \
+     `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `raise = EXPR` and \
      `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
      `error = Type`, `fn_type = Name`, and for callback types and set entries `on_continue = EXPR` \
      with `on_break = EXPR`";
 
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 22] = [
     "on_continue",
     "on_break",
     "raise",
@@ -102,6 +143,7 @@ const KEYS: [&str; 21] = [
     "in_impl",
     "preset",
     "__preset",
+    "__preset_use",
     "safe_fn",
 ];
 
@@ -115,6 +157,9 @@ impl Options {
         for arg in parse_args(args, errors) {
             match arg {
                 Arg::Meta(Meta::List(list)) if list.path.is_ident("__preset") => {
+                    let (any, blocks) = crate::preset_promises::unsafe_in(list.tokens.clone());
+                    options.preset_holds_unsafe |= any;
+                    options.preset_holds_unsafe_block |= blocks;
                     for arg in parse_args(list.tokens, errors) {
                         defaults.add(arg, errors);
                     }
@@ -148,6 +193,9 @@ impl Options {
             on_raise: self.on_raise.or(defaults.on_raise),
             // A preset cannot name another preset.
             preset: self.preset,
+            preset_use: self.preset_use,
+            preset_holds_unsafe: self.preset_holds_unsafe,
+            preset_holds_unsafe_block: self.preset_holds_unsafe_block,
         }
     }
 
@@ -155,6 +203,9 @@ impl Options {
         let meta = match arg {
             Arg::Meta(meta) => meta,
             Arg::Type { key, ty } => return self.add_type(&key, ty, errors),
+            Arg::Preset { key, value } => {
+                return set(&mut self.preset, value, key.span(), "preset", errors);
+            }
         };
         let path = meta.path();
         let key_span = path.span();
@@ -232,15 +283,10 @@ impl Options {
                     "expected a path, as in `crate = ::my_crate::ffi_callback`",
                 ),
             },
-            ("preset", Meta::NameValue(nv)) => match nv.value {
-                Expr::Path(p) if p.qself.is_none() => {
-                    set(&mut self.preset, p.path, key_span, &key, errors)
-                }
-                other => errors.spanned(
-                    other,
-                    "expected the path of a preset made with `ffi_callback::preset!`, as in \
-                     `preset = crate::git_callback`",
-                ),
+            ("preset", Meta::NameValue(nv)) => errors.spanned(nv.value, PRESET_EXPECTED),
+            ("__preset_use", Meta::List(list)) => match list.parse_args_with(PresetUse::parse) {
+                Ok(used) => self.preset_use = Some(used),
+                Err(error) => errors.push(error),
             },
             ("unsafe", Meta::List(list)) => {
                 let is_safe_fn = syn::parse2::<syn::Ident>(list.tokens.clone())
@@ -272,7 +318,7 @@ impl Options {
             ("reentrant" | "send" | "sync" | "local" | "in_impl", other) => {
                 errors.spanned(&other, format_args!("`{key}` takes no value"))
             }
-            ("__preset", other) => errors.spanned(
+            ("__preset" | "__preset_use", other) => errors.spanned(
                 &other,
                 "`__preset(...)` is written by `ffi_callback::preset!`; name a preset with \
                  `preset = path`",
@@ -322,8 +368,20 @@ impl Options {
 /// expression (`error = Box<dyn Error>` is no expression).
 enum Arg {
     Meta(Meta),
-    Type { key: Ident, ty: Type },
+    Type {
+        key: Ident,
+        ty: Type,
+    },
+    /// `preset = path` or `preset = unsafe(path)` (no expression).
+    Preset {
+        key: Ident,
+        value: PresetUse,
+    },
 }
+
+const PRESET_EXPECTED: &str = "expected the path of a preset made with `ffi_callback::preset!`, \
+     as in `preset = crate::git_callback` (or `preset = unsafe(crate::git_callback)` for a \
+     preset whose options hold `unsafe`)";
 
 const ERROR_EXPECTED: &str = "expected the error type, as in `error = MyError`";
 const FN_TYPE_EXPECTED: &str =
@@ -364,12 +422,37 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Vec<Arg> {
 }
 
 fn parse_arg(input: ParseStream<'_>) -> syn::Result<Arg> {
-    let takes_type = input.cursor().ident().is_some_and(|(key, rest)| {
-        (key == "error" || key == "fn_type")
-            && rest
-                .punct()
-                .is_some_and(|(eq, _)| eq.as_char() == '=' && eq.spacing() == Spacing::Alone)
-    });
+    let key_is = |names: &[&str]| {
+        input.cursor().ident().is_some_and(|(key, rest)| {
+            names.iter().any(|name| key == name)
+                && rest
+                    .punct()
+                    .is_some_and(|(eq, _)| eq.as_char() == '=' && eq.spacing() == Spacing::Alone)
+        })
+    };
+    if key_is(&["preset"]) {
+        let key: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let fork = input.fork();
+        let value = PresetUse::parse(&fork)
+            .ok()
+            .filter(|_| fork.is_empty() || fork.peek(Token![,]));
+        if let Some(value) = value {
+            input.advance_to(&fork);
+            return Ok(Arg::Preset { key, value });
+        }
+        // The value as written, for the error.
+        let mut written = TokenStream::new();
+        while !input.is_empty() && !input.peek(Token![,]) {
+            written.extend([input.parse::<TokenTree>()?]);
+        }
+        return Err(if written.is_empty() {
+            input.error(PRESET_EXPECTED)
+        } else {
+            syn::Error::new_spanned(&written, PRESET_EXPECTED)
+        });
+    }
+    let takes_type = key_is(&["error", "fn_type"]);
     if !takes_type {
         return input.parse().map(Arg::Meta);
     }

@@ -35,6 +35,27 @@ pub(crate) fn preset_promises(input: TokenStream) -> TokenStream {
         .collect()
 }
 
+/// Whether a preset's options hold an `unsafe` that `unsafe_code` reports,
+/// and whether one of them is not the key of `unsafe(safe_fn)` (an
+/// `unsafe { }` block in a value).
+pub(crate) fn unsafe_in(options: TokenStream) -> (bool, bool) {
+    let mut spans = Vec::new();
+    unsafe_spans(options.clone(), &mut spans);
+    let trees: Vec<TokenTree> = options.into_iter().collect();
+    let safe_fn_keys = trees
+        .windows(2)
+        .filter(|pair| match pair {
+            [TokenTree::Ident(key), TokenTree::Group(group)] => {
+                key == "unsafe"
+                    && group.delimiter() == Delimiter::Parenthesis
+                    && group.stream().to_string() == "safe_fn"
+            }
+            _ => false,
+        })
+        .count();
+    (!spans.is_empty(), spans.len() > safe_fn_keys)
+}
+
 /// The spans of the `unsafe` keywords of `tokens`, groups included, but for
 /// those of fn pointer types (`unsafe fn`, `unsafe extern "C" fn`), which
 /// `unsafe_code` does not report either.

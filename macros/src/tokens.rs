@@ -502,9 +502,14 @@ pub(crate) fn on_error_closure(
 /// the user's own (as `#[unsafe(no_mangle)]` is), so a
 /// `#![forbid(unsafe_code)]` crate cannot opt in.
 pub(crate) fn safe_fn_promise(common: &Common) -> TokenStream {
-    let Some(span) = common.safe_fn else {
-        return quote!();
-    };
+    // A preset's `unsafe { }` block, made this item's by `preset =
+    // unsafe(path)`: the same promise, at that `unsafe`.
+    let preset = common.preset_promise.map(|span| promise_at(common, span));
+    let safe_fn = common.safe_fn.map(|span| promise_at(common, span));
+    quote!(#preset #safe_fn)
+}
+
+fn promise_at(common: &Common, span: Span) -> TokenStream {
     let runtime = &common.runtime;
     // Clippy cannot find a `// SAFETY:` comment for a token inside an
     // attribute; write one above `#[callback(unsafe(safe_fn))]` anyway.

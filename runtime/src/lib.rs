@@ -118,7 +118,8 @@ pub mod __private {
 ///     pub(crate) git_callback = (unsafe(safe_fn), fallback = -7);
 /// }
 ///
-/// #[callback(preset = git_callback)]
+/// // `unsafe(..)`: this callback makes the preset's `unsafe` promise.
+/// #[callback(preset = unsafe(git_callback))]
 /// extern "C" fn progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
 ///     seen.push(done);
 ///     0
@@ -136,12 +137,16 @@ pub mod __private {
 /// within the crate; its visibility is private or `pub(crate)`.
 ///
 /// An `unsafe` in a preset's options (`unsafe(safe_fn)`, an `unsafe { }`
-/// block in an expression) is unsafe code of the crate that declares the
-/// preset: `unsafe_code` reports it there, at that token, so a
-/// `#![forbid(unsafe_code)]` crate cannot declare such a preset. A crate
-/// that uses another crate's preset (exported with `#[macro_export]`)
-/// writes no `unsafe` itself, as when it calls a safe fn made with
-/// `unsafe` inside: the declaring crate keeps the promise.
+/// block in an expression) promises something about each callback that
+/// uses it: that only C calls its safe fn with user data made for it, that
+/// its parameters point where the block reads. So each use makes the
+/// promise itself, and says so: `#[callback(preset = unsafe(name))]`
+/// (without the `unsafe`, such a preset is refused; with it, a preset
+/// without `unsafe` is). `unsafe_code` reports the promise at that
+/// `unsafe`, in the crate whose callback it is, even when the preset comes
+/// from another crate (exported with `#[macro_export]`), and also where the
+/// preset is declared: a `#![forbid(unsafe_code)]` crate can neither
+/// declare nor use such a preset.
 #[macro_export]
 macro_rules! preset {
     ($($tokens:tt)*) => {

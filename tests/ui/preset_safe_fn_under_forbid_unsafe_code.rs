@@ -1,8 +1,9 @@
-//! A preset's `unsafe(safe_fn)` is the declaring crate's promise, as when
-//! written on the callback (`soundness_safe_fn_under_forbid_unsafe_code.rs`):
-//! it trips `unsafe_code` at the preset's `unsafe`, so a
-//! `#![forbid(unsafe_code)]` crate cannot make it through a preset either,
-//! nor hide an `unsafe { }` block in a preset's expression.
+//! A preset's `unsafe(safe_fn)` is a promise, as when written on the
+//! callback (`soundness_safe_fn_under_forbid_unsafe_code.rs`): it trips
+//! `unsafe_code` at the preset's `unsafe` and at each use's
+//! `preset = unsafe(..)`, so a `#![forbid(unsafe_code)]` crate cannot make
+//! it through a preset either, nor hide an `unsafe { }` block in a preset's
+//! expression.
 #![forbid(unsafe_code)]
 
 use ffi_callback::callback;
@@ -10,7 +11,7 @@ use std::ffi::{c_int, c_void};
 
 ffi_callback::preset! { pub(crate) my = (unsafe(safe_fn)) }
 
-#[callback(preset = my)]
+#[callback(preset = unsafe(my))]
 extern "C" fn cb(n: c_int, #[user_data] s: &mut c_int) -> c_int {
     *s += n;
     *s
@@ -32,13 +33,13 @@ mod callbacks {
     use ffi_callback::callback;
     use std::ffi::c_int;
 
-    #[callback(preset = crate::presets::git_callback)]
+    #[callback(preset = unsafe(crate::presets::git_callback))]
     pub(crate) extern "C" fn progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
         seen.push(done);
         0
     }
 
-    #[callback(preset = crate::presets::reads)]
+    #[callback(preset = unsafe(crate::presets::reads))]
     pub(crate) extern "C" fn checked(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
         seen.push(done);
         0

@@ -27,7 +27,7 @@ fn git_fetch(cb: GitProgressCb, payload: *mut c_void, n: c_int) -> Vec<c_int> {
     (0..n).map(|i| cb(i, payload)).collect()
 }
 
-#[callback(preset = git_callback)]
+#[callback(preset = unsafe(git_callback))]
 extern "C" fn transfer_progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
     assert!(done != 1, "expected: transfer 1");
     seen.push(done);
@@ -35,7 +35,7 @@ extern "C" fn transfer_progress(done: c_int, #[user_data] seen: &mut Vec<c_int>)
 }
 
 /// The same preset, named by path, with the callback's own fallback.
-#[callback(preset = crate::presets::git_callback, fallback = -1)]
+#[callback(preset = unsafe(crate::presets::git_callback), fallback = -1)]
 extern "C" fn sideband_progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
     assert!(done != 1, "expected: sideband 1");
     seen.push(done);
@@ -126,11 +126,11 @@ fn a_presets_policy_applies_and_a_fns_own_policy_overrides_it() {
 
 /// `git_credential_acquire_cb`-like, as a callback type: a safe fn pointer
 /// type that carries user data, allowed by the preset's `unsafe(safe_fn)`.
-#[callback(preset = git_callback)]
+#[callback(preset = unsafe(git_callback))]
 type Credentials = extern "C" fn(#[user_data] payload: *mut c_void, attempt: c_int) -> c_int;
 
 /// The same, with its own fallback.
-#[callback(preset = git_callback, fallback = -3)]
+#[callback(preset = unsafe(git_callback), fallback = -3)]
 type Certificate = extern "C" fn(#[user_data] payload: *mut c_void, depth: c_int) -> c_int;
 
 #[test]
@@ -219,7 +219,7 @@ extern "C" fn adds_to_context(ctx: *mut c_void, n: c_int, #[user_data] total: &m
     *total
 }
 
-#[callback(preset = from_context_unsafely)]
+#[callback(preset = unsafe(from_context_unsafely))]
 extern "C" fn adds_to_context_unsafely(
     ctx: *mut c_void,
     n: c_int,

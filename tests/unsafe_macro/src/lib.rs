@@ -12,3 +12,35 @@ macro_rules! read_ptr {
         ::core::ptr::read($p)
     };
 }
+
+/// Presets exported for other crates, as a binding crate would (in a module:
+/// `preset!` also imports the macro by its name, which `#[macro_export]`
+/// puts at the crate root).
+pub mod presets {
+    ffi_callback::preset! {
+        /// A binding's safe fn-pointer types: `unsafe(safe_fn)`.
+        #[macro_export]
+        pub(crate) exported_safe_fn = (unsafe(safe_fn), fallback = -7);
+    }
+
+    ffi_callback::preset! {
+        /// An `unsafe { }` block reading the callback's first parameter.
+        #[macro_export]
+        pub(crate) exported_reads_ctx = (on_error = unsafe { ::ffi_callback_unsafe_macro::presets::error_code(ctx) });
+    }
+
+    ffi_callback::preset! {
+        /// No `unsafe`.
+        #[macro_export]
+        pub(crate) exported_plain = (fallback = -1);
+    }
+
+    /// The error code at `ctx`.
+    ///
+    /// # Safety
+    /// `ctx` points at a live `i32`.
+    pub unsafe fn error_code(ctx: *const i32) -> i32 {
+        // SAFETY: by the caller's promise.
+        unsafe { *ctx }
+    }
+}

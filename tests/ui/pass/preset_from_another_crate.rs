@@ -1,0 +1,41 @@
+//! Another crate's presets, used as a binding's users would: the one
+//! holding `unsafe` through `preset = unsafe(..)` (this crate's promise:
+//! only C calls `progress`, with user data made for it; `ctx` points at a
+//! live `i32`), the other plainly.
+use ffi_callback::{callback, resume_panics, try_resume};
+use ffi_callback_unsafe_macro::{exported_plain, exported_reads_ctx, exported_safe_fn};
+use std::ffi::{c_int, c_void};
+
+#[callback(preset = unsafe(exported_safe_fn))]
+extern "C" fn progress(done: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+    seen.push(done);
+    0
+}
+
+#[callback(preset = unsafe(exported_reads_ctx))]
+unsafe extern "C" fn step(ctx: *const i32, #[user_data] seen: &mut Vec<i32>) -> Result<i32, String> {
+    seen.push(0);
+    Err("failed".to_owned())
+}
+
+#[callback(preset = exported_plain)]
+extern "C" fn plain(n: c_int) -> c_int {
+    n
+}
+
+fn main() {
+    let cb: extern "C" fn(c_int, *mut c_void) -> c_int = progress;
+    let mut seen = Vec::new();
+    resume_panics(|| cb(3, progress::user_data(&mut seen)));
+    assert_eq!(seen, [3]);
+
+    let code = 42;
+    let mut seen = Vec::new();
+    let mut got = 0;
+    let result = try_resume::<_, String>(|| {
+        // SAFETY: `ctx` points at a live `i32`; the user data is made for `step`.
+        got = unsafe { step(&code, step::user_data(&mut seen)) };
+    });
+    assert_eq!((got, result), (42, Err("failed".to_owned())));
+    assert_eq!(plain(5), 5);
+}
