@@ -16,7 +16,8 @@ use crate::holder::CallbackType;
     note = "a callback type without a `#[user_data]` parameter calls a closure it recreates \
             from nothing, on any thread, at any time: the closure must capture nothing (and so \
             be `Copy + Send + Sync + 'static`); if the C function takes a `void *` for user \
-            data, mark that parameter `#[user_data]`"
+            data, mark that parameter `#[user_data]`; if it has none (`qsort`, `bsearch`), use \
+            its variant with one (`qsort_r`) or keep the state in a `thread_local!` or `static`"
 )]
 #[doc(hidden)]
 pub trait NoCaptures: Copy + Send + Sync + 'static {}
@@ -35,7 +36,8 @@ impl<F> ZeroSized<F> {
         std::mem::size_of::<F>() == 0,
         "ffi-callback: this callback type has no user-data slot, so its closure must capture \
          nothing (be zero-sized); if the C function passes a `void *` for user data, mark that \
-         parameter `#[user_data]`"
+         parameter `#[user_data]`; if it has none (`qsort`, `bsearch`), use its variant with \
+         one (`qsort_r`) or keep the state in a `thread_local!` or `static`"
     );
 }
 
