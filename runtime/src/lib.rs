@@ -37,7 +37,7 @@ pub use crate::future::{CallbackFuture, Cancelled, Completion, future};
 #[cfg(feature = "stream")]
 pub use crate::future::{CallbackStream, Sender, stream};
 pub use crate::owned::{Boxed, Once, RawCallback, RawOnce};
-pub use crate::panic::{resume_panics, resume_panics_with, try_resume};
+pub use crate::panic::{resume_panics, resume_panics_with, try_resume, try_resume_with};
 pub use crate::raise::Failure;
 pub use crate::report::{Report, ReportKind, Reporter, set_reporter};
 pub use crate::returns::{CallbackReturn, Fallback};

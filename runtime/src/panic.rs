@@ -103,9 +103,13 @@ struct Guard<'a> {
     /// Made on demand for holders poisoned under this guard; released when
     /// the guard finishes.
     ticket: Cell<Option<Arc<Ticket>>>,
-    /// `resume_panics_with`'s stop: called once, when the guard first
-    /// keeps something.
+    /// `resume_panics_with`'s (or `try_resume_with`'s) stop: called once,
+    /// when this guard's C call must end: it keeps a panic or an error, or
+    /// an error kept by a guard outside it passed through it (see
+    /// [`stop_up_to`]).
     stop: Option<&'a dyn Fn()>,
+    /// Set when `stop` has been called (or is being called).
+    stopped: Cell<bool>,
 }
 
 impl Guard<'_> {
@@ -366,6 +370,15 @@ pub fn resume_panics<R>(f: impl FnOnce() -> R) -> R {
 /// panic is kept (`g_main_loop_quit(loop)`), so that `run` returns and the
 /// panic can be re-raised. A panic inside `stop` is reported and dropped.
 ///
+/// Errors stop the loop too: when a callback inside `run` fails with an
+/// error that a [`try_resume`] outside this guard keeps, `stop` is called
+/// the same way, so that `run` returns and the error comes back (`run`'s
+/// value then goes to the code between the two guards, and `try_resume`
+/// returns the error). An error kept by a `try_resume` inside `run` does
+/// not call it: that guard's own C call ends, and `run` goes on. For an
+/// event loop whose callbacks fail with typed errors,
+/// [`try_resume_with`] is the one guard that does both.
+///
 /// ```
 /// use std::cell::Cell;
 /// use ffi_callback::{callback, resume_panics_with};
@@ -407,6 +420,11 @@ pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
 /// `resume` callbacks return their fallback without running user code until
 /// `try_resume` returns.
 ///
+/// A kept error also calls the `stop` of every [`resume_panics_with`]
+/// guard it passed through on its way here (those inside `f`), so an event
+/// loop under one of them ends, and `f` returns. For an event loop run
+/// directly by `f`, [`try_resume_with`] names the `stop`.
+///
 /// ```
 /// use std::ffi::c_void;
 /// use ffi_callback::{callback, try_resume};
@@ -436,13 +454,67 @@ pub fn resume_panics_with<R>(run: impl FnOnce() -> R, stop: impl Fn()) -> R {
 /// ```
 #[inline]
 pub fn try_resume<R, E: 'static>(f: impl FnOnce() -> R) -> Result<R, E> {
+    try_resume_guarded(f, None)
+}
+
+/// [`try_resume`] for a C call that does not return by itself once an
+/// error or a panic is kept, such as an event loop (`g_main_loop_run`):
+/// `stop` is called once, from inside the callback that failed (or
+/// panicked), right after the error (or panic) is kept
+/// (`g_main_loop_quit(loop)`), so that `run` returns and the error can be
+/// returned (or the panic re-raised), as [`resume_panics_with`] does for
+/// panics. A panic inside `stop` is reported and dropped.
+///
+/// ```
+/// use std::cell::Cell;
+/// use ffi_callback::{callback, try_resume_with};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Overheated(u32);
+///
+/// #[callback(error = Overheated, on_error = 0)]
+/// type Tick = unsafe extern "C" fn(#[user_data] ud: *mut std::ffi::c_void) -> i32;
+///
+/// // Stands in for an event loop that runs until told to quit.
+/// let running = Cell::new(true);
+/// let mut ticks = 0;
+/// let mut dispatched = 0;
+/// let tick = Tick::new(|| {
+///     ticks += 1;
+///     if ticks == 3 {
+///         return Err(Overheated(ticks));
+///     }
+///     Ok(1)
+/// });
+/// let result = try_resume_with(
+///     || while running.get() {
+///         dispatched += 1;
+///         // SAFETY: the holder is alive and unmoved for the call.
+///         unsafe { tick.function()(tick.user_data()) };
+///     },
+///     || running.set(false),
+/// );
+/// assert_eq!(result, Err(Overheated(3)));
+/// assert_eq!(dispatched, 3); // the loop ended right after the error
+/// ```
+#[inline]
+pub fn try_resume_with<R, E: 'static>(run: impl FnOnce() -> R, stop: impl Fn()) -> Result<R, E> {
+    try_resume_guarded(run, Some(&stop))
+}
+
+/// The body of [`try_resume`] and [`try_resume_with`].
+#[inline(always)]
+fn try_resume_guarded<R, E: 'static>(
+    f: impl FnOnce() -> R,
+    stop: Option<&dyn Fn()>,
+) -> Result<R, E> {
     let error = ErrorCell::<E>(Cell::new(None));
     let slot = ErrorSlot {
         type_id: TypeId::of::<E>(),
         type_name: std::any::type_name::<E>(),
         slot: ptr::from_ref(&error.0).cast(),
     };
-    let value = run_erased(f, |run| run_guarded(None, Some(slot), run));
+    let value = run_erased(f, |run| run_guarded(stop, Some(slot), run));
     match error.0.take() {
         Some((error, _)) => Err(error),
         None => Ok(value),
@@ -502,6 +574,7 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn 
         error,
         ticket: Cell::new(None),
         stop,
+        stopped: Cell::new(false),
     };
     let result = with_guard(&guard, run);
     finish(result, guard.kept.take());
@@ -547,7 +620,8 @@ pub(crate) enum Kept {
 }
 
 /// `on_panic = resume`: keeps `payload` in this thread's innermost guard and
-/// poisons the thread, calling the guard's `stop` the first time.
+/// poisons the thread, calling the guard's `stop` (once: the first time it
+/// keeps something, unless an error passing through it called it before).
 pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
     let guard = THREAD.with(|t| {
         let guard = t.guard.get();
@@ -563,7 +637,6 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
     // still running on this thread: `with_guard` unlinks it before that call
     // returns or unwinds.
     let guard = unsafe { &*guard };
-    let first = !guard.holds_something();
     match guard.kept.take() {
         None => guard.kept.set(Some(payload)),
         Some(earlier) => {
@@ -571,15 +644,14 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
             dispose(payload);
         }
     }
-    if first {
-        call_stop(guard);
-    }
+    // The innermost guard keeps every panic: no guard inside it to stop.
+    stop_up_to(guard);
     Kept::Kept
 }
 
-/// The `Err(e)` path of a `Result` callback (a callback type's closure, a
-/// once-callback, a set's entry), run under the callback's panic policy
-/// (its own catch, after the body's): computes C's value with
+/// The `Err(e)` path of a `Result` callback (a fn, a callback type's
+/// closure, a once-callback, a set's entry), run under the callback's
+/// panic policy (its own catch, after the body's): computes C's value with
 /// `on_error(&e)`, then hands `e` to the thread's guard
 /// ([`keep_error_or_unwind`]). Returns C's value.
 ///
@@ -637,23 +709,16 @@ fn keep_error_or_unwind<E: 'static>(site: &'static Site, error: E) {
     }
 }
 
-/// [`keep_error_or_unwind`] for callers outside the callback's panic catch
-/// (the fn form's trampolines): never unwinds. A panic of the dropped
-/// error's `Drop` cannot reach a policy from here; it is reported, naming
-/// the callback, and dropped.
-pub(crate) fn keep_error<E: 'static>(site: &'static Site, error: E) {
-    if let Some(rejected) = keep(site, error) {
-        drop_error_caught(site, rejected, ErrorDrop::NotKept);
-    }
-}
-
 /// A `Result` callback's `Err(e)`: kept in the innermost `try_resume` guard
 /// for `E` (the first error wins; the thread is poisoned), passing through
 /// inner guards that take no `E` (a `resume_panics`, a `try_resume` for
 /// another type), as an exception finds its handler. Returns the error if
 /// it was not kept: no guard on the thread takes `E` (reported), or an
 /// earlier error won. The caller drops it: its `Drop` is user code, which
-/// runs only once the guard's state is consistent.
+/// runs only once the guard's state is consistent. When a guard takes it
+/// (kept or not), the `stop`s from the innermost guard out to that one are
+/// called ([`stop_up_to`]; each only once, so after the first error only a
+/// guard started since then, inside the keeper, is stopped).
 fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
     let mut guard = THREAD.with(|t| t.guard.get());
     // For the report: the type the innermost typed guard takes instead.
@@ -672,7 +737,6 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
             // still running on this thread (the type ids match), and only
             // this thread touches it.
             let cell = unsafe { &*slot.slot.cast::<KeptError<E>>() };
-            let first = !g.holds_something();
             let rejected = match cell.take() {
                 None => {
                     cell.set(Some((error, site)));
@@ -688,9 +752,11 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
             // inner guards: the rest of the C call gets fallbacks, fn form
             // and holders alike.
             THREAD.with(|t| set_poisoned(t, true));
-            if first {
-                call_stop(g);
-            }
+            // The C calls of this guard and of those the error passed
+            // through must end for the error to come back: an event loop
+            // under an inner `resume_panics_with` would otherwise run on,
+            // poisoned, and this guard never return.
+            stop_up_to(g);
             return rejected;
         }
         guard = g.outer.get();
@@ -705,8 +771,9 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
 pub(crate) enum ErrorDrop {
     /// The callback's `on_error` expression panicked; that panic goes on.
     OnErrorPanicked,
-    /// No guard kept it, and no policy is at hand (the fn form).
-    NotKept,
+    /// It went to the `on_raise` handler of a callback with a raise exit,
+    /// which then raises: no policy is at hand.
+    Raised,
     /// A `try_resume` kept it, but ended by a panic instead.
     NotReturned,
 }
@@ -715,7 +782,7 @@ pub(crate) enum ErrorDrop {
 /// such a panic is caught, reported naming the callback, and disposed of.
 #[cold]
 #[inline(never)]
-fn drop_error_caught<E>(site: &'static Site, error: E, why: ErrorDrop) {
+pub(crate) fn drop_error_caught<E>(site: &'static Site, error: E, why: ErrorDrop) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(error))) {
         report::error_drop_panicked(site, std::any::type_name::<E>(), why, &*payload);
         dispose(payload);
@@ -777,19 +844,37 @@ fn ticket_of(guard: &Guard<'_>) -> Arc<Ticket> {
     ticket
 }
 
+/// Calls the `stop` of every guard on this thread from the innermost out
+/// to `keeper`, which keeps a panic or an error, `keeper` included (each
+/// guard's `stop` at most once, innermost first): the C calls that must
+/// end for what `keeper` keeps to come back. Guards outside `keeper` go on.
+fn stop_up_to(keeper: &Guard<'_>) {
+    let keeper = ptr::from_ref(keeper).cast::<Guard<'static>>();
+    let mut guard = THREAD.with(|t| t.guard.get());
+    while !guard.is_null() {
+        // SAFETY: guards on the thread's list belong to guard calls still
+        // running on this thread (`with_guard` unlinks them before they
+        // end); a `stop` called below runs and returns inside them all.
+        let g = unsafe { &*guard };
+        call_stop(g);
+        if ptr::eq(guard, keeper) {
+            return;
+        }
+        guard = g.outer.get();
+    }
+}
+
+/// Calls `guard`'s `stop`, unless it has been called already (or is being
+/// called).
 fn call_stop(guard: &Guard<'_>) {
     if let Some(stop) = guard.stop {
+        if guard.stopped.replace(true) {
+            return;
+        }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(stop)) {
             report::event(None, Event::StopPanicked, Some(&*payload));
             dispose(payload);
         }
-    }
-}
-
-/// Drops a value whose `Drop` may panic, without letting the panic unwind.
-pub(crate) fn drop_quietly<T>(value: T) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        dispose(payload);
     }
 }
 

@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::panic::{Site, dispose, drop_quietly, payload_message, refusal_text};
+use crate::panic::{ErrorDrop, Site, dispose, drop_error_caught, payload_message, refusal_text};
 use crate::reentry;
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -159,7 +159,10 @@ fn finish<O: CallbackReturn<R>, R>(
             Ok(value) => Ok(value),
             Err(error) => {
                 prepare(site, on_raise, Failure::Failed(&error));
-                drop_quietly(error);
+                // Nothing may unwind from here (the raise follows, into C):
+                // a panic of the error's `Drop` is reported, naming the
+                // callback, and dropped.
+                drop_error_caught(site, error, ErrorDrop::Raised);
                 Err(Raise)
             }
         },

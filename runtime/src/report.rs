@@ -38,8 +38,8 @@ pub enum ReportKind {
     /// not go to the callback's policy: while its `on_error` expression
     /// panicked (that panic goes to the policy), while a panic won over the
     /// error kept by `try_resume` / `try_scope` (that panic goes on), or
-    /// for an error no guard kept, from a fn-form callback. The panic of
-    /// the `Drop` was dropped.
+    /// after a callback with a raise exit handed it to its `on_raise` (the
+    /// raise goes on). The panic of the `Drop` was dropped.
     ErrorDropPanicked,
     /// A guard finished while its thread was already unwinding (a guard in
     /// a `Drop` during a panic): the panic it kept was dropped instead of
@@ -279,9 +279,10 @@ pub(crate) fn error_drop_panicked(
              expression panicked, and the error was dropped before that panic went on to the \
              callback's `on_panic` policy; the panic of the error's `Drop` was dropped"
         ),
-        ErrorDrop::NotKept => format!(
-            "no guard kept the error (of type `{error_type}`), and a panic of its `Drop` cannot \
-             unwind into C; it was dropped"
+        ErrorDrop::Raised => format!(
+            "the callback failed with an error of type `{error_type}`, which went to its \
+             `on_raise` handler; a panic of the error's `Drop` cannot unwind into C, and the \
+             raise goes on; it was dropped"
         ),
         ErrorDrop::NotReturned => format!(
             "the error (of type `{error_type}`) was kept for `try_resume`/`try_scope`, which \

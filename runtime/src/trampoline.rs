@@ -6,7 +6,7 @@ use std::any::type_name;
 use std::ffi::c_void;
 
 use crate::holder::fallback_or_abort;
-use crate::panic::{PoisonFilter, Site, keep_error, refuse, thread_poisoned};
+use crate::panic::{PoisonFilter, Site, fail, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
 use crate::returns::CallbackReturn;
@@ -115,22 +115,19 @@ where
             refuse_null::<U>(site);
         }
         // SAFETY: forwarded from the caller; not null if `U` needs it.
-        unsafe { run_body(site, user_data, body, on_error) }
+        unsafe { run_body(site, user_data, body) }
     };
-    finish(P::catch(site, run), fallback, site)
+    finish::<P, O::Error, R>(P::catch(site, run), on_error, fallback, site)
 }
 
-/// What the body's catch gave: the value for C, or (for an `Err`) the value
-/// for C and the error to keep.
-type BodyResult<R, E> = Result<R, (R, E)>;
-
+/// Runs the body: the value for C, or the error it failed with. `on_error`
+/// is not run here, inside the body's catch, but after it (see [`finish`]).
 #[inline(always)]
 unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
     user_data: *mut c_void,
     body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
-    on_error: impl FnOnce(&O::Error) -> R,
-) -> BodyResult<R, O::Error> {
+) -> Result<R, O::Error> {
     let output = if U::EXCLUSIVE
         && cfg!(debug_assertions)
         && !user_data.is_null()
@@ -144,10 +141,7 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
         // SAFETY: forwarded from the caller.
         body(unsafe { <U as UserDataAt<'_>>::lend(user_data) })
     };
-    match output.into_result() {
-        Ok(value) => Ok(value),
-        Err(error) => Err((on_error(&error), error)),
-    }
+    output.into_result()
 }
 
 /// Runs the body under the policy: what C gets.
@@ -163,32 +157,65 @@ unsafe fn run_caught<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
 ) -> R {
     // SAFETY: forwarded from the caller.
-    let run = || unsafe { run_body(site, user_data, body, on_error) };
-    finish(P::catch(site, run), fallback, site)
+    let run = || unsafe { run_body(site, user_data, body) };
+    finish::<P, O::Error, R>(P::catch(site, run), on_error, fallback, site)
 }
 
+/// What C gets once the body's catch is done: the body's value, the
+/// fallback after a handled panic, or, for an `Err`, what a cold tail call
+/// makes of it. The `Err` path (`on_error` and the error's `Drop`, user
+/// code that may panic) is not inside the body's catch, which then needs no
+/// landing pad for a body that cannot panic, and the `Ok` path keeps
+/// nothing for it.
 #[inline(always)]
-fn finish<E: 'static, R>(
-    caught: Result<BodyResult<R, E>, Caught>,
+fn finish<P: Policy, E: 'static, R>(
+    caught: Result<Result<R, E>, Caught>,
+    on_error: impl FnOnce(&E) -> R,
     fallback: impl FnOnce() -> R,
     site: &'static Site,
 ) -> R {
     match caught {
         Ok(Ok(value)) => value,
-        Ok(Err((value, error))) => keep_error_cold(site, error, value),
+        Ok(Err(error)) => {
+            if P::UNWINDS {
+                // `on_panic = unwind`: a panic of `on_error` or of the
+                // error's `Drop` unwinds to the caller, as the body's does
+                // (the Rust ABI: it may unwind).
+                return fail(site, error, on_error);
+            }
+            failed_nounwind::<P, E, R, _, _>(site, error, on_error, fallback)
+        }
         Err(Caught) => fallback_or_abort(site, fallback),
     }
 }
 
-/// Hands an error to the thread's `try_resume` guard (or reports it), and
-/// passes through the value C gets, which then need not wait in a
-/// register across the call.
+/// A call whose body returned `Err(error)`: C's value is `on_error(&error)`,
+/// and the error goes to the thread's guard ([`fail`]), under the policy's
+/// catch: a panic of `on_error`, or of the error's `Drop` when no guard
+/// keeps it, is handled like a panic of the body (kept for the guard,
+/// reported, or an abort naming the callback), and C gets the fallback.
+/// A kept error poisons the thread (the guard does that). Only for the
+/// policies that do not unwind, so it is nounwind (`extern "C"`): the
+/// trampoline tail-calls it and needs no landing pad.
 #[cold]
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-extern "C" fn keep_error_cold<E: 'static, R>(site: &'static Site, error: E, value: R) -> R {
-    keep_error(site, error);
-    value
+extern "C" fn failed_nounwind<P, E, R, OnError, Fallback>(
+    site: &'static Site,
+    error: E,
+    on_error: OnError,
+    fallback: Fallback,
+) -> R
+where
+    P: Policy,
+    E: 'static,
+    OnError: FnOnce(&E) -> R,
+    Fallback: FnOnce() -> R,
+{
+    match P::catch(site, move || fail(site, error, on_error)) {
+        Ok(value) => value,
+        Err(Caught) => fallback_or_abort(site, fallback),
+    }
 }
 
 /// [`call_fn`] after the fast filter failed: the exact check, then the

@@ -110,10 +110,61 @@ impl Conn for Connection {
     }
 }
 
-/// A fn-form callback that fails with an exploding `Bomb(n)`.
+/// A fn-form callback that fails with an exploding `Bomb(n)`
+/// (`on_panic = resume`, the default).
 #[callback(fallback = -4, on_error = e.code())]
 extern "C" fn fail_fn(n: c_int, #[user_data] drops: &Arc<AtomicU32>) -> Result<c_int, Bomb> {
     Err(Bomb::new(n, true, drops))
+}
+
+/// [`fail_fn`] under `on_panic = fallback`.
+#[callback(on_panic = fallback, fallback = -5, on_error = e.code())]
+extern "C" fn fail_fn_or_fallback(
+    n: c_int,
+    #[user_data] drops: &Arc<AtomicU32>,
+) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+/// [`fail_fn`] under `on_panic = abort`.
+#[callback(on_panic = abort, on_error = e.code())]
+extern "C" fn fail_fn_or_abort(
+    n: c_int,
+    #[user_data] drops: &Arc<AtomicU32>,
+) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+/// [`fail_fn`] under `on_panic = unwind`, with an unwinding ABI.
+#[callback(on_panic = unwind, on_error = e.code())]
+extern "C-unwind" fn fail_fn_or_unwind(
+    n: c_int,
+    #[user_data] drops: &Arc<AtomicU32>,
+) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+/// The status a raising child exits with: its `raise` stands in for a C
+/// library's longjmp (which never returns) by ending the process.
+const RAISED: i32 = 71;
+
+/// [`fail_fn`] with a raise exit: its error goes to `on_raise`, is dropped
+/// (which panics), and then the call raises.
+#[callback(
+    on_raise = eprintln!("child: on_raise saw: {failure}"),
+    raise = std::process::exit(RAISED),
+)]
+extern "C" fn fail_fn_raising(
+    n: c_int,
+    #[user_data] drops: &Arc<AtomicU32>,
+) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+impl std::fmt::Display for Bomb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bomb({})", self.code)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -183,6 +234,11 @@ fn child() {
         "on_error_panics_under_abort" => on_error_panics_under_abort(),
         "on_error_panics_under_unwind" => on_error_panics_under_unwind(),
         "unkept_error_panics_without_any_guard" => unkept_error_panics_without_any_guard(),
+        "fn_on_error_panics_under_resume" => fn_on_error_panics_under_resume(),
+        "fn_on_error_panics_under_fallback" => fn_on_error_panics_under_fallback(),
+        "fn_on_error_panics_under_unwind" => fn_on_error_panics_under_unwind(),
+        "fn_on_error_panics_under_abort" => fn_on_error_panics_under_abort(),
+        "fn_raising_error_drop_panics" => fn_raising_error_drop_panics(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned");
@@ -640,26 +696,199 @@ fn unkept_error_whose_drop_panics_with_no_guard_at_all_aborts_naming_the_callbac
 }
 
 // ---------------------------------------------------------------------------
-// The fn form hands its error to the guard outside its panic catch: a
-// panic of the error's `Drop` there is reported naming the callback (it
-// was dropped without a word before).
+// The fn form: its `Err` path runs after the body's catch, under the
+// policy's own, as for the callback types. Before, `on_error` ran inside
+// the body's catch with the error live, and an error no guard kept was
+// dropped outside any policy.
 // ---------------------------------------------------------------------------
 
-#[test]
-fn fn_form_error_without_a_guard_whose_drop_panics_is_reported() {
+fn fn_on_error_panics_under_resume() {
     let drops = counter();
-    let (received, reports) = reports_during(|| {
-        // SAFETY: the user data is made for `fail_fn` from a live `&Arc`.
-        resume_panics(|| unsafe { fail_fn(17, fail_fn::user_data(&drops)) })
+    let mut received = 0;
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            // SAFETY: the user data is made for `fail_fn` from a live `&Arc`.
+            try_resume::<_, Bomb>(|| received = unsafe { fail_fn(-20, fail_fn::user_data(&drops)) })
+        })
     });
-    assert_eq!(received, 17);
-    assert_eq!(count(&drops), 1);
+    assert_eq!(message(&*payload), "expected: on_error panicked for -20");
+    assert_eq!(received, -4, "C received the fallback");
+    assert_eq!(count(&drops), 1, "the error was dropped once");
     assert_reported(
         &reports,
         ReportKind::ErrorDropPanicked,
         &[
             "dropping the error value of the callback `error_drop_panics::fail_fn`",
-            "expected: dropping Bomb(17) panicked",
+            "expected: dropping Bomb(-20) panicked",
+            "`on_error` expression panicked",
         ],
     );
+}
+
+#[test]
+fn fn_form_on_error_panicking_while_the_error_drop_panics_goes_to_the_guard() {
+    survives(
+        "fn_on_error_panics_under_resume",
+        fn_on_error_panics_under_resume,
+    );
+}
+
+fn fn_on_error_panics_under_fallback() {
+    let drops = counter();
+    let (received, reports) = reports_during(|| {
+        // SAFETY: the user data is made for `fail_fn_or_fallback` from a
+        // live `&Arc`.
+        unsafe { fail_fn_or_fallback(-21, fail_fn_or_fallback::user_data(&drops)) }
+    });
+    assert_eq!(received, -5, "C received the fallback");
+    assert_eq!(count(&drops), 1);
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropPanicked,
+        &[
+            "`error_drop_panics::fail_fn_or_fallback`",
+            "dropping Bomb(-21) panicked",
+        ],
+    );
+    assert_reported(
+        &reports,
+        ReportKind::PanicReturnedFallback,
+        &[
+            "`error_drop_panics::fail_fn_or_fallback`",
+            "expected: on_error panicked for -21",
+        ],
+    );
+}
+
+#[test]
+fn fn_form_on_error_panicking_under_fallback_is_reported_and_returns_the_fallback() {
+    survives(
+        "fn_on_error_panics_under_fallback",
+        fn_on_error_panics_under_fallback,
+    );
+}
+
+fn fn_on_error_panics_under_unwind() {
+    let drops = counter();
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            // SAFETY: the user data is made for `fail_fn_or_unwind` from a
+            // live `&Arc`; the call may unwind (`C-unwind`).
+            unsafe { fail_fn_or_unwind(-22, fail_fn_or_unwind::user_data(&drops)) }
+        })
+    });
+    assert_eq!(message(&*payload), "expected: on_error panicked for -22");
+    assert_eq!(count(&drops), 1);
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropPanicked,
+        &[
+            "`error_drop_panics::fail_fn_or_unwind`",
+            "dropping Bomb(-22) panicked",
+        ],
+    );
+}
+
+#[test]
+fn fn_form_on_error_panicking_under_unwind_unwinds_after_dropping_the_error() {
+    survives(
+        "fn_on_error_panics_under_unwind",
+        fn_on_error_panics_under_unwind,
+    );
+}
+
+fn fn_on_error_panics_under_abort() {
+    let drops = counter();
+    // SAFETY: the user data is made for `fail_fn_or_abort` from a live `&Arc`.
+    unsafe { fail_fn_or_abort(-23, fail_fn_or_abort::user_data(&drops)) };
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "aborts; Miri cannot run a child process")]
+fn fn_form_on_error_panicking_under_abort_aborts_naming_the_callback() {
+    aborts_naming(
+        "fn_on_error_panics_under_abort",
+        &[
+            "ffi-callback: the callback `error_drop_panics::fail_fn_or_abort` \
+             (tests/tests/error_drop_panics.rs:",
+            "panicked: expected: on_error panicked for -23",
+            "(on_panic = abort)",
+            "dropping the error value of the callback `error_drop_panics::fail_fn_or_abort`",
+        ],
+    );
+}
+
+#[test]
+fn fn_form_error_without_a_guard_of_its_type_whose_drop_panics_is_resumed_by_the_guard() {
+    let drops = counter();
+    let mut received = [0; 2];
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            // SAFETY: the user data is made for `fail_fn` from a live `&Arc`.
+            resume_panics(|| unsafe {
+                let ud = fail_fn::user_data(&drops);
+                received = [fail_fn(17, ud), fail_fn(18, ud)];
+            })
+        })
+    });
+    // The drop's panic is the callback's: kept for the guard, C received
+    // the fallback, and the poisoned thread did not run the body again.
+    assert_eq!(message(&*payload), "expected: dropping Bomb(17) panicked");
+    assert_eq!(received, [-4, -4]);
+    assert_eq!(count(&drops), 1);
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropped,
+        &["`error_drop_panics::fail_fn`"],
+    );
+}
+
+#[test]
+fn fn_form_unkept_error_whose_drop_panics_under_fallback_returns_the_fallback() {
+    let drops = counter();
+    let (received, reports) = reports_during(|| {
+        // SAFETY: the user data is made for `fail_fn_or_fallback` from a
+        // live `&Arc`.
+        unsafe { fail_fn_or_fallback(19, fail_fn_or_fallback::user_data(&drops)) }
+    });
+    assert_eq!(received, -5);
+    assert_eq!(count(&drops), 1);
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropped,
+        &["`error_drop_panics::fail_fn_or_fallback`"],
+    );
+    assert_reported(
+        &reports,
+        ReportKind::PanicReturnedFallback,
+        &["expected: dropping Bomb(19) panicked"],
+    );
+}
+
+fn fn_raising_error_drop_panics() {
+    let drops = counter();
+    // SAFETY: the user data is made for `fail_fn_raising` from a live `&Arc`.
+    unsafe { fail_fn_raising(24, fail_fn_raising::user_data(&drops)) };
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "exits; Miri cannot run a child process")]
+fn fn_form_raise_whose_error_drop_panics_reports_it_and_raises() {
+    let (status, stderr) = spawn_child("fn_raising_error_drop_panics");
+    assert_eq!(
+        status.code(),
+        Some(RAISED),
+        "the call raised; stderr:\n{stderr}"
+    );
+    for needle in [
+        "child: on_raise saw: Bomb(24)",
+        "dropping the error value of the callback `error_drop_panics::fail_fn_raising`",
+        "expected: dropping Bomb(24) panicked",
+        "went to its `on_raise` handler",
+    ] {
+        assert!(
+            stderr.contains(needle),
+            "stderr should mention {needle:?}; it is:\n{stderr}"
+        );
+    }
 }
