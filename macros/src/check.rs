@@ -543,10 +543,15 @@ fn check_fn<'a>(
     }
     if let Some(given) = &options.safe_fn {
         if marker.is_none() {
-            errors.error(
-                given.key,
-                "`unsafe(safe_fn)` is not needed: a callback without user data is already a safe fn",
-            );
+            // A binding's preset gives it to every callback: needless here,
+            // not wrong.
+            if !options.safe_fn_from_preset {
+                errors.error(
+                    given.key,
+                    "`unsafe(safe_fn)` is not needed: a callback without user data is already a \
+                     safe fn",
+                );
+            }
         } else if item.written_unsafe.is_some() {
             errors.error(
                 given.key,
@@ -985,7 +990,7 @@ fn check_type<'a>(
                 "`unsafe(safe_fn)` makes the trampoline a safe fn, but this type is an `unsafe` \
                  fn pointer: remove one of them",
             );
-        } else if !has_user_data && !borrows_parameters(item) {
+        } else if !has_user_data && !borrows_parameters(item) && !options.safe_fn_from_preset {
             errors.error(
                 given.key,
                 "`unsafe(safe_fn)` is not needed: a callback type without user data or borrowed \
@@ -1555,7 +1560,18 @@ pub(crate) fn entry_options(
             if entry.params.iter().any(|p| !p.user_data.is_empty()) {
                 defaults.user_data = None;
             }
-            own.or(defaults)
+            // The set's `preset = unsafe(path)`: its promises are each
+            // entry's (`or` keeps an item's own use only, so that a
+            // preset's options cannot name a use of their own).
+            let preset_use = defaults.preset_use.take();
+            let holds = (
+                defaults.preset_holds_unsafe,
+                defaults.preset_holds_unsafe_block,
+            );
+            let mut merged = own.or(defaults);
+            merged.preset_use = preset_use;
+            (merged.preset_holds_unsafe, merged.preset_holds_unsafe_block) = holds;
+            merged
         })
         .collect()
 }

@@ -824,6 +824,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let site_value = site_of(model);
     let debug = debug_impl(model, f, &quote!(#runtime::__private));
     let docs = struct_docs(model, "C callbacks without user data, so only capture-free");
+    let promise = safe_fn_promise(common);
 
     quote! {
         #(#attrs)*
@@ -833,6 +834,8 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         }
 
         #debug
+
+        #promise
 
         #(#cfgs)*
         #[allow(dead_code)]

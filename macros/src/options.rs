@@ -108,6 +108,9 @@ pub(crate) struct Options {
     /// `unsafe(safe_fn)` (an `unsafe { }` block).
     pub(crate) preset_holds_unsafe: bool,
     pub(crate) preset_holds_unsafe_block: bool,
+    /// `unsafe(safe_fn)` came from the preset, not the item: a binding's
+    /// blanket preset, not an error where the item needs no promise.
+    pub(crate) safe_fn_from_preset: bool,
     /// `raise = EXPR`: the diverging C call that ends a failed call
     /// (`lua_error(l)`).
     pub(crate) raise: Option<Given<Expr>>,
@@ -167,7 +170,10 @@ impl Options {
                 arg => options.add(arg, errors),
             }
         }
-        options.or(defaults)
+        let safe_fn_from_preset = options.safe_fn.is_none() && defaults.safe_fn.is_some();
+        let mut options = options.or(defaults);
+        options.safe_fn_from_preset = safe_fn_from_preset;
+        options
     }
 
     /// Each option not given here is taken from `defaults`.
@@ -196,6 +202,7 @@ impl Options {
             preset_use: self.preset_use,
             preset_holds_unsafe: self.preset_holds_unsafe,
             preset_holds_unsafe_block: self.preset_holds_unsafe_block,
+            safe_fn_from_preset: self.safe_fn_from_preset,
         }
     }
 

@@ -477,8 +477,8 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
     note = "a `send` or `sync` callback (or one without user data) may be called on other \
             threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
             must then be of a `Sync` type (no `Cell`, `Rc` or raw pointer field, nor a \
-            reference to one), an `&mut T` of a `Send` type (a raw pointer itself, `&*const T`, \
-            needs neither); or receive the C pointer and borrow it in an `unsafe` block whose \
+            reference to one), an `&mut T` of a `Send` type (a raw pointer written as such, \
+            `&*const T`, needs neither; through an alias such as `gpointer` it is checked); or receive the C pointer and borrow it in an `unsafe` block whose \
             SAFETY comment says why that holds"
 )]
 pub unsafe trait SharedAcrossThreads {}

@@ -18,6 +18,17 @@ unsafe extern "C" fn step(ctx: *const i32, #[user_data] seen: &mut Vec<i32>) -> 
     Err("failed".to_owned())
 }
 
+// The binding's blanket preset on callbacks without user data, whose
+// `unsafe(safe_fn)` is needless there (not an error: the user never wrote
+// it).
+#[callback(preset = unsafe(exported_safe_fn))]
+extern "C" fn no_data(n: c_int) -> c_int {
+    n + 1
+}
+
+#[callback(preset = unsafe(exported_safe_fn))]
+type NoData = extern "C" fn(n: c_int) -> c_int;
+
 #[callback(preset = exported_plain)]
 extern "C" fn plain(n: c_int) -> c_int {
     n
@@ -38,4 +49,6 @@ fn main() {
     });
     assert_eq!((got, result), (42, Err("failed".to_owned())));
     assert_eq!(plain(5), 5);
+    assert_eq!(no_data(1), 2);
+    assert_eq!(NoData::scope(|n| n * 3, |f| f(2)), 6);
 }

@@ -30,6 +30,13 @@ pub mod presets {
     }
 
     ffi_callback::preset! {
+        /// An `unsafe { }` block in the fallback, reading the first parameter.
+        #[macro_export]
+        pub(crate) exported_fallback_reads_ctx =
+            (fallback = unsafe { ::ffi_callback_unsafe_macro::presets::error_code(ctx) });
+    }
+
+    ffi_callback::preset! {
         /// No `unsafe`.
         #[macro_export]
         pub(crate) exported_plain = (fallback = -1);
