@@ -85,8 +85,9 @@ impl<T> Fallback for Option<T> {
     message = "this callback returns `{Self}`, but the C function returns `{R}`",
     label = "returns `{Self}`, not `{R}`",
     note = "a callback returns the C type (`{R}`), or `Result<{R}, E>` to fail with an error \
-            value that the Rust caller gets back from `try_resume`/`try_scope`; a closure that \
-            only panics needs its return type written: `|..| -> {R} {{ panic!(..) }}`"
+            value that the Rust caller gets back from `try_resume`/`try_scope` (a closure for a \
+            C `int` may also return `bool` or `Ordering`); a closure that only panics needs its \
+            return type written: `|..| -> {R} {{ panic!(..) }}`"
 )]
 pub trait CallbackReturn<R> {
     /// `Infallible` for a plain `R`.
@@ -216,6 +217,32 @@ impl CallbackReturn<std::ffi::c_int> for bool {
 #[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl PlainReturn<std::ffi::c_int> for bool {}
+
+/// A comparator's closure may return `Ordering` for the C `int` of
+/// `qsort`, `bsearch` or a sqlite collation: `Less` is `-1`, `Equal` `0`,
+/// `Greater` `1`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl CallbackReturn<std::ffi::c_int> for std::cmp::Ordering {
+    type Error = Infallible;
+    #[inline(always)]
+    fn into_result(self) -> Result<std::ffi::c_int, Infallible> {
+        Ok(self as std::ffi::c_int)
+    }
+}
+
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl PlainReturn<std::ffi::c_int> for std::cmp::Ordering {}
+
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+impl<E> DeclaredReturn<std::ffi::c_int, E> for std::cmp::Ordering {
+    #[inline(always)]
+    fn declared_error(error: &Infallible) -> &E {
+        match *error {}
+    }
+}
 
 /// What a closure returns for a callback type (or a set's entry point)
 /// declared with `on_continue = EXPR, on_break = EXPR`: `ControlFlow<()>`,

@@ -288,7 +288,7 @@ fn qsort_sorts_an_array_of_c_strings() {
             // SAFETY: qsort passes pointers to two elements of `pointers`,
             // each a C string of `owned`, alive for the sort.
             let (a, b) = unsafe { (CStr::from_ptr(*a), CStr::from_ptr(*b)) };
-            (a.count_bytes(), a).cmp(&(b.count_bytes(), b)) as c_int
+            (a.count_bytes(), a).cmp(&(b.count_bytes(), b))
         },
         // SAFETY: `pointers` is a valid array of `*const c_char`, each a
         // NUL-terminated string that outlives the call.
