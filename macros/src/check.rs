@@ -1648,6 +1648,13 @@ fn check_set<'a>(
              `sync`: `Send + Sync`): remove them",
         );
     }
+    if let Some(where_clause) = &item.generics.where_clause {
+        errors.spanned(
+            where_clause,
+            "a callback set's bounds come from its threading contract (`send`: `Send`, `sync`: \
+             `Send + Sync`): remove the `where` clause",
+        );
+    }
     for other in &item.other_items {
         errors.spanned(
             other,
@@ -1849,6 +1856,22 @@ fn check_entry<'a>(
                         "the entry point `{}` takes the state as `&mut self`, `&self` (which may \
                          nest) or `self` (the set's destroy): the state is in a holder C \
                          points at, never a `Box` or other smart pointer",
+                        entry.ident.unraw()
+                    ),
+                ),
+            );
+            None
+        }
+        Some((SetReceiver::Exclusive, tokens)) if threading == Some(Threading::Sync) => {
+            error(
+                errors,
+                syn::Error::new_spanned(
+                    tokens,
+                    format_args!(
+                        "a `sync` set's entry points may run at once on several threads, so \
+                         `{}` cannot take `&mut self`: take `&self` and keep what changes in a \
+                         `Mutex` or atomics (or declare the set `send`, whose calls never \
+                         overlap)",
                         entry.ident.unraw()
                     ),
                 ),

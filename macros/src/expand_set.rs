@@ -418,7 +418,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let site_var = Ident::new("__ffi_site", Span::mixed_site());
     // For an accessor: the entry after the accessor ran, which a retried
     // call starts again from (the accessor is user code, run once per call).
-    let with_user_data = format_ident!("{}_with", trampoline);
+    // (A prefix of its own: `__ffi_entry_{name}_with` would be the
+    // trampoline of an entry named `{name}_with`.)
+    let with_user_data = format_ident!(
+        "__ffi_with{}",
+        trampoline.to_string().trim_start_matches("__ffi_entry")
+    );
     // An exclusive or shared call gets the C arguments but the slot once, as
     // a tuple, for the method or (after healing a poisoned state, rarely)
     // for `retry`, which calls `again` with them: the trampoline itself, so
