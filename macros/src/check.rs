@@ -1854,8 +1854,9 @@ fn check_entry<'a>(
                     tokens,
                     format_args!(
                         "the entry point `{}` takes the state as `&mut self`, `&self` (which may \
-                         nest) or `self` (the set's destroy): the state is in a holder C \
-                         points at, never a `Box` or other smart pointer",
+                         nest) or `self` (the set's destroy), borrowed for the call (no named \
+                         lifetime): the state is in a holder C points at, never a `Box` or other \
+                         smart pointer",
                         entry.ident.unraw()
                     ),
                 ),

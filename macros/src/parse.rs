@@ -581,11 +581,17 @@ fn parse_set(item: syn::ItemTrait, source: TokenStream, errors: &mut Errors) -> 
             match arg {
                 FnArg::Receiver(mut r) => {
                     let kind = match &r.kind {
-                        ReceiverKind::Reference(_, _, Some(_)) => SetReceiver::Exclusive,
-                        ReceiverKind::Reference(_, _, None) => SetReceiver::Shared,
+                        // A named lifetime would tie the state's borrow to
+                        // the trait's user, not to the call.
+                        ReceiverKind::Reference(_, Some(_), _) => SetReceiver::Unsupported,
+                        ReceiverKind::Reference(_, None, Some(_)) => SetReceiver::Exclusive,
+                        ReceiverKind::Reference(_, None, None) => SetReceiver::Shared,
                         ReceiverKind::Typed(_, ty) => typed_receiver(ty),
                         _ => SetReceiver::Owned,
                     };
+                    // `mut self` binds the state mutably in the implementing
+                    // method; the trait's declaration has no body for it.
+                    r.mutability = None;
                     // Off the receiver's tokens, which are printed again.
                     let (attrs, markers) = take_user_data(std::mem::take(&mut r.attrs), errors);
                     r.attrs = attrs;

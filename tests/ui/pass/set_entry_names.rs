@@ -1,6 +1,7 @@
 //! Entry names that meet the macro's own: an entry `step` that finds its
 //! user data with `user_data = EXPR` (whose helper once was
-//! `__ffi_entry_step_with`) beside an entry named `step_with`.
+//! `__ffi_entry_step_with`) beside an entry named `step_with`; a destroy
+//! entry declared `mut self` (a binding of the implementing method's).
 use ffi_callback::callback;
 use std::ffi::{c_int, c_void};
 
@@ -14,6 +15,7 @@ pub trait Agg {
     #[callback(user_data = unsafe { (*ctx).ud })]
     unsafe extern "C" fn step(&mut self, ctx: *const Ctx, x: c_int) -> c_int;
     unsafe extern "C" fn step_with(&mut self, #[user_data] ud: *mut c_void, x: c_int) -> c_int;
+    unsafe extern "C" fn close(mut self, #[user_data] ud: *mut c_void) -> c_int;
 }
 
 struct Sum(c_int);
@@ -26,6 +28,10 @@ impl Agg for Sum {
     fn step_with(&mut self, x: c_int) -> c_int {
         self.0 * x
     }
+    fn close(mut self) -> c_int {
+        self.0 += 100;
+        self.0
+    }
 }
 
 fn main() {
@@ -35,4 +41,7 @@ fn main() {
         unsafe { Sum::STEP(&ctx, 2) + Sum::STEP_WITH(ud, 10) }
     });
     assert_eq!((value, state.0), (33, 3));
+    let ud = Sum(5).boxed().into_raw();
+    // SAFETY: the boxed state's user data, ended once by its destroy entry.
+    assert_eq!(unsafe { Sum::CLOSE(ud) }, 105);
 }
