@@ -1300,7 +1300,10 @@ fn check_received_type(ty: &Type, errors: &mut Errors) {
                 pointee,
                 format_args!(
                     "user data travels through C as a thin pointer, but {what} is unsized: \
-                     wrap it in a sized value (a `String`, a `Vec<T>`, a `Box<dyn Trait>`)"
+                     wrap it in a sized value (a `String`, a `Vec<T>`, a `Box<dyn Trait>`); \
+                     where C passes back the data itself (a destructor such as \
+                     `sqlite3_bind_blob`'s), the pointer must be the bytes: a `#[repr(C)]` \
+                     struct with the bytes first, or receive `*mut c_void`"
                 ),
             );
         }
