@@ -74,6 +74,12 @@ struct Header<T: Threading> {
     /// on the cold paths (made, handed over, destroyed); atomic because a
     /// `send` holder's destroy may come on another thread.
     owned_by_rust: AtomicBool,
+    /// Set once a destroy has dropped the closure (or leaked it on a foreign
+    /// thread, or moved a set's state out for its destroy entry): what is
+    /// left to free is the header and the memory. Read by [`free_box`]
+    /// only, for the free a refused call on another thread may be left
+    /// with (see there).
+    state_gone: AtomicBool,
     /// The closure's type name, for the abort of a holder dropped while a
     /// call runs on it.
     closure: fn() -> &'static str,
@@ -128,6 +134,7 @@ impl<F, T: Threading> Holder<F, T> {
                 },
                 free: None,
                 owned_by_rust: AtomicBool::new(false),
+                state_gone: AtomicBool::new(false),
                 closure: std::any::type_name::<F>,
             },
             closure: UnsafeCell::new(closure),
@@ -312,7 +319,11 @@ impl<F, T: Threading> Holder<F, T> {
     /// The destroy-notify of a boxed holder (a Rust owner's drop is
     /// [`Holder::drop_owned`]): frees it now if no call runs, or marks it
     /// so that the last running call frees it when it returns (C libraries
-    /// destroy callbacks from inside their own calls). Refused while a
+    /// destroy callbacks from inside their own calls). While the closure is
+    /// dropped the holder stays allocated, and a call C makes from that
+    /// drop is refused ([`free_box`]); a second destroy then (C's bug, but
+    /// the holder is alive) finds it held, as during a call, and does
+    /// nothing. Refused while a
     /// `Boxed` or `BoxedSet` still owns it, or for a holder lent by
     /// `scope`. On a foreign thread, for contracts whose closures need not
     /// be `Send`, the closure is leaked rather than dropped there, and
@@ -367,18 +378,24 @@ impl<F, T: Threading> Holder<F, T> {
         }
         let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
-            // A running call frees it when it leaves.
+            // A running call frees it when it leaves (or, for a second
+            // destroy while the first drops the closure, that one does).
             return;
         }
-        // SAFETY: forwarded; no call runs, and none may start (destroyed).
+        // SAFETY: forwarded; destroyed with no call running, found by this
+        // destroy alone (none may start, and a second destroy finds it
+        // held or freed), so it is ended here only.
         unsafe { free_box::<P, F, T>(ptr, site, check_home) };
     }
 }
 
 /// What a set's destroy entry (a method taking the state by value) found.
-pub(crate) enum Taken<F> {
-    /// The state, moved out of the freed box: the entry runs on it.
-    State(F),
+pub(crate) enum Taken<F, T: Threading> {
+    /// The state, moved out of the holder, which stays allocated, destroyed
+    /// and held, until the [`DestroyHold`] is dropped: the entry runs on
+    /// the state meanwhile, and a call C makes from inside it (or from the
+    /// state's drop) is refused as a call after the destroy.
+    State(F, DestroyHold<T>),
     /// Nothing for the entry to run on: the set is borrowed (refused), a
     /// call is running (the state is dropped when it returns), the state
     /// was poisoned (dropped without running the entry) or is on a foreign
@@ -386,15 +403,64 @@ pub(crate) enum Taken<F> {
     Failed,
 }
 
+/// A destroyed holder's hold ([`StateWord::hold_destroyed`]) while its
+/// state, moved out, is used by a destroy entry: dropped (also on an
+/// unwind) once the entry has returned, it releases the hold and frees the
+/// holder, whose state is gone, or leaves the free to a refused call on
+/// another thread that still holds it.
+pub(crate) struct DestroyHold<T: Threading> {
+    ptr: *mut c_void,
+    site: &'static Site,
+    _contract: std::marker::PhantomData<T>,
+}
+
+impl<T: Threading> Drop for DestroyHold<T> {
+    fn drop(&mut self) {
+        // SAFETY: made by `take` on a live boxed holder, destroyed and held
+        // by it, whose `state_gone` is set; the hold is released once, here,
+        // and then the holder is freed by the last one out, once.
+        unsafe { release_destroy_hold::<T>(self.ptr, self.site) }
+    }
+}
+
+/// Releases a destroy's hold on a holder whose state is gone, and frees it
+/// (header and memory, through its `free`) if no refused call holds it any
+/// more; otherwise the last of those frees it as it lets go.
+///
+/// # Safety
+/// `ptr` is a live boxed holder of contract `T`, destroyed and held by the
+/// caller ([`StateWord::hold_destroyed`]), whose `state_gone` is set; the
+/// caller does not touch it afterwards.
+unsafe fn release_destroy_hold<T: Threading>(ptr: *mut c_void, site: &'static Site) {
+    let header = ptr.cast::<Header<T>>();
+    // SAFETY: held by the caller until this release; a place, not a
+    // reference, to the word, as for a leave.
+    let last = unsafe { T::Word::release_destroyed(std::ptr::addr_of!((*header).word)) };
+    if last {
+        // SAFETY: no call runs or holds it and none may start (destroyed):
+        // it is ours to free, and boxed, so `free` is set; its state is
+        // gone, so `free` frees the rest only.
+        unsafe {
+            if let Some(free) = (*header).free {
+                free(ptr, site, true);
+            }
+        }
+    }
+}
+
 impl<F, T: Threading> Holder<F, T> {
-    /// A set's destroy entry: frees a boxed holder and hands its state out,
-    /// or marks it for the last running call to drop.
+    /// A set's destroy entry: moves the state out of a boxed holder for the
+    /// entry to run on, the holder kept allocated, destroyed and held, until
+    /// the entry has returned (the [`DestroyHold`] frees it then); or marks
+    /// it for the last running call to drop.
     ///
     /// # Safety
     /// `ptr` is a live holder of this type (boxed or borrowed), and this is
     /// its only destroy.
-    pub(crate) unsafe fn take<P: Policy>(ptr: *mut c_void, site: &'static Site) -> Taken<F> {
-        // SAFETY: by the caller's promise, a live holder.
+    pub(crate) unsafe fn take<P: Policy>(ptr: *mut c_void, site: &'static Site) -> Taken<F, T> {
+        // SAFETY: by the caller's promise, a live holder: it stays so until
+        // the hold below is released, which is after this reference's last
+        // use (the `DestroyHold` is dropped at the end, or by the caller).
         let header = unsafe { &(*ptr.cast::<Self>()).header };
         if header.free.is_none() {
             refuse_foreign_destroy::<P, T::Word>(site, Owner::Scope(&header.word));
@@ -406,38 +472,43 @@ impl<F, T: Threading> Holder<F, T> {
         }
         let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
+            // A running call (or, while a destroy drops the state, that
+            // destroy's hold) frees it when it leaves.
             return Taken::Failed;
         }
+        // Destroyed and no call runs: the holder is ours to end. Held from
+        // here until `held` is dropped: a call C makes meanwhile (user code
+        // runs below: the state's drop, the entry) fails to enter, is
+        // refused, and frees nothing.
+        header.word.hold_destroyed();
+        let held = DestroyHold::<T> {
+            ptr,
+            site,
+            _contract: std::marker::PhantomData,
+        };
         // Poisoned while a guard still holds its panic or error: no method
         // of the state runs until then, this one neither.
         let poisoned = word & POISONED != 0 && header.word.ticket_held();
-        // SAFETY: boxed, destroyed, and no call runs: the box is ours. It is
-        // freed without dropping the state, which moves out (or, on a
-        // foreign thread, is leaked).
-        let mut holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
-        let home = holder.header.home;
-        let foreign = T::DROPS_ON_HOME_ONLY && home.is_some() && home != Some(current_thread());
-        // SAFETY: each part is dropped or moved once; the box frees the
-        // memory.
-        let state = unsafe {
-            let Holder {
-                header, closure, ..
-            } = &mut **holder;
-            std::ptr::drop_in_place(header);
-            if foreign {
-                report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
-                return Taken::Failed;
-            }
-            std::ptr::read(closure).into_inner()
-        };
-        drop(holder);
+        let home = header.home;
+        if T::DROPS_ON_HOME_ONLY && home.is_some() && home != Some(current_thread()) {
+            header.state_gone.store(true, Ordering::Release);
+            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
+            return Taken::Failed;
+        }
+        // SAFETY: destroyed and held, with no call running: no one else
+        // reads the state, which moves out once, here; `state_gone` (set
+        // before the hold is released) keeps the holder's free from
+        // dropping it again.
+        let state = unsafe { std::ptr::read((*ptr.cast::<Self>()).closure.get()) };
+        header.state_gone.store(true, Ordering::Release);
         if poisoned {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(state))) {
                 crate::policy::destroy_panicked::<P>(site, payload);
             }
+            drop(held);
             return Taken::Failed;
         }
-        Taken::State(state)
+        Taken::State(state, held)
     }
 }
 
@@ -715,8 +786,11 @@ unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'stat
     };
     if left & DESTROYED != 0 && left & RUNNING == 0 {
         // SAFETY: destroyed, so boxed, and no new call may start; no call
-        // runs, so no one else frees it or reads it any more: it is alive
-        // until this frees it.
+        // runs and no destroy holds it (`free_box` holds it while it drops
+        // the closure, so a call refused meanwhile never gets here before
+        // that hold is released), so no one else frees it or reads it any
+        // more: it is alive until this frees it (or, its closure already
+        // dropped by that destroy, frees what is left).
         unsafe {
             if let Some(free) = (*ptr.cast::<Header<T>>()).free {
                 free(ptr, site, true);
@@ -1007,45 +1081,100 @@ impl<T: Threading> Drop for LeaveOnUnwind<T> {
     }
 }
 
-/// Drops and frees a boxed holder, or (on a foreign thread, for contracts
+/// Ends a boxed holder whose destroy came (C's destroy-notify, a Rust
+/// owner's drop, or the last call out of a holder whose destroy was
+/// deferred): drops the closure, or (on a foreign thread, for contracts
 /// whose closures may not be dropped there, unless the type system already
-/// vouched for this thread: `check_home` false) frees it without dropping
-/// the closure, and reports the leak. A panic in the closure's drop is
-/// handled by the policy, never unwound into C; only a Rust owner's own
-/// drop (`check_home` false: no C frame below it) lets it unwind, once the
+/// vouched for this thread: `check_home` false) leaks it and reports the
+/// leak; then frees the holder. A panic in the closure's drop is handled by
+/// the policy, never unwound into C; only a Rust owner's own drop
+/// (`check_home` false: no C frame below it) lets it unwind, once the
 /// memory is freed, as a `Box`'s drop would. (A free deferred to the last
 /// running call happens on that call's thread, the home thread for such
 /// contracts.)
 ///
+/// The closure's drop is user code, and may make C call back with this
+/// holder (a state that owns a C object frees it in its `Drop`, and
+/// libarchive's free flushes through its callbacks). So the holder stays
+/// allocated until the drop has returned, and its word says destroyed and
+/// held meanwhile ([`StateWord::hold_destroyed`]): such a call fails to
+/// enter, is refused as a call after the destroy (under the policy: C gets
+/// the fallback), and its release frees nothing. The closure is dropped
+/// before the header, whose word (and the ticket of a poisoning) such a
+/// call reads. Once the hold is released, the header is dropped and the
+/// memory freed; unless a refused call on another thread still holds the
+/// holder (C returned from its free before that call did): the last of
+/// those frees it as it lets go, through this function again, which then
+/// finds the closure gone (`state_gone`) and frees the rest.
+///
 /// # Safety
-/// `ptr` came from [`Holder::into_raw_box`] for this type, no call runs on
-/// it, and it is freed only here.
+/// `ptr` came from [`Holder::into_raw_box`] for this type, destroyed, no
+/// call runs on it, and it is ended only here: by the one that found it
+/// destroyed with no call running, or (`state_gone` set) by the last one
+/// out after [`release_destroy_hold`].
 unsafe fn free_box<P: Policy, F, T: Threading>(
     ptr: *mut c_void,
     site: &'static Site,
     check_home: bool,
 ) {
-    // SAFETY: by the caller's promise we own the box now.
-    let mut holder = unsafe { Box::from_raw(ptr.cast::<ManuallyDrop<Holder<F, T>>>()) };
-    let home = holder.header.home;
-    let foreign =
-        check_home && T::DROPS_ON_HOME_ONLY && home.is_some() && home != Some(current_thread());
-    // SAFETY: the holder is dropped (or, on a foreign thread, its closure
-    // deliberately leaked) exactly once, here; the box frees the memory.
-    unsafe {
-        if foreign {
-            std::ptr::drop_in_place(&mut holder.header);
-            report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
-        } else if let Err(payload) =
-            catch_unwind(AssertUnwindSafe(|| ManuallyDrop::drop(&mut *holder)))
-        {
-            if check_home {
-                crate::policy::destroy_panicked::<P>(site, payload);
+    let holder = ptr.cast::<Holder<F, T>>();
+    let mut unwind = None;
+    {
+        // SAFETY: by the caller's promise a live holder, ours to end; the
+        // reference is to the header only (calls made meanwhile share it),
+        // and is not used past the release of the hold.
+        let header = unsafe { &(*holder).header };
+        if !header.state_gone.load(Ordering::Acquire) {
+            header.word.hold_destroyed();
+            let home = header.home;
+            let foreign = check_home
+                && T::DROPS_ON_HOME_ONLY
+                && home.is_some()
+                && home != Some(current_thread());
+            if foreign {
+                report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
             } else {
-                drop(holder);
-                std::panic::resume_unwind(payload);
+                // SAFETY: the closure is dropped once, here: destroyed and
+                // held, the holder has no call running and lets none enter,
+                // so nothing else borrows it; through a place, so that only
+                // the closure's bytes are borrowed mutably, not the header
+                // that calls C makes meanwhile read.
+                let drop_closure = || unsafe {
+                    std::ptr::drop_in_place(std::ptr::addr_of_mut!((*holder).closure))
+                };
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
+                    if check_home {
+                        crate::policy::destroy_panicked::<P>(site, payload);
+                    } else {
+                        unwind = Some(payload);
+                    }
+                }
+            }
+            header.state_gone.store(true, Ordering::Release);
+            // SAFETY: held above, released once, here; `header` is not used
+            // after it.
+            let last =
+                unsafe { T::Word::release_destroyed(std::ptr::addr_of!((*holder).header.word)) };
+            if !last {
+                // A refused call on another thread still holds it, and frees
+                // it when it lets go.
+                if let Some(payload) = unwind {
+                    std::panic::resume_unwind(payload);
+                }
+                return;
             }
         }
+    }
+    // SAFETY: destroyed, its closure gone, and no call runs or holds it (the
+    // last hold is released): no one else reads it any more. The header is
+    // dropped once, here, and the box (which does not drop the holder again)
+    // frees the memory.
+    unsafe {
+        std::ptr::drop_in_place(std::ptr::addr_of_mut!((*holder).header));
+        drop(Box::from_raw(holder.cast::<ManuallyDrop<Holder<F, T>>>()));
+    }
+    if let Some(payload) = unwind {
+        std::panic::resume_unwind(payload);
     }
 }
 

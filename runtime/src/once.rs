@@ -194,13 +194,16 @@ impl<F, T: Threading> OnceHolder<F, T> {
             return;
         }
         let state = holder.state.fetch_or(DESTROYED, Ordering::AcqRel);
-        if state & READING != 0 {
-            // The call reading the closure out frees it.
+        if state & (READING | DESTROYED) != 0 {
+            // The call reading the closure out frees it. Or a destroy came
+            // before (C's second destroy), and the holder is still alive
+            // (anything else is C's use after free): that destroy's free
+            // is deferred to such a call, or it is dropping the closure
+            // (below, user code that may make C destroy again). Either way
+            // it is freed once, by them.
             return;
         }
-        // SAFETY: no call is reading, none may start (destroyed), and the
-        // free is ours.
-        let mut holder = unsafe { Box::from_raw(ptr.cast::<Self>()) };
+        let mut unwind = None;
         if state & TAKEN == 0 {
             if check_home
                 && T::DROPS_ON_HOME_ONLY
@@ -210,7 +213,12 @@ impl<F, T: Threading> OnceHolder<F, T> {
                 report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
             } else {
                 // SAFETY: never taken, so initialised, and dropped only here.
-                let drop_closure = || unsafe { holder.closure.get_mut().assume_init_drop() };
+                // The holder stays allocated meanwhile (the closure's drop is
+                // user code, which may make C call back: the call finds it
+                // destroyed and is refused, touching the state alone), and
+                // only the closure's bytes are borrowed mutably, through the
+                // `UnsafeCell`.
+                let drop_closure = || unsafe { (*holder.closure.get()).assume_init_drop() };
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
                     if check_home {
                         crate::policy::destroy_panicked::<P>(site, payload);
@@ -218,13 +226,19 @@ impl<F, T: Threading> OnceHolder<F, T> {
                         // A Rust owner's drop (`Once`, a `RawOnce`'s
                         // reclaim): no C frame below, so the panic unwinds
                         // from it once the memory is freed, as a `Box`'s
-                        // would. (The state says destroyed and boxed: the
-                        // holder's own drop leaves the closure alone.)
-                        drop(holder);
-                        std::panic::resume_unwind(payload);
+                        // would.
+                        unwind = Some(payload);
                     }
                 }
             }
+        }
+        // SAFETY: destroyed, the closure dropped, leaked or taken, and no
+        // call is reading it or may start: the free is ours, once. (The
+        // state says destroyed and boxed: the holder's own drop leaves the
+        // closure alone.)
+        drop(unsafe { Box::from_raw(ptr.cast::<Self>()) });
+        if let Some(payload) = unwind {
+            std::panic::resume_unwind(payload);
         }
     }
 

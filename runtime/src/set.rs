@@ -124,8 +124,10 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     (value, holder.into_inner())
 }
 
-/// A set's destroy entry (a method taking the state by value): frees the
-/// box and runs `call` on the state under the policy; returns what C gets.
+/// A set's destroy entry (a method taking the state by value): moves the
+/// state out of the box and runs `call` on it under the policy, then frees
+/// the box (a call C makes meanwhile is refused, as after the destroy);
+/// returns what C gets.
 /// Refused on a borrowed set; during another call of the set, the state is
 /// dropped when that call returns and C receives the fallback.
 ///
@@ -164,15 +166,22 @@ unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     }
     // SAFETY: forwarded.
     match unsafe { Holder::<T, Th>::take::<P>(user_data, site) } {
-        Taken::State(state) => match P::catch(site, move || call(state).into_result()) {
-            Ok(Ok(value)) => Ok(value),
-            // `on_error` and the error's `Drop` (user code) run under the
-            // policy's catch too: a panic there is the entry's.
-            Ok(Err(error)) => {
-                fail_caught::<P, _, _>(site, error, on_error).map_err(|Caught| Failed)
-            }
-            Err(Caught) => Err(Failed),
-        },
+        Taken::State(state, held) => {
+            let result = match P::catch(site, move || call(state).into_result()) {
+                Ok(Ok(value)) => Ok(value),
+                // `on_error` and the error's `Drop` (user code) run under the
+                // policy's catch too: a panic there is the entry's.
+                Ok(Err(error)) => {
+                    fail_caught::<P, _, _>(site, error, on_error).map_err(|Caught| Failed)
+                }
+                Err(Caught) => Err(Failed),
+            };
+            // The entry and the state's drop (user code, which may make C
+            // call back) are over: the holder, destroyed and held until
+            // now, is freed. (On an unwind, `held` frees it on the way.)
+            drop(held);
+            result
+        }
         Taken::Failed => Err(Failed),
     }
 }

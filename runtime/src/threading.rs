@@ -27,6 +27,16 @@
 //! thread at a time needs no hold: nothing else can leave while its slow
 //! path runs, and a destroy from that path's own user code is deferred by
 //! the call it refused (re-entry runs beneath it).
+//!
+//! A destroy that ends the holder runs user code too: the closure's drop
+//! (or a set's destroy entry), which may make C call back (a state that
+//! owns a C object frees it, and the C library flushes through its
+//! callbacks). Meanwhile the destroy holds the holder
+//! ([`StateWord::hold_destroyed`]): the word shows a call running, so the
+//! call back fails to enter and is refused as a call after the destroy,
+//! its release frees nothing, and a second destroy finds a call running
+//! and does nothing. The holder is freed once the hold is released, by the
+//! destroy, or by a refused call on another thread that outlasted it.
 
 use std::cell::Cell;
 use std::num::NonZeroU64;
@@ -92,6 +102,24 @@ pub trait StateWord {
     /// reference to it (protected for the length of a call that takes it)
     /// may outlive the release.
     unsafe fn release_failed_entry(word: *const Self) -> usize;
+    /// Holds a destroyed holder that no call runs on while its destroy runs
+    /// user code (the closure's drop, a set's destroy entry): the word
+    /// shows a call running, so a call C makes meanwhile fails to enter
+    /// (and is refused, as after the destroy), and neither its release nor
+    /// a second destroy frees the holder. Until
+    /// [`release_destroyed`](StateWord::release_destroyed). Off the fast
+    /// paths.
+    fn hold_destroyed(&self);
+    /// Releases [`hold_destroyed`](StateWord::hold_destroyed)'s hold: true
+    /// if no call runs or holds the holder any more (the caller frees it);
+    /// false if a refused call on another thread still holds it (the last
+    /// one out frees it, as after a leave).
+    ///
+    /// # Safety
+    /// `word` is the word of a live holder, after a `hold_destroyed` on it
+    /// that has not been released. A raw pointer, as for
+    /// [`release_failed_entry`](StateWord::release_failed_entry).
+    unsafe fn release_destroyed(word: *const Self) -> bool;
     /// Leaves an exclusive call: 0 if there is nothing more to do, else
     /// non-zero (a destroy is pending or the holder was poisoned
     /// meanwhile): the word afterwards, unless `LEAVE_REREADS`.
@@ -251,6 +279,22 @@ impl StateWord for LocalWord {
         0
     }
 
+    fn hold_destroyed(&self) {
+        // As an exclusive entry: no call runs, so the run part goes from
+        // `IDLE` to 0, which shows one exclusive call; the flag keeps the
+        // word negative, so every entry fails meanwhile.
+        self.word.set(self.word.get().wrapping_sub(IDLE));
+    }
+
+    unsafe fn release_destroyed(word: *const Self) -> bool {
+        // SAFETY: a live holder's word, by the caller's promise.
+        let cell = unsafe { &(*word).word };
+        cell.set(cell.get().wrapping_add(IDLE));
+        // Nothing else can be running: no call entered (destroyed and
+        // held), and failed entries take no hold on this word.
+        true
+    }
+
     #[inline(always)]
     unsafe fn leave_exclusive(word: *const Self) -> usize {
         // SAFETY: a live holder's word, by the caller's promise.
@@ -362,6 +406,19 @@ impl StateWord for AtomicWord {
         let atomic = unsafe { &(*word).word };
         let word = atomic.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
         if word & DESTROYED != 0 { word } else { 0 }
+    }
+
+    fn hold_destroyed(&self) {
+        // A count, as a failed entry's hold: refused calls on other threads
+        // may hold it too, and whichever lets go last frees.
+        self.word.fetch_add(SHARED, Ordering::Acquire);
+    }
+
+    unsafe fn release_destroyed(word: *const Self) -> bool {
+        // SAFETY: as in `release_failed_entry`.
+        let atomic = unsafe { &(*word).word };
+        let word = atomic.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
+        word & RUNNING == 0
     }
 
     #[inline(always)]
@@ -680,6 +737,51 @@ mod tests {
     #[test]
     fn atomic_word_every_state() {
         check_every_state::<AtomicWord>();
+    }
+
+    /// A destroy's hold while the closure is dropped: the word shows a call
+    /// running, every entry fails, a failed entry's release frees nothing,
+    /// and the release of the hold says the holder is free to go.
+    fn destroyed_and_held<W: StateWord>() {
+        for poisoned in [false, true] {
+            let word = W::NEW;
+            if poisoned {
+                word.set(POISONED);
+            }
+            word.set(DESTROYED);
+            word.hold_destroyed();
+            assert_ne!(word.load() & RUNNING, 0);
+            assert!(!word.try_enter_exclusive());
+            word.hold_failed_exclusive();
+            // SAFETY: held above, released once.
+            let left = unsafe { W::release_failed_entry(&word) };
+            assert!(left == 0 || left & RUNNING != 0, "nothing to free");
+            assert!(!word.try_enter_shared());
+            word.hold_failed_shared();
+            // SAFETY: as above.
+            let left = unsafe { W::release_failed_entry(&word) };
+            assert!(left == 0 || left & RUNNING != 0, "nothing to free");
+            // A second destroy finds a call running: it does nothing.
+            assert_ne!(word.set(DESTROYED) & RUNNING, 0);
+            // SAFETY: held by `hold_destroyed`, released once.
+            assert!(unsafe { W::release_destroyed(&word) });
+            let flags = if poisoned {
+                POISONED | DESTROYED
+            } else {
+                DESTROYED
+            };
+            assert_eq!(word.load(), flags);
+        }
+    }
+
+    #[test]
+    fn local_word_destroyed_and_held() {
+        destroyed_and_held::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_destroyed_and_held() {
+        destroyed_and_held::<AtomicWord>();
     }
 
     /// A heal clears the poison only once the ticket's guard let it go, and

@@ -35,6 +35,7 @@
 //!   checks it in a subprocess.
 //!
 //! The modules: `null_user_data`, `after_an_error`, `destroy_during_the_call`,
+//! `calls_during_the_destroy` (C calls back while a destroy drops the state),
 //! `once_and_destroy_misuse`, `threads`, `reborrows` (a borrowed holder under
 //! `&mut` reborrows: Miri's Stacked/Tree Borrows check) and, in debug builds,
 //! `reentry_check` (the fn form's `&mut` re-entry check).
@@ -399,6 +400,7 @@ unsafe extern "C" fn c_main_context_iteration(ctx: *mut MainContext) -> bool {
 }
 
 mod after_an_error;
+mod calls_during_the_destroy;
 mod destroy_during_the_call;
 mod null_user_data;
 mod once_and_destroy_misuse;
