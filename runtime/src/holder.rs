@@ -8,9 +8,9 @@
 //! when code takes `&mut` to the holder (or to a struct holding it) while C
 //! keeps it.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
-use std::marker::PhantomPinned;
+use std::marker::{PhantomData, PhantomPinned};
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -61,7 +61,9 @@ pub unsafe trait CallbackType {
 /// this, so they are generic over the contract, not over each closure.
 #[repr(C)]
 struct Header<T: Threading> {
-    word: T::Word,
+    /// Dropped by whichever ends the holder, once its closure is gone: the
+    /// header's drop for a boxed holder, [`LentTail`] for a lent one.
+    word: ManuallyDrop<T::Word>,
     /// The thread that owns the closure, where it matters: for `local`
     /// calls, and for a destroy that must not drop the closure elsewhere.
     home: Option<NonZeroU64>,
@@ -83,6 +85,22 @@ struct Header<T: Threading> {
     /// The closure's type name, for the abort of a holder dropped while a
     /// call runs on it.
     closure: fn() -> &'static str,
+    /// While a lent holder's closure is dropped: the header of the lent
+    /// holder whose closure was being dropped before on this thread (see
+    /// [`LENT_ENDING`]).
+    outer_lent: Cell<*mut c_void>,
+    /// `!Unpin`, as the holder: the `&mut self` of the header's drop then
+    /// reborrows nothing uniquely, and the pointer C has stays valid for
+    /// the calls C makes while the closure is dropped.
+    _pinned: PhantomPinned,
+}
+
+std::thread_local! {
+    /// The header of the lent holder whose closure this thread is dropping
+    /// (the innermost: a closure's drop may drop another lent holder),
+    /// from the header's drop to [`LentTail`]'s, which the drop glue runs
+    /// in that order, around the closure's, on one thread.
+    static LENT_ENDING: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// A holder is dropped (lent by `new`, `scope`; a boxed one is freed only
@@ -90,10 +108,73 @@ struct Header<T: Threading> {
 /// (the holder was kept where the closure could reach it), or its owner on
 /// another thread. Freeing it now would free the closure under the running
 /// call: abort instead. Only a holder's drop reads this, never a call.
+///
+/// A boxed holder's header is dropped by [`free_box`] once the closure is
+/// gone, and drops its word here. A lent holder's (`new`, `scope`: the
+/// holder dropped as a value, by the drop glue, which drops the header,
+/// then the closure, then [`LentTail`]) starts the teardown of
+/// [`free_box`] without the free, the memory being the owner's: the closure's
+/// drop is user code, and may make C call back with this holder (a closure
+/// that owns a C object frees it in its `Drop`, and libarchive's free
+/// flushes through its callbacks). So the holder is marked destroyed and
+/// held ([`StateWord::hold_destroyed`]) here, before the closure's drop:
+/// such a call fails to enter and is refused as a call after the destroy
+/// (under the policy: C gets the fallback), never reads the closure, and
+/// finds the word (and a poisoning's ticket) alive, dropped only by
+/// [`LentTail`] after the closure, which releases the hold. (A holder whose
+/// closure is moved out, `into_inner`, is not dropped: it drops its word.)
 impl<T: Threading> Drop for Header<T> {
     fn drop(&mut self) {
-        if self.word.load() & RUNNING != 0 {
+        if self.free.is_some() {
+            if self.word.load() & RUNNING != 0 {
+                report::abort_dropped_while_running((self.closure)());
+            }
+            // SAFETY: a boxed holder's header, dropped once, by `free_box`,
+            // with nothing holding it any more: its word is dropped once,
+            // here.
+            unsafe { ManuallyDrop::drop(&mut self.word) };
+            return;
+        }
+        if self.word.set(DESTROYED) & RUNNING != 0 {
             report::abort_dropped_while_running((self.closure)());
+        }
+        // Destroyed and no call running: from here every entry fails (and
+        // is refused as after a destroy) until `LentTail` releases it.
+        self.word.hold_destroyed();
+        let header: *mut Self = self;
+        self.outer_lent
+            .set(LENT_ENDING.with(|ending| ending.replace(header.cast())));
+    }
+}
+
+/// The last field of a holder: for a lent one, dropped by the drop glue
+/// right after the closure, on the same thread, it ends what the header's
+/// drop began (see there): releases the hold, and drops the word. A
+/// refused call on another thread that still holds the holder then would
+/// be left with memory about to go away: that aborts
+/// ([`report::abort_lent_held_by_refused_call`]) rather than wait for C. A
+/// boxed holder is freed as a `ManuallyDrop`, and never drops this.
+struct LentTail<T: Threading>(PhantomData<T>);
+
+impl<T: Threading> Drop for LentTail<T> {
+    fn drop(&mut self) {
+        let header = LENT_ENDING.with(Cell::get).cast::<Header<T>>();
+        // SAFETY: the drop glue dropped this holder's header (which set
+        // `LENT_ENDING` to it, a pointer from its `&mut self`, which
+        // reborrowed nothing: `!Unpin`), then its closure, on this thread,
+        // and now this: nested lent holders dropped meanwhile (from the
+        // closure's drop) have set it back. So `header` is this holder's,
+        // alive (its word not dropped yet), destroyed and held by its drop;
+        // the hold is released, and the word dropped, once, here; through
+        // places, no reference to the header (refused calls on other
+        // threads may still read it until the release).
+        unsafe {
+            LENT_ENDING.with(|ending| ending.set((*header).outer_lent.get()));
+            let word = std::ptr::addr_of_mut!((*header).word).cast::<T::Word>();
+            if !T::Word::release_destroyed(word) {
+                report::abort_lent_held_by_refused_call(((*header).closure)());
+            }
+            std::ptr::drop_in_place(word);
         }
     }
 }
@@ -117,6 +198,9 @@ type FreeBox = unsafe fn(*mut c_void, &'static Site, bool);
 pub struct Holder<F, T: Threading> {
     header: Header<T>,
     closure: UnsafeCell<F>,
+    /// Dropped right after the closure (fields drop in order): the end of
+    /// a lent holder's teardown, which its header's drop began.
+    _tail: LentTail<T>,
     _pinned: PhantomPinned,
 }
 
@@ -126,7 +210,7 @@ impl<F, T: Threading> Holder<F, T> {
     pub fn new(closure: F) -> Self {
         Holder {
             header: Header {
-                word: T::Word::NEW,
+                word: ManuallyDrop::new(T::Word::NEW),
                 home: if T::CALLS_ON_HOME_ONLY {
                     Some(current_thread())
                 } else {
@@ -136,8 +220,11 @@ impl<F, T: Threading> Holder<F, T> {
                 owned_by_rust: AtomicBool::new(false),
                 state_gone: AtomicBool::new(false),
                 closure: std::any::type_name::<F>,
+                outer_lent: Cell::new(std::ptr::null_mut()),
+                _pinned: PhantomPinned,
             },
             closure: UnsafeCell::new(closure),
+            _tail: LentTail(PhantomData),
             _pinned: PhantomPinned,
         }
     }
@@ -183,7 +270,20 @@ impl<F, T: Threading> Holder<F, T> {
     /// The closure back, when the holder is no longer shared with C.
     #[inline(always)]
     pub fn into_inner(self) -> F {
-        self.closure.into_inner()
+        let mut holder = ManuallyDrop::new(self);
+        if holder.header.word.load() & RUNNING != 0 {
+            report::abort_dropped_while_running((holder.header.closure)());
+        }
+        // SAFETY: taken by value with no call running, the holder is no
+        // longer shared with C; it is not dropped (its header's drop would
+        // start a lent holder's teardown, which has nothing to drop here):
+        // the closure is moved out once, and the word, the only part of the
+        // rest with anything to drop, dropped once, here.
+        unsafe {
+            let closure = std::ptr::read(holder.closure.get());
+            ManuallyDrop::drop(&mut holder.header.word);
+            closure
+        }
     }
 
     /// Calls the closure exclusively (`FnMut`) through the user data C
@@ -435,7 +535,8 @@ unsafe fn release_destroy_hold<T: Threading>(ptr: *mut c_void, site: &'static Si
     let header = ptr.cast::<Header<T>>();
     // SAFETY: held by the caller until this release; a place, not a
     // reference, to the word, as for a leave.
-    let last = unsafe { T::Word::release_destroyed(std::ptr::addr_of!((*header).word)) };
+    let last =
+        unsafe { T::Word::release_destroyed(std::ptr::addr_of!((*header).word).cast::<T::Word>()) };
     if last {
         // SAFETY: no call runs or holds it and none may start (destroyed):
         // it is ours to free, and boxed, so `free` is set; its state is
@@ -671,7 +772,7 @@ where
         Ok(value) => {
             if P::KEEPS {
                 // SAFETY: entered and not left, so alive.
-                poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
+                poison::<T::Word>(unsafe { &(*ptr.cast::<Header<T>>()).word });
             }
             // SAFETY: forwarded.
             unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
@@ -723,7 +824,7 @@ unsafe extern "C" fn panicked<P: Policy, T: Threading, const EXCLUSIVE: bool>(
 ) {
     if P::KEEPS {
         // SAFETY: entered and not left, so alive.
-        poison(unsafe { &(*ptr.cast::<Header<T>>()).word });
+        poison::<T::Word>(unsafe { &(*ptr.cast::<Header<T>>()).word });
     }
     // SAFETY: forwarded.
     unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
@@ -961,7 +1062,7 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
 unsafe fn leave<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void) -> usize {
     // SAFETY: a live holder, by the caller's promise; a place, no
     // reference.
-    let word = unsafe { std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word) };
+    let word = unsafe { std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word).cast::<T::Word>() };
     if EXCLUSIVE {
         // SAFETY: forwarded.
         unsafe { T::Word::leave_exclusive(word) }
@@ -980,7 +1081,11 @@ unsafe fn leave<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void) -> usize 
 #[inline(always)]
 unsafe fn release_failed_entry<T: Threading>(ptr: *mut c_void) -> usize {
     // SAFETY: forwarded; a place, not a reference, to the word.
-    unsafe { T::Word::release_failed_entry(std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word)) }
+    unsafe {
+        T::Word::release_failed_entry(
+            std::ptr::addr_of!((*ptr.cast::<Header<T>>()).word).cast::<T::Word>(),
+        )
+    }
 }
 
 /// Releases a failed entry's hold on an unwinding refusal (`on_panic =
@@ -1153,8 +1258,11 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
             header.state_gone.store(true, Ordering::Release);
             // SAFETY: held above, released once, here; `header` is not used
             // after it.
-            let last =
-                unsafe { T::Word::release_destroyed(std::ptr::addr_of!((*holder).header.word)) };
+            let last = unsafe {
+                T::Word::release_destroyed(
+                    std::ptr::addr_of!((*holder).header.word).cast::<T::Word>(),
+                )
+            };
             if !last {
                 // A refused call on another thread still holds it, and frees
                 // it when it lets go.

@@ -65,12 +65,18 @@ pub fn scope<C, O, T>(f: C::Closure, call: impl FnOnce(C::Function, C::UserData)
 where
     C: CallbackType + Trampoline<O>,
 {
-    let holder = Holder::<C::Closure, C::Threading>::new(f);
     // SAFETY: handed out only with this holder, lent by `Holder::new`,
     // which outlives `call`; `Trampoline` (an unsafe trait) promises the
     // trampoline is for it.
     let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
-    guarded::<C::Policy, _>(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
+    // The holder is made and dropped inside the guard: its drop drops the
+    // closure, user code that may make C call back (a closure that owns a
+    // C object frees it), and the refusal of that call, kept, is resumed
+    // by this guard.
+    guarded::<C::Policy, _>(|| {
+        let holder = Holder::<C::Closure, C::Threading>::new(f);
+        call(function, C::UserData::from_ptr(holder.as_ptr()))
+    })
 }
 
 /// `Name::try_scope`: [`scope`] under `try_resume`, which also returns the
@@ -85,10 +91,13 @@ pub fn try_scope<C, O, T, E: 'static>(
 where
     C: CallbackType + Trampoline<O>,
 {
-    let holder = Holder::<C::Closure, C::Threading>::new(f);
     // SAFETY: as in `scope`.
     let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
-    crate::try_resume(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
+    // Made and dropped inside the guard, as in `scope`.
+    crate::try_resume(|| {
+        let holder = Holder::<C::Closure, C::Threading>::new(f);
+        call(function, C::UserData::from_ptr(holder.as_ptr()))
+    })
 }
 
 /// `Name::scope_once`: [`scope`] for an `FnOnce`, which C may call at most
@@ -99,10 +108,14 @@ pub fn scope_once<C, O, T>(f: C::Closure, call: impl FnOnce(C::Function, C::User
 where
     C: CallbackType + OnceTrampoline<O>,
 {
-    let holder = OnceHolder::<C::Closure, C::Threading>::new(f);
     // SAFETY: handed out only with this once-holder, which outlives `call`;
     // `OnceTrampoline` (an unsafe trait) promises the once-trampoline is
     // for it.
     let function = unsafe { <C as OnceTrampoline<O>>::trampoline() };
-    guarded::<C::Policy, _>(|| call(function, C::UserData::from_ptr(holder.as_ptr())))
+    // Made and dropped inside the guard, as in `scope` (the drop of a
+    // closure never called is user code that may make C call back).
+    guarded::<C::Policy, _>(|| {
+        let holder = OnceHolder::<C::Closure, C::Threading>::new(f);
+        call(function, C::UserData::from_ptr(holder.as_ptr()))
+    })
 }

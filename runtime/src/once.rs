@@ -5,7 +5,7 @@
 
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
-use std::marker::PhantomData;
+use std::marker::{PhantomData, PhantomPinned};
 use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,6 +33,10 @@ const BOXED: u8 = 16;
 /// The state is atomic whatever the contract: a second call, from any
 /// thread, must find the closure taken (taking it twice would be a double
 /// move), and a once-callback is called once, so the cost does not matter.
+///
+/// `!Unpin`, as a [`Holder`](crate::holder::Holder): the `&mut self` of
+/// its drop then reborrows none of it, and the pointer C has stays valid
+/// for a call C makes while the closure is dropped.
 #[doc(hidden)]
 pub struct OnceHolder<F, T: Threading> {
     state: AtomicU8,
@@ -41,6 +45,7 @@ pub struct OnceHolder<F, T: Threading> {
     home: Option<NonZeroU64>,
     closure: UnsafeCell<MaybeUninit<F>>,
     _contract: PhantomData<T>,
+    _pinned: PhantomPinned,
 }
 
 impl<F, T: Threading> OnceHolder<F, T> {
@@ -52,6 +57,7 @@ impl<F, T: Threading> OnceHolder<F, T> {
             home: (T::CALLS_ON_HOME_ONLY || T::DROPS_ON_HOME_ONLY).then(current_thread),
             closure: UnsafeCell::new(MaybeUninit::new(closure)),
             _contract: PhantomData,
+            _pinned: PhantomPinned,
         }
     }
 
@@ -253,10 +259,24 @@ impl<F, T: Threading> Drop for OnceHolder<F, T> {
         // A stack holder (`scope_once`) whose closure was never called, or
         // a boxed one freed by `destroy` (which dropped or leaked the
         // closure itself and leaves the state taken or destroyed).
-        let state = *self.state.get_mut();
+        //
+        // Marked destroyed first, as `release` does: the closure's drop is
+        // user code, which may make C call back with this holder (a
+        // closure that owns a C object frees it in its `Drop`); that call
+        // then finds it destroyed and is refused, touching the state alone,
+        // rather than reading out the closure being dropped.
+        let holder: *mut Self = self;
+        // SAFETY: alive for this drop; a shared reference to the atomic
+        // alone, as a call C makes meanwhile takes.
+        let state = unsafe { (*holder).state.fetch_or(DESTROYED, Ordering::AcqRel) };
         if state & (READING | TAKEN | BOXED) == 0 {
-            // SAFETY: never taken, so initialised, and dropped only here.
-            unsafe { self.closure.get_mut().assume_init_drop() };
+            // SAFETY: never taken, so initialised, and dropped only here
+            // (a call C makes from now on is refused before it reads it).
+            // Through the `UnsafeCell`'s place, so that only the closure's
+            // bytes are borrowed mutably, not the state such a call reads.
+            unsafe {
+                (*UnsafeCell::raw_get(std::ptr::addr_of!((*holder).closure))).assume_init_drop();
+            }
         }
     }
 }

@@ -417,6 +417,25 @@ pub(crate) fn abort_dropped_while_running(closure: &str) -> ! {
     std::process::abort()
 }
 
+/// A holder lent by `new` or `scope` ends while a call C made on another
+/// thread during the closure's drop (refused, as after the destroy) still
+/// holds it: the holder's memory (its owner's: a stack frame, a struct)
+/// goes away right after, under that call. Aborts rather than wait for C.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_lent_held_by_refused_call(closure: &str) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the holder of a `#[callback]` type's closure `{closure}`, lent by `new` or \
+         `scope`, was dropped while a call C made on another thread during the closure's drop \
+         was still being refused\n\
+         ffi-callback: the holder's memory is about to go away under that call. A callback \
+         whose closure's drop makes C call it on other threads is made with `boxed`, whose \
+         holder stays allocated until such calls have returned; aborting"
+    );
+    std::process::abort()
+}
+
 /// `fallback = EXPR` panicked: C gets no value, so the process aborts.
 #[cold]
 #[inline(never)]

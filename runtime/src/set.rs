@@ -119,9 +119,16 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     state: T,
     call: impl FnOnce(*mut c_void) -> R,
 ) -> (R, T) {
-    let holder = Holder::<T, Th>::new(state);
-    let value = guarded::<P, _>(|| call(holder.as_ptr()));
-    (value, holder.into_inner())
+    // The holder is made and ended inside the guard: the state comes back
+    // (`into_inner` moves it out, so nothing of it is dropped here), unless
+    // `call` unwinds, and then the holder's drop drops it, user code that
+    // may make C call back: refused, under this guard rather than after
+    // it.
+    guarded::<P, _>(|| {
+        let holder = Holder::<T, Th>::new(state);
+        let value = call(holder.as_ptr());
+        (value, holder.into_inner())
+    })
 }
 
 /// A set's destroy entry (a method taking the state by value): moves the

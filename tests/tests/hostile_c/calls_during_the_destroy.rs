@@ -626,3 +626,80 @@ fn c_destroys_again_while_the_state_is_dropped_by_its_destroy_notify() {
         assert_eq!(drops.load(Ordering::SeqCst), 1, "once: {once}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Borrowed holders (`new`, `scope`, `try_scope`, `scope_once`): no destroy
+// frees them, but their drop drops the closure, which may free its C object
+// too. The call C makes then is refused as after a destroy, under the guard
+// of `scope` (or the caller's, for `new`).
+// ---------------------------------------------------------------------------
+
+#[test]
+fn c_calls_back_while_the_closure_of_a_new_callback_is_dropped() {
+    let (owner, obj, got, drops) = owner();
+    refused_under_resume("hostile_c::Hook", || {
+        let cb = Hook::new(hook(owner));
+        // SAFETY: the object is alive; `cb`, which does not move, outlives
+        // every call C makes with it (the last one is during its drop, in
+        // place, at the end of this block).
+        unsafe { c_object_open(obj, cb.function(), cb.user_data()) };
+        // Poisoned earlier: the call during the drop heals it (reading the
+        // ticket, still alive) before it is refused.
+        poison(cb.function(), cb.user_data());
+    });
+    assert_eq!(got.load(Ordering::SeqCst), -1, "C got the fallback");
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+}
+
+#[test]
+fn c_calls_back_while_scope_drops_the_closure() {
+    let (owner, obj, got, drops) = owner();
+    refused_under_resume("hostile_c::Hook", || {
+        Hook::scope(hook(owner), |f, ud| {
+            // SAFETY: the object is alive; the closure owns it and frees it
+            // when `scope` drops the closure.
+            unsafe { c_object_open(obj, f, ud) }
+        })
+    });
+    assert_eq!(got.load(Ordering::SeqCst), -1);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn c_calls_back_while_try_scope_drops_the_closure() {
+    let (owner, obj, got, drops) = owner();
+    refused_under_resume("hostile_c::Hook", || {
+        let done: Result<(), std::convert::Infallible> = Hook::try_scope(hook(owner), |f, ud| {
+            // SAFETY: as above.
+            unsafe { c_object_open(obj, f, ud) }
+        });
+        let Ok(()) = done;
+    });
+    assert_eq!(got.load(Ordering::SeqCst), -1);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn c_calls_back_while_scope_once_drops_the_uncalled_closure() {
+    let (owner, obj, got, drops) = owner();
+    let payload = panic_payload(|| {
+        Hook::scope_once(
+            move |n| {
+                drop(owner);
+                n
+            },
+            |f, ud| {
+                // SAFETY: as above; never called, the closure is dropped
+                // when `scope_once` returns.
+                unsafe { c_object_open(obj, f, ud) }
+            },
+        )
+    });
+    assert!(
+        message(&*payload).contains("it was called after its destroy-notify"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(got.load(Ordering::SeqCst), -1);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+}
