@@ -73,3 +73,118 @@ pub mod panics {
             .unwrap_or_else(|| panic!("not a string payload"))
     }
 }
+
+/// An sqlite connection for the real-sqlite tests (bundled
+/// `libsqlite3-sys`): opened, run, closed on drop.
+pub mod sqlite {
+    use std::ffi::{CStr, CString, c_char, c_int, c_void};
+    use std::ptr;
+
+    use libsqlite3_sys::{
+        SQLITE_OK, sqlite3, sqlite3_close, sqlite3_errmsg, sqlite3_exec, sqlite3_free, sqlite3_open,
+    };
+
+    /// The row callback type `sqlite3_exec` takes.
+    pub type RawExecRow =
+        unsafe extern "C" fn(*mut c_void, c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
+
+    /// An open connection, closed on drop (or by [`Db::close`]).
+    #[derive(Debug)]
+    pub struct Db(pub *mut sqlite3);
+
+    impl Db {
+        /// Opens `path` (a file, or `:memory:`).
+        pub fn open(path: &str) -> Db {
+            let path = CString::new(path).unwrap();
+            let mut db = ptr::null_mut();
+            // SAFETY: `path` is NUL-terminated and `db` is a valid out pointer.
+            let rc = unsafe { sqlite3_open(path.as_ptr(), &mut db) };
+            assert_eq!(rc, SQLITE_OK, "sqlite3_open");
+            Db(db)
+        }
+
+        /// An in-memory database.
+        pub fn memory() -> Db {
+            Db::open(":memory:")
+        }
+
+        /// Runs `sql` with `callback`/`ud` as the row callback: the result
+        /// code and the error message.
+        ///
+        /// # Safety
+        /// `callback` must accept `ud`, which must stay valid until this
+        /// returns.
+        pub unsafe fn exec_with(
+            &self,
+            sql: &str,
+            callback: Option<RawExecRow>,
+            ud: *mut c_void,
+        ) -> (c_int, Option<String>) {
+            // SAFETY: forwarded from the caller; `self.0` is open.
+            unsafe { exec_raw(self.0, sql, callback, ud) }
+        }
+
+        /// Runs `sql` (no row callback): `Ok`, or the result code and
+        /// message.
+        pub fn exec(&self, sql: &str) -> Result<(), (c_int, String)> {
+            // SAFETY: no callback.
+            match unsafe { self.exec_with(sql, None, ptr::null_mut()) } {
+                (SQLITE_OK, _) => Ok(()),
+                (rc, message) => Err((rc, message.unwrap_or_default())),
+            }
+        }
+
+        /// The connection's last error message.
+        pub fn errmsg(&self) -> String {
+            // SAFETY: `self.0` is open; the message is NUL-terminated and
+            // valid until the next call on the connection, and is copied at
+            // once.
+            unsafe { CStr::from_ptr(sqlite3_errmsg(self.0)) }
+                .to_string_lossy()
+                .into_owned()
+        }
+
+        /// Closes the connection now, checking that it closed.
+        pub fn close(mut self) {
+            let db = std::mem::replace(&mut self.0, ptr::null_mut());
+            // SAFETY: `db` is an open connection with no unfinalized
+            // statements.
+            assert_eq!(unsafe { sqlite3_close(db) }, SQLITE_OK);
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            // SAFETY: null (already closed) or an open connection.
+            unsafe { sqlite3_close(self.0) };
+        }
+    }
+
+    /// `sqlite3_exec` on a raw handle: the result code and the error message.
+    ///
+    /// # Safety
+    /// `db` is an open connection; `callback` accepts `ud`, which stays
+    /// valid until this returns.
+    pub unsafe fn exec_raw(
+        db: *mut sqlite3,
+        sql: &str,
+        callback: Option<RawExecRow>,
+        ud: *mut c_void,
+    ) -> (c_int, Option<String>) {
+        let sql = CString::new(sql).unwrap();
+        let mut errmsg: *mut c_char = ptr::null_mut();
+        // SAFETY: by the caller's promise; `sql` is NUL-terminated and
+        // `errmsg` a valid out pointer.
+        let rc = unsafe { sqlite3_exec(db, sql.as_ptr(), callback, ud, &mut errmsg) };
+        let message = (!errmsg.is_null()).then(|| {
+            // SAFETY: sqlite set `errmsg` to a NUL-terminated string that we
+            // must free with `sqlite3_free`.
+            unsafe {
+                let message = CStr::from_ptr(errmsg).to_string_lossy().into_owned();
+                sqlite3_free(errmsg.cast());
+                message
+            }
+        });
+        (rc, message)
+    }
+}

@@ -11,7 +11,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
 use std::panic::panic_any;
 use std::ptr;
 use std::rc::Rc;
@@ -20,59 +20,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ffi_callback::{callback, resume_panics};
 use ffi_callback_tests::panics::panic_payload;
-use libsqlite3_sys::{
-    SQLITE_INTERRUPT, SQLITE_OK, sqlite3, sqlite3_close, sqlite3_exec, sqlite3_free, sqlite3_open,
-    sqlite3_progress_handler,
-};
+use ffi_callback_tests::sqlite::Db;
+use libsqlite3_sys::{SQLITE_INTERRUPT, sqlite3_progress_handler};
 
-/// An open connection, closed on drop.
-struct Db(*mut sqlite3);
+/// Removes a connection's progress handler.
+trait ClearProgressHandler {
+    fn clear_progress_handler(&self);
+}
 
-impl Db {
-    fn memory() -> Db {
-        let mut db = ptr::null_mut();
-        // SAFETY: the name is NUL-terminated and `db` is a valid out pointer.
-        let rc = unsafe { sqlite3_open(c":memory:".as_ptr(), &mut db) };
-        assert_eq!(rc, SQLITE_OK, "sqlite3_open");
-        Db(db)
-    }
-
-    /// Runs `sql` (no row callback): `Ok`, or the result code and message.
-    fn exec(&self, sql: &str) -> Result<(), (c_int, String)> {
-        let sql = CString::new(sql).unwrap();
-        let mut errmsg: *mut c_char = ptr::null_mut();
-        // SAFETY: `self.0` is open; `sql` is NUL-terminated and `errmsg` a
-        // valid out pointer; no row callback.
-        let rc = unsafe { sqlite3_exec(self.0, sql.as_ptr(), None, ptr::null_mut(), &mut errmsg) };
-        let message = if errmsg.is_null() {
-            String::new()
-        } else {
-            // SAFETY: sqlite set `errmsg` to a NUL-terminated string that we
-            // must free with `sqlite3_free`.
-            unsafe {
-                let message = CStr::from_ptr(errmsg).to_string_lossy().into_owned();
-                sqlite3_free(errmsg.cast());
-                message
-            }
-        };
-        if rc == SQLITE_OK {
-            Ok(())
-        } else {
-            Err((rc, message))
-        }
-    }
-
-    /// Removes the progress handler.
+impl ClearProgressHandler for Db {
     fn clear_progress_handler(&self) {
         // SAFETY: `self.0` is open; a null handler unregisters.
         unsafe { sqlite3_progress_handler(self.0, 0, None, ptr::null_mut()) };
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        // SAFETY: an open connection with no unfinalized statements.
-        unsafe { sqlite3_close(self.0) };
     }
 }
 

@@ -17,7 +17,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::num::ParseIntError;
 use std::panic::panic_any;
@@ -27,74 +27,14 @@ use std::thread::{self, ThreadId};
 
 use ffi_callback::{Report, ReportKind, callback, resume_panics, set_reporter, try_resume};
 use ffi_callback_tests::panics::panic_payload;
+use ffi_callback_tests::sqlite::Db;
 use libsqlite3_sys::{
-    SQLITE_ABORT, SQLITE_INSERT, SQLITE_OK, sqlite3, sqlite3_close, sqlite3_exec, sqlite3_free,
-    sqlite3_open, sqlite3_threadsafe, sqlite3_update_hook,
+    SQLITE_ABORT, SQLITE_INSERT, SQLITE_OK, sqlite3_threadsafe, sqlite3_update_hook,
 };
 
 // ---------------------------------------------------------------------------
 // SQLite helpers
 // ---------------------------------------------------------------------------
-
-/// The row callback type `sqlite3_exec` takes.
-type RawExecRow =
-    unsafe extern "C" fn(*mut c_void, c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
-
-/// An open connection, closed on drop.
-struct Db(*mut sqlite3);
-
-impl Db {
-    fn memory() -> Db {
-        let mut db = ptr::null_mut();
-        // SAFETY: the name is NUL-terminated and `db` is a valid out pointer.
-        let rc = unsafe { sqlite3_open(c":memory:".as_ptr(), &mut db) };
-        assert_eq!(rc, SQLITE_OK, "sqlite3_open");
-        Db(db)
-    }
-
-    /// `sqlite3_exec` with `callback`/`ud` as the row callback: the result
-    /// code and the error message.
-    ///
-    /// # Safety
-    /// `callback` must accept `ud`, which must stay valid until this returns.
-    unsafe fn exec_with(
-        &self,
-        sql: &str,
-        callback: Option<RawExecRow>,
-        ud: *mut c_void,
-    ) -> (c_int, Option<String>) {
-        let sql = CString::new(sql).unwrap();
-        let mut errmsg: *mut c_char = ptr::null_mut();
-        // SAFETY: `self.0` is open; the caller vouches for `callback` with
-        // `ud`; `sql` is NUL-terminated and `errmsg` a valid out pointer.
-        let rc = unsafe { sqlite3_exec(self.0, sql.as_ptr(), callback, ud, &mut errmsg) };
-        let message = (!errmsg.is_null()).then(|| {
-            // SAFETY: sqlite set `errmsg` to a NUL-terminated string that we
-            // must free with `sqlite3_free`.
-            unsafe {
-                let message = CStr::from_ptr(errmsg).to_string_lossy().into_owned();
-                sqlite3_free(errmsg.cast());
-                message
-            }
-        });
-        (rc, message)
-    }
-
-    fn exec(&self, sql: &str) -> Result<(), (c_int, String)> {
-        // SAFETY: no callback.
-        match unsafe { self.exec_with(sql, None, ptr::null_mut()) } {
-            (SQLITE_OK, _) => Ok(()),
-            (rc, message) => Err((rc, message.unwrap_or_default())),
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        // SAFETY: an open connection with no unfinalized statements.
-        unsafe { sqlite3_close(self.0) };
-    }
-}
 
 /// Column `i` of a row as `sqlite3_exec` delivers it.
 ///

@@ -16,102 +16,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ffi_callback::{callback, resume_panics};
+use ffi_callback_tests::sqlite::{Db, RawExecRow, exec_raw};
 use libsqlite3_sys::{
     SQLITE_ABORT, SQLITE_BUSY, SQLITE_ERROR, SQLITE_MISUSE, SQLITE_OK, SQLITE_TRACE_CLOSE,
-    SQLITE_TRACE_STMT, SQLITE_UTF8, sqlite3, sqlite3_busy_handler, sqlite3_close, sqlite3_context,
-    sqlite3_create_function_v2, sqlite3_exec, sqlite3_free, sqlite3_open, sqlite3_result_error,
-    sqlite3_result_int64, sqlite3_trace_v2, sqlite3_user_data, sqlite3_value, sqlite3_value_int64,
+    SQLITE_TRACE_STMT, SQLITE_UTF8, sqlite3, sqlite3_busy_handler, sqlite3_context,
+    sqlite3_create_function_v2, sqlite3_result_error, sqlite3_result_int64, sqlite3_trace_v2,
+    sqlite3_user_data, sqlite3_value, sqlite3_value_int64,
 };
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// The row callback type `sqlite3_exec` takes.
-type RawExecRow =
-    unsafe extern "C" fn(*mut c_void, c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
-
-/// An open connection, closed on drop (or by [`Db::close`]).
-struct Db(*mut sqlite3);
-
-impl Db {
-    fn open(path: &str) -> Db {
-        let path = CString::new(path).unwrap();
-        let mut db = ptr::null_mut();
-        // SAFETY: `path` is NUL-terminated and `db` is a valid out pointer.
-        let rc = unsafe { sqlite3_open(path.as_ptr(), &mut db) };
-        assert_eq!(rc, SQLITE_OK, "sqlite3_open");
-        Db(db)
-    }
-
-    fn memory() -> Db {
-        Db::open(":memory:")
-    }
-
-    /// Runs `sql` with `callback`/`ud` as the row callback; the result code
-    /// and error message.
-    ///
-    /// # Safety
-    /// `callback` must accept `ud`, which must stay valid until this returns.
-    unsafe fn exec_with(
-        &self,
-        sql: &str,
-        callback: Option<RawExecRow>,
-        ud: *mut c_void,
-    ) -> (c_int, Option<String>) {
-        // SAFETY: forwarded from the caller.
-        unsafe { exec_raw(self.0, sql, callback, ud) }
-    }
-
-    fn exec(&self, sql: &str) -> Result<(), (c_int, String)> {
-        // SAFETY: no callback.
-        match unsafe { self.exec_with(sql, None, ptr::null_mut()) } {
-            (SQLITE_OK, _) => Ok(()),
-            (rc, message) => Err((rc, message.unwrap_or_default())),
-        }
-    }
-
-    /// Closes the connection now, checking that it closed.
-    fn close(mut self) {
-        let db = std::mem::replace(&mut self.0, ptr::null_mut());
-        // SAFETY: `db` is an open connection with no unfinalized statements.
-        assert_eq!(unsafe { sqlite3_close(db) }, SQLITE_OK);
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        // SAFETY: null (already closed) or an open connection.
-        unsafe { sqlite3_close(self.0) };
-    }
-}
-
-/// `sqlite3_exec` on a raw handle.
-///
-/// # Safety
-/// `db` is an open connection; `callback` accepts `ud`.
-unsafe fn exec_raw(
-    db: *mut sqlite3,
-    sql: &str,
-    callback: Option<RawExecRow>,
-    ud: *mut c_void,
-) -> (c_int, Option<String>) {
-    let sql = CString::new(sql).unwrap();
-    let mut errmsg: *mut c_char = ptr::null_mut();
-    // SAFETY: by the caller's promise; `sql` is NUL-terminated and
-    // `errmsg` a valid out pointer.
-    let rc = unsafe { sqlite3_exec(db, sql.as_ptr(), callback, ud, &mut errmsg) };
-    let message = (!errmsg.is_null()).then(|| {
-        // SAFETY: sqlite set `errmsg` to a NUL-terminated string that we
-        // must free with `sqlite3_free`.
-        unsafe {
-            let message = CStr::from_ptr(errmsg).to_string_lossy().into_owned();
-            sqlite3_free(errmsg.cast());
-            message
-        }
-    });
-    (rc, message)
-}
 
 /// Column `i` of a row as `sqlite3_exec` delivers it.
 ///

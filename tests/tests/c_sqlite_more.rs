@@ -30,85 +30,33 @@ use std::ptr;
 use std::rc::Rc;
 
 use ffi_callback::{callback, resume_panics};
+use ffi_callback_tests::sqlite::Db;
 use libsqlite3_sys::{
     SQLITE_AUTH, SQLITE_BUSY, SQLITE_CONSTRAINT, SQLITE_DELETE, SQLITE_DENY, SQLITE_DONE,
     SQLITE_ERROR, SQLITE_FULL, SQLITE_IGNORE, SQLITE_INSERT, SQLITE_MISUSE, SQLITE_OK,
     SQLITE_RANGE, SQLITE_READ, SQLITE_ROW, SQLITE_TRACE_PROFILE, SQLITE_TRACE_ROW, SQLITE_UPDATE,
     SQLITE_UTF8, sqlite3, sqlite3_api_routines, sqlite3_auto_extension, sqlite3_bind_blob,
-    sqlite3_busy_handler, sqlite3_cancel_auto_extension, sqlite3_close, sqlite3_collation_needed,
+    sqlite3_busy_handler, sqlite3_cancel_auto_extension, sqlite3_collation_needed,
     sqlite3_column_text, sqlite3_commit_hook, sqlite3_context, sqlite3_create_collation_v2,
-    sqlite3_create_function_v2, sqlite3_errmsg, sqlite3_exec, sqlite3_finalize, sqlite3_free,
-    sqlite3_mprintf, sqlite3_open, sqlite3_prepare_v2, sqlite3_reset, sqlite3_result_int64,
-    sqlite3_result_text, sqlite3_rollback_hook, sqlite3_set_authorizer, sqlite3_sql, sqlite3_step,
-    sqlite3_stmt, sqlite3_trace_v2, sqlite3_update_hook, sqlite3_user_data, sqlite3_value,
-    sqlite3_value_text, sqlite3_wal_hook,
+    sqlite3_create_function_v2, sqlite3_finalize, sqlite3_mprintf, sqlite3_open,
+    sqlite3_prepare_v2, sqlite3_reset, sqlite3_result_int64, sqlite3_result_text,
+    sqlite3_rollback_hook, sqlite3_set_authorizer, sqlite3_sql, sqlite3_step, sqlite3_stmt,
+    sqlite3_trace_v2, sqlite3_update_hook, sqlite3_user_data, sqlite3_value, sqlite3_value_text,
+    sqlite3_wal_hook,
 };
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// The row callback type `sqlite3_exec` takes.
-type RawExecRow =
-    unsafe extern "C" fn(*mut c_void, c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
-
-/// An open connection, closed on drop (or by [`Db::close`]).
-struct Db(*mut sqlite3);
-
-impl Db {
-    fn open(path: &str) -> Db {
-        let path = CString::new(path).unwrap();
-        let mut db = ptr::null_mut();
-        // SAFETY: `path` is NUL-terminated and `db` is a valid out pointer.
-        let rc = unsafe { sqlite3_open(path.as_ptr(), &mut db) };
-        assert_eq!(rc, SQLITE_OK, "sqlite3_open");
-        Db(db)
-    }
-
-    fn memory() -> Db {
-        Db::open(":memory:")
-    }
-
-    /// `sqlite3_exec` with `callback`/`ud` as the row callback.
-    ///
-    /// # Safety
-    /// `callback` must accept `ud`, which must stay valid until this returns.
-    unsafe fn exec_with(
-        &self,
-        sql: &str,
-        callback: Option<RawExecRow>,
-        ud: *mut c_void,
-    ) -> Result<(), (c_int, String)> {
-        let sql = CString::new(sql).unwrap();
-        let mut errmsg: *mut c_char = ptr::null_mut();
-        // SAFETY: `self.0` is open; `callback` accepts `ud` by the caller's
-        // promise; `sql` is NUL-terminated and `errmsg` a valid out pointer.
-        let rc = unsafe { sqlite3_exec(self.0, sql.as_ptr(), callback, ud, &mut errmsg) };
-        let message = if errmsg.is_null() {
-            String::new()
-        } else {
-            // SAFETY: sqlite set `errmsg` to a NUL-terminated string that we
-            // must free with `sqlite3_free`.
-            unsafe {
-                let message = CStr::from_ptr(errmsg).to_string_lossy().into_owned();
-                sqlite3_free(errmsg.cast());
-                message
-            }
-        };
-        if rc == SQLITE_OK {
-            Ok(())
-        } else {
-            Err((rc, message))
-        }
-    }
-
-    fn exec(&self, sql: &str) -> Result<(), (c_int, String)> {
-        // SAFETY: no row callback.
-        unsafe { self.exec_with(sql, None, ptr::null_mut()) }
-    }
-
+/// The first column of every row of a query, through a prepared statement.
+trait Column {
     /// The first column of every row of `sql`, as text (NULL as `None`),
     /// through a prepared statement (no row callback).
+    fn column(&self, sql: &str) -> Result<Vec<Option<String>>, (c_int, String)>;
+}
+
+impl Column for Db {
     fn column(&self, sql: &str) -> Result<Vec<Option<String>>, (c_int, String)> {
         let stmt = Stmt::prepare(self, sql)?;
         let mut values = Vec::new();
@@ -120,28 +68,6 @@ impl Db {
                 rc => return Err((rc, self.errmsg())),
             }
         }
-    }
-
-    fn errmsg(&self) -> String {
-        // SAFETY: `self.0` is open; the message is NUL-terminated and valid
-        // until the next call on the connection, and we copy it at once.
-        unsafe { CStr::from_ptr(sqlite3_errmsg(self.0)) }
-            .to_string_lossy()
-            .into_owned()
-    }
-
-    /// Closes the connection now, checking that it closed.
-    fn close(mut self) {
-        let db = std::mem::replace(&mut self.0, ptr::null_mut());
-        // SAFETY: `db` is an open connection with no unfinalized statements.
-        assert_eq!(unsafe { sqlite3_close(db) }, SQLITE_OK);
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        // SAFETY: null (already closed) or an open connection.
-        unsafe { sqlite3_close(self.0) };
     }
 }
 
@@ -1112,7 +1038,7 @@ fn exec_rows_borrowed_as_slices_of_c_strings() {
             )
         },
     );
-    assert_eq!(result, Ok(()));
+    assert_eq!(result, (SQLITE_OK, None));
     assert_eq!(header, strings(&["name", "n", "k"]));
     assert_eq!(
         rows,
