@@ -199,13 +199,16 @@ pub trait CookieIoExt: CookieIo {
             *mut ::ffi_callback::__private::core::ffi::c_void,
         ) -> T,
     ) -> (T, Self) {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            CookieIo
+        );
         unsafe {
             ::ffi_callback::__private::set::scope::<
                 ::ffi_callback::__private::threading::CallerThread,
                 ::ffi_callback::__private::policy::Resume,
                 Self,
                 T,
-            >(self, call)
+            >(self, &SITE, call)
         }
     }
 }

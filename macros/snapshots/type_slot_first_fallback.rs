@@ -133,6 +133,7 @@ impl<F> ExecRow<F> {
                     <Self as ::ffi_callback::__private::Trampoline<
                         O,
                     >>::trampoline::<true>(),
+                    <Self as ::ffi_callback::__private::CallbackType>::SITE,
                 )
             },
         }

@@ -122,6 +122,7 @@ impl<F> Worker<F> {
                     <Self as ::ffi_callback::__private::Trampoline<
                         O,
                     >>::trampoline::<true>(),
+                    <Self as ::ffi_callback::__private::CallbackType>::SITE,
                 )
             },
         }

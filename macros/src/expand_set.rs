@@ -150,8 +150,9 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         /// the entry points may run until it returns, and the state
         /// comes back (a kept panic is resumed then, under `resume`).
         fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
+            static SITE: #private::Site = #set_site;
             // SAFETY: the contract this set's entry points were made for.
-            unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, call) }
+            unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, &SITE, call) }
         }
     };
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);

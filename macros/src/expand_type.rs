@@ -610,7 +610,11 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
                 // with this holder only).
                 Self {
                     lent: unsafe {
-                        #private::lend::Lent::new(f, <Self as #private::Trampoline<#o>>::trampoline::<true>())
+                        #private::lend::Lent::new(
+                            f,
+                            <Self as #private::Trampoline<#o>>::trampoline::<true>(),
+                            <Self as #private::CallbackType>::SITE,
+                        )
                     },
                 }
             }

@@ -82,9 +82,9 @@ struct Header<T: Threading> {
     /// only, for the free a refused call on another thread may be left
     /// with (see there).
     state_gone: AtomicBool,
-    /// The closure's type name, for the abort of a holder dropped while a
-    /// call runs on it.
-    closure: fn() -> &'static str,
+    /// The callback type (or set) the holder is for, named by the abort of
+    /// a holder dropped while a call runs on it.
+    site: &'static Site,
     /// While a lent holder's closure is dropped: the header of the lent
     /// holder whose closure was being dropped before on this thread (see
     /// [`LENT_ENDING`]).
@@ -127,7 +127,7 @@ impl<T: Threading> Drop for Header<T> {
     fn drop(&mut self) {
         if self.free.is_some() {
             if self.word.load() & RUNNING != 0 {
-                report::abort_dropped_while_running((self.closure)());
+                report::abort_dropped_while_running(self.site);
             }
             // SAFETY: a boxed holder's header, dropped once, by `free_box`,
             // with nothing holding it any more: its word is dropped once,
@@ -136,7 +136,7 @@ impl<T: Threading> Drop for Header<T> {
             return;
         }
         if self.word.set(DESTROYED) & RUNNING != 0 {
-            report::abort_dropped_while_running((self.closure)());
+            report::abort_dropped_while_running(self.site);
         }
         // Destroyed and no call running: from here every entry fails (and
         // is refused as after a destroy) until `LentTail` releases it.
@@ -172,7 +172,7 @@ impl<T: Threading> Drop for LentTail<T> {
             LENT_ENDING.with(|ending| ending.set((*header).outer_lent.get()));
             let word = std::ptr::addr_of_mut!((*header).word).cast::<T::Word>();
             if !T::Word::release_destroyed(word) {
-                report::abort_lent_held_by_refused_call(((*header).closure)());
+                report::abort_lent_held_by_refused_call((*header).site);
             }
             std::ptr::drop_in_place(word);
         }
@@ -205,9 +205,10 @@ pub struct Holder<F, T: Threading> {
 }
 
 impl<F, T: Threading> Holder<F, T> {
-    /// A holder for `closure`, to be borrowed by C.
+    /// A holder for `closure`, to be borrowed by C, for the callback type
+    /// (or set) `site` names.
     #[inline(always)]
-    pub fn new(closure: F) -> Self {
+    pub fn new(closure: F, site: &'static Site) -> Self {
         Holder {
             header: Header {
                 word: ManuallyDrop::new(T::Word::NEW),
@@ -219,7 +220,7 @@ impl<F, T: Threading> Holder<F, T> {
                 free: None,
                 owned_by_rust: AtomicBool::new(false),
                 state_gone: AtomicBool::new(false),
-                closure: std::any::type_name::<F>,
+                site,
                 outer_lent: Cell::new(std::ptr::null_mut()),
                 _pinned: PhantomPinned,
             },
@@ -235,8 +236,8 @@ impl<F, T: Threading> Holder<F, T> {
     /// whose [`Holder::destroy`] (or a set's destroy entry) is refused
     /// until then. A panic in the closure's drop is handled under `P`.
     #[inline]
-    pub fn into_raw_box<P: Policy>(closure: F) -> *mut c_void {
-        let mut holder = Self::new(closure);
+    pub fn into_raw_box<P: Policy>(closure: F, site: &'static Site) -> *mut c_void {
+        let mut holder = Self::new(closure, site);
         if T::DROPS_ON_HOME_ONLY {
             holder.header.home = Some(current_thread());
         }
@@ -272,7 +273,7 @@ impl<F, T: Threading> Holder<F, T> {
     pub fn into_inner(self) -> F {
         let mut holder = ManuallyDrop::new(self);
         if holder.header.word.load() & RUNNING != 0 {
-            report::abort_dropped_while_running((holder.header.closure)());
+            report::abort_dropped_while_running(holder.header.site);
         }
         // SAFETY: taken by value with no call running, the holder is no
         // longer shared with C; it is not dropped (its header's drop would

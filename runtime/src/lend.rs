@@ -9,7 +9,7 @@ use std::ffi::c_void;
 use crate::closure_bounds::{OnceTrampoline, Trampoline};
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
-use crate::panic::guarded;
+use crate::panic::{Site, guarded};
 use crate::threading::Threading;
 use crate::user_data::UserDataSlot;
 
@@ -25,15 +25,15 @@ pub struct Lent<F, T: Threading, Function> {
 }
 
 impl<F, T: Threading, Function: Copy> Lent<F, T, Function> {
-    /// Holds `closure` for `function`.
+    /// Holds `closure` for `function`, of the callback type `site` names.
     ///
     /// # Safety
     /// `function` is the trampoline of a callback type for closures `F`
     /// under `T`, for a lent `Holder` (`Trampoline::trampoline::<true>`).
     #[inline(always)]
-    pub unsafe fn new(closure: F, function: Function) -> Self {
+    pub unsafe fn new(closure: F, function: Function, site: &'static Site) -> Self {
         Lent {
-            holder: Holder::new(closure),
+            holder: Holder::new(closure, site),
             function,
         }
     }
@@ -74,7 +74,7 @@ where
     // C object frees it), and the refusal of that call, kept, is resumed
     // by this guard.
     guarded::<C::Policy, _>(|| {
-        let holder = Holder::<C::Closure, C::Threading>::new(f);
+        let holder = Holder::<C::Closure, C::Threading>::new(f, C::SITE);
         call(function, C::UserData::from_ptr(holder.as_ptr()))
     })
 }
@@ -95,7 +95,7 @@ where
     let function = unsafe { <C as Trampoline<O>>::trampoline::<true>() };
     // Made and dropped inside the guard, as in `scope`.
     crate::try_resume(|| {
-        let holder = Holder::<C::Closure, C::Threading>::new(f);
+        let holder = Holder::<C::Closure, C::Threading>::new(f, C::SITE);
         call(function, C::UserData::from_ptr(holder.as_ptr()))
     })
 }

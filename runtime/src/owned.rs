@@ -119,7 +119,8 @@ impl<C: CallbackType> Boxed<C> {
         function: C::Function,
         destroy: C::Destroy,
     ) -> Self {
-        let user_data = Holder::<C::Closure, C::Threading>::into_raw_box::<C::Policy>(closure);
+        let user_data =
+            Holder::<C::Closure, C::Threading>::into_raw_box::<C::Policy>(closure, C::SITE);
         Boxed {
             raw: RawCallback {
                 function,

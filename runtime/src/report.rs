@@ -399,20 +399,19 @@ pub(crate) fn abort_in_destroy(site: &Site, payload: &(dyn Any + Send)) -> ! {
 
 /// A callback's holder (from a callback type's `new`) was dropped while
 /// C was calling it: freeing it would free the closure under the running
-/// call, so the process aborts. `closure` is the closure's type name (its
-/// path says where it is written).
+/// call, so the process aborts, naming the callback type (or set).
 #[cold]
 #[inline(never)]
-pub(crate) fn abort_dropped_while_running(closure: &str) -> ! {
+pub(crate) fn abort_dropped_while_running(site: &Site) -> ! {
     let _ = writeln!(
         std::io::stderr(),
-        "ffi-callback: the holder of a `#[callback]` type's closure `{closure}` was dropped while \
-         C was calling it (by its own closure, which could reach the holder, or by its owner on \
-         another thread)\n\
+        "ffi-callback: a holder of the callback {} was dropped while C was calling it (by its \
+         own closure, which could reach the holder, or by its owner on another thread)\n\
          ffi-callback: freeing it would free the closure under the running call. A holder made \
          by `new` must outlive every call C makes with it (`scope` does this); for a callback \
          that its own call may end, use `boxed`, whose drop during a call waits for the call to \
-         return; aborting"
+         return; aborting",
+        site.describe()
     );
     std::process::abort()
 }
@@ -423,15 +422,16 @@ pub(crate) fn abort_dropped_while_running(closure: &str) -> ! {
 /// goes away right after, under that call. Aborts rather than wait for C.
 #[cold]
 #[inline(never)]
-pub(crate) fn abort_lent_held_by_refused_call(closure: &str) -> ! {
+pub(crate) fn abort_lent_held_by_refused_call(site: &Site) -> ! {
     let _ = writeln!(
         std::io::stderr(),
-        "ffi-callback: the holder of a `#[callback]` type's closure `{closure}`, lent by `new` or \
-         `scope`, was dropped while a call C made on another thread during the closure's drop \
-         was still being refused\n\
+        "ffi-callback: a holder of the callback {}, lent by `new` or `scope`, was dropped \
+         while a call C made on another thread during the closure's drop was still being \
+         refused\n\
          ffi-callback: the holder's memory is about to go away under that call. A callback \
          whose closure's drop makes C call it on other threads is made with `boxed`, whose \
-         holder stays allocated until such calls have returned; aborting"
+         holder stays allocated until such calls have returned; aborting",
+        site.describe()
     );
     std::process::abort()
 }

@@ -52,7 +52,7 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// that they find the holder they expect.
     #[doc(hidden)]
     pub unsafe fn new<P: Policy>(state: T, site: &'static Site) -> Self {
-        let user_data = Holder::<T, Th>::into_raw_box::<P>(state);
+        let user_data = Holder::<T, Th>::into_raw_box::<P>(state, site);
         BoxedSet {
             // A box is never null.
             user_data: NonNull::new(user_data).unwrap_or(NonNull::dangling()),
@@ -108,7 +108,7 @@ unsafe impl<T: Sync, Th: PartsMayMove> Sync for BoxedSet<T, Th> {}
 
 /// Lends `state` to C for one call: `call` gets the user data, the entry
 /// points may run until it returns (a kept panic is resumed then, under
-/// `resume`), and the state comes back.
+/// `resume`), and the state comes back. `site` names the set.
 ///
 /// # Safety
 /// `Th` is the threading contract the set's entry points were made for:
@@ -117,6 +117,7 @@ unsafe impl<T: Sync, Th: PartsMayMove> Sync for BoxedSet<T, Th> {}
 #[doc(hidden)]
 pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     state: T,
+    site: &'static Site,
     call: impl FnOnce(*mut c_void) -> R,
 ) -> (R, T) {
     // The holder is made and ended inside the guard: the state comes back
@@ -125,7 +126,7 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     // may make C call back: refused, under this guard rather than after
     // it.
     guarded::<P, _>(|| {
-        let holder = Holder::<T, Th>::new(state);
+        let holder = Holder::<T, Th>::new(state, site);
         let value = call(holder.as_ptr());
         (value, holder.into_inner())
     })

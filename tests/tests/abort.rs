@@ -503,13 +503,13 @@ fn new_holder_dropped_by_its_own_closure() {
 }
 
 #[test]
-fn a_new_holder_dropped_by_its_own_closure_aborts_naming_the_closure() {
+fn a_new_holder_dropped_by_its_own_closure_aborts_naming_the_callback() {
     let stderr = run_child("new_holder_dropped_by_its_own_closure");
     assert_mentions(
         &stderr,
         &[
-            "`abort::new_holder_dropped_by_its_own_closure::{{closure}}` was dropped while C was \
-             calling it",
+            "a holder of the callback `abort::SelfDroppingHook` (tests/tests/abort.rs:",
+            ") was dropped while C was calling it",
             "by its own closure",
             "must outlive every call C makes with it",
             "use `boxed`",
