@@ -305,7 +305,11 @@ fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
             ),
             Refusal::Destroyed => refuse(
                 site,
-                format_args!("it was called after its destroy-notify (the C library's bug)"),
+                format_args!(
+                    "it was called after it was destroyed (by C's destroy-notify, or by Rust \
+                     dropping its owner or ending its `scope_once`); calling it then is the \
+                     caller's bug"
+                ),
             ),
         }
     });

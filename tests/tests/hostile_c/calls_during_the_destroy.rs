@@ -568,7 +568,7 @@ fn c_calls_back_while_an_uncalled_once_callback_is_dropped_by_its_destroy_notify
         resume_panics(|| unsafe { (raw.destroy)(raw.user_data) })
     });
     assert!(
-        message(&*payload).contains("it was called after its destroy-notify"),
+        message(&*payload).contains("it was called after it was destroyed"),
         "{}",
         message(&*payload)
     );
@@ -696,7 +696,7 @@ fn c_calls_back_while_scope_once_drops_the_uncalled_closure() {
         )
     });
     assert!(
-        message(&*payload).contains("it was called after its destroy-notify"),
+        message(&*payload).contains("it was called after it was destroyed"),
         "{}",
         message(&*payload)
     );
