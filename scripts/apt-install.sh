@@ -11,9 +11,19 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 stamp=/tmp/.ffi-callback-apt-updated
+# A mirror mid-sync can fail `apt-get update` for indices that have nothing
+# to do with these packages: try twice, then let the install decide with
+# the lists there are (it fails, loudly, only if a package cannot be had).
 if [ ! -f "$stamp" ]; then
-  $SUDO apt-get update -qq
-  touch "$stamp"
+  if $SUDO apt-get update -qq || { sleep 10 && $SUDO apt-get update -qq; }; then
+    touch "$stamp"
+  else
+    echo "apt: apt-get update failed twice; installing from the package lists there are" >&2
+  fi
 fi
 echo "apt: installing ${missing[*]}"
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null; then
+  echo "apt: could not install ${missing[*]}" >&2
+  exit 1
+fi
