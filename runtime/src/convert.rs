@@ -28,7 +28,7 @@ use std::fmt::Debug;
 use std::mem::size_of;
 use std::ptr::NonNull;
 
-use crate::panic::{Site, refuse};
+use crate::panic::{Site, refuse, refuse_under};
 use crate::policy::Policy;
 
 /// A C argument that converts into `T`, the type a closure receives for a
@@ -625,7 +625,7 @@ extern "C" fn refuse_borrow_nounwind<P: Policy, R, Fallback: FnOnce() -> R>(
     target: fn() -> &'static str,
     fallback: Fallback,
 ) -> R {
-    let _ = P::catch(site, || -> () { refuse_null(site, param, target) });
+    let _ = refuse_under::<P>(site, || refuse_null(site, param, target));
     // `abort` aborted in its catch.
     crate::holder::fallback_or_abort(site, fallback)
 }

@@ -16,7 +16,7 @@ use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::panic::{Site, fail, poison_ticket, refuse};
+use crate::panic::{Site, fail, poison_ticket, refuse, refuse_under};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -1119,7 +1119,7 @@ impl<T: Threading> Drop for ReleaseOnUnwind<T> {
 #[cold]
 #[inline(never)]
 fn refuse_destroyed_meanwhile<P: Policy>(site: &'static Site) {
-    let _ = P::catch(site, || -> () { refuse_destroyed(site) });
+    let _ = refuse_under::<P>(site, || refuse_destroyed(site));
 }
 
 /// Why an entry failed: a poisoned holder whose guard has re-raised its
@@ -1144,9 +1144,9 @@ fn heal_or_refuse<P: Policy, W: StateWord>(site: &'static Site, word: &W) -> boo
         };
     }
     let refused = if word.load() & DESTROYED != 0 {
-        P::catch(site, || -> () { refuse_destroyed(site) })
+        refuse_under::<P>(site, || refuse_destroyed(site))
     } else {
-        P::catch(site, || -> () { refuse_reentry(site) })
+        refuse_under::<P>(site, || refuse_reentry(site))
     };
     if refused.is_err() && P::KEEPS {
         poison(word);
@@ -1369,7 +1369,7 @@ extern "C" fn refuse_call_aborting<P: Policy>(site: &'static Site, why: Refusal)
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 extern "C" fn refuse_call_nounwind<P: Policy>(site: &'static Site, why: Refusal) {
-    let _ = P::catch(site, || -> () { refusal(site, why) });
+    let _ = refuse_under::<P>(site, || refusal(site, why));
 }
 
 #[cold]

@@ -11,7 +11,7 @@ use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::panic::{Site, fail_caught, refuse};
+use crate::panic::{Site, fail_caught, refuse, refuse_under};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -290,28 +290,26 @@ enum Refusal {
 #[cold]
 #[inline(never)]
 fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
-    let _ = P::catch(site, || -> () {
-        match why {
-            Refusal::Null => refuse(
-                site,
-                format_args!("its user data is null instead of a pointer to its holder"),
-            ),
-            Refusal::SecondCall => refuse(
-                site,
-                format_args!(
-                    "it was called a second time, but its closure is `FnOnce` and the first \
+    let _ = refuse_under::<P>(site, || match why {
+        Refusal::Null => refuse(
+            site,
+            format_args!("its user data is null instead of a pointer to its holder"),
+        ),
+        Refusal::SecondCall => refuse(
+            site,
+            format_args!(
+                "it was called a second time, but its closure is `FnOnce` and the first \
                      call consumed it"
-                ),
             ),
-            Refusal::Destroyed => refuse(
-                site,
-                format_args!(
-                    "it was called after it was destroyed (by C's destroy-notify, or by Rust \
+        ),
+        Refusal::Destroyed => refuse(
+            site,
+            format_args!(
+                "it was called after it was destroyed (by C's destroy-notify, or by Rust \
                      dropping its owner or ending its `scope_once`); calling it then is the \
                      caller's bug"
-                ),
             ),
-        }
+        ),
     });
     Failed
 }

@@ -113,11 +113,15 @@ struct Guard<'a> {
 }
 
 impl Guard<'_> {
-    fn holds_something(&self) -> bool {
+    fn keeps_panic(&self) -> bool {
         let kept = self.kept.take();
-        let holds = kept.is_some();
+        let keeps = kept.is_some();
         self.kept.set(kept);
-        holds || self.holds_error.get()
+        keeps
+    }
+
+    fn holds_something(&self) -> bool {
+        self.keeps_panic() || self.holds_error.get()
     }
 }
 
@@ -913,6 +917,37 @@ pub(crate) fn refuse(site: &Site, why: fmt::Arguments<'_>) -> ! {
         "{REFUSAL_PREFIX}{}` refused the call: {why}",
         site.name
     ))
+}
+
+/// Refuses a call under `P`: `refusal` (a [`refuse`], which does not
+/// return) raises the refusal,
+/// which `P` handles as a panic of the callback (kept, reported, an abort),
+/// and C gets the fallback: `Err(Caught)` once handled. While `P` keeps
+/// panics and this thread's innermost guard already keeps one, the
+/// refusal could only be dropped (the first panic wins), so it is not
+/// raised: C gets the fallback quietly, as from a poisoned holder. A C
+/// library that goes on calling after a failure (expat with no user data
+/// set: every handler call refused) then costs no panic, hook print and
+/// unwind per call. (A guard that keeps an error still gets the refusal: a
+/// panic wins over an error.)
+#[inline(always)]
+pub(crate) fn refuse_under<P: Policy>(
+    site: &'static Site,
+    refusal: impl FnOnce(),
+) -> Result<(), Caught> {
+    if P::KEEPS && guard_keeps_panic() {
+        return Err(Caught);
+    }
+    P::catch(site, refusal)
+}
+
+/// Whether this thread's innermost guard keeps a panic.
+fn guard_keeps_panic() -> bool {
+    let guard = THREAD.with(|t| t.guard.get());
+    // SAFETY: a non-null guard pointer points at the `Guard` of a guard
+    // call still running on this thread: `with_guard` unlinks it before
+    // that call returns or unwinds.
+    !guard.is_null() && unsafe { (*guard).keeps_panic() }
 }
 
 /// Refusal messages start with this, so that reports can tell them from

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 
 use crate::holder::{Holder, Taken, value_or};
 use crate::owned::PartsMayMove;
-use crate::panic::{Site, fail_caught, guarded, refuse};
+use crate::panic::{Site, fail_caught, guarded, refuse, refuse_under};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
 use crate::threading::{CallerThread, OwnerMayMove, Threading};
@@ -164,7 +164,7 @@ unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     on_error: impl FnOnce(&O::Error) -> R,
 ) -> Result<R, Failed> {
     if user_data.is_null() {
-        let _ = P::catch(site, || -> () {
+        let _ = refuse_under::<P>(site, || {
             refuse(
                 site,
                 format_args!("its user data is null instead of a pointer to the set's state"),

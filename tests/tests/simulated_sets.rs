@@ -1071,6 +1071,41 @@ fn null_user_data_is_refused_by_every_kind_of_entry() {
     }
 }
 
+/// expat with no `XML_SetUserData`: every handler call of the document
+/// comes with null. The first refusal is raised and kept by the guard; the
+/// others could only be dropped (the first panic wins), so they return the
+/// fallback without a panic each (no hook print, no unwind per call).
+#[test]
+fn null_user_data_again_and_again_raises_one_refusal_under_one_guard() {
+    let stream = CStream::new();
+    let mut got = Vec::new();
+    let (payload, raised) = panics_during(|| {
+        panic_payload(|| {
+            resume_panics(|| {
+                for _ in 0..10 {
+                    // SAFETY: null user data is refused before it is used.
+                    got.push(unsafe { (stream.read(1), stream.close()) });
+                }
+            })
+        })
+    });
+    assert_eq!(got, vec![(-1, -4); 10]);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        message(&*payload).starts_with(
+            "ffi-callback: `simulated_sets::Stream::read` refused the call: its user data is null"
+        ),
+        "{}",
+        message(&*payload)
+    );
+    // Under a new guard, the first null call is refused again.
+    let payload = panic_payload(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe { stream.close() })
+    });
+    assert!(message(&*payload).contains("Stream::close` refused the call"));
+}
+
 // ---------------------------------------------------------------------------
 // Accessor user data: found through the C parameters
 // ---------------------------------------------------------------------------

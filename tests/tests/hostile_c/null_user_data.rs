@@ -4,6 +4,7 @@
 //! that says so, the fallback returned, no user code run.
 
 use super::*;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 static SHARED_REF_RUNS: AtomicU32 = AtomicU32::new(0);
 
@@ -249,4 +250,75 @@ fn c_accessor_returns_null_to_a_fn() {
         "ffi-callback: `hostile_c::null_user_data::step` refused the call: its user data is \
          null, but it receives it as `&mut alloc::vec::Vec<i32>`"
     );
+}
+
+// ---------------------------------------------------------------------------
+// C that goes on calling with null (expat with no user data set: every
+// handler call of the document): the first refusal is raised and kept by
+// the guard; the others could only be dropped (the first panic wins), so
+// they return the fallback without raising a panic each.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn c_passes_null_again_and_again_to_a_callback_type_under_one_guard() {
+    let hook = Hook::new(|n| n);
+    let once = Hook::once(|n| n).into_raw_with_destroy();
+    let f = hook.function();
+    let mut got = Vec::new();
+    let (payload, raised) = panics_during(|| {
+        panic_payload(|| {
+            resume_panics(|| {
+                for n in 0..10 {
+                    // SAFETY: null, which both trampolines refuse before
+                    // reading anything.
+                    got.push(unsafe {
+                        (f(ptr::null_mut(), n), (once.function)(ptr::null_mut(), n))
+                    });
+                }
+            })
+        })
+    });
+    assert_eq!(got, vec![(-1, -1); 10]);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(
+        message(&*payload),
+        "ffi-callback: `hostile_c::Hook` refused the call: its user data is null instead of a \
+         pointer to its holder"
+    );
+    // The holders were not touched.
+    // SAFETY: the holder's own user data; `hook` is alive and unmoved. Then
+    // the once-callback's one call and its destroy-notify.
+    unsafe {
+        assert_eq!(f(hook.user_data(), 2), 2);
+        assert_eq!((once.function)(once.user_data, 3), 3);
+        (once.destroy)(once.user_data);
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct RowError(c_int);
+
+#[test]
+fn c_passes_null_after_an_error_was_kept_and_the_refusal_still_wins() {
+    let (got, raised) = panics_during(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            Hook::try_scope(
+                |n| -> Result<c_int, RowError> { Err(RowError(n)) },
+                |f, ud| {
+                    // SAFETY: the holder's own user data (its error is
+                    // kept), then null, refused: a panic wins over an
+                    // error, so it is raised even though the guard holds
+                    // something.
+                    unsafe { (f(ud, 1), f(ptr::null_mut(), 2), f(ptr::null_mut(), 3)) }
+                },
+            )
+        }))
+    });
+    let payload = got.expect_err("the refusal is resumed");
+    assert!(
+        message(&*payload).contains("its user data is null"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(raised.len(), 1, "{raised:?}");
 }
