@@ -19,8 +19,7 @@ use crate::model::{
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
-    Callback, CallbackFn, CallbackSet, CallbackType, FnParam, IntoAttr, SetEntry, SetReceiver,
-    UserDataAttr,
+    Callback, CallbackFn, CallbackSet, CallbackType, IntoAttr, SetEntry, SetReceiver, UserDataAttr,
 };
 use crate::tokens;
 
@@ -144,24 +143,25 @@ fn check_single_marker(markers: &[&UserDataAttr], errors: &mut Errors) {
     }
 }
 
-/// Refuses `#[into(..)]` where nothing converts: a fn's parameters, which
-/// its body receives as declared.
-fn refuse_into(params: &[FnParam], errors: &mut Errors) {
-    for marker in params.iter().flat_map(|p| &p.into) {
-        errors.spanned(
-            &marker.tokens,
-            "`#[into(..)]` converts a C parameter for a callback type's closures or a set's \
-             methods; a `#[callback]` fn receives its parameters as declared: convert in the \
-             body (`Pid::from(pid)`)",
-        );
-    }
-}
+/// What the `#[user_data]` parameter carries, for the error when it is
+/// marked `#[into(..)]`.
+const SLOT_NOT_CONVERTED: &str = "the `#[user_data]` parameter carries the holder (or the set's \
+                                  state), not a value for the closures: it cannot be converted; \
+                                  remove `#[into(..)]`";
 
-/// The `#[into(Type)]` conversions of a callback type's or a set entry's
-/// parameters (their markers, whether each is the slot, its name if the
-/// user gave one): one at most per parameter, never on the slot.
+/// The same, for a fn's `#[user_data]` parameter.
+const FN_USER_DATA_NOT_CONVERTED: &str = "the `#[user_data]` parameter receives the user data as \
+                                          its own type (`&mut State`, `Box<Job>`...), which says \
+                                          how C's pointer is unpacked: it cannot be converted; \
+                                          remove `#[into(..)]`";
+
+/// The `#[into(Type)]` conversions of a fn's, a callback type's or a set
+/// entry's parameters (their markers, whether each is the user-data slot,
+/// its name if the user gave one): one at most per parameter, never on
+/// the slot (`slot_error` says why).
 fn conversions<'a>(
     params: impl Iterator<Item = (&'a [IntoAttr], bool, Option<&'a Ident>)>,
+    slot_error: &str,
     errors: &mut Errors,
 ) -> Vec<Option<Conversion<'a>>> {
     params
@@ -176,11 +176,7 @@ fn conversions<'a>(
                 );
             }
             if is_slot {
-                errors.spanned(
-                    &first.tokens,
-                    "the `#[user_data]` parameter carries the holder (or the set's state), \
-                     not a value for the closures: it cannot be converted; remove `#[into(..)]`",
-                );
+                errors.spanned(&first.tokens, slot_error);
                 return None;
             }
             let label = match name {
@@ -497,7 +493,20 @@ fn check_fn<'a>(
     let marker = markers.first().copied();
     let policy = policy(options, false);
     let output = split_output(&item.output);
-    refuse_into(&item.params, errors);
+    // Converted as for a callback type's closures; the body receives the
+    // converted values, the trampoline keeps the C types.
+    let conversions = conversions(
+        item.params.iter().map(|p| {
+            let name = match &*p.pat {
+                syn::Pat::Ident(binding) => Some(&binding.ident),
+                _ => None,
+            };
+            (&p.into[..], !p.user_data.is_empty(), name)
+        }),
+        FN_USER_DATA_NOT_CONVERTED,
+        errors,
+    );
+    let borrows = conversions.iter().flatten().any(|c| c.borrowed);
     refuse_flow(options, errors);
 
     // The attribute's options, as written before the item.
@@ -542,14 +551,14 @@ fn check_fn<'a>(
         );
     }
     if let Some(given) = &options.safe_fn {
-        if marker.is_none() {
+        if marker.is_none() && !borrows {
             // A binding's preset gives it to every callback: needless here,
             // not wrong.
             if !options.safe_fn_from_preset {
                 errors.error(
                     given.key,
-                    "`unsafe(safe_fn)` is not needed: a callback without user data is already a \
-                     safe fn",
+                    "`unsafe(safe_fn)` is not needed: a callback without user data or borrowed \
+                     parameters (`#[into(&..)]`) is already a safe fn",
                 );
             }
         } else if item.written_unsafe.is_some() {
@@ -646,8 +655,10 @@ fn check_fn<'a>(
             counted,
         }
     });
-    let shim_unsafe =
-        item.written_unsafe.is_some() || (user_data.is_some() && options.safe_fn.is_none());
+    // Unpacking user data and borrowing what C's pointers point at both
+    // trust C: the caller's `unsafe`, or `unsafe(safe_fn)`'s promise.
+    let shim_unsafe = item.written_unsafe.is_some()
+        || ((user_data.is_some() || borrows) && options.safe_fn.is_none());
     // A module cannot sit in an impl block; a fn that names `Self` is in
     // one. `in_impl` says so for the others. Only the fn's own `Self`
     // counts: an item nested in the body or in an option's expression (a
@@ -665,6 +676,7 @@ fn check_fn<'a>(
         shim_unsafe,
         typed_constructor,
         in_impl,
+        conversions,
     })
 }
 
@@ -931,6 +943,7 @@ fn check_type<'a>(
         item.params
             .iter()
             .map(|p| (&p.into[..], !p.user_data.is_empty(), p.name.as_ref())),
+        SLOT_NOT_CONVERTED,
         errors,
     );
     let threaded = matches!(
@@ -1841,6 +1854,7 @@ fn check_entry<'a>(
             };
             (&p.into[..], !p.user_data.is_empty(), name)
         }),
+        SLOT_NOT_CONVERTED,
         errors,
     );
     let result_span = match &entry.output {

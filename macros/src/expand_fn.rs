@@ -13,8 +13,8 @@ use syn::{Ident, Pat};
 use crate::model::{FallbackValue, FnModel, FnUserData, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
-    documents_safety, error_binding, fallback_closure, first_span, mentions, on_error_closure,
-    safe_fn_promise, site, tidy,
+    borrow_contract, call_after, converted_args, documents_safety, error_binding, fallback_closure,
+    first_span, len_var, mentions, on_error_closure, safe_fn_promise, site, tidy,
 };
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
@@ -63,21 +63,28 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // The C parameters: the trampoline's (name, attributes, C type).
     let mut c_params = Vec::new();
     // The body's parameters, as the user wrote them (the user data as its
-    // received type), and the arguments the trampoline passes for them.
+    // received type, a converted parameter as its `#[into(Type)]`), and
+    // the trampoline's names for them.
     let mut body_params = Vec::new();
-    let mut body_args = Vec::new();
+    let mut names = Vec::new();
+    let mut user_data_arg_for_body = None;
     let mut lent = None;
     let mut user_data_arg = quote!(#runtime::__private::core::ptr::null_mut());
     for (index, param) in item.params.iter().enumerate() {
         let name = param_name(&param.pat, index, &exprs);
         let (attrs, pat, ty) = (&param.attrs, &param.pat, &param.ty);
+        names.push(name.clone());
         // A parameter that another expression reads is used, even if the
         // body does not read it.
         let read_elsewhere = exprs
             .iter()
             .any(|expr| mentions(expr.clone(), &name.to_string()))
             .then(|| quote!(#[allow(unused_variables)]));
-        body_params.push(quote!(#(#attrs)* #read_elsewhere #pat: #ty));
+        let body_ty = match &model.conversions[index] {
+            Some(conversion) => conversion.target.to_token_stream(),
+            None => ty.to_token_stream(),
+        };
+        body_params.push(quote!(#(#attrs)* #read_elsewhere #pat: #body_ty));
         match &model.user_data {
             Some(user_data) if user_data.index == index => {
                 // What the runtime lends for the call; a simple binding
@@ -91,7 +98,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                 // as the closure's parameter is (mixed-site for a pattern).
                 let mut arg = lent_name.clone();
                 arg.set_span(arg.span().located_at(first_span(ty)));
-                body_args.push(arg.into_token_stream());
+                user_data_arg_for_body = Some((index, arg.into_token_stream()));
                 lent = Some(lent_name);
                 if let UserDataSource::Param(slot) = &user_data.source {
                     let slot = slot.map_or_else(
@@ -105,11 +112,26 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                     user_data_arg = into_ptr;
                 }
             }
-            _ => {
-                body_args.push(name.to_token_stream());
-                c_params.push((name, attrs, ty.to_token_stream()));
-            }
+            _ => c_params.push((name, attrs, ty.to_token_stream())),
         }
+    }
+    // What the body receives: each C argument, converted where
+    // `#[into(Type)]` says (inside the call, where a refusal is handled
+    // as the body's panic), and the user data the runtime lends. A fn may
+    // be called on any thread, so borrows are checked as a slot-less
+    // type's are.
+    let site_ref = quote!(&__FFI_CALLBACK_SITE);
+    let (prelude, mut body_args) = converted_args(
+        &names,
+        &model.conversions,
+        None,
+        &quote!(#runtime::__private),
+        &site_ref,
+        true,
+        true,
+    );
+    if let Some((index, arg)) = user_data_arg_for_body {
+        body_args[index] = arg;
     }
     // The C parameters `expr` names (all of them may be used), as helper
     // parameters and as arguments, leaving out `except` (the helper's own
@@ -173,10 +195,39 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         Some(user_data) => {
             let located = Span::call_site().located_at(first_span(user_data.received));
             let body_fn = crate::tokens::respan(body_fn, located);
-            quote_spanned!(located=> move |#body_param| #body_fn(#(#body_args),*))
+            // The call's parentheses too: a borrow error is reported at
+            // the whole call.
+            if prelude.is_empty() {
+                quote_spanned!(located=> move |#body_param| #body_fn(#(#body_args),*))
+            } else {
+                quote_spanned!(located=> move |#body_param| { #prelude #body_fn(#(#body_args),*) })
+            }
         }
-        None => quote!(move |#body_param| #body_fn(#(#body_args),*)),
+        None => {
+            let call = call_after(&prelude, body_fn, &body_args);
+            quote!(move |#body_param| #call)
+        }
     };
+    // `len = EXPR` of each borrowed slice, a helper reading the C
+    // parameters it names, run inside the call (`converted_args`).
+    let lens: TokenStream = model
+        .conversions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, conversion)| {
+            let len = conversion.as_ref()?.len?.to_token_stream();
+            let (params, args) = named_params(&len, None);
+            let callee = helpers.item(
+                &format!("len{index}"),
+                &params,
+                Some(&quote!(-> usize)),
+                quote!({ #len }),
+                &mut helper_items,
+            );
+            let var = len_var(index);
+            Some(quote!(let #var = move || #callee(#(#args),*);))
+        })
+        .collect();
 
     let fallback = match &common.fallback {
         FallbackValue::Expr(expr) => {
@@ -237,7 +288,6 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let site_value = site(runtime, &[&item.ident]);
     let promise = safe_fn_promise(common);
 
-    let site_ref = quote!(&__FFI_CALLBACK_SITE);
     let filter_ref = quote!(&__FFI_CALLBACK_FILTER);
     // The poison filter, only where the policy keeps panics (a raising
     // callback has no use for it).
@@ -326,14 +376,20 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let call = if common.raise.is_some() {
         quote! {
             // SAFETY: the user data is null or was made for this fn's
-            // received type (the `unsafe` C call's contract).
+            // received type, and a borrowed (`#[into(&..)]`) parameter is
+            // null (refused inside the call) or points at what it is
+            // borrowed as, valid for the call (the `unsafe` C call's
+            // contract, or `unsafe(safe_fn)`'s promise).
             let result = unsafe { #call };
             #finish
         }
     } else {
         quote! {
             // SAFETY: the user data is null or was made for this fn's
-            // received type (the `unsafe` C call's contract).
+            // received type, and a borrowed (`#[into(&..)]`) parameter is
+            // null (refused inside the call) or points at what it is
+            // borrowed as, valid for the call (the `unsafe` C call's
+            // contract, or `unsafe(safe_fn)`'s promise).
             unsafe { #call }
         }
     };
@@ -342,9 +398,10 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         (true, None) => Some(quote!(unsafe)),
         (false, None) => None,
     };
-    let safety_doc =
-        (model.shim_unsafe && model.user_data.is_some() && !documents_safety(&item.attrs))
-            .then(|| safety_doc(model));
+    let safety_doc = (model.shim_unsafe
+        && (model.user_data.is_some() || model.borrows())
+        && !documents_safety(&item.attrs))
+    .then(|| safety_doc(model));
     let fallback_doc = fallback_doc(model);
     let c_params = c_params
         .iter()
@@ -374,6 +431,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             #(#nested)*
             #on_raise
             #fetch
+            #lens
             #call
         }
         #(#beside)*
@@ -389,8 +447,8 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
 /// a fn body has its own safety context; the fn's generics are declared
 /// again and passed); in an impl block (the fn names `Self`, or has no
 /// typed constructor beside it) they are associated fns beside it.
-/// `user_data = EXPR`, `fallback = EXPR`, `on_error = EXPR`, `raise = EXPR`
-/// and `on_raise = EXPR`, where given.
+/// `user_data = EXPR`, `fallback = EXPR`, `on_error = EXPR`, `raise = EXPR`,
+/// `on_raise = EXPR` and the `len = EXPR` of `#[into(..)]`, where given.
 fn user_exprs(model: &FnModel<'_>) -> Vec<TokenStream> {
     let common = &model.common;
     [
@@ -415,6 +473,13 @@ fn user_exprs(model: &FnModel<'_>) -> Vec<TokenStream> {
     ]
     .into_iter()
     .flatten()
+    .chain(
+        model
+            .conversions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.len.map(ToTokens::to_token_stream)),
+    )
     .collect()
 }
 
@@ -533,8 +598,21 @@ fn fallback_doc(model: &FnModel<'_>) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
-/// The `# Safety` section of an `unsafe` trampoline, naming its constructor.
+/// The `# Safety` section of an `unsafe` trampoline, naming its constructor
+/// and the parameters it borrows.
 fn safety_doc(model: &FnModel<'_>) -> TokenStream {
+    let borrows = borrow_contract(&model.conversions, "It borrows");
+    if model.user_data.is_none() {
+        let lines = [
+            String::new(),
+            " # Safety".into(),
+            String::new(),
+            format!(" Made `unsafe` by `#[callback]`.{borrows}"),
+            " (A binding that needs a safe `extern fn` type opts in with".into(),
+            " `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into(),
+        ];
+        return doc_lines_at_fn(model, &lines);
+    }
     let name = &model.item.ident;
     let constructor = if model.typed_constructor && is_generic(model) {
         // The constructor declares the fn's generics again: nothing ties
@@ -561,7 +639,9 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
             String::new(),
             " Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer"
                 .into(),
-            format!(" made by{constructor} still alive and otherwise unused for the call."),
+            format!(
+                " made by{constructor} still alive and otherwise unused for the call.{borrows}"
+            ),
         ]
     } else {
         vec![
@@ -569,14 +649,20 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
             " # Safety".into(),
             String::new(),
             " Made `unsafe` by `#[callback]`: the user data must be null or come from".into(),
-            format!("{constructor} alive and otherwise unused for the duration of the call."),
+            format!(
+                "{constructor} alive and otherwise unused for the duration of the call.{borrows}"
+            ),
             " (A binding that needs a safe `extern fn` type opts in with".into(),
             " `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into(),
         ]
     };
-    // At the user's `fn`: clippy's `missing_safety_doc` skips doc attributes
-    // from another crate's macro, yet lints the fn when a local
-    // `macro_rules!` wrote it.
+    doc_lines_at_fn(model, &lines)
+}
+
+/// `lines` as doc attributes, at the user's `fn`: clippy's
+/// `missing_safety_doc` skips doc attributes from another crate's macro,
+/// yet lints the fn when a local `macro_rules!` wrote it.
+fn doc_lines_at_fn(model: &FnModel<'_>, lines: &[String]) -> TokenStream {
     let span = model.item.fn_span;
     let lines = lines.iter().map(|line| {
         let mut line = proc_macro2::Literal::string(line);

@@ -165,6 +165,17 @@ pub(crate) struct FnModel<'a> {
     /// In an impl block, as far as the tokens tell: the fn (or an option)
     /// names `Self`, or `in_impl` says so.
     pub(crate) in_impl: bool,
+    /// `#[into(Type)]`, by parameter (never the user data's): the body
+    /// receives `Type`, C passes the declared type.
+    pub(crate) conversions: Vec<Option<Conversion<'a>>>,
+}
+
+impl FnModel<'_> {
+    /// Whether a parameter is borrowed (`#[into(&..)]`): the trampoline
+    /// trusts C's pointer for it.
+    pub(crate) fn borrows(&self) -> bool {
+        self.conversions.iter().flatten().any(|c| c.borrowed)
+    }
 }
 
 /// The fn form's user-data parameter.
@@ -312,7 +323,7 @@ impl Threading {
     }
 }
 
-/// `#[into(Type)]` on a parameter: the closure or method receives
+/// `#[into(Type)]` on a parameter: the closure, method or fn body receives
 /// `Type::try_from` of the C argument, or, for a reference type, a borrow
 /// of what the C pointer points at.
 pub(crate) struct Conversion<'a> {

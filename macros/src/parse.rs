@@ -67,8 +67,8 @@ fn take_user_data(
     (kept, markers)
 }
 
-/// An `#[into(Type)]` marker on a callback type's parameter: the closures
-/// receive the C argument converted into `Type`; `#[into(&[T], len =
+/// An `#[into(Type)]` marker on a parameter: the closures, methods or fn
+/// body receive the C argument converted into `Type`; `#[into(&[T], len =
 /// EXPR)]` borrows a slice of `EXPR` elements.
 pub(crate) struct IntoAttr {
     /// The whole attribute, for errors spanned on it.
@@ -159,8 +159,8 @@ pub(crate) struct FnParam {
     pub(crate) pat: Box<Pat>,
     pub(crate) ty: Box<Type>,
     pub(crate) user_data: Vec<UserDataAttr>,
-    /// `#[into(..)]` markers (callback types and set entries convert; a
-    /// fn refuses them).
+    /// `#[into(..)]` markers: the body receives the converted value (never
+    /// on the `#[user_data]` parameter).
     pub(crate) into: Vec<IntoAttr>,
 }
 

@@ -102,6 +102,21 @@ fn fn_accessor_fallback_generic() {
 }
 
 #[test]
+fn fn_into_slice_and_out_param() {
+    snapshot(
+        "fn_into_slice_and_out_param",
+        quote!(fallback = if data.is_null() { 0 } else { size * nmemb + 1 }),
+        quote! {
+            extern "C" fn write(#[into(&[u8], len = size * nmemb)] data: *const c_char, size: usize, nmemb: usize, #[into(&mut c_int)] status: *mut c_int, #[user_data] sink: &mut Vec<u8>) -> usize {
+                sink.extend_from_slice(data);
+                *status = 0;
+                data.len()
+            }
+        },
+    );
+}
+
+#[test]
 fn fn_no_user_data_unwind() {
     snapshot(
         "fn_no_user_data_unwind",

@@ -409,6 +409,13 @@ fn len_value(index: usize) -> Ident {
 /// A sentence for the C function-pointer type's docs when parameters are
 /// borrowed (`#[into(&..)]`): the contract its `unsafe` callers keep.
 pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> String {
+    borrow_contract(conversions, "Its trampolines borrow")
+}
+
+/// The contract of borrowed (`#[into(&..)]`) parameters, as one sentence
+/// starting with `subject` (`"It borrows"`), after a space; empty when none
+/// is borrowed.
+pub(crate) fn borrow_contract(conversions: &[Option<Conversion<'_>>], subject: &str) -> String {
     let borrowed: Vec<&str> = conversions
         .iter()
         .flatten()
@@ -421,9 +428,9 @@ pub(crate) fn borrow_contract_doc(conversions: &[Option<Conversion<'_>>]) -> Str
     let slices = conversions.iter().flatten().any(|c| c.len.is_some());
     let checked = borrowed.len() > 1 && conversions.iter().flatten().any(|c| c.mutable);
     format!(
-        " Its trampolines borrow the parameter{} {} (`#[into(&..)]`): a call passes there null \
-         or a pointer to what the parameter is borrowed as{}, valid for the call and not touched \
-         by anything else meanwhile{}.",
+        " {subject} the parameter{} {} (`#[into(&..)]`): a call passes there null or a pointer \
+         to what the parameter is borrowed as{}, valid for the call and not touched by anything \
+         else meanwhile{}.",
         if borrowed.len() == 1 { "" } else { "s" },
         borrowed.join(", "),
         if slices {

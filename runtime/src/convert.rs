@@ -1,5 +1,6 @@
-//! Conversions of C arguments for a callback type's closures and a set's
-//! methods: a parameter marked `#[into(Type)]` reaches them as `Type`, made
+//! Conversions of C arguments for a callback type's closures, a set's
+//! methods and a `#[callback]` fn's body: a parameter marked
+//! `#[into(Type)]` reaches them as `Type`, made
 //! with `Type::try_from` (every `From` gives one, whose error cannot happen
 //! and costs nothing). A failed conversion is refused like any other call
 //! the crate cannot make, naming the parameter; it happens inside the call,
@@ -15,7 +16,9 @@
 //! The trampoline checks before it calls into the holder, so a refusal is
 //! a cold call outside it ([`refuse_borrow`]): the call never starts, the
 //! holder is not poisoned, and the fast path has no unwind edge to keep
-//! registers for.
+//! registers for. (A once-holder's call, a set's destroy entry and a fn,
+//! which free what they are handed, check inside the call instead:
+//! [`BorrowParam::borrow_checked`].)
 //!
 //! C may pass one buffer for two parameters (input and output of an
 //! in-place filter). Where one of them is borrowed as `&mut`, that would
@@ -456,8 +459,8 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
 }
 
 /// A borrowed parameter (`#[into(&..)]`) of a callback whose calls may run
-/// on other threads, several at once (`send`, `sync`, or without user
-/// data): the borrow is then made on a thread that did not make the C
+/// on other threads, several at once (`send`, `sync`, without user data,
+/// or a `#[callback]` fn): the borrow is then made on a thread that did not make the C
 /// memory, and shared borrows of the same memory may be alive on two
 /// threads. So what a shared borrow reaches must be `Sync` (a `Copy`
 /// struct may still hold a `&Cell`), and what an exclusive one reaches
@@ -474,8 +477,8 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
 #[diagnostic::on_unimplemented(
     message = "`#[into({Self})]` on a callback that may run on other threads: the reference could not be sent there",
     label = "its calls on another thread borrow this C memory there",
-    note = "a `send` or `sync` callback (or one without user data) may be called on other \
-            threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
+    note = "a `send` or `sync` callback, one without user data, or a `#[callback]` fn may be \
+            called on other threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
             must then be of a `Sync` type (no `Cell`, `Rc` or raw pointer field, nor a \
             reference to one), an `&mut T` of a `Send` type (a raw pointer written as such, \
             `&*const T`, needs neither; through an alias such as `gpointer` it is checked); or receive the C pointer and borrow it in an `unsafe` block whose \

@@ -1,6 +1,7 @@
 //! `#[callback]` against more of glibc, as a binding author would adopt it:
-//! `bsearch` (a slot-less type borrowing elements, and a `#[callback]` fn),
-//! `qsort` over an array of C strings, `tsearch`/`tfind`/`tdelete`/
+//! `bsearch` (a slot-less type borrowing elements, and a `#[callback]` fn
+//! borrowing them too), `qsort` over an array of C strings and with a fn
+//! borrowing its `u32`s, `nftw` with a fn borrowing path, `stat` and `FTW`, `tsearch`/`tfind`/`tdelete`/
 //! `tdestroy` (the free function takes the Rust-boxed keys back),
 //! `scandir` (filter and comparator), `glob`'s `errfunc`,
 //! `pthread_key_create`'s destructor at thread exit, and `lfind`/`lsearch`.
@@ -167,14 +168,12 @@ fn bsearch_panic_is_resumed_and_its_fallback_zero_meant_found() {
 // bsearch with a `#[callback]` fn (no state: the fn form), and lfind/lsearch
 // ---------------------------------------------------------------------------
 
-/// A fn needs no holder; it cannot borrow (`#[into]` is for closures), so
-/// it reads the pointers itself.
+/// A fn needs no holder; it borrows the two `u64`s C points at (every
+/// caller below passes a key and an element of a `u64` array), so its body
+/// needs no `unsafe`.
 #[callback]
-extern "C" fn compare_u64(a: *const c_void, b: *const c_void) -> c_int {
-    // SAFETY: every caller below passes pointers to two `u64`s (a key and
-    // an element of a `u64` array).
-    let (a, b) = unsafe { (*a.cast::<u64>(), *b.cast::<u64>()) };
-    a.cmp(&b) as c_int
+extern "C" fn compare_u64(#[into(&u64)] a: *const c_void, #[into(&u64)] b: *const c_void) -> c_int {
+    a.cmp(b) as c_int
 }
 
 #[test]
@@ -259,6 +258,130 @@ fn lsearch_appends_what_lfind_does_not_find() {
     assert_eq!(position(30), Some(2));
     assert_eq!(position(20), Some(3));
     assert_eq!(position(50), None);
+}
+
+// ---------------------------------------------------------------------------
+// plain qsort and nftw with `#[callback]` fns borrowing their parameters
+// ---------------------------------------------------------------------------
+
+/// Plain `qsort`'s comparator as a fn: the elements borrowed as `&u32`.
+#[callback]
+extern "C" fn compare_u32(#[into(&u32)] a: *const c_void, #[into(&u32)] b: *const c_void) -> c_int {
+    assert!(*a != 13 && *b != 13, "expected: unlucky");
+    a.cmp(b) as c_int
+}
+
+#[test]
+fn qsort_with_a_fn_borrowing_its_elements() {
+    let mut values: Vec<u32> = vec![42, 7, 19, 7, 3, 100, 0, 56];
+    // SAFETY: `values` holds `len` `u32`s, which `compare_u32` borrows.
+    resume_panics(|| unsafe {
+        libc::qsort(
+            values.as_mut_ptr().cast(),
+            values.len(),
+            size_of::<u32>(),
+            Some(compare_u32),
+        )
+    });
+    assert_eq!(values, [0, 3, 7, 7, 19, 42, 56, 100]);
+
+    // A panic in the body is carried past qsort (which the fallback 0,
+    // "equal", lets finish) and resumed after it.
+    let mut unlucky: Vec<u32> = vec![5, 13, 1];
+    let payload = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe {
+            libc::qsort(
+                unlucky.as_mut_ptr().cast(),
+                unlucky.len(),
+                size_of::<u32>(),
+                Some(compare_u32),
+            )
+        })
+    }))
+    .expect_err("the comparator's panic is resumed");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"expected: unlucky"));
+    unlucky.sort_unstable();
+    assert_eq!(unlucky, [1, 5, 13], "qsort only permuted the elements");
+}
+
+/// `<ftw.h>`'s `struct FTW`, which the libc crate does not declare.
+#[repr(C)]
+struct Ftw {
+    base: c_int,
+    level: c_int,
+}
+
+type NftwVisit = unsafe extern "C" fn(*const c_char, *const libc::stat, c_int, *mut Ftw) -> c_int;
+
+unsafe extern "C" {
+    fn nftw(
+        dirpath: *const c_char,
+        visit: Option<NftwVisit>,
+        nopenfd: c_int,
+        flags: c_int,
+    ) -> c_int;
+}
+
+const FTW_F: c_int = 0;
+const FTW_D: c_int = 1;
+
+thread_local! {
+    static VISITED: RefCell<Vec<(String, c_int, i64, c_int)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// nftw has no user data: the fn keeps its findings in a thread local (nftw
+/// calls back on the calling thread). The path, the `stat` and the `FTW`
+/// are borrowed; a name starting with `stop` stops the walk.
+#[callback]
+extern "C" fn visit_entry(
+    #[into(&CStr)] path: *const c_char,
+    #[into(&libc::stat)] stat: *const libc::stat,
+    flag: c_int,
+    #[into(&Ftw)] ftw: *mut Ftw,
+) -> c_int {
+    let name = String::from_utf8_lossy(&path.to_bytes()[ftw.base as usize..]).into_owned();
+    let stop = name.starts_with("stop");
+    VISITED.with(|v| v.borrow_mut().push((name, flag, stat.st_size, ftw.level)));
+    c_int::from(stop)
+}
+
+#[test]
+fn nftw_with_a_fn_borrowing_path_stat_and_ftw() {
+    let dir = temp_dir("nftw_into");
+    std::fs::write(dir.join("four"), "1234").unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub").join("seven"), "1234567").unwrap();
+    let dir_c = c_path(&dir);
+    VISITED.with(|v| v.borrow_mut().clear());
+    // SAFETY: a NUL-terminated path; nftw passes valid paths, `stat`s and
+    // `FTW`s for each call, which `visit_entry` borrows for the call.
+    let rc = resume_panics(|| unsafe { nftw(dir_c.as_ptr(), Some(visit_entry), 4, 0) });
+    assert_eq!(rc, 0);
+    let mut visited = VISITED.with(|v| v.take());
+    visited.sort();
+    let root = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let files: Vec<_> = visited.iter().filter(|v| v.1 == FTW_F).cloned().collect();
+    assert_eq!(
+        files,
+        [
+            ("four".to_owned(), FTW_F, 4, 1),
+            ("seven".to_owned(), FTW_F, 7, 2)
+        ]
+    );
+    let dirs: Vec<_> = visited
+        .iter()
+        .filter(|v| v.1 == FTW_D)
+        .map(|v| (v.0.clone(), v.3))
+        .collect();
+    assert_eq!(dirs, [(root, 0), ("sub".to_owned(), 1)]);
+
+    // A non-zero return stops the walk and is nftw's result.
+    std::fs::write(dir.join("stop-here"), "").unwrap();
+    // SAFETY: as above.
+    let rc = resume_panics(|| unsafe { nftw(dir_c.as_ptr(), Some(visit_entry), 4, 0) });
+    assert_eq!(rc, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------

@@ -6,16 +6,16 @@
 //!
 //! Every policy (`resume`, `fallback`, `unwind`, `abort` on its happy path),
 //! every user-data type and slot, every position of the slot, accessor user
-//! data, refusals and generic fns.
+//! data, refusals, generic fns, and parameters converted by `#[into(..)]`.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::panic_any;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ffi_callback::{callback, resume_panics, user_data, user_data_box, user_data_ref};
+use ffi_callback::{callback, resume_panics, try_resume, user_data, user_data_box, user_data_ref};
 
 use ffi_callback_tests::panics::{message, panic_payload, panics_during};
 
@@ -1446,4 +1446,443 @@ fn safe_fn_with_box_moving_into_a_thread() {
     assert_eq!(answers.recv(), Ok(42));
     // The `Job` (and its sender) was dropped on the thread.
     assert!(answers.recv().is_err());
+}
+
+// ---------------------------------------------------------------------------
+// #[into(..)]: the body receives converted parameters, C passes its types
+// ---------------------------------------------------------------------------
+
+/// A stateless comparator, as plain `qsort` takes one: the elements are
+/// borrowed for the body, no `unsafe` block in it.
+#[callback]
+extern "C" fn compare_by_value(
+    #[into(&u32)] a: *const c_void,
+    #[into(&u32)] b: *const c_void,
+) -> c_int {
+    a.cmp(b) as c_int
+}
+
+/// The same, generic: `compare_generic::<T>` is one trampoline per `T`.
+#[callback]
+extern "C" fn compare_generic<T: Ord + Sync>(
+    #[into(&T)] a: *const c_void,
+    #[into(&T)] b: *const c_void,
+) -> c_int {
+    a.cmp(b) as c_int
+}
+
+type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> c_int;
+
+/// Plain `qsort`, simulated: an insertion sort through `compare`.
+///
+/// # Safety
+/// `base` points at `n` `T`s; `compare` compares two `T`s.
+unsafe extern "C" fn c_sort<T>(base: *mut T, n: usize, compare: Compare) {
+    for i in 1..n {
+        let mut j = i;
+        // SAFETY: `j - 1` and `j` are below `n`; `compare` reads two `T`s.
+        while j > 0 && unsafe { compare(base.add(j - 1).cast(), base.add(j).cast()) } > 0 {
+            // SAFETY: two distinct elements of the array.
+            unsafe { ptr::swap(base.add(j - 1), base.add(j)) };
+            j -= 1;
+        }
+    }
+}
+
+#[test]
+fn into_borrows_what_c_points_at_and_c_sees_its_own_types() {
+    // The C signature keeps the declared types, and borrowing makes it
+    // `unsafe` (C's pointers are trusted).
+    let compare: Compare = compare_by_value;
+    let mut values = [30_u32, 10, 20, 10, 5];
+    // SAFETY: `values` has 5 `u32`s, which `compare_by_value` borrows.
+    unsafe { c_sort(values.as_mut_ptr(), values.len(), compare) };
+    assert_eq!(values, [5, 10, 10, 20, 30]);
+
+    let mut words = ["pear", "apple", "fig"];
+    // SAFETY: `words` has 3 `&str`s, which `compare_generic::<&str>` borrows.
+    unsafe { c_sort(words.as_mut_ptr(), words.len(), compare_generic::<&str>) };
+    assert_eq!(words, ["apple", "fig", "pear"]);
+}
+
+/// A path's length, and its suffix's if any. `fallback` reads the C
+/// parameters, as C passed them (the pointer, not the borrow).
+#[callback(on_panic = fallback, fallback = if path.is_null() { -2 } else { -3 })]
+extern "C" fn path_length(
+    #[into(&CStr)] path: *const c_char,
+    #[into(Option<&CStr>)] suffix: *const c_char,
+) -> c_int {
+    assert!(!path.is_empty(), "expected: an empty path");
+    (path.to_bytes().len() + suffix.map_or(0, |s| s.to_bytes().len())) as c_int
+}
+
+#[test]
+fn into_refuses_null_with_the_fallback_and_a_report() {
+    let f: unsafe extern "C" fn(*const c_char, *const c_char) -> c_int = path_length;
+    // SAFETY: NUL-terminated strings or null, valid for each call.
+    let (got, raised) = panics_during(|| unsafe {
+        [
+            f(c"/tmp".as_ptr(), ptr::null()),
+            f(c"/tmp".as_ptr(), c"/x".as_ptr()),
+            f(ptr::null(), c"/x".as_ptr()),
+            f(c"".as_ptr(), ptr::null()),
+            f(c"ab".as_ptr(), ptr::null()),
+        ]
+    });
+    // Null and the panic get the fallback, which saw the C pointer; the
+    // policy is `fallback`, so later calls run.
+    assert_eq!(got, [4, 6, -2, -3, 2]);
+    assert_eq!(raised.len(), 2, "{raised:?}");
+    assert!(
+        raised[0].contains(
+            "path_length` refused the call: its parameter `path` is null, where it is borrowed \
+             as `&core::ffi::c_str::CStr`"
+        ),
+        "{raised:?}"
+    );
+    assert_eq!(raised[1], "expected: an empty path");
+}
+
+/// An out parameter, borrowed `&mut`.
+#[callback(fallback = -1)]
+extern "C" fn add_into(#[into(&mut c_int)] total: *mut c_int, value: c_int) -> c_int {
+    if value < 0 {
+        panic_any(Boom(value.unsigned_abs()));
+    }
+    *total += value;
+    *total
+}
+
+#[test]
+fn into_mut_writes_through_an_out_parameter() {
+    let f: unsafe extern "C" fn(*mut c_int, c_int) -> c_int = add_into;
+    let mut total = 1;
+    // SAFETY: `total` is valid and unused elsewhere for each call.
+    let got = resume_panics(|| unsafe { [f(&mut total, 2), f(&mut total, 3)] });
+    assert_eq!((got, total), ([3, 6], 6));
+}
+
+#[test]
+fn into_null_is_refused_under_resume_and_poisons_until_the_guard_returns() {
+    let f: unsafe extern "C" fn(*mut c_int, c_int) -> c_int = add_into;
+    let mut total = 0;
+    let mut got = [0; 3];
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `total` is valid for each call, or null (refused).
+            got = unsafe { [f(&mut total, 2), f(ptr::null_mut(), 3), f(&mut total, 4)] };
+        })
+    });
+    // The refusal is kept like a panic: the next call is not run.
+    assert_eq!((got, total), ([2, -1, -1], 2));
+    let message = message(&*payload);
+    assert!(
+        message.contains("its parameter `total` is null, where it is borrowed as `&mut i32`"),
+        "{message}"
+    );
+    // SAFETY: as above.
+    assert_eq!(resume_panics(|| unsafe { f(&mut total, 4) }), 6);
+}
+
+#[test]
+fn into_panic_in_a_converted_call_is_resumed_with_its_payload() {
+    let f: unsafe extern "C" fn(*mut c_int, c_int) -> c_int = add_into;
+    let mut total = 0;
+    let mut got = [0; 2];
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `total` is valid for each call.
+            got = unsafe { [f(&mut total, -5), f(&mut total, 1)] };
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(5)));
+    assert_eq!((got, total), ([-1, -1], 0));
+}
+
+/// `TryFrom` conversions need no pointer: the fn stays safe.
+#[derive(Debug, PartialEq)]
+enum Level {
+    Low,
+    High,
+}
+
+impl TryFrom<c_int> for Level {
+    type Error = c_int;
+    fn try_from(level: c_int) -> Result<Self, c_int> {
+        match level {
+            0 => Ok(Level::Low),
+            1 => Ok(Level::High),
+            other => Err(other),
+        }
+    }
+}
+
+#[callback(on_panic = fallback, fallback = -1)]
+extern "C" fn level_code(#[into(Level)] level: c_int, #[into(u64)] weight: u8) -> c_int {
+    match level {
+        Level::Low => 10 + weight as c_int,
+        Level::High => 20 + weight as c_int,
+    }
+}
+
+#[test]
+fn into_a_try_from_conversion_refuses_what_does_not_convert() {
+    let f: extern "C" fn(c_int, u8) -> c_int = level_code;
+    let (got, raised) = panics_during(|| [f(0, 1), f(1, 2), f(7, 3)]);
+    assert_eq!(got, [11, 22, -1]);
+    assert_eq!(raised.len(), 1);
+    assert!(
+        raised[0].contains("its parameter `level` does not convert into"),
+        "{raised:?}"
+    );
+}
+
+/// curl's write callback: `size * nmemb` bytes, borrowed as a slice; the
+/// length reads the other C parameters, which the body also receives.
+#[callback]
+extern "C" fn write_bytes(
+    #[into(&[u8], len = size * nmemb)] data: *const c_char,
+    size: usize,
+    nmemb: usize,
+    #[user_data] sink: &mut Vec<u8>,
+) -> usize {
+    sink.extend_from_slice(data);
+    data.len()
+}
+
+#[test]
+fn into_slices_take_their_length_from_other_parameters() {
+    let f: unsafe extern "C" fn(*const c_char, usize, usize, *mut c_void) -> usize = write_bytes;
+    let mut sink = Vec::new();
+    let text = b"hello, world";
+    // SAFETY: `text` has the bytes each call says; `sink` is what
+    // `write_bytes` receives, alive and unused elsewhere for the calls.
+    let got = resume_panics(|| unsafe {
+        let ud = write_bytes::user_data(&mut sink);
+        [
+            f(text.as_ptr().cast(), 1, 5, ud),
+            f(text.as_ptr().add(5).cast(), 7, 1, ud),
+            // C's "nothing": null with a length of 0.
+            f(ptr::null(), 1, 0, ud),
+        ]
+    });
+    assert_eq!(got, [5, 7, 0]);
+    assert_eq!(sink, text);
+
+    // Null with a length is refused inside the call.
+    let mut got = usize::MAX;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: null, refused; `sink` as above.
+            got = unsafe { f(ptr::null(), 1, 3, write_bytes::user_data(&mut sink)) };
+        })
+    });
+    assert_eq!(got, 0);
+    let message = message(&*payload);
+    assert!(
+        message.contains("its parameter `data` is null, where it is borrowed as `&[u8]`"),
+        "{message}"
+    );
+}
+
+/// An in-place filter's signature: C may pass one buffer twice.
+#[callback(on_panic = fallback, fallback = -1)]
+extern "C" fn double_into(
+    #[into(&[i16], len = n as usize)] input: *const i16,
+    #[into(&mut [i16], len = n as usize)] output: *mut i16,
+    n: c_int,
+) -> c_int {
+    for (out, value) in output.iter_mut().zip(input) {
+        *out = value * 2;
+    }
+    n
+}
+
+#[test]
+fn into_mut_slice_overlapping_another_borrow_is_refused() {
+    let f: unsafe extern "C" fn(*const i16, *mut i16, c_int) -> c_int = double_into;
+    let input = [1_i16, 2, 3];
+    let mut output = [0_i16; 3];
+    // SAFETY: two distinct buffers of 3 elements.
+    assert_eq!(unsafe { f(input.as_ptr(), output.as_mut_ptr(), 3) }, 3);
+    assert_eq!(output, [2, 4, 6]);
+
+    let mut both = [5_i16, 6, 7];
+    let at = both.as_mut_ptr();
+    // SAFETY: one buffer of 3 elements passed twice: refused, not read.
+    let (got, raised) = panics_during(|| unsafe { f(at, at, 3) });
+    assert_eq!((got, both), (-1, [5, 6, 7]));
+    assert!(
+        raised[0].contains("its parameters `output` and `input` overlap"),
+        "{raised:?}"
+    );
+}
+
+/// A `Result` body with converted parameters: `on_error` reads `e` and the
+/// C parameters (the pointer, as C passed it).
+#[derive(Debug, PartialEq)]
+struct NotANumber(String);
+
+#[callback(on_error = if text.is_null() { -100 } else { -(e.0.len() as c_int) })]
+extern "C" fn parse_into(
+    #[into(&CStr)] text: *const c_char,
+    #[user_data] sum: &mut i64,
+) -> Result<c_int, NotANumber> {
+    let text = text.to_string_lossy();
+    let n: i64 = text.parse().map_err(|_| NotANumber(text.to_string()))?;
+    *sum += n;
+    Ok(0)
+}
+
+#[test]
+fn into_with_a_result_body_hands_the_error_to_the_guard() {
+    let f: unsafe extern "C" fn(*const c_char, *mut c_void) -> c_int = parse_into;
+    let mut sum = 0;
+    let mut got = [c_int::MIN; 3];
+    let result = try_resume(|| {
+        // SAFETY: NUL-terminated strings; `sum` is what `parse_into`
+        // receives, alive and unused elsewhere for the calls.
+        got = unsafe {
+            let ud = parse_into::user_data(&mut sum);
+            [
+                f(c"40".as_ptr(), ud),
+                f(c"two".as_ptr(), ud),
+                f(c"2".as_ptr(), ud),
+            ]
+        };
+    });
+    assert_eq!(result, Err(NotANumber("two".to_owned())));
+    // The error's value from `on_error`, then the poisoned guard's fallback.
+    assert_eq!((got, sum), ([0, -3, 0], 40));
+}
+
+/// Owned user data comes back even when a borrow is refused: the check is
+/// made inside the call, which drops it.
+#[callback(fallback = -1)]
+extern "C" fn finish_job(
+    #[into(&CStr)] name: *const c_char,
+    #[user_data] job: Box<Owned>,
+) -> c_int {
+    job.ran.set(job.ran.get() + 1);
+    job.value + name.to_bytes().len() as c_int
+}
+
+#[test]
+fn into_refused_borrow_drops_owned_user_data() {
+    let f: unsafe extern "C" fn(*const c_char, *mut c_void) -> c_int = finish_job;
+    let (boxed, ran, drops) = owned(40);
+    // SAFETY: a string, and a box from `finish_job::user_data`, handed
+    // back once.
+    let got = resume_panics(|| unsafe { f(c"ab".as_ptr(), finish_job::user_data(boxed)) });
+    assert_eq!((got, ran.get(), drops.get()), (42, 1, 1));
+
+    let (boxed, ran, drops) = owned(40);
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: null (refused) and a box handed back once.
+            got = unsafe { f(ptr::null(), finish_job::user_data(boxed)) };
+        })
+    });
+    assert!(message(&*payload).contains("its parameter `name` is null"));
+    assert_eq!((got, ran.get(), drops.get()), (-1, 0, 1));
+}
+
+/// User data fetched by `user_data = EXPR` (which reads the C parameter
+/// `ctx`) beside a borrowed parameter.
+#[callback(user_data = ctx)]
+extern "C" fn accumulate(
+    ctx: *mut c_void,
+    #[into(&u32)] value: *const u32,
+    #[user_data] sum: &Cell<u32>,
+) -> c_int {
+    sum.set(sum.get() + value);
+    0
+}
+
+#[test]
+fn into_beside_a_user_data_accessor() {
+    let f: unsafe extern "C" fn(*mut c_void, *const u32) -> c_int = accumulate;
+    let sum = Cell::new(1);
+    // SAFETY: `ctx` from `accumulate::user_data`, `sum` alive; the values
+    // valid for each call.
+    let got = resume_panics(|| unsafe {
+        let ctx = accumulate::user_data(&sum);
+        [f(ctx, &2), f(ctx, &3)]
+    });
+    assert_eq!((got, sum.get()), ([0, 0], 6));
+}
+
+/// `#[cfg]` on converted parameters: the copy compiled has only the
+/// parameters whose `cfg` holds.
+#[callback]
+extern "C" fn cfg_sum(
+    #[into(&u32)] a: *const u32,
+    #[cfg(target_pointer_width = "16")]
+    #[into(&u32)]
+    never: *const u32,
+    #[cfg(not(target_pointer_width = "16"))]
+    #[into(&u32)]
+    b: *const u32,
+) -> u32 {
+    a + b
+}
+
+#[test]
+fn into_with_cfg_on_parameters() {
+    let f: unsafe extern "C" fn(*const u32, *const u32) -> u32 = cfg_sum;
+    // SAFETY: two valid `u32`s.
+    assert_eq!(unsafe { f(&2, &5) }, 7);
+}
+
+/// A binding that demands a safe fn pointer type: `unsafe(safe_fn)`
+/// promises that C passes valid strings (null is still refused).
+#[callback(unsafe(safe_fn), on_panic = fallback)]
+extern "C" fn safe_strlen(#[into(&CStr)] s: *const c_char) -> usize {
+    s.to_bytes().len()
+}
+
+#[test]
+fn into_with_safe_fn_is_a_safe_fn_that_still_refuses_null() {
+    let f: extern "C" fn(*const c_char) -> usize = safe_strlen;
+    assert_eq!(f(c"four".as_ptr()), 4);
+    let (got, raised) = panics_during(|| f(ptr::null()));
+    assert_eq!(got, 0);
+    assert!(
+        raised[0].contains("its parameter `s` is null"),
+        "{raised:?}"
+    );
+}
+
+/// A raise exit (Lua's `lua_error` stands for it in C; here a panic that
+/// unwinds through the `-unwind` ABI into the simulated C caller): a
+/// refused borrow goes to `on_raise` as a refusal, then the call raises.
+struct Raised;
+
+thread_local! {
+    static RAISED_WITH: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+#[callback(
+    on_raise = RAISED_WITH.with(|r| r.borrow_mut().push(failure.to_string())),
+    raise = panic_any(Raised),
+)]
+extern "C-unwind" fn length_or_raise(#[into(&CStr)] s: *const c_char) -> usize {
+    s.to_bytes().len()
+}
+
+#[test]
+fn into_refusal_goes_to_the_raise_exit() {
+    let f: unsafe extern "C-unwind" fn(*const c_char) -> usize = length_or_raise;
+    // SAFETY: a NUL-terminated string.
+    assert_eq!(unsafe { f(c"abc".as_ptr()) }, 3);
+    // SAFETY: null, refused, then raised.
+    let payload = panic_payload(|| unsafe { f(ptr::null()) });
+    assert!(payload.downcast_ref::<Raised>().is_some());
+    let raised = RAISED_WITH.with(|r| r.take());
+    assert_eq!(raised.len(), 1);
+    assert!(
+        raised[0].contains("its parameter `s` is null, where it is borrowed as"),
+        "{raised:?}"
+    );
 }

@@ -15,9 +15,9 @@ type Log = unsafe extern "C" fn(
     #[into(= u64)] count: u32,
 );
 
-// A fn receives its parameters as declared.
+// A fn's user data is received as its own type.
 #[callback]
-extern "C" fn log(#[into(i64)] level: c_int, #[user_data] count: &mut u32) {
+extern "C" fn log(#[into(i64)] level: c_int, #[user_data] #[into(usize)] count: &mut u32) {
     *count += level as u32;
 }
 
