@@ -36,6 +36,12 @@ fn child() {
         "future_callback_panics_on_a_pthread" => future_callback_panics_on_a_pthread(),
         "new_holder_dropped_by_its_own_closure" => new_holder_dropped_by_its_own_closure(),
         "local_abort_type_called_on_another_thread" => local_abort_type_called_on_another_thread(),
+        "new_holder_dropped_while_another_thread_calls" => {
+            new_holder_dropped_while_another_thread_calls()
+        }
+        "new_holder_dropped_while_a_refused_call_holds_it" => {
+            new_holder_dropped_while_a_refused_call_holds_it()
+        }
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -607,4 +613,160 @@ fn the_default_reporter_prints_an_unguarded_error_on_stderr_and_goes_on() {
         .and_then(|n| n.parse().ok())
         .expect("the child said how many comparisons ran");
     assert_eq!(reports, calls, "stderr:\n{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// 12. a `sync` type's holder made by `new`, dropped by its owner while a
+//     call C started on another thread is still running inside it
+// ---------------------------------------------------------------------------
+
+#[callback(sync, on_panic = fallback)]
+type WorkerHook = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// How long a scenario waits for the other thread before giving up (it
+/// never should: the process aborts first, or the thread arrives at once).
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+fn new_holder_dropped_while_another_thread_calls() {
+    use std::sync::{Mutex, mpsc};
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    let (entered_tx, released) = (Mutex::new(entered_tx), Mutex::new(released));
+    // Boxed, so that the holder stays where C's user data points when it
+    // is dropped (`drop(hook)` of the holder itself would move it first).
+    let hook = Box::new(WorkerHook::new(|n| {
+        entered_tx.lock().unwrap().send(()).unwrap();
+        // Stays inside the call until the holder has been dropped: the
+        // process aborts first.
+        let _ = released.lock().unwrap().recv_timeout(PATIENCE);
+        n
+    }));
+    // The user data as an address, to cross to C's thread.
+    let (function, ud) = (hook.function(), hook.user_data() as usize);
+    // SAFETY: the holder's own function and user data, alive when the call
+    // starts.
+    let worker = std::thread::spawn(move || unsafe { function(ud as *mut c_void, 7) });
+    entered
+        .recv_timeout(PATIENCE)
+        .expect("C's thread entered the call");
+    // The owner drops the holder while C's call runs inside it: the crate
+    // must stop here, before the closure is dropped.
+    drop(hook);
+    // Not reached when the process aborts, as it must.
+    eprintln!("child: the holder was dropped under the running call");
+    let _ = release.send(());
+    let _ = worker.join();
+}
+
+#[test]
+fn a_new_holder_dropped_while_another_thread_calls_it_aborts() {
+    let stderr = run_child("new_holder_dropped_while_another_thread_calls");
+    assert_mentions(
+        &stderr,
+        &[
+            "a holder of the callback `abort::WorkerHook` (tests/tests/abort.rs:",
+            ") was dropped while C was calling it",
+            "by its owner on another thread",
+            "freeing it would free the closure under the running call",
+            "; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the holder was dropped under the running call"),
+        "stderr:\n{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 13. a `sync` type's holder made by `new`, whose closure's drop makes C
+//     call it on another thread: that call is refused (as after the
+//     destroy), and is still being refused when the closure's drop returns
+// ---------------------------------------------------------------------------
+
+/// Set by the reporter once C's thread's call has been refused.
+static REFUSED_ON_C_THREAD: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The name of the thread that stands in for C's.
+const C_THREAD: &str = "c-library-thread";
+
+/// A reporter that keeps C's thread inside the refusal (for as long as the
+/// process lives, up to `PATIENCE`): the refused call still holds the
+/// holder when the closure's drop returns.
+fn hold_refusals_on_c_thread(report: &ffi_callback::Report<'_>) {
+    eprintln!("child: reported {:?}", report.kind());
+    if std::thread::current().name() == Some(C_THREAD)
+        && report.kind() == ffi_callback::ReportKind::Refused
+    {
+        REFUSED_ON_C_THREAD.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(PATIENCE);
+    }
+}
+
+/// Owned by the closure: its drop makes C call the holder on C's thread
+/// (`target` is the holder's function and user data, set once it exists),
+/// and returns once that call has been refused.
+struct CallsBackOnAnotherThread<'a> {
+    target: &'a std::sync::OnceLock<(WorkerHookFn, usize)>,
+}
+
+impl Drop for CallsBackOnAnotherThread<'_> {
+    fn drop(&mut self) {
+        let &(function, ud) = self.target.get().expect("the holder's user data");
+        std::thread::Builder::new()
+            .name(C_THREAD.into())
+            // SAFETY: the holder's own function and user data; the holder
+            // is being dropped, not freed, when the call reaches it.
+            .spawn(move || unsafe { function(ud as *mut c_void, 1) })
+            .expect("C's thread starts");
+        let start = std::time::Instant::now();
+        while !REFUSED_ON_C_THREAD.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(start.elapsed() < PATIENCE, "C's call was never refused");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        eprintln!("child: the closure's drop returns while C's call is refused");
+    }
+}
+
+fn new_holder_dropped_while_a_refused_call_holds_it() {
+    ffi_callback::set_reporter(hold_refusals_on_c_thread);
+    let target = std::sync::OnceLock::new();
+    let calls_back = CallsBackOnAnotherThread { target: &target };
+    // Boxed, so that the holder stays where C's user data points when it
+    // is dropped.
+    let hook = Box::new(WorkerHook::new(move |n| {
+        let _ = &calls_back;
+        n
+    }));
+    let _ = target.set((hook.function(), hook.user_data() as usize));
+    // The closure's drop makes C call on its thread; the refused call
+    // still holds the holder when the drop returns: the crate must stop
+    // here, before the holder's memory goes away.
+    drop(hook);
+    // Not reached when the process aborts, as it must.
+    eprintln!("child: the holder was dropped under the refused call");
+}
+
+#[test]
+fn a_new_holder_dropped_while_a_refused_call_on_another_thread_holds_it_aborts() {
+    let stderr = run_child("new_holder_dropped_while_a_refused_call_holds_it");
+    assert_mentions(
+        &stderr,
+        &[
+            // C's call, made from the closure's drop, was refused ...
+            "refused the call: it was called after it was destroyed",
+            "child: reported Refused",
+            "child: the closure's drop returns while C's call is refused",
+            // ... and still held the holder when the drop returned.
+            "a holder of the callback `abort::WorkerHook` (tests/tests/abort.rs:",
+            "), lent by `new` or `scope`, was dropped while a call C made on another thread during \
+             the closure's drop was still being refused",
+            "the holder's memory is about to go away under that call",
+            "; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the holder was dropped under the refused call"),
+        "stderr:\n{stderr}"
+    );
 }
