@@ -109,7 +109,9 @@ const _: () = {
 impl<F> Worker<F> {
     /// Holds `f` for C: pass [`function`](Self::function) and
     /// [`user_data`](Self::user_data), and keep the holder alive and
-    /// unmoved while C may call it; [`scope`](Self::scope) does it all.
+    /// unmoved while C may call it, and end it where it lies (out of
+    /// scope: `drop(holder)` moves it first); [`scope`](Self::scope)
+    /// does it all.
     #[inline]
     pub fn new<O>(f: F) -> Self
     where

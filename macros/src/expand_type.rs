@@ -603,7 +603,9 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         impl<#f> #ident<#f> {
             /// Holds `f` for C: pass [`function`](Self::function) and
             /// [`user_data`](Self::user_data), and keep the holder alive and
-            /// unmoved while C may call it; [`scope`](Self::scope) does it all.
+            /// unmoved while C may call it, and end it where it lies (out of
+            /// scope: `drop(holder)` moves it first); [`scope`](Self::scope)
+            /// does it all.
             #[inline]
             pub fn new<#o>(f: #f) -> Self where #bound {
                 // SAFETY: this type's trampoline for `F`, lent (`Lent` keeps it

@@ -334,11 +334,12 @@ impl<C: CallbackType> fmt::Debug for RawOnce<C> {
 // `reclaim` are `unsafe`, with their own contract; what they do on another
 // thread is handled whatever `C::Threading` says (unlike `RawCallback`'s
 // holder), because a once-holder's state is atomic under every contract
-// (once.rs), a `local` type's call there is refused, and an uncalled
-// closure reclaimed away from its home is leaked, not dropped there. So
-// moving the parts needs only what moving the closure needs: `Send`.
+// (once.rs), a `local` type's call there is refused, and `reclaim` drops
+// an uncalled closure on whichever thread runs it. So moving the parts
+// needs only what moving the closure needs: `Send`.
 unsafe impl<C: CallbackType> Send for RawOnce<C> where C::Closure: Send {}
-// SAFETY: shared, it hands out copies of its parts, which another thread
-// may then call or reclaim as its own: as for `Send`, and `Sync` for the
-// shared reference itself.
+// SAFETY: shared, it hands out copies of its parts (its fields are
+// public; `reclaim` takes it by value, and it is not `Clone`), with which
+// another thread may make the call: the closure then runs and is dropped
+// there, as for `Send`; and `Sync` for the shared reference itself.
 unsafe impl<C: CallbackType> Sync for RawOnce<C> where C::Closure: Send + Sync {}

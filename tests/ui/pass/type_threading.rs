@@ -94,6 +94,18 @@ fn main() {
     // shared; a `local` one's parts too (calls elsewhere are refused).
     let owner = Sent::boxed(|| 0);
     is_send(&owner);
+    // A holder from `new` too, before it is lent: made on one thread, it
+    // may be handed to C on another.
+    let lent = Sent::new(|| 0);
+    is_send(&lent);
+    let lent = std::thread::spawn(move || {
+        // SAFETY: the holder's own function and user data, alive.
+        assert_eq!(unsafe { (lent.function())(lent.user_data()) }, 0);
+        lent
+    })
+    .join()
+    .unwrap();
+    drop(lent);
     is_sync(&owner);
     let raw = HomeOnly::boxed(|| 0).into_raw();
     is_send(&raw);
