@@ -24,7 +24,7 @@ pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
     ) -> Result<isize, std::io::Error>;
     fn close(self) -> c_int;
 }
-/// What the `#[callback]` set [`CookieIo`] generates for each implementing type: the entry points (`READ`, `WRITE`, `CLOSE`), `boxed` and `scope`. Implemented for every `CookieIo` and never by hand, so that an entry point always runs that type's own trampoline; import it with the set (`use path::{CookieIo, CookieIoExt}`).
+/// What the `#[callback]` set [`CookieIo`] generates for each implementing type: the entry points (`READ`, `WRITE`, `CLOSE`), `boxed`, `scope` and `try_scope`. Implemented for every `CookieIo` and never by hand, so that an entry point always runs that type's own trampoline; import it with the set (`use path::{CookieIo, CookieIoExt}`).
 #[allow(
     unused_variables,
     clippy::ptr_arg,
@@ -210,6 +210,20 @@ pub trait CookieIoExt: CookieIo {
                 T,
             >(self, &SITE, call)
         }
+    }
+    /// [`scope`](Self::scope) with `call` under
+    /// `ffi_callback::try_resume`: also returns the first `Err` an
+    /// entry point returned, typed, and the state either way.
+    fn try_scope<T, E: 'static>(
+        self,
+        call: impl ::ffi_callback::__private::FnOnce(
+            *mut ::ffi_callback::__private::core::ffi::c_void,
+        ) -> T,
+    ) -> (::ffi_callback::__private::core::result::Result<T, E>, Self) {
+        <Self as CookieIoExt>::scope(
+            self,
+            move |user_data| ::ffi_callback::try_resume(move || call(user_data)),
+        )
     }
 }
 impl<S: CookieIo> CookieIoExt for S {}

@@ -576,7 +576,14 @@ fn check_fn<'a>(
     if options.raise.is_some() {
         check_raise(options, errors);
     } else {
-        check_on_error(options, policy, output.is_result, result_span, errors);
+        check_on_error(
+            options,
+            policy,
+            output.is_result,
+            result_span,
+            ResultSubject::FnBody,
+            errors,
+        );
         if let Some(given) = &options.on_raise {
             errors.error(
                 given.key,
@@ -835,24 +842,56 @@ fn refuse_flow(options: &Options, errors: &mut Errors) {
     }
 }
 
+/// A set entry declaring `ControlFlow` (by name) as it would a `Result`:
+/// an entry declares the C type, and `on_continue`/`on_break` make its
+/// method return `ControlFlow<()>`.
+fn refuse_entry_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
+    if let Some(path) = flow_path(c_type) {
+        errors.spanned(
+            path,
+            "a set's entry point declares the C type C receives (`-> c_int`), with \
+             `on_continue = ..` and `on_break = ..` for the `ControlFlow<()>` its method then \
+             returns (a `Result` is declared as the method returns it, as it carries the C \
+             value)",
+        );
+    }
+}
+
+/// The return type, if it is a `ControlFlow` (by name).
+fn flow_path(c_type: Option<&Type>) -> Option<&syn::TypePath> {
+    match c_type.map(ungroup) {
+        Some(Type::Path(path))
+            if path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| last.ident == "ControlFlow") =>
+        {
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
 /// A fn returning `ControlFlow` (by name), as a callback type's closures
 /// do: C receives what the fn returns, which `ControlFlow` is not.
 fn refuse_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
-    if let Some(Type::Path(path)) = c_type.map(ungroup) {
-        if path
-            .path
-            .segments
-            .last()
-            .is_some_and(|last| last.ident == "ControlFlow")
-        {
-            errors.spanned(
-                path,
-                "a `#[callback]` fn returns the C value itself (`c_int`, `gboolean`, ...): \
-                 `ControlFlow` with `on_continue`/`on_break` is for callback types and set \
-                 entries; return the C type",
-            );
-        }
+    if let Some(path) = flow_path(c_type) {
+        errors.spanned(
+            path,
+            "a `#[callback]` fn returns the C value itself (`c_int`, `gboolean`, ...): \
+             `ControlFlow` with `on_continue`/`on_break` is for callback types and set entries; \
+             return the C type",
+        );
     }
+}
+
+/// Whose `Result` [`check_on_error`] speaks of: a fn's body returns it, a
+/// set entry declares it (its method returns what it declares).
+#[derive(Clone, Copy)]
+enum ResultSubject {
+    FnBody,
+    SetEntry,
 }
 
 /// `on_error` needs a `Result`; a `Result` needs something to give C.
@@ -861,16 +900,23 @@ fn check_on_error(
     policy: Policy,
     is_result: bool,
     result_span: Span,
+    subject: ResultSubject,
     errors: &mut Errors,
 ) {
-    let what = "its body returns";
+    let (what, fix) = match subject {
+        ResultSubject::FnBody => ("its body returns", "return `Result<R, E>`"),
+        ResultSubject::SetEntry => (
+            "the entry point declares",
+            "declare it `-> Result<R, E>` (C receives the `R`), which its method returns",
+        ),
+    };
     match (&options.on_error, is_result) {
         (Some(given), false) => errors.error(
             given.key,
             format_args!(
                 "`on_error` gives C a value when the callback fails with `Err(e)`, but {what} no \
-                 `Result`: return `Result<R, E>`, or remove `on_error` (the macro knows a `Result` \
-                 by its name: write `Result<R, E>` in place of an alias)"
+                 `Result`: {fix}, or remove `on_error` (the macro knows a `Result` by its name: \
+                 write `Result<R, E>` in place of an alias)"
             ),
         ),
         (None, true) if !policy.returns_fallback() => errors.error(
@@ -1861,8 +1907,16 @@ fn check_entry<'a>(
         syn::ReturnType::Type(_, ty) => tokens::first_span(ty),
         syn::ReturnType::Default => entry.fn_span,
     };
-    check_on_error(options, policy, output.is_result, result_span, errors);
+    check_on_error(
+        options,
+        policy,
+        output.is_result,
+        result_span,
+        ResultSubject::SetEntry,
+        errors,
+    );
     check_flow(options, output.c_type, errors);
+    refuse_entry_flow_return(output.c_type, errors);
     let receiver = match &entry.receiver {
         Some((SetReceiver::Unsupported, tokens)) => {
             error(

@@ -75,6 +75,8 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     );
     let set_site = site(runtime, &[ident]);
     let c_void = quote!(#private::core::ffi::c_void);
+    // Mixed-site: a user's `const user_data` is not this binding.
+    let user_data = Ident::new("user_data", Span::mixed_site());
     let destroy = if model.destroy_entry().is_some() {
         quote!()
     } else {
@@ -109,7 +111,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     );
     let ext_doc = format!(
         " What the `#[callback]` set [`{ident}`] generates for each implementing type: the \
-         entry points ({consts}), {destroy_doc}`boxed` and `scope`. Implemented for every `{ident}` \
+         entry points ({consts}), {destroy_doc}`boxed`, `scope` and `try_scope`. Implemented for every `{ident}` \
          and never by hand, so that an entry point always runs that type's own trampoline; \
          import it with the set (`use path::{{{ident}, {ext}}}`).",
         destroy_doc = if model.destroy_entry().is_some() {
@@ -153,6 +155,16 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             static SITE: #private::Site = #set_site;
             // SAFETY: the contract this set's entry points were made for.
             unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, &SITE, call) }
+        }
+
+        /// [`scope`](Self::scope) with `call` under
+        /// `ffi_callback::try_resume`: also returns the first `Err` an
+        /// entry point returned, typed, and the state either way.
+        fn try_scope<#r, E: 'static>(
+            self,
+            call: impl #private::FnOnce(*mut #c_void) -> #r,
+        ) -> (#private::core::result::Result<#r, E>, Self) {
+            <Self as #ext>::scope(self, move |#user_data| #runtime::try_resume(move || call(#user_data)))
         }
     };
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);

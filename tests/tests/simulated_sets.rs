@@ -1039,6 +1039,45 @@ fn scope_panic_is_resumed_and_the_state_dropped_once() {
     assert_eq!(watch.drops.get(), 1);
 }
 
+/// `try_scope` lends the state for one C call under `try_resume`: the first
+/// `Err` comes back typed, and the state with it (in the other order,
+/// `try_resume(|| state.scope(..))`, an `Err` drops the state with the
+/// `(value, state)` pair it replaces).
+#[test]
+fn try_scope_returns_the_first_err_and_the_state() {
+    let (state, watch) = probe(|s, entry, n| match entry {
+        Entry::Flush => -n,
+        _ => plain(s, entry, n),
+    });
+    let s = &watch.stream;
+    let mut during = Vec::new();
+    let (result, state) = state.try_scope::<_, FlushError>(|ud| {
+        s.ud.set(ud);
+        // SAFETY: the lent state's user data, alive for this call.
+        unsafe {
+            during.push(s.flush(7));
+            during.push(s.read(1));
+            during.push(s.flush(8));
+        }
+        s.ud.set(ptr::null_mut());
+    });
+    assert_eq!(result, Err(FlushError(-7)));
+    assert_eq!(during, [-7, -1, -5]);
+    assert_eq!(watch.drops.get(), 0, "the state came back");
+    // And `Ok` with the call's value when no entry fails.
+    let (result, state) = state.try_scope::<_, FlushError>(|ud| {
+        s.ud.set(ud);
+        // SAFETY: as above.
+        let got = unsafe { s.read(2) };
+        s.ud.set(ptr::null_mut());
+        got
+    });
+    assert_eq!(result, Ok(21));
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+    assert_eq!(watch.log(), [(Entry::Flush, 7), (Entry::Read, 2)]);
+}
+
 // ---------------------------------------------------------------------------
 // Null user data
 // ---------------------------------------------------------------------------
