@@ -108,6 +108,7 @@ pub const VARIANTS: &[Variant] = &[
     variants::n_callback_sync::VARIANT,
     variants::o_callback_type_into::VARIANT,
     variants::p_callback_type_borrowed::VARIANT,
+    variants::q_callback_thread_local::VARIANT,
 ];
 
 /// The variant with this key.

@@ -1342,3 +1342,54 @@ pub mod p_callback_type_borrowed {
         ),
     };
 }
+
+/// (q) A `#[callback]` type without user data, for plain `qsort`: a
+/// capturing closure lent by `scope_thread_local` (parked in the type's
+/// thread-local for the C call).
+pub mod q_callback_thread_local {
+    use ffi_callback::callback;
+
+    use super::*;
+
+    /// `qsort`'s comparator type: no user data.
+    #[callback]
+    pub type CmpQ = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+
+    fn run(call: impl CCall) -> u64 {
+        let mut calls = 0u64;
+        CmpQ::scope_thread_local(
+            |a, b| {
+                calls += 1;
+                // SAFETY: `qsort` passes pointers to two elements of the array.
+                unsafe { compare(a, b) }
+            },
+            // SAFETY: the closure stays parked until after the call.
+            |function| unsafe { call.call(function) },
+        );
+        calls
+    }
+
+    /// Sorts `data`; returns the comparator calls.
+    #[inline(never)]
+    pub fn sort(data: &mut [u32]) -> u64 {
+        run(Sort(data))
+    }
+
+    /// Setup and teardown around a C call that calls back zero times.
+    #[inline(never)]
+    pub fn setup_teardown() -> u64 {
+        run(ZeroCalls)
+    }
+
+    /// This variant.
+    pub const VARIANT: Variant = Variant {
+        key: "q",
+        name: "#[callback] type without user data, scope_thread_local (plain qsort)",
+        sort,
+        setup_teardown,
+        module: module_path!(),
+        user_data: false,
+        // The type's function; the call fn it dispatches to runs inside it.
+        entry: Some("*q_callback_thread_local::CmpQ<F>::__ffi_thread_local::__ffi_function"),
+    };
+}

@@ -1,7 +1,7 @@
 /// The C function-pointer type of [`Compare`], as declared: what its `function()` returns. Its trampolines borrow the parameter `b` (`#[into(&..)]`): a call passes there null or a pointer to what the parameter is borrowed as, valid for the call and not touched by anything else meanwhile.
 type CompareFn = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
 ///
-/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(Elem, &u32) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
+/// `#[callback]` holder: C callbacks without user data, so only capture-free for closures `Fn(Elem, &u32) -> c_int + Copy + Send + Sync + 'static` (or returning `Result<_, E>`). `scope_thread_local` lends it any `FnMut` closure of that shape instead, for one C call on this thread. After a panic or a refused call, C receives `c_int`'s `Fallback` value (zero, null, `false` or `None`). The C function-pointer type is [`CompareFn`]; see the `ffi_callback` crate docs for each constructor.
 struct Compare<F> {
     closure: F,
 }
@@ -110,6 +110,142 @@ impl<F> Compare<F> {
     #[inline]
     pub fn into_inner(self) -> F {
         self.closure
+    }
+    /// Runs `call` with the type's function, which calls `f` (any
+    /// closure: capturing, borrowing, not `Send`) while `call` runs,
+    /// on this thread; `f` waits in a thread-local of this type. A
+    /// call on another thread, or after `call` returned, is refused
+    /// (C gets the fallback). A kept panic is resumed when `call`
+    /// returns.
+    #[inline]
+    pub fn scope_thread_local<O, T>(
+        f: F,
+        call: impl ::ffi_callback::__private::FnOnce(CompareFn) -> T,
+    ) -> T
+    where
+        F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
+    {
+        ::ffi_callback::__private::thread_local_scope::scope::<
+            ::ffi_callback::__private::policy::Resume,
+            _,
+            _,
+            _,
+            _,
+        >(f, Self::__ffi_thread_local::<O>(), call)
+    }
+    /// [`scope_thread_local`](Self::scope_thread_local) that also
+    /// returns the first `Err` of a closure returning `Result<_, E>`.
+    #[inline]
+    pub fn try_scope_thread_local<O, T>(
+        f: F,
+        call: impl ::ffi_callback::__private::FnOnce(CompareFn) -> T,
+    ) -> ::ffi_callback::__private::core::result::Result<
+        T,
+        <O as ::ffi_callback::__private::CallbackReturn<c_int>>::Error,
+    >
+    where
+        F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
+    {
+        ::ffi_callback::__private::thread_local_scope::try_scope::<
+            _,
+            _,
+            _,
+            _,
+            <O as ::ffi_callback::__private::CallbackReturn<c_int>>::Error,
+        >(f, Self::__ffi_thread_local::<O>(), call)
+    }
+    #[inline]
+    fn __ffi_thread_local<O>() -> ::ffi_callback::__private::thread_local_scope::Parking<
+        F,
+        impl ::ffi_callback::__private::core::marker::Copy + 'static,
+        CompareFn,
+    >
+    where
+        F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
+        O: ::ffi_callback::__private::CallbackReturn<c_int>,
+    {
+        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            Compare
+        );
+        ::ffi_callback::__private::thread_local_scope::thread_local! {
+            static PARKED : ::ffi_callback::__private::thread_local_scope::ParkedSlot <
+            unsafe extern "C" fn (* const c_void, * const c_void, * mut
+            ::ffi_callback::__private::core::ffi::c_void) -> c_int > = const {
+            ::ffi_callback::__private::thread_local_scope::ParkedSlot::NEW };
+        }
+        #[deny(improper_ctypes_definitions)]
+        unsafe extern "C" fn __ffi_function(
+            a: *const c_void,
+            b: *const c_void,
+        ) -> c_int {
+            match ::ffi_callback::__private::thread_local_scope::parked(&PARKED) {
+                ::ffi_callback::__private::core::option::Option::Some((call, holder)) => {
+                    unsafe { call(a, b, holder) }
+                }
+                ::ffi_callback::__private::core::option::Option::None => {
+                    let __ffi_fallback = Compare::<()>::__ffi_fallback as fn() -> c_int;
+                    ::ffi_callback::__private::thread_local_scope::refuse_unparked::<
+                        ::ffi_callback::__private::policy::Resume,
+                        _,
+                    >(&SITE, __ffi_fallback)
+                }
+            }
+        }
+        /// # Safety
+        /// `holder` is the holder of a record parked by a scope whose
+        /// closures are `F`; borrowed (`#[into(&..)]`) arguments are
+        /// valid for the call.
+        #[forbid(unsafe_op_in_unsafe_fn)]
+        unsafe extern "C" fn __ffi_call<F, O>(
+            a: *const c_void,
+            b: *const c_void,
+            holder: *mut ::ffi_callback::__private::core::ffi::c_void,
+        ) -> c_int
+        where
+            F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
+            O: ::ffi_callback::__private::CallbackReturn<c_int>,
+        {
+            let __ffi_fallback = Compare::<()>::__ffi_fallback as fn() -> c_int;
+            if let ::ffi_callback::__private::core::result::Result::Err(__ffi_why) = ::ffi_callback::__private::BorrowParam::<
+                &u32,
+            >::check(b) {
+                return ::ffi_callback::__private::refuse_borrow::<
+                    ::ffi_callback::__private::policy::Resume,
+                    _,
+                >(&SITE, "`b`", __ffi_why, __ffi_fallback);
+            }
+            unsafe {
+                ::ffi_callback::__private::thread_local_scope::call_mut::<
+                    ::ffi_callback::__private::policy::Resume,
+                    F,
+                    _,
+                    O,
+                    _,
+                >(
+                    holder,
+                    &SITE,
+                    (a, b),
+                    |f: &mut F, (a, b)| f(
+                        ::ffi_callback::__private::IntoParam::<
+                            Elem,
+                        >::into_param(a, &SITE, "`a`"),
+                        ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
+                    ),
+                    ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
+                    __ffi_fallback,
+                    |(a, b), ud| __ffi_call::<F, O>(a, b, ud),
+                )
+            }
+        }
+        unsafe {
+            ::ffi_callback::__private::thread_local_scope::Parking::<
+                F,
+                _,
+                CompareFn,
+            >::new(&PARKED, &SITE, __ffi_function, __ffi_call::<F, O>)
+        }
     }
 }
 #[allow(dead_code, unused_variables, clippy::all)]

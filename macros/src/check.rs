@@ -1152,18 +1152,19 @@ fn check_type<'a>(
             None => check_type_slot(&param.ty, false, errors),
         }
     }
+    // Without user data, `reentrant` says whether the closures that
+    // `scope_thread_local` lends may nest (`Fn`); `local` and `send` would
+    // add nothing: capture-free closures run on any thread, and every call
+    // that reaches a lent closure is on the scope's thread.
     if !has_user_data {
-        for (key, given) in [
-            ("local", &options.local),
-            ("send", &options.send),
-            ("reentrant", &options.reentrant),
-        ] {
+        for (key, given) in [("local", &options.local), ("send", &options.send)] {
             if let Some(given) = given {
                 errors.error(
                     given.key,
                     format_args!(
-                        "a callback type without user data calls a closure that captures \
-                         nothing, so `{key}` has nothing to describe: remove it"
+                        "a callback type without user data calls its capture-free closures on \
+                         any thread, and the closures `scope_thread_local` lends only on the \
+                         scope's thread, so `{key}` has nothing to add: remove it"
                     ),
                 );
             }

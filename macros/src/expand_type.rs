@@ -499,7 +499,11 @@ fn struct_docs(model: &TypeModel<'_>, what: &str) -> TokenStream {
         format!(" {output}")
     };
     let contract = match model.slot {
-        TypeSlot::None => String::new(),
+        TypeSlot::None => format!(
+            " `scope_thread_local` lends it any `{}` closure of that shape instead, for one C \
+             call on this thread.",
+            model.threading.fn_trait()
+        ),
         _ => format!(" The C library {}.", model.threading.contract()),
     };
     let fallback = match (&model.common.fallback, c_return(model)) {
@@ -831,6 +835,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let debug = debug_impl(model, f, &quote!(#runtime::__private));
     let docs = struct_docs(model, "C callbacks without user data, so only capture-free");
     let promise = safe_fn_promise(common);
+    let thread_local_scope = print_thread_local_scope(model);
 
     quote! {
         #(#attrs)*
@@ -894,6 +899,177 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
             pub fn into_inner(self) -> #f {
                 self.closure
             }
+
+            #thread_local_scope
+        }
+    }
+}
+
+/// A slot-less type's `scope_thread_local` and `try_scope_thread_local`
+/// (any closure, lent for one C call on this thread), and the hidden
+/// method that makes their parts: the type's thread-local and function
+/// (one of each per type: items nested in a method are not generic), and
+/// the call fn for the closure type, which runs the closure through the
+/// lent holder the thread-local points at (`thread_local_scope` in the
+/// runtime).
+fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
+    let item = model.item;
+    let common = &model.common;
+    let runtime = &common.runtime;
+    let private = quote!(#runtime::__private);
+    let scoped = quote!(#private::thread_local_scope);
+    let (f, o, t) = (
+        &common.names.closure,
+        &common.names.output,
+        &common.names.result,
+    );
+    let policy = common.policy.marker(runtime);
+    let fn_type = &model.fn_type;
+    let abi = common.abi.literal();
+    let types = model.closure_types();
+    let returns = return_bound(model);
+    let (fn_trait, entry, closure_ref) = if model.threading.shared() {
+        (quote!(Fn), quote!(call_ref), quote!(&#f))
+    } else {
+        (quote!(FnMut), quote!(call_mut), quote!(&mut #f))
+    };
+    let bound = quote!(#f: #private::#fn_trait(#(#types),*) -> #o, #returns);
+    let names = &model.param_names;
+    let param_types: Vec<&Type> = item.params.iter().map(|p| &p.ty).collect();
+    let params: Vec<TokenStream> = names
+        .iter()
+        .zip(&param_types)
+        .map(|(name, ty)| quote!(#name: #ty))
+        .collect();
+    let output = &item.output;
+    let c_void = quote!(#private::core::ffi::c_void);
+    // The type's ABI: the function tail-calls it (an unwinding Rust fn
+    // would need a landing pad), and `"C-unwind"` lets `unwind` unwind. The
+    // holder last: C's arguments stay in their registers.
+    let call_type = quote!(unsafe extern #abi fn(#(#param_types,)* *mut #c_void) #output);
+    let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
+    // Hygienic names: a C parameter called `holder` or `call` is not these.
+    let site = Ident::new("SITE", Span::mixed_site());
+    let slot_static = Ident::new("PARKED", Span::mixed_site());
+    let function = Ident::new("__ffi_function", Span::mixed_site());
+    let call_fn = Ident::new("__ffi_call", Span::mixed_site());
+    let holder = Ident::new("holder", Span::mixed_site());
+    let found = Ident::new("call", Span::mixed_site());
+    let closure = Ident::new("f", Span::mixed_site());
+    let slot = Ident::new("ud", Span::mixed_site());
+    let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
+    let site_value = site_of(model);
+    let fallback_fn = fallback_let(model, &fallback);
+    let flow_fns = call_closures(model);
+    let site_ref = quote!(&#site);
+    // Called on the scope's thread only: borrows need not be `Sync`.
+    let (prelude, converted) = converted_args(
+        names,
+        &model.conversions,
+        None,
+        &private,
+        &site_ref,
+        false,
+        false,
+    );
+    let checks = borrow_checks(
+        names,
+        &model.conversions,
+        &private,
+        &site_ref,
+        &policy,
+        &fallback,
+    );
+    let returned = flowed(
+        model,
+        call_after(&prelude, quote!(#closure), &converted),
+        &private,
+    );
+    let returned_type = flowed_type(model, &private);
+    let on_error = on_error_call(model, &private, &fallback);
+    let args = model.closure_args();
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    let returns_trait = match common.flow {
+        None => quote!(#private::CallbackReturn<#c_ret>),
+        Some(_) => quote!(#private::FlowReturn),
+    };
+    // Where `try_scope_thread_local` finds the closures' error type, unless
+    // the bound already says it.
+    let try_bound = if returns.to_string() == quote!(#o: #returns_trait).to_string() {
+        bound.clone()
+    } else {
+        quote!(#bound, #o: #returns_trait)
+    };
+    quote! {
+        /// Runs `call` with the type's function, which calls `f` (any
+        /// closure: capturing, borrowing, not `Send`) while `call` runs,
+        /// on this thread; `f` waits in a thread-local of this type. A
+        /// call on another thread, or after `call` returned, is refused
+        /// (C gets the fallback). A kept panic is resumed when `call`
+        /// returns.
+        #[inline]
+        pub fn scope_thread_local<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type) -> #t) -> #t where #bound {
+            #scoped::scope::<#policy, _, _, _, _>(f, Self::__ffi_thread_local::<#o>(), call)
+        }
+
+        /// [`scope_thread_local`](Self::scope_thread_local) that also
+        /// returns the first `Err` of a closure returning `Result<_, E>`.
+        #[inline]
+        pub fn try_scope_thread_local<#o, #t>(
+            f: #f,
+            call: impl #private::FnOnce(#fn_type) -> #t,
+        ) -> #private::core::result::Result<#t, <#o as #returns_trait>::Error>
+        where #try_bound {
+            #scoped::try_scope::<_, _, _, _, <#o as #returns_trait>::Error>(f, Self::__ffi_thread_local::<#o>(), call)
+        }
+
+        #[inline]
+        fn __ffi_thread_local<#o>() -> #scoped::Parking<#f, impl #private::core::marker::Copy + 'static, #fn_type> where #bound {
+            static #site: #private::Site = #site_value;
+            #scoped::thread_local! {
+                static #slot_static: #scoped::ParkedSlot<#call_type> = const { #scoped::ParkedSlot::NEW };
+            }
+            #[deny(improper_ctypes_definitions)]
+            #unsafety extern #abi fn #function(#(#params),*) #output {
+                match #scoped::parked(&#slot_static) {
+                    // SAFETY: the call fn and holder of the record a scope
+                    // of this type parked on this thread; borrowed
+                    // parameters as for the holder's trampolines.
+                    #private::core::option::Option::Some((#found, #holder)) => unsafe { #found(#(#names,)* #holder) },
+                    #private::core::option::Option::None => {
+                        #fallback_fn
+                        #scoped::refuse_unparked::<#policy, _>(&#site, #fallback)
+                    }
+                }
+            }
+            /// # Safety
+            /// `holder` is the holder of a record parked by a scope whose
+            /// closures are `F`; borrowed (`#[into(&..)]`) arguments are
+            /// valid for the call.
+            #[forbid(unsafe_op_in_unsafe_fn)]
+            unsafe extern #abi fn #call_fn<#f, #o>(#(#params,)* #holder: *mut #c_void) #output where #bound {
+                #fallback_fn
+                #flow_fns
+                #checks
+                // SAFETY: forwarded; `retry` calls this with the same
+                // arguments.
+                unsafe {
+                    #scoped::#entry::<#policy, #f, _, #returned_type, _>(
+                        #holder,
+                        &#site,
+                        (#(#args,)*),
+                        |#closure: #closure_ref, (#(#args,)*)| #returned,
+                        #on_error,
+                        #fallback,
+                        |(#(#args,)*), #slot| #call_fn::<#f, #o>(#(#args,)* #slot),
+                    )
+                }
+            }
+            // SAFETY: `__ffi_call::<F, _>` reads the holder only through
+            // the runtime's call for `F`; the function passes C's
+            // arguments to the record it finds in this type's
+            // thread-local, or refuses.
+            unsafe { #scoped::Parking::<#f, _, #fn_type>::new(&#slot_static, &#site, #function, #call_fn::<#f, #o>) }
         }
     }
 }
@@ -981,6 +1157,14 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
             }
             pub fn boxed<O>(f: F) -> Self where #closure { ::core::unreachable!() }
             pub fn once<O>(f: F) -> Self where #closure { ::core::unreachable!() }
+            pub fn scope_thread_local<O, C, T>(f: F, call: C) -> T
+            where #closure, C: ::core::ops::FnOnce(#fn_type) -> T {
+                ::core::unreachable!()
+            }
+            pub fn try_scope_thread_local<O, C, T, E>(f: F, call: C) -> ::core::result::Result<T, E>
+            where #fallible, C: ::core::ops::FnOnce(#fn_type) -> T {
+                ::core::unreachable!()
+            }
         }
     } else {
         quote! {
@@ -992,6 +1176,8 @@ pub(crate) fn stub(item: &CallbackType, fn_type: Option<&Ident>) -> TokenStream 
             pub fn scope_once<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
             pub fn boxed(f: F) -> ! { ::core::unreachable!() }
             pub fn once(f: F) -> ! { ::core::unreachable!() }
+            pub fn scope_thread_local<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
+            pub fn try_scope_thread_local<C, T>(f: F, call: C) -> T { ::core::unreachable!() }
         }
     };
     quote! {

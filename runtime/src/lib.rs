@@ -17,6 +17,7 @@ mod reentry;
 mod report;
 mod returns;
 mod set;
+mod thread_local_scope;
 mod threading;
 mod trampoline;
 mod user_data;
@@ -81,6 +82,13 @@ pub mod __private {
         pub use crate::policy::{
             Abort, Policy, ReportAndFallback, Resume, ResumeOrFallback, Unwind,
         };
+    }
+    /// A slot-less callback type's `scope_thread_local`.
+    pub mod thread_local_scope {
+        pub use crate::thread_local_scope::{
+            ParkedSlot, Parking, call_mut, call_ref, parked, refuse_unparked, scope, try_scope,
+        };
+        pub use std::thread_local;
     }
     /// The threading contracts.
     pub mod threading {

@@ -382,6 +382,63 @@ pub(crate) fn abort_on_foreign_call(site: &Site, payload: &(dyn Any + Send)) -> 
     std::process::abort()
 }
 
+/// A call of a callback type's thread-local function on a thread where no
+/// `scope_thread_local` of the type runs (another thread, or after the
+/// scope returned), refused whatever the policy (no user code ran), and C
+/// received the fallback: reported, then dropped.
+#[cold]
+#[inline(never)]
+pub(crate) fn unparked_call_refused(site: &Site, payload: Payload) {
+    send(&Report {
+        kind: ReportKind::Refused,
+        callback: Some(site),
+        panic_message: payload_message(&*payload).map(refusal_reason),
+        detail: Some(
+            "C received the callback's fallback value (a call with no `scope_thread_local` of \
+             its type running on its thread is refused under every `on_panic` policy: no user \
+             code ran)",
+        ),
+    });
+    dispose(payload);
+}
+
+/// [`unparked_call_refused`] for a callback with no fallback value
+/// (`on_panic = abort`): aborts, saying so.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_on_unparked_call(site: &Site, payload: &(dyn Any + Send)) -> ! {
+    let message = payload_message(payload)
+        .map(refusal_reason)
+        .map_or_else(String::new, |m| format!(": {m}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: the callback {} refused a call{message}\nffi-callback: no scope of its \
+         type was running on the calling thread, and the callback has no fallback value to \
+         return to C (`on_panic = abort`): the process stops here. C must call a closure lent \
+         by `scope_thread_local` only on the scope's thread and before the scope returns; give \
+         the type a fallback (`on_panic = fallback`) to have such calls refused; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
+/// A `scope_thread_local` ended while a scope of the same type that began
+/// inside it still runs (only stack switching, a stackful coroutine, can
+/// do that): the inner scope's record would outlive its frame.
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_thread_local_scopes_out_of_order(site: &Site) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ffi-callback: a `scope_thread_local` of the callback {} ended while a scope of the same \
+         type that began inside it was still running on its thread (its stack was switched \
+         away, as a stackful coroutine does): the closures they lent would outlive their \
+         scopes; aborting",
+        site.describe()
+    );
+    std::process::abort()
+}
+
 /// A destroy's panic under `on_panic = abort` (or `resume` with no guard).
 #[cold]
 #[inline(never)]
