@@ -1408,14 +1408,26 @@ fn refusal(site: &'static Site, why: Refusal) -> ! {
 #[cold]
 #[inline(never)]
 fn refuse_reentry(site: &'static Site) -> ! {
+    if site.set_entry {
+        refuse(
+            site,
+            format_args!(
+                "it was called while another call of the same state was running (re-entered, \
+                 or called from two threads at once), and one of the two takes `&mut self`, \
+                 which no other call of the state may overlap. If the C library does this (a \
+                 sub-parser that inherits the user data, as expat's external entities do), take \
+                 `&self` in the set's entries (with `Cell`/`RefCell` in the state), or hand the \
+                 nested call a state of its own"
+            ),
+        )
+    }
     refuse(
         site,
         format_args!(
             "it was called while its closure was already running (re-entered, or called from \
-             two threads at once); an `FnMut` closure (or a set's `&mut self` entry) cannot run \
-             twice at once. If the C library does this, declare the type \
-             `#[callback(reentrant)]` (or `sync`) and pass an `Fn` closure, or take `&self` in \
-             the set's entries"
+             two threads at once); an `FnMut` closure cannot run twice at once. If the C \
+             library does this, declare the type `#[callback(reentrant)]` (or `sync`) and pass \
+             an `Fn` closure"
         ),
     )
 }

@@ -35,6 +35,9 @@ pub struct Site {
     pub line: u32,
     /// Its column.
     pub column: u32,
+    /// An entry point of a callback set (`Set::entry`), whose refusals
+    /// speak of the set's state rather than of a closure.
+    pub set_entry: bool,
     /// Raises a refusal as a panic whose location is the callback's
     /// definition (generated beside it, so the panic hook points there and
     /// not into this crate).
@@ -984,6 +987,7 @@ macro_rules! __site {
             file: $crate::__private::core::file!(),
             line: $crate::__private::core::line!(),
             column: $crate::__private::core::column!(),
+            set_entry: true,
             refuse: {
                 // A fn item, not a closure: a closure coerced to `fn` adds
                 // its reify shim to every callback.
@@ -1006,6 +1010,7 @@ macro_rules! __site {
             file: $crate::__private::core::file!(),
             line: $crate::__private::core::line!(),
             column: $crate::__private::core::column!(),
+            set_entry: false,
             refuse: {
                 // A fn item, not a closure: a closure coerced to `fn` adds
                 // its reify shim to every callback.

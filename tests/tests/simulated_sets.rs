@@ -452,7 +452,8 @@ fn err_from_an_entry_comes_back_from_try_resume_and_stops_the_set() {
 // Re-entry: `&mut self` exclusive, `&self` nesting
 // ---------------------------------------------------------------------------
 
-const REENTRY: &str = "refused the call: it was called while its closure was already running";
+const REENTRY: &str =
+    "refused the call: it was called while another call of the same state was running";
 
 #[test]
 fn nested_mut_entry_from_inside_another_is_refused() {

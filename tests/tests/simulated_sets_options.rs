@@ -41,7 +41,8 @@ fn panic_payload_and<T, S>(
     }
 }
 
-const REENTRY: &str = "refused the call: it was called while its closure was already running";
+const REENTRY: &str =
+    "refused the call: it was called while another call of the same state was running";
 
 /// What the states below log: which entry ran, with which C arguments.
 type Log = Rc<RefCell<Vec<(&'static str, c_int, c_int)>>>;

@@ -768,6 +768,11 @@ fn a_sub_parser_sharing_the_user_data_is_refused_inside_the_entity_handler() {
     // is resumed like a panic.
     assert!(message.contains("refused"), "{message}");
     assert!(message.contains("Handlers::start"), "{message}");
+    // The advice is a set's: `&self` entries, or a state of its own.
+    assert!(
+        message.contains("take `&self` in the set's entries"),
+        "{message}"
+    );
     assert_eq!(status.get(), Some(XML_STATUS_OK));
     assert_eq!(probe.lines(), ["<doc>", "  <a>", "  &part.xml;"]);
     assert_eq!(probe.drops.get(), 1);

@@ -363,8 +363,7 @@ unsafe fn c_emit(em: &Emitter, n: c_int) -> c_int {
 
 /// The advice of a callback type's re-entry refusal (runtime/src/holder.rs).
 const TYPE_ADVICE: &str = "If the C library does this, declare the type \
-                           `#[callback(reentrant)]` (or `sync`) and pass an `Fn` closure, or \
-                           take `&self` in the set's entries";
+                           `#[callback(reentrant)]` (or `sync`) and pass an `Fn` closure";
 
 /// The advice of the fn form's re-entry refusal (runtime/src/reentry.rs).
 const FN_ADVICE: &str = "If the C library calls back re-entrantly, receive the user data as `&T` \
