@@ -188,3 +188,69 @@ pub mod sqlite {
         (rc, message)
     }
 }
+
+/// glibc's `scandir` with its two callbacks, which take no user data: the
+/// types and declarations the real-glibc suites share (`c_glibc_more.rs`
+/// keeps state in a `thread_local!` by hand, `c_slotless.rs` lends
+/// capturing closures with `scope_thread_local`).
+pub mod scandir {
+    use std::ffi::{c_char, c_int};
+
+    use ffi_callback::callback;
+
+    /// The filter: the entry borrowed; non-zero keeps it.
+    #[callback]
+    pub type ScanFilter =
+        unsafe extern "C" fn(#[into(&libc::dirent)] entry: *const libc::dirent) -> c_int;
+
+    /// The comparator takes `const struct dirent **`: pointers to the
+    /// list's pointers, borrowed as `&*const dirent`.
+    #[callback]
+    pub type ScanCompare = unsafe extern "C" fn(
+        #[into(&*const libc::dirent)] a: *const *const libc::dirent,
+        #[into(&*const libc::dirent)] b: *const *const libc::dirent,
+    ) -> c_int;
+
+    unsafe extern "C" {
+        pub fn scandir(
+            dir: *const c_char,
+            namelist: *mut *mut *mut libc::dirent,
+            filter: Option<ScanFilterFn>,
+            compar: Option<ScanCompareFn>,
+        ) -> c_int;
+    }
+
+    /// An entry's name, without a borrow of C memory past the call.
+    pub fn name_bytes(entry: &libc::dirent) -> Vec<u8> {
+        entry
+            .d_name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect()
+    }
+
+    /// The names of the `n` entries `scandir` returned in `list`, which it
+    /// frees (each entry, then the array).
+    ///
+    /// # Safety
+    /// `list` and `n` are what a successful `scandir` gave: `n` malloc'd
+    /// entries in a malloc'd array, not freed yet.
+    pub unsafe fn take_names(list: *mut *mut libc::dirent, n: c_int) -> Vec<String> {
+        let names = (0..n as usize)
+            .map(|i| {
+                // SAFETY: by the caller's promise; each entry is freed
+                // once, after its name is read.
+                unsafe {
+                    let entry = *list.add(i);
+                    let name = String::from_utf8(name_bytes(&*entry)).unwrap();
+                    libc::free(entry.cast());
+                    name
+                }
+            })
+            .collect();
+        // SAFETY: the array, its entries freed above.
+        unsafe { libc::free(list.cast()) };
+        names
+    }
+}

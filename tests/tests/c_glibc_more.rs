@@ -573,36 +573,7 @@ fn tsearch_tree_of_boxed_keys_freed_once_by_tdestroy() {
 // scandir: a filter and a comparator, both without user data
 // ---------------------------------------------------------------------------
 
-/// `scandir`'s filter: the entry borrowed; a `bool` for C's "keep it".
-#[callback]
-type ScanFilter = unsafe extern "C" fn(#[into(&libc::dirent)] entry: *const libc::dirent) -> c_int;
-
-/// `scandir`'s comparator takes `const struct dirent **`: pointers to
-/// the list's pointers, borrowed as `&*const dirent`.
-#[callback]
-type ScanCompare = unsafe extern "C" fn(
-    #[into(&*const libc::dirent)] a: *const *const libc::dirent,
-    #[into(&*const libc::dirent)] b: *const *const libc::dirent,
-) -> c_int;
-
-unsafe extern "C" {
-    fn scandir(
-        dir: *const c_char,
-        namelist: *mut *mut *mut libc::dirent,
-        filter: Option<ScanFilterFn>,
-        compar: Option<ScanCompareFn>,
-    ) -> c_int;
-}
-
-/// An entry's name, without a borrow of C memory past the call.
-fn name_bytes(entry: &libc::dirent) -> Vec<u8> {
-    entry
-        .d_name
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect()
-}
+use ffi_callback_tests::scandir::{ScanCompare, ScanFilter, name_bytes, scandir, take_names};
 
 thread_local! {
     static FILTERED: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -646,20 +617,8 @@ fn scandir_filters_and_sorts_a_directory() {
         "scandir failed: {}",
         std::io::Error::last_os_error()
     );
-    let names: Vec<String> = (0..n as usize)
-        .map(|i| {
-            // SAFETY: scandir returned `n` malloc'd entries; each is freed
-            // once, after its name is read.
-            unsafe {
-                let entry = *list.add(i);
-                let name = String::from_utf8(name_bytes(&*entry)).unwrap();
-                libc::free(entry.cast());
-                name
-            }
-        })
-        .collect();
-    // SAFETY: the array scandir malloc'd, its entries freed above.
-    unsafe { libc::free(list.cast()) };
+    // SAFETY: what scandir returned, taken once.
+    let names = unsafe { take_names(list, n) };
     std::fs::remove_dir_all(&dir).unwrap();
 
     assert_eq!(names, ["dddd", "bbb", "cc", "ee", "a"]);

@@ -257,32 +257,7 @@ fn bsearch_counts_its_probes_in_a_captured_counter() {
 // scandir: a capturing filter and comparator, two types in one C call
 // ---------------------------------------------------------------------------
 
-#[callback]
-type ScanFilter = unsafe extern "C" fn(#[into(&libc::dirent)] entry: *const libc::dirent) -> c_int;
-
-#[callback]
-type ScanCompare = unsafe extern "C" fn(
-    #[into(&*const libc::dirent)] a: *const *const libc::dirent,
-    #[into(&*const libc::dirent)] b: *const *const libc::dirent,
-) -> c_int;
-
-unsafe extern "C" {
-    fn scandir(
-        dir: *const c_char,
-        namelist: *mut *mut *mut libc::dirent,
-        filter: Option<ScanFilterFn>,
-        compar: Option<ScanCompareFn>,
-    ) -> c_int;
-}
-
-fn name_bytes(entry: &libc::dirent) -> Vec<u8> {
-    entry
-        .d_name
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect()
-}
+use ffi_callback_tests::scandir::{ScanCompare, ScanFilter, name_bytes, scandir, take_names};
 
 #[test]
 fn scandir_with_a_capturing_filter_and_comparator() {
@@ -316,19 +291,8 @@ fn scandir_with_a_capturing_filter_and_comparator() {
         },
     );
     assert!(n >= 0, "scandir: {}", std::io::Error::last_os_error());
-    let names: Vec<String> = (0..n as usize)
-        .map(|i| {
-            // SAFETY: `n` malloc'd entries, each freed once after reading.
-            unsafe {
-                let entry = *list.add(i);
-                let name = String::from_utf8(name_bytes(&*entry)).unwrap();
-                libc::free(entry.cast());
-                name
-            }
-        })
-        .collect();
-    // SAFETY: the array scandir malloc'd.
-    unsafe { libc::free(list.cast()) };
+    // SAFETY: what scandir returned, taken once.
+    let names = unsafe { take_names(list, n) };
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(names, ["eeeee", "cc", "a"]);
     assert_eq!(seen, 7, "five files, `.` and `..`");
