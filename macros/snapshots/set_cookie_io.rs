@@ -43,7 +43,7 @@ pub trait CookieIoExt: CookieIo {
         buf: *mut c_char,
         size: usize,
     ) -> isize {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::read
         );
         let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_read();
@@ -61,7 +61,7 @@ pub trait CookieIoExt: CookieIo {
                 false,
             >(
                 cookie,
-                &SITE,
+                &__FFI_CALLBACK_SITE,
                 (buf, size),
                 |__ffi_state: &mut Self, (buf, size)| <Self as CookieIo>::read(
                     __ffi_state,
@@ -93,7 +93,7 @@ pub trait CookieIoExt: CookieIo {
         buf: *const c_char,
         size: usize,
     ) -> isize {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::write
         );
         let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_write();
@@ -113,7 +113,7 @@ pub trait CookieIoExt: CookieIo {
                 false,
             >(
                 cookie,
-                &SITE,
+                &__FFI_CALLBACK_SITE,
                 (buf, size),
                 |__ffi_state: &mut Self, (buf, size)| <Self as CookieIo>::write(
                     __ffi_state,
@@ -146,7 +146,7 @@ pub trait CookieIoExt: CookieIo {
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
     unsafe extern "C" fn __ffi_entry_close(cookie: *mut c_void) -> c_int {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo::close
         );
         let __ffi_fallback = move || <Self as CookieIoExt>::__ffi_fallback_close();
@@ -160,7 +160,7 @@ pub trait CookieIoExt: CookieIo {
                 _,
             >(
                 ::ffi_callback::__private::UserDataSlot::into_ptr(cookie),
-                &SITE,
+                &__FFI_CALLBACK_SITE,
                 move |__ffi_state: Self| <Self as CookieIo>::close(__ffi_state),
                 __ffi_on_error,
                 __ffi_fallback,
@@ -180,14 +180,16 @@ pub trait CookieIoExt: CookieIo {
     where
         Self: 'static,
     {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo
         );
         unsafe {
             ::ffi_callback::BoxedSet::<
                 Self,
                 ::ffi_callback::CallerThread,
-            >::new::<::ffi_callback::__private::policy::Resume>(self, &SITE)
+            >::new::<
+                ::ffi_callback::__private::policy::Resume,
+            >(self, &__FFI_CALLBACK_SITE)
         }
     }
     /// Lends the state for one C call: `call` gets the user data,
@@ -199,7 +201,7 @@ pub trait CookieIoExt: CookieIo {
             *mut ::ffi_callback::__private::core::ffi::c_void,
         ) -> T,
     ) -> (T, Self) {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             CookieIo
         );
         unsafe {
@@ -208,7 +210,7 @@ pub trait CookieIoExt: CookieIo {
                 ::ffi_callback::__private::policy::Resume,
                 Self,
                 T,
-            >(self, &SITE, call)
+            >(self, &__FFI_CALLBACK_SITE, call)
         }
     }
     /// [`scope`](Self::scope) with `call` under

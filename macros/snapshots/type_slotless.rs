@@ -49,10 +49,10 @@ impl<F> Compare<F> {
                 + ::ffi_callback::__private::NoCaptures,
             O: ::ffi_callback::__private::CallbackReturn<c_int>,
         {
-            static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
                 Compare
             );
-            static FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
+            static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
             let __ffi_fallback = Compare::<()>::__ffi_fallback as fn() -> c_int;
             if let ::ffi_callback::__private::core::result::Result::Err(__ffi_why) = ::ffi_callback::__private::BorrowParam::<
                 &u32,
@@ -60,7 +60,7 @@ impl<F> Compare<F> {
                 return ::ffi_callback::__private::refuse_borrow::<
                     ::ffi_callback::__private::policy::Resume,
                     _,
-                >(&SITE, "`b`", __ffi_why, __ffi_fallback);
+                >(&__FFI_CALLBACK_SITE, "`b`", __ffi_why, __ffi_fallback);
             }
             unsafe {
                 ::ffi_callback::__private::call_slotless::<
@@ -74,14 +74,14 @@ impl<F> Compare<F> {
                         __ffi_closure(
                             ::ffi_callback::__private::IntoParam::<
                                 Elem,
-                            >::into_param(a, &SITE, "`a`"),
+                            >::into_param(a, &__FFI_CALLBACK_SITE, "`a`"),
                             ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                         )
                     },
                     ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    &SITE,
-                    &FILTER,
+                    &__FFI_CALLBACK_SITE,
+                    &__FFI_CALLBACK_FILTER,
                 )
             }
         }
@@ -112,11 +112,8 @@ impl<F> Compare<F> {
         self.closure
     }
     /// Runs `call` with the type's function, which calls `f` (any
-    /// closure: capturing, borrowing, not `Send`) while `call` runs,
-    /// on this thread; `f` waits in a thread-local of this type. A
-    /// call on another thread, or after `call` returned, is refused
-    /// (C gets the fallback). A kept panic is resumed when `call`
-    /// returns.
+    /// closure) while `call` runs, on this thread only (elsewhere C
+    /// gets the fallback); a kept panic is resumed when it returns.
     #[inline]
     pub fn scope_thread_local<O, T>(
         f: F,
@@ -126,13 +123,11 @@ impl<F> Compare<F> {
         F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        ::ffi_callback::__private::thread_local_scope::scope::<
-            ::ffi_callback::__private::policy::Resume,
-            _,
-            _,
-            _,
-            _,
-        >(f, Self::__ffi_thread_local::<O>(), call)
+        ::ffi_callback::__private::thread_local_scope::scope(
+            f,
+            Self::__ffi_thread_local::<O>(),
+            call,
+        )
     }
     /// [`scope_thread_local`](Self::scope_thread_local) that also
     /// returns the first `Err` of a closure returning `Result<_, E>`.
@@ -148,16 +143,15 @@ impl<F> Compare<F> {
         F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        ::ffi_callback::__private::thread_local_scope::try_scope::<
-            _,
-            _,
-            _,
-            _,
-            <O as ::ffi_callback::__private::CallbackReturn<c_int>>::Error,
-        >(f, Self::__ffi_thread_local::<O>(), call)
+        ::ffi_callback::__private::thread_local_scope::try_scope(
+            f,
+            Self::__ffi_thread_local::<O>(),
+            call,
+        )
     }
     #[inline]
     fn __ffi_thread_local<O>() -> ::ffi_callback::__private::thread_local_scope::Parking<
+        ::ffi_callback::__private::policy::Resume,
         F,
         impl ::ffi_callback::__private::core::marker::Copy + 'static,
         CompareFn,
@@ -166,12 +160,13 @@ impl<F> Compare<F> {
         F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        static SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
             Compare
         );
         ::ffi_callback::__private::thread_local_scope::thread_local! {
-            static PARKED : ::ffi_callback::__private::thread_local_scope::ParkedSlot <
-            unsafe extern "C" fn (* const c_void, * const c_void, * mut
+            static __FFI_CALLBACK_PARKED :
+            ::ffi_callback::__private::thread_local_scope::ParkedSlot < unsafe extern "C"
+            fn (* const c_void, * const c_void, * mut
             ::ffi_callback::__private::core::ffi::c_void) -> c_int > = const {
             ::ffi_callback::__private::thread_local_scope::ParkedSlot::NEW };
         }
@@ -180,7 +175,9 @@ impl<F> Compare<F> {
             a: *const c_void,
             b: *const c_void,
         ) -> c_int {
-            match ::ffi_callback::__private::thread_local_scope::parked(&PARKED) {
+            match ::ffi_callback::__private::thread_local_scope::parked(
+                &__FFI_CALLBACK_PARKED,
+            ) {
                 ::ffi_callback::__private::core::option::Option::Some((call, holder)) => {
                     unsafe { call(a, b, holder) }
                 }
@@ -189,7 +186,7 @@ impl<F> Compare<F> {
                     ::ffi_callback::__private::thread_local_scope::refuse_unparked::<
                         ::ffi_callback::__private::policy::Resume,
                         _,
-                    >(&SITE, __ffi_fallback)
+                    >(&__FFI_CALLBACK_SITE, __ffi_fallback)
                 }
             }
         }
@@ -214,7 +211,7 @@ impl<F> Compare<F> {
                 return ::ffi_callback::__private::refuse_borrow::<
                     ::ffi_callback::__private::policy::Resume,
                     _,
-                >(&SITE, "`b`", __ffi_why, __ffi_fallback);
+                >(&__FFI_CALLBACK_SITE, "`b`", __ffi_why, __ffi_fallback);
             }
             unsafe {
                 ::ffi_callback::__private::thread_local_scope::call_mut::<
@@ -225,12 +222,12 @@ impl<F> Compare<F> {
                     _,
                 >(
                     holder,
-                    &SITE,
+                    &__FFI_CALLBACK_SITE,
                     (a, b),
                     |f: &mut F, (a, b)| f(
                         ::ffi_callback::__private::IntoParam::<
                             Elem,
-                        >::into_param(a, &SITE, "`a`"),
+                        >::into_param(a, &__FFI_CALLBACK_SITE, "`a`"),
                         ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                     ),
                     ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
@@ -240,11 +237,12 @@ impl<F> Compare<F> {
             }
         }
         unsafe {
-            ::ffi_callback::__private::thread_local_scope::Parking::<
-                F,
-                _,
-                CompareFn,
-            >::new(&PARKED, &SITE, __ffi_function, __ffi_call::<F, O>)
+            ::ffi_callback::__private::thread_local_scope::Parking::new(
+                &__FFI_CALLBACK_PARKED,
+                &__FFI_CALLBACK_SITE,
+                __ffi_function,
+                __ffi_call::<F, O>,
+            )
         }
     }
 }

@@ -89,10 +89,10 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
 
             #[doc(hidden)]
             unsafe extern #abi fn __ffi_destroy(user_data: *mut #c_void) {
-                static SITE: #private::Site = #set_site;
+                static __FFI_CALLBACK_SITE: #private::Site = #set_site;
                 // SAFETY: C calls the destroy-notify once, with the user data
                 // of a boxed state of this set.
-                unsafe { #private::Holder::<Self, #threading>::destroy::<#set_policy>(user_data, &SITE) }
+                unsafe { #private::Holder::<Self, #threading>::destroy::<#set_policy>(user_data, &__FFI_CALLBACK_SITE) }
             }
         }
     };
@@ -143,18 +143,18 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         /// over with `into_raw()` when C ends it (its destroy entry, or
         /// `DESTROY`).
         fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
-            static SITE: #private::Site = #set_site;
+            static __FFI_CALLBACK_SITE: #private::Site = #set_site;
             // SAFETY: the contract this set's entry points were made for.
-            unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &SITE) }
+            unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &__FFI_CALLBACK_SITE) }
         }
 
         /// Lends the state for one C call: `call` gets the user data,
         /// the entry points may run until it returns, and the state
         /// comes back (a kept panic is resumed then, under `resume`).
         fn scope<#r>(self, call: impl #private::FnOnce(*mut #c_void) -> #r) -> (#r, Self) {
-            static SITE: #private::Site = #set_site;
+            static __FFI_CALLBACK_SITE: #private::Site = #set_site;
             // SAFETY: the contract this set's entry points were made for.
-            unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, &SITE, call) }
+            unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, &__FFI_CALLBACK_SITE, call) }
         }
 
         /// [`scope`](Self::scope) with `call` under
@@ -594,10 +594,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             });
             let call = call(
                 quote!(#slot),
-                quote!(&SITE),
+                quote!(&__FFI_CALLBACK_SITE),
                 quote!(<Self as #ext>::#trampoline(#(#again_args),*)),
             );
-            let checks = checks(quote!(&SITE));
+            let checks = checks(quote!(&__FFI_CALLBACK_SITE));
             let body = quote! {
                 #closures
                 #checks
@@ -625,15 +625,15 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             });
             let body = quote! {
                 let #fetch_var = #fetch;
-                let #slot_var = match #private::fetch_ptr::<#policy, _>(&SITE, #fetch_var) {
+                let #slot_var = match #private::fetch_ptr::<#policy, _>(&__FFI_CALLBACK_SITE, #fetch_var) {
                     #private::core::result::Result::Ok(ptr) => ptr,
                     #private::core::result::Result::Err(failed) => {
                         let #fallback_var = #fallback;
-                        return #private::value_or(&SITE, #private::core::result::Result::Err(failed), #fallback_var);
+                        return #private::value_or(&__FFI_CALLBACK_SITE, #private::core::result::Result::Err(failed), #fallback_var);
                     }
                 };
                 // SAFETY: as the entry requires, from the accessor.
-                unsafe { <Self as #ext>::#with_user_data(#slot_var, &SITE, #(#args),*) }
+                unsafe { <Self as #ext>::#with_user_data(#slot_var, &__FFI_CALLBACK_SITE, #(#args),*) }
             };
             let with = quote! {
                 #[doc(hidden)]
@@ -665,7 +665,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
         #unsafety extern #abi fn #trampoline(#(#params),*) #output {
-            static SITE: #private::Site = #site;
+            static __FFI_CALLBACK_SITE: #private::Site = #site;
             #promise
             #body
         }

@@ -803,7 +803,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         &model.conversions,
         None,
         &quote!(#runtime::__private),
-        &quote!(&SITE),
+        &quote!(&__FFI_CALLBACK_SITE),
         false,
         true,
     );
@@ -826,7 +826,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         &model.param_names,
         &model.conversions,
         &quote!(#runtime::__private),
-        &quote!(&SITE),
+        &quote!(&__FFI_CALLBACK_SITE),
         &policy,
         &fallback,
     );
@@ -868,8 +868,8 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
                 #unsafety extern #abi fn trampoline<#f, #o>(#(#params),*) #output where #bound {
-                    static SITE: #runtime::__private::Site = #site_value;
-                    static FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
+                    static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
+                    static __FFI_CALLBACK_FILTER: #runtime::__private::PoisonFilter = #runtime::__private::PoisonFilter::NEW;
                     #fallback_let
                     #flow_fns
                     #checks
@@ -879,7 +879,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
                     // it an `unsafe` fn (`check`), whose caller passes
                     // pointers valid for the call.
                     unsafe {
-                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #returned, #on_error, #fallback, &SITE, &FILTER)
+                        #runtime::__private::call_slotless::<#policy, #f, _, _>(move |#closure: #f| #returned, #on_error, #fallback, &__FFI_CALLBACK_SITE, &__FFI_CALLBACK_FILTER)
                     }
                 }
                 trampoline::<#f, #o>
@@ -949,8 +949,8 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     let call_type = quote!(unsafe extern #abi fn(#(#param_types,)* *mut #c_void) #output);
     let unsafety = item.written_unsafe.map(|_| quote!(unsafe));
     // Hygienic names: a C parameter called `holder` or `call` is not these.
-    let site = Ident::new("SITE", Span::mixed_site());
-    let slot_static = Ident::new("PARKED", Span::mixed_site());
+    let site = Ident::new("__FFI_CALLBACK_SITE", Span::mixed_site());
+    let slot_static = Ident::new("__FFI_CALLBACK_PARKED", Span::mixed_site());
     let function = Ident::new("__ffi_function", Span::mixed_site());
     let call_fn = Ident::new("__ffi_call", Span::mixed_site());
     let holder = Ident::new("holder", Span::mixed_site());
@@ -962,7 +962,9 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     let fallback_fn = fallback_let(model, &fallback);
     let flow_fns = call_closures(model);
     let site_ref = quote!(&#site);
-    // Called on the scope's thread only: borrows need not be `Sync`.
+    // Borrows reach the closure parked on the calling thread only; their
+    // referents' `Sync`/`Send` is checked once for the type (its
+    // capture-free closures' trampoline runs on any thread).
     let (prelude, converted) = converted_args(
         names,
         &model.conversions,
@@ -1002,14 +1004,11 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     };
     quote! {
         /// Runs `call` with the type's function, which calls `f` (any
-        /// closure: capturing, borrowing, not `Send`) while `call` runs,
-        /// on this thread; `f` waits in a thread-local of this type. A
-        /// call on another thread, or after `call` returned, is refused
-        /// (C gets the fallback). A kept panic is resumed when `call`
-        /// returns.
+        /// closure) while `call` runs, on this thread only (elsewhere C
+        /// gets the fallback); a kept panic is resumed when it returns.
         #[inline]
         pub fn scope_thread_local<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type) -> #t) -> #t where #bound {
-            #scoped::scope::<#policy, _, _, _, _>(f, Self::__ffi_thread_local::<#o>(), call)
+            #scoped::scope(f, Self::__ffi_thread_local::<#o>(), call)
         }
 
         /// [`scope_thread_local`](Self::scope_thread_local) that also
@@ -1020,11 +1019,11 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
             call: impl #private::FnOnce(#fn_type) -> #t,
         ) -> #private::core::result::Result<#t, <#o as #returns_trait>::Error>
         where #try_bound {
-            #scoped::try_scope::<_, _, _, _, <#o as #returns_trait>::Error>(f, Self::__ffi_thread_local::<#o>(), call)
+            #scoped::try_scope(f, Self::__ffi_thread_local::<#o>(), call)
         }
 
         #[inline]
-        fn __ffi_thread_local<#o>() -> #scoped::Parking<#f, impl #private::core::marker::Copy + 'static, #fn_type> where #bound {
+        fn __ffi_thread_local<#o>() -> #scoped::Parking<#policy, #f, impl #private::core::marker::Copy + 'static, #fn_type> where #bound {
             static #site: #private::Site = #site_value;
             #scoped::thread_local! {
                 static #slot_static: #scoped::ParkedSlot<#call_type> = const { #scoped::ParkedSlot::NEW };
@@ -1069,7 +1068,7 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
             // the runtime's call for `F`; the function passes C's
             // arguments to the record it finds in this type's
             // thread-local, or refuses.
-            unsafe { #scoped::Parking::<#f, _, #fn_type>::new(&#slot_static, &#site, #function, #call_fn::<#f, #o>) }
+            unsafe { #scoped::Parking::new(&#slot_static, &#site, #function, #call_fn::<#f, #o>) }
         }
     }
 }

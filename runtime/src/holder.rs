@@ -88,23 +88,12 @@ struct Header<T: Threading> {
     /// While a lent holder's closure is dropped: the header of the lent
     /// holder whose closure was being dropped before on this thread (see
     /// [`LENT_ENDING`]).
-    outer_lent: OuterLent,
+    outer_lent: Cell<*mut c_void>,
     /// `!Unpin`, as the holder: the `&mut self` of the header's drop then
     /// reborrows nothing uniquely, and the pointer C has stays valid for
     /// the calls C makes while the closure is dropped.
     _pinned: PhantomPinned,
 }
-
-/// [`Header::outer_lent`]: a pointer that does not make the holder
-/// `!Send` (a `send` type's holder from `new` may be made on one thread and
-/// lent to C from another).
-struct OuterLent(Cell<*mut c_void>);
-
-// SAFETY: written by the header's drop and read by `LentTail`'s right
-// after, both on the thread dropping the holder, which owns it then; at
-// any other time nothing reads it, so moving the holder to another thread
-// moves nothing that thread could share.
-unsafe impl Send for OuterLent {}
 
 std::thread_local! {
     /// The header of the lent holder whose closure this thread is dropping
@@ -154,7 +143,6 @@ impl<T: Threading> Drop for Header<T> {
         self.word.hold_destroyed();
         let header: *mut Self = self;
         self.outer_lent
-            .0
             .set(LENT_ENDING.with(|ending| ending.replace(header.cast())));
     }
 }
@@ -181,7 +169,7 @@ impl<T: Threading> Drop for LentTail<T> {
         // places, no reference to the header (refused calls on other
         // threads may still read it until the release).
         unsafe {
-            LENT_ENDING.with(|ending| ending.set((*header).outer_lent.0.get()));
+            LENT_ENDING.with(|ending| ending.set((*header).outer_lent.get()));
             let word = std::ptr::addr_of_mut!((*header).word).cast::<T::Word>();
             if !T::Word::release_destroyed(word) {
                 report::abort_lent_held_by_refused_call((*header).site);
@@ -233,7 +221,7 @@ impl<F, T: Threading> Holder<F, T> {
                 owned_by_rust: AtomicBool::new(false),
                 state_gone: AtomicBool::new(false),
                 site,
-                outer_lent: OuterLent(Cell::new(std::ptr::null_mut())),
+                outer_lent: Cell::new(std::ptr::null_mut()),
                 _pinned: PhantomPinned,
             },
             closure: UnsafeCell::new(closure),

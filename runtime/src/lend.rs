@@ -10,7 +10,7 @@ use crate::closure_bounds::{OnceTrampoline, Trampoline};
 use crate::holder::{CallbackType, Holder};
 use crate::once::OnceHolder;
 use crate::panic::{Site, guarded};
-use crate::threading::Threading;
+use crate::threading::{OwnerMayMove, Threading};
 use crate::user_data::UserDataSlot;
 
 /// A callback type's holder from `Name::new` with its trampoline, in one
@@ -23,6 +23,16 @@ pub struct Lent<F, T: Threading, Function> {
     holder: Holder<F, T>,
     function: Function,
 }
+
+// SAFETY: a holder from `new` moves to another thread only before it is
+// lent (C has no pointer to it yet, so no call runs on it), or while C may
+// call it, in which case its drop there can race with those calls: only
+// under a contract whose state word is atomic, as for `Boxed`
+// (`OwnerMayMove`: `send`, `sync`), where such a drop aborts instead of
+// racing. What the holder owns moves with it: the closure (`F: Send`) and
+// the function pointer. The header's `outer_lent` is used only by the
+// thread dropping the holder, between its header's drop and its tail's.
+unsafe impl<F: Send, T: Threading + OwnerMayMove, Function: Send> Send for Lent<F, T, Function> {}
 
 impl<F, T: Threading, Function: Copy> Lent<F, T, Function> {
     /// Holds `closure` for `function`, of the callback type `site` names.

@@ -120,20 +120,22 @@ impl<F, Call: Copy + 'static> Frame<F, Call> {
     }
 }
 
-/// What the macro makes for one callback type and one closure type `F`:
-/// the type's thread-local and function, and the call fn for `F`. Made
+/// What the macro makes for one callback type (with its policy `P`) and
+/// one closure type `F`: the type's thread-local and function, and the
+/// call fn for `F`. Made
 /// only by the unsafe [`Parking::new`], whose promise is what lets
 /// [`scope`] pair the call fn with a holder of `F`.
 #[doc(hidden)]
-pub struct Parking<F, Call: 'static, Function> {
+pub struct Parking<P, F, Call: 'static, Function> {
     slot: &'static LocalKey<ParkedSlot<Call>>,
     site: &'static Site,
     call: Call,
     function: Function,
     _closure: PhantomData<fn(F) -> F>,
+    _policy: PhantomData<fn() -> P>,
 }
 
-impl<F, Call: Copy + 'static, Function: Copy> Parking<F, Call, Function> {
+impl<P, F, Call: Copy + 'static, Function: Copy> Parking<P, F, Call, Function> {
     /// The parts of a callback type's `scope_thread_local` for closures
     /// `F`.
     ///
@@ -157,6 +159,7 @@ impl<F, Call: Copy + 'static, Function: Copy> Parking<F, Call, Function> {
             call,
             function,
             _closure: PhantomData,
+            _policy: PhantomData,
         }
     }
 }
@@ -168,7 +171,7 @@ impl<F, Call: Copy + 'static, Function: Copy> Parking<F, Call, Function> {
 #[inline]
 pub fn scope<P: Policy, F, Call: Copy + 'static, Function: Copy, T>(
     f: F,
-    parking: Parking<F, Call, Function>,
+    parking: Parking<P, F, Call, Function>,
     call: impl FnOnce(Function) -> T,
 ) -> T {
     // Made and dropped inside the guard, as in `lend::scope`: the closure's
@@ -185,9 +188,9 @@ pub fn scope<P: Policy, F, Call: Copy + 'static, Function: Copy, T>(
 /// also returns the first `Err` of the closure.
 #[doc(hidden)]
 #[inline]
-pub fn try_scope<F, Call: Copy + 'static, Function: Copy, T, E: 'static>(
+pub fn try_scope<P, F, Call: Copy + 'static, Function: Copy, T, E: 'static>(
     f: F,
-    parking: Parking<F, Call, Function>,
+    parking: Parking<P, F, Call, Function>,
     call: impl FnOnce(Function) -> T,
 ) -> Result<T, E> {
     crate::try_resume(|| {
@@ -198,9 +201,9 @@ pub fn try_scope<F, Call: Copy + 'static, Function: Copy, T, E: 'static>(
 }
 
 #[inline(always)]
-fn frame<F, Call: Copy + 'static, Function>(
+fn frame<P, F, Call: Copy + 'static, Function>(
     f: F,
-    parking: &Parking<F, Call, Function>,
+    parking: &Parking<P, F, Call, Function>,
 ) -> Frame<F, Call> {
     Frame {
         parked: Parked {
@@ -304,24 +307,16 @@ pub unsafe fn call_ref<P: Policy, F, A, O: CallbackReturn<R>, R>(
 /// with no fallback (`on_panic = abort`), the process aborts saying so;
 /// under `unwind` it unwinds.
 ///
-/// A tail call into a cold fn (nounwind, but under `unwind`), so that the
-/// function's fast path sets up no stack frame.
+/// The report (or the abort) is a cold call that cannot unwind; the
+/// fallback is computed here, in the type's function, where a panic of
+/// `fallback = EXPR` reaches [`fallback_or_abort`]'s catch and its abort
+/// names the callback.
 #[doc(hidden)]
 #[inline(always)]
 pub fn refuse_unparked<P: Policy, R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
     if P::UNWINDS {
         unparked(site);
     }
-    refuse_unparked_nounwind::<P, R, _>(site, fallback)
-}
-
-#[cold]
-#[inline(never)]
-#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
-extern "C" fn refuse_unparked_nounwind<P: Policy, R, Fallback: FnOnce() -> R>(
-    site: &'static Site,
-    fallback: Fallback,
-) -> R {
     if P::ABORTS {
         refuse_unparked_aborting(site);
     }

@@ -551,9 +551,9 @@ unsafe impl Threading for AnyThread {
     message = "this callback's owner cannot move to another thread: its callback type is not declared `send` or `sync`",
     label = "C calls it on the thread that made it",
     note = "a callback type without `send`/`sync` is called by C on the thread that made it, so \
-            the `Boxed`/`Once` that owns it stays there too (dropping it elsewhere would race \
-            with those calls); if C may call it on other threads, declare the type \
-            `#[callback(send)]`"
+            the `Boxed`/`Once` (or `new` holder) that owns it stays there too (dropping it \
+            elsewhere would race with those calls); if C may call it on other threads, declare \
+            the type `#[callback(send)]`"
 )]
 #[doc(hidden)]
 pub trait OwnerMayMove {}

@@ -42,6 +42,9 @@ fn child() {
         "new_holder_dropped_while_a_refused_call_holds_it" => {
             new_holder_dropped_while_a_refused_call_holds_it()
         }
+        "thread_local_scope_fallback_panics_elsewhere" => {
+            thread_local_scope_fallback_panics_elsewhere()
+        }
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -476,6 +479,48 @@ fn a_future_callback_panicking_on_a_pthread_aborts_naming_the_type() {
             "(on_panic = abort)",
             "; aborting",
         ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6b. a type without user data, whose function C calls on a thread where no
+//     `scope_thread_local` runs: refused, and its `fallback = EXPR` panics
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = fallback, fallback = no_type_order_known())]
+type CompareElsewhere = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+
+fn thread_local_scope_fallback_panics_elsewhere() {
+    CompareElsewhere::scope_thread_local(
+        |_a, _b| 0,
+        |compare| {
+            // C calls the function on a thread of its own: nothing is
+            // parked there.
+            // SAFETY: any pointers; the call is refused before reading them.
+            std::thread::spawn(move || unsafe { compare(std::ptr::null(), std::ptr::null()) })
+                .join()
+        },
+    )
+    .ok();
+    eprintln!("child: the refused call returned");
+}
+
+#[test]
+fn a_panicking_fallback_of_a_refused_thread_local_scope_call_aborts_naming_the_type() {
+    let stderr = run_child("thread_local_scope_fallback_panics_elsewhere");
+    assert_mentions(
+        &stderr,
+        &[
+            "no `scope_thread_local` of its type is running on this thread",
+            "no fallback order for the type either",
+            "the `fallback = ..` expression of the callback `abort::CompareElsewhere` \
+             (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the refused call returned"),
+        "stderr:\n{stderr}"
     );
 }
 
