@@ -1427,7 +1427,8 @@ fn refuse_destroyed(site: &'static Site) -> ! {
         site,
         format_args!(
             "it was called after it was destroyed (by C's destroy-notify or destroy entry, or by \
-             Rust dropping its owner); calling it then is the caller's bug"
+             Rust dropping its owner or ending its scope), or while its closure or state was \
+             being dropped: there is nothing left to call"
         ),
     )
 }

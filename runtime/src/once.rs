@@ -306,8 +306,8 @@ fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
             site,
             format_args!(
                 "it was called after it was destroyed (by C's destroy-notify, or by Rust \
-                     dropping its owner or ending its `scope_once`); calling it then is the \
-                     caller's bug"
+                 dropping its owner or ending its `scope_once`), or while its closure was being \
+                 dropped: there is nothing left to call"
             ),
         ),
     });

@@ -97,7 +97,7 @@ fn owner() -> (Owner, CHandle, Arc<AtomicI32>, Arc<AtomicU32>) {
 }
 
 const DESTROYED: &str = "refused the call: it was called after it was destroyed (by C's \
-                         destroy-notify or destroy entry, or by Rust dropping its owner)";
+                         destroy-notify or destroy entry, or by Rust dropping its owner or ending its scope)";
 
 /// Runs `destroy` under a guard, which re-raises the kept refusal of the
 /// call C made meanwhile: asserts it names `callback` and the destroy.

@@ -181,7 +181,7 @@ fn c_calls_after_destroy_while_the_free_is_deferred() {
     assert!(
         msg.starts_with(
             "ffi-callback: `hostile_c::ReentrantHook` refused the call: it was called after it \
-             was destroyed (by C's destroy-notify or destroy entry, or by Rust dropping its owner)"
+             was destroyed (by C's destroy-notify or destroy entry, or by Rust dropping its owner or ending its scope)"
         ),
         "{msg}"
     );
