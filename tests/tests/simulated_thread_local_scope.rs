@@ -37,6 +37,12 @@ type CompareRaw = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_
 #[callback(fallback = -1)]
 type Visit = unsafe extern "C" fn(#[into(&CStr)] path: *const c_char, depth: c_int) -> c_int;
 
+/// `Visit` again, for the one test that counts its refusals exactly (tests
+/// run in parallel, and the reporter is the process's).
+#[callback(fallback = -1)]
+type VisitFromCThreads =
+    unsafe extern "C" fn(#[into(&CStr)] path: *const c_char, depth: c_int) -> c_int;
+
 /// A library that calls back into itself while the callback runs.
 #[callback(reentrant, fallback = -1)]
 type Nest = unsafe extern "C" fn(depth: c_int) -> c_int;
@@ -132,9 +138,10 @@ fn tracked() -> (Tracked, Rc<Cell<u32>>) {
     (Tracked(drops.clone()), drops)
 }
 
-/// Reports the crate made, by kind and callback name (the reporter is
-/// process-wide: each test looks for its own callback's name).
-static REPORTS: Mutex<Vec<(ReportKind, String)>> = Mutex::new(Vec::new());
+/// Reports the crate made, by kind, callback name and the thread that made
+/// them (the reporter is process-wide and tests run in parallel, each on a
+/// thread named after it: a test counts its own thread's reports).
+static REPORTS: Mutex<Vec<(ReportKind, String, Option<String>)>> = Mutex::new(Vec::new());
 
 fn record(report: &ffi_callback::Report<'_>) {
     REPORTS
@@ -143,16 +150,29 @@ fn record(report: &ffi_callback::Report<'_>) {
         .push((
             report.kind(),
             report.callback().unwrap_or_default().to_owned(),
+            std::thread::current().name().map(str::to_owned),
         ));
 }
 
-/// How many reports of `kind` named a callback ending in `name`.
+/// How many reports of `kind` named a callback ending in `name`, made on
+/// this thread.
 fn reports(kind: ReportKind, name: &str) -> usize {
+    let this = std::thread::current().name().map(str::to_owned);
+    count_reports(kind, name, |thread| *thread == this)
+}
+
+/// How many reports of `kind` named a callback ending in `name`, on any
+/// thread (for a callback that only one test uses).
+fn reports_on_any_thread(kind: ReportKind, name: &str) -> usize {
+    count_reports(kind, name, |_| true)
+}
+
+fn count_reports(kind: ReportKind, name: &str, thread: impl Fn(&Option<String>) -> bool) -> usize {
     REPORTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .filter(|(k, n)| *k == kind && n.ends_with(name))
+        .filter(|(k, n, t)| *k == kind && n.ends_with(name) && thread(t))
         .count()
 }
 
@@ -223,10 +243,10 @@ fn the_slot_less_scope_and_new_are_unchanged_beside_it() {
 fn a_call_from_another_thread_is_refused_with_the_fallback() {
     set_reporter(record);
     let ran = Cell::new(0);
-    let before = reports(ReportKind::Refused, "::Visit");
+    let before = reports_on_any_thread(ReportKind::Refused, "::VisitFromCThreads");
     let path = CString::new("/elsewhere").unwrap();
     let (on_other_thread, raised) = panics_during(|| {
-        Visit::scope_thread_local(
+        VisitFromCThreads::scope_thread_local(
             |_: &CStr, _| {
                 ran.set(ran.get() + 1);
                 0
@@ -251,7 +271,10 @@ fn a_call_from_another_thread_is_refused_with_the_fallback() {
         raised.is_empty(),
         "nothing raised on this thread: {raised:?}"
     );
-    assert_eq!(reports(ReportKind::Refused, "::Visit"), before + 1);
+    assert_eq!(
+        reports_on_any_thread(ReportKind::Refused, "::VisitFromCThreads"),
+        before + 1
+    );
 }
 
 #[test]
@@ -773,7 +796,7 @@ fn the_bindgen_spelling_and_the_system_abi() {
 #[test]
 fn a_non_send_closure_runs_only_on_the_scopes_thread() {
     set_reporter(record);
-    let before = reports(ReportKind::Refused, "::AnyThread");
+    let before = reports_on_any_thread(ReportKind::Refused, "::AnyThread");
     let local = Rc::new(Cell::new(0)); // not `Send`
     let (here, there) = AnyThread::scope_thread_local(
         |n| {
@@ -791,7 +814,10 @@ fn a_non_send_closure_runs_only_on_the_scopes_thread() {
         },
     );
     assert_eq!((here, there, local.get()), (4, -3, 4));
-    assert_eq!(reports(ReportKind::Refused, "::AnyThread"), before + 1);
+    assert_eq!(
+        reports_on_any_thread(ReportKind::Refused, "::AnyThread"),
+        before + 1
+    );
 }
 
 #[test]
