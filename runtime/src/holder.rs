@@ -77,7 +77,8 @@ struct Header<T: Threading> {
     /// `send` holder's destroy may come on another thread.
     owned_by_rust: AtomicBool,
     /// Set once a destroy has dropped the closure (or leaked it on a foreign
-    /// thread, or moved a set's state out for its destroy entry): what is
+    /// thread, or moved a set's state out for its destroy entry or for its
+    /// Rust owner, [`Holder::take_owned`]): what is
     /// left to free is the header and the memory. Read by [`free_box`]
     /// only, for the free a refused call on another thread may be left
     /// with (see there).
@@ -614,6 +615,54 @@ impl<F, T: Threading> Holder<F, T> {
             return Taken::Failed;
         }
         Taken::State(state, held)
+    }
+
+    /// A Rust owner taking its state back
+    /// ([`BoxedSet::into_inner`](crate::BoxedSet::into_inner)): if no call
+    /// runs on the boxed holder or holds it, destroys it and moves the
+    /// state out, poisoned or not (the poison and its ticket go with the
+    /// holder; the guard that keeps the panic still raises it), then frees
+    /// the holder, or leaves the free to a call refused meanwhile on
+    /// another thread that still holds it. `None`, with the holder as it
+    /// was, while a call runs or holds it: one step of the word
+    /// ([`StateWord::try_destroy_idle`]) decides, so a call on another
+    /// thread either runs and this fails, or finds the holder destroyed
+    /// and is refused. No user code runs here.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::into_raw_box`] for this type and Rust
+    /// still owns it (not handed over with [`Holder::hand_over`]), so no
+    /// destroy has freed it; under a contract whose word is not atomic,
+    /// this runs on the thread C calls it on. On `Some`, the caller does
+    /// not use `ptr` again.
+    pub(crate) unsafe fn take_owned(ptr: *mut c_void, site: &'static Site) -> Option<F> {
+        // SAFETY: by the caller's promise, a live holder, which stays so
+        // at least until the hold below is released (after this
+        // reference's last use); C's destroy of it is refused while Rust
+        // owns it (`owned_by_rust`), so only this frees it.
+        let header = unsafe { &(*ptr.cast::<Self>()).header };
+        if !header.word.try_destroy_idle() {
+            return None;
+        }
+        // Destroyed and held, with no call running: from here a call C
+        // makes (on another thread) fails to enter, is refused as a call
+        // after the destroy, and frees nothing while the hold lasts.
+        let held = DestroyHold::<T> {
+            ptr,
+            site,
+            _contract: std::marker::PhantomData,
+        };
+        // SAFETY: destroyed and held, no call running and none may start:
+        // no one else reads the state, which moves out once, here;
+        // `state_gone` (set before the hold is released) keeps the
+        // holder's free from dropping it again.
+        let state = unsafe { std::ptr::read((*ptr.cast::<Self>()).closure.get()) };
+        header.state_gone.store(true, Ordering::Release);
+        // Frees the holder (its header, word and ticket; the state is
+        // gone), unless a refused call still holds it and frees it as it
+        // lets go.
+        drop(held);
+        Some(state)
     }
 }
 

@@ -25,11 +25,12 @@ use crate::trampoline::Failed;
 /// `DESTROY` function, or keep it and pass [`user_data`](BoxedSet::user_data)
 /// while C may call the entry points: the address stays the same while the
 /// `BoxedSet` lives, and dropping it drops the state (after a running call
-/// returns, if one is). While it is kept, C's destroy (the destroy entry
-/// or `DESTROY`) is refused like any refused call (under `resume`, kept
-/// and resumed by the guard; with no guard, an abort naming the set), and
-/// the state stays with the `BoxedSet`: a set that C may end must be
-/// handed over with `into_raw`.
+/// returns, if one is), or [`into_inner`](BoxedSet::into_inner) gives it
+/// back once C is done with it. While it is kept, C's destroy (the
+/// destroy entry or `DESTROY`) is refused like any refused call (under
+/// `resume`, kept and resumed by the guard; with no guard, an abort naming
+/// the set), and the state stays with the `BoxedSet`: a set that C may end
+/// must be handed over with `into_raw`.
 ///
 /// `Th` is the set's threading contract, which decides whether the
 /// `BoxedSet` may move to or be shared with another thread:
@@ -65,6 +66,59 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// The user data to pass to C with the set's entry points.
     pub fn user_data(&self) -> *mut c_void {
         self.user_data.as_ptr()
+    }
+
+    /// The state back, moved out of the box, which is freed: when C is
+    /// done with it (a streaming parser fed chunk by chunk has had its
+    /// last chunk), the results it gathered are the caller's, with no
+    /// `Rc<RefCell<..>>` to share them.
+    ///
+    /// `Err(self)`, the `BoxedSet` unchanged, while a call of the set runs
+    /// on the state: this is called from inside one of its entry points
+    /// (through a thread-local or an `Rc` the state can reach), or, for a
+    /// `send` or `sync` set, a call runs on another thread. It never waits
+    /// for the call: the state is not moved and nothing is freed under it,
+    /// and the set works on as before (try again once the call has
+    /// returned, or drop the `BoxedSet`, which then drops the state after
+    /// the call). A call another thread starts while this runs either came
+    /// first, and this fails, or comes after, and is refused as a call on
+    /// a destroyed state (C gets the fallback; under the default `on_panic
+    /// = abort` of `send` and `sync`, the process aborts naming the set):
+    /// one atomic step of the state's word decides which.
+    ///
+    /// A poisoned state (an entry panicked, or returned `Err`, and a guard
+    /// kept it) is given back all the same, whether that guard has
+    /// returned or not (this called inside it): no call runs, and its
+    /// owner asks for it. It is as the panic left it, as a poisoned
+    /// `Mutex`'s value through
+    /// [`PoisonError::into_inner`](std::sync::PoisonError::into_inner).
+    /// The poisoning ends with the freed box, and the guard still raises
+    /// the panic (or returns the `Err`) when it returns.
+    ///
+    /// Once this has returned `Ok`, the user data is freed: a call C makes
+    /// with a copy it kept, or a destroy, is a use after free of C's
+    /// making (as after dropping the `BoxedSet`): tell C to stop first
+    /// (free the parser, unregister the callbacks).
+    ///
+    /// This takes `self`, so it runs where the `BoxedSet` is owned: for
+    /// the default contract and `local`, on the thread that made it (a
+    /// `BoxedSet` of those is not `Send`, and a `&BoxedSet` shared with
+    /// another thread cannot give the state away).
+    pub fn into_inner(self) -> Result<T, Self> {
+        // SAFETY: our own boxed holder (`new` made it for `T` and `Th`),
+        // still owned by Rust (`into_raw` consumes `self`), so alive and
+        // freed by no destroy of C's (refused while Rust owns it); a
+        // `BoxedSet` whose contract's word is not atomic is not `Send`, so
+        // this is the thread that made it, where C calls it.
+        match unsafe { Holder::<T, Th>::take_owned(self.user_data.as_ptr(), self.site) } {
+            Some(state) => {
+                // The holder is freed (or left to the last refused call
+                // out): `Drop` must not free it again.
+                std::mem::forget(self);
+                Ok(state)
+            }
+            None => Err(self),
+        }
     }
 
     /// Hands the state over: C now owns it, and ends it through the set's

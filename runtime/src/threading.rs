@@ -120,6 +120,19 @@ pub trait StateWord {
     /// that has not been released. A raw pointer, as for
     /// [`release_failed_entry`](StateWord::release_failed_entry).
     unsafe fn release_destroyed(word: *const Self) -> bool;
+    /// Destroys and holds a holder that no call runs on or holds, poisoned
+    /// or not, as one step: the word afterwards is as after
+    /// [`set(DESTROYED)`](StateWord::set) then
+    /// [`hold_destroyed`](StateWord::hold_destroyed), released by
+    /// [`release_destroyed`](StateWord::release_destroyed). False, and the
+    /// word unchanged, if a call runs or holds it (a failed entry's hold, a
+    /// destroy's) or it is destroyed already. On the atomic word one
+    /// compare-exchange decides: a call on another thread either entered
+    /// (or holds it) before, and this fails, or comes after, and finds the
+    /// holder destroyed. For a Rust owner taking the state back
+    /// ([`BoxedSet::into_inner`](crate::BoxedSet::into_inner)); off the
+    /// fast paths.
+    fn try_destroy_idle(&self) -> bool;
     /// Leaves an exclusive call: 0 if there is nothing more to do, else
     /// non-zero (a destroy is pending or the holder was poisoned
     /// meanwhile): the word afterwards, unless `LEAVE_REREADS`.
@@ -295,6 +308,17 @@ impl StateWord for LocalWord {
         true
     }
 
+    fn try_destroy_idle(&self) -> bool {
+        // One thread at a time: nothing changes the word between the look
+        // and the writes.
+        if self.load() & !POISONED != 0 {
+            return false;
+        }
+        self.set(DESTROYED);
+        self.hold_destroyed();
+        true
+    }
+
     #[inline(always)]
     unsafe fn leave_exclusive(word: *const Self) -> usize {
         // SAFETY: a live holder's word, by the caller's promise.
@@ -419,6 +443,32 @@ impl StateWord for AtomicWord {
         let atomic = unsafe { &(*word).word };
         let word = atomic.fetch_sub(SHARED, Ordering::AcqRel) - SHARED;
         word & RUNNING == 0
+    }
+
+    fn try_destroy_idle(&self) -> bool {
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word & !POISONED != 0 {
+                return false;
+            }
+            // Idle (poisoned or not) to destroyed and held, only if the
+            // word is still `word`: a call that entered or took a hold
+            // meanwhile makes this fail, and a call after it finds the
+            // holder destroyed. Acquire: what the last call out wrote
+            // (its leave releases) is seen by the owner it is handed to.
+            match self.word.compare_exchange(
+                word,
+                word | DESTROYED | SHARED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                // Changed meanwhile (a stale first look, or a heal between
+                // poisoned and healthy): look again; a call or hold now
+                // there makes this fail above.
+                Err(now) => word = now,
+            }
+        }
     }
 
     #[inline(always)]
@@ -782,6 +832,84 @@ mod tests {
     #[test]
     fn atomic_word_destroyed_and_held() {
         destroyed_and_held::<AtomicWord>();
+    }
+
+    /// A Rust owner takes an idle holder back (healthy or poisoned): the
+    /// word is destroyed and held, as by a destroy, every entry fails, and
+    /// the release says the holder is free to go. With a call running, or
+    /// a failed entry holding the atomic word, or destroyed already, it
+    /// fails and changes nothing.
+    fn destroy_idle<W: StateWord>() {
+        for poisoned in [false, true] {
+            let flag = if poisoned { POISONED } else { 0 };
+            let poison = |word: &W| {
+                if poisoned {
+                    word.set(POISONED);
+                }
+            };
+            let word = W::NEW;
+            poison(&word);
+            assert!(word.try_destroy_idle());
+            assert_eq!(word.load() & !RUNNING, flag | DESTROYED);
+            assert_ne!(word.load() & RUNNING, 0, "held");
+            assert!(!word.try_enter_exclusive());
+            word.hold_failed_exclusive();
+            // SAFETY: held above, released once.
+            let left = unsafe { W::release_failed_entry(&word) };
+            assert!(left == 0 || left & RUNNING != 0, "nothing to free");
+            assert!(!word.try_enter_shared());
+            word.hold_failed_shared();
+            // SAFETY: as above.
+            let left = unsafe { W::release_failed_entry(&word) };
+            assert!(left == 0 || left & RUNNING != 0, "nothing to free");
+            assert!(!word.try_destroy_idle(), "held");
+            // SAFETY: held by `try_destroy_idle`, released once.
+            assert!(unsafe { W::release_destroyed(&word) });
+            assert_eq!(word.load(), flag | DESTROYED);
+            assert!(!word.try_destroy_idle(), "destroyed already");
+            assert_eq!(word.load(), flag | DESTROYED);
+
+            // A call running: refused, nothing changed.
+            let word = W::NEW;
+            assert!(word.try_enter_exclusive());
+            poison(&word);
+            assert!(!word.try_destroy_idle());
+            assert_eq!(word.load(), flag | EXCLUSIVE);
+            // SAFETY: a live word this test entered and has not left.
+            unsafe { W::leave_exclusive(&word) };
+            word.clear(POISONED);
+            assert!(word.try_enter_shared());
+            poison(&word);
+            assert!(!word.try_destroy_idle());
+            assert_eq!(word.load(), flag | SHARED);
+            // SAFETY: as above.
+            unsafe { W::leave_shared(&word) };
+            assert_eq!(word.load(), flag);
+            assert!(word.try_destroy_idle(), "idle again");
+        }
+        if !W::LEAVE_REREADS {
+            // A failed entry's hold on the atomic word (a call refused on
+            // another thread): refused too.
+            let word = W::NEW;
+            word.set(POISONED);
+            assert!(!word.try_enter_shared());
+            word.hold_failed_shared();
+            assert!(!word.try_destroy_idle());
+            assert_eq!(word.load(), POISONED | SHARED);
+            // SAFETY: held above, released once.
+            assert_eq!(unsafe { W::release_failed_entry(&word) }, 0);
+            assert!(word.try_destroy_idle(), "idle again");
+        }
+    }
+
+    #[test]
+    fn local_word_destroy_idle() {
+        destroy_idle::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_destroy_idle() {
+        destroy_idle::<AtomicWord>();
     }
 
     /// A heal clears the poison only once the ticket's guard let it go, and

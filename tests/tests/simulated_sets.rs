@@ -3,9 +3,11 @@
 //! the whole set: poisoning, re-entry (`&mut self` exclusive, `&self`
 //! nesting), the destroy (an entry taking `self`, or the generated
 //! `DESTROY`) deferred while a call runs and run once, `BoxedSet` dropped by
-//! Rust during a call, `scope`, null user data, `Err` values, and the
-//! threading contracts (`send`, `sync`, `local`). No C code runs, so the
-//! whole file runs under Miri (Stacked and Tree Borrows).
+//! Rust during a call, its state taken back (`into_inner`: refused while a
+//! call runs, here or on another thread; given back poisoned), `scope`,
+//! null user data, `Err` values, and the threading contracts (`send`,
+//! `sync`, `local`). No C code runs, so the whole file runs under Miri
+//! (Stacked and Tree Borrows).
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
@@ -947,6 +949,185 @@ fn boxed_set_kept_by_rust_is_dropped_once() {
 }
 
 // ---------------------------------------------------------------------------
+// into_inner: the state back from a kept `BoxedSet`
+// ---------------------------------------------------------------------------
+
+#[test]
+fn into_inner_gives_the_state_back_and_frees_the_box_once() {
+    let (state, watch) = probe(plain);
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    let s = &watch.stream;
+    // SAFETY: `boxed` is alive and unmoved until `into_inner`, after these.
+    let got = resume_panics(|| unsafe { [s.read(1), s.write(2), s.peek(3)] });
+    assert_eq!(got, [11, 22, 33]);
+    let state = boxed.into_inner().expect("no call runs");
+    // C is done with it: its pointer is stale from here.
+    watch.stream.ud.set(ptr::null_mut());
+    assert_eq!(watch.drops.get(), 0, "moved out, not dropped");
+    assert_eq!(state.exclusive_calls, 2, "what the calls left in it");
+    assert_eq!(
+        watch.log(),
+        [(Entry::Read, 1), (Entry::Write, 2), (Entry::Peek, 3)]
+    );
+    // The state is an ordinary value again (the box is freed: Miri reports
+    // a leak otherwise), dropped once, by its owner.
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn into_inner_inside_an_entry_of_the_same_state_gives_the_boxed_set_back() {
+    let owner: Rc<RefCell<Option<BoxedSet<Probe>>>> = Rc::new(RefCell::new(None));
+    let owner_in = owner.clone();
+    let refused = Rc::new(RefCell::new(Vec::new()));
+    let refused_in = refused.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if matches!(entry, Entry::Write | Entry::Peek) {
+            // Exclusive or shared, a call runs on the state: not given.
+            let boxed = owner_in.borrow_mut().take().expect("kept by the test");
+            let ud = boxed.user_data();
+            match boxed.into_inner() {
+                Ok(_) => panic!("the state was taken from under its running {entry:?}"),
+                Err(boxed) => {
+                    assert_eq!(boxed.user_data(), ud, "the same state");
+                    *owner_in.borrow_mut() = Some(boxed);
+                    refused_in.borrow_mut().push(entry);
+                }
+            }
+        }
+        plain(s, entry, n)
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    *owner.borrow_mut() = Some(boxed);
+    let s = &watch.stream;
+    // SAFETY: the `BoxedSet` lives in `owner`, unmoved, until `into_inner`
+    // below, after these calls.
+    let got = resume_panics(|| unsafe { [s.write(1), s.peek(2), s.read(3)] });
+    assert_eq!(got, [12, 23, 31], "the entries finished normally");
+    assert_eq!(*refused.borrow(), [Entry::Write, Entry::Peek]);
+    assert_eq!(watch.drops.get(), 0);
+    // The set still works, and comes back once no call runs.
+    // SAFETY: as above.
+    assert_eq!(resume_panics(|| unsafe { s.read(4) }), 41);
+    let boxed = owner.borrow_mut().take().expect("given back");
+    let state = boxed.into_inner().expect("no call runs now");
+    assert_eq!(state.exclusive_calls, 3);
+    assert_eq!(watch.drops.get(), 0);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1, "dropped once");
+}
+
+#[test]
+fn into_inner_refused_inside_an_entry_then_the_boxed_set_dropped_there() {
+    // Given back from inside the entry, then dropped there: the state is
+    // dropped once, after the entry returns, as for any drop during a call.
+    let owner: Rc<RefCell<Option<BoxedSet<Probe>>>> = Rc::new(RefCell::new(None));
+    let owner_in = owner.clone();
+    let (state, watch) = probe(move |s, entry, n| {
+        if entry == Entry::Read {
+            let boxed = owner_in.borrow_mut().take().expect("kept by the test");
+            match boxed.into_inner() {
+                Ok(_) => panic!("the state was taken from under its running read"),
+                Err(boxed) => drop(boxed),
+            }
+        }
+        plain(s, entry, n)
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    *owner.borrow_mut() = Some(boxed);
+    let drops = watch.drops.clone();
+    // SAFETY: the state is alive until the read that drops it returns, and
+    // nothing calls after it.
+    let read = resume_panics(|| unsafe { watch.stream.read(5) });
+    assert_eq!(read, 51);
+    assert_eq!(drops.get(), 1, "dropped once, after the read");
+}
+
+#[test]
+fn into_inner_inside_the_guard_that_keeps_a_panic_gives_the_poisoned_state() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Write {
+            panic_any(Boom(7));
+        }
+        plain(s, entry, n)
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    let s = &watch.stream;
+    let mut back = None;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `boxed` is alive until `into_inner` below.
+            let got = unsafe { [s.read(1), s.write(2), s.read(3)] };
+            assert_eq!(got, [11, -2, -1], "poisoned after the write");
+            // The guard still holds the panic: the owner gets the state
+            // anyway (no call runs); the panic is raised all the same.
+            back = Some(boxed.into_inner().expect("no call runs"));
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(7)));
+    let state = back.expect("given back inside the guard");
+    assert_eq!(state.exclusive_calls, 2, "as the panic left it");
+    assert_eq!(watch.drops.get(), 0, "not dropped by the crate");
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn into_inner_after_the_guard_raised_the_panic_gives_the_state() {
+    let (state, watch) = probe(|s, entry, n| {
+        if entry == Entry::Flush {
+            panic_any(Boom(8));
+        }
+        plain(s, entry, n)
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    let s = &watch.stream;
+    let payload = panic_payload(|| {
+        // SAFETY: `boxed` is alive until `into_inner` below.
+        resume_panics(|| unsafe { [s.read(1), s.flush(2), s.write(3)] })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(8)));
+    // Poisoned until a call heals it; none came: the owner takes it.
+    let state = boxed.into_inner().expect("no call runs");
+    assert_eq!(
+        state.exclusive_calls, 2,
+        "read, and the flush that panicked"
+    );
+    assert_eq!(watch.log(), [(Entry::Read, 1), (Entry::Flush, 2)]);
+    assert_eq!(watch.drops.get(), 0);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+#[test]
+fn into_inner_after_an_err_kept_by_try_resume_gives_the_state() {
+    let (state, watch) = probe(|s, entry, n| match entry {
+        Entry::Flush => -n,
+        _ => plain(s, entry, n),
+    });
+    let boxed = state.boxed();
+    watch.stream.ud.set(boxed.user_data());
+    let s = &watch.stream;
+    let mut back = None;
+    let result = try_resume::<_, FlushError>(|| {
+        // SAFETY: `boxed` is alive until `into_inner` below.
+        let got = unsafe { [s.flush(4), s.read(1)] };
+        assert_eq!(got, [-4, -1], "poisoned by the kept Err");
+        back = Some(boxed.into_inner().expect("no call runs"));
+    });
+    assert_eq!(result, Err(FlushError(-4)));
+    let state = back.expect("given back");
+    assert_eq!(state.exclusive_calls, 1);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
+// ---------------------------------------------------------------------------
 // scope: lent for one C call
 // ---------------------------------------------------------------------------
 
@@ -1555,6 +1736,160 @@ fn sync_set_destroyed_on_one_thread_while_another_runs_an_entry() {
     );
 }
 
+// into_inner while another thread runs a call: the `BoxedSet` back, then,
+// once the call has left, the state, with what the call wrote.
+
+/// A `send` set whose one entry meets the test twice: once inside, once
+/// before it writes and returns.
+#[callback(send)]
+trait Relay {
+    unsafe extern "C" fn step(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+struct Stepper {
+    /// Plain data, written by the call on the worker thread and read by
+    /// the test after `into_inner`: Miri sees a race unless the take is
+    /// ordered after the call's leave.
+    total: c_int,
+    meet: Arc<Barrier>,
+    _drops: SendTracked,
+}
+
+impl Relay for Stepper {
+    fn step(&mut self, n: c_int) -> c_int {
+        self.meet.wait();
+        self.meet.wait();
+        self.total += n;
+        self.total
+    }
+}
+
+/// Takes the state back with `into_inner` (`take`) as soon as no call
+/// runs, trying again (`into_inner` never waits) while one does.
+fn into_inner_once_free<B, T>(mut boxed: B, take: impl Fn(B) -> Result<T, B>) -> T {
+    loop {
+        match take(boxed) {
+            Ok(state) => return state,
+            Err(again) => {
+                boxed = again;
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+#[test]
+fn send_set_into_inner_during_a_call_on_another_thread_gives_the_boxed_set_back() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let meet = Arc::new(Barrier::new(2));
+    let boxed = Stepper {
+        total: 1,
+        meet: meet.clone(),
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let ud = SendPtr(boxed.user_data());
+    let worker = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: the state is alive until `into_inner` takes it, which it
+        // cannot while this call runs; nothing calls after it.
+        unsafe { Stepper::STEP(ud.0, 5) }
+    });
+    meet.wait();
+    // The worker is inside `step`: not taken, and nothing waits for it.
+    let boxed = match boxed.into_inner() {
+        Ok(_) => panic!("the state was taken from under the worker's call"),
+        Err(boxed) => boxed,
+    };
+    assert_eq!(boxed.user_data(), ud.0);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    meet.wait();
+    // The call writes and leaves while this tries again.
+    let state = into_inner_once_free(boxed, BoxedSet::into_inner);
+    assert_eq!(state.total, 6, "the worker's write is seen");
+    assert_eq!(worker.join().expect("the worker finished"), 6);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "moved out, not dropped");
+    drop(state);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_boxed_set_moves_to_another_thread_and_gives_its_state_back_there() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let boxed = Stepper {
+        total: 2,
+        meet: Arc::new(Barrier::new(1)),
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let state = thread::spawn(move || {
+        // SAFETY: `boxed` is alive for the call.
+        assert_eq!(unsafe { Stepper::STEP(boxed.user_data(), 3) }, 5);
+        match boxed.into_inner() {
+            Ok(state) => state,
+            Err(_) => panic!("no call runs"),
+        }
+    })
+    .join()
+    .expect("the thread finished");
+    assert_eq!(state.total, 5);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(state);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+/// `Hits`, but `hit` meets the test twice: once inside, once before it
+/// returns.
+struct Rendezvous {
+    total: AtomicI32,
+    meet: Arc<Barrier>,
+    _drops: SendTracked,
+}
+
+impl Tally for Rendezvous {
+    fn hit(&self, n: c_int) -> c_int {
+        self.meet.wait();
+        self.meet.wait();
+        self.total.fetch_add(n, Ordering::SeqCst) + n
+    }
+
+    fn count(&self) -> c_int {
+        self.total.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn sync_set_into_inner_during_a_shared_call_on_another_thread_gives_the_boxed_set_back() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let meet = Arc::new(Barrier::new(2));
+    let boxed = Rendezvous {
+        total: AtomicI32::new(0),
+        meet: meet.clone(),
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let ud = SendPtr(boxed.user_data());
+    let worker = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: as in the `send` test above.
+        unsafe { Rendezvous::HIT(ud.0, 4) }
+    });
+    meet.wait();
+    let boxed = match boxed.into_inner() {
+        Ok(_) => panic!("the state was taken from under the worker's call"),
+        Err(boxed) => boxed,
+    };
+    // Shared calls still run beside the one on the worker.
+    // SAFETY: `boxed` is alive; `count` takes `&self`.
+    assert_eq!(unsafe { Rendezvous::COUNT(boxed.user_data()) }, 0);
+    meet.wait();
+    let state = into_inner_once_free(boxed, BoxedSet::into_inner);
+    assert_eq!(state.total.load(Ordering::SeqCst), 4);
+    assert_eq!(worker.join().expect("the worker finished"), 4);
+    drop(state);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
 /// Called only on the thread that made it; calls from other threads are
 /// refused (here with the fallback, reported).
 #[callback(local, on_panic = fallback)]
@@ -1596,6 +1931,56 @@ fn local_set_refuses_calls_from_another_thread() {
     );
     assert_eq!(calls.get(), 1, "the state never ran on the other thread");
     drop(boxed);
+}
+
+/// A `local` set's state that is `Send` and `Sync` itself: its `BoxedSet`
+/// may be shared with other threads (`Sync`), never sent (`local`: C calls
+/// it on its home thread, and its word is not atomic).
+struct HomeCount(c_int);
+
+impl HomeOnly for HomeCount {
+    fn get(&mut self) -> c_int {
+        self.0 += 1;
+        self.0
+    }
+}
+
+/// Compiles only for types that are not `Send` (with two impls to choose
+/// from for a `Send` type, `<T as NotSend<_>>` is ambiguous).
+trait NotSend<A> {
+    fn check() {}
+}
+impl<T: ?Sized> NotSend<()> for T {}
+impl<T: ?Sized + Send> NotSend<u8> for T {}
+
+#[test]
+fn local_set_state_comes_back_on_its_home_thread_and_not_through_a_shared_ref() {
+    <BoxedSet<HomeCount, ffi_callback::HomeThread> as NotSend<_>>::check();
+    fn shared<T: Sync>(_: &T) {}
+    let boxed = HomeCount(0).boxed();
+    shared(&boxed);
+    // SAFETY: `boxed` is alive; the call on the home thread runs.
+    assert_eq!(unsafe { HomeCount::GET(boxed.user_data()) }, 1);
+    let (got, raised) = thread::scope(|threads| {
+        threads
+            .spawn(|| {
+                // Shared, it gives the user data only: `boxed.into_inner()`
+                // here would move out of a shared reference.
+                let boxed = &boxed;
+                // SAFETY: `boxed` outlives the scope; the call is refused
+                // before it touches the state.
+                panics_during(|| unsafe { HomeCount::GET(boxed.user_data()) })
+            })
+            .join()
+            .expect("the thread finished")
+    });
+    assert_eq!(got, -1);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let state = match boxed.into_inner() {
+        Ok(state) => state,
+        Err(_) => panic!("no call runs"),
+    };
+    assert_eq!(state.0, 1, "the state never ran on the other thread");
 }
 
 // ---------------------------------------------------------------------------

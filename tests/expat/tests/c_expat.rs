@@ -6,7 +6,8 @@
 //! outline of the document.
 //!
 //! - the state lent for one `XML_Parse` (`scope`), lent again for each
-//!   chunk, boxed across chunks (`boxed`), or handed over and ended with
+//!   chunk, boxed across chunks (`boxed`, and taken back with
+//!   `into_inner` after the last one), or handed over and ended with
 //!   `DESTROY`: dropped exactly once, every way; a state the caller only
 //!   borrows is lent through a wrapper of the borrow;
 //! - a panic in one handler: expat goes on delivering the document, but no
@@ -601,6 +602,42 @@ fn a_boxed_state_keeps_its_outline_across_chunks_and_drops_once() {
     assert_eq!(probe.drops.get(), 0, "kept while the BoxedSet lives");
     drop(boxed);
     assert_eq!(probe.drops.get(), 1, "dropped once, with the BoxedSet");
+}
+
+#[test]
+fn a_boxed_state_comes_back_with_into_inner_after_the_last_chunk() {
+    // The binding keeps the state boxed across chunks and takes it back
+    // once expat is done, reading the document it built from the state
+    // itself (the `Rc` in `Outline` is only for the other tests).
+    let (outline, probe) = Outline::new();
+    let boxed = outline.boxed();
+    let parser = Parser::with_handlers::<Outline>();
+    // SAFETY: the boxed state is alive until `into_inner`, after the last
+    // chunk and after expat's user data no longer points at it.
+    unsafe { parser.set_user_data(boxed.user_data()) };
+    let chunks: Vec<&[u8]> = DOCUMENT.chunks(5).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        // SAFETY: the boxed state is alive and not otherwise in use.
+        let status = resume_panics(|| unsafe { parser.parse(chunk, last) });
+        assert_eq!(status, XML_STATUS_OK, "chunk {i}: error {}", parser.error());
+    }
+    // expat calls no handler after the final chunk; its user data is
+    // cleared anyway, so that nothing can call with a freed pointer.
+    // SAFETY: null user data is refused by every handler.
+    unsafe { parser.set_user_data(ptr::null_mut()) };
+    let outline = match boxed.into_inner() {
+        Ok(outline) => outline,
+        Err(_) => panic!("no handler runs after the last chunk"),
+    };
+    assert_eq!(outline.depth, 0, "every element closed");
+    assert!(outline.text.is_empty(), "no text left over");
+    assert_eq!(*outline.lines.borrow(), OUTLINE);
+    assert!(outline.calls.get() > 0);
+    assert_eq!(probe.drops.get(), 0, "moved out, not dropped");
+    drop(parser);
+    drop(outline);
+    assert_eq!(probe.drops.get(), 1, "dropped once, by its owner");
 }
 
 #[test]
