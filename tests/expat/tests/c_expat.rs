@@ -42,7 +42,7 @@ use std::ptr;
 use std::rc::Rc;
 use std::sync::Once;
 
-use ffi_callback::{callback, resume_panics, try_resume};
+use ffi_callback::{callback, resume_panics, resume_panics_with, try_resume};
 
 // ---------------------------------------------------------------------------
 // expat, declared by hand
@@ -720,6 +720,47 @@ fn a_panic_in_a_handler_stops_user_code_and_is_resumed_after_xml_parse() {
     );
     assert!(probe.calls.get() >= 5);
     assert_eq!(probe.drops.get(), 1, "the lent state was dropped once");
+}
+
+/// The same panic, with the parse under `resume_panics_with`, whose `stop`
+/// runs once the guard keeps the panic (inside the handler that panicked,
+/// where expat allows `XML_StopParser`): expat stops at once, with the
+/// usual `userData`-first handlers, and no handler call is wasted.
+#[test]
+fn a_panic_stops_the_parser_through_the_guards_stop() {
+    quiet_expected_panics();
+    let parser = Parser::with_handlers::<Outline>();
+    let (mut outline, probe) = Outline::new();
+    outline.panic_on = Some("chapter");
+    let status = Cell::new(None);
+    let payload = payload_of(|| {
+        outline.scope(|ud| {
+            // SAFETY: `ud` is the lent state, alive until `scope` returns.
+            unsafe { parser.set_user_data(ud) };
+            resume_panics_with(
+                // SAFETY: as above.
+                || status.set(Some(unsafe { parser.parse(DOCUMENT, true) })),
+                // SAFETY: a live parser, stopped from inside its handler.
+                || unsafe {
+                    XML_StopParser(parser.0, XML_FALSE);
+                },
+            )
+        })
+    });
+    assert_eq!(message(&*payload), "expected: <chapter> is not allowed");
+    assert_eq!(status.get(), Some(XML_STATUS_ERROR));
+    assert_eq!(parser.error(), XML_ERROR_ABORTED);
+    assert_eq!(
+        probe.lines(),
+        OUTLINE[..5],
+        "nothing after the first <chapter>"
+    );
+    assert_eq!(
+        probe.calls.get(),
+        probe.panicked_at.get(),
+        "no user code ran after the panic"
+    );
+    assert_eq!(probe.drops.get(), 1);
 }
 
 #[test]
