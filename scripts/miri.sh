@@ -15,7 +15,7 @@
 #   own), here and on i686. The README's examples (included as crate docs)
 #   call real C (`dl_iterate_phdr`, `qsort_r`), which Miri cannot execute,
 #   so they are skipped by name here; `cargo test` runs them natively.
-# - tests/tests/{simulated_fn,simulated_type,panic_edges,simulated_lessons,
+# - tests/tests/{simulated_fn,simulated_type,simulated_str,panic_edges,simulated_lessons,
 #   simulated_sets,hostile_c,hostile_c_races}: C APIs played
 #   by Rust `extern "C"` fns, so every pointer the generated code unpacks is
 #   checked.
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
-sim_tests=(simulated_fn simulated_type simulated_thread_local_scope panic_edges simulated_lessons simulated_sets simulated_sets_options hostile_c hostile_c_races future_allocations error_drop_panics error_stop)
+sim_tests=(simulated_fn simulated_type simulated_str simulated_thread_local_scope panic_edges simulated_lessons simulated_sets simulated_sets_options hostile_c hostile_c_races future_allocations error_drop_panics error_stop)
 # The runtime's optional code that has unit tests of its own.
 runtime_features=(--features stream)
 

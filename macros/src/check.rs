@@ -190,13 +190,22 @@ fn conversions<'a>(
                 refuse_rust_referent(target, errors);
             }
             let is_slice = matches!(borrowed_referent(target), Some(Type::Slice(_)));
-            match (&first.len, is_slice) {
+            let is_str = borrows_str(target);
+            if is_str && is_mut_borrow(target) {
+                errors.spanned(
+                    target,
+                    "`&mut str` cannot be borrowed from C: what C or the closure writes through \
+                     it could leave bytes that are not UTF-8; borrow `&mut [u8]` (with \
+                     `len = EXPR`) and check it with `std::str::from_utf8_mut`, or `&str`",
+                );
+            }
+            match (&first.len, is_slice || is_str) {
                 (Some((key, _)), false) => errors.error(
                     *key,
                     "`len = EXPR` is the length of a borrowed slice: the type is `&[T]` or \
                      `&mut [T]` (or an `Option` of one)",
                 ),
-                (None, true) => errors.spanned(
+                (None, true) if is_slice => errors.spanned(
                     target,
                     "a borrowed slice needs its length, which C passes beside the pointer: \
                      `#[into(&[u8], len = size)]` (EXPR reads the C parameters, as a `usize`)",
@@ -252,6 +261,33 @@ fn borrows_raw_pointers(ty: &Type) -> bool {
         None => return false,
     };
     matches!(referent, Type::Ptr(_))
+}
+
+/// Whether a borrowed `#[into(..)]` target is a string, `&str` (or
+/// `&mut str`, refused, or an `Option` of one), as written: its check reads
+/// C's memory (`BorrowStr`). (An alias of `str` is not seen here, and its
+/// `BorrowParam` has no impl: a compile error, never an unchecked borrow.)
+pub(crate) fn borrows_str(ty: &Type) -> bool {
+    let Some(Type::Path(path)) = borrowed_referent(ty) else {
+        return false;
+    };
+    if path.qself.is_some() {
+        return false;
+    }
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|segment| match segment.arguments {
+            PathArguments::None => segment.ident.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    matches!(
+        segments.as_slice(),
+        ["str"] | ["std" | "core", "primitive", "str"]
+    )
 }
 
 /// What a borrowed conversion reads from C's pointer: `T` of `&T`,

@@ -6,6 +6,7 @@ use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Attribute, Ident, Type};
 
+use crate::check::borrows_str;
 use crate::model::{Common, Conversion, FallbackValue};
 use crate::options::Options;
 
@@ -278,6 +279,8 @@ pub(crate) fn converted_args(
             let extent = if conversion.len.is_some() {
                 let value = len_value(index);
                 quote!(#private::BorrowSlice::<#target>::extent(#arg, #value))
+            } else if borrows_str(target) {
+                quote!(#private::BorrowStr::<#target>::extent(#arg))
             } else {
                 quote!(#private::BorrowParam::<#target>::extent(#arg))
             };
@@ -327,10 +330,17 @@ pub(crate) fn converted_args(
                 // trampoline's `unsafe` fn type (or `unsafe(safe_fn)`)
                 // states, vouches for the rest; the closure's higher-ranked
                 // bound keeps the borrow inside the call.
-                if checked_inside {
-                    quote_spanned!(span=> #private::BorrowParam::<#target>::borrow_checked(#arg, #site, #label))
+                // A string (`BorrowStr`) as well, whose check (reading it)
+                // passed, or runs inside `borrow_checked`.
+                let borrow = if borrows_str(target) {
+                    quote_spanned!(span=> #private::BorrowStr)
                 } else {
-                    quote_spanned!(span=> #private::BorrowParam::<#target>::borrow(#arg))
+                    quote_spanned!(span=> #private::BorrowParam)
+                };
+                if checked_inside {
+                    quote_spanned!(span=> #borrow::<#target>::borrow_checked(#arg, #site, #label))
+                } else {
+                    quote_spanned!(span=> #borrow::<#target>::borrow(#arg))
                 }
             } else {
                 quote_spanned!(span=> #private::IntoParam::<#target>::into_param(#arg, #site, #label))
@@ -357,7 +367,9 @@ pub(crate) fn call_after(
 /// The checks of the borrowed (`#[into(&..)]`) parameters among `names`,
 /// before the call reaches the holder: for each, a refusal under `policy`
 /// returning `fallback` (a closure variable) from the trampoline. Empty
-/// when none is borrowed.
+/// when none is borrowed. A string's (`#[into(&str)]`, `BorrowStr`) reads
+/// it to check UTF-8: an `unsafe` call, on C's contract; the others look
+/// at the address only (`BorrowParam`, safe).
 pub(crate) fn borrow_checks(
     names: &[Ident],
     conversions: &[Option<Conversion<'_>>],
@@ -385,8 +397,20 @@ pub(crate) fn borrow_checks(
             let mut arg = name.clone();
             arg.set_span(name.span().located_at(span));
             let why = Ident::new("__ffi_why", Span::mixed_site());
+            let check = if borrows_str(target) {
+                let check = quote_spanned!(span=> #private::BorrowStr::<#target>::check(#arg));
+                // The `unsafe` at the macro's span: the user wrote none.
+                // SAFETY: C's contract, which the trampoline's `unsafe` fn
+                // type (or `unsafe(safe_fn)`'s promise) states, as for the
+                // borrow: the parameter is null or points at what it is
+                // borrowed as, here a NUL-terminated string, valid for the
+                // call. `check` only reads it.
+                quote!(unsafe { #check })
+            } else {
+                quote_spanned!(span=> #private::BorrowParam::<#target>::check(#arg))
+            };
             Some(quote_spanned! {span=>
-                if let #private::core::result::Result::Err(#why) = #private::BorrowParam::<#target>::check(#arg) {
+                if let #private::core::result::Result::Err(#why) = #check {
                     return #private::refuse_borrow::<#policy, _>(#site, #label, #why, #fallback);
                 }
             })

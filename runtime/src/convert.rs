@@ -8,11 +8,14 @@
 //!
 //! A reference type (`#[into(&CStr)]`, `#[into(&T)]`, `#[into(&mut T)]`, or
 //! an `Option` of one) borrows what C's pointer points at, for the call
-//! only: [`BorrowParam`]. Null is refused (or `None`), since C libraries
-//! pass it where their headers allow; the rest (a live, valid, aligned `T`,
-//! a NUL-terminated string) is C's contract, which the callback's `unsafe`
-//! fn type states. (A debug build's own check of `&*ptr` still aborts on a
-//! misaligned pointer, the sign of a mis-declared `T`.)
+//! only: [`BorrowParam`]; `#[into(&str)]` borrows a C string that must be
+//! UTF-8: [`BorrowStr`], whose check reads the string (and refuses one that
+//! is not UTF-8 as it refuses null). Null is refused (or `None`), since C
+//! libraries pass it where their headers allow; the rest (a live, valid,
+//! aligned `T`, a NUL-terminated string) is C's contract, which the
+//! callback's `unsafe` fn type states. (A debug build's own check of
+//! `&*ptr` still aborts on a misaligned pointer, the sign of a mis-declared
+//! `T`.)
 //! The trampoline checks before it calls into the holder, so a refusal is
 //! a cold call outside it ([`refuse_borrow`]): the call never starts, the
 //! holder is not poisoned, and the fast path has no unwind edge to keep
@@ -128,19 +131,44 @@ pub unsafe trait BorrowParam<T>: Copy {
     #[inline(always)]
     unsafe fn borrow_checked(self, site: &'static Site, param: &'static str) -> T {
         if let Err(why) = self.check() {
-            refuse_null(site, param, why.target);
+            refuse_unborrowable(site, param, why);
         }
         // SAFETY: checked; the rest by the caller's promise.
         unsafe { self.borrow() }
     }
 }
 
-/// A C pointer that cannot be borrowed (null), and what it would have
-/// been borrowed as, for the message.
+/// A C pointer that cannot be borrowed (null, or a string that is not
+/// UTF-8), and what it would have been borrowed as, for the message. Two
+/// words, passed in registers to the cold refusal.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct Unborrowable {
     target: fn() -> &'static str,
+    /// 0 for null; `n + 1` for bytes that are not UTF-8, valid up to byte
+    /// `n` (at most `isize::MAX`, so no overflow).
+    reason: usize,
+}
+
+impl Unborrowable {
+    /// A null pointer, to be borrowed as `B`.
+    #[inline(always)]
+    fn null<B>() -> Self {
+        Unborrowable {
+            target: type_name::<B>,
+            reason: 0,
+        }
+    }
+
+    /// Bytes that are not UTF-8 from `valid_up_to` on, to be borrowed as
+    /// `B`.
+    #[inline(always)]
+    fn not_utf8<B>(valid_up_to: usize) -> Self {
+        Unborrowable {
+            target: type_name::<B>,
+            reason: valid_up_to + 1,
+        }
+    }
 }
 
 /// A C pointer, `*const U` or `*mut U`, as an address to borrow from
@@ -175,9 +203,7 @@ impl<U> CPointer for *mut U {
 #[inline(always)]
 fn non_null<B>(ptr: *mut u8) -> Result<(), Unborrowable> {
     if ptr.is_null() {
-        return Err(Unborrowable {
-            target: type_name::<B>,
-        });
+        return Err(Unborrowable::null::<B>());
     }
     Ok(())
 }
@@ -311,6 +337,177 @@ unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
     }
 }
 
+/// A C pointer to bytes that a closure may borrow for one call as `&str`
+/// (`#[into(&str)]`), or `Option<&str>`, `None` for null: a NUL-terminated
+/// string that must be UTF-8. Unlike [`BorrowParam::check`], whose safe
+/// check only looks at the address, [`check`](Self::check) reads the
+/// string, to refuse one that is not UTF-8 before the call reaches the
+/// holder; so it is `unsafe`, on C's contract. (`&mut str` is not offered:
+/// C writing through it could leave bytes that are not UTF-8.)
+///
+/// # Safety
+/// [`borrow`](Self::borrow) returns, for a pointer that passed
+/// [`check`](Self::check) and meets `borrow`'s contract, a `T` valid for as
+/// long as that contract holds.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[into({T})]` cannot borrow a string from the C parameter's `{Self}`",
+    label = "`{Self}` is not a pointer to bytes",
+    note = "`&str` borrows a NUL-terminated UTF-8 string (with `len = EXPR`, that many bytes) \
+            from a pointer to bytes: `*const c_char`, `*const u8`, `*const i8` or `*const \
+            c_void` (or `*mut`); for strings of wider characters (`wchar_t *`, UTF-16), \
+            receive the C pointer"
+)]
+pub unsafe trait BorrowStr<T>: Copy {
+    /// What the trampoline checks before the call: not null (unless `T` is
+    /// an `Option`), and UTF-8.
+    ///
+    /// # Safety
+    /// `self` is null or points at a NUL-terminated string, valid for
+    /// reads.
+    unsafe fn check(self) -> Result<(), Unborrowable>;
+
+    /// The borrow.
+    ///
+    /// # Safety
+    /// [`check`](Self::check) returned `Ok` for `self`, and the string it
+    /// read stays unchanged and alive for as long as the caller uses the
+    /// result (a trampoline hands it to the closure for one call only, as
+    /// for [`BorrowParam::borrow`]).
+    unsafe fn borrow(self) -> T;
+
+    /// The bytes [`borrow`](Self::borrow) would borrow, its NUL included
+    /// (none for null), for [`check_disjoint`].
+    ///
+    /// # Safety
+    /// As for [`check`](Self::check).
+    unsafe fn extent(self) -> Extent;
+
+    /// [`check`](Self::check) and [`borrow`](Self::borrow) inside the
+    /// call, refusing by panicking, as [`BorrowParam::borrow_checked`].
+    ///
+    /// # Safety
+    /// As for [`check`](Self::check) and [`borrow`](Self::borrow), but for
+    /// `check` having passed.
+    #[inline(always)]
+    unsafe fn borrow_checked(self, site: &'static Site, param: &'static str) -> T {
+        // SAFETY: the caller's promise, as for `check`.
+        if let Err(why) = unsafe { self.check() } {
+            refuse_unborrowable(site, param, why);
+        }
+        // SAFETY: checked; the rest by the caller's promise.
+        unsafe { self.borrow() }
+    }
+}
+
+/// A C pointer to bytes (`*const c_char`, `*const u8`, `*const i8`,
+/// `*const c_void`, or `*mut` of one), from which a string is borrowed
+/// (sealed: these only).
+#[doc(hidden)]
+pub trait BytePointer: CPointer + bytes_sealed::Sealed {}
+
+mod bytes_sealed {
+    use std::ffi::c_void;
+
+    pub trait Sealed {}
+    impl Sealed for *const u8 {}
+    impl Sealed for *mut u8 {}
+    impl Sealed for *const i8 {}
+    impl Sealed for *mut i8 {}
+    impl Sealed for *const c_void {}
+    impl Sealed for *mut c_void {}
+}
+
+impl<P: CPointer + bytes_sealed::Sealed> BytePointer for P {}
+
+/// The NUL-terminated string at `ptr` as a `&str`, or why it cannot be one
+/// (to be borrowed as `B`); `Ok(None)` for null.
+///
+/// # Safety
+/// `ptr` is null or points at a NUL-terminated string, valid for reads,
+/// unchanged and alive for `'a`.
+#[inline(always)]
+unsafe fn c_str_utf8<'a, B>(ptr: *mut u8) -> Result<Option<&'a str>, Unborrowable> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-null; the rest by the caller's promise.
+    let bytes = unsafe { CStr::from_ptr(ptr.cast_const().cast()) }.to_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) => Err(Unborrowable::not_utf8::<B>(error.valid_up_to())),
+    }
+}
+
+/// The string at `ptr` that [`c_str_utf8`] found UTF-8 (`""` for null,
+/// which a caller has refused or made `None`).
+///
+/// # Safety
+/// `ptr` is null or points at a NUL-terminated string that is UTF-8,
+/// unchanged and alive for `'a`.
+#[inline(always)]
+unsafe fn c_str_utf8_unchecked<'a>(ptr: *mut u8) -> &'a str {
+    if ptr.is_null() {
+        return "";
+    }
+    // SAFETY: non-null; NUL-terminated and alive by the caller's promise.
+    let bytes = unsafe { CStr::from_ptr(ptr.cast_const().cast()) }.to_bytes();
+    // SAFETY: UTF-8 by the caller's promise.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
+}
+
+// SAFETY: `check` refuses null and bytes that are not UTF-8; `borrow`'s
+// contract is that it passed on the same, unchanged, NUL-terminated string,
+// alive for `'a`.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: BytePointer> BorrowStr<&'a str> for P {
+    #[inline(always)]
+    unsafe fn check(self) -> Result<(), Unborrowable> {
+        non_null::<&str>(self.address())?;
+        // SAFETY: non-null, and a NUL-terminated string by the caller's
+        // promise; the result is dropped here.
+        unsafe { c_str_utf8::<&str>(self.address()) }.map(drop)
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> &'a str {
+        // SAFETY: non-null and UTF-8 (`check`); the rest by the caller's
+        // promise.
+        unsafe { c_str_utf8_unchecked(self.address()) }
+    }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        // SAFETY: the caller's promise, as for `check`.
+        unsafe { c_string_extent(self.address()) }
+    }
+}
+
+// SAFETY: as for `&str`, with `None` for null.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: BytePointer> BorrowStr<Option<&'a str>> for P {
+    #[inline(always)]
+    unsafe fn check(self) -> Result<(), Unborrowable> {
+        // SAFETY: the caller's promise; the result is dropped here.
+        unsafe { c_str_utf8::<Option<&str>>(self.address()) }.map(drop)
+    }
+    #[inline(always)]
+    unsafe fn borrow(self) -> Option<&'a str> {
+        let ptr = self.address();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, UTF-8 (`check`); the rest by the caller's
+        // promise.
+        Some(unsafe { c_str_utf8_unchecked(ptr) })
+    }
+    #[inline(always)]
+    unsafe fn extent(self) -> Extent {
+        // SAFETY: the caller's promise, as for `check`.
+        unsafe { c_string_extent(self.address()) }
+    }
+}
+
 /// A C pointer that a closure may borrow for one call as a slice of `len`
 /// elements (`#[into(&[T], len = EXPR)]`): `&[T]` from any `*const U` or
 /// `*mut U`, `&mut [T]` from a `*mut U`, or an `Option` of one, `None` for
@@ -372,7 +569,7 @@ fn non_null_start<E, B>(
     match slice_start::<E, B>(ptr, len, site, param) {
         Some(start) => start,
         None if len == 0 => NonNull::dangling().as_ptr(),
-        None => refuse_null(site, param, type_name::<B>),
+        None => refuse_unborrowable(site, param, Unborrowable::null::<B>()),
     }
 }
 
@@ -455,6 +652,70 @@ unsafe impl<'a, U, T> BorrowSlice<Option<&'a mut [T]>> for *mut U {
     #[inline(always)]
     fn extent(self, len: usize) -> Extent {
         Extent::of::<T>(self.cast(), len)
+    }
+}
+
+/// The `len` bytes at `start` (as [`slice_start`] gave it) as a `&str`, or
+/// a refusal naming `param` of the callback at `site` when they are not
+/// UTF-8. `B` is what they are borrowed as.
+///
+/// # Safety
+/// `start` points at `len` initialised bytes, valid for reads, unchanged and
+/// alive for `'a`.
+#[inline(always)]
+unsafe fn utf8_slice<'a, B>(
+    start: *mut u8,
+    len: usize,
+    site: &'static Site,
+    param: &'static str,
+) -> &'a str {
+    // SAFETY: by the caller's promise.
+    let bytes = unsafe { std::slice::from_raw_parts(start.cast_const(), len) };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => refuse_unborrowable(
+            site,
+            param,
+            Unborrowable::not_utf8::<B>(error.valid_up_to()),
+        ),
+    }
+}
+
+// SAFETY: as for `&[u8]`, the `len` bytes then checked to be UTF-8
+// (refused otherwise).
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: BytePointer> BorrowSlice<&'a str> for P {
+    #[inline(always)]
+    unsafe fn borrow_slice(self, len: usize, site: &'static Site, param: &'static str) -> &'a str {
+        let start = non_null_start::<u8, &str>(self.address(), len, site, param);
+        // SAFETY: as for `&[u8]`.
+        unsafe { utf8_slice::<&str>(start, len, site, param) }
+    }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<u8>(self.address(), len)
+    }
+}
+
+// SAFETY: as for `&str`, with `None` for null.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
+unsafe impl<'a, P: BytePointer> BorrowSlice<Option<&'a str>> for P {
+    #[inline(always)]
+    unsafe fn borrow_slice(
+        self,
+        len: usize,
+        site: &'static Site,
+        param: &'static str,
+    ) -> Option<&'a str> {
+        let start = slice_start::<u8, Option<&str>>(self.address(), len, site, param)?;
+        // SAFETY: as for `&[u8]`.
+        Some(unsafe { utf8_slice::<Option<&str>>(start, len, site, param) })
+    }
+    #[inline(always)]
+    fn extent(self, len: usize) -> Extent {
+        Extent::of::<u8>(self.address(), len)
     }
 }
 
@@ -597,10 +858,11 @@ fn refuse_too_long(site: &'static Site, param: &str, len: usize, target: &str) -
     )
 }
 
-/// Refuses a call whose parameter `param` failed [`BorrowParam::check`],
-/// under the callback's policy, before the call reaches the holder (which
-/// stays as it was: no user code ran); C gets the fallback. A cold tail
-/// call: the trampoline's fast path keeps no stack frame for it.
+/// Refuses a call whose parameter `param` failed [`BorrowParam::check`]
+/// (or [`BorrowStr::check`]), under the callback's policy, before the call
+/// reaches the holder (which stays as it was: no user code ran); C gets the
+/// fallback. A cold tail call: the trampoline's fast path keeps no stack
+/// frame for it.
 #[doc(hidden)]
 #[inline(always)]
 pub fn refuse_borrow<P: Policy, R>(
@@ -609,16 +871,16 @@ pub fn refuse_borrow<P: Policy, R>(
     why: Unborrowable,
     fallback: impl FnOnce() -> R,
 ) -> R {
-    let target = why.target;
     if P::UNWINDS {
         // `on_panic = unwind`: the refusal unwinds from the trampoline.
-        refuse_null(site, param, target)
+        refuse_unborrowable(site, param, why)
     }
-    refuse_borrow_nounwind::<P, R, _>(site, param, target, fallback)
+    refuse_borrow_nounwind::<P, R, _>(site, param, why.target, why.reason, fallback)
 }
 
 /// [`refuse_borrow`] for the policies whose paths cannot unwind:
 /// `extern "C"`, so that the trampoline tail-calls it with no landing pad.
+/// (`why` in its two words: a struct argument may go through memory.)
 #[cold]
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
@@ -626,21 +888,32 @@ extern "C" fn refuse_borrow_nounwind<P: Policy, R, Fallback: FnOnce() -> R>(
     site: &'static Site,
     param: &'static str,
     target: fn() -> &'static str,
+    reason: usize,
     fallback: Fallback,
 ) -> R {
-    let _ = refuse_under::<P>(site, || refuse_null(site, param, target));
+    let why = Unborrowable { target, reason };
+    let _ = refuse_under::<P>(site, || refuse_unborrowable(site, param, why));
     // `abort` aborted in its catch.
     crate::holder::fallback_or_abort(site, fallback)
 }
 
+/// Refuses a call whose parameter `param` cannot be borrowed, saying why:
+/// null, or (for `&str`) bytes that are not UTF-8 and where they start.
 #[cold]
 #[inline(never)]
-fn refuse_null(site: &'static Site, param: &str, target: fn() -> &'static str) -> ! {
-    refuse(
-        site,
-        format_args!(
-            "its parameter {param} is null, where it is borrowed as `{}`",
-            target()
+fn refuse_unborrowable(site: &'static Site, param: &str, why: Unborrowable) -> ! {
+    let target = (why.target)();
+    match why.reason.checked_sub(1) {
+        None => refuse(
+            site,
+            format_args!("its parameter {param} is null, where it is borrowed as `{target}`"),
         ),
-    )
+        Some(valid_up_to) => refuse(
+            site,
+            format_args!(
+                "its parameter {param} is not UTF-8 (valid up to byte {valid_up_to}), where it \
+                 is borrowed as `{target}`"
+            ),
+        ),
+    }
 }

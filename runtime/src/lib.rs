@@ -58,7 +58,8 @@ pub mod __private {
         SyncClosure, SyncState, Trampoline, require_zero_sized,
     };
     pub use crate::convert::{
-        BorrowParam, BorrowSlice, IntoParam, check_disjoint, refuse_borrow, shared_across_threads,
+        BorrowParam, BorrowSlice, BorrowStr, IntoParam, check_disjoint, refuse_borrow,
+        shared_across_threads,
     };
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,

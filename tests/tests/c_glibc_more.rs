@@ -1,7 +1,8 @@
 //! `#[callback]` against more of glibc, as a binding author would adopt it:
 //! `bsearch` (a slot-less type borrowing elements, and a `#[callback]` fn
 //! borrowing them too), `qsort` over an array of C strings and with a fn
-//! borrowing its `u32`s, `nftw` with a fn borrowing path, `stat` and `FTW`, `tsearch`/`tfind`/`tdelete`/
+//! borrowing its `u32`s, `nftw` with a fn borrowing path, `stat` and `FTW`
+//! (and one borrowing the path as `&str`), `tsearch`/`tfind`/`tdelete`/
 //! `tdestroy` (the free function takes the Rust-boxed keys back),
 //! `scandir` (filter and comparator), `glob`'s `errfunc`,
 //! `pthread_key_create`'s destructor at thread exit, and `lfind`/`lsearch`.
@@ -381,6 +382,61 @@ fn nftw_with_a_fn_borrowing_path_stat_and_ftw() {
     // SAFETY: as above.
     let rc = resume_panics(|| unsafe { nftw(dir_c.as_ptr(), Some(visit_entry), 4, 0) });
     assert_eq!(rc, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+thread_local! {
+    static VISITED_STR: RefCell<Vec<(String, c_int)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The same walk with the path borrowed as `&str`: a path that is not
+/// UTF-8 (Linux file names are any bytes) is refused before the body runs,
+/// reported, and nftw gets the fallback, 0, so the walk goes on.
+#[callback(on_panic = fallback, fallback = 0)]
+extern "C" fn visit_utf8_entry(
+    #[into(&str)] path: *const c_char,
+    _stat: *const libc::stat,
+    flag: c_int,
+    #[into(&Ftw)] ftw: *mut Ftw,
+) -> c_int {
+    let name = path[ftw.base as usize..].to_owned();
+    VISITED_STR.with(|v| v.borrow_mut().push((name, flag)));
+    0
+}
+
+#[test]
+fn nftw_with_a_fn_borrowing_the_path_as_str_refuses_one_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = temp_dir("nftw_str");
+    std::fs::write(dir.join("caf\u{e9}"), "").unwrap();
+    std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"bad\xff")), "").unwrap();
+    let dir_c = c_path(&dir);
+    VISITED_STR.with(|v| v.borrow_mut().clear());
+    // SAFETY: a NUL-terminated path; nftw passes valid paths, `stat`s and
+    // `FTW`s for each call.
+    let (rc, raised) = ffi_callback_tests::panics::panics_during(|| unsafe {
+        nftw(dir_c.as_ptr(), Some(visit_utf8_entry), 4, 0)
+    });
+    assert_eq!(rc, 0, "the refused call's fallback, 0, goes on");
+    let mut visited = VISITED_STR.with(|v| v.take());
+    visited.sort();
+    let root = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        visited,
+        [("caf\u{e9}".to_owned(), FTW_F), (root, FTW_D)],
+        "every entry but the one whose path is not UTF-8"
+    );
+    // The bytes of "<dir>/bad" are UTF-8, the 0xff after them is not.
+    let valid = dir_c.as_bytes().len() + "/bad".len();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0].contains(&format!(
+            "visit_utf8_entry` refused the call: its parameter `path` is not UTF-8 (valid up to \
+             byte {valid}), where it is borrowed as `&str`"
+        )),
+        "{raised:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -10,9 +10,10 @@
 //!   `sqlite3_update_hook` (`#[into(&CStr)]` names, `#[into(Op)]`) as
 //!   Rust-owned boxed hooks, replaced and dropped; a panicking commit hook;
 //! - `sqlite3_wal_hook` returning `Result` with `?` under `try_scope`;
-//! - `sqlite3_create_collation_v2` (slices of both strings, `boxed` +
-//!   `xDestroy`, destroyed once on replacement, on close, and by hand when
-//!   the registration fails) and `sqlite3_collation_needed` (fn form);
+//! - `sqlite3_create_collation_v2` (slices of both strings, or `&str`s,
+//!   refused when not UTF-8; `boxed` + `xDestroy`, destroyed once on
+//!   replacement, on close, and by hand when the registration fails) and
+//!   `sqlite3_collation_needed` (fn form);
 //! - `sqlite3_exec` rows borrowed as `&[*mut c_char]` slices;
 //! - `sqlite3_bind_blob` / `sqlite3_result_text` destructors freeing a Rust
 //!   `Box` exactly once (fn form, `Box<T>` user data);
@@ -901,6 +902,110 @@ fn collation_failed_registration_is_not_destroyed_by_sqlite() {
     );
     db.close();
     assert_eq!((drops.get(), calls.get()), (1, 0), "and never again");
+}
+
+/// The same comparator with both strings borrowed as `&str` (`len` bytes,
+/// which sqlite does not NUL-terminate): a string that is not UTF-8
+/// (`CAST(x'..' AS TEXT)` stores any bytes) is refused, naming the
+/// parameter; the comparison gets the fallback, 0.
+#[callback(fallback = 0)]
+type TextCollation = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    n1: c_int,
+    #[into(&str, len = n1 as usize)] a: *const c_void,
+    n2: c_int,
+    #[into(&str, len = n2 as usize)] b: *const c_void,
+) -> c_int;
+
+/// Registers `func`/`ud` as the collation `chars` for the duration of
+/// `run`, then removes it (also when `run` panics).
+fn with_text_collation<R>(
+    db: &Db,
+    func: TextCollationFn,
+    ud: *mut c_void,
+    run: impl FnOnce() -> R,
+) -> R {
+    /// Removes the collation on drop.
+    struct Registered(*mut sqlite3);
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is open; a null comparator removes the
+            // collation.
+            let rc = unsafe {
+                sqlite3_create_collation_v2(
+                    self.0,
+                    c"chars".as_ptr(),
+                    SQLITE_UTF8,
+                    ptr::null_mut(),
+                    None,
+                    None,
+                )
+            };
+            assert_eq!(rc, SQLITE_OK);
+        }
+    }
+    // SAFETY: `db.0` is open; `func` takes `ud`, which the caller keeps
+    // alive until this returns, and `Registered` removes it before that.
+    let rc = unsafe {
+        sqlite3_create_collation_v2(db.0, c"chars".as_ptr(), SQLITE_UTF8, ud, Some(func), None)
+    };
+    assert_eq!(rc, SQLITE_OK);
+    let _registered = Registered(db.0);
+    run()
+}
+
+/// By number of characters, then by text.
+fn by_chars(_: c_int, a: &str, _: c_int, b: &str) -> c_int {
+    let key = |s: &str| (s.chars().count(), s.to_owned());
+    key(a).cmp(&key(b)) as c_int
+}
+
+#[test]
+fn collation_borrowing_str_orders_by_characters() {
+    let db = Db::memory();
+    db.exec("CREATE TABLE w(s); INSERT INTO w VALUES ('abcd'), ('\u{e9}t\u{e9}'), ('ab');")
+        .unwrap();
+    let sorted = TextCollation::scope(by_chars, |func, ud| {
+        with_text_collation(&db, func, ud, || {
+            db.column("SELECT s FROM w ORDER BY s COLLATE chars")
+        })
+    });
+    assert_eq!(
+        sorted,
+        Ok(strings(&["ab", "\u{e9}t\u{e9}", "abcd"])),
+        "\"\u{e9}t\u{e9}\" is 3 characters in 5 bytes"
+    );
+}
+
+#[test]
+fn collation_borrowing_str_refuses_text_that_is_not_utf8() {
+    let db = Db::memory();
+    db.exec("CREATE TABLE w(s); INSERT INTO w VALUES ('ab'), (CAST(x'61ff62' AS TEXT));")
+        .unwrap();
+    let calls = Cell::new(0);
+    let payload = payload_of(|| {
+        TextCollation::scope(
+            |n1, a: &str, n2, b: &str| {
+                calls.set(calls.get() + 1);
+                by_chars(n1, a, n2, b)
+            },
+            |func, ud| {
+                with_text_collation(&db, func, ud, || {
+                    db.column("SELECT s FROM w ORDER BY s COLLATE chars")
+                })
+            },
+        )
+    });
+    assert_eq!(calls.get(), 0, "the only comparison was refused");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a refusal's message");
+    assert!(
+        message.contains("TextCollation` refused the call: its parameter `")
+            && message
+                .contains("is not UTF-8 (valid up to byte 1), where it is borrowed as `&str`"),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------
