@@ -330,14 +330,19 @@ pub(crate) fn converted_args(
                 // trampoline's `unsafe` fn type (or `unsafe(safe_fn)`)
                 // states, vouches for the rest; the closure's higher-ranked
                 // bound keeps the borrow inside the call.
-                // A string (`BorrowStr`) as well, whose check (reading it)
-                // passed, or runs inside `borrow_checked`.
-                let borrow = if borrows_str(target) {
+                // A string (`BorrowStr`) is checked again as it is
+                // borrowed: user code runs between `borrow_checks` and the
+                // call (another parameter's `TryFrom`, a `len` expression)
+                // and could change its bytes, and a `&str` that is not
+                // UTF-8 is undefined behaviour. The check before the call
+                // keeps the common refusal from poisoning the holder.
+                let is_str = borrows_str(target);
+                let borrow = if is_str {
                     quote_spanned!(span=> #private::BorrowStr)
                 } else {
                     quote_spanned!(span=> #private::BorrowParam)
                 };
-                if checked_inside {
+                if checked_inside || is_str {
                     quote_spanned!(span=> #borrow::<#target>::borrow_checked(#arg, #site, #label))
                 } else {
                     quote_spanned!(span=> #borrow::<#target>::borrow(#arg))

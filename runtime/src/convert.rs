@@ -342,8 +342,11 @@ unsafe impl<'a, P: CPointer> BorrowParam<&'a CStr> for P {
 /// string that must be UTF-8. Unlike [`BorrowParam::check`], whose safe
 /// check only looks at the address, [`check`](Self::check) reads the
 /// string, to refuse one that is not UTF-8 before the call reaches the
-/// holder; so it is `unsafe`, on C's contract. (`&mut str` is not offered:
-/// C writing through it could leave bytes that are not UTF-8.)
+/// holder; so it is `unsafe`, on C's contract. The trampoline borrows it
+/// with [`borrow_checked`](Self::borrow_checked), which checks again:
+/// user code runs between the two (another parameter's `TryFrom`, a `len`
+/// expression) and could change the bytes. (`&mut str` is not offered: C
+/// writing through it could leave bytes that are not UTF-8.)
 ///
 /// # Safety
 /// [`borrow`](Self::borrow) returns, for a pointer that passed
@@ -894,7 +897,7 @@ extern "C" fn refuse_borrow_nounwind<P: Policy, R, Fallback: FnOnce() -> R>(
     let why = Unborrowable { target, reason };
     let _ = refuse_under::<P>(site, || refuse_unborrowable(site, param, why));
     // `abort` aborted in its catch.
-    crate::holder::fallback_or_abort(site, fallback)
+    crate::holder::fallback_caught(site, fallback)
 }
 
 /// Refuses a call whose parameter `param` cannot be borrowed, saying why:

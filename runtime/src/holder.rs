@@ -834,7 +834,7 @@ where
         Err(Caught) => {
             // SAFETY: forwarded.
             unsafe { panicked::<P, T, EXCLUSIVE>(ptr, site) };
-            fallback_or_abort(site, fallback)
+            fallback_caught(site, fallback)
         }
     }
 }
@@ -1103,7 +1103,7 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
         return retry(args, user_data);
     }
     drop(args);
-    fallback_or_abort(site, fallback)
+    fallback_caught(site, fallback)
 }
 
 /// Leaves the call this thread entered on the holder at `ptr`.
@@ -1477,7 +1477,8 @@ fn refuse_destroyed(site: &'static Site) -> ! {
         format_args!(
             "it was called after it was destroyed (by C's destroy-notify or destroy entry, or by \
              Rust dropping its owner or ending its scope), or while its closure or state was \
-             being dropped: there is nothing left to call"
+             being dropped or taken back (`BoxedSet::into_inner`): there is nothing left to \
+             call"
         ),
     )
 }
@@ -1637,10 +1638,11 @@ pub fn value_or<R>(
 
 /// The fallback, computed by the user's `fallback = EXPR`; a panic there
 /// cannot unwind into C and has no value to give it, so the process aborts
-/// naming the callback. A drop guard and not `catch_unwind`: a catch is
-/// instantiated for every callback's fallback closure (a seventh of the
-/// build time of 500 `#[callback]` fns), a guard is one cleanup, gone
-/// wherever the fallback cannot panic (the default ones).
+/// naming the callback. A drop guard and not `catch_unwind`, for the
+/// trampolines' own frames: a catch inlined there costs their fast path two
+/// instructions ((h) 13 to 15, measured), a guard is one cleanup, gone
+/// wherever the fallback cannot panic (the default ones). The cold
+/// `extern "C"` fns that compute a fallback use [`fallback_caught`].
 #[inline(always)]
 pub(crate) fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
     let guard = AbortIfFallbackPanics(site);
@@ -1658,5 +1660,25 @@ impl Drop for AbortIfFallbackPanics {
     #[inline(never)]
     fn drop(&mut self) {
         report::abort_in_fallback(self.0)
+    }
+}
+
+/// [`fallback_or_abort`] for the runtime's cold `extern "C"` fns (a refused
+/// borrow, a failed entry, a kept error): a catch, since a drop guard's
+/// cleanup runs only when the unwinder finds a handler further up, and in
+/// those it found none ("failed to initiate panic", and no word about the
+/// callback). Out of line: one instance per fallback type, a fn pointer for
+/// every default fallback and every `fallback = EXPR` that reads no
+/// parameter.
+#[cold]
+#[inline(never)]
+pub(crate) fn fallback_caught<R, F: FnOnce() -> R>(site: &'static Site, fallback: F) -> R {
+    match catch_unwind(AssertUnwindSafe(fallback)) {
+        Ok(value) => value,
+        Err(payload) => {
+            // Not dropped: its `Drop` is user code, and the process stops.
+            std::mem::forget(payload);
+            report::abort_in_fallback(site)
+        }
     }
 }

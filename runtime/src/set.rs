@@ -80,11 +80,10 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// for the call: the state is not moved and nothing is freed under it,
     /// and the set works on as before (try again once the call has
     /// returned, or drop the `BoxedSet`, which then drops the state after
-    /// the call). A call another thread starts while this runs either came
-    /// first, and this fails, or comes after, and is refused as a call on
-    /// a destroyed state (C gets the fallback; under the default `on_panic
-    /// = abort` of `send` and `sync`, the process aborts naming the set):
-    /// one atomic step of the state's word decides which.
+    /// the call). As before dropping the `BoxedSet`, C must have stopped
+    /// calling: one atomic step of the state's word tells a call that is
+    /// running (then this fails) from none, but a call C starts on another
+    /// thread while this runs may reach the holder as it is freed.
     ///
     /// A poisoned state (an entry panicked, or returned `Err`, and a guard
     /// kept it) is given back all the same, whether that guard has

@@ -5,7 +5,7 @@
 use std::any::type_name;
 use std::ffi::c_void;
 
-use crate::holder::fallback_or_abort;
+use crate::holder::{fallback_caught, fallback_or_abort};
 use crate::panic::{PoisonFilter, Site, fail, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
@@ -214,7 +214,7 @@ where
 {
     match P::catch(site, move || fail(site, error, on_error)) {
         Ok(value) => value,
-        Err(Caught) => fallback_or_abort(site, fallback),
+        Err(Caught) => fallback_caught(site, fallback),
     }
 }
 
@@ -266,7 +266,7 @@ unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
         // needs a pointer.
         unsafe { run_caught::<P, U, O, R>(body, user_data, on_error, fallback, site) }
     } else {
-        fallback_or_abort(site, fallback)
+        fallback_caught(site, fallback)
     }
 }
 

@@ -45,6 +45,8 @@ fn child() {
         "thread_local_scope_fallback_panics_elsewhere" => {
             thread_local_scope_fallback_panics_elsewhere()
         }
+        "refused_borrow_fallback_panics" => refused_borrow_fallback_panics(),
+        "refused_reentry_fallback_panics" => refused_reentry_fallback_panics(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned without aborting");
@@ -514,6 +516,88 @@ fn a_panicking_fallback_of_a_refused_thread_local_scope_call_aborts_naming_the_t
             "no `scope_thread_local` of its type is running on this thread",
             "no fallback order for the type either",
             "the `fallback = ..` expression of the callback `abort::CompareElsewhere` \
+             (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the refused call returned"),
+        "stderr:\n{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6c. refusals decided in the runtime's cold paths (a null where a parameter
+//     is borrowed, a call into a running closure) whose `fallback = EXPR`
+//     panics: the same abort, naming the callback
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = fallback, fallback = no_type_order_known())]
+type BorrowingCompare = unsafe extern "C" fn(
+    #[into(&u32)] a: *const c_void,
+    #[into(&u32)] b: *const c_void,
+    #[user_data] ud: *mut c_void,
+) -> c_int;
+
+fn refused_borrow_fallback_panics() {
+    BorrowingCompare::scope(
+        |a: &u32, b: &u32| a.cmp(b) as c_int,
+        // SAFETY: null where `a` is borrowed, which is refused before the
+        // closure runs.
+        |f, ud| unsafe { f(std::ptr::null(), std::ptr::null(), ud) },
+    );
+    eprintln!("child: the refused call returned");
+}
+
+#[callback(on_panic = fallback, fallback = no_type_order_known())]
+type Reentered = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+fn refused_reentry_fallback_panics() {
+    let again: std::cell::Cell<Option<(ReenteredFn, usize)>> = std::cell::Cell::new(None);
+    Reentered::scope(
+        |n| match (n, again.get()) {
+            // C calls back into the running callback.
+            // SAFETY: the scope's own function and user data.
+            (0, Some((f, ud))) => unsafe { f(ud as *mut c_void, 1) },
+            _ => n,
+        },
+        |f, ud| {
+            again.set(Some((f, ud as usize)));
+            // SAFETY: as above.
+            unsafe { f(ud, 0) }
+        },
+    );
+    eprintln!("child: the refused call returned");
+}
+
+#[test]
+fn a_panicking_fallback_of_a_refused_borrow_aborts_naming_the_type() {
+    let stderr = run_child("refused_borrow_fallback_panics");
+    assert_mentions(
+        &stderr,
+        &[
+            "its parameter `a` is null",
+            "no fallback order for the type either",
+            "the `fallback = ..` expression of the callback `abort::BorrowingCompare` \
+             (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+    assert!(
+        !stderr.contains("child: the refused call returned"),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_panicking_fallback_of_a_refused_reentry_aborts_naming_the_type() {
+    let stderr = run_child("refused_reentry_fallback_panics");
+    assert_mentions(
+        &stderr,
+        &[
+            "it was called while its closure was already running",
+            "no fallback order for the type either",
+            "the `fallback = ..` expression of the callback `abort::Reentered` \
              (tests/tests/abort.rs:",
             "a panic cannot unwind into C; aborting",
         ],

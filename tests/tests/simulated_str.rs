@@ -528,3 +528,61 @@ fn into_str_in_a_fn_refuses_with_the_fallback_and_a_report() {
         "{raised:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Bytes changed between the check and the borrow
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// A C string that safe code can change: "abc".
+    static CHANGING: [Cell<u8>; 4] = const { [Cell::new(b'a'), Cell::new(b'b'), Cell::new(b'c'), Cell::new(0)] };
+}
+
+/// A conversion that changes the string the next parameter borrows: user
+/// code that runs after the check before the call, and before the borrow
+/// inside it (the audit's repro).
+#[derive(Debug)]
+struct Breaks;
+
+impl From<c_int> for Breaks {
+    fn from(_: c_int) -> Self {
+        // The lead byte of a four-byte sequence, then the NUL: not UTF-8.
+        CHANGING.with(|bytes| bytes[2].set(0xF0));
+        Breaks
+    }
+}
+
+#[callback(fallback = -1)]
+type Changed = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(Breaks)] n: c_int,
+    #[into(&str)] text: *const c_char,
+) -> c_int;
+
+#[test]
+fn bytes_changed_after_the_check_are_refused_as_they_are_borrowed() {
+    CHANGING.with(|bytes| bytes[2].set(b'c'));
+    let text: *const c_char = CHANGING.with(|bytes| bytes.as_ptr().cast());
+    let ran = Cell::new(false);
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        Changed::scope(
+            |_: Breaks, text: &str| {
+                ran.set(true);
+                text.chars().count() as c_int
+            },
+            // SAFETY: C passes the string it was given, unchanged by C.
+            |f, ud| got = unsafe { f(ud, 1, text) },
+        )
+    });
+    assert!(
+        !ran.get(),
+        "no `&str` that is not UTF-8 reached the closure"
+    );
+    assert_eq!(got, -1);
+    assert!(
+        message(&*payload).contains("its parameter `text` is not UTF-8 (valid up to byte 2)"),
+        "{}",
+        message(&*payload)
+    );
+}
