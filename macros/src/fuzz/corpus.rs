@@ -120,6 +120,18 @@ pub(super) const CORPUS: &[(&str, &str)] = &[
         "fallback = -1",
         "type Filter = unsafe extern \"C\" fn(#[into(&[i16], len = n as usize)] input: *const i16, #[into(&mut [i16], len = n as usize)] output: *mut i16, n: c_int, #[into(Option<&mut i16>)] peak: *mut i16, #[user_data] ud: *mut c_void) -> c_int;",
     ),
+    (
+        "",
+        "type Text = unsafe extern \"C\" fn(#[into(&str)] name: *const c_char, #[into(Option<&str>, len = n as usize)] value: *const u8, n: c_int, #[user_data] ud: *mut c_void) -> c_int;",
+    ),
+    (
+        "reentrant, fallback = 0",
+        "type Compare = unsafe extern \"C\" fn(#[into(&u32)] a: *const c_void, #[into(&u32)] b: *const c_void) -> c_int;",
+    ),
+    (
+        "",
+        "extern \"C\" fn by_value(#[into(&u32)] a: *const c_void, #[into(&str)] b: *const c_char, #[into(Kind)] k: c_int, #[user_data] seen: &mut u32) -> c_int { 0 }",
+    ),
     ("", "extern fn plain() {}"),
     (
         "",
