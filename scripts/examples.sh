@@ -82,6 +82,11 @@ example lua_function -- :: \
   '^total of the good ones: 12955 s$' \
   '^the script stopped: seconds: no unit after 10$' \
   '^seconds was called 7 times: 3 returned a value, 3 an error, 1 panicked$'
+example walk_tree -- :: \
+  '^nftw returned 0: 5 files in 3 directories$' \
+  '^  \.rs +2 files +420 bytes$' \
+  '^  \(none\) +1 file +7 bytes$' \
+  '^the largest: src/lib\.rs \(300 bytes\)$'
 example spawn_thread -- :: \
   '^closure thread: 9592 primes below 100000, the largest 99991; ran on another thread: true$' \
   '^fn thread: 19 letters in 4 words; ran on another thread: true$'
