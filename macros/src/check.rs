@@ -895,13 +895,18 @@ fn refuse_entry_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
 
 /// The return type, if it is a `ControlFlow` (by name).
 fn flow_path(c_type: Option<&Type>) -> Option<&syn::TypePath> {
-    match c_type.map(ungroup) {
+    path_named(c_type, "ControlFlow")
+}
+
+/// `ty`, if it is a path whose last segment is `name`.
+fn path_named<'a>(ty: Option<&'a Type>, name: &str) -> Option<&'a syn::TypePath> {
+    match ty.map(ungroup) {
         Some(Type::Path(path))
             if path
                 .path
                 .segments
                 .last()
-                .is_some_and(|last| last.ident == "ControlFlow") =>
+                .is_some_and(|last| last.ident == name) =>
         {
             Some(path)
         }
@@ -918,6 +923,16 @@ fn refuse_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
             "a `#[callback]` fn returns the C value itself (`c_int`, `gboolean`, ...): \
              `ControlFlow` with `on_continue`/`on_break` is for callback types and set entries; \
              return the C type",
+        );
+    }
+    // A comparator written as a fn: its `Ordering` would reach C as an
+    // `i8`, where C reads an `int`.
+    if let Some(path) = path_named(c_type, "Ordering") {
+        errors.spanned(
+            path,
+            "a `#[callback]` fn returns the C value itself, and `Ordering` is an `i8` to C, \
+             not the `int` a comparator returns: return `c_int` (`a.cmp(b) as c_int`), or \
+             declare a callback type, whose closures may return `Ordering`",
         );
     }
 }
