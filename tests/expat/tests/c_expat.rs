@@ -1090,6 +1090,28 @@ fn check(checker: Checker, document: &[u8]) -> (Result<c_int, Refused>, c_int, C
     (status, parser.error(), checker)
 }
 
+/// [`check`] for a checker that panics: the panic's payload (resumed when
+/// `scope` returns, the lent state dropped with it), `XML_Parse`'s status
+/// and the parser's error.
+fn check_panicking(checker: Checker, document: &[u8]) -> (Box<dyn Any + Send>, c_int, c_int) {
+    let parser = Checker::parser();
+    let status = Cell::new(None);
+    let payload = payload_of(|| {
+        checker.scope(|ud| {
+            // SAFETY: `ud` is the lent state, alive until `scope` returns.
+            unsafe {
+                parser.set_user_data(ud);
+                status.set(Some(parser.parse(document, true)));
+            }
+        })
+    });
+    (
+        payload,
+        status.get().expect("XML_Parse returned"),
+        parser.error(),
+    )
+}
+
 #[test]
 fn a_handler_stops_the_parser_it_receives() {
     let (mut checker, calls, drops) = Checker::new();
@@ -1129,21 +1151,11 @@ fn a_panicking_handler_stops_the_parser_through_the_fallback() {
     quiet_expected_panics();
     let (mut checker, calls, drops) = Checker::new();
     checker.panic_on = Some("title");
-    let parser = Checker::parser();
-    let status = Cell::new(None);
-    let payload = payload_of(|| {
-        checker.scope(|ud| {
-            // SAFETY: `ud` is the lent state, alive until `scope` returns.
-            unsafe {
-                parser.set_user_data(ud);
-                status.set(Some(parser.parse(BOOK, true)));
-            }
-        })
-    });
+    let (payload, status, error) = check_panicking(checker, BOOK);
     assert_eq!(message(&*payload), "expected: <title> panicked");
     // The fallback stopped the parser, where `Handlers` had expat parse on.
-    assert_eq!(status.get(), Some(XML_STATUS_ERROR));
-    assert_eq!(parser.error(), XML_ERROR_ABORTED);
+    assert_eq!(status, XML_STATUS_ERROR);
+    assert_eq!(error, XML_ERROR_ABORTED);
     assert_eq!(calls.get(), 3);
     assert_eq!(drops.get(), 1);
 }
@@ -1168,20 +1180,10 @@ fn after_a_panic_in_an_empty_element_its_end_handler_runs_no_user_code() {
     quiet_expected_panics();
     let (mut checker, calls, drops) = Checker::new();
     checker.panic_on = Some("title");
-    let parser = Checker::parser();
-    let status = Cell::new(None);
-    let payload = payload_of(|| {
-        checker.scope(|ud| {
-            // SAFETY: `ud` is the lent state, alive until `scope` returns.
-            unsafe {
-                parser.set_user_data(ud);
-                status.set(Some(parser.parse(EMPTY_TITLES, true)));
-            }
-        })
-    });
+    let (payload, status, error) = check_panicking(checker, EMPTY_TITLES);
     assert_eq!(message(&*payload), "expected: <title> panicked");
-    assert_eq!(status.get(), Some(XML_STATUS_ERROR));
-    assert_eq!(parser.error(), XML_ERROR_ABORTED);
+    assert_eq!(status, XML_STATUS_ERROR);
+    assert_eq!(error, XML_ERROR_ABORTED);
     // book, chapter, title (panicked); expat's call of the title's end
     // handler returned the fallback (stopping again) without user code.
     assert_eq!(calls.get(), 3);
