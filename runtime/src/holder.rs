@@ -184,7 +184,8 @@ impl<T: Threading> Header<T> {
     /// Whether this is the thread the holder was made on (which for a
     /// `local` holder has an id: a thread that never asked for one is not
     /// its home, and need not get one to be refused).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn on_home_thread(&self) -> bool {
         self.home.map_or(0, NonZeroU64::get) == current_thread_if_known()
     }
@@ -208,7 +209,8 @@ pub struct Holder<F, T: Threading> {
 impl<F, T: Threading> Holder<F, T> {
     /// A holder for `closure`, to be borrowed by C, for the callback type
     /// (or set) `site` names.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn new(closure: F, site: &'static Site) -> Self {
         Holder {
             header: Header {
@@ -267,13 +269,15 @@ impl<F, T: Threading> Holder<F, T> {
     }
 
     /// The pointer handed to C as user data.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn as_ptr(&self) -> *mut c_void {
         (self as *const Self).cast_mut().cast()
     }
 
     /// The closure back, when the holder is no longer shared with C.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn into_inner(self) -> F {
         let mut holder = ManuallyDrop::new(self);
         if holder.header.word.load() & RUNNING != 0 {
@@ -316,7 +320,8 @@ impl<F, T: Threading> Holder<F, T> {
     /// [`Holder::new`] if `LENT`), and the C library calls it on the
     /// threads `T` declares; `retry` calls this again with its arguments.
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub unsafe fn call_mut<
         P: Policy,
         S: UserDataSlot,
@@ -373,7 +378,8 @@ impl<F, T: Threading> Holder<F, T> {
     /// # Safety
     /// As for [`Holder::call_mut`].
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub unsafe fn call_ref<
         P: Policy,
         S: UserDataSlot,
@@ -725,7 +731,8 @@ fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, owner: O
 /// # Safety
 /// This call entered the live holder at `ptr` (`EXCLUSIVE` or shared), and
 /// has not left; if `LENT`, the holder was lent by [`Holder::new`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn run_entered<
     P: Policy,
     T: Threading,
@@ -888,7 +895,8 @@ unsafe extern "C" fn panicked<P: Policy, T: Threading, const EXCLUSIVE: bool>(
 ///
 /// # Safety
 /// As for [`run_entered`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn leave_cold<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void, site: &'static Site) {
     // SAFETY: entered and not left, so alive.
     let left = unsafe { leave::<T, EXCLUSIVE>(ptr) };
@@ -928,7 +936,8 @@ unsafe extern "C" fn after_leave<T: Threading, R>(
 /// failed entry has released its hold, and `left` is what the release
 /// returned, not 0 (only a word that takes holds, and is not re-read,
 /// returns anything else).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'static Site) {
     let left = if <T::Word as StateWord>::LEAVE_REREADS {
         // SAFETY: calls and destroys of such a holder come from one thread
@@ -972,7 +981,8 @@ fn poison<W: StateWord>(word: &W) {
 ///
 /// # Safety
 /// As for [`Holder::call_mut`]; `user_data` is not null.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
     retry: impl FnOnce(A, S) -> R,
     args: A,
@@ -1052,7 +1062,8 @@ where
 /// # Safety
 /// As for [`Holder::call_mut`]; `user_data` is not null, and the failed
 /// entry was on the holder while it was alive.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
     retry: impl FnOnce(A, S) -> R,
     args: A,
@@ -1111,7 +1122,8 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
 /// # Safety
 /// As for [`StateWord::leave_exclusive`], `ptr` a holder of this contract
 /// that this call entered (exclusively if `EXCLUSIVE`) and has not left.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn leave<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void) -> usize {
     // SAFETY: a live holder, by the caller's promise; a place, no
     // reference.
@@ -1131,7 +1143,8 @@ unsafe fn leave<T: Threading, const EXCLUSIVE: bool>(ptr: *mut c_void) -> usize 
 /// # Safety
 /// As for [`StateWord::release_failed_entry`], `ptr` a holder of this
 /// contract.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn release_failed_entry<T: Threading>(ptr: *mut c_void) -> usize {
     // SAFETY: forwarded; a place, not a reference, to the word.
     unsafe {
@@ -1352,7 +1365,8 @@ enum Refusal {
 /// reported and C gets the fallback, or, with no fallback to give (`on_panic
 /// = abort`), the process aborts saying so; under `unwind` the refusal
 /// unwinds, as that policy says.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn refuse_foreign_call<P: Policy>(site: &'static Site) {
     if P::UNWINDS {
         refusal(site, Refusal::ForeignThread);
@@ -1395,7 +1409,8 @@ fn foreign_call_refusal(site: &'static Site) -> crate::panic::Payload {
 
 /// Refuses a call under the policy (which may abort, or let the refusal
 /// unwind); C then gets the fallback.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn refuse_call<P: Policy>(site: &'static Site, why: Refusal) {
     if P::UNWINDS {
         refusal(site, why);
@@ -1487,7 +1502,8 @@ fn refuse_destroyed(site: &'static Site) -> ! {
 /// code) under the policy. `Failed` after a handled panic (the trampoline
 /// then returns its fallback); null is refused by the call that follows.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedHolder>(
     fetch: impl FnOnce() -> X,
 ) -> Result<*mut c_void, Failed> {
@@ -1496,7 +1512,8 @@ pub fn fetch_holder<C: CallbackType, X: crate::user_data::FetchedHolder>(
 
 /// [`fetch_holder`] with the policy and site given (callback sets).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedHolder>(
     site: &'static Site,
     fetch: impl FnOnce() -> X,
@@ -1510,7 +1527,8 @@ pub fn fetch_ptr<P: Policy, X: crate::user_data::FetchedHolder>(
 /// # Safety
 /// As for [`Holder::call_mut`].
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_mut<C: CallbackType, A, O: CallbackReturn<R>, R, const LENT: bool>(
     user_data: C::UserData,
     args: A,
@@ -1541,7 +1559,8 @@ where
 /// # Safety
 /// As for [`Holder::call_ref`].
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_ref<C: CallbackType, A, O: CallbackReturn<R>, R, const LENT: bool>(
     user_data: C::UserData,
     args: A,
@@ -1572,7 +1591,8 @@ where
 /// # Safety
 /// As for [`OnceHolder::call`](crate::once::OnceHolder::call).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_once<C: CallbackType, O: CallbackReturn<R>, R>(
     user_data: C::UserData,
     call: impl FnOnce(C::Closure) -> O,
@@ -1596,7 +1616,8 @@ pub unsafe fn call_once<C: CallbackType, O: CallbackReturn<R>, R>(
 /// # Safety
 /// As for [`Holder::destroy`].
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn destroy<C: CallbackType>(user_data: C::UserData) {
     // SAFETY: forwarded.
     unsafe {
@@ -1609,7 +1630,8 @@ pub unsafe fn destroy<C: CallbackType>(user_data: C::UserData) {
 /// # Safety
 /// As for [`OnceHolder::destroy`](crate::once::OnceHolder::destroy).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn destroy_once<C: CallbackType>(user_data: C::UserData) {
     // SAFETY: forwarded.
     unsafe {
@@ -1624,7 +1646,8 @@ pub unsafe fn destroy_once<C: CallbackType>(user_data: C::UserData) {
 /// raise-free accessor) returns: the value, or (after a handled panic or
 /// refusal) the fallback.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn value_or<R>(
     site: &'static Site,
     result: Result<R, Failed>,
@@ -1643,7 +1666,8 @@ pub fn value_or<R>(
 /// instructions ((h) 13 to 15, measured), a guard is one cleanup, gone
 /// wherever the fallback cannot panic (the default ones). The cold
 /// `extern "C"` fns that compute a fallback use [`fallback_caught`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
     let guard = AbortIfFallbackPanics(site);
     let value = fallback();

@@ -40,7 +40,8 @@ impl<F, T: Threading, Function: Copy> Lent<F, T, Function> {
     /// # Safety
     /// `function` is the trampoline of a callback type for closures `F`
     /// under `T`, for a lent `Holder` (`Trampoline::trampoline::<true>`).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub unsafe fn new(closure: F, function: Function, site: &'static Site) -> Self {
         Lent {
             holder: Holder::new(closure, site),
@@ -49,19 +50,22 @@ impl<F, T: Threading, Function: Copy> Lent<F, T, Function> {
     }
 
     /// The trampoline, for [`as_ptr`](Self::as_ptr).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn function(&self) -> Function {
         self.function
     }
 
     /// The holder's address, the user data for [`function`](Self::function).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn as_ptr(&self) -> *mut c_void {
         self.holder.as_ptr()
     }
 
     /// The closure back.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn into_inner(self) -> F {
         self.holder.into_inner()
     }

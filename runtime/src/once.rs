@@ -50,7 +50,8 @@ pub struct OnceHolder<F, T: Threading> {
 
 impl<F, T: Threading> OnceHolder<F, T> {
     /// A once-holder on the caller's stack (`scope_once`).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn new(closure: F) -> Self {
         OnceHolder {
             state: AtomicU8::new(0),
@@ -70,7 +71,8 @@ impl<F, T: Threading> OnceHolder<F, T> {
     }
 
     /// The pointer handed to C as user data.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn as_ptr(&self) -> *mut c_void {
         (self as *const Self).cast_mut().cast()
     }
@@ -92,7 +94,8 @@ impl<F, T: Threading> OnceHolder<F, T> {
     /// `ptr` is null or came from [`OnceHolder::as_ptr`] or
     /// [`OnceHolder::into_raw_box`] on a holder of this type that is alive
     /// (a boxed one until its destroy, or its call when freed by the call).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub unsafe fn call<P: Policy, O: CallbackReturn<R>, R>(
         ptr: *mut c_void,
         site: &'static Site,

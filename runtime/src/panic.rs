@@ -146,7 +146,8 @@ thread_local! {
 
 /// Whether the innermost guard on this thread holds a kept panic or error.
 /// Read only behind a [`PoisonFilter`], off the fast path.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn thread_poisoned() -> bool {
     THREAD.with(|t| t.poisoned.get())
 }
@@ -203,7 +204,8 @@ impl PoisonFilter {
     }
 
     /// The limit: a user-data address at most this takes the cold path.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn limit(&self) -> usize {
         self.limit.load(Ordering::Relaxed)
     }
@@ -250,7 +252,8 @@ fn lock_filters() -> MutexGuard<'static, Filters> {
 }
 
 /// Sets this thread's poison flag, keeping every [`PoisonFilter`] in step.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn set_poisoned(t: &ThreadState, poisoned: bool) {
     if t.poisoned.replace(poisoned) != poisoned {
         update_filters(poisoned);
@@ -280,13 +283,15 @@ fn update_filters(poisoned: bool) {
 
 /// Runs `run` with `guard` installed as the thread's innermost guard, then
 /// puts the outer one back, however `run` ends.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Result<R> {
     /// Unlinks the guard; the thread is poisoned again if the outer guard,
     /// or one further out, holds something.
     struct Restore(*const Guard<'static>);
     impl Drop for Restore {
-        #[inline(always)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        #[cfg_attr(debug_assertions, inline)]
         fn drop(&mut self) {
             let outer = self.0;
             THREAD.with(|t| {
@@ -510,7 +515,8 @@ pub fn try_resume_with<R, E: 'static>(run: impl FnOnce() -> R, stop: impl Fn()) 
 }
 
 /// The body of [`try_resume`] and [`try_resume_with`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn try_resume_guarded<R, E: 'static>(
     f: impl FnOnce() -> R,
     stop: Option<&dyn Fn()>,
@@ -552,7 +558,8 @@ impl<E> Drop for ErrorCell<E> {
 /// Runs `f` through `guard`, which sees it only as `&mut dyn FnMut()`: the
 /// guard's body (installing it, the catch, re-raising) is compiled once,
 /// not once per guarded call site. `guard` runs `f` once, or unwinds.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn run_erased<R>(f: impl FnOnce() -> R, guard: impl FnOnce(&mut dyn FnMut())) -> R {
     let mut f = Some(f);
     let mut value = None;
@@ -590,7 +597,8 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn 
 /// Returns `f`'s value, or re-raises the kept panic (the earlier cause) in
 /// preference to `f`'s own. While the thread is already unwinding, a kept
 /// panic is reported and dropped instead (a second panic would abort).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn finish<R>(result: std::thread::Result<R>, kept: Option<Payload>) -> R {
     match (result, kept) {
         (Ok(value), None) => value,
@@ -709,7 +717,8 @@ pub(crate) fn fail_caught<P: Policy, E: 'static, R>(
 /// error no guard keeps (none takes its type, or an earlier error won) is
 /// dropped here, and a panic of its `Drop` unwinds from here, to the
 /// policy's catch. Only called under that catch (see [`fail`]).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn keep_error_or_unwind<E: 'static>(site: &'static Site, error: E) {
     if let Some(rejected) = keep(site, error) {
         drop(rejected);
@@ -933,7 +942,8 @@ pub(crate) fn refuse(site: &Site, why: fmt::Arguments<'_>) -> ! {
 /// set: every handler call refused) then costs no panic, hook print and
 /// unwind per call. (A guard that keeps an error still gets the refusal: a
 /// panic wins over an error.)
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn refuse_under<P: Policy>(
     site: &'static Site,
     refusal: impl FnOnce(),
@@ -965,7 +975,8 @@ pub(crate) fn is_refusal(payload: &(dyn Any + Send)) -> bool {
 /// The guard a callback type's `scope` installs: [`resume_panics`] when its
 /// policy keeps panics, nothing otherwise.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn guarded<P: crate::policy::Policy, R>(f: impl FnOnce() -> R) -> R {
     if P::KEEPS { resume_panics(f) } else { f() }
 }

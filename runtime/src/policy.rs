@@ -54,7 +54,8 @@ pub trait Policy {
 
     /// Runs `f`. On a panic, handles the payload as the policy says and
     /// returns `Err(Caught)`, or does not return (abort).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn catch<R>(site: &'static Site, f: impl FnOnce() -> R) -> Result<R, Caught> {
         if Self::UNWINDS {
             return Ok(f());

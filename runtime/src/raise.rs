@@ -78,7 +78,8 @@ pub struct Raise;
 /// # Safety
 /// As for [`call_fn`](crate::trampoline::call_fn).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
     user_data: *mut c_void,
@@ -95,7 +96,8 @@ pub unsafe fn call_fn_raising<U: UserDataParam, O: CallbackReturn<R>, R>(
 /// # Safety
 /// As for [`call_fn_fetch`](crate::trampoline::call_fn_fetch).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_fn_fetch_raising<U, X, O, R>(
     site: &'static Site,
     fetch: impl FnOnce() -> X,
@@ -121,7 +123,8 @@ enum Outcome<O> {
     Refused(String),
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn run<U: UserDataParam, O>(
     site: &'static Site,
     user_data: *mut c_void,
@@ -148,7 +151,8 @@ unsafe fn run<U: UserDataParam, O>(
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn finish<O: CallbackReturn<R>, R>(
     site: &'static Site,
     caught: std::thread::Result<Outcome<O>>,

@@ -98,7 +98,8 @@ pub trait CallbackReturn<R> {
 
 impl<R> CallbackReturn<R> for R {
     type Error = Infallible;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_result(self) -> Result<R, Infallible> {
         Ok(self)
     }
@@ -106,7 +107,8 @@ impl<R> CallbackReturn<R> for R {
 
 impl<R, E: 'static> CallbackReturn<R> for Result<R, E> {
     type Error = E;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_result(self) -> Result<R, E> {
         self
     }
@@ -144,14 +146,16 @@ pub trait DeclaredReturn<R, E>: CallbackReturn<R> {
 }
 
 impl<R, E> DeclaredReturn<R, E> for R {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &Infallible) -> &E {
         match *error {}
     }
 }
 
 impl<R, E: 'static> DeclaredReturn<R, E> for Result<R, E> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &E) -> &E {
         error
     }
@@ -160,7 +164,8 @@ impl<R, E: 'static> DeclaredReturn<R, E> for Result<R, E> {
 #[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<E> DeclaredReturn<std::ffi::c_int, E> for bool {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &Infallible) -> &E {
         match *error {}
     }
@@ -169,7 +174,8 @@ impl<E> DeclaredReturn<std::ffi::c_int, E> for bool {
 /// The `on_error` of a callback whose body does not return `Result`: its
 /// error type is `Infallible`, so this is never called.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn no_error<R>(error: &Infallible) -> R {
     match *error {}
 }
@@ -178,7 +184,8 @@ pub fn no_error<R>(error: &Infallible) -> R {
 /// fn rather than a closure in each trampoline, so that every callback
 /// with the same error and C type shares it.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn fallback_on_error<E, R>(fallback: fn() -> R) -> impl FnOnce(&E) -> R {
     move |_| fallback()
 }
@@ -207,7 +214,8 @@ pub unsafe trait SafeFnPromise {}
 #[diagnostic::do_not_recommend]
 impl CallbackReturn<std::ffi::c_int> for bool {
     type Error = Infallible;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_result(self) -> Result<std::ffi::c_int, Infallible> {
         Ok(std::ffi::c_int::from(self))
     }
@@ -225,7 +233,8 @@ impl PlainReturn<std::ffi::c_int> for bool {}
 #[diagnostic::do_not_recommend]
 impl CallbackReturn<std::ffi::c_int> for std::cmp::Ordering {
     type Error = Infallible;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_result(self) -> Result<std::ffi::c_int, Infallible> {
         Ok(self as std::ffi::c_int)
     }
@@ -238,7 +247,8 @@ impl PlainReturn<std::ffi::c_int> for std::cmp::Ordering {}
 #[allow(unknown_or_malformed_diagnostic_attributes)]
 #[diagnostic::do_not_recommend]
 impl<E> DeclaredReturn<std::ffi::c_int, E> for std::cmp::Ordering {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &Infallible) -> &E {
         match *error {}
     }
@@ -265,7 +275,8 @@ pub trait FlowReturn {
 
 impl FlowReturn for ControlFlow<()> {
     type Error = Infallible;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_flow(self) -> Result<ControlFlow<()>, Infallible> {
         Ok(self)
     }
@@ -273,7 +284,8 @@ impl FlowReturn for ControlFlow<()> {
 
 impl<E: 'static> FlowReturn for Result<ControlFlow<()>, E> {
     type Error = E;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn into_flow(self) -> Result<ControlFlow<()>, E> {
         self
     }
@@ -308,14 +320,16 @@ pub trait DeclaredFlow<E>: FlowReturn {
 }
 
 impl<E> DeclaredFlow<E> for ControlFlow<()> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &Infallible) -> &E {
         match *error {}
     }
 }
 
 impl<E: 'static> DeclaredFlow<E> for Result<ControlFlow<()>, E> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn declared_error(error: &E) -> &E {
         error
     }
@@ -324,7 +338,8 @@ impl<E: 'static> DeclaredFlow<E> for Result<ControlFlow<()>, E> {
 /// A flow-returning closure's value as C's: `on_continue()` or
 /// `on_break()`, or the error.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub fn flow<O: FlowReturn, R>(
     value: O,
     on_continue: impl FnOnce() -> R,

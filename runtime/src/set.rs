@@ -209,7 +209,8 @@ pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R
     value_or(site, result, fallback)
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     user_data: *mut c_void,
     site: &'static Site,

@@ -246,7 +246,8 @@ impl LocalWord {
 /// state inline in the holder), it would keep the word from before the
 /// entry in a register for the leave, which costs more instructions than
 /// the leave's read-modify-write in place. Emits nothing.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn no_forwarding() {
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
@@ -258,7 +259,8 @@ impl StateWord for LocalWord {
     };
     const LEAVE_REREADS: bool = true;
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn try_enter_exclusive(&self) -> bool {
         let word = self.word.get().wrapping_sub(IDLE);
         self.word.set(word);
@@ -274,7 +276,8 @@ impl StateWord for LocalWord {
         self.word.set(self.word.get().wrapping_add(IDLE));
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn try_enter_shared(&self) -> bool {
         let word = self.word.get().wrapping_sub(SHARED);
         self.word.set(word);
@@ -319,7 +322,8 @@ impl StateWord for LocalWord {
         true
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     unsafe fn leave_exclusive(word: *const Self) -> usize {
         // SAFETY: a live holder's word, by the caller's promise.
         let cell = unsafe { &(*word).word };
@@ -328,7 +332,8 @@ impl StateWord for LocalWord {
         usize::from((word as isize) < 0)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     unsafe fn leave_shared(word: *const Self) -> usize {
         // SAFETY: as above.
         let cell = unsafe { &(*word).word };
@@ -398,14 +403,16 @@ impl StateWord for AtomicWord {
     };
     const LEAVE_REREADS: bool = false;
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn try_enter_exclusive(&self) -> bool {
         self.word
             .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn try_enter_shared(&self) -> bool {
         // Not entered if a flag or an exclusive call is there: the count
         // stays, as the slow path's hold (`hold_failed_shared`), and is
@@ -471,7 +478,8 @@ impl StateWord for AtomicWord {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     unsafe fn leave_exclusive(word: *const Self) -> usize {
         // SAFETY: a live holder's word, by the caller's promise; the
         // reference is to the atomic alone, as in `release_failed_entry`.
@@ -479,7 +487,8 @@ impl StateWord for AtomicWord {
         atomic.fetch_sub(EXCLUSIVE, Ordering::AcqRel) - EXCLUSIVE
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     unsafe fn leave_shared(word: *const Self) -> usize {
         // SAFETY: as above.
         let atomic = unsafe { &(*word).word };

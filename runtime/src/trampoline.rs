@@ -35,7 +35,8 @@ pub struct Failed;
 /// `user_data` is null or came from `U::into_ptr` for a value still valid as
 /// `U` requires (see [`UserDataParam::from_ptr`]).
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
@@ -81,7 +82,8 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
 /// # Safety
 /// Whatever `fetch` returns is null or valid as `U` requires.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_fn_fetch<P, U, X, O, R>(
     fetch: impl FnOnce() -> X,
     body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
@@ -122,7 +124,8 @@ where
 
 /// Runs the body: the value for C, or the error it failed with. `on_error`
 /// is not run here, inside the body's catch, but after it (see [`finish`]).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
     site: &'static Site,
     user_data: *mut c_void,
@@ -148,7 +151,8 @@ unsafe fn run_body<U: UserDataParam, O: CallbackReturn<R>, R>(
 ///
 /// # Safety
 /// As for [`call_fn`]; `user_data` is not null if `U` needs it.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn run_caught<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
@@ -167,7 +171,8 @@ unsafe fn run_caught<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
 /// code that may panic) is not inside the body's catch, which then needs no
 /// landing pad for a body that cannot panic, and the `Ok` path keeps
 /// nothing for it.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn finish<P: Policy, E: 'static, R>(
     caught: Result<Result<R, E>, Caught>,
     on_error: impl FnOnce(&E) -> R,
@@ -251,7 +256,8 @@ where
     unsafe { unusual::<P, U, O, R>(body, user_data, on_error, fallback, site, filter) }
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
     body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
     user_data: *mut c_void,
@@ -347,7 +353,8 @@ fn refuse_null<U>(site: &'static Site) -> ! {
 /// A value of `F` has been constructed: the trampoline is reachable only
 /// through a holder of one.
 #[doc(hidden)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub unsafe fn call_slotless<
     P: Policy,
     F: crate::closure_bounds::NoCaptures,
