@@ -3,8 +3,8 @@
 # workspace (tests/NAME/, so that `cargo test --workspace` needs no such
 # library): installs PACKAGE (and valgrind, jq) if missing, runs the crate's
 # test binary TEST, then runs the same binary under valgrind memcheck: zero
-# errors and zero definite leaks, or it fails. Called by test-libpng.sh and
-# test-expat.sh.
+# errors and zero definite leaks, or it fails. Called by test-libpng.sh,
+# test-expat.sh and test-libarchive.sh.
 #
 #   scripts/system-lib-suite.sh NAME PACKAGE HEADER TEST [test binary args...]
 set -euo pipefail
