@@ -1674,6 +1674,12 @@ pub(crate) fn entry_options(
             if entry.params.iter().any(|p| !p.user_data.is_empty()) {
                 defaults.user_data = None;
             }
+            // The set's `on_error = EXPR` (its own, or its preset's) serves
+            // the entries that declare a `Result`: the others never fail
+            // with an `Err`.
+            if !split_output(&entry.output).is_result {
+                defaults.on_error = None;
+            }
             // The set's `preset = unsafe(path)`: its promises are each
             // entry's (`or` keeps an item's own use only, so that a
             // preset's options cannot name a use of their own).
@@ -1709,7 +1715,6 @@ fn check_set<'a>(
         ("fn_type", options.fn_type.as_ref().map(|g| g.key)),
         ("in_impl", options.in_impl.as_ref().map(|g| g.key)),
         ("error", options.error.as_ref().map(|g| g.key)),
-        ("on_error", options.on_error.as_ref().map(|g| g.key)),
         ("on_continue", options.on_continue.as_ref().map(|g| g.key)),
         ("on_break", options.on_break.as_ref().map(|g| g.key)),
     ] {
@@ -1733,6 +1738,21 @@ fn check_set<'a>(
             "`on_panic = resume` cannot be used with `sync`: the entry points may run on several \
              threads at once, where no `resume_panics` guard can carry the panic back",
         );
+    }
+    if let Some(given) = &options.on_error {
+        if !item
+            .entries
+            .iter()
+            .any(|entry| split_output(&entry.output).is_result)
+        {
+            errors.error(
+                given.key,
+                "`on_error` on a set gives C a value when one of its entry points fails with \
+                 `Err(e)`, but none of them declares a `Result`: declare `-> Result<R, E>` on \
+                 those that can fail (C receives the `R`), or remove `on_error` (the macro knows \
+                 a `Result` by its name: write `Result<R, E>` in place of an alias)",
+            );
+        }
     }
     refuse_repeated(&item.attrs, errors);
     if let Some(span) = item.unsafety {

@@ -1208,3 +1208,196 @@ fn into_a_mut_borrow_overlapping_another_is_refused_for_a_method() {
         "the first call's total: the four `u16`s of `2u64`"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 8. `on_error` on the set (or in its preset): for the entries that return
+//    a `Result`
+// ---------------------------------------------------------------------------
+
+/// A client API as libarchive shapes one: each callback receives the
+/// library's handle `ctx` first, a failing one records its error there
+/// and returns -30 (`ARCHIVE_FATAL`).
+struct ClientCtx {
+    error: RefCell<Option<String>>,
+}
+
+/// Records `message` on the context and gives C the failure status.
+///
+/// # Safety
+/// `ctx` points at a live `ClientCtx`.
+unsafe fn record_failure(ctx: *const ClientCtx, message: String) -> c_int {
+    // SAFETY: the caller's promise.
+    unsafe { *(*ctx).error.borrow_mut() = Some(message) };
+    -30
+}
+
+#[derive(Debug, PartialEq)]
+struct ClientError(&'static str);
+
+/// `on_error` once for the set: `open` and `read` fail with `Err` and get
+/// it; `close` returns no `Result` and is left alone; `skip` names its own.
+#[callback(
+    // SAFETY: every entry receives the live context first.
+    on_error = unsafe { record_failure(ctx, e.0.to_string()) }
+)]
+trait Client {
+    unsafe extern "C" fn open(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+    ) -> Result<c_int, ClientError>;
+    unsafe extern "C" fn read(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, ClientError>;
+    #[callback(on_error = -1)]
+    unsafe extern "C" fn skip(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, ClientError>;
+    unsafe extern "C" fn close(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+    ) -> c_int;
+}
+
+struct ClientState {
+    closes: u32,
+}
+
+impl Client for ClientState {
+    fn open(&mut self, _ctx: *const ClientCtx) -> Result<c_int, ClientError> {
+        Ok(0)
+    }
+    fn read(&mut self, _ctx: *const ClientCtx, n: c_int) -> Result<c_int, ClientError> {
+        if n < 0 {
+            Err(ClientError("short read"))
+        } else {
+            Ok(n)
+        }
+    }
+    fn skip(&mut self, _ctx: *const ClientCtx, n: c_int) -> Result<c_int, ClientError> {
+        if n < 0 {
+            Err(ClientError("cannot skip back"))
+        } else {
+            Ok(n)
+        }
+    }
+    fn close(&mut self, _ctx: *const ClientCtx) -> c_int {
+        self.closes += 1;
+        0
+    }
+}
+
+#[test]
+fn the_set_s_on_error_serves_the_entries_that_return_a_result() {
+    let ctx = ClientCtx {
+        error: RefCell::new(None),
+    };
+    let ctx_ptr: *const ClientCtx = &ctx;
+    let (result, state) = ClientState { closes: 0 }.try_scope(|ud| {
+        // SAFETY: `ud` is the scoped state and `ctx_ptr` a live context,
+        // for these calls.
+        unsafe {
+            assert_eq!(ClientState::OPEN(ctx_ptr, ud), 0);
+            assert_eq!(ClientState::READ(ctx_ptr, ud, 7), 7);
+            assert_eq!(ClientState::CLOSE(ctx_ptr, ud), 0);
+            assert_eq!(
+                ClientState::READ(ctx_ptr, ud, -1),
+                -30,
+                "the set's on_error"
+            );
+        }
+        Ok::<_, ClientError>(())
+    });
+    assert_eq!(result, Err(ClientError("short read")));
+    assert_eq!(ctx.error.borrow().as_deref(), Some("short read"));
+    assert_eq!(state.closes, 1);
+
+    // An entry's own `on_error` wins over the set's.
+    let ctx = ClientCtx {
+        error: RefCell::new(None),
+    };
+    let ctx_ptr: *const ClientCtx = &ctx;
+    let (result, _) = ClientState { closes: 0 }.try_scope(|ud| {
+        // SAFETY: as above.
+        assert_eq!(unsafe { ClientState::SKIP(ctx_ptr, ud, -2) }, -1);
+        Ok::<_, ClientError>(())
+    });
+    assert_eq!(result, Err(ClientError("cannot skip back")));
+    assert_eq!(*ctx.error.borrow(), None, "the entry's own on_error ran");
+}
+
+ffi_callback::preset! {
+    /// A binding's convention for its client callbacks: an `Err` is
+    /// recorded on the context, a panic gives C -30 too.
+    client_convention = (
+        fallback = -30,
+        // SAFETY: the callbacks using it receive the live context first.
+        on_error = unsafe { record_failure(ctx, format!("client: {}", e.0)) },
+    );
+}
+
+/// The same through a preset, which a set takes on the trait.
+#[callback(preset = unsafe(client_convention))]
+trait PresetClient {
+    unsafe extern "C" fn read(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, ClientError>;
+    unsafe extern "C" fn close(
+        &mut self,
+        ctx: *const ClientCtx,
+        #[user_data] ud: *mut c_void,
+    ) -> c_int;
+}
+
+/// A state of its own: a type implementing two sets would need the
+/// qualified `<T as ClientExt>::scope` for every call.
+struct PresetState {
+    closes: u32,
+}
+
+impl PresetClient for PresetState {
+    fn read(&mut self, _ctx: *const ClientCtx, n: c_int) -> Result<c_int, ClientError> {
+        if n < 0 {
+            Err(ClientError("short read"))
+        } else {
+            Ok(n)
+        }
+    }
+    fn close(&mut self, _ctx: *const ClientCtx) -> c_int {
+        self.closes += 1;
+        0
+    }
+}
+
+#[test]
+fn a_preset_with_on_error_serves_a_set() {
+    let ctx = ClientCtx {
+        error: RefCell::new(None),
+    };
+    let ctx_ptr: *const ClientCtx = &ctx;
+    let (result, state) = PresetState { closes: 0 }.try_scope(|ud| {
+        // SAFETY: `ud` is the scoped state and `ctx_ptr` a live context.
+        unsafe {
+            assert_eq!(PresetState::READ(ctx_ptr, ud, -1), -30);
+            assert_eq!(
+                PresetState::CLOSE(ctx_ptr, ud),
+                -30,
+                "poisoned: the preset's fallback"
+            );
+        }
+        Ok::<_, ClientError>(())
+    });
+    assert_eq!(result, Err(ClientError("short read")));
+    assert_eq!(ctx.error.borrow().as_deref(), Some("client: short read"));
+    assert_eq!(state.closes, 0, "no user code ran while the error was kept");
+}

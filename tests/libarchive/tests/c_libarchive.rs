@@ -308,12 +308,13 @@ ffi_callback::preset! {
     /// libarchive's client callbacks (`struct archive *` first, the
     /// client data second): after a panic or a refusal, the failure is
     /// recorded with `archive_set_error`, and libarchive gets
-    /// `ARCHIVE_FATAL` (-1 for a size). (`on_error`, the same for an
-    /// `Err`, cannot be in it: a set takes a preset on the trait only, and
-    /// `on_error` on its entries only.)
+    /// `ARCHIVE_FATAL` (-1 for a size); the same for an `Err` of the
+    /// entries that return a `Result`, with the error's own message.
     archive_client = (
         // SAFETY: libarchive passes the live archive that calls.
         fallback = unsafe { fail(archive, EIO, "a client callback panicked") },
+        // SAFETY: as for `fallback`.
+        on_error = unsafe { fail_io(archive, e) },
     );
 }
 
@@ -322,8 +323,6 @@ ffi_callback::preset! {
 #[callback(preset = unsafe(archive_client))]
 trait ReadClient {
     /// `archive_open_callback`.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn open(
         &mut self,
         archive: *mut Archive,
@@ -332,8 +331,6 @@ trait ReadClient {
 
     /// `archive_read_callback`: the next block, through `*buffer`, which
     /// must stay valid until the next call: the state's own buffer.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn read(
         &mut self,
         archive: *mut Archive,
@@ -342,8 +339,6 @@ trait ReadClient {
     ) -> Result<isize, io::Error>;
 
     /// `archive_skip_callback`: how much was skipped (maybe less).
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn skip(
         &mut self,
         archive: *mut Archive,
@@ -352,8 +347,6 @@ trait ReadClient {
     ) -> Result<i64, io::Error>;
 
     /// `archive_seek_callback`: the new position.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn seek(
         &mut self,
         archive: *mut Archive,
@@ -687,8 +680,6 @@ trait WriteClient {
     ) -> c_int;
 
     /// `archive_write_callback`: bytes written, -1 on error.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn write(
         &mut self,
         archive: *mut Archive,
@@ -698,8 +689,6 @@ trait WriteClient {
     ) -> Result<isize, io::Error>;
 
     /// `archive_close_callback`: flushes the sink.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn close(
         &mut self,
         archive: *mut Archive,
@@ -1151,8 +1140,6 @@ fn a_panic_in_the_read_callback_fails_the_header_and_is_resumed() {
 #[callback(preset = unsafe(archive_client))]
 trait OwnedReadClient {
     /// `archive_open_callback`.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn open(
         &mut self,
         archive: *mut Archive,
@@ -1160,8 +1147,6 @@ trait OwnedReadClient {
     ) -> Result<c_int, io::Error>;
 
     /// `archive_read_callback`.
-    // SAFETY: libarchive passes the live archive that calls.
-    #[callback(on_error = unsafe { fail_io(archive, e) })]
     unsafe extern "C" fn read(
         &mut self,
         archive: *mut Archive,
@@ -1534,8 +1519,8 @@ fn an_io_error_in_the_write_callback_fails_the_data_and_comes_back_typed() {
         }
         other => panic!("expected the write's io::Error, got {other:?}"),
     }
-    // SAFETY: a live archive.
     assert_eq!(
+        // SAFETY: a live archive.
         unsafe { error_string(a) },
         "disk full",
         "on_error told libarchive"
