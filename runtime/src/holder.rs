@@ -343,16 +343,14 @@ impl<F, T: Threading> Holder<F, T> {
     {
         let ptr = user_data.into_ptr();
         if ptr.is_null() {
-            refuse_call::<P>(site, Refusal::Null);
-            return fallback_or_abort(site, fallback);
+            return refused::<P, R, _>(site, Refusal::Null, fallback);
         }
         // SAFETY: by the caller's promise `ptr` points at a live holder;
         // only its `Cell`, atomic and `UnsafeCell` parts are written through
         // the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
-            refuse_foreign_call::<P>(site);
-            return fallback_or_abort(site, fallback);
+            return refused_foreign_call::<P, R, _>(site, fallback);
         }
         if !holder.header.word.try_enter_exclusive() {
             // SAFETY: forwarded.
@@ -401,14 +399,12 @@ impl<F, T: Threading> Holder<F, T> {
     {
         let ptr = user_data.into_ptr();
         if ptr.is_null() {
-            refuse_call::<P>(site, Refusal::Null);
-            return fallback_or_abort(site, fallback);
+            return refused::<P, R, _>(site, Refusal::Null, fallback);
         }
         // SAFETY: as in `call_mut`.
         let holder = unsafe { &*ptr.cast::<Self>() };
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
-            refuse_foreign_call::<P>(site);
-            return fallback_or_abort(site, fallback);
+            return refused_foreign_call::<P, R, _>(site, fallback);
         }
         if !holder.header.word.try_enter_shared() {
             // SAFETY: forwarded.
@@ -778,7 +774,7 @@ unsafe fn run_entered<
         Err(Caught) => {
             // SAFETY: forwarded.
             unsafe { panicked::<P, T, EXCLUSIVE>(ptr, site) };
-            return fallback_or_abort(site, fallback);
+            return fallback_caught(site, fallback);
         }
     };
     // SAFETY: entered and not left, so alive; a place, not a reference:
@@ -1407,6 +1403,53 @@ fn foreign_call_refusal(site: &'static Site) -> crate::panic::Payload {
     }
 }
 
+/// A call refused before it entered (null user data): the refusal under
+/// `P` (raised to the caller by an unwinding policy), then the fallback, in
+/// one cold nounwind call, which the trampoline reaches by a tail call (a
+/// call that may unwind, or two calls, would keep a register saved on its
+/// fast path too).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn refused<P: Policy, R, F: FnOnce() -> R>(site: &'static Site, why: Refusal, fallback: F) -> R {
+    if P::UNWINDS {
+        refusal(site, why);
+    }
+    refused_nounwind::<P, R, F>(site, why, fallback)
+}
+
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refused_nounwind<P: Policy, R, F: FnOnce() -> R>(
+    site: &'static Site,
+    why: Refusal,
+    fallback: F,
+) -> R {
+    refuse_call::<P>(site, why);
+    fallback_caught(site, fallback)
+}
+
+/// [`refused`] for a call on a foreign thread.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn refused_foreign_call<P: Policy, R, F: FnOnce() -> R>(site: &'static Site, fallback: F) -> R {
+    if P::UNWINDS {
+        refusal(site, Refusal::ForeignThread);
+    }
+    refused_foreign_call_nounwind::<P, R, F>(site, fallback)
+}
+
+#[cold]
+#[inline(never)]
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+extern "C" fn refused_foreign_call_nounwind<P: Policy, R, F: FnOnce() -> R>(
+    site: &'static Site,
+    fallback: F,
+) -> R {
+    refuse_foreign_call::<P>(site);
+    fallback_caught(site, fallback)
+}
+
 /// Refuses a call under the policy (which may abort, or let the refusal
 /// unwind); C then gets the fallback.
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -1655,45 +1698,20 @@ pub fn value_or<R>(
 ) -> R {
     match result {
         Ok(value) => value,
-        Err(Failed) => fallback_or_abort(site, fallback),
+        Err(Failed) => fallback_caught(site, fallback),
     }
 }
 
 /// The fallback, computed by the user's `fallback = EXPR`; a panic there
 /// cannot unwind into C and has no value to give it, so the process aborts
-/// naming the callback. A drop guard and not `catch_unwind`, for the
-/// trampolines' own frames: a catch inlined there costs their fast path two
-/// instructions ((h) 13 to 15, measured), a guard is one cleanup, gone
-/// wherever the fallback cannot panic (the default ones). The cold
-/// `extern "C"` fns that compute a fallback use [`fallback_caught`].
-#[cfg_attr(not(debug_assertions), inline(always))]
-#[cfg_attr(debug_assertions, inline)]
-pub(crate) fn fallback_or_abort<R>(site: &'static Site, fallback: impl FnOnce() -> R) -> R {
-    let guard = AbortIfFallbackPanics(site);
-    let value = fallback();
-    std::mem::forget(guard);
-    value
-}
-
-/// Aborts, naming the callback, when dropped: only while a fallback
-/// unwinds (the panic hook has printed its message just before).
-struct AbortIfFallbackPanics(&'static Site);
-
-impl Drop for AbortIfFallbackPanics {
-    #[cold]
-    #[inline(never)]
-    fn drop(&mut self) {
-        report::abort_in_fallback(self.0)
-    }
-}
-
-/// [`fallback_or_abort`] for the runtime's cold `extern "C"` fns (a refused
-/// borrow, a failed entry, a kept error): a catch, since a drop guard's
-/// cleanup runs only when the unwinder finds a handler further up, and in
-/// those it found none ("failed to initiate panic", and no word about the
-/// callback). Out of line: one instance per fallback type, a fn pointer for
-/// every default fallback and every `fallback = EXPR` that reads no
-/// parameter.
+/// naming the callback. A catch, out of line: a drop guard's cleanup runs
+/// only when the unwinder finds a handler further up, and inlined into a
+/// trampoline or a cold `extern "C"` fn (nounwind) of an optimised build it
+/// found none ("failed to initiate panic", and no word about the callback;
+/// scripts/test-optimized.sh). Reached by a call that ends the trampoline's
+/// slow paths, so its fast path pays nothing for it. One instance per
+/// fallback type: a fn pointer for every default fallback and every
+/// `fallback = EXPR` that reads no parameter.
 #[cold]
 #[inline(never)]
 pub(crate) fn fallback_caught<R, F: FnOnce() -> R>(site: &'static Site, fallback: F) -> R {

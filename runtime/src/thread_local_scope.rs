@@ -32,7 +32,7 @@ use std::marker::PhantomData;
 use std::panic::catch_unwind;
 use std::thread::LocalKey;
 
-use crate::holder::{Holder, fallback_or_abort};
+use crate::holder::{Holder, fallback_caught};
 use crate::panic::{Site, guarded, refuse};
 use crate::policy::Policy;
 use crate::report;
@@ -309,7 +309,7 @@ pub unsafe fn call_ref<P: Policy, F, A, O: CallbackReturn<R>, R>(
 ///
 /// The report (or the abort) is a cold call that cannot unwind; the
 /// fallback is computed here, in the type's function, where a panic of
-/// `fallback = EXPR` reaches [`fallback_or_abort`]'s catch and its abort
+/// `fallback = EXPR` reaches [`fallback_caught`]'s catch and its abort
 /// names the callback.
 #[doc(hidden)]
 #[inline(always)]
@@ -321,7 +321,7 @@ pub fn refuse_unparked<P: Policy, R>(site: &'static Site, fallback: impl FnOnce(
         refuse_unparked_aborting(site);
     }
     refuse_unparked_reporting(site);
-    fallback_or_abort(site, fallback)
+    fallback_caught(site, fallback)
 }
 
 #[cold]

@@ -5,7 +5,7 @@
 use std::any::type_name;
 use std::ffi::c_void;
 
-use crate::holder::{fallback_caught, fallback_or_abort};
+use crate::holder::fallback_caught;
 use crate::panic::{PoisonFilter, Site, fail, refuse, thread_poisoned};
 use crate::policy::{Caught, Policy};
 use crate::reentry;
@@ -68,7 +68,7 @@ pub unsafe fn call_fn<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
             refuse_null_aborting::<P, U>(site);
         }
         refuse_null_nounwind::<P, U>(site);
-        return fallback_or_abort(site, fallback);
+        return fallback_caught(site, fallback);
     }
     // SAFETY: forwarded from the caller; not null if `U` needs it.
     unsafe { run_caught::<P, U, O, R>(body, user_data, on_error, fallback, site) }
@@ -109,7 +109,7 @@ where
             };
             let _ = P::catch(site, drop_owned);
         }
-        return fallback_or_abort(site, fallback);
+        return fallback_caught(site, fallback);
     }
     let run = || {
         let user_data = fetch().into_user_data_ptr();
@@ -190,7 +190,7 @@ fn finish<P: Policy, E: 'static, R>(
             }
             failed_nounwind::<P, E, R, _, _>(site, error, on_error, fallback)
         }
-        Err(Caught) => fallback_or_abort(site, fallback),
+        Err(Caught) => fallback_caught(site, fallback),
     }
 }
 

@@ -29,6 +29,7 @@ fn child() {
         "send_type_on_pthread" => send_type_on_pthread(),
         "refusal_under_abort" => refusal_under_abort(),
         "panicking_fallback" => panicking_fallback(),
+        "panicking_fallback_resume_first_call" => panicking_fallback_resume_first_call(),
         "error_without_guard" => error_without_guard(),
         "panicking_fallback_type" => panicking_fallback_type(),
         "panicking_fallback_unwind_abi" => panicking_fallback_unwind_abi(),
@@ -94,6 +95,11 @@ fn spawn_child(scenario: &str) -> (std::process::ExitStatus, String) {
 
 fn assert_mentions(stderr: &str, needles: &[&str]) {
     for needle in needles {
+        // The needles name this file as the workspace's build does; the
+        // optimised build (tests/optimized) compiles it from elsewhere,
+        // where `file!()` differs.
+        #[allow(clippy::no_effect_replace)]
+        let needle = &needle.replace("tests/tests/abort.rs", file!());
         assert!(
             stderr.contains(needle),
             "stderr should mention {needle:?}; it is:\n{stderr}"
@@ -294,6 +300,45 @@ fn a_panicking_fallback_expression_aborts_naming_the_callback() {
             "no fallback order either",
             // ... which has nowhere to go.
             "the `fallback = ..` expression of the callback `abort::compare_or_give_up` (tests/tests/abort.rs:",
+            "a panic cannot unwind into C; aborting",
+        ],
+    );
+}
+
+/// The same under the default `on_panic = resume`, on the fn's first call:
+/// that call runs the body on the cold path (it joins the fn's poison
+/// filter), inside a nounwind fn of the runtime, where the fallback's panic
+/// must be caught rather than met by a drop guard (in an optimised build,
+/// the guard's cleanup was inlined into that nounwind frame and never ran:
+/// "failed to initiate panic", no word of the callback). CI runs this file
+/// in an optimised build too (scripts/test-optimized.sh).
+#[callback(fallback = no_order_known())]
+extern "C" fn compare_or_give_up_resume(
+    _a: *const c_void,
+    _b: *const c_void,
+    #[user_data] calls: &mut usize,
+) -> c_int {
+    *calls += 1;
+    panic!("comparator exploded on its first call");
+}
+
+fn panicking_fallback_resume_first_call() {
+    let mut calls = 0usize;
+    ffi_callback::resume_panics(|| {
+        sort_with(compare_or_give_up_resume, user_data(&mut calls));
+    });
+}
+
+#[test]
+fn a_panicking_fallback_on_the_first_call_of_a_resume_fn_aborts_naming_the_callback() {
+    let stderr = run_child("panicking_fallback_resume_first_call");
+    assert_mentions(
+        &stderr,
+        &[
+            "comparator exploded on its first call",
+            "no fallback order either",
+            "the `fallback = ..` expression of the callback `abort::compare_or_give_up_resume` \
+             (tests/tests/abort.rs:",
             "a panic cannot unwind into C; aborting",
         ],
     );
