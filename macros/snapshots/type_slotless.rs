@@ -71,10 +71,11 @@ impl<F> Compare<F> {
                 >(
                     move |__ffi_closure: F| {
                         ::ffi_callback::__private::shared_across_threads::<&u32>();
+                        let __ffi_conv0 = ::ffi_callback::__private::IntoParam::<
+                            Elem,
+                        >::into_param(a, &__FFI_CALLBACK_SITE, "`a`");
                         __ffi_closure(
-                            ::ffi_callback::__private::IntoParam::<
-                                Elem,
-                            >::into_param(a, &__FFI_CALLBACK_SITE, "`a`"),
+                            __ffi_conv0,
                             ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                         )
                     },
@@ -224,12 +225,15 @@ impl<F> Compare<F> {
                     holder,
                     &__FFI_CALLBACK_SITE,
                     (a, b),
-                    |f: &mut F, (a, b)| f(
-                        ::ffi_callback::__private::IntoParam::<
+                    |f: &mut F, (a, b)| {
+                        let __ffi_conv0 = ::ffi_callback::__private::IntoParam::<
                             Elem,
-                        >::into_param(a, &__FFI_CALLBACK_SITE, "`a`"),
-                        ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
-                    ),
+                        >::into_param(a, &__FFI_CALLBACK_SITE, "`a`");
+                        f(
+                            __ffi_conv0,
+                            ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
+                        )
+                    },
                     ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
                     |(a, b), ud| __ffi_call::<F, O>(a, b, ud),

@@ -304,6 +304,8 @@ pub(crate) fn converted_args(
                 })
         })
         .collect();
+    let any_borrowed =
+        received().any(|(_, (_, c))| c.as_ref().is_some_and(|c| c.borrowed || c.len.is_some()));
     let args = received()
         .map(|(index, (name, conversion))| {
             let Some(Conversion {
@@ -347,12 +349,36 @@ pub(crate) fn converted_args(
                 } else {
                     quote_spanned!(span=> #borrow::<#target>::borrow(#arg))
                 }
+            } else if any_borrowed {
+                // Converted before the lengths, the overlap checks and the
+                // borrows: a `TryFrom` is user code, which must not run
+                // while a borrow of C's memory is live, nor between a check
+                // and the borrow it vouches for.
+                let converted = converted_var(index);
+                quote!(#converted)
             } else {
                 quote_spanned!(span=> #private::IntoParam::<#target>::into_param(#arg, #site, #label))
             }
         })
         .collect();
-    (quote!(#plain #lens #overlaps), args)
+    let conversions: TokenStream = received()
+        .filter(|_| any_borrowed)
+        .filter_map(|(index, (name, conversion))| {
+            let Conversion { target, label, borrowed: false, len: None, .. } = conversion.as_ref()? else {
+                return None;
+            };
+            let span = first_span(target);
+            let arg = located(name, target);
+            let converted = converted_var(index);
+            Some(quote_spanned!(span=> let #converted = #private::IntoParam::<#target>::into_param(#arg, #site, #label);))
+        })
+        .collect();
+    (quote!(#plain #conversions #lens #overlaps), args)
+}
+
+/// The variable holding a converted (`TryFrom`) parameter, inside the call.
+fn converted_var(index: usize) -> Ident {
+    format_ident!("__ffi_conv{}", index, span = Span::mixed_site())
 }
 
 /// `callee(args)`, after `prelude` (from [`converted_args`]) where there

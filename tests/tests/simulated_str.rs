@@ -586,3 +586,97 @@ fn bytes_changed_after_the_check_are_refused_as_they_are_borrowed() {
         message(&*payload)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Conversions (`TryFrom`, user code) run before any check and borrow
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// "abc" and its NUL, which the conversions below write to.
+    static SPOILED_TEXT: [Cell<u8>; 4] = [b'a', b'b', b'c', 0].map(Cell::new);
+    /// "abc", its NUL, then a 4-byte buffer "WXYZ" and a NUL.
+    static TEXT_THEN_BUFFER: [Cell<u8>; 9] =
+        [b'a', b'b', b'c', 0, b'W', b'X', b'Y', b'Z', 0].map(Cell::new);
+}
+
+/// Converting the C int (`#[into]` takes any `TryFrom`, so `From` too)
+/// writes a UTF-8 lead byte into the string's third
+/// byte (C's memory, reached by safe code through a `Cell`).
+#[derive(Debug)]
+struct Spoil;
+
+impl From<c_int> for Spoil {
+    fn from(_: c_int) -> Self {
+        SPOILED_TEXT.with(|text| text[2].set(0xF0));
+        Spoil
+    }
+}
+
+/// Converting the C int turns the string's NUL into a letter: the string
+/// then runs into the buffer after it.
+#[derive(Debug)]
+struct Unterminate;
+
+impl From<c_int> for Unterminate {
+    fn from(_: c_int) -> Self {
+        TEXT_THEN_BUFFER.with(|bytes| bytes[3].set(b'd'));
+        Unterminate
+    }
+}
+
+#[callback]
+type StrThenConverted = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(&str)] s: *const c_char,
+    #[into(Spoil)] n: c_int,
+) -> c_int;
+
+#[callback]
+type ConvertedThenStrAndBuffer = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[into(Unterminate)] n: c_int,
+    #[into(&str)] s: *const c_char,
+    #[into(&mut [u8], len = 4)] buf: *mut u8,
+) -> c_int;
+
+/// audit 17: the `&str` was checked and borrowed before the later
+/// parameter's `TryFrom` ran, which made it invalid UTF-8 under the borrow.
+#[test]
+fn a_later_parameter_s_conversion_runs_before_a_str_is_checked() {
+    let text: *const c_char = SPOILED_TEXT.with(|text| text.as_ptr().cast());
+    let payload = panic_payload(|| {
+        StrThenConverted::scope(
+            |s: &str, _: Spoil| s.chars().count() as c_int,
+            // SAFETY: a NUL-terminated string, alive for the call.
+            |f, ud| unsafe { f(ud, text, 1) },
+        )
+    });
+    assert!(
+        message(&*payload).contains("its parameter `s` is not UTF-8"),
+        "{}",
+        message(&*payload)
+    );
+}
+
+/// audit 17: the overlap check ran before an earlier parameter's `TryFrom`,
+/// which grew the `&str` over the `&mut [u8]` it had found disjoint.
+#[test]
+fn an_earlier_parameter_s_conversion_runs_before_the_overlap_check() {
+    let base: *mut u8 = TEXT_THEN_BUFFER.with(|bytes| bytes.as_ptr().cast_mut().cast());
+    let payload = panic_payload(|| {
+        ConvertedThenStrAndBuffer::scope(
+            |_: Unterminate, s: &str, buf: &mut [u8]| {
+                buf[0] = b'Q';
+                s.len() as c_int
+            },
+            // SAFETY: a NUL-terminated string and, after it, a 4-byte
+            // buffer, alive for the call.
+            |f, ud| unsafe { f(ud, 1, base.cast_const().cast(), base.add(4)) },
+        )
+    });
+    assert!(
+        message(&*payload).contains("its parameters `buf` and `s` overlap"),
+        "{}",
+        message(&*payload)
+    );
+}
