@@ -955,7 +955,7 @@ pub(crate) fn refuse_under<P: Policy>(
 }
 
 /// Whether this thread's innermost guard keeps a panic.
-fn guard_keeps_panic() -> bool {
+pub(crate) fn guard_keeps_panic() -> bool {
     let guard = THREAD.with(|t| t.guard.get());
     // SAFETY: a non-null guard pointer points at the `Guard` of a guard
     // call still running on this thread: `with_guard` unlinks it before

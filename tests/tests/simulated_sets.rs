@@ -2197,3 +2197,107 @@ fn expressions_read_the_c_parameters_they_name() {
     assert_eq!(received.get(), (4, -22));
     assert_eq!(checked, Err(-20));
 }
+
+// ---------------------------------------------------------------------------
+// A lent state that owns the C object calling it, after a panic
+// ---------------------------------------------------------------------------
+
+/// A libarchive-shaped client: `archive_read_free` calls the close entry.
+#[callback]
+trait ArchiveClient {
+    unsafe extern "C" fn read(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+    unsafe extern "C" fn close(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+/// Stands in for `struct archive`: the client data and callbacks it keeps.
+struct FakeArchive {
+    ud: *mut c_void,
+    read: Option<ArchiveClientReadFn>,
+    close: Option<ArchiveClientCloseFn>,
+    /// What the close callback returned (the fallback if refused).
+    closed: Rc<Cell<Option<c_int>>>,
+}
+
+/// `archive_read_free`: an opened archive is closed through its callback.
+///
+/// # Safety
+/// `archive` came from `Box::into_raw`, and its client data is what its
+/// callbacks expect (or freed, then refused by the holder's state word).
+unsafe fn fake_archive_free(archive: *mut FakeArchive) {
+    // SAFETY: the caller's promise.
+    let archive = unsafe { Box::from_raw(archive) };
+    if let Some(close) = archive.close {
+        // SAFETY: the caller's promise.
+        archive.closed.set(Some(unsafe { close(archive.ud) }));
+    }
+}
+
+/// The binding's reader: it owns the archive and frees it when dropped.
+struct ArchiveReader {
+    archive: *mut FakeArchive,
+    closes: Rc<Cell<u32>>,
+    drops: Rc<Cell<u32>>,
+}
+
+impl Drop for ArchiveReader {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+        // SAFETY: the reader's own archive, freed once.
+        unsafe { fake_archive_free(self.archive) }
+    }
+}
+
+impl ArchiveClient for ArchiveReader {
+    fn read(&mut self) -> c_int {
+        panic!("a read failed");
+    }
+    fn close(&mut self) -> c_int {
+        self.closes.set(self.closes.get() + 1);
+        0
+    }
+}
+
+/// audit 17: when an entry panicked, `scope`'s guard re-raises the panic as
+/// `scope` returns; the state handed back was then dropped by that unwind,
+/// after its holder was gone, and a `Drop` that frees the C object (which
+/// calls the close entry) reached a dangling holder. Now the state is
+/// dropped in its holder, where that call is refused like one after a
+/// destroy (under Miri: no use after free).
+#[test]
+fn a_lent_state_whose_drop_calls_back_is_dropped_in_its_holder_after_a_panic() {
+    let (closes, drops, closed) = (Rc::default(), Rc::default(), Rc::default());
+    let archive = Box::into_raw(Box::new(FakeArchive {
+        ud: ptr::null_mut(),
+        read: None,
+        close: None,
+        closed: Rc::clone(&closed),
+    }));
+    let reader = ArchiveReader {
+        archive,
+        closes: Rc::clone(&closes),
+        drops: Rc::clone(&drops),
+    };
+    let (payload, raised) = panics_during(|| {
+        panic_payload(|| {
+            reader.scope(|ud| {
+                // SAFETY: `archive` is alive (the reader owns it) and `ud`
+                // is the lent state, as its callbacks expect.
+                unsafe {
+                    (*archive).ud = ud;
+                    (*archive).read = Some(ArchiveReader::READ);
+                    (*archive).close = Some(ArchiveReader::CLOSE);
+                    ArchiveReader::READ(ud)
+                }
+            })
+        })
+    });
+    assert_eq!(message(&*payload), "a read failed");
+    assert_eq!(drops.get(), 1, "dropped once, by the scope");
+    assert_eq!(closes.get(), 0, "the close from its Drop ran no user code");
+    assert_eq!(closed.get(), Some(0), "C got the close entry's fallback");
+    assert_eq!(
+        raised,
+        ["a read failed"],
+        "the close's refusal is quiet: the guard already keeps a panic"
+    );
+}
