@@ -216,12 +216,12 @@ pub trait CookieIoExt: CookieIo {
     /// [`scope`](Self::scope) with `call` under
     /// `ffi_callback::try_resume`: also returns the first `Err` an
     /// entry point returned, typed, and the state either way.
-    fn try_scope<T, E: 'static>(
+    fn try_scope<T>(
         self,
         call: impl ::ffi_callback::__private::FnOnce(
             *mut ::ffi_callback::__private::core::ffi::c_void,
         ) -> T,
-    ) -> (::ffi_callback::__private::core::result::Result<T, E>, Self) {
+    ) -> (::ffi_callback::__private::core::result::Result<T, std::io::Error>, Self) {
         <Self as CookieIoExt>::scope(
             self,
             move |user_data| ::ffi_callback::try_resume(move || call(user_data)),

@@ -133,6 +133,35 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             clippy::needless_pass_by_value
         )]
     };
+    // `try_scope` receives the entries' error type when they name one
+    // (a guard of another type would let their errors pass, dropped); the
+    // caller picks it among several.
+    let try_scope = match model.error_type() {
+        Some(error) => quote! {
+            /// [`scope`](Self::scope) with `call` under
+            /// `ffi_callback::try_resume`: also returns the first `Err` an
+            /// entry point returned, typed, and the state either way.
+            fn try_scope<#r>(
+                self,
+                call: impl #private::FnOnce(*mut #c_void) -> #r,
+            ) -> (#private::core::result::Result<#r, #error>, Self) {
+                <Self as #ext>::scope(self, move |#user_data| #runtime::try_resume(move || call(#user_data)))
+            }
+        },
+        None => quote! {
+            /// [`scope`](Self::scope) with `call` under
+            /// `ffi_callback::try_resume::<_, E>`: also returns the first
+            /// `Err(E)` an entry point returned, typed, and the state
+            /// either way (the entry points name different error types,
+            /// or none: `E` says which this guard receives).
+            fn try_scope<#r, E: 'static>(
+                self,
+                call: impl #private::FnOnce(*mut #c_void) -> #r,
+            ) -> (#private::core::result::Result<#r, E>, Self) {
+                <Self as #ext>::scope(self, move |#user_data| #runtime::try_resume(move || call(#user_data)))
+            }
+        },
+    };
     let ext_body = quote! {
         #(#entry_points)*
 
@@ -157,15 +186,7 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             unsafe { #private::set::scope::<#threading, #scope_policy, Self, #r>(self, &__FFI_CALLBACK_SITE, call) }
         }
 
-        /// [`scope`](Self::scope) with `call` under
-        /// `ffi_callback::try_resume`: also returns the first `Err` an
-        /// entry point returned, typed, and the state either way.
-        fn try_scope<#r, E: 'static>(
-            self,
-            call: impl #private::FnOnce(*mut #c_void) -> #r,
-        ) -> (#private::core::result::Result<#r, E>, Self) {
-            <Self as #ext>::scope(self, move |#user_data| #runtime::try_resume(move || call(#user_data)))
-        }
+        #try_scope
     };
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
     let blanket = blanket_impl(item, &ext);

@@ -2,7 +2,7 @@
 //! so that the printers only print. One variant per form.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 use syn::{Expr, Ident, LitStr, Type};
 
 use crate::options::OnPanic;
@@ -458,6 +458,23 @@ impl SetModel<'_> {
         self.entries
             .iter()
             .find(|entry| entry.receiver == SetReceiver::Owned)
+    }
+
+    /// The error type of the set's `Result` entries, when they all write
+    /// the same one (as tokens): the only error `try_scope` can receive.
+    /// `None` when no entry returns a `Result`, one names its error through
+    /// an alias (`io::Result<R>`), or they differ.
+    pub(crate) fn error_type(&self) -> Option<&Type> {
+        let mut errors = self
+            .entries
+            .iter()
+            .filter(|entry| entry.output.is_result)
+            .map(|entry| entry.output.error);
+        let first = errors.next()??;
+        let written = first.to_token_stream().to_string();
+        errors
+            .all(|error| error.is_some_and(|e| e.to_token_stream().to_string() == written))
+            .then_some(first)
     }
 }
 

@@ -1233,7 +1233,7 @@ fn try_scope_returns_the_first_err_and_the_state() {
     });
     let s = &watch.stream;
     let mut during = Vec::new();
-    let (result, state) = state.try_scope::<_, FlushError>(|ud| {
+    let (result, state) = state.try_scope(|ud| {
         s.ud.set(ud);
         // SAFETY: the lent state's user data, alive for this call.
         unsafe {
@@ -1247,7 +1247,7 @@ fn try_scope_returns_the_first_err_and_the_state() {
     assert_eq!(during, [-7, -1, -5]);
     assert_eq!(watch.drops.get(), 0, "the state came back");
     // And `Ok` with the call's value when no entry fails.
-    let (result, state) = state.try_scope::<_, FlushError>(|ud| {
+    let (result, state) = state.try_scope(|ud| {
         s.ud.set(ud);
         // SAFETY: as above.
         let got = unsafe { s.read(2) };
