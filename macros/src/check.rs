@@ -736,6 +736,13 @@ fn names_self(item: &CallbackFn) -> bool {
         for marker in &param.user_data {
             marker.slot.to_tokens(&mut signature);
         }
+        // `#[into(&Self)]`, `#[into(&[u8], len = Self::LEN)]`
+        for into in &param.into {
+            into.target.to_tokens(&mut signature);
+            if let Some((_, len)) = &into.len {
+                len.to_tokens(&mut signature);
+            }
+        }
     }
     item.output.to_tokens(&mut signature);
     tokens::mentions(signature, "Self")

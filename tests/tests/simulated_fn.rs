@@ -1886,3 +1886,50 @@ fn into_refusal_goes_to_the_raise_exit() {
         "{raised:?}"
     );
 }
+
+/// A point whose callbacks live in its impl block and name `Self` only in
+/// `#[into(..)]`: `in_impl` is inferred from there too (audit 17).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C)]
+struct Point {
+    x: c_int,
+}
+
+impl Point {
+    const PAIR: usize = 2;
+
+    /// The distance from `other` to the point in the user data.
+    #[callback]
+    extern "C" fn distance(
+        #[into(&Self)] other: *const c_void,
+        #[user_data] me: &mut Point,
+    ) -> c_int {
+        (other.x - me.x).abs()
+    }
+
+    /// The sum of a pair of points' coordinates.
+    #[callback]
+    extern "C" fn pair_sum(
+        #[into(&[Point], len = Self::PAIR)] points: *const Point,
+        #[user_data] calls: &mut u32,
+    ) -> c_int {
+        *calls += 1;
+        points.iter().map(|p| p.x).sum()
+    }
+}
+
+#[test]
+fn callbacks_in_an_impl_naming_self_only_in_into_are_in_impl() {
+    let other = Point { x: 7 };
+    let mut me = Point { x: 3 };
+    // SAFETY: `other` is a live `Point`, `me` the callback's own user data.
+    let got =
+        unsafe { Point::distance((&raw const other).cast(), ffi_callback::user_data(&mut me)) };
+    assert_eq!(got, 4);
+
+    let pair = [Point { x: 1 }, Point { x: 2 }];
+    let mut calls = 0;
+    // SAFETY: two live points, and the callback's own user data.
+    let got = unsafe { Point::pair_sum(pair.as_ptr(), ffi_callback::user_data(&mut calls)) };
+    assert_eq!((got, calls), (3, 1));
+}
