@@ -602,17 +602,19 @@ unsafe impl Threading for AnyThread {
     const DROPS_ON_HOME_ONLY: bool = false;
 }
 
-/// Contracts under which a Rust owner (`Boxed`, `Once`) may move to another
-/// thread with its closure: only where C may call on any thread too (the
-/// state word is atomic). Elsewhere C calls on the home thread, and an owner
-/// dropped on another thread would race with those calls.
+/// Contracts under which a Rust owner (`Boxed`, `Once`, `BoxedSet`) may
+/// move to another thread with its closure or state: only where C may call
+/// on any thread too (the state word is atomic). Elsewhere C calls on the
+/// home thread, and an owner dropped on another thread would race with
+/// those calls.
 #[diagnostic::on_unimplemented(
-    message = "this callback's owner cannot move to another thread: its callback type is not declared `send` or `sync`",
+    message = "this callback's owner cannot move to another thread: its callback type or set is not declared `send` or `sync`",
     label = "C calls it on the thread that made it",
-    note = "a callback type without `send`/`sync` is called by C on the thread that made it, so \
-            the `Boxed`/`Once` (or `new` holder) that owns it stays there too (dropping it \
-            elsewhere would race with those calls); if C may call it on other threads, declare \
-            the type `#[callback(send)]`"
+    note = "a callback type or set without `send`/`sync` is called by C on the thread that made \
+            it, so the `Boxed`/`Once`/`BoxedSet` (or `new` holder) that owns it stays there too \
+            (dropping it elsewhere would race with those calls); if C may call it on other \
+            threads, or its C object moves between threads with its owner (a connection driven \
+            from one thread at a time), declare it `#[callback(send)]`"
 )]
 #[doc(hidden)]
 pub trait OwnerMayMove {}
