@@ -172,13 +172,30 @@ macro_rules! preset {
     };
 }
 
+/// `preset!`'s import of the preset by its name (`$vis use $name;`), so
+/// that it has a path in its module; none for a `#[macro_export]` one,
+/// which is at the crate root already (where the import would clash with
+/// it, E0255).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preset_use {
+    ([$vis:vis $name:ident]) => {
+        #[allow(unused_imports)]
+        $vis use $name;
+    };
+    ([$vis:vis $name:ident] [macro_export] $($rest:tt)*) => {};
+    ([$vis:vis $name:ident] [$($attr:tt)*] $($rest:tt)*) => {
+        $crate::__preset_use! { [$vis $name] $($rest)* }
+    };
+}
+
 /// `preset!`'s body, given a `$` token to write the inner macro's
 /// repetitions with.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __preset_with_dollar {
-    (($d:tt) $(#[$attr:meta])* $vis:vis $name:ident = ($($options:tt)*) $(;)?) => {
-        $(#[$attr])*
+    (($d:tt) $(#[$($attr:tt)*])* $vis:vis $name:ident = ($($options:tt)*) $(;)?) => {
+        $(#[$($attr)*])*
         #[allow(unused_macros)]
         macro_rules! $name {
             ([$d($d args:tt)*] $d($d item:tt)*) => {
@@ -186,8 +203,7 @@ macro_rules! __preset_with_dollar {
                 $d($d item)*
             };
         }
-        #[allow(unused_imports)]
-        $vis use $name;
+        $crate::__preset_use! { [$vis $name] $([$($attr)*])* }
         // The options' `unsafe` tokens, reported under `unsafe_code` here:
         // inside `$name`'s body they are this crate's expansion, which
         // rustc does not lint.

@@ -3,7 +3,9 @@
 //! only C calls `progress`, with user data made for it; `ctx` points at a
 //! live `i32`), the other plainly.
 use ffi_callback::{callback, resume_panics, try_resume};
-use ffi_callback_unsafe_macro::{exported_plain, exported_reads_ctx, exported_safe_fn};
+use ffi_callback_unsafe_macro::{
+    exported_at_root, exported_plain, exported_reads_ctx, exported_safe_fn,
+};
 use std::ffi::{c_int, c_void};
 
 #[callback(preset = unsafe(exported_safe_fn))]
@@ -34,6 +36,12 @@ extern "C" fn plain(n: c_int) -> c_int {
     n
 }
 
+// Exported from the other crate's root.
+#[callback(preset = exported_at_root)]
+extern "C" fn rooted(n: c_int) -> c_int {
+    n
+}
+
 fn main() {
     let cb: extern "C" fn(c_int, *mut c_void) -> c_int = progress;
     let mut seen = Vec::new();
@@ -49,6 +57,7 @@ fn main() {
     });
     assert_eq!((got, result), (42, Err("failed".to_owned())));
     assert_eq!(plain(5), 5);
+    assert_eq!(rooted(4), 4);
     assert_eq!(no_data(1), 2);
     assert_eq!(NoData::scope(|n| n * 3, |f| f(2)), 6);
 }

@@ -13,9 +13,15 @@ macro_rules! read_ptr {
     };
 }
 
-/// Presets exported for other crates, as a binding crate would (in a module:
-/// `preset!` also imports the macro by its name, which `#[macro_export]`
-/// puts at the crate root).
+ffi_callback::preset! {
+    /// A preset exported from the crate root, where `#[macro_export]` puts
+    /// it anyway.
+    #[macro_export]
+    exported_at_root = (fallback = -2);
+}
+
+/// Presets exported for other crates, as a binding crate would, from a
+/// module (`preset!` also imports the macro by its name there).
 pub mod presets {
     ffi_callback::preset! {
         /// A binding's safe fn-pointer types: `unsafe(safe_fn)`.
