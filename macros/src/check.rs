@@ -202,8 +202,8 @@ fn conversions<'a>(
             match (&first.len, is_slice || is_str) {
                 (Some((key, _)), false) => errors.error(
                     *key,
-                    "`len = EXPR` is the length of a borrowed slice: the type is `&[T]` or \
-                     `&mut [T]` (or an `Option` of one)",
+                    "`len = EXPR` is the length of a borrowed slice or string: the type is \
+                     `&[T]`, `&mut [T]` or `&str` (or an `Option` of one)",
                 ),
                 (None, true) if is_slice => errors.spanned(
                     target,

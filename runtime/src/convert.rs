@@ -94,7 +94,8 @@ fn refuse_conversion(site: &'static Site, param: &str, target: &str, error: &dyn
     label = "`{Self}` cannot be borrowed as `{T}`",
     note = "a reference in `#[into(..)]` borrows what a C pointer points at: `&T` or `&CStr` from \
             a `*const` or `*mut` pointer, `&mut T` from a `*mut` one, or an `Option` of one \
-            (`None` for null)"
+            (`None` for null); `&str` is written `&str` (the macro checks its UTF-8 by that \
+            name, not through an alias)"
 )]
 pub unsafe trait BorrowParam<T>: Copy {
     /// What the trampoline checks before the call: not null, unless `T` is
