@@ -746,8 +746,11 @@ unsafe impl<'a, P: BytePointer> BorrowSlice<Option<&'a str>> for P {
             called on other threads, several at once, with the same pointer: a shared borrow (`&T`, `&[T]`) \
             must then be of a `Sync` type (no `Cell`, `Rc` or raw pointer field, nor a \
             reference to one), an `&mut T` of a `Send` type (a raw pointer written as such, \
-            `&*const T`, needs neither; through an alias such as `gpointer` it is checked); or receive the C pointer and borrow it in an `unsafe` block whose \
-            SAFETY comment says why that holds"
+            `&*const T`, needs neither; through an alias such as `gpointer` it is checked); a C \
+            struct that is not `Sync` only for its raw pointer fields (`dl_phdr_info`) can be \
+            borrowed as a `#[repr(transparent)]` newtype of it with `unsafe impl Sync`; or \
+            receive the C pointer and borrow it in an `unsafe` block whose SAFETY comment says \
+            why that holds"
 )]
 pub unsafe trait SharedAcrossThreads {}
 #[allow(unknown_or_malformed_diagnostic_attributes)]

@@ -850,3 +850,33 @@ fn dl_iterate_phdr_passes_info_borrowed_by_into() {
     assert!(names.iter().any(|n| n.contains("libc.so")), "{names:?}");
     assert!(headers >= names.len(), "every object has program headers");
 }
+
+/// `dl_phdr_info` as the fn form borrows it: a `#[callback]` fn may run on
+/// any thread, so what it borrows must be `Sync`, and `dl_phdr_info` is not
+/// (raw pointer fields). A transparent newtype says what is true of it.
+#[repr(transparent)]
+struct PhdrInfo(libc::dl_phdr_info);
+
+// SAFETY: `dl_phdr_info` holds integers and raw pointers only; shared
+// across threads, safe code can read those values, nothing more (reaching
+// through a pointer takes `unsafe`).
+unsafe impl Sync for PhdrInfo {}
+
+#[callback]
+extern "C" fn count_headers(
+    #[into(&PhdrInfo)] info: *mut libc::dl_phdr_info,
+    _size: usize,
+    #[user_data] headers: &mut usize,
+) -> c_int {
+    *headers += usize::from(info.0.dlpi_phnum);
+    0
+}
+
+#[test]
+fn dl_iterate_phdr_info_borrowed_by_a_fn_through_a_sync_newtype() {
+    let mut headers = 0;
+    // SAFETY: `count_headers` receives `&mut usize`, alive for the walk;
+    // glibc passes a valid `dl_phdr_info` for each call.
+    unsafe { libc::dl_iterate_phdr(Some(count_headers), count_headers::user_data(&mut headers)) };
+    assert!(headers > 0, "every object has program headers");
+}
