@@ -20,6 +20,7 @@ unsafe extern "C" fn write(
         write
     );
     static __FFI_CALLBACK_FILTER: ::ffi_callback::__private::PoisonFilter = ::ffi_callback::__private::PoisonFilter::NEW;
+    const _: () = ::ffi_callback::__private::slice_of_pointee::<c_char, u8>();
     #[inline(always)]
     #[allow(
         clippy::inline_always,

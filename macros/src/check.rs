@@ -157,16 +157,17 @@ const FN_USER_DATA_NOT_CONVERTED: &str = "the `#[user_data]` parameter receives 
 
 /// The `#[into(Type)]` conversions of a fn's, a callback type's or a set
 /// entry's parameters (their markers, whether each is the user-data slot,
-/// its name if the user gave one): one at most per parameter, never on
-/// the slot (`slot_error` says why).
+/// its name if the user gave one, its C type): one at most per parameter,
+/// never on the slot (`slot_error` says why).
 fn conversions<'a>(
-    params: impl Iterator<Item = (&'a [IntoAttr], bool, Option<&'a Ident>)>,
+    params: impl Iterator<Item = (&'a [IntoAttr], bool, Option<&'a Ident>, &'a Type)>,
+    generics: &syn::Generics,
     slot_error: &str,
     errors: &mut Errors,
 ) -> Vec<Option<Conversion<'a>>> {
     params
         .enumerate()
-        .map(|(index, (markers, is_slot, name))| {
+        .map(|(index, (markers, is_slot, name, c_type))| {
             let mut markers = markers.iter();
             let first = markers.next()?;
             for extra in markers {
@@ -219,9 +220,50 @@ fn conversions<'a>(
                 mutable: borrowed && is_mut_borrow(target),
                 raw_pointers: borrowed && borrows_raw_pointers(target),
                 len: first.len.as_ref().map(|(_, len)| len),
+                slice_of: if is_slice {
+                    slice_of(c_type, target, generics)
+                } else {
+                    None
+                },
             })
         })
         .collect()
+}
+
+/// A borrowed slice's C pointee and element type, when the C parameter is
+/// written as a pointer to a type other than `c_void` (`*const uv_buf_t`
+/// borrowed as `&[u8]`): their sizes are then checked equal, since a slice
+/// borrows the elements the pointer points at, not a struct that holds
+/// them. (An alias such as `gpointer` is not seen into.)
+fn slice_of<'a>(
+    c_type: &'a Type,
+    target: &'a Type,
+    generics: &syn::Generics,
+) -> Option<(&'a Type, &'a Type)> {
+    let Type::Ptr(pointer) = ungroup(c_type) else {
+        return None;
+    };
+    let pointee = ungroup(&pointer.elem);
+    if let Type::Path(path) = pointee {
+        if path.qself.is_none() && path.path.segments.last()?.ident == "c_void" {
+            return None;
+        }
+    }
+    let Type::Slice(slice) = borrowed_referent(target)? else {
+        return None;
+    };
+    let element = ungroup(&slice.elem);
+    // Checked by a constant, which cannot name generic parameters.
+    let generic = |ty: &Type| {
+        let tokens = ty.to_token_stream();
+        tokens::mentions(tokens.clone(), "Self")
+            || generics.params.iter().any(|param| match param {
+                GenericParam::Type(t) => tokens::mentions(tokens.clone(), &t.ident.to_string()),
+                GenericParam::Const(c) => tokens::mentions(tokens.clone(), &c.ident.to_string()),
+                GenericParam::Lifetime(_) => false,
+            })
+    };
+    (!generic(pointee) && !generic(element)).then_some((pointee, element))
 }
 
 /// Whether a callback type borrows one of its parameters (`#[into(&..)]`):
@@ -537,8 +579,9 @@ fn check_fn<'a>(
                 syn::Pat::Ident(binding) => Some(&binding.ident),
                 _ => None,
             };
-            (&p.into[..], !p.user_data.is_empty(), name)
+            (&p.into[..], !p.user_data.is_empty(), name, &*p.ty)
         }),
+        &item.generics,
         FN_USER_DATA_NOT_CONVERTED,
         errors,
     );
@@ -1046,7 +1089,8 @@ fn check_type<'a>(
     let conversions = conversions(
         item.params
             .iter()
-            .map(|p| (&p.into[..], !p.user_data.is_empty(), p.name.as_ref())),
+            .map(|p| (&p.into[..], !p.user_data.is_empty(), p.name.as_ref(), &p.ty)),
+        &item.generics,
         SLOT_NOT_CONVERTED,
         errors,
     );
@@ -1977,8 +2021,9 @@ fn check_entry<'a>(
                 syn::Pat::Ident(binding) => Some(&binding.ident),
                 _ => None,
             };
-            (&p.into[..], !p.user_data.is_empty(), name)
+            (&p.into[..], !p.user_data.is_empty(), name, &*p.ty)
         }),
+        &entry.generics,
         SLOT_NOT_CONVERTED,
         errors,
     );

@@ -418,6 +418,8 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         (helper_items, Vec::new())
     };
 
+    let slice_checks =
+        crate::tokens::slice_size_checks(&model.conversions, &quote!(#runtime::__private));
     quote! {
         #[deny(improper_ctypes_definitions)]
         #(#attrs)*
@@ -427,6 +429,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         #vis #shim_unsafe extern #abi #fn_token #ident #generics (#(#c_params),*) #c_output #where_clause {
             static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
             #filter
+            #slice_checks
             #promise
             #(#nested)*
             #on_raise

@@ -191,8 +191,13 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
     let blanket = blanket_impl(item, &ext);
 
+    let slice_checks = model
+        .entries
+        .iter()
+        .map(|entry| crate::tokens::slice_size_checks(&entry.conversions, &private));
     quote! {
         #(#fn_types)*
+        #(#slice_checks)*
 
         #(#attrs)*
         #[doc = ""]

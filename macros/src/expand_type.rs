@@ -18,13 +18,16 @@ use crate::tokens::{
 };
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
+    let runtime = &model.common.runtime;
     let fn_type = fn_type_alias(model);
     let holder = match model.slot {
         TypeSlot::None => print_slotless(model),
         _ => print_holder(model),
     };
     let user_exprs = user_exprs(model);
-    quote!(#fn_type #holder #user_exprs)
+    let private = quote!(#runtime::__private);
+    let slice_checks = crate::tokens::slice_size_checks(&model.conversions, &private);
+    quote!(#fn_type #holder #user_exprs #slice_checks)
 }
 
 /// The C type of the callback return, `None` for `()`.

@@ -343,6 +343,9 @@ pub(crate) struct Conversion<'a> {
     /// `len = EXPR` of a borrowed slice (`&[T]`, `&mut [T]`): its length,
     /// reading the C parameters.
     pub(crate) len: Option<&'a Expr>,
+    /// A borrowed slice's C pointee and element type, when the pointer is
+    /// written to a type other than `c_void`: checked to be of one size.
+    pub(crate) slice_of: Option<(&'a Type, &'a Type)>,
 }
 
 /// Where a callback type's trampoline finds its holder.

@@ -216,6 +216,30 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
     quote!(#runtime::__private::site #bang (#(#path)::*))
 }
 
+/// For each slice borrowed from a pointer written to another type than its
+/// elements' (`*const uv_buf_t` as `&[u8]`), a constant that fails to
+/// compile unless the two are of one size: items, for the module (or, in a
+/// fn form, its body), where `cargo check` evaluates them once.
+pub(crate) fn slice_size_checks(
+    conversions: &[Option<Conversion<'_>>],
+    private: &TokenStream,
+) -> TokenStream {
+    conversions
+        .iter()
+        .flatten()
+        .filter_map(|conversion| {
+            let (pointee, element) = conversion.slice_of?;
+            // Located at the target type (every token: a call's span runs
+            // from its first to its last), resolved as the macro's own.
+            let span = Span::call_site().located_at(first_span(conversion.target));
+            let private = respan(private.clone(), span);
+            Some(quote_spanned! {span=>
+                const _: () = #private::slice_of_pointee::<#pointee, #element>();
+            })
+        })
+        .collect()
+}
+
 /// The C arguments `names` as the closure or method receives them (`skip`:
 /// the slot's index, which it does not), each converted where
 /// `#[into(Type)]` says; a failed `try_from` is refused inside the call,

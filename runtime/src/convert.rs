@@ -771,6 +771,22 @@ unsafe impl<T: ?Sized + Send> SharedAcrossThreads for &mut T {}
 // SAFETY: as for `&mut T`.
 unsafe impl<T: ?Sized + Send> SharedAcrossThreads for Option<&mut T> {}
 
+/// A slice borrowed from a C pointer written to another type than its
+/// elements (`#[into(&[u8], len = n)] buf: *const uv_buf_t`): it borrows
+/// the elements the pointer points at, so the two must be of one size; a
+/// pointer to a struct that holds the buffer is read through its field
+/// instead. Called in a constant, so checked at compile time.
+#[doc(hidden)]
+pub const fn slice_of_pointee<Pointee, Element>() {
+    assert!(
+        size_of::<Pointee>() == size_of::<Element>(),
+        "`#[into(&[T], len = ..)]` borrows the elements its C pointer points at, but the \
+         pointer's type points at something of another size than `T`: a pointer to a struct \
+         that holds the buffer (libuv's `uv_buf_t`) is read through its field, and a \
+         `void *` buffer is written `*const c_void`"
+    );
+}
+
 /// Checks [`SharedAcrossThreads`] of a borrowed parameter's type, at
 /// compile time; emits nothing.
 #[doc(hidden)]
