@@ -1731,6 +1731,41 @@ pub(crate) fn entry_options(
             if !split_output(&entry.output).is_result {
                 defaults.on_error = None;
             }
+            // The set's `on_error` reads parameters by name: one that another
+            // entry has and this one (which it serves) lacks is named here,
+            // rather than left to rustc's "cannot find value" at the trait.
+            if let (Some(given), None) = (&defaults.on_error, &own.on_error) {
+                let expr = given.value.to_token_stream();
+                let names = |e: &SetEntry| -> Vec<String> {
+                    e.params
+                        .iter()
+                        .filter_map(|p| match &*p.pat {
+                            syn::Pat::Ident(i) => Some(i.ident.unraw().to_string()),
+                            _ => None,
+                        })
+                        .collect()
+                };
+                let mine = names(entry);
+                let missing: Vec<String> = set
+                    .entries
+                    .iter()
+                    .flat_map(names)
+                    .filter(|n| n != "e" && !mine.contains(n) && tokens::mentions(expr.clone(), n))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if !missing.is_empty() {
+                    errors.error(
+                        entry.ident.span(),
+                        format_args!(
+                            "the set's `on_error` reads `{}`, which this entry point has no \
+                             parameter named: name it the same here, or give this entry its \
+                             own `#[callback(on_error = ..)]`",
+                            missing.join("`, `")
+                        ),
+                    );
+                }
+            }
             // The set's `preset = unsafe(path)`: its promises are each
             // entry's (`or` keeps an item's own use only, so that a
             // preset's options cannot name a use of their own).

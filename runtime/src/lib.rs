@@ -173,19 +173,25 @@ macro_rules! preset {
 }
 
 /// `preset!`'s import of the preset by its name (`$vis use $name;`), so
-/// that it has a path in its module; none for a `#[macro_export]` one,
-/// which is at the crate root already (where the import would clash with
-/// it, E0255).
+/// that it has a path in its module, under the preset's `#[cfg]`s; none
+/// for a `#[macro_export]` one (`local_inner_macros` or not) declared
+/// without a visibility, as at the crate root, where `#[macro_export]`
+/// puts it already (the import would clash with it, E0255). One declared
+/// with a visibility, in a module, keeps its import and its path there.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __preset_use {
-    ([$vis:vis $name:ident]) => {
+    ([$($vis:tt)*] $name:ident [$(#[$cfg:meta])*]) => {
+        $(#[$cfg])*
         #[allow(unused_imports)]
-        $vis use $name;
+        $($vis)* use $name;
     };
-    ([$vis:vis $name:ident] [macro_export] $($rest:tt)*) => {};
-    ([$vis:vis $name:ident] [$($attr:tt)*] $($rest:tt)*) => {
-        $crate::__preset_use! { [$vis $name] $($rest)* }
+    ([] $name:ident [$($cfgs:tt)*] [macro_export $($args:tt)*] $($rest:tt)*) => {};
+    ([$($vis:tt)*] $name:ident [$($cfgs:tt)*] [cfg $($args:tt)*] $($rest:tt)*) => {
+        $crate::__preset_use! { [$($vis)*] $name [$($cfgs)* #[cfg $($args)*]] $($rest)* }
+    };
+    ([$($vis:tt)*] $name:ident [$($cfgs:tt)*] [$($attr:tt)*] $($rest:tt)*) => {
+        $crate::__preset_use! { [$($vis)*] $name [$($cfgs)*] $($rest)* }
     };
 }
 
@@ -194,7 +200,15 @@ macro_rules! __preset_use {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __preset_with_dollar {
+    // The visibility as tokens, none when none is written (a `vis`
+    // fragment, even empty, would not match `[]` in `__preset_use`).
+    (($d:tt) $(#[$($attr:tt)*])* $name:ident = ($($options:tt)*) $(;)?) => {
+        $crate::__preset_with_dollar! { @ ($d) [] $(#[$($attr)*])* $name = ($($options)*) }
+    };
     (($d:tt) $(#[$($attr:tt)*])* $vis:vis $name:ident = ($($options:tt)*) $(;)?) => {
+        $crate::__preset_with_dollar! { @ ($d) [$vis] $(#[$($attr)*])* $name = ($($options)*) }
+    };
+    (@ ($d:tt) [$($vis:tt)*] $(#[$($attr:tt)*])* $name:ident = ($($options:tt)*)) => {
         $(#[$($attr)*])*
         #[allow(unused_macros)]
         macro_rules! $name {
@@ -203,7 +217,7 @@ macro_rules! __preset_with_dollar {
                 $d($d item)*
             };
         }
-        $crate::__preset_use! { [$vis $name] $([$($attr)*])* }
+        $crate::__preset_use! { [$($vis)*] $name [] $([$($attr)*])* }
         // The options' `unsafe` tokens, reported under `unsafe_code` here:
         // inside `$name`'s body they are this crate's expansion, which
         // rustc does not lint.

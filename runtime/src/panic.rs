@@ -113,6 +113,10 @@ struct Guard<'a> {
     stop: Option<&'a dyn Fn()>,
     /// Set when `stop` has been called (or is being called).
     stopped: Cell<bool>,
+    /// Whether the thread was unwinding already when the guard started (a
+    /// guard inside a `Drop` run by an unwind): otherwise an unwind seen
+    /// while it runs started inside its call, and passes through it.
+    began_unwinding: bool,
 }
 
 impl Guard<'_> {
@@ -589,6 +593,7 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn 
         ticket: Cell::new(None),
         stop,
         stopped: Cell::new(false),
+        began_unwinding: std::thread::panicking(),
     };
     let result = with_guard(&guard, run);
     finish(result, guard.kept.take());
@@ -652,6 +657,16 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
     // still running on this thread: `with_guard` unlinks it before that call
     // returns or unwinds.
     let guard = unsafe { &*guard };
+    if !guard.began_unwinding && std::thread::panicking() {
+        // A panic (or refusal) of a callback that C called while a panic
+        // unwinds through this guard's call (a `Drop` there freed the C
+        // object): kept, it would replace that panic, the first, when the
+        // guard finishes. Reported and dropped instead; C gets the
+        // fallback.
+        report::event(None, Event::KeptPanicDroppedWhileUnwinding, Some(&*payload));
+        dispose(payload);
+        return Kept::Kept;
+    }
     match guard.kept.take() {
         None => guard.kept.set(Some(payload)),
         Some(earlier) => {

@@ -179,21 +179,29 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     // may make C call back: refused, under this guard rather than after
     // it.
     guarded::<P, _>(|| {
-        let holder = Holder::<T, Th>::new(state, site);
-        let value = call(holder.as_ptr());
-        if P::KEEPS && crate::panic::guard_keeps_panic() && !std::thread::panicking() {
-            // The guard re-raises a kept panic as this returns, and the
-            // state handed back would be dropped by that unwinding, after
-            // its holder is gone (a state whose `Drop` frees the C object
-            // calling it would reach a dangling holder). Drop it in its
-            // holder instead, where such a call is refused; this unwind is
-            // replaced by the kept panic. (Not while this thread unwinds
+        // A block whose end drops the holder in place: C has its address,
+        // and a move (`drop(holder)`) would leave C a stale copy to call.
+        let returned = {
+            let holder = Holder::<T, Th>::new(state, site);
+            let value = call(holder.as_ptr());
+            if P::KEEPS && crate::panic::guard_keeps_panic() && !std::thread::panicking() {
+                // The guard re-raises a kept panic as this returns, and the
+                // state handed back would be dropped by that unwinding,
+                // after its holder is gone (a state whose `Drop` frees the
+                // C object calling it would reach a dangling holder). Drop
+                // it in its holder instead, where such a call is refused.
+                drop(value);
+                None
+            } else {
+                Some((value, holder.into_inner()))
+            }
+        };
+        match returned {
+            Some(pair) => pair,
+            // Replaced by the kept panic. (Not while this thread unwinds
             // already: the guard then reports its panic and returns.)
-            drop(value);
-            drop(holder);
-            std::panic::resume_unwind(Box::new(()));
+            None => std::panic::resume_unwind(Box::new(())),
         }
-        (value, holder.into_inner())
     })
 }
 
