@@ -152,7 +152,11 @@ pub mod __private {
 ///
 /// The preset is an ordinary `macro_rules!` macro in the module where it is
 /// declared, usable by path (`preset = crate::callbacks::git_callback`)
-/// within the crate; its visibility is private or `pub(crate)`.
+/// within the crate; its visibility is private or `pub(crate)`. A binding
+/// exports one for its users with `#[macro_export]`: they name it at the
+/// binding's root (`preset = binding::git_callback`); declared in a module,
+/// it keeps its path there too when it has a visibility, and at the
+/// binding's own root it is written without one.
 ///
 /// An `unsafe` in a preset's options (`unsafe(safe_fn)`, an `unsafe { }`
 /// block in an expression) promises something about each callback that

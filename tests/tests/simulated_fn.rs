@@ -1933,3 +1933,31 @@ fn callbacks_in_an_impl_naming_self_only_in_into_are_in_impl() {
     let got = unsafe { Point::pair_sum(pair.as_ptr(), ffi_callback::user_data(&mut calls)) };
     assert_eq!((got, calls), (3, 1));
 }
+
+/// Presets as a binding declares them: exported from a module (with a
+/// visibility, so it keeps its path there too), and one behind a `#[cfg]`
+/// that is off (audit 18: the path was lost, and the off one's import
+/// failed to resolve).
+mod binding_presets {
+    ffi_callback::preset! {
+        /// Exported for other crates, declared in a module.
+        #[macro_export]
+        pub(crate) exported_in_module = (fallback = -2);
+    }
+
+    ffi_callback::preset! {
+        /// Only on a platform this is not.
+        #[cfg(any())]
+        pub(crate) nowhere = (fallback = -3);
+    }
+}
+
+#[callback(preset = crate::binding_presets::exported_in_module)]
+extern "C" fn by_module_path(n: c_int) -> c_int {
+    n
+}
+
+#[test]
+fn an_exported_preset_in_a_module_is_usable_by_its_path() {
+    assert_eq!(by_module_path(3), 3);
+}
