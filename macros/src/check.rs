@@ -1731,36 +1731,47 @@ pub(crate) fn entry_options(
             if !split_output(&entry.output).is_result {
                 defaults.on_error = None;
             }
-            // The set's `on_error` reads parameters by name: one that another
-            // entry has and this one (which it serves) lacks is named here,
-            // rather than left to rustc's "cannot find value" at the trait.
-            if let (Some(given), None) = (&defaults.on_error, &own.on_error) {
-                let expr = given.value.to_token_stream();
-                let names = |e: &SetEntry| -> Vec<String> {
-                    e.params
-                        .iter()
-                        .filter_map(|p| match &*p.pat {
-                            syn::Pat::Ident(i) => Some(i.ident.unraw().to_string()),
-                            _ => None,
-                        })
-                        .collect()
+            // The set's expressions read parameters by name: one that
+            // another entry has and this one (which they serve) lacks is
+            // named here, rather than left to rustc's "cannot find value"
+            // at the trait. (`e` is `on_error`'s error.)
+            let names = |e: &SetEntry| -> Vec<String> {
+                e.params
+                    .iter()
+                    .filter_map(|p| match &*p.pat {
+                        syn::Pat::Ident(i) => Some(i.ident.unraw().to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mine = names(entry);
+            for (key, set_expr, own_expr) in [
+                ("on_error", &defaults.on_error, &own.on_error),
+                ("fallback", &defaults.fallback, &own.fallback),
+                ("user_data", &defaults.user_data, &own.user_data),
+            ] {
+                let (Some(given), None) = (set_expr, own_expr) else {
+                    continue;
                 };
-                let mine = names(entry);
-                let missing: Vec<String> = set
+                let expr = given.value.to_token_stream();
+                let missing: std::collections::BTreeSet<String> = set
                     .entries
                     .iter()
                     .flat_map(names)
-                    .filter(|n| n != "e" && !mine.contains(n) && tokens::mentions(expr.clone(), n))
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
+                    .filter(|n| {
+                        (key != "on_error" || n != "e")
+                            && !mine.contains(n)
+                            && tokens::mentions(expr.clone(), n)
+                    })
                     .collect();
                 if !missing.is_empty() {
+                    let missing: Vec<String> = missing.into_iter().collect();
                     errors.error(
                         entry.ident.span(),
                         format_args!(
-                            "the set's `on_error` reads `{}`, which this entry point has no \
+                            "the set's `{key} = ..` reads `{}`, which this entry point has no \
                              parameter named: name it the same here, or give this entry its \
-                             own `#[callback(on_error = ..)]`",
+                             own `#[callback({key} = ..)]`",
                             missing.join("`, `")
                         ),
                     );
