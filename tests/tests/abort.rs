@@ -30,6 +30,11 @@ fn child() {
         "refusal_under_abort" => refusal_under_abort(),
         "panicking_fallback" => panicking_fallback(),
         "panicking_fallback_resume_first_call" => panicking_fallback_resume_first_call(),
+        "type_null_fallback_panics" => type_null_fallback_panics(),
+        "type_shared_null_fallback_panics" => type_shared_null_fallback_panics(),
+        "local_type_foreign_fallback_panics" => local_type_foreign_fallback_panics(),
+        "set_null_fallback_panics" => set_null_fallback_panics(),
+        "set_destroy_null_fallback_panics" => set_destroy_null_fallback_panics(),
         "error_without_guard" => error_without_guard(),
         "panicking_fallback_type" => panicking_fallback_type(),
         "panicking_fallback_unwind_abi" => panicking_fallback_unwind_abi(),
@@ -342,6 +347,93 @@ fn a_panicking_fallback_on_the_first_call_of_a_resume_fn_aborts_naming_the_callb
             "a panic cannot unwind into C; aborting",
         ],
     );
+}
+
+// The refusals a trampoline ends in one cold nounwind call (null user
+// data, a `local` type's call on another thread), whose `fallback = EXPR`
+// panics: the abort names the callback, in optimised builds too (audit 18).
+
+#[callback(on_panic = fallback, fallback = no_order_known())]
+type NullRefused = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+fn type_null_fallback_panics() {
+    let cb = NullRefused::new(|n| n);
+    // SAFETY: null user data, which the trampoline refuses.
+    unsafe { cb.function()(std::ptr::null_mut(), 1) };
+}
+
+#[callback(on_panic = fallback, fallback = no_order_known(), reentrant)]
+type SharedNullRefused = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+fn type_shared_null_fallback_panics() {
+    let cb = SharedNullRefused::new(|n| n);
+    // SAFETY: as above, for the shared (`Fn`) entry.
+    unsafe { cb.function()(std::ptr::null_mut(), 1) };
+}
+
+#[callback(local, on_panic = fallback, fallback = no_order_known())]
+type LocalRefused = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+fn local_type_foreign_fallback_panics() {
+    let cb = LocalRefused::new(|n| n);
+    let (f, ud) = (cb.function(), cb.user_data() as usize);
+    std::thread::scope(|s| {
+        // SAFETY: the holder is alive; the call on another thread is refused.
+        let _ = s.spawn(move || unsafe { f(ud as *mut c_void, 1) }).join();
+    });
+}
+
+#[callback(on_panic = fallback, fallback = no_order_known())]
+trait NullClient {
+    unsafe extern "C" fn read(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn close(self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct NullClientState;
+
+impl NullClient for NullClientState {
+    fn read(&mut self, n: c_int) -> c_int {
+        n
+    }
+    fn close(self) -> c_int {
+        0
+    }
+}
+
+fn set_null_fallback_panics() {
+    // SAFETY: null user data, refused.
+    unsafe { NullClientState::READ(std::ptr::null_mut(), 1) };
+}
+
+fn set_destroy_null_fallback_panics() {
+    // SAFETY: null user data, refused.
+    unsafe { NullClientState::CLOSE(std::ptr::null_mut()) };
+}
+
+#[test]
+fn refusals_whose_fallback_panics_abort_naming_the_callback() {
+    for (scenario, callback) in [
+        ("type_null_fallback_panics", "abort::NullRefused"),
+        (
+            "type_shared_null_fallback_panics",
+            "abort::SharedNullRefused",
+        ),
+        ("local_type_foreign_fallback_panics", "abort::LocalRefused"),
+        ("set_null_fallback_panics", "abort::NullClient::read"),
+        (
+            "set_destroy_null_fallback_panics",
+            "abort::NullClient::close",
+        ),
+    ] {
+        let stderr = run_child(scenario);
+        assert_mentions(
+            &stderr,
+            &[
+                "no fallback order either",
+                &format!("the `fallback = ..` expression of the callback `{callback}`"),
+            ],
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
