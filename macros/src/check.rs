@@ -622,6 +622,7 @@ fn check_fn<'a>(
             );
         }
     }
+    refuse_destroy_outside_entries(options, "a `#[callback]` fn has no state to end", errors);
     if let (Some(given), None) = (&options.user_data, marker) {
         errors.error(
             given.key,
@@ -1166,6 +1167,12 @@ fn check_type<'a>(
              remove it",
         );
     }
+    refuse_destroy_outside_entries(
+        options,
+        "a callback type's closure is ended by its destroy-notify (the `destroy` of \
+         `boxed(..).into_raw()`)",
+        errors,
+    );
     raise_not_here(options, "callback types", errors);
     check_flow(options, type_output(&item.output), errors);
     if let (Some(given), None) = (&options.on_error, &options.error) {
@@ -1720,6 +1727,9 @@ pub(crate) fn entry_options(
                      panic back",
                 );
             }
+            // The set's `destroy` is an error, reported on the set, not
+            // once more for each entry as if it were written there.
+            defaults.destroy = None;
             // The set's `user_data = EXPR` serves the entries that have no
             // `#[user_data]` slot of their own.
             if entry.params.iter().any(|p| !p.user_data.is_empty()) {
@@ -1806,6 +1816,14 @@ fn check_set<'a>(
         errors.error(
             given.key,
             "a callback set's `&self` entry points may nest already: remove `reentrant`",
+        );
+    }
+    if let Some(given) = &options.destroy {
+        errors.error(
+            given.key,
+            "`destroy` marks the one entry point that ends a state C owns, not the whole set: \
+             write `#[callback(destroy)]` on that entry (C's last call, such as libarchive's \
+             `close`)",
         );
     }
     for (key, given) in [
@@ -1898,17 +1916,28 @@ fn check_set<'a>(
     }
 
     let mut entries = Vec::new();
-    let mut destroy_seen = None;
+    // The first destroy: its name, and whether it takes `self` (else it is
+    // marked `#[callback(destroy)]`).
+    let mut destroy_seen: Option<(String, bool)> = None;
     for (entry, options) in item.entries.iter().zip(entry_options) {
         if let Some(entry) = check_entry(item, entry, options, threading, errors) {
-            if entry.receiver == SetReceiver::Owned {
-                if let Some(first) = destroy_seen.replace(entry.entry.ident.to_string()) {
-                    errors.spanned(
-                        &entry.entry.ident,
-                        format_args!(
-                            "a callback set has one destroy: `{first}` already takes `self`; \
-                             take `&mut self` here"
-                        ),
+            let owned = entry.receiver == SetReceiver::Owned;
+            if owned || entry.destroy {
+                let this = (entry.entry.ident.unraw().to_string(), owned);
+                if let Some((first, first_owned)) = destroy_seen.replace(this) {
+                    let first_is = if first_owned {
+                        "already takes `self`"
+                    } else {
+                        "is already marked `#[callback(destroy)]`"
+                    };
+                    // (`check_entry` refused `destroy` on a `self` entry.)
+                    let (span, fix) = match &options.destroy {
+                        Some(given) => (given.key, "remove `destroy` here"),
+                        None => (entry.entry.ident.span(), "take `&mut self` here"),
+                    };
+                    errors.error(
+                        span,
+                        format_args!("a callback set has one destroy: `{first}` {first_is}; {fix}"),
                     );
                 }
             }
@@ -1987,23 +2016,38 @@ fn check_set_names(entries: &[EntryModel<'_>], has_destroy_entry: bool, errors: 
     for entry in entries {
         let ident = &entry.entry.ident;
         let bare = ident.unraw().to_string();
+        // (A destroy entry generates no `DESTROY`: the way out for a C field
+        // that is the destroy.)
         let clash = match bare.as_str() {
-            "boxed" | "scope" => Some(format!("the set's provided `{bare}`")),
-            _ if entry.const_name == "DESTROY" && !has_destroy_entry => {
-                Some("the set's generated `DESTROY` (its destroy-notify)".to_owned())
-            }
+            "boxed" | "scope" => Some((format!("the set's provided `{bare}`"), "")),
+            _ if entry.const_name == "DESTROY" && !has_destroy_entry => Some((
+                "the set's generated `DESTROY` (its destroy-notify)".to_owned(),
+                ", or, for a destroy, take `self` or mark it `#[callback(destroy)]`",
+            )),
             _ => None,
         };
-        if let Some(clash) = clash {
+        if let Some((clash, or_destroy)) = clash {
             errors.spanned(
                 ident,
                 format_args!(
                     "the entry point `{bare}` would clash with {clash}: name the method \
-                     otherwise (the C field's name does not matter), or, for a destroy, take \
-                     `self`"
+                     otherwise (the C field's name does not matter){or_destroy}"
                 ),
             );
         }
+    }
+}
+
+/// `destroy` on a fn or a callback type: it marks a set's entry point.
+fn refuse_destroy_outside_entries(options: &Options, why: &str, errors: &mut Errors) {
+    if let Some(given) = &options.destroy {
+        errors.error(
+            given.key,
+            format_args!(
+                "`destroy` marks the entry point of a callback set that ends a state C owns (a \
+                 `#[callback(destroy)]` entry of a `#[callback] trait`); {why}: remove it"
+            ),
+        );
     }
 }
 
@@ -2114,6 +2158,25 @@ fn check_entry<'a>(
                          `{}` cannot take `&mut self`: take `&self` and keep what changes in a \
                          `Mutex` or atomics (or declare the set `send`, whose calls never \
                          overlap)",
+                        entry.ident.unraw()
+                    ),
+                ),
+            );
+            None
+        }
+        Some((SetReceiver::Owned, _)) if options.destroy.is_some() => {
+            let key = options
+                .destroy
+                .as_ref()
+                .map_or(entry.ident.span(), |g| g.key);
+            error(
+                errors,
+                syn::Error::new(
+                    key,
+                    format_args!(
+                        "the entry point `{}` takes `self`, so it is the set's destroy already: \
+                         remove `destroy`, or take `&mut self` (the entry then borrows the state, \
+                         and frees it after the call only when C owns it)",
                         entry.ident.unraw()
                     ),
                 ),
@@ -2320,6 +2383,7 @@ fn check_entry<'a>(
         entry,
         common: common(options, abi, policy, output.c_type, names),
         receiver,
+        destroy: options.destroy.is_some(),
         slot,
         output,
         param_names,

@@ -162,15 +162,31 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             }
         },
     };
+    // With a destroy-marked entry, whose call on a kept state is a plain
+    // call, keeping the state is no longer the exception.
+    let boxed_doc = match model.destroy_entry().filter(|entry| entry.destroy) {
+        Some(entry) => {
+            let doc = format!(
+                " Boxes the state for C: keep the `BoxedSet` and pass its `user_data()` while C \
+                 may call the entry points (then `{0}`, marked `destroy`, is a plain call), or \
+                 hand it over with `into_raw()` when C ends it: `{0}` runs, then frees it.",
+                entry.const_name
+            );
+            quote!(#[doc = #doc])
+        }
+        None => quote! {
+            /// Boxes the state for C: keep the `BoxedSet` and pass its
+            /// `user_data()` while C may call the entry points, or hand it
+            /// over with `into_raw()` when C ends it (its destroy entry, or
+            /// `DESTROY`).
+        },
+    };
     let ext_body = quote! {
         #(#entry_points)*
 
         #destroy
 
-        /// Boxes the state for C: keep the `BoxedSet` and pass its
-        /// `user_data()` while C may call the entry points, or hand it
-        /// over with `into_raw()` when C ends it (its destroy entry, or
-        /// `DESTROY`).
+        #boxed_doc
         fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
             static __FFI_CALLBACK_SITE: #private::Site = #set_site;
             // SAFETY: the contract this set's entry points were made for.
@@ -474,7 +490,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             skip,
             &private,
             &site,
-            entry.receiver == SetReceiver::Owned,
+            entry.ends_state(),
             model.threading.across_threads(),
         );
         // The method's value as the runtime takes it: with
@@ -487,13 +503,26 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
         match entry.receiver {
             SetReceiver::Exclusive | SetReceiver::Shared => {
-                let (holder_call, state_ref) = if entry.receiver == SetReceiver::Exclusive {
-                    (quote!(call_mut), quote!(&mut Self))
-                } else {
-                    (quote!(call_ref), quote!(&Self))
+                let (holder_call, state_ref) = match (entry.receiver, entry.destroy) {
+                    (SetReceiver::Exclusive, false) => (
+                        quote!(call_mut::<#policy, _, _, _, _, false>),
+                        quote!(&mut Self),
+                    ),
+                    (SetReceiver::Exclusive, true) => (
+                        quote!(call_mut_then_destroy::<#policy, _, _, _, _>),
+                        quote!(&mut Self),
+                    ),
+                    (_, false) => (
+                        quote!(call_ref::<#policy, _, _, _, _, false>),
+                        quote!(&Self),
+                    ),
+                    (_, true) => (
+                        quote!(call_ref_then_destroy::<#policy, _, _, _, _>),
+                        quote!(&Self),
+                    ),
                 };
                 quote! {
-                    #private::Holder::<Self, #threading>::#holder_call::<#policy, _, _, _, _, false>(
+                    #private::Holder::<Self, #threading>::#holder_call(
                         #user_data,
                         #site,
                         (#(#args,)*),
@@ -593,10 +622,11 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
         _ => quote!(),
     };
-    // Before the call, but for the destroy entry (`self`), whose call
-    // checks them itself: its refusal drops the state it moved.
+    // Before the call, but for the destroy entry (`self`, or marked
+    // `destroy`), whose call checks them itself: its refusal still ends the
+    // state.
     let checks = |site: TokenStream| {
-        if entry.receiver == SetReceiver::Owned {
+        if entry.ends_state() {
             return quote!();
         }
         borrow_checks(
@@ -628,7 +658,9 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 #closures
                 #checks
                 // SAFETY: C passes back the user data of a live state of
-                // this set, and pointers valid for the call where a
+                // this set, calls the set's destroy (its `self` or
+                // `destroy` entry, on a state C owns) once and nothing
+                // after it, and passes pointers valid for the call where a
                 // parameter is borrowed (`#[into(&..)]`) (the C call's
                 // contract, or `unsafe(safe_fn)`'s promise); the runtime
                 // refuses null; `retry` calls this entry point with what C
@@ -813,10 +845,9 @@ pub(crate) fn stub(
     let c_void = quote!(::core::ffi::c_void);
     let threading = threading(options, &mut Errors::default()).unwrap_or(Threading::Caller);
     let public_threading = threading.public_marker(&runtime);
-    let has_destroy = item
-        .entries
-        .iter()
-        .any(|e| matches!(e.receiver, Some((SetReceiver::Owned, _))));
+    let has_destroy = item.entries.iter().enumerate().any(|(index, e)| {
+        matches!(e.receiver, Some((SetReceiver::Owned, _))) || options_of(index).destroy.is_some()
+    });
     if !has_destroy && !const_names.iter().any(|name| name == "DESTROY") {
         // The entries' ABI if they share one, as the real `DESTROY`'s.
         let abis: Vec<Abi> = item

@@ -451,16 +451,17 @@ pub(crate) struct SetModel<'a> {
     pub(crate) threading: Threading,
     pub(crate) policy: Policy,
     pub(crate) entries: Vec<EntryModel<'a>>,
-    /// The ABI of the generated `DESTROY` (when no entry is the destroy):
+    /// The ABI of the generated `DESTROY` (when no entry is the destroy,
+    /// taking `self` or marked `#[callback(destroy)]`):
     /// the entries' if they agree, else `"C"`.
     pub(crate) destroy_abi: Abi,
 }
 
 impl SetModel<'_> {
+    /// The entry that ends a state C owns: the one taking `self`, or the
+    /// one marked `#[callback(destroy)]` (at most one of them).
     pub(crate) fn destroy_entry(&self) -> Option<&EntryModel<'_>> {
-        self.entries
-            .iter()
-            .find(|entry| entry.receiver == SetReceiver::Owned)
+        self.entries.iter().find(|entry| entry.ends_state())
     }
 
     /// The error type of the set's `Result` entries, when they all write
@@ -486,6 +487,9 @@ pub(crate) struct EntryModel<'a> {
     pub(crate) entry: &'a SetEntry,
     pub(crate) common: Common<'a>,
     pub(crate) receiver: SetReceiver,
+    /// `#[callback(destroy)]` on a `&mut self` or `&self` entry: on a state
+    /// C owns, the call is its destroy too.
+    pub(crate) destroy: bool,
     pub(crate) slot: TypeSlot<'a>,
     pub(crate) output: Output<'a>,
     /// The trampoline's parameter names: the user's where plain.
@@ -503,6 +507,13 @@ pub(crate) struct EntryModel<'a> {
 }
 
 impl<'a> EntryModel<'a> {
+    /// The set's destroy (takes `self`, or is marked `#[callback(destroy)]`),
+    /// which decides its conversions inside the call, so that a refusal
+    /// still ends the state.
+    pub(crate) fn ends_state(&self) -> bool {
+        self.receiver == SetReceiver::Owned || self.destroy
+    }
+
     pub(crate) fn slot_index(&self) -> Option<usize> {
         match self.slot {
             TypeSlot::Param(index, _) => Some(index),

@@ -98,6 +98,9 @@ pub(crate) struct Options {
     pub(crate) local: Option<Given<()>>,
     pub(crate) fn_type: Option<Given<Ident>>,
     pub(crate) in_impl: Option<Given<()>>,
+    /// `destroy` on a set's `&mut self` (or `&self`) entry: C's last call on
+    /// a state it owns, which ends it after the call.
+    pub(crate) destroy: Option<Given<()>>,
     /// `preset = path` or `preset = unsafe(path)`: the expansion hands the
     /// item to that preset's macro.
     pub(crate) preset: Option<Given<PresetUse>>,
@@ -122,10 +125,10 @@ pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`,
      `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
      `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `raise = EXPR` and \
      `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
-     `error = Type`, `fn_type = Name`, and for callback types and set entries `on_continue = EXPR` \
-     with `on_break = EXPR`";
+     `error = Type`, `fn_type = Name`, for set entries `destroy`, and for callback types and set \
+     entries `on_continue = EXPR` with `on_break = EXPR`";
 
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 23] = [
     "on_continue",
     "on_break",
     "raise",
@@ -144,6 +147,7 @@ const KEYS: [&str; 22] = [
     "local",
     "fn_type",
     "in_impl",
+    "destroy",
     "preset",
     "__preset",
     "__preset_use",
@@ -195,6 +199,7 @@ impl Options {
             local: self.local.or(defaults.local),
             fn_type: self.fn_type.or(defaults.fn_type),
             in_impl: self.in_impl.or(defaults.in_impl),
+            destroy: self.destroy.or(defaults.destroy),
             raise: self.raise.or(defaults.raise),
             on_raise: self.on_raise.or(defaults.on_raise),
             // A preset cannot name another preset.
@@ -315,6 +320,7 @@ impl Options {
             ("sync", Meta::Path(_)) => set(&mut self.sync, (), key_span, &key, errors),
             ("local", Meta::Path(_)) => set(&mut self.local, (), key_span, &key, errors),
             ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
+            ("destroy", Meta::Path(_)) => set(&mut self.destroy, (), key_span, &key, errors),
             (
                 "on_panic" | "unguarded" | "fallback" | "on_error" | "error" | "user_data"
                 | "crate" | "preset" | "fn_type" | "raise" | "on_raise" | "on_continue"
@@ -322,7 +328,7 @@ impl Options {
                 other,
             ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
-            ("reentrant" | "send" | "sync" | "local" | "in_impl", other) => {
+            ("reentrant" | "send" | "sync" | "local" | "in_impl" | "destroy", other) => {
                 errors.spanned(&other, format_args!("`{key}` takes no value"))
             }
             ("__preset" | "__preset_use", other) => errors.spanned(
@@ -556,6 +562,7 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "home" | "thread_local" | "home_thread" => return Some("local"),
         "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),
         "no_guard" | "without_guard" => return Some("unguarded = fallback"),
+        "destructor" | "destroy_entry" | "frees" | "last_call" => return Some("destroy"),
         "longjmp" | "throw" | "raise_error" => return Some("raise = EXPR"),
         "continue" | "on_continue_value" | "continue_value" => return Some("on_continue = EXPR"),
         "break" | "on_stop" | "stop" | "break_value" => return Some("on_break = EXPR"),

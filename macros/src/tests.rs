@@ -196,6 +196,24 @@ fn set_cookie_io() {
     );
 }
 
+/// A destroy-marked `&mut self` entry: no `DESTROY`, the entry calls the
+/// runtime's `call_mut_then_destroy`, and `boxed`'s docs name it.
+#[test]
+fn set_destroy_marked_close() {
+    snapshot(
+        "set_destroy_marked_close",
+        quote!(),
+        quote! {
+            /// libarchive's read client, whoever owns the client data.
+            pub trait ReadClient {
+                unsafe extern "C" fn read(&mut self, archive: *mut Archive, #[user_data] client_data: *mut c_void, #[into(&mut *const c_void)] buffer: *mut *const c_void) -> isize;
+                #[callback(destroy)]
+                unsafe extern "C" fn close(&mut self, archive: *mut Archive, #[user_data] client_data: *mut c_void) -> c_int;
+            }
+        },
+    );
+}
+
 #[test]
 fn fn_raise_lua() {
     snapshot(

@@ -189,6 +189,14 @@ impl<T: Threading> Header<T> {
     fn on_home_thread(&self) -> bool {
         self.home.map_or(0, NonZeroU64::get) == current_thread_if_known()
     }
+
+    /// Whether C owns the holder: boxed and handed over (`into_raw`), so
+    /// that its destroy is C's to call. A lent holder (`scope`, `new`) and
+    /// one a Rust owner keeps are not. Off the fast paths: read by a set's
+    /// destroy-marked entry only.
+    fn owned_by_c(&self) -> bool {
+        self.free.is_some() && !self.owned_by_rust.load(Ordering::Relaxed)
+    }
 }
 
 /// [`free_box`] for one holder type: `(holder, site, check_home)`.
@@ -421,6 +429,213 @@ impl<F, T: Threading> Holder<F, T> {
         };
         // SAFETY: entered shared, by this call.
         unsafe { run_entered::<P, T, O, R, false, LENT>(ptr, site, lend, on_error, fallback) }
+    }
+
+    /// A set's destroy-marked entry (`#[callback(destroy)]` on a `&mut
+    /// self` entry): on a holder C owns (handed over with `into_raw`), the
+    /// call, then the holder's destroy; on one lent by `scope` or kept by a
+    /// `BoxedSet`, a plain [`Holder::call_mut`].
+    ///
+    /// C's last call on a state it owns, so the holder is marked destroyed
+    /// as the call enters: a call C makes from inside the body is refused
+    /// as a call after the destroy, and the leave frees the holder, whether
+    /// the body returned, failed or panicked (the policy handles the
+    /// panic). An entry that fails ends the holder without running the
+    /// body (see [`Holder::destroy_instead_of_call`]), as a destroy entry
+    /// taking `self` does: during another call of the state the free waits
+    /// for that call to return, and a poisoned state is dropped unrun.
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut`]; on a holder C owns, this is its
+    /// destroy: C calls it once, and not again after it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub unsafe fn call_mut_then_destroy<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+        user_data: S,
+        site: &'static Site,
+        args: A,
+        call: impl FnOnce(&mut F, A) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
+    where
+        T: ExclusiveCalls<F>,
+    {
+        let ptr = user_data.into_ptr();
+        // SAFETY: by the caller's promise, null or a live holder; only its
+        // header is read here.
+        if ptr.is_null() || !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
+            // SAFETY: forwarded.
+            return unsafe {
+                Self::call_mut::<P, S, A, O, R, false>(
+                    user_data, site, args, call, on_error, fallback, retry,
+                )
+            };
+        }
+        // SAFETY: by the caller's promise, a live holder; only its `Cell`,
+        // atomic and `UnsafeCell` parts are written through the reference.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
+            // SAFETY: forwarded: C's destroy of a holder it owns.
+            unsafe { Self::destroy_on_foreign_thread::<P>(ptr, site) };
+            return fallback_caught(site, fallback);
+        }
+        if !holder.header.word.try_enter_exclusive() {
+            // SAFETY: forwarded; not null.
+            return unsafe {
+                Self::destroy_instead_of_call::<P, S, A, R, false>(
+                    retry, args, user_data, fallback, site,
+                )
+            };
+        }
+        // Destroyed from here, with this call running: the leave frees.
+        holder.header.word.set(DESTROYED);
+        let lend = move |ptr: *mut c_void| {
+            // SAFETY: this call entered exclusively, and no call enters a
+            // destroyed holder, so no other reference to the closure exists
+            // until it leaves; `ExclusiveCalls` made `F: Send` if the call
+            // may be on another thread than the last one.
+            call(unsafe { &mut *(*ptr.cast::<Self>()).closure.get() }, args)
+        };
+        // SAFETY: entered exclusively, by this call, on a boxed holder.
+        unsafe { run_entered::<P, T, O, R, true, false>(ptr, site, lend, on_error, fallback) }
+    }
+
+    /// [`Holder::call_mut_then_destroy`] for a `&self` entry: shared calls
+    /// (`&self` entries) running meanwhile keep the holder until the last
+    /// of them leaves.
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut_then_destroy`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub unsafe fn call_ref_then_destroy<P: Policy, S: UserDataSlot, A, O: CallbackReturn<R>, R>(
+        user_data: S,
+        site: &'static Site,
+        args: A,
+        call: impl FnOnce(&F, A) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
+    where
+        T: SharedCalls<F>,
+    {
+        let ptr = user_data.into_ptr();
+        // SAFETY: as in `call_mut_then_destroy`.
+        if ptr.is_null() || !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
+            // SAFETY: forwarded.
+            return unsafe {
+                Self::call_ref::<P, S, A, O, R, false>(
+                    user_data, site, args, call, on_error, fallback, retry,
+                )
+            };
+        }
+        // SAFETY: as in `call_mut_then_destroy`.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
+            // SAFETY: forwarded: C's destroy of a holder it owns.
+            unsafe { Self::destroy_on_foreign_thread::<P>(ptr, site) };
+            return fallback_caught(site, fallback);
+        }
+        if !holder.header.word.try_enter_shared() {
+            // SAFETY: forwarded; not null.
+            return unsafe {
+                Self::destroy_instead_of_call::<P, S, A, R, true>(
+                    retry, args, user_data, fallback, site,
+                )
+            };
+        }
+        // Destroyed from here, with this call running: the last call out
+        // frees.
+        holder.header.word.set(DESTROYED);
+        let lend = move |ptr: *mut c_void| {
+            // SAFETY: shared calls only ever make shared references, and no
+            // exclusive call runs while the word counts shared ones (nor
+            // enters a destroyed holder); `SharedCalls` made `F: Sync` if
+            // they may run on several threads.
+            call(unsafe { &*(*ptr.cast::<Self>()).closure.get() }, args)
+        };
+        // SAFETY: entered shared, by this call, on a boxed holder.
+        unsafe { run_entered::<P, T, O, R, false, false>(ptr, site, lend, on_error, fallback) }
+    }
+
+    /// A destroy-marked entry called on a `local` holder C owns, on another
+    /// thread than its home: the body may not run there, and the call is
+    /// still C's destroy, which ends the holder as a destroy-notify on that
+    /// thread does (the state leaked and reported, the memory freed).
+    ///
+    /// # Safety
+    /// As for [`Holder::destroy`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn destroy_on_foreign_thread<P: Policy>(ptr: *mut c_void, site: &'static Site) {
+        // SAFETY: forwarded.
+        unsafe { Self::destroy::<P>(ptr, site) }
+    }
+
+    /// A destroy-marked entry whose entry failed on a holder C owns
+    /// (`SHARED`: a shared entry): a state poisoned by a panic its guard
+    /// has re-raised is healed, and the call starts over (`retry`), as for
+    /// any entry; otherwise the body does not run, and the call is the
+    /// holder's destroy all the same, as a destroy entry taking `self` is:
+    /// during another call of the state (re-entered, or on another thread)
+    /// the holder is freed when the last call leaves; a poisoned state is
+    /// dropped now. Neither is refused: C gets the fallback. A second
+    /// destroy (during the first's deferred free, or while it drops the
+    /// state) frees nothing.
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut_then_destroy`]; `user_data` is not null,
+    /// and is a holder C owns whose entry has just failed.
+    #[cold]
+    #[inline(never)]
+    unsafe fn destroy_instead_of_call<P: Policy, S: UserDataSlot, A, R, const SHARED: bool>(
+        retry: impl FnOnce(A, S) -> R,
+        args: A,
+        user_data: S,
+        fallback: impl FnOnce() -> R,
+        site: &'static Site,
+    ) -> R {
+        let ptr = user_data.into_ptr();
+        let healed = {
+            // SAFETY: by the caller's promise, a live holder, which the
+            // failed entry left as it was; the hold taken first keeps it so
+            // until it is released below (threading's module docs). The
+            // reference is not used past this block.
+            let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+            if SHARED {
+                word.hold_failed_shared();
+            } else {
+                word.hold_failed_exclusive();
+            }
+            // No user code runs here: nothing is raised, so there is
+            // nothing for an unwinding policy to release on the way out.
+            word.load() & POISONED != 0 && word.heal().is_ok()
+        };
+        // SAFETY: held above and not released; from here on this call does
+        // not touch the holder, unless it frees it as the last one out, or
+        // destroys it (C owns it, and this is its destroy).
+        let left = unsafe { release_failed_entry::<T>(ptr) };
+        if left != 0 {
+            // Destroyed already (a second destroy): the last one out frees.
+            // SAFETY: this call's hold is released, and `left` is what the
+            // release returned, as for a leave.
+            unsafe { free_if_last::<T>(ptr, left, site) };
+        } else if healed {
+            return retry(args, user_data);
+        } else {
+            // SAFETY: a holder C owns, alive by the caller's promise, and
+            // this is its destroy. (A destroy that came before, C's second
+            // one, was seen by the release above on a word that takes
+            // holds; on one that takes none, it left the holder running or
+            // held, so this destroy finds a call running and frees
+            // nothing.)
+            unsafe { Self::destroy::<P>(ptr, site) };
+        }
+        drop(args);
+        fallback_caught(site, fallback)
     }
 
     /// The destroy-notify of a boxed holder (a Rust owner's drop is

@@ -26,11 +26,14 @@ use crate::trampoline::Failed;
 /// while C may call the entry points: the address stays the same while the
 /// `BoxedSet` lives, and dropping it drops the state (after a running call
 /// returns, if one is), or [`into_inner`](BoxedSet::into_inner) gives it
-/// back once C is done with it. While it is kept, C's destroy (the
-/// destroy entry or `DESTROY`) is refused like any refused call (under
+/// back once C is done with it. While it is kept, C's destroy (an entry
+/// taking `self`, or `DESTROY`) is refused like any refused call (under
 /// `resume`, kept and resumed by the guard; with no guard, an abort naming
 /// the set), and the state stays with the `BoxedSet`: a set that C may end
-/// must be handed over with `into_raw`.
+/// so must be handed over with `into_raw`. An entry marked
+/// `#[callback(destroy)]` (taking `&mut self` or `&self`) is never
+/// refused: on a kept state it is a plain call, and the state stays; on
+/// one handed over it runs, then frees the state.
 ///
 /// `Th` is the set's threading contract, which decides whether the
 /// `BoxedSet` may move to or be shared with another thread:
@@ -121,7 +124,8 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     }
 
     /// Hands the state over: C now owns it, and ends it through the set's
-    /// destroy entry, or its `DESTROY`, exactly once.
+    /// destroy entry (taking `self`, or marked `#[callback(destroy)]`,
+    /// which runs, then frees the state), or its `DESTROY`, exactly once.
     #[must_use = "the state leaks unless C ends it"]
     pub fn into_raw(self) -> *mut c_void {
         let this = ManuallyDrop::new(self);

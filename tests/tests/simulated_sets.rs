@@ -1,10 +1,12 @@
 //! Callback sets (`#[callback] trait`) against C APIs simulated in Rust:
 //! one state behind several entry points, and the guard rules that span
 //! the whole set: poisoning, re-entry (`&mut self` exclusive, `&self`
-//! nesting), the destroy (an entry taking `self`, or the generated
-//! `DESTROY`) deferred while a call runs and run once, `BoxedSet` dropped by
-//! Rust during a call, its state taken back (`into_inner`: refused while a
-//! call runs, here or on another thread; given back poisoned), `scope`,
+//! nesting), the destroy (an entry taking `self`, one marked
+//! `#[callback(destroy)]`, which is a plain call on a lent or kept state,
+//! or the generated `DESTROY`) deferred while a call runs and run once,
+//! `BoxedSet` dropped by Rust during a call, its state taken back
+//! (`into_inner`: refused while a call runs, here or on another thread;
+//! given back poisoned), `scope`,
 //! null user data, `Err` values, and the threading contracts (`send`,
 //! `sync`, `local`). No C code runs, so the whole file runs under Miri
 //! (Stacked and Tree Borrows).
@@ -2299,5 +2301,546 @@ fn a_lent_state_whose_drop_calls_back_is_dropped_in_its_holder_after_a_panic() {
         raised,
         ["a read failed"],
         "the close's refusal is quiet: the guard already keeps a panic"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A destroy-marked entry (`#[callback(destroy)]` on `&mut self`): a plain
+// call on a lent or kept state, the destroy of a state C owns
+// ---------------------------------------------------------------------------
+
+/// A stream whose C library calls `close` at the end whoever owns the
+/// user data (as libarchive does): one trait serves a binding that lends
+/// the state, keeps it, or hands it over. `close` borrows the state, and,
+/// marked `destroy`, also frees a state C owns, after its body.
+#[callback]
+trait ClosingStream {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn read(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    #[callback(destroy, fallback = -4)]
+    unsafe extern "C" fn close(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+/// What a `Closer`'s hook and the test both see: the user data C was
+/// given, and the state's drops.
+struct CloserC {
+    ud: Cell<*mut c_void>,
+    drops: Rc<Cell<u32>>,
+}
+
+impl CloserC {
+    /// C calls `read`.
+    ///
+    /// # Safety
+    /// The user data is a live state of `Closer` (or null).
+    unsafe fn read(&self, n: c_int) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { Closer::READ(self.ud.get(), n) }
+    }
+
+    /// C calls `close`.
+    ///
+    /// # Safety
+    /// As for [`CloserC::read`]; a state C owns is not used after this
+    /// (unless this comes during one of its calls).
+    unsafe fn close(&self) -> c_int {
+        // SAFETY: by the caller's promise.
+        unsafe { Closer::CLOSE(self.ud.get()) }
+    }
+}
+
+/// What a `Closer`'s entry does after logging itself; its value is the
+/// entry's.
+type CloserHook = Box<dyn Fn(&CloserC, Entry, c_int) -> c_int>;
+
+struct Closer {
+    c: Rc<CloserC>,
+    log: Log,
+    hook: CloserHook,
+    /// Counted by `close`'s body.
+    closes: u32,
+    _drops: Tracked,
+}
+
+impl Closer {
+    fn run(&self, entry: Entry, n: c_int) -> c_int {
+        self.log.borrow_mut().push((entry, n));
+        (self.hook)(&self.c, entry, n)
+    }
+}
+
+impl ClosingStream for Closer {
+    fn read(&mut self, n: c_int) -> c_int {
+        self.run(Entry::Read, n)
+    }
+
+    fn close(&mut self) -> c_int {
+        self.closes += 1;
+        self.run(Entry::Close, self.closes as c_int)
+    }
+}
+
+/// A `Closer` whose entries run `hook`, the C side it calls back through,
+/// and its log.
+fn closer(hook: impl Fn(&CloserC, Entry, c_int) -> c_int + 'static) -> (Closer, Rc<CloserC>, Log) {
+    let drops = Rc::new(Cell::new(0));
+    let c = Rc::new(CloserC {
+        ud: Cell::new(ptr::null_mut()),
+        drops: drops.clone(),
+    });
+    let log = Log::default();
+    let state = Closer {
+        c: c.clone(),
+        log: log.clone(),
+        hook: Box::new(hook),
+        closes: 0,
+        _drops: Tracked(drops),
+    };
+    (state, c, log)
+}
+
+/// Each entry returns `n * 10 + k` (k: which entry), as `plain` does.
+fn numbered(_: &CloserC, entry: Entry, n: c_int) -> c_int {
+    plain(&CStream::new(), entry, n)
+}
+
+#[test]
+fn destroy_marked_close_on_a_lent_state_is_a_plain_call() {
+    let (state, c, log) = closer(numbered);
+    let (got, state) = state.scope(|ud| {
+        c.ud.set(ud);
+        // SAFETY: `ud` is the lent state, alive for this call; `close`
+        // borrows it like any other entry.
+        unsafe { [c.read(1), c.close(), c.read(2)] }
+    });
+    assert_eq!(got, [11, 15, 21], "read works on after close");
+    assert_eq!(state.closes, 1, "close's body ran on the lent state");
+    assert_eq!(c.drops.get(), 0, "and did not free it");
+    assert_eq!(
+        *log.borrow(),
+        [(Entry::Read, 1), (Entry::Close, 1), (Entry::Read, 2)]
+    );
+    drop(state);
+    assert_eq!(c.drops.get(), 1);
+}
+
+#[test]
+fn destroy_marked_close_on_a_kept_state_is_a_plain_call_and_into_inner_gives_it_back() {
+    let (state, c, log) = closer(numbered);
+    let boxed = state.boxed();
+    c.ud.set(boxed.user_data());
+    let (got, raised) = panics_during(|| {
+        // SAFETY: the kept state is alive while `boxed` is; `close`
+        // borrows it.
+        resume_panics(|| unsafe { [c.read(1), c.close(), c.close()] })
+    });
+    assert_eq!(got, [11, 15, 25], "close ran twice, on the same state");
+    assert!(raised.is_empty(), "nothing refused: {raised:?}");
+    assert_eq!(c.drops.get(), 0, "the `BoxedSet` keeps it");
+    let state = boxed.into_inner().expect("no call runs");
+    assert_eq!(state.closes, 2);
+    assert_eq!(c.drops.get(), 0);
+    drop(state);
+    assert_eq!(c.drops.get(), 1);
+    assert_eq!(log.borrow().len(), 3);
+}
+
+#[test]
+fn destroy_marked_close_on_a_kept_state_leaves_it_to_the_boxed_set_s_drop() {
+    let (state, c, _log) = closer(numbered);
+    let boxed = state.boxed();
+    c.ud.set(boxed.user_data());
+    // SAFETY: the kept state is alive while `boxed` is.
+    let closed = resume_panics(|| unsafe { c.close() });
+    assert_eq!(closed, 15);
+    assert_eq!(c.drops.get(), 0);
+    drop(boxed);
+    assert_eq!(c.drops.get(), 1, "dropped once, by its owner");
+}
+
+#[test]
+fn destroy_marked_close_on_a_handed_over_state_runs_then_frees_it_once() {
+    let alive_in_close = Rc::new(Cell::new(None));
+    let alive_in = alive_in_close.clone();
+    let (state, c, log) = closer(move |c, entry, n| {
+        if entry == Entry::Close {
+            alive_in.set(Some(c.drops.get()));
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    // SAFETY: C owns the state, alive until its `close`.
+    let got = resume_panics(|| unsafe { [c.read(1), c.read(2)] });
+    assert_eq!(got, [11, 21]);
+    assert_eq!(c.drops.get(), 0, "alive until C closes it");
+    // SAFETY: C's last call on the state.
+    let closed = resume_panics(|| unsafe { c.close() });
+    assert_eq!(closed, 15, "close's body ran and C got its value");
+    assert_eq!(alive_in_close.get(), Some(0), "on the live state");
+    assert_eq!(c.drops.get(), 1, "then freed, once");
+    assert_eq!(
+        *log.borrow(),
+        [(Entry::Read, 1), (Entry::Read, 2), (Entry::Close, 1)]
+    );
+}
+
+#[test]
+fn destroy_marked_close_inside_another_call_frees_the_state_when_that_call_returns() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen_in = seen.clone();
+    let (state, c, log) = closer(move |c, entry, n| {
+        if entry == Entry::Read {
+            // SAFETY: the state is alive (this call runs on it); C closes
+            // it from inside, as a C library may.
+            let closed = unsafe { c.close() };
+            seen_in.borrow_mut().push((closed, c.drops.get()));
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    // SAFETY: C owns the state, alive for this call; its close comes from
+    // inside it and frees the state once it returns.
+    let (got, raised) = panics_during(|| resume_panics(|| unsafe { c.read(8) }));
+    assert_eq!(got, 81, "the running call finished on the live state");
+    assert_eq!(
+        *seen.borrow(),
+        [(-4, 0)],
+        "C got close's fallback; not freed yet"
+    );
+    assert!(
+        raised.is_empty(),
+        "a deferred close is no error: {raised:?}"
+    );
+    assert_eq!(c.drops.get(), 1, "freed when the read returned");
+    assert_eq!(
+        *log.borrow(),
+        [(Entry::Read, 8)],
+        "close's body did not run: it would have overlapped the read's `&mut self`"
+    );
+}
+
+#[test]
+fn destroy_marked_close_on_a_poisoned_state_frees_it_without_running() {
+    let (state, c, log) = closer(|c, entry, n| {
+        if entry == Entry::Read {
+            panic_any(Boom(7));
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    let mut closed = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: C owns the state, alive until `close`, its last call.
+            unsafe {
+                c.read(1);
+                closed = c.close();
+            }
+        })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(7)));
+    assert_eq!(closed, -4, "C got close's fallback");
+    assert_eq!(c.drops.get(), 1, "freed, not leaked");
+    assert_eq!(
+        *log.borrow(),
+        [(Entry::Read, 1)],
+        "no user code ran after the panic, within the guard"
+    );
+}
+
+#[test]
+fn destroy_marked_close_after_the_guard_raised_the_panic_runs_then_frees() {
+    let (state, c, log) = closer(|c, entry, n| {
+        if entry == Entry::Read {
+            panic_any(Boom(8));
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    // SAFETY: C owns the state, alive until `close`.
+    let payload = panic_payload(|| resume_panics(|| unsafe { c.read(1) }));
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(8)));
+    // SAFETY: C's last call on the state.
+    let closed = resume_panics(|| unsafe { c.close() });
+    assert_eq!(closed, 15, "the guard has returned: close runs again");
+    assert_eq!(c.drops.get(), 1);
+    assert_eq!(*log.borrow(), [(Entry::Read, 1), (Entry::Close, 1)]);
+}
+
+#[test]
+fn panic_in_a_destroy_marked_close_is_resumed_and_the_state_freed_once() {
+    let (state, c, log) = closer(|c, entry, n| {
+        if entry == Entry::Close {
+            panic_any(Boom(9));
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    let mut closed = 0;
+    let payload = panic_payload(|| {
+        // SAFETY: C's last call on the state it owns.
+        resume_panics(|| closed = unsafe { c.close() })
+    });
+    assert_eq!(payload.downcast_ref::<Boom>(), Some(&Boom(9)));
+    assert_eq!(closed, -4, "C got close's fallback");
+    assert_eq!(*log.borrow(), [(Entry::Close, 1)]);
+    assert_eq!(c.drops.get(), 1, "freed all the same");
+}
+
+#[test]
+fn call_from_inside_a_destroy_marked_close_is_refused_as_after_the_destroy() {
+    let inner = Rc::new(Cell::new(0));
+    let inner_in = inner.clone();
+    let (state, c, log) = closer(move |c, entry, n| {
+        if entry == Entry::Close {
+            // SAFETY: the state is alive until this call returns.
+            inner_in.set(unsafe { c.read(3) });
+        }
+        numbered(c, entry, n)
+    });
+    c.ud.set(state.boxed().into_raw());
+    // SAFETY: C's last call on the state it owns.
+    let payload = panic_payload(|| resume_panics(|| unsafe { c.close() }));
+    let message = message(&*payload);
+    assert!(
+        message
+            .starts_with("ffi-callback: `simulated_sets::ClosingStream::read` refused the call: ")
+            && message.contains("after it was destroyed"),
+        "{message}"
+    );
+    assert_eq!(inner.get(), -1, "C got read's fallback");
+    assert_eq!(*log.borrow(), [(Entry::Close, 1)]);
+    assert_eq!(c.drops.get(), 1);
+}
+
+/// `close` taking `&self`, marked `destroy`: it may run nested in another
+/// `&self` call, and a state C owns is then freed when that call returns.
+#[callback]
+trait SharedClosingStream {
+    #[callback(fallback = -3)]
+    unsafe extern "C" fn peek(&self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    #[callback(destroy, fallback = -4)]
+    unsafe extern "C" fn close(&self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+/// A `Closer` behind the `&self` set (a type of its own: implementing both
+/// sets would make `Closer::CLOSE` ambiguous).
+struct SharedCloser(Closer);
+
+impl SharedClosingStream for SharedCloser {
+    fn peek(&self, n: c_int) -> c_int {
+        self.0.run(Entry::Peek, n)
+    }
+
+    fn close(&self) -> c_int {
+        self.0.run(Entry::Close, 0)
+    }
+}
+
+#[test]
+fn shared_destroy_marked_close_nested_in_a_shared_call_runs_then_frees_after_it() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen_in = seen.clone();
+    let (state, c, log) = closer(move |c, entry, n| {
+        if entry == Entry::Peek && n == 1 {
+            // SAFETY: the state is alive (this call runs on it); `&self`
+            // calls nest.
+            let closed = unsafe { SharedCloser::CLOSE(c.ud.get()) };
+            seen_in.borrow_mut().push((closed, c.drops.get()));
+        }
+        numbered(c, entry, n)
+    });
+    let ud = SharedCloser(state).boxed().into_raw();
+    c.ud.set(ud);
+    // SAFETY: C owns the state, alive for this call, whose nested close is
+    // C's last call on it.
+    let (got, raised) = panics_during(|| resume_panics(|| unsafe { SharedCloser::PEEK(ud, 1) }));
+    assert_eq!(got, 13);
+    assert!(raised.is_empty(), "{raised:?}");
+    assert_eq!(
+        *seen.borrow(),
+        [(5, 0)],
+        "close ran nested; not freed under the peek"
+    );
+    assert_eq!(c.drops.get(), 1, "freed when the peek returned");
+    assert_eq!(*log.borrow(), [(Entry::Peek, 1), (Entry::Close, 0)]);
+}
+
+/// Called on whichever thread C likes; `finish`, marked `destroy`, ends a
+/// state C owns. Under `resume`, so that a `finish` during a call on
+/// another thread has a fallback to return.
+#[callback(send, on_panic = resume)]
+trait ClosingWorker {
+    unsafe extern "C" fn work(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    #[callback(destroy)]
+    unsafe extern "C" fn finish(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Shift {
+    total: c_int,
+    finished: u32,
+    /// `work` waits here twice: once it runs, and until the test lets it
+    /// return.
+    gate: Option<Arc<Barrier>>,
+    _drops: SendTracked,
+}
+
+impl ClosingWorker for Shift {
+    fn work(&mut self, n: c_int) -> c_int {
+        if let Some(gate) = &self.gate {
+            gate.wait();
+            gate.wait();
+        }
+        self.total += n;
+        self.total
+    }
+
+    fn finish(&mut self) -> c_int {
+        self.finished += 1;
+        self.total
+    }
+}
+
+#[test]
+fn send_destroy_marked_entry_frees_a_handed_over_state_on_another_thread_once() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let shift = Shift {
+        total: 0,
+        finished: 0,
+        gate: None,
+        _drops: SendTracked(drops.clone()),
+    };
+    let ud = SendPtr(shift.boxed().into_raw());
+    let got = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: C owns the `send` state: calls, then its one `finish`,
+        // all on this thread.
+        unsafe {
+            [
+                Shift::WORK(ud.0, 2),
+                Shift::WORK(ud.0, 3),
+                Shift::FINISH(ud.0),
+            ]
+        }
+    })
+    .join()
+    .expect("the worker finished");
+    assert_eq!(got, [2, 5, 5]);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_destroy_marked_entry_on_a_kept_state_is_a_plain_call_on_another_thread() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let boxed = Shift {
+        total: 0,
+        finished: 0,
+        gate: None,
+        _drops: SendTracked(drops.clone()),
+    }
+    .boxed();
+    let ud = SendPtr(boxed.user_data());
+    let got = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: the kept state is alive while `boxed` is, which outlives
+        // this thread.
+        unsafe {
+            [
+                Shift::WORK(ud.0, 4),
+                Shift::FINISH(ud.0),
+                Shift::FINISH(ud.0),
+            ]
+        }
+    })
+    .join()
+    .expect("the worker finished");
+    assert_eq!(got, [4, 4, 4]);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the `BoxedSet` keeps it");
+    let shift = boxed.into_inner().expect("no call runs");
+    assert_eq!(shift.finished, 2);
+    drop(shift);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn send_destroy_marked_entry_during_a_call_on_another_thread_frees_the_state_after_it() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let gate = Arc::new(Barrier::new(2));
+    let shift = Shift {
+        total: 0,
+        finished: 0,
+        gate: Some(gate.clone()),
+        _drops: SendTracked(drops.clone()),
+    };
+    let ud = SendPtr(shift.boxed().into_raw());
+    let worker = thread::spawn(move || {
+        let ud = ud;
+        // SAFETY: C owns the `send` state, alive for this call (its
+        // `finish` comes while this runs).
+        unsafe { Shift::WORK(ud.0, 7) }
+    });
+    gate.wait();
+    // SAFETY: C's one `finish`, while the work call runs on the other
+    // thread: the state stays alive until that call returns.
+    let finished = unsafe { Shift::FINISH(ud.0) };
+    let drops_during = drops.load(Ordering::SeqCst);
+    gate.wait();
+    assert_eq!(worker.join().expect("the worker finished"), 7);
+    assert_eq!(finished, 0, "C got finish's fallback: its body did not run");
+    assert_eq!(drops_during, 0, "not freed under the running call");
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "freed as that call left");
+}
+
+/// Called only on its home thread (`local`); `release`, marked `destroy`,
+/// is C's last call, which may come on another thread.
+#[callback(local)]
+trait Beacon {
+    unsafe extern "C" fn tick(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+    #[callback(destroy, fallback = -1)]
+    unsafe extern "C" fn release(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+/// The count, and a drop counter (held only to be dropped).
+struct Lamp(c_int, #[allow(dead_code)] SendTracked);
+
+impl Beacon for Lamp {
+    fn tick(&mut self) -> c_int {
+        self.0 += 1;
+        self.0
+    }
+
+    fn release(&mut self) -> c_int {
+        self.0
+    }
+}
+
+#[test]
+// The state is leaked on purpose, which Miri's leak check reports.
+#[cfg_attr(miri, ignore = "leaks the holder by design")]
+fn local_destroy_marked_entry_on_another_thread_leaks_the_state_and_reports_it() {
+    ffi_callback::set_reporter(record_foreign_leaks);
+    let drops = Arc::new(AtomicU32::new(0));
+    let ud = Lamp(0, SendTracked(drops.clone())).boxed().into_raw();
+    // SAFETY: the state C owns is alive until its `release`.
+    assert_eq!(resume_panics(|| unsafe { Lamp::TICK(ud) }), 1);
+    let address = ud as usize;
+    let released = thread::spawn(move || {
+        // SAFETY: C's last call on the state it owns, on another thread.
+        unsafe { Lamp::RELEASE(address as *mut c_void) }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        released, -1,
+        "the body may not run there: C got the fallback"
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "not dropped elsewhere");
+    let leaks = FOREIGN_LEAKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(
+        leaks.iter().any(|name| name.contains("Beacon")),
+        "the leak is reported: {leaks:?}"
     );
 }

@@ -4,10 +4,12 @@
 //!
 //! - `archive_read_open2` / `archive_read_open` with a Rust `Read + Seek`
 //!   source behind one client data pointer, as a callback set (open, read,
-//!   skip, seek, close): the state lent for the archive's life (`scope`),
-//!   kept by the reader and taken back with `into_inner`, or handed over and
-//!   ended by libarchive's close callback (the set's destroy entry), exactly
-//!   once, also when the open callback fails;
+//!   skip, seek, close), one trait for every owner: the state lent for the
+//!   archive's life (`scope`), kept by the reader and taken back with
+//!   `into_inner`, or handed over and ended by libarchive's close callback
+//!   (`close(&mut self)`, marked `destroy`: a plain call on a lent or kept
+//!   state, and the destroy of one handed over), exactly once, also when
+//!   the open callback fails;
 //! - `archive_write_open2` into a Rust `Write` (a `Vec<u8>`, taken back
 //!   after `archive_write_free`), with libarchive's free callback as the
 //!   set's destroy;
@@ -319,7 +321,9 @@ ffi_callback::preset! {
 }
 
 /// libarchive's client callbacks for reading, sharing one client data
-/// (the second parameter).
+/// (the second parameter). libarchive calls `close` at the end whoever
+/// owns the client data, so one trait serves a source lent for the
+/// archive's life, kept by the reader, or handed over to libarchive.
 #[callback(preset = unsafe(archive_client))]
 trait ReadClient {
     /// `archive_open_callback`.
@@ -355,7 +359,10 @@ trait ReadClient {
         #[into(Whence)] whence: c_int,
     ) -> Result<i64, io::Error>;
 
-    /// `archive_close_callback`: the source stays with its owner.
+    /// `archive_close_callback`, libarchive's last call with this client
+    /// data. Marked `destroy`: a lent or kept source stays with its owner;
+    /// one handed over (`boxed().into_raw()`) is freed after the body.
+    #[callback(destroy)]
     unsafe extern "C" fn close(
         &mut self,
         archive: *mut Archive,
@@ -1134,58 +1141,12 @@ fn a_panic_in_the_read_callback_fails_the_header_and_is_resumed() {
 // A source handed over to libarchive: the close callback ends it
 // ---------------------------------------------------------------------------
 
-/// The same callbacks for a source libarchive owns once opened (the
-/// `libarchive` crate's way): `close` takes `self`, so it is the set's
-/// destroy, and libarchive's close callback frees the state.
-#[callback(preset = unsafe(archive_client))]
-trait OwnedReadClient {
-    /// `archive_open_callback`.
-    unsafe extern "C" fn open(
-        &mut self,
-        archive: *mut Archive,
-        #[user_data] client_data: *mut c_void,
-    ) -> Result<c_int, io::Error>;
-
-    /// `archive_read_callback`.
-    unsafe extern "C" fn read(
-        &mut self,
-        archive: *mut Archive,
-        #[user_data] client_data: *mut c_void,
-        #[into(&mut *const c_void)] buffer: *mut *const c_void,
-    ) -> Result<isize, io::Error>;
-
-    /// `archive_close_callback`, libarchive's last call with this client
-    /// data: ends the state.
-    unsafe extern "C" fn close(
-        self,
-        archive: *mut Archive,
-        #[user_data] client_data: *mut c_void,
-    ) -> c_int;
-}
-
-impl<R: Read> OwnedReadClient for Source<R> {
-    fn open(&mut self, _archive: *mut Archive) -> Result<c_int, io::Error> {
-        Source::open(self)
-    }
-
-    fn read(
-        &mut self,
-        _archive: *mut Archive,
-        buffer: &mut *const c_void,
-    ) -> Result<isize, io::Error> {
-        Source::read(self, buffer)
-    }
-
-    fn close(self, _archive: *mut Archive) -> c_int {
-        bump(&self.calls.closes);
-        ARCHIVE_OK
-    }
-}
-
-/// Opens a new archive over `source`, handed over to libarchive.
-fn open_owned<R: Read + 'static>(source: Source<R>) -> (*mut Archive, Result<c_int, Error>) {
+/// Opens a new archive over `source`, handed over to libarchive: the same
+/// `ReadClient` as for a lent or kept source, whose `close`, marked
+/// `destroy`, runs and then frees the source.
+fn open_owned<R: Read + Seek + 'static>(source: Source<R>) -> (*mut Archive, Result<c_int, Error>) {
     let a = new_reader();
-    let client_data = OwnedReadClientExt::boxed(source).into_raw();
+    let client_data = ReadClientExt::boxed(source).into_raw();
     // SAFETY: a new archive; the state is libarchive's from here, ended by
     // its close callback (also when the open callback fails).
     let opened = unsafe {
@@ -1193,9 +1154,9 @@ fn open_owned<R: Read + 'static>(source: Source<R>) -> (*mut Archive, Result<c_i
             archive_read_open(
                 a,
                 client_data,
-                Some(<Source<R> as OwnedReadClientExt>::OPEN),
-                Some(<Source<R> as OwnedReadClientExt>::READ),
-                Some(<Source<R> as OwnedReadClientExt>::CLOSE),
+                Some(<Source<R> as ReadClientExt>::OPEN),
+                Some(<Source<R> as ReadClientExt>::READ),
+                Some(<Source<R> as ReadClientExt>::CLOSE),
             )
         })
     };
@@ -1264,7 +1225,7 @@ fn a_panic_in_the_open_callback_fails_the_open_frees_the_source_and_is_resumed()
     quiet_expected_panics();
     let (source, calls) = Source::new(Cursor::new(Vec::new()), 1024, Some(Fail::OpenPanic));
     let a = new_reader();
-    let client_data = OwnedReadClientExt::boxed(source).into_raw();
+    let client_data = ReadClientExt::boxed(source).into_raw();
     let rc = Cell::new(0);
     let payload = payload_of(|| {
         // SAFETY: a new archive; the state is libarchive's from here.
@@ -1272,9 +1233,9 @@ fn a_panic_in_the_open_callback_fails_the_open_frees_the_source_and_is_resumed()
             rc.set(archive_read_open(
                 a,
                 client_data,
-                Some(<CursorSource as OwnedReadClientExt>::OPEN),
-                Some(<CursorSource as OwnedReadClientExt>::READ),
-                Some(<CursorSource as OwnedReadClientExt>::CLOSE),
+                Some(<CursorSource as ReadClientExt>::OPEN),
+                Some(<CursorSource as ReadClientExt>::READ),
+                Some(<CursorSource as ReadClientExt>::CLOSE),
             ));
         })
     });
