@@ -11,6 +11,7 @@
 use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -559,23 +560,62 @@ impl<E> Drop for ErrorCell<E> {
     }
 }
 
-/// Runs `f` through `guard`, which sees it only as `&mut dyn FnMut()`: the
+/// Runs `f` through `guard`, which sees it only as an [`ErasedCall`]: the
 /// guard's body (installing it, the catch, re-raising) is compiled once,
 /// not once per guarded call site. `guard` runs `f` once, or unwinds.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-fn run_erased<R>(f: impl FnOnce() -> R, guard: impl FnOnce(&mut dyn FnMut())) -> R {
-    let mut f = Some(f);
-    let mut value = None;
-    guard(&mut || {
-        if let Some(f) = f.take() {
-            value = Some(f());
-        }
+fn run_erased<F: FnOnce() -> R, R>(f: F, guard: impl FnOnce(ErasedCall<'_>)) -> R {
+    let mut slot = CallSlot {
+        f: Some(f),
+        value: None,
+    };
+    guard(ErasedCall {
+        slot: ptr::addr_of_mut!(slot).cast(),
+        call: call_slot::<F, R>,
+        _slot: PhantomData,
     });
-    match value {
+    match slot.value {
         Some(value) => value,
         // `run_guarded` returns only after running `f` to completion.
         None => unreachable!("ffi-callback: a guard returned without running its closure"),
+    }
+}
+
+/// A guarded call's closure and, once it has run, its value.
+struct CallSlot<F, R> {
+    f: Option<F>,
+    value: Option<R>,
+}
+
+/// A [`CallSlot`] seen by the guard, whatever its types: one fn per
+/// guarded closure (a `&mut dyn FnMut` would be that closure plus its
+/// vtable's shim).
+pub(crate) struct ErasedCall<'a> {
+    slot: *mut (),
+    call: unsafe fn(*mut ()),
+    /// Borrows the slot for as long as the guard may run it.
+    _slot: PhantomData<&'a mut ()>,
+}
+
+impl ErasedCall<'_> {
+    /// Runs the closure (once: a second run finds it taken).
+    fn run(self) {
+        // SAFETY: `slot` points at the `CallSlot` that `run_erased` made
+        // `call` for, alive and otherwise unused for `'_`.
+        unsafe { (self.call)(self.slot) }
+    }
+}
+
+/// [`ErasedCall::run`]'s body for one slot type.
+///
+/// # Safety
+/// `slot` points at a live `CallSlot<F, R>`, otherwise unused meanwhile.
+unsafe fn call_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
+    // SAFETY: the caller's promise.
+    let slot = unsafe { &mut *slot.cast::<CallSlot<F, R>>() };
+    if let Some(f) = slot.f.take() {
+        slot.value = Some(f());
     }
 }
 
@@ -584,7 +624,7 @@ fn run_erased<R>(f: impl FnOnce() -> R, guard: impl FnOnce(&mut dyn FnMut())) ->
 /// own; returns normally only if `run` completed (while the thread is
 /// already unwinding, a kept panic is reported and dropped instead).
 #[inline(never)]
-fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn FnMut()) {
+fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: ErasedCall<'_>) {
     let guard = Guard {
         outer: Cell::new(ptr::null()),
         kept: Cell::new(None),
@@ -595,7 +635,7 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: &mut dyn 
         stopped: Cell::new(false),
         began_unwinding: std::thread::panicking(),
     };
-    let result = with_guard(&guard, run);
+    let result = with_guard(&guard, || run.run());
     finish(result, guard.kept.take());
 }
 
