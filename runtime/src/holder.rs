@@ -463,9 +463,13 @@ impl<F, T: Threading> Holder<F, T> {
         T: ExclusiveCalls<F>,
     {
         let ptr = user_data.into_ptr();
-        // SAFETY: by the caller's promise, null or a live holder; only its
-        // header is read here.
-        if ptr.is_null() || !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
+        if ptr.is_null() {
+            // Nothing to destroy, as at every destroy: C gets the fallback.
+            return fallback_caught(site, fallback);
+        }
+        // SAFETY: by the caller's promise, a live holder; only its header
+        // is read here.
+        if !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
             // SAFETY: forwarded.
             return unsafe {
                 Self::call_mut::<P, S, A, O, R, false>(
@@ -523,8 +527,12 @@ impl<F, T: Threading> Holder<F, T> {
         T: SharedCalls<F>,
     {
         let ptr = user_data.into_ptr();
+        if ptr.is_null() {
+            // As in `call_mut_then_destroy`.
+            return fallback_caught(site, fallback);
+        }
         // SAFETY: as in `call_mut_then_destroy`.
-        if ptr.is_null() || !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
+        if !unsafe { &(*ptr.cast::<Self>()).header }.owned_by_c() {
             // SAFETY: forwarded.
             return unsafe {
                 Self::call_ref::<P, S, A, O, R, false>(

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 
 use crate::holder::{Holder, Taken, value_or};
 use crate::owned::PartsMayMove;
-use crate::panic::{Site, fail_caught, guarded, refuse, refuse_under};
+use crate::panic::{Site, fail_caught, guarded};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
 use crate::threading::{CallerThread, OwnerMayMove, Threading};
@@ -214,7 +214,8 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
 /// the box (a call C makes meanwhile is refused, as after the destroy);
 /// returns what C gets.
 /// Refused on a borrowed set; during another call of the set, the state is
-/// dropped when that call returns and C receives the fallback.
+/// dropped when that call returns and C receives the fallback; with null,
+/// nothing is destroyed and C receives the fallback.
 ///
 /// # Safety
 /// `user_data` is null or a live holder of this set (boxed or borrowed),
@@ -242,12 +243,9 @@ unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
     on_error: impl FnOnce(&O::Error) -> R,
 ) -> Result<R, Failed> {
     if user_data.is_null() {
-        let _ = refuse_under::<P>(site, || {
-            refuse(
-                site,
-                format_args!("its user data is null instead of a pointer to the set's state"),
-            )
-        });
+        // Nothing to destroy, as for `free(NULL)`: C libraries end objects
+        // whose user data was never set (OpenSSL destroys every BIO of a
+        // method, `BIO_set_data` called or not). C gets the fallback.
         return Err(Failed);
     }
     // SAFETY: forwarded.

@@ -1269,7 +1269,8 @@ fn try_scope_returns_the_first_err_and_the_state() {
 #[test]
 fn null_user_data_is_refused_by_every_kind_of_entry() {
     let stream = CStream::new();
-    for (expected, name) in [(-1, "read"), (-3, "peek"), (-4, "close"), (-5, "flush")] {
+    // (Not the destroy, `close`: null there is nothing to destroy, below.)
+    for (expected, name) in [(-1, "read"), (-3, "peek"), (-5, "flush")] {
         let mut got = 0;
         let payload = panic_payload(|| {
             // SAFETY: null user data is refused before it is used.
@@ -1277,7 +1278,6 @@ fn null_user_data_is_refused_by_every_kind_of_entry() {
                 got = match name {
                     "read" => stream.read(1),
                     "peek" => stream.peek(1),
-                    "close" => stream.close(),
                     _ => stream.flush(1),
                 }
             })
@@ -1324,9 +1324,9 @@ fn null_user_data_again_and_again_raises_one_refusal_under_one_guard() {
     // Under a new guard, the first null call is refused again.
     let payload = panic_payload(|| {
         // SAFETY: as above.
-        resume_panics(|| unsafe { stream.close() })
+        resume_panics(|| unsafe { stream.write(1) })
     });
-    assert!(message(&*payload).contains("Stream::close` refused the call"));
+    assert!(message(&*payload).contains("Stream::write` refused the call"));
 }
 
 // ---------------------------------------------------------------------------
@@ -2843,4 +2843,30 @@ fn local_destroy_marked_entry_on_another_thread_leaks_the_state_and_reports_it()
         leaks.iter().any(|name| name.contains("Beacon")),
         "the leak is reported: {leaks:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// A destroy with null user data: nothing to destroy
+// ---------------------------------------------------------------------------
+
+/// OpenSSL destroys every BIO of a method, its data set or not; GLib
+/// calls a destroy-notify with the data it was given, null too. A destroy
+/// entry (taking `self`, or marked `destroy`) called with null frees
+/// nothing and raises nothing: C gets its fallback, as `free(NULL)` does
+/// nothing.
+#[test]
+fn destroys_called_with_null_user_data_free_nothing_and_raise_nothing() {
+    let (got, raised) = panics_during(|| {
+        resume_panics(|| {
+            // SAFETY: null, which every destroy takes as nothing to free.
+            unsafe {
+                [
+                    <Probe as StreamExt>::CLOSE(ptr::null_mut()),
+                    Closer::CLOSE(ptr::null_mut()),
+                ]
+            }
+        })
+    });
+    assert_eq!(got, [-4, -4], "each entry's fallback");
+    assert!(raised.is_empty(), "nothing refused: {raised:?}");
 }
