@@ -891,6 +891,75 @@ impl<F, T: Threading> Holder<F, T> {
     }
 }
 
+impl<F, T: Threading> Holder<F, T> {
+    /// Rust's own use of a holder it keeps (a [`BoxedSet`](crate::BoxedSet)
+    /// not handed over), between C's calls: entered exclusively, as a call
+    /// is, so that a call C makes meanwhile (from inside `f`, or, for an
+    /// atomic word, on another thread) is refused as re-entry, and left
+    /// afterwards, on an unwind too. `None` when it cannot enter: a call
+    /// runs on it (this from inside an entry, or a call on another thread),
+    /// or a guard still keeps the panic or error that poisoned it (once
+    /// that guard has returned, the holder is healed here, as a call heals
+    /// it).
+    ///
+    /// # Safety
+    /// `ptr` is a live boxed holder of this type that Rust owns (its
+    /// `owned_by_rust` set: C's destroy of it is refused), used by its
+    /// owner, which neither drops nor hands it over meanwhile.
+    pub(crate) unsafe fn with_kept_mut<R>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        f: impl FnOnce(&mut F) -> R,
+    ) -> Option<R>
+    where
+        T: ExclusiveCalls<F>,
+    {
+        // SAFETY: by the caller's promise, a live holder that nothing frees
+        // while this runs (Rust owns it, and its owner is here).
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        while !word.try_enter_exclusive() {
+            word.hold_failed_exclusive();
+            let healed = word.load() & POISONED != 0 && word.heal().is_ok();
+            // SAFETY: held just above, released once.
+            let left = unsafe { release_failed_entry::<T>(ptr) };
+            if left != 0 {
+                // Destroyed meanwhile, which a kept holder is not (C's
+                // destroy is refused): freed by the last one out, as after
+                // any failed entry.
+                // SAFETY: this hold is released; `left` is what the
+                // release returned.
+                unsafe { free_if_last::<T>(ptr, left, site) };
+                return None;
+            }
+            if !healed {
+                return None;
+            }
+        }
+        // Left on the way out if `f` unwinds (the panic is the caller's:
+        // Rust code, not a callback, and it goes on to the caller).
+        let leave_on_unwind = LeaveOnUnwind::<T>::new(ptr, site, true);
+        // SAFETY: entered exclusively, by this call: no other reference to
+        // the state exists until it leaves (a call C makes meanwhile fails
+        // to enter); `ExclusiveCalls` made `F: Send` if calls may come
+        // from another thread.
+        let value = f(unsafe { &mut *(*ptr.cast::<Self>()).closure.get() });
+        std::mem::forget(leave_on_unwind);
+        // SAFETY: entered and not left; a place, not a reference.
+        let left = unsafe { leave::<T, true>(ptr) };
+        if left != 0 {
+            let left = if <T::Word as StateWord>::LEAVE_REREADS {
+                0
+            } else {
+                left
+            };
+            // SAFETY: this use has left; `left` is what its leave saw (or
+            // the word is re-read).
+            return Some(unsafe { after_leave::<T, R>(value, ptr, left, site) });
+        }
+        Some(value)
+    }
+}
+
 /// Who owns a holder that C's destroy may not free.
 enum Owner<'a, W> {
     /// Lent by `scope` (or `new`), which outlives the refusal: `scope` by

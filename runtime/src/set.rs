@@ -15,7 +15,7 @@ use crate::owned::PartsMayMove;
 use crate::panic::{Site, fail_caught, guarded};
 use crate::policy::{Caught, Policy};
 use crate::returns::CallbackReturn;
-use crate::threading::{CallerThread, OwnerMayMove, Threading};
+use crate::threading::{CallerThread, ExclusiveCalls, OwnerMayMove, Threading};
 use crate::trampoline::Failed;
 
 /// The state of a callback set on the heap, from the set's `boxed`.
@@ -121,6 +121,34 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
             }
             None => Err(self),
         }
+    }
+
+    /// The kept state, for `f`, between C's calls: a binding changes what
+    /// its callbacks do next (a timer's new callback, a stream's buffer
+    /// size) without sharing the state through an `Rc<RefCell<..>>`.
+    ///
+    /// `None`, and `f` not run, while a call of the set runs on the state
+    /// (this called from inside one of its entry points, through something
+    /// the state can reach, or, for a `send` or `sync` set, a call running
+    /// on another thread), or while the state is poisoned by a panic or
+    /// `Err` that a guard still keeps (once that guard has returned, this
+    /// works again, as the entry points do). While `f` runs, a call C makes
+    /// (from inside `f`, or on another thread) is refused as a call while
+    /// another runs. A panic in `f` is the caller's: it unwinds out of
+    /// here, the state as `f` left it.
+    ///
+    /// The user data is the crate's holder around the state, never the
+    /// state itself: a pointer cast of it (as `BIO_get_data(bio) as *mut
+    /// State`) reads the holder's header.
+    pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Option<R>
+    where
+        Th: ExclusiveCalls<T>,
+    {
+        // SAFETY: our own boxed holder (`new` made it for `T` and `Th`),
+        // kept by Rust (`into_raw` consumes `self`, and C's destroy is
+        // refused while Rust owns it), used by its owner through `&mut
+        // self`.
+        unsafe { Holder::<T, Th>::with_kept_mut(self.user_data.as_ptr(), self.site, f) }
     }
 
     /// Hands the state over: C now owns it, and ends it through the set's

@@ -2870,3 +2870,173 @@ fn destroys_called_with_null_user_data_free_nothing_and_raise_nothing() {
     assert_eq!(got, [-4, -4], "each entry's fallback");
     assert!(raised.is_empty(), "nothing refused: {raised:?}");
 }
+
+// ---------------------------------------------------------------------------
+// `BoxedSet::with_mut`: the kept state, between C's calls
+// ---------------------------------------------------------------------------
+
+/// A timer as libuv or GLib keep one: C calls `tick` until told to stop,
+/// and the binding changes what the next ticks do in between.
+#[callback]
+trait Ticking {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn tick(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Ticker {
+    step: c_int,
+    total: c_int,
+    /// `tick` panics when `total` reaches this.
+    panic_at: Option<c_int>,
+    /// What `with_mut` gave `tick` when it tried to reach its own
+    /// `BoxedSet` (parked in `KEPT_TICKER`).
+    nested: Option<Option<c_int>>,
+    _drops: Tracked,
+}
+
+thread_local! {
+    /// Where a test parks its `BoxedSet<Ticker>` for `tick` to reach.
+    static KEPT_TICKER: RefCell<Option<BoxedSet<Ticker>>> = const { RefCell::new(None) };
+}
+
+impl Ticking for Ticker {
+    fn tick(&mut self) -> c_int {
+        if self.panic_at == Some(self.total) {
+            panic!("the tick failed");
+        }
+        self.total += self.step;
+        // Reaching the state's own `BoxedSet` from inside the call.
+        self.nested = KEPT_TICKER.with(|kept| {
+            kept.try_borrow_mut()
+                .ok()
+                .and_then(|mut kept| kept.as_mut().map(|kept| kept.with_mut(|s| s.total)))
+        });
+        self.total
+    }
+}
+
+fn ticker(drops: &Rc<Cell<u32>>) -> Ticker {
+    Ticker {
+        step: 1,
+        total: 0,
+        panic_at: None,
+        nested: None,
+        _drops: Tracked(drops.clone()),
+    }
+}
+
+#[test]
+fn with_mut_changes_a_kept_state_between_c_calls() {
+    let drops = Rc::new(Cell::new(0));
+    let mut kept = ticker(&drops).boxed();
+    let ud = kept.user_data();
+    // SAFETY: `ud` is the kept state's, alive while `kept` is.
+    assert_eq!(unsafe { Ticker::TICK(ud) }, 1);
+    assert_eq!(kept.with_mut(|state| state.step = 10), Some(()));
+    assert_eq!(
+        // SAFETY: as above.
+        unsafe { Ticker::TICK(ud) },
+        11,
+        "C's next call sees the change"
+    );
+    assert_eq!(kept.with_mut(|state| state.total), Some(11));
+    drop(kept);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn with_mut_from_inside_an_entry_gets_none() {
+    let drops = Rc::new(Cell::new(0));
+    let kept = ticker(&drops).boxed();
+    let ud = kept.user_data();
+    KEPT_TICKER.with(|parked| *parked.borrow_mut() = Some(kept));
+    // SAFETY: `ud` is the parked state's, alive while it is parked.
+    assert_eq!(unsafe { Ticker::TICK(ud) }, 1);
+    let kept = KEPT_TICKER.with(|parked| parked.borrow_mut().take());
+    let mut kept = kept.expect("parked");
+    assert_eq!(
+        kept.with_mut(|state| state.nested),
+        Some(Some(None)),
+        "inside the call, with_mut saw the call running"
+    );
+    drop(kept);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_call_c_makes_inside_with_mut_is_refused() {
+    let drops = Rc::new(Cell::new(0));
+    let mut kept = ticker(&drops).boxed();
+    let ud = kept.user_data();
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `ud` is the kept state's, alive while `kept` is.
+            kept.with_mut(|_| got = unsafe { Ticker::TICK(ud) })
+        })
+    });
+    assert_eq!(got, -1, "the tick's fallback");
+    assert!(
+        message(&*payload).contains("Ticking::tick` refused the call"),
+        "{}",
+        message(&*payload)
+    );
+    // The guard has returned: the state runs again, unchanged.
+    // SAFETY: as above.
+    assert_eq!(unsafe { Ticker::TICK(ud) }, 1);
+}
+
+#[test]
+fn with_mut_on_a_poisoned_state_gets_none_until_the_guard_returns() {
+    let drops = Rc::new(Cell::new(0));
+    let mut state = ticker(&drops);
+    state.panic_at = Some(0);
+    let mut kept = state.boxed();
+    let ud = kept.user_data();
+    let mut inside = None;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `ud` is the kept state's, alive while `kept` is.
+            assert_eq!(unsafe { Ticker::TICK(ud) }, -1);
+            inside = Some(kept.with_mut(|state| state.total));
+        })
+    });
+    assert_eq!(message(&*payload), "the tick failed");
+    assert_eq!(
+        inside,
+        Some(None),
+        "poisoned while the guard keeps the panic"
+    );
+    assert_eq!(
+        kept.with_mut(|state| {
+            state.panic_at = None;
+            state.total
+        }),
+        Some(0),
+        "healed once the guard has returned"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { Ticker::TICK(ud) }, 1);
+}
+
+#[test]
+fn a_panic_in_with_mut_reaches_its_caller_and_leaves_the_state_usable() {
+    let drops = Rc::new(Cell::new(0));
+    let mut kept = ticker(&drops).boxed();
+    let ud = kept.user_data();
+    let payload = panic_payload(|| {
+        kept.with_mut(|state| {
+            state.step = 5;
+            panic!("the binding's own panic")
+        })
+    });
+    assert_eq!(message(&*payload), "the binding's own panic");
+    assert_eq!(
+        // SAFETY: `ud` is the kept state's, alive while `kept` is.
+        unsafe { Ticker::TICK(ud) },
+        5,
+        "entered again, as `f` left it"
+    );
+    drop(kept);
+    assert_eq!(drops.get(), 1);
+}
