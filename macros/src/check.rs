@@ -253,6 +253,10 @@ fn slice_of<'a>(
         return None;
     };
     let element = ungroup(&slice.elem);
+    // Written alike: one type, nothing to check.
+    if pointee.to_token_stream().to_string() == element.to_token_stream().to_string() {
+        return None;
+    }
     // Checked by a constant, which cannot name generic parameters.
     let generic = |ty: &Type| {
         let tokens = ty.to_token_stream();
@@ -1771,7 +1775,7 @@ pub(crate) fn entry_options(
                     .filter(|n| {
                         (key != "on_error" || n != "e")
                             && !mine.contains(n)
-                            && tokens::mentions(expr.clone(), n)
+                            && tokens::mentions_as_variable(expr.clone(), n)
                     })
                     .collect();
                 if !missing.is_empty() {

@@ -418,8 +418,11 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         (helper_items, Vec::new())
     };
 
-    let slice_checks =
-        crate::tokens::slice_size_checks(&model.conversions, &quote!(#runtime::__private));
+    let slice_checks = crate::tokens::slice_size_checks_as(
+        &model.conversions,
+        &quote!(#runtime::__private),
+        model.in_impl,
+    );
     quote! {
         #[deny(improper_ctypes_definitions)]
         #(#attrs)*

@@ -70,6 +70,29 @@ pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
     })
 }
 
+/// [`mentions`], for an expression's free variable only: `name` not as a
+/// method or field (after `.`), a path segment (next to `::`) or a macro
+/// (before `!`). Still textual (a `let` or closure binding of that name is
+/// taken for a use), but it no longer confuses `e.status()` with a
+/// parameter `status`.
+pub(crate) fn mentions_as_variable(tokens: TokenStream, name: &str) -> bool {
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let punct = |tt: Option<&TokenTree>, c: char| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c);
+    trees.iter().enumerate().any(|(i, tt)| match tt {
+        TokenTree::Ident(ident) => {
+            syn::ext::IdentExt::unraw(ident) == name
+                && !(i >= 1 && punct(trees.get(i - 1), '.'))
+                && !(i >= 1 && punct(trees.get(i - 1), ':'))
+                && !(punct(trees.get(i + 1), ':') && punct(trees.get(i + 2), ':'))
+                && !punct(trees.get(i + 1), '!')
+        }
+        TokenTree::Group(group) => mentions_as_variable(group.stream(), name),
+        TokenTree::Literal(literal) => captures(&literal.to_string(), name),
+        TokenTree::Punct(_) => false,
+    })
+}
+
 /// Whether the literal (as written) is a string that names `name` as an
 /// inline format argument: `{name}` or `{name:..}`, or as a width or
 /// precision inside a placeholder, `{:name$}`, `{x:>name$}`, `{:.name$}`
@@ -224,6 +247,19 @@ pub(crate) fn slice_size_checks(
     conversions: &[Option<Conversion<'_>>],
     private: &TokenStream,
 ) -> TokenStream {
+    slice_size_checks_as(conversions, private, false)
+}
+
+/// [`slice_size_checks`] as statements, for a fn in an impl block, whose
+/// types may name the impl's generic parameters (which an item inside the
+/// fn cannot use, E0401): a call whose constant is evaluated when the fn
+/// is instantiated (by `cargo build`, not `cargo check`; an inline
+/// `const { }` is newer than the MSRV).
+pub(crate) fn slice_size_checks_as(
+    conversions: &[Option<Conversion<'_>>],
+    private: &TokenStream,
+    inline: bool,
+) -> TokenStream {
     conversions
         .iter()
         .flatten()
@@ -233,8 +269,14 @@ pub(crate) fn slice_size_checks(
             // from its first to its last), resolved as the macro's own.
             let span = Span::call_site().located_at(first_span(conversion.target));
             let private = respan(private.clone(), span);
-            Some(quote_spanned! {span=>
-                const _: () = #private::slice_of_pointee::<#pointee, #element>();
+            Some(if inline {
+                quote_spanned! {span=>
+                    #private::slice_of_pointee_when_built::<#pointee, #element>();
+                }
+            } else {
+                quote_spanned! {span=>
+                    const _: () = #private::slice_of_pointee::<#pointee, #element>();
+                }
             })
         })
         .collect()

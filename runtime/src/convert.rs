@@ -787,6 +787,22 @@ pub const fn slice_of_pointee<Pointee, Element>() {
     );
 }
 
+/// [`slice_of_pointee`] where the types may name generic parameters of an
+/// impl (a `#[callback]` fn in a generic impl): checked when the fn is
+/// instantiated; emits nothing.
+#[doc(hidden)]
+#[inline(always)]
+pub fn slice_of_pointee_when_built<Pointee, Element>() {
+    let () = SameSize::<Pointee, Element>::CHECK;
+}
+
+/// [`slice_of_pointee_when_built`]'s constant.
+struct SameSize<Pointee, Element>(std::marker::PhantomData<(Pointee, Element)>);
+
+impl<Pointee, Element> SameSize<Pointee, Element> {
+    const CHECK: () = slice_of_pointee::<Pointee, Element>();
+}
+
 /// Checks [`SharedAcrossThreads`] of a borrowed parameter's type, at
 /// compile time; emits nothing.
 #[doc(hidden)]

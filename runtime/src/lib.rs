@@ -68,7 +68,7 @@ pub mod __private {
     };
     pub use crate::convert::{
         BorrowParam, BorrowSlice, BorrowStr, IntoParam, check_disjoint, refuse_borrow,
-        shared_across_threads, slice_of_pointee,
+        shared_across_threads, slice_of_pointee, slice_of_pointee_when_built,
     };
     pub use crate::holder::{
         CallbackType, Holder, call_mut, call_once, call_ref, destroy, destroy_once, fetch_holder,

@@ -118,6 +118,11 @@ struct Guard<'a> {
     /// guard inside a `Drop` run by an unwind): otherwise an unwind seen
     /// while it runs started inside its call, and passes through it.
     began_unwinding: bool,
+    /// The kept panic was raised while an unwind that began inside this
+    /// guard's call was running: if that unwind reaches the guard, it is
+    /// the first panic and wins; if it was caught inside the call, the
+    /// kept one is re-raised as usual.
+    kept_while_unwinding: Cell<bool>,
 }
 
 impl Guard<'_> {
@@ -573,6 +578,7 @@ fn run_erased<F: FnOnce() -> R, R>(f: F, guard: impl FnOnce(ErasedCall<'_>)) -> 
     guard(ErasedCall {
         slot: ptr::addr_of_mut!(slot).cast(),
         call: call_slot::<F, R>,
+        discard: discard_slot::<F, R>,
         _slot: PhantomData,
     });
     match slot.value {
@@ -594,6 +600,9 @@ struct CallSlot<F, R> {
 pub(crate) struct ErasedCall<'a> {
     slot: *mut (),
     call: unsafe fn(*mut ()),
+    /// Drops the closure's value, for a guard about to re-raise a kept
+    /// panic: dropped by that unwind, a `Drop` that panics would abort.
+    discard: unsafe fn(*mut ()),
     /// Borrows the slot for as long as the guard may run it.
     _slot: PhantomData<&'a mut ()>,
 }
@@ -619,6 +628,21 @@ unsafe fn call_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
     }
 }
 
+/// [`ErasedCall`]'s `discard` for one slot type: drops the value, a panic
+/// of its `Drop` disposed of (the kept panic goes on).
+///
+/// # Safety
+/// As for [`call_slot`].
+unsafe fn discard_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
+    // SAFETY: the caller's promise.
+    let slot = unsafe { &mut *slot.cast::<CallSlot<F, R>>() };
+    if let Some(value) = slot.value.take() {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+            dispose(payload);
+        }
+    }
+}
+
 /// The body of every guard: installs one on this thread around `run`, then
 /// re-raises the kept panic (the earlier cause) in preference to `run`'s
 /// own; returns normally only if `run` completed (while the thread is
@@ -634,9 +658,29 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: ErasedCal
         stop,
         stopped: Cell::new(false),
         began_unwinding: std::thread::panicking(),
+        kept_while_unwinding: Cell::new(false),
     };
+    let (slot, discard) = (run.slot, run.discard);
     let result = with_guard(&guard, || run.run());
-    finish(result, guard.kept.take());
+    let kept = guard.kept.take();
+    if kept.is_some() && result.is_ok() && !std::thread::panicking() {
+        // The kept panic is re-raised below: drop the value first, where a
+        // panic of its `Drop` does not meet that unwind.
+        // SAFETY: `run_erased`'s slot, alive; its closure has returned, and
+        // nothing else uses it until this guard returns or unwinds.
+        unsafe { discard(slot) };
+    }
+    if guard.kept_while_unwinding.get() && result.is_err() {
+        // The unwind during which the kept panic was raised reached this
+        // guard: it is the first panic.
+        if let Some(kept) = kept {
+            report::event(None, Event::KeptPanicDroppedWhileUnwinding, Some(&*kept));
+            dispose(kept);
+        }
+        finish(result, None);
+        return;
+    }
+    finish(result, kept);
 }
 
 /// Returns `f`'s value, or re-raises the kept panic (the earlier cause) in
@@ -697,18 +741,21 @@ pub(crate) fn keep_for_guard(payload: Payload) -> Kept {
     // still running on this thread: `with_guard` unlinks it before that call
     // returns or unwinds.
     let guard = unsafe { &*guard };
-    if !guard.began_unwinding && std::thread::panicking() {
-        // A panic (or refusal) of a callback that C called while a panic
-        // unwinds through this guard's call (a `Drop` there freed the C
-        // object): kept, it would replace that panic, the first, when the
-        // guard finishes. Reported and dropped instead; C gets the
-        // fallback.
-        report::event(None, Event::KeptPanicDroppedWhileUnwinding, Some(&*payload));
-        dispose(payload);
-        return Kept::Kept;
+    let unwinding_inside = !guard.began_unwinding && std::thread::panicking();
+    if !std::thread::panicking() {
+        // Any unwind a panic kept earlier was raised during has ended
+        // inside the call: that panic is the first, whatever comes next.
+        guard.kept_while_unwinding.set(false);
     }
     match guard.kept.take() {
-        None => guard.kept.set(Some(payload)),
+        None => {
+            // Raised while an unwind that began inside this guard's call
+            // runs (a `Drop` there made C call back): if that unwind
+            // reaches the guard it wins (`run_guarded`); if the call
+            // catches it, this one is re-raised.
+            guard.kept_while_unwinding.set(unwinding_inside);
+            guard.kept.set(Some(payload));
+        }
         Some(earlier) => {
             guard.kept.set(Some(earlier));
             dispose(payload);
@@ -1007,6 +1054,18 @@ pub(crate) fn refuse_under<P: Policy>(
         return Err(Caught);
     }
     P::catch(site, refusal)
+}
+
+/// Called inside a guard's call while the thread is not unwinding: an
+/// unwind during which the innermost guard's kept panic was raised has
+/// ended inside the call, so that panic is the first one (see
+/// `kept_while_unwinding`).
+pub(crate) fn unwind_ended_inside_guard() {
+    let guard = THREAD.with(|t| t.guard.get());
+    if !guard.is_null() && !std::thread::panicking() {
+        // SAFETY: as in `guard_keeps_panic`.
+        unsafe { (*guard).kept_while_unwinding.set(false) };
+    }
 }
 
 /// Whether this thread's innermost guard keeps a panic.

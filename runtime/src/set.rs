@@ -217,6 +217,9 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
             let holder = Holder::<T, Th>::new(state, site);
             let value = call(holder.as_ptr());
             if P::KEEPS && crate::panic::guard_keeps_panic() && !std::thread::panicking() {
+                // The unit payload raised below must not pass for the first
+                // panic: the kept one is.
+                crate::panic::unwind_ended_inside_guard();
                 // The guard re-raises a kept panic as this returns, and the
                 // state handed back would be dropped by that unwinding,
                 // after its holder is gone (a state whose `Drop` frees the

@@ -1961,3 +1961,35 @@ extern "C" fn by_module_path(n: c_int) -> c_int {
 fn an_exported_preset_in_a_module_is_usable_by_its_path() {
     assert_eq!(by_module_path(3), 3);
 }
+
+/// A fn in a generic impl borrowing a slice of the impl's `T` (audit 19:
+/// the slice's size check, a constant item, could not name `T`, E0401).
+struct Summer<T>(std::marker::PhantomData<T>);
+
+impl<T: Copy + Into<i64> + Sync> Summer<T> {
+    /// Sums `n` values of `T`.
+    #[callback(in_impl)]
+    extern "C" fn sum(
+        #[into(&[T], len = n)] values: *const T,
+        n: usize,
+        #[user_data] total: &mut i64,
+    ) -> c_int {
+        *total += values.iter().map(|v| (*v).into()).sum::<i64>();
+        0
+    }
+}
+
+#[test]
+fn a_generic_impls_slice_callback_compiles_and_runs() {
+    let values = [1u32, 2, 3];
+    let mut total = 0i64;
+    // SAFETY: three live `u32`s and the callback's own user data.
+    let got = unsafe {
+        Summer::<u32>::sum(
+            values.as_ptr(),
+            values.len(),
+            ffi_callback::user_data(&mut total),
+        )
+    };
+    assert_eq!((got, total), (0, 6));
+}
