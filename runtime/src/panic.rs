@@ -317,6 +317,13 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
         let erased = ptr::from_ref(guard).cast::<Guard<'static>>();
         let outer = t.guard.replace(erased);
         guard.outer.set(outer);
+        if !guard.began_unwinding && !outer.is_null() {
+            // No unwind runs: any unwind during which a guard outside kept
+            // its panic has ended inside that guard's call, so that panic
+            // is the first one (an unwind this guard re-raises later is
+            // not the one it was raised during).
+            clear_kept_while_unwinding(outer);
+        }
         // A new guard starts clean, unless a guard outside it holds a kept
         // panic or error: the thread stays poisoned until that one returns
         // (a holder's closure that starts its own guard while the thread is
@@ -661,15 +668,20 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: ErasedCal
         kept_while_unwinding: Cell::new(false),
     };
     let (slot, discard) = (run.slot, run.discard);
-    let result = with_guard(&guard, || run.run());
+    let result = with_guard(&guard, || {
+        run.run();
+        if guard.keeps_panic() && !std::thread::panicking() {
+            // The kept panic is re-raised below: drop the value first, where
+            // a panic of its `Drop` does not meet that unwind, and while
+            // this guard is installed, so that a callback's panic there (the
+            // value frees a C object) is a later one, disposed of, not a
+            // fresh panic for the guard outside to prefer to the kept one.
+            // SAFETY: `run_erased`'s slot, alive; its closure has returned,
+            // and nothing else uses it until this guard returns or unwinds.
+            unsafe { discard(slot) };
+        }
+    });
     let kept = guard.kept.take();
-    if kept.is_some() && result.is_ok() && !std::thread::panicking() {
-        // The kept panic is re-raised below: drop the value first, where a
-        // panic of its `Drop` does not meet that unwind.
-        // SAFETY: `run_erased`'s slot, alive; its closure has returned, and
-        // nothing else uses it until this guard returns or unwinds.
-        unsafe { discard(slot) };
-    }
     if guard.kept_while_unwinding.get() && result.is_err() {
         // The unwind during which the kept panic was raised reached this
         // guard: it is the first panic.
@@ -1065,6 +1077,19 @@ pub(crate) fn unwind_ended_inside_guard() {
     if !guard.is_null() && !std::thread::panicking() {
         // SAFETY: as in `guard_keeps_panic`.
         unsafe { (*guard).kept_while_unwinding.set(false) };
+    }
+}
+
+/// Clears `kept_while_unwinding` on `guard` and every guard outside it.
+#[cold]
+#[inline(never)]
+fn clear_kept_while_unwinding(mut guard: *const Guard<'static>) {
+    while !guard.is_null() {
+        // SAFETY: a guard in this thread's chain is still running (see
+        // `keep_for_guard`).
+        let g = unsafe { &*guard };
+        g.kept_while_unwinding.set(false);
+        guard = g.outer.get();
     }
 }
 

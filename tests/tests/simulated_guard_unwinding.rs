@@ -17,6 +17,7 @@ use ffi_callback_tests::panics::{message, panic_payload};
 #[callback]
 extern "C" fn visit(item: c_int, #[user_data] seen: &Cell<u32>) -> c_int {
     assert!(item != 3, "three is not allowed");
+    assert!(item != 7, "seven is not allowed");
     seen.set(seen.get() + 1);
     0
 }
@@ -239,4 +240,90 @@ fn a_type_scopes_value_whose_drop_panics_under_a_kept_panic_does_not_abort() {
         )
     });
     assert_eq!(message(&*payload), "three is not allowed either");
+}
+
+// ---------------------------------------------------------------------------
+// A kept panic against later ones (audit 20)
+// ---------------------------------------------------------------------------
+
+/// A C object freed in `Drop`: C calls `visit` with `item` as it is freed.
+struct CallsBackWithOnDrop(*mut c_void, c_int);
+
+impl Drop for CallsBackWithOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is `visit`'s user data, alive for the test.
+        unsafe { c_call(self.0, self.1) };
+    }
+}
+
+#[callback(fallback = -1)]
+type Tick = unsafe extern "C" fn(item: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+/// The guard keeps a panic raised during an unwind the caller caught
+/// inside the call; later in the same call an inner guard (a callback
+/// type's `scope`) re-raises its own callback's panic. That unwind is not
+/// the one the kept panic was raised during: the kept panic, the first,
+/// comes out.
+#[test]
+fn a_kept_panic_is_not_replaced_by_an_inner_guards_later_panic() {
+    let seen = Cell::new(0);
+    let ud = visit::user_data(&seen);
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                let _free = CallsBackWithOnDrop(ud, 3);
+                std::panic::panic_any("the caller's own panic, caught at once");
+            }));
+            assert!(caught.is_err());
+            Tick::scope(
+                |_item| -> c_int { panic!("the later tick panic") },
+                |function, ud| {
+                    // SAFETY: the scope's pair, called during the scope.
+                    unsafe { function(1, ud) }
+                },
+            );
+        })
+    });
+    assert_eq!(message(&*payload), "three is not allowed");
+}
+
+/// The same with a nested `resume_panics` around a holder's call.
+#[test]
+fn a_kept_panic_is_not_replaced_by_a_nested_resume_panics() {
+    let seen = Cell::new(0);
+    let ud = visit::user_data(&seen);
+    let tick = Tick::new(|_item| -> c_int { panic!("the later tick panic") });
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                let _free = CallsBackWithOnDrop(ud, 3);
+                std::panic::panic_any("the caller's own panic, caught at once");
+            }));
+            // SAFETY: the holder is alive and unmoved.
+            resume_panics(|| unsafe { tick.function()(1, tick.user_data()) });
+        })
+    });
+    assert_eq!(message(&*payload), "three is not allowed");
+}
+
+/// An inner guard re-raising its kept panic drops its closure's value
+/// first, inside the guard: a callback's panic from that value's `Drop`
+/// (it frees a C object) is a later panic of that guard, disposed of, not
+/// a fresh one for the outer guard to prefer.
+#[test]
+fn the_inner_guards_kept_panic_wins_over_one_raised_by_its_values_drop() {
+    let seen = Cell::new(0);
+    let ud = visit::user_data(&seen);
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            let _conn = resume_panics(|| {
+                // SAFETY: `ud` is alive.
+                unsafe { c_call(ud, 3) };
+                // What the C call made: a C object that calls back when freed.
+                CallsBackWithOnDrop(ud, 7)
+            });
+            unreachable!("the inner guard re-raises the kept panic");
+        })
+    });
+    assert_eq!(message(&*payload), "three is not allowed");
 }

@@ -3040,3 +3040,121 @@ fn a_panic_in_with_mut_reaches_its_caller_and_leaves_the_state_usable() {
     drop(kept);
     assert_eq!(drops.get(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// `with_mut` against racing and nested calls (audit 20)
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct SendUserData(*mut c_void);
+// SAFETY: user data of a `sync` set, whose state is `Send + Sync`.
+unsafe impl Send for SendUserData {}
+
+#[callback(sync, on_panic = fallback)]
+trait HitCounter {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn hit(&self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+struct RacedHits {
+    total: AtomicI32,
+    plain: i32,
+}
+
+impl HitCounter for RacedHits {
+    fn hit(&self, n: c_int) -> c_int {
+        // Reads the plain field: a data race with `with_mut`'s write if
+        // both ran at once.
+        self.total.fetch_add(n, Ordering::SeqCst) + self.plain
+    }
+}
+
+/// A `sync` set's `&self` entry racing `with_mut` on another thread: every
+/// call either runs (and `with_mut` then gets `None` or waits its turn) or
+/// is refused (C gets -1); never both at once (Miri's race detector).
+#[test]
+fn with_mut_races_a_sync_entry_on_another_thread() {
+    let mut kept = RacedHits {
+        total: AtomicI32::new(0),
+        plain: 0,
+    }
+    .boxed();
+    let ud = SendUserData(kept.user_data());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut got = 0;
+    std::thread::scope(|s| {
+        let done = &done;
+        s.spawn(move || {
+            let ud = ud;
+            for _ in 0..20 {
+                // SAFETY: `kept` outlives the scope; `sync` allows other threads.
+                let _ = unsafe { RacedHits::HIT(ud.0, 1) };
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        for i in 0..20 {
+            if kept.with_mut(|state| state.plain = i).is_some() {
+                got += 1;
+            }
+        }
+    });
+    assert!(done.load(Ordering::SeqCst));
+    assert!(got > 0);
+}
+
+#[callback]
+trait KeptStream {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn read(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+    #[callback(destroy, fallback = -2)]
+    unsafe extern "C" fn close(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Conn {
+    reads: c_int,
+    closes: Cell<c_int>,
+}
+
+impl KeptStream for Conn {
+    fn read(&mut self) -> c_int {
+        self.reads += 1;
+        self.reads
+    }
+    fn close(&mut self) -> c_int {
+        self.closes.set(self.closes.get() + 1);
+        0
+    }
+}
+
+/// `f` makes C close the stream (a destroy-marked entry) on the kept
+/// state: a plain call, refused as re-entry; the state stays and is
+/// dropped once, by the `BoxedSet`.
+#[test]
+fn a_destroy_marked_entry_called_inside_with_mut_is_refused_and_frees_nothing() {
+    let mut kept = Conn {
+        reads: 0,
+        closes: Cell::new(0),
+    }
+    .boxed();
+    let ud = kept.user_data();
+    let mut got = 0;
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: `ud` is the kept state's, alive while `kept` is.
+            kept.with_mut(|_| got = unsafe { Conn::CLOSE(ud) })
+        })
+    });
+    assert_eq!(got, -2);
+    assert!(
+        message(&*payload).contains("refused"),
+        "{}",
+        message(&*payload)
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { Conn::READ(ud) }, 1);
+    assert_eq!(kept.with_mut(|s| s.closes.get()), Some(0));
+    // A null close is quiet (cedef1a): the fallback, nothing raised.
+    // SAFETY: null.
+    assert_eq!(unsafe { Conn::CLOSE(std::ptr::null_mut()) }, -2);
+    drop(kept);
+}
