@@ -12,6 +12,7 @@ use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -103,7 +104,7 @@ struct Guard<'a> {
     /// Set when this guard keeps an error (a typed `try_resume` slot
     /// filled): the guard is then poisoned like for a panic.
     holds_error: Cell<bool>,
-    error: Option<ErrorSlot>,
+    error: Option<&'a ErrorSlot>,
     /// Made on demand for holders poisoned under this guard; released when
     /// the guard finishes.
     ticket: Cell<Option<Arc<Ticket>>>,
@@ -544,7 +545,7 @@ fn try_resume_guarded<R, E: 'static>(
         type_name: std::any::type_name::<E>(),
         slot: ptr::from_ref(&error.0).cast(),
     };
-    let value = run_erased(f, |run| run_guarded(stop, Some(slot), run));
+    let value = run_erased(f, |run| run_guarded(stop, Some(&slot), run));
     match error.0.take() {
         Some((error, _)) => Err(error),
         None => Ok(value),
@@ -655,8 +656,12 @@ unsafe fn discard_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
 /// own; returns normally only if `run` completed (while the thread is
 /// already unwinding, a kept panic is reported and dropped instead).
 #[inline(never)]
-fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: ErasedCall<'_>) {
-    let guard = Guard {
+fn run_guarded(stop: Option<&dyn Fn()>, error: Option<&ErrorSlot>, run: ErasedCall<'_>) {
+    // Not dropped: its only fields with a `Drop`, the kept panic and the
+    // ticket, are taken before this returns (`with_guard` takes the
+    // ticket, the `kept.take()` below the panic) and nothing fills them
+    // once the guard is unlinked; their drop glue cost every guard a call.
+    let guard = ManuallyDrop::new(Guard {
         outer: Cell::new(ptr::null()),
         kept: Cell::new(None),
         holds_error: Cell::new(false),
@@ -666,7 +671,7 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<ErrorSlot>, run: ErasedCal
         stopped: Cell::new(false),
         began_unwinding: std::thread::panicking(),
         kept_while_unwinding: Cell::new(false),
-    };
+    });
     let (slot, discard) = (run.slot, run.discard);
     let result = with_guard(&guard, || {
         run.run();
@@ -857,7 +862,7 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
         // SAFETY: guards on the thread's list belong to guard calls still
         // running on this thread (`with_guard` unlinks them before they end).
         let g = unsafe { &*guard };
-        if let Some(slot) = &g.error {
+        if let Some(slot) = g.error {
             if slot.type_id != TypeId::of::<E>() {
                 innermost_type.get_or_insert(slot.type_name);
                 guard = g.outer.get();
