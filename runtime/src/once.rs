@@ -255,6 +255,38 @@ impl<F, T: Threading> OnceHolder<F, T> {
     pub fn was_called(&self) -> bool {
         self.state.load(Ordering::Acquire) & (READING | TAKEN) != 0
     }
+
+    /// Takes the uncalled closure out of a Rust-kept boxed holder (a
+    /// `Once`'s `into_inner`), as a call would: a call that comes later is
+    /// refused as a second one. `None` if a call took it first.
+    ///
+    /// # Safety
+    /// `ptr` came from [`OnceHolder::into_raw_box`] for this type and is
+    /// alive, with no destroy yet.
+    pub(crate) unsafe fn take_owned(ptr: *mut c_void) -> Option<F> {
+        // SAFETY: by the caller's promise; only the atomic and the
+        // `UnsafeCell` are used through the shared reference.
+        let holder = unsafe { &*ptr.cast::<Self>() };
+        let mut state = holder.state.load(Ordering::Acquire);
+        loop {
+            if state & (READING | TAKEN | DESTROYED) != 0 {
+                return None;
+            }
+            match holder.state.compare_exchange_weak(
+                state,
+                state | TAKEN,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        // SAFETY: this set `TAKEN` on a holder whose closure no call read
+        // out, so it is initialised, and no one reads it again (a call now
+        // finds it taken; the holder's release leaves a taken closure).
+        Some(unsafe { (*holder.closure.get()).assume_init_read() })
+    }
 }
 
 impl<F, T: Threading> Drop for OnceHolder<F, T> {
@@ -301,8 +333,8 @@ fn refused<P: Policy>(site: &'static Site, why: Refusal) -> Failed {
         Refusal::SecondCall => refuse(
             site,
             format_args!(
-                "it was called a second time, but its closure is `FnOnce` and the first \
-                     call consumed it"
+                "it was called a second time, but its closure is `FnOnce` and was already \
+                 taken (by the first call, or by `Once::into_inner`)"
             ),
         ),
         Refusal::Destroyed => refuse(

@@ -204,7 +204,19 @@ where
 /// [`into_raw`](Once::into_raw) when C calls it exactly once and has no
 /// destroy-notify (`pthread_create`), [`into_raw_with_destroy`](Once::into_raw_with_destroy)
 /// when C calls it at most once and then calls a destroy-notify
-/// (`g_idle_add_full`). Dropping it instead frees it uncalled.
+/// (`g_idle_add_full`).
+///
+/// Or keep it, and pass [`function`](Once::function) and
+/// [`user_data`](Once::user_data), when C calls it at most once and may
+/// also drop it uncalled without telling anyone (libevent's
+/// `event_base_once`, whose pending callbacks `event_base_free` frees
+/// uncalled): the call runs the closure and leaves the allocation to the
+/// `Once`; [`was_called`](Once::was_called) tells whether it ran, and
+/// dropping the `Once` frees it, dropping the closure if no call took it
+/// (a drop during the call waits for the call to have taken it). As for a
+/// kept [`Boxed`], drop it only once C will not call any more (after the
+/// call, or once the C object that holds it is gone); a second call is
+/// refused.
 pub struct Once<C: CallbackType> {
     raw: RawCallback<C>,
 }
@@ -232,6 +244,45 @@ impl<C: CallbackType> Once<C> {
                 _not_thread_safe: PhantomData,
             },
         }
+    }
+
+    /// The once-trampoline to pass to C with [`user_data`](Once::user_data),
+    /// for a `Once` that Rust keeps (see [`Once`]).
+    #[inline]
+    pub fn function(&self) -> C::Function {
+        self.raw.function
+    }
+
+    /// The user data to pass to C with [`function`](Once::function): the
+    /// closure's heap address, the same for as long as this `Once` lives.
+    #[inline]
+    pub fn user_data(&self) -> C::UserData {
+        self.raw.user_data
+    }
+
+    /// Whether C has called it (the call took the closure out, and is
+    /// running it or has run it).
+    #[inline]
+    pub fn was_called(&self) -> bool {
+        // SAFETY: our own boxed holder, alive while `self` is.
+        let holder = unsafe {
+            &*self
+                .raw
+                .user_data
+                .into_ptr()
+                .cast::<OnceHolder<C::Closure, C::Threading>>()
+        };
+        holder.was_called()
+    }
+
+    /// The closure back, if C has not called it (then no call will run
+    /// it: a call that comes later is refused), and frees the allocation,
+    /// as dropping the `Once` does; `None` if C called it.
+    pub fn into_inner(self) -> Option<C::Closure> {
+        let ptr = self.raw.user_data.into_ptr();
+        // SAFETY: our own boxed holder, alive while `self` is, with no
+        // destroy yet (that is `self`'s drop, below).
+        unsafe { OnceHolder::<C::Closure, C::Threading>::take_owned(ptr) }
     }
 
     /// For C APIs that call the function exactly once and have no
@@ -264,8 +315,11 @@ impl<C: CallbackType> Once<C> {
 
 impl<C: CallbackType> Drop for Once<C> {
     fn drop(&mut self) {
-        // SAFETY: not handed to C, so never called, and this is its only
-        // destroy.
+        // SAFETY: not handed to C for good (`into_raw` and
+        // `into_raw_with_destroy` forget `self`), so this is its only
+        // destroy and no call frees it; C calls it only while `self` lives
+        // (the promise of the C call given `user_data()`), and a call
+        // still reading the closure out is left the free.
         unsafe {
             OnceHolder::<C::Closure, C::Threading>::drop_owned::<C::Policy>(
                 self.raw.user_data.into_ptr(),
@@ -291,8 +345,12 @@ where
     C::Threading: OwnerMayMove,
 {
 }
-// SAFETY: shared, it hands out nothing.
-unsafe impl<C: CallbackType> Sync for Once<C> where C::Closure: Sync {}
+// SAFETY: shared, it hands out copies of its two pointers, with which
+// another thread may make the call: the closure then moves out and runs
+// there, so it must be `Send` (a once-holder's state is atomic under every
+// contract, and a `local` type's call away from home is refused, as for
+// `RawOnce`); and `Sync` for the shared reference itself.
+unsafe impl<C: CallbackType> Sync for Once<C> where C::Closure: Send + Sync {}
 
 /// A once-callback handed to C by [`Once::into_raw`]: the call frees it.
 pub struct RawOnce<C: CallbackType> {

@@ -920,7 +920,7 @@ fn refusal_second_once_call_under_resume() {
     assert_eq!(
         message(&*payload),
         "ffi-callback: `panic_edges::Each` refused the call: it was called a second time, but its \
-         closure is `FnOnce` and the first call consumed it"
+         closure is `FnOnce` and was already taken (by the first call, or by `Once::into_inner`)"
     );
     // SAFETY: once.
     unsafe { (raw.destroy)(raw.user_data) };

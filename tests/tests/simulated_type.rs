@@ -623,6 +623,107 @@ fn once_with_destroy_and_no_call_drops_the_closure() {
     assert_eq!(drops.get(), 1);
 }
 
+#[test]
+fn once_kept_by_rust_is_called_once_and_freed_by_its_drop() {
+    let (track, drops) = tracked();
+    let once = Each::once(move |n| {
+        drop(track);
+        n + 1
+    });
+    let mut em = new_emitter();
+    // SAFETY: `once` stays alive while `em` may call it (until the drop
+    // below, after the last `c_emit`).
+    unsafe { c_emitter_set(&mut em, Some(once.function()), once.user_data()) };
+    assert!(!once.was_called());
+    // SAFETY: the emitter is valid and its registration consistent.
+    let got = resume_panics(|| unsafe { c_emit(&mut em, 1) });
+    assert_eq!((got, drops.get()), (2, 1));
+    assert!(once.was_called());
+    // A second call is refused, and the allocation is still the `Once`'s.
+    // SAFETY: as above.
+    let payload = panic_payload(|| resume_panics(|| unsafe { c_emit(&mut em, 2) }));
+    assert!(message(&*payload).contains("it was called a second time"));
+    assert!(once.into_inner().is_none());
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_kept_by_rust_and_never_called_drops_its_closure() {
+    // C dropped it uncalled (`event_base_free` with a pending
+    // `event_base_once`): dropping the `Once` drops the closure.
+    let (track, drops) = tracked();
+    let once = Each::once(move |n| {
+        drop(track);
+        n
+    });
+    {
+        let mut em = new_emitter();
+        // SAFETY: the emitter goes (never emitting) before `once`.
+        unsafe { c_emitter_set(&mut em, Some(once.function()), once.user_data()) };
+    }
+    assert!(!once.was_called());
+    drop(once);
+    assert_eq!(drops.get(), 1);
+
+    // Or takes the uncalled closure back.
+    let (track, drops) = tracked();
+    let once = Each::once(move |n| {
+        drop(track);
+        n * 10
+    });
+    let f = once.into_inner().expect("never called");
+    assert_eq!(drops.get(), 0);
+    assert_eq!(f(4), 40);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn once_kept_by_rust_dropped_during_its_own_call() {
+    // The closure frees its own `Once` while it runs (a binding's map of
+    // pending once-callbacks, pruned from inside the call): the call has
+    // taken the closure out, so the allocation goes at once, and the
+    // closure's captures when it returns.
+    type Pending = Rc<RefCell<Option<Box<dyn std::any::Any>>>>;
+    let pending: Pending = Rc::new(RefCell::new(None));
+    let (track, drops) = tracked();
+    let inside = Rc::new(Cell::new(u32::MAX));
+    let (pending2, inside2, drops2) = (pending.clone(), inside.clone(), drops.clone());
+    let once = Each::once(move |n| {
+        let _track = track;
+        drop(pending2.borrow_mut().take());
+        inside2.set(drops2.get());
+        n + 1
+    });
+    let mut em = new_emitter();
+    // SAFETY: the `Once` lives until its call drops it, and `em` calls it
+    // only once.
+    unsafe { c_emitter_set(&mut em, Some(once.function()), once.user_data()) };
+    *pending.borrow_mut() = Some(Box::new(once));
+    // SAFETY: the emitter is valid and its registration consistent.
+    let got = resume_panics(|| unsafe { c_emit(&mut em, 1) });
+    assert_eq!((got, inside.get(), drops.get()), (2, 0, 1));
+    assert!(pending.borrow().is_none());
+}
+
+#[test]
+fn once_kept_by_rust_that_panicked_is_freed_by_its_drop() {
+    let (track, drops) = tracked();
+    let once = Each::once(move |n| -> c_int {
+        let _track = track;
+        panic!("boom {n}")
+    });
+    let mut em = new_emitter();
+    // SAFETY: `once` outlives every call.
+    unsafe { c_emitter_set(&mut em, Some(once.function()), once.user_data()) };
+    // SAFETY: the emitter is valid and its registration consistent.
+    let payload = panic_payload(|| resume_panics(|| unsafe { c_emit(&mut em, 7) }));
+    assert_eq!(message(&*payload), "boom 7");
+    assert_eq!(drops.get(), 1);
+    assert!(once.was_called());
+    drop(once);
+    assert_eq!(drops.get(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // boxed
 // ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ fn c_calls_a_once_callback_twice() {
     assert_eq!(
         message(&*payload),
         "ffi-callback: `hostile_c::Hook` refused the call: it was called a second time, but its \
-         closure is `FnOnce` and the first call consumed it"
+         closure is `FnOnce` and was already taken (by the first call, or by `Once::into_inner`)"
     );
     // SAFETY: the destroy-notify, once.
     unsafe { (raw.destroy)(raw.user_data) };
@@ -61,7 +61,7 @@ fn c_calls_a_scope_once_callback_twice() {
     assert_eq!(
         message(&*payload),
         "ffi-callback: `hostile_c::Hook` refused the call: it was called a second time, but its \
-         closure is `FnOnce` and the first call consumed it"
+         closure is `FnOnce` and was already taken (by the first call, or by `Once::into_inner`)"
     );
 }
 

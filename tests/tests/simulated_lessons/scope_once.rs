@@ -126,7 +126,7 @@ fn scope_once_called_twice_under_fallback_reports_and_returns_the_value() {
     assert_eq!(
         reports[0].panic_message.as_deref(),
         Some(
-            "it was called a second time, but its closure is `FnOnce` and the first call consumed it"
+            "it was called a second time, but its closure is `FnOnce` and was already taken (by the first call, or by `Once::into_inner`)"
         )
     );
 }
