@@ -68,7 +68,7 @@ unsafe extern "C-unwind" fn counter(l: *mut lua_State) -> c_int {
         __ffi_callback_counter_on_raise(__ffi_failure, l);
     };
     let __ffi_fetch = || __ffi_callback_counter_user_data(l);
-    let result = unsafe {
+    let __ffi_result = unsafe {
         ::ffi_callback::__private::raise::call_fn_fetch_raising::<
             &State,
             _,
@@ -81,8 +81,8 @@ unsafe extern "C-unwind" fn counter(l: *mut lua_State) -> c_int {
             __ffi_on_raise,
         )
     };
-    match result {
-        ::ffi_callback::__private::core::result::Result::Ok(value) => value,
+    match __ffi_result {
+        ::ffi_callback::__private::core::result::Result::Ok(__ffi_value) => __ffi_value,
         ::ffi_callback::__private::core::result::Result::Err(_) => {
             __ffi_callback_counter_raise(l);
             ::ffi_callback::__private::raise::raise_returned(&__FFI_CALLBACK_SITE)

@@ -224,7 +224,9 @@ pub trait CookieIoExt: CookieIo {
     ) -> (::ffi_callback::__private::core::result::Result<T, std::io::Error>, Self) {
         <Self as CookieIoExt>::scope(
             self,
-            move |user_data| ::ffi_callback::try_resume(move || call(user_data)),
+            move |__ffi_user_data| ::ffi_callback::try_resume(move || call(
+                __ffi_user_data,
+            )),
         )
     }
 }

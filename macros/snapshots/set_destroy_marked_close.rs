@@ -174,7 +174,9 @@ pub trait ReadClientExt: ReadClient {
     ) -> (::ffi_callback::__private::core::result::Result<T, E>, Self) {
         <Self as ReadClientExt>::scope(
             self,
-            move |user_data| ::ffi_callback::try_resume(move || call(user_data)),
+            move |__ffi_user_data| ::ffi_callback::try_resume(move || call(
+                __ffi_user_data,
+            )),
         )
     }
 }

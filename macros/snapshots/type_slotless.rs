@@ -8,9 +8,9 @@ struct Compare<F> {
 impl<F> ::ffi_callback::__private::core::fmt::Debug for Compare<F> {
     fn fmt(
         &self,
-        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+        __ffi_formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
     ) -> ::ffi_callback::__private::core::fmt::Result {
-        formatter.debug_struct("Compare").finish_non_exhaustive()
+        __ffi_formatter.debug_struct("Compare").finish_non_exhaustive()
     }
 }
 #[allow(dead_code)]
@@ -101,11 +101,11 @@ impl<F> Compare<F> {
             + ::ffi_callback::__private::NoCaptures,
         O: ::ffi_callback::__private::CallbackReturn<c_int>,
     {
-        let holder = Self::new(f);
+        let __ffi_holder = Self::new(f);
         ::ffi_callback::__private::guarded::<
             ::ffi_callback::__private::policy::Resume,
             _,
-        >(|| call(holder.function()))
+        >(|| call(__ffi_holder.function()))
     }
     /// The closure back.
     #[inline]
@@ -179,9 +179,9 @@ impl<F> Compare<F> {
             match ::ffi_callback::__private::thread_local_scope::parked(
                 &__FFI_CALLBACK_PARKED,
             ) {
-                ::ffi_callback::__private::core::option::Option::Some((call, holder)) => {
-                    unsafe { call(a, b, holder) }
-                }
+                ::ffi_callback::__private::core::option::Option::Some(
+                    (__ffi_found, __ffi_holder),
+                ) => unsafe { __ffi_found(a, b, __ffi_holder) }
                 ::ffi_callback::__private::core::option::Option::None => {
                     let __ffi_fallback = Compare::<()>::__ffi_fallback as fn() -> c_int;
                     ::ffi_callback::__private::thread_local_scope::refuse_unparked::<
@@ -199,7 +199,7 @@ impl<F> Compare<F> {
         unsafe extern "C" fn __ffi_call<F, O>(
             a: *const c_void,
             b: *const c_void,
-            holder: *mut ::ffi_callback::__private::core::ffi::c_void,
+            __ffi_holder: *mut ::ffi_callback::__private::core::ffi::c_void,
         ) -> c_int
         where
             F: ::ffi_callback::__private::FnMut(Elem, &u32) -> O,
@@ -222,21 +222,21 @@ impl<F> Compare<F> {
                     O,
                     _,
                 >(
-                    holder,
+                    __ffi_holder,
                     &__FFI_CALLBACK_SITE,
                     (a, b),
-                    |f: &mut F, (a, b)| {
+                    |__ffi_closure: &mut F, (a, b)| {
                         let __ffi_conv0 = ::ffi_callback::__private::IntoParam::<
                             Elem,
                         >::into_param(a, &__FFI_CALLBACK_SITE, "`a`");
-                        f(
+                        __ffi_closure(
                             __ffi_conv0,
                             ::ffi_callback::__private::BorrowParam::<&u32>::borrow(b),
                         )
                     },
                     ::ffi_callback::__private::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    |(a, b), ud| __ffi_call::<F, O>(a, b, ud),
+                    |(a, b), __ffi_ud| __ffi_call::<F, O>(a, b, __ffi_ud),
                 )
             }
         }

@@ -12,9 +12,9 @@ struct Worker<F> {
 impl<F> ::ffi_callback::__private::core::fmt::Debug for Worker<F> {
     fn fmt(
         &self,
-        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+        __ffi_formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
     ) -> ::ffi_callback::__private::core::fmt::Result {
-        formatter.debug_struct("Worker").finish_non_exhaustive()
+        __ffi_formatter.debug_struct("Worker").finish_non_exhaustive()
     }
 }
 unsafe impl<F> ::ffi_callback::__private::CallbackType for Worker<F> {
@@ -58,7 +58,7 @@ where
                     |f: &F, (data,)| f(data),
                     __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    |(data,), ud| trampoline::<F, O, LENT>(data, ud),
+                    |(data,), __ffi_ud| trampoline::<F, O, LENT>(data, __ffi_ud),
                 )
             }
         }
@@ -184,10 +184,12 @@ impl<F> Worker<F> {
         F: 'static,
     {
         unsafe {
-            let function = <Self as ::ffi_callback::__private::Trampoline<
+            let __ffi_function = <Self as ::ffi_callback::__private::Trampoline<
                 O,
             >>::trampoline::<false>();
-            ::ffi_callback::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
+            ::ffi_callback::Boxed::<
+                Self,
+            >::from_closure(f, __ffi_function, Self::__ffi_destroy)
         }
     }
     /// Boxes the `FnOnce` `f` for a C library that calls it once:
@@ -200,12 +202,12 @@ impl<F> Worker<F> {
         F: 'static,
     {
         unsafe {
-            let function = <Self as ::ffi_callback::__private::OnceTrampoline<
+            let __ffi_function = <Self as ::ffi_callback::__private::OnceTrampoline<
                 O,
             >>::trampoline();
             ::ffi_callback::Once::<
                 Self,
-            >::from_closure(f, function, Self::__ffi_destroy_once)
+            >::from_closure(f, __ffi_function, Self::__ffi_destroy_once)
         }
     }
     /// [`scope`](Self::scope) for the `FnOnce` `f`, which C may call
@@ -225,11 +227,11 @@ impl<F> Worker<F> {
     pub fn into_inner(self) -> F {
         self.lent.into_inner()
     }
-    unsafe extern "C" fn __ffi_destroy(user_data: gpointer) {
-        unsafe { ::ffi_callback::__private::destroy::<Self>(user_data) }
+    unsafe extern "C" fn __ffi_destroy(__ffi_user_data: gpointer) {
+        unsafe { ::ffi_callback::__private::destroy::<Self>(__ffi_user_data) }
     }
-    unsafe extern "C" fn __ffi_destroy_once(user_data: gpointer) {
-        unsafe { ::ffi_callback::__private::destroy_once::<Self>(user_data) }
+    unsafe extern "C" fn __ffi_destroy_once(__ffi_user_data: gpointer) {
+        unsafe { ::ffi_callback::__private::destroy_once::<Self>(__ffi_user_data) }
     }
 }
 #[allow(dead_code, unused_variables, clippy::all)]

@@ -48,6 +48,12 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
     let on_raise_var = Ident::new("__ffi_on_raise", Span::mixed_site());
     let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
+    // Not words a user's constant could take (a `const value` in scope
+    // makes `value` a pattern matching it, hygiene or not).
+    let (result, value) = (
+        Ident::new("__ffi_result", Span::mixed_site()),
+        Ident::new("__ffi_value", Span::mixed_site()),
+    );
     let accessor = match &model.user_data {
         Some(user_data) => match &user_data.source {
             UserDataSource::Accessor(expr) => Some(expr),
@@ -355,8 +361,8 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                     let #on_raise_var = |#failure: #failure_type| { #prepare; };
                 },
                 quote! {
-                    match result {
-                        #runtime::__private::core::result::Result::Ok(value) => value,
+                    match #result {
+                        #runtime::__private::core::result::Result::Ok(#value) => #value,
                         #runtime::__private::core::result::Result::Err(_) => {
                             #raise_call(#(#args),*);
                             #runtime::__private::raise::raise_returned(&__FFI_CALLBACK_SITE)
@@ -380,7 +386,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             // null (refused inside the call) or points at what it is
             // borrowed as, valid for the call (the `unsafe` C call's
             // contract, or `unsafe(safe_fn)`'s promise).
-            let result = unsafe { #call };
+            let #result = unsafe { #call };
             #finish
         }
     } else {
@@ -741,13 +747,13 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
             /// not released before.
             #[inline]
             pub unsafe fn release #generics (user_data: #slot) #where_clause {
-                let release: unsafe fn(*mut #runtime::__private::core::ffi::c_void) =
+                let __ffi_release: unsafe fn(*mut #runtime::__private::core::ffi::c_void) =
                     <#received as #runtime::__private::CountedUserData>::release;
-                let user_data = <#slot as #runtime::__private::UserDataSlot>::into_ptr(user_data);
+                let __ffi_ptr = <#slot as #runtime::__private::UserDataSlot>::into_ptr(user_data);
                 // SAFETY: by the caller's promise, `user_data` came from
                 // `user_data` here (`into_ptr` of the received type) and its
                 // count was not released before.
-                unsafe { release(user_data) }
+                unsafe { __ffi_release(__ffi_ptr) }
             }
         }
     });

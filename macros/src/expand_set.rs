@@ -75,8 +75,9 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     );
     let set_site = site(runtime, &[ident]);
     let c_void = quote!(#private::core::ffi::c_void);
-    // Mixed-site: a user's `const user_data` is not this binding.
-    let user_data = Ident::new("user_data", Span::mixed_site());
+    // Not a word a user's constant could take (a `const user_data` in
+    // scope would make it a pattern matching that constant).
+    let user_data = Ident::new("__ffi_user_data", Span::mixed_site());
     let destroy = if model.destroy_entry().is_some() {
         quote!()
     } else {
@@ -88,11 +89,11 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             const DESTROY: unsafe extern #abi fn(*mut #c_void) = <Self as #ext>::__ffi_destroy;
 
             #[doc(hidden)]
-            unsafe extern #abi fn __ffi_destroy(user_data: *mut #c_void) {
+            unsafe extern #abi fn __ffi_destroy(#user_data: *mut #c_void) {
                 static __FFI_CALLBACK_SITE: #private::Site = #set_site;
                 // SAFETY: C calls the destroy-notify once, with the user data
                 // of a boxed state of this set.
-                unsafe { #private::Holder::<Self, #threading>::destroy::<#set_policy>(user_data, &__FFI_CALLBACK_SITE) }
+                unsafe { #private::Holder::<Self, #threading>::destroy::<#set_policy>(#user_data, &__FFI_CALLBACK_SITE) }
             }
         }
     };
@@ -207,10 +208,11 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
     let ext_trait = ext_trait(item, &ext, &ext_attrs, &ext_body);
     let blanket = blanket_impl(item, &ext);
 
+    let set_cfgs: Vec<_> = only_cfgs(item).collect();
     let slice_checks = model
         .entries
         .iter()
-        .map(|entry| crate::tokens::slice_size_checks(&entry.conversions, &private));
+        .map(|entry| crate::tokens::slice_size_checks(&entry.conversions, &private, &set_cfgs));
     quote! {
         #(#fn_types)*
         #(#slice_checks)*
@@ -671,6 +673,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
         TypeSlot::Accessor(_) => {
             let fetch_var = Ident::new("__ffi_fetch", Span::mixed_site());
+            let (ptr, failed) = (
+                Ident::new("__ffi_ptr", Span::mixed_site()),
+                Ident::new("__ffi_failed", Span::mixed_site()),
+            );
             let checks = checks(quote!(#site_var));
             let call = call(
                 quote!(#slot_var),
@@ -684,10 +690,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             let body = quote! {
                 let #fetch_var = #fetch;
                 let #slot_var = match #private::fetch_ptr::<#policy, _>(&__FFI_CALLBACK_SITE, #fetch_var) {
-                    #private::core::result::Result::Ok(ptr) => ptr,
-                    #private::core::result::Result::Err(failed) => {
+                    #private::core::result::Result::Ok(#ptr) => #ptr,
+                    #private::core::result::Result::Err(#failed) => {
                         let #fallback_var = #fallback;
-                        return #private::value_or(&__FFI_CALLBACK_SITE, #private::core::result::Result::Err(failed), #fallback_var);
+                        return #private::value_or(&__FFI_CALLBACK_SITE, #private::core::result::Result::Err(#failed), #fallback_var);
                     }
                 };
                 // SAFETY: as the entry requires, from the accessor.

@@ -14,7 +14,7 @@ use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
-    first_span, len_var, safe_fn_promise, site, tidy,
+    first_span, len_var, path_is, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
@@ -26,7 +26,13 @@ pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
     };
     let user_exprs = user_exprs(model);
     let private = quote!(#runtime::__private);
-    let slice_checks = crate::tokens::slice_size_checks(&model.conversions, &private);
+    let cfgs: Vec<_> = model
+        .item
+        .attrs
+        .iter()
+        .filter(|attr| path_is(attr.path(), "cfg") || path_is(attr.path(), "cfg_attr"))
+        .collect();
+    let slice_checks = crate::tokens::slice_size_checks(&model.conversions, &private, &cfgs);
     quote!(#fn_type #holder #user_exprs #slice_checks)
 }
 
@@ -286,10 +292,11 @@ fn trampoline_impl(
     let output = &item.output;
     let args = model.closure_args();
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
-    // Short names, hygienic (a C parameter called `f` or `ud` is not
-    // these), so that the expansion stays readable.
+    // Hygienic (a C parameter called `f` or `ud` is not these); the slot's
+    // not a plain word, which a user's constant in scope would turn into a
+    // pattern matching it (`f` is the public `new(f)`'s name anyway).
     let closure = Ident::new("f", Span::mixed_site());
-    let slot = Ident::new("ud", Span::mixed_site());
+    let slot = Ident::new("__ffi_ud", Span::mixed_site());
     // Hygienic: a C parameter called `trampoline` or `entry` does not hide
     // the fns that the retried call names.
     let tramp = Ident::new("trampoline", Span::mixed_site());
@@ -402,7 +409,7 @@ fn trampoline_impl(
         TypeSlot::Accessor(_) => {
             let fetch = quote! {
                 let #slot = match #local::fetch_holder::<#ident<#f>, _>(|| #ident::<()>::__ffi_fetch(#(#fetch_args),*)) {
-                    #local::core::result::Result::Ok(ptr) => ptr,
+                    #local::core::result::Result::Ok(__ffi_ptr) => __ffi_ptr,
                     #local::core::result::Result::Err(_) => {
                         #fallback_fn
                         return #local::value_or(#site, #local::core::result::Result::Err(#local::Failed), #fallback);
@@ -665,8 +672,8 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             pub fn boxed<#o>(f: #f) -> #runtime::Boxed<Self> where #bound, #f: 'static {
                 // SAFETY: this type's trampoline for boxed holders, and its destroy.
                 unsafe {
-                    let function = <Self as #private::Trampoline<#o>>::trampoline::<false>();
-                    #runtime::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
+                    let __ffi_function = <Self as #private::Trampoline<#o>>::trampoline::<false>();
+                    #runtime::Boxed::<Self>::from_closure(f, __ffi_function, Self::__ffi_destroy)
                 }
             }
 
@@ -677,8 +684,8 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
             pub fn once<#o>(f: #f) -> #runtime::Once<Self> where #once_bound, #f: 'static {
                 // SAFETY: this type's once-trampoline and once-destroy.
                 unsafe {
-                    let function = <Self as #private::OnceTrampoline<#o>>::trampoline();
-                    #runtime::Once::<Self>::from_closure(f, function, Self::__ffi_destroy_once)
+                    let __ffi_function = <Self as #private::OnceTrampoline<#o>>::trampoline();
+                    #runtime::Once::<Self>::from_closure(f, __ffi_function, Self::__ffi_destroy_once)
                 }
             }
 
@@ -695,14 +702,14 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
                 self.lent.into_inner()
             }
 
-            unsafe extern #abi fn __ffi_destroy(user_data: #slot) {
+            unsafe extern #abi fn __ffi_destroy(__ffi_user_data: #slot) {
                 // SAFETY: C calls it once, with a boxed holder's user data.
-                unsafe { #private::destroy::<Self>(user_data) }
+                unsafe { #private::destroy::<Self>(__ffi_user_data) }
             }
 
-            unsafe extern #abi fn __ffi_destroy_once(user_data: #slot) {
+            unsafe extern #abi fn __ffi_destroy_once(__ffi_user_data: #slot) {
                 // SAFETY: C calls it once, with a once-holder's user data.
-                unsafe { #private::destroy_once::<Self>(user_data) }
+                unsafe { #private::destroy_once::<Self>(__ffi_user_data) }
             }
         }
 
@@ -893,8 +900,8 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
             /// (with `on_panic = resume`).
             #[inline]
             pub fn scope<#o, #t>(f: #f, call: impl #runtime::__private::FnOnce(#fn_type) -> #t) -> #t where #bound {
-                let holder = Self::new(f);
-                #runtime::__private::guarded::<#policy, _>(|| call(holder.function()))
+                let __ffi_holder = Self::new(f);
+                #runtime::__private::guarded::<#policy, _>(|| call(__ffi_holder.function()))
             }
 
             /// The closure back.
@@ -956,10 +963,12 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     let slot_static = Ident::new("__FFI_CALLBACK_PARKED", Span::mixed_site());
     let function = Ident::new("__ffi_function", Span::mixed_site());
     let call_fn = Ident::new("__ffi_call", Span::mixed_site());
-    let holder = Ident::new("holder", Span::mixed_site());
-    let found = Ident::new("call", Span::mixed_site());
-    let closure = Ident::new("f", Span::mixed_site());
-    let slot = Ident::new("ud", Span::mixed_site());
+    // (A user's constant of the same name would make a binding a pattern
+    // matching it, hygiene or not: no plain words.)
+    let holder = Ident::new("__ffi_holder", Span::mixed_site());
+    let found = Ident::new("__ffi_found", Span::mixed_site());
+    let closure = Ident::new("__ffi_closure", Span::mixed_site());
+    let slot = Ident::new("__ffi_ud", Span::mixed_site());
     let fallback = Ident::new("__ffi_fallback", Span::mixed_site());
     let site_value = site_of(model);
     let fallback_fn = fallback_let(model, &fallback);
@@ -1206,8 +1215,8 @@ fn debug_impl(model: &TypeModel<'_>, f: &Ident, private: &TokenStream) -> TokenS
     quote! {
         #(#cfgs)*
         impl<#f> #private::core::fmt::Debug for #ident<#f> {
-            fn fmt(&self, formatter: &mut #private::core::fmt::Formatter<'_>) -> #private::core::fmt::Result {
-                formatter.debug_struct(#name).finish_non_exhaustive()
+            fn fmt(&self, __ffi_formatter: &mut #private::core::fmt::Formatter<'_>) -> #private::core::fmt::Result {
+                __ffi_formatter.debug_struct(#name).finish_non_exhaustive()
             }
         }
     }

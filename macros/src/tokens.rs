@@ -71,21 +71,31 @@ pub(crate) fn mentions(tokens: TokenStream, name: &str) -> bool {
 }
 
 /// [`mentions`], for an expression's free variable only: `name` not as a
-/// method or field (after `.`), a path segment (next to `::`) or a macro
-/// (before `!`). Still textual (a `let` or closure binding of that name is
-/// taken for a use), but it no longer confuses `e.status()` with a
-/// parameter `status`.
+/// method or field (after a `.` that is not part of a range's `..`), a
+/// path segment (next to `::`), a macro (before `!`) or a field or binding
+/// declared with its type (before a lone `:`: `Opts { status: 1 }`, `|n:
+/// u32|`). Still textual (a `let` or closure binding of that name is taken
+/// for a use), but it no longer confuses `e.status()` with a parameter
+/// `status`, and sees `Out { code: status }` and `0..n` read one.
 pub(crate) fn mentions_as_variable(tokens: TokenStream, name: &str) -> bool {
     let name = name.strip_prefix("r#").unwrap_or(name);
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
-    let punct = |tt: Option<&TokenTree>, c: char| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c);
+    let punct = |index: Option<usize>, c: char| matches!(index.and_then(|i| trees.get(i)), Some(TokenTree::Punct(p)) if p.as_char() == c);
     trees.iter().enumerate().any(|(i, tt)| match tt {
         TokenTree::Ident(ident) => {
+            let (before, before2) = (i.checked_sub(1), i.checked_sub(2));
+            // `.field`, `.method()`, but not `a..name`.
+            let field = punct(before, '.') && !punct(before2, '.');
+            // `path::name`.
+            let path_segment = punct(before, ':') && punct(before2, ':');
+            // `name::path`, or `name: ..` (a field or a typed binding).
+            let before_colon = punct(Some(i + 1), ':');
+            let is_macro = punct(Some(i + 1), '!');
             syn::ext::IdentExt::unraw(ident) == name
-                && !(i >= 1 && punct(trees.get(i - 1), '.'))
-                && !(i >= 1 && punct(trees.get(i - 1), ':'))
-                && !(punct(trees.get(i + 1), ':') && punct(trees.get(i + 2), ':'))
-                && !punct(trees.get(i + 1), '!')
+                && !field
+                && !path_segment
+                && !before_colon
+                && !is_macro
         }
         TokenTree::Group(group) => mentions_as_variable(group.stream(), name),
         TokenTree::Literal(literal) => captures(&literal.to_string(), name),
@@ -242,12 +252,19 @@ pub(crate) fn site(runtime: &TokenStream, path: &[&Ident]) -> TokenStream {
 /// For each slice borrowed from a pointer written to another type than its
 /// elements' (`*const uv_buf_t` as `&[u8]`), a constant that fails to
 /// compile unless the two are of one size: items, for the module (or, in a
-/// fn form, its body), where `cargo check` evaluates them once.
+/// fn form, its body), where `cargo check` evaluates them once. Each carries
+/// the item's `cfgs`: a copy made for a `#[cfg]` parameter or entry point
+/// is compiled only where its condition holds, and so are the types it
+/// names.
 pub(crate) fn slice_size_checks(
     conversions: &[Option<Conversion<'_>>],
     private: &TokenStream,
+    cfgs: &[&Attribute],
 ) -> TokenStream {
-    slice_size_checks_as(conversions, private, false)
+    slice_size_check_list(conversions, private, false)
+        .into_iter()
+        .map(|check| quote!(#(#cfgs)* #check))
+        .collect()
 }
 
 /// [`slice_size_checks`] as statements, for a fn in an impl block, whose
@@ -260,6 +277,18 @@ pub(crate) fn slice_size_checks_as(
     private: &TokenStream,
     inline: bool,
 ) -> TokenStream {
+    slice_size_check_list(conversions, private, inline)
+        .into_iter()
+        .collect()
+}
+
+/// One check per slice of another type's pointer, as an item or (`inline`)
+/// a statement.
+fn slice_size_check_list(
+    conversions: &[Option<Conversion<'_>>],
+    private: &TokenStream,
+    inline: bool,
+) -> Vec<TokenStream> {
     conversions
         .iter()
         .flatten()

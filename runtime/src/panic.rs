@@ -1148,8 +1148,8 @@ macro_rules! __site {
                 // its reify shim to every callback.
                 #[cold]
                 #[inline(never)]
-                fn refuse(message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
-                    $crate::__private::core::panic!("{}", message)
+                fn refuse(__ffi_message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
+                    $crate::__private::core::panic!("{}", __ffi_message)
                 }
                 refuse
             },
@@ -1171,8 +1171,8 @@ macro_rules! __site {
                 // its reify shim to every callback.
                 #[cold]
                 #[inline(never)]
-                fn refuse(message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
-                    $crate::__private::core::panic!("{}", message)
+                fn refuse(__ffi_message: $crate::__private::core::fmt::Arguments<'_>) -> ! {
+                    $crate::__private::core::panic!("{}", __ffi_message)
                 }
                 refuse
             },

@@ -28,6 +28,19 @@ unsafe extern "C" fn on_read(
     *total += buf.len();
 }
 
+// In a set, on a parameter under a `#[cfg]` that holds: still checked.
+#[callback]
+pub trait Stream {
+    unsafe extern "C" fn read(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        nread: isize,
+        #[cfg(all())]
+        #[into(&[u8], len = nread.max(0) as usize)]
+        buf: *const uv_buf_t,
+    );
+}
+
 fn main() {
     ReadCb::scope(|_nread: isize, bytes: &[u8]| assert!(bytes.is_empty()), |_f, _ud| ());
 }

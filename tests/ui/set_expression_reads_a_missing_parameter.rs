@@ -33,4 +33,25 @@ trait Timer {
     unsafe extern "C" fn close(&mut self, stream: *mut Handle);
 }
 
+pub struct Out {
+    pub code: c_int,
+}
+
+fn code(out: Out) -> c_int {
+    out.code
+}
+
+// Read as a struct field's value, and as a range's end.
+#[callback(fallback = code(Out { code: status }))]
+trait Watcher {
+    unsafe extern "C" fn changed(&mut self, #[user_data] ud: *mut c_void, status: c_int) -> c_int;
+    unsafe extern "C" fn stopped(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+#[callback(fallback = (0..n).sum())]
+trait Counter {
+    unsafe extern "C" fn count(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+    unsafe extern "C" fn reset(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
 fn main() {}

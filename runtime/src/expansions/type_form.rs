@@ -18,9 +18,9 @@ pub struct ExecRow<F> {
 impl<F> ::ffi_callback::__private::core::fmt::Debug for ExecRow<F> {
     fn fmt(
         &self,
-        formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
+        __ffi_formatter: &mut ::ffi_callback::__private::core::fmt::Formatter<'_>,
     ) -> ::ffi_callback::__private::core::fmt::Result {
-        formatter.debug_struct("ExecRow").finish_non_exhaustive()
+        __ffi_formatter.debug_struct("ExecRow").finish_non_exhaustive()
     }
 }
 unsafe impl<F> ::ffi_callback::__private::CallbackType for ExecRow<F> {
@@ -68,11 +68,11 @@ where
                     |f: &mut F, (n, values, names)| f(n, values, names),
                     __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    |(n, values, names), ud| trampoline::<
+                    |(n, values, names), __ffi_ud| trampoline::<
                         F,
                         O,
                         LENT,
-                    >(ud, n, values, names),
+                    >(__ffi_ud, n, values, names),
                 )
             }
         }
@@ -195,10 +195,12 @@ impl<F> ExecRow<F> {
         F: 'static,
     {
         unsafe {
-            let function = <Self as ::ffi_callback::__private::Trampoline<
+            let __ffi_function = <Self as ::ffi_callback::__private::Trampoline<
                 O,
             >>::trampoline::<false>();
-            ::ffi_callback::Boxed::<Self>::from_closure(f, function, Self::__ffi_destroy)
+            ::ffi_callback::Boxed::<
+                Self,
+            >::from_closure(f, __ffi_function, Self::__ffi_destroy)
         }
     }
     /// Boxes the `FnOnce` `f` for a C library that calls it once:
@@ -211,12 +213,12 @@ impl<F> ExecRow<F> {
         F: 'static,
     {
         unsafe {
-            let function = <Self as ::ffi_callback::__private::OnceTrampoline<
+            let __ffi_function = <Self as ::ffi_callback::__private::OnceTrampoline<
                 O,
             >>::trampoline();
             ::ffi_callback::Once::<
                 Self,
-            >::from_closure(f, function, Self::__ffi_destroy_once)
+            >::from_closure(f, __ffi_function, Self::__ffi_destroy_once)
         }
     }
     /// [`scope`](Self::scope) for the `FnOnce` `f`, which C may call
@@ -236,11 +238,11 @@ impl<F> ExecRow<F> {
     pub fn into_inner(self) -> F {
         self.lent.into_inner()
     }
-    unsafe extern "C" fn __ffi_destroy(user_data: *mut c_void) {
-        unsafe { ::ffi_callback::__private::destroy::<Self>(user_data) }
+    unsafe extern "C" fn __ffi_destroy(__ffi_user_data: *mut c_void) {
+        unsafe { ::ffi_callback::__private::destroy::<Self>(__ffi_user_data) }
     }
-    unsafe extern "C" fn __ffi_destroy_once(user_data: *mut c_void) {
-        unsafe { ::ffi_callback::__private::destroy_once::<Self>(user_data) }
+    unsafe extern "C" fn __ffi_destroy_once(__ffi_user_data: *mut c_void) {
+        unsafe { ::ffi_callback::__private::destroy_once::<Self>(__ffi_user_data) }
     }
 }
 #[allow(dead_code, unused_variables, clippy::all)]

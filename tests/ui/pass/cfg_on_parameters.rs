@@ -55,7 +55,47 @@ pub trait Stream {
     unsafe extern "C" fn seek(&mut self, #[user_data] ud: *mut c_void, to: NoSuchType) -> c_int;
 }
 
+/// A slice borrowed from a pointer to another type is checked for its
+/// size only in the copy that is compiled: the other names a type that
+/// does not exist there.
+#[callback]
+type ReadBytes = unsafe extern "C" fn(
+    #[user_data] ud: *mut c_void,
+    #[cfg(any())]
+    #[into(&[u8], len = n)]
+    buf: *const NoSuchType,
+    n: usize,
+);
+
+/// The same in a set: on a parameter, and on an entry point.
+#[callback]
+pub trait Reader {
+    unsafe extern "C" fn read(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[cfg(any())]
+        #[into(&[u8], len = n)]
+        buf: *const NoSuchType,
+        n: usize,
+    );
+    #[cfg(any())]
+    unsafe extern "C" fn peek(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        #[into(&[u8], len = n)] buf: *const NoSuchType,
+        n: usize,
+    );
+}
+
 struct Count(c_int);
+
+struct Bytes(usize);
+
+impl Reader for Bytes {
+    fn read(&mut self, n: usize) {
+        self.0 += n;
+    }
+}
 
 impl Stream for Count {
     fn read(&mut self) -> c_int {
@@ -90,4 +130,11 @@ fn main() {
     // SAFETY: `scope` keeps the state alive during the call.
     let (got, state) = Count(0).scope(|ud| unsafe { read(ud) + read(ud) });
     assert_eq!((got, state.0), (3, 2));
+
+    let (_, state) = Bytes(0).scope(|ud| {
+        // SAFETY: `scope` keeps the state alive during the call.
+        unsafe { <Bytes as ReaderExt>::READ(ud, 4) }
+    });
+    assert_eq!(state.0, 4);
+    let _ = ReadBytes::new(|n: usize| assert_eq!(n, 0));
 }

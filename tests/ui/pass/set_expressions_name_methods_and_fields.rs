@@ -2,6 +2,7 @@
 // entry's parameter name (`e.status()`, `DEFAULTS.nread`) reads no such
 // parameter: the check that names an entry lacking one (ui
 // set_expression_reads_a_missing_parameter) leaves it alone (audit 19).
+// Nor does a struct literal's field name (`Status { status: -1 }`).
 
 use std::ffi::{c_int, c_void};
 
@@ -44,7 +45,28 @@ pub trait Reader {
     unsafe extern "C" fn peek(&mut self, #[user_data] ud: *mut c_void) -> isize;
 }
 
+/// A struct literal whose field shares a parameter's name.
+pub struct Status {
+    pub status: c_int,
+}
+
+/// `fallback` naming a struct field that shares a parameter's name.
+#[callback(fallback = Status { status: -1 }.status)]
+pub trait Watcher {
+    unsafe extern "C" fn changed(&mut self, #[user_data] ud: *mut c_void, status: c_int) -> c_int;
+    unsafe extern "C" fn stopped(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
 struct State;
+
+impl Watcher for State {
+    fn changed(&mut self, status: c_int) -> c_int {
+        status
+    }
+    fn stopped(&mut self) -> c_int {
+        0
+    }
+}
 
 impl Client for State {
     fn connected(&mut self, status: c_int) -> Result<c_int, UvError> {
@@ -66,4 +88,5 @@ impl Reader for State {
 
 fn main() {
     let _ = (<State as ClientExt>::CONNECTED, <State as ReaderExt>::PEEK);
+    let _ = <State as WatcherExt>::STOPPED;
 }
