@@ -89,7 +89,11 @@ where
     // by this guard.
     guarded::<C::Policy, _>(|| {
         let holder = Holder::<C::Closure, C::Threading>::new(f, C::SITE);
-        call(function, C::UserData::from_ptr(holder.as_ptr()))
+        let value = call(function, C::UserData::from_ptr(holder.as_ptr()));
+        // The closure's drop follows: a panic there is a later one than a
+        // panic kept during an unwind that `call` caught.
+        crate::panic::unwind_ended_inside_guard();
+        value
     })
 }
 
@@ -110,7 +114,10 @@ where
     // Made and dropped inside the guard, as in `scope`.
     crate::try_resume(|| {
         let holder = Holder::<C::Closure, C::Threading>::new(f, C::SITE);
-        call(function, C::UserData::from_ptr(holder.as_ptr()))
+        let value = call(function, C::UserData::from_ptr(holder.as_ptr()));
+        // As in `scope`.
+        crate::panic::unwind_ended_inside_guard();
+        value
     })
 }
 
@@ -130,6 +137,9 @@ where
     // closure never called is user code that may make C call back).
     guarded::<C::Policy, _>(|| {
         let holder = OnceHolder::<C::Closure, C::Threading>::new(f);
-        call(function, C::UserData::from_ptr(holder.as_ptr()))
+        let value = call(function, C::UserData::from_ptr(holder.as_ptr()));
+        // As in `scope`.
+        crate::panic::unwind_ended_inside_guard();
+        value
     })
 }

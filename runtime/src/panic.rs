@@ -1073,10 +1073,12 @@ pub(crate) fn refuse_under<P: Policy>(
     P::catch(site, refusal)
 }
 
-/// Called inside a guard's call while the thread is not unwinding: an
-/// unwind during which the innermost guard's kept panic was raised has
-/// ended inside the call, so that panic is the first one (see
-/// `kept_while_unwinding`).
+/// Called inside a guard's call, where the thread is not unwinding (a
+/// scope's `call` has returned, before the scope drops its closure or
+/// state): an unwind during which the innermost guard's kept panic was
+/// raised has ended inside the call, so that panic is the first one, and a
+/// panic of the drop that follows is a later one (see
+/// `kept_while_unwinding`). Does nothing while the thread unwinds.
 pub(crate) fn unwind_ended_inside_guard() {
     let guard = THREAD.with(|t| t.guard.get());
     if !guard.is_null() && !std::thread::panicking() {

@@ -180,7 +180,11 @@ pub fn scope<P: Policy, F, Call: Copy + 'static, Function: Copy, T>(
     guarded::<P, _>(|| {
         let frame = frame(f, &parking);
         frame.park();
-        call(parking.function)
+        let value = call(parking.function);
+        // As in `lend::scope`: the closure's drop follows, later than a
+        // panic kept during an unwind that `call` caught.
+        crate::panic::unwind_ended_inside_guard();
+        value
     })
 }
 
@@ -196,7 +200,10 @@ pub fn try_scope<P, F, Call: Copy + 'static, Function: Copy, T, E: 'static>(
     crate::try_resume(|| {
         let frame = frame(f, &parking);
         frame.park();
-        call(parking.function)
+        let value = call(parking.function);
+        // As in `scope`.
+        crate::panic::unwind_ended_inside_guard();
+        value
     })
 }
 

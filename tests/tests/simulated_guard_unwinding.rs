@@ -327,3 +327,89 @@ fn the_inner_guards_kept_panic_wins_over_one_raised_by_its_values_drop() {
     });
     assert_eq!(message(&*payload), "three is not allowed");
 }
+
+// ---------------------------------------------------------------------------
+// A scope's closure dropped after its call caught an unwind (audit 21)
+// ---------------------------------------------------------------------------
+
+/// Panics when dropped: a capture of the scope's closure.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("expected: the closure's capture panicked as the scope dropped it");
+    }
+}
+
+/// The caller catches its own panic inside the scope's call; during that
+/// unwind C calls `visit`, which panics, and the scope's guard keeps that
+/// panic. The scope then drops its closure, whose capture panics: a later
+/// panic, after `call` returned, which must not replace the kept one.
+fn caught_unwind_during_which_visit_panics(ud: *mut c_void) {
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let _free = CallsBackWithOnDrop(ud, 3);
+        std::panic::panic_any("expected: the caller's own panic, caught at once");
+    }));
+    assert!(caught.is_err());
+}
+
+/// A slot-less type, for `scope_thread_local`.
+#[callback]
+type Order = unsafe extern "C" fn(a: *const c_void, b: *const c_void) -> c_int;
+
+#[test]
+fn a_kept_panic_is_not_replaced_by_the_scopes_closure_drop_after_a_caught_unwind() {
+    let seen = Cell::new(0);
+    let ud = visit::user_data(&seen);
+    let capture = PanicsOnDrop;
+    let payload = panic_payload(|| {
+        Tick::scope(
+            move |_item| -> c_int {
+                let _ = &capture;
+                0
+            },
+            |_function, _tick| caught_unwind_during_which_visit_panics(ud),
+        )
+    });
+    assert_eq!(message(&*payload), "three is not allowed");
+
+    let capture = PanicsOnDrop;
+    let payload = panic_payload(|| {
+        Tick::try_scope(
+            move |_item| -> Result<c_int, String> {
+                let _ = &capture;
+                Ok(0)
+            },
+            |_function, _tick| caught_unwind_during_which_visit_panics(ud),
+        )
+    });
+    assert_eq!(message(&*payload), "three is not allowed", "try_scope");
+
+    let capture = PanicsOnDrop;
+    let payload = panic_payload(|| {
+        Tick::scope_once(
+            move |_item| -> c_int {
+                drop(capture);
+                0
+            },
+            |_function, _tick| caught_unwind_during_which_visit_panics(ud),
+        )
+    });
+    assert_eq!(message(&*payload), "three is not allowed", "scope_once");
+
+    let capture = PanicsOnDrop;
+    let payload = panic_payload(|| {
+        Order::scope_thread_local(
+            move |_a, _b| -> c_int {
+                let _ = &capture;
+                0
+            },
+            |_function| caught_unwind_during_which_visit_panics(ud),
+        )
+    });
+    assert_eq!(
+        message(&*payload),
+        "three is not allowed",
+        "scope_thread_local"
+    );
+}
