@@ -140,6 +140,30 @@ pub trait ReadClientExt: ReadClient {
             >(self, &__FFI_CALLBACK_SITE)
         }
     }
+    /// Takes back a state handed over with `into_raw()` that C refused
+    /// without ending it (the C call that was to take it failed).
+    ///
+    /// # Safety
+    /// `user_data` came from `into_raw()` of this type's `boxed()`,
+    /// and C has not ended it and will not use it again.
+    unsafe fn from_raw(
+        __ffi_user_data: *mut ::ffi_callback::__private::core::ffi::c_void,
+    ) -> ::ffi_callback::BoxedSet<Self, ::ffi_callback::CallerThread>
+    where
+        Self: 'static,
+    {
+        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
+            ReadClient
+        );
+        unsafe {
+            ::ffi_callback::BoxedSet::<
+                Self,
+                ::ffi_callback::CallerThread,
+            >::from_raw::<
+                ::ffi_callback::__private::policy::Resume,
+            >(__ffi_user_data, &__FFI_CALLBACK_SITE)
+        }
+    }
     /// Lends the state for one C call: `call` gets the user data,
     /// the entry points may run until it returns, and the state
     /// comes back (a kept panic is resumed then, under `resume`).

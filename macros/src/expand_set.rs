@@ -194,6 +194,19 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &__FFI_CALLBACK_SITE) }
         }
 
+        /// Takes back a state handed over with `into_raw()` that C refused
+        /// without ending it (the C call that was to take it failed).
+        ///
+        /// # Safety
+        /// `user_data` came from `into_raw()` of this type's `boxed()`,
+        /// and C has not ended it and will not use it again.
+        unsafe fn from_raw(#user_data: *mut #c_void) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
+            static __FFI_CALLBACK_SITE: #private::Site = #set_site;
+            // SAFETY: the caller's promise; the contract and policy this
+            // set's `boxed` uses.
+            unsafe { #runtime::BoxedSet::<Self, #public_threading>::from_raw::<#set_policy>(#user_data, &__FFI_CALLBACK_SITE) }
+        }
+
         /// Lends the state for one C call: `call` gets the user data,
         /// the entry points may run until it returns, and the state
         /// comes back (a kept panic is resumed then, under `resume`).
@@ -877,6 +890,13 @@ pub(crate) fn stub(
         #(#consts)*
 
         fn boxed(self) -> #runtime::BoxedSet<Self, #public_threading>
+        where
+            Self: ::core::marker::Sized + 'static,
+        {
+            ::core::unreachable!()
+        }
+
+        unsafe fn from_raw(_: *mut #c_void) -> #runtime::BoxedSet<Self, #public_threading>
         where
             Self: ::core::marker::Sized + 'static,
         {

@@ -276,6 +276,19 @@ impl<F, T: Threading> Holder<F, T> {
         header.owned_by_rust.store(false, Ordering::Relaxed);
     }
 
+    /// Takes a holder handed over to C back to a Rust owner, when C
+    /// refused it: C's destroy of it is refused from now on, and the
+    /// owner's drop frees it.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Holder::into_raw_box`] for this type, was handed
+    /// over, and C has not ended it and will not use it again.
+    pub(crate) unsafe fn take_back(ptr: *mut c_void) {
+        // SAFETY: by the caller's promise, a live holder; the flag is atomic.
+        let header = unsafe { &(*ptr.cast::<Self>()).header };
+        header.owned_by_rust.store(true, Ordering::Relaxed);
+    }
+
     /// The pointer handed to C as user data.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]

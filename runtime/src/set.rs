@@ -66,6 +66,31 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
         }
     }
 
+    /// The `BoxedSet` back from the user data [`into_raw`](Self::into_raw)
+    /// gave, for the set's `from_raw`.
+    ///
+    /// # Safety
+    /// As for the set's `from_raw`; `Th` and `P` are the set's contract
+    /// and policy, and `T` the state type `into_raw` was called for.
+    #[doc(hidden)]
+    pub unsafe fn from_raw<P: Policy>(user_data: *mut c_void, site: &'static Site) -> Self {
+        let Some(user_data) = NonNull::new(user_data) else {
+            panic!(
+                "ffi-callback: `{}`'s `from_raw` got null user data, not what `into_raw` returned",
+                site.name
+            )
+        };
+        // SAFETY: by the caller's promise, a holder of this state type and
+        // contract, handed over, not ended by C and no longer used by it.
+        unsafe { Holder::<T, Th>::take_back(user_data.as_ptr()) };
+        BoxedSet {
+            user_data,
+            drop_state: Holder::<T, Th>::drop_owned::<P>,
+            site,
+            _state: PhantomData,
+        }
+    }
+
     /// The user data to pass to C with the set's entry points.
     pub fn user_data(&self) -> *mut c_void {
         self.user_data.as_ptr()
@@ -154,6 +179,9 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// Hands the state over: C now owns it, and ends it through the set's
     /// destroy entry (taking `self`, or marked `#[callback(destroy)]`,
     /// which runs, then frees the state), or its `DESTROY`, exactly once.
+    /// If the C call that was to take it fails without ending it (libxml2's
+    /// `xmlOutputBufferCreateIO` returning null), the set's `from_raw`
+    /// takes it back.
     #[must_use = "the state leaks unless C ends it"]
     pub fn into_raw(self) -> *mut c_void {
         let this = ManuallyDrop::new(self);

@@ -317,6 +317,36 @@ fn entry_points_are_constants_of_the_implementing_type() {
     assert_eq!(watch.drops.get(), 1);
 }
 
+#[test]
+fn a_handed_over_state_that_c_refused_is_taken_back() {
+    // The C call that was to take the state failed without ending it
+    // (libxml2's `xmlOutputBufferCreateIO` returning null): `from_raw`
+    // gives the `BoxedSet` back, the close entry's body never runs, and
+    // the state is freed once, by the `BoxedSet`.
+    let (state, watch) = probe(plain);
+    let ud = state.boxed().into_raw();
+    // SAFETY: from this `into_raw`; C refused it and will not use it.
+    let mut boxed = unsafe { Probe::from_raw(ud) };
+    assert_eq!(boxed.user_data(), ud);
+    assert_eq!(boxed.with_mut(|p| p.exclusive_calls), Some(0));
+    // Kept by Rust again: a destroy C makes anyway is refused (and kept
+    // by the guard), the state stays with the `BoxedSet`.
+    let payload = panic_payload(|| {
+        // SAFETY: `ud` is the state's user data, alive while `boxed` is.
+        resume_panics(|| unsafe { Probe::CLOSE(ud) })
+    });
+    assert!(
+        message(&*payload).contains("refused"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(watch.drops.get(), 0);
+    let state = boxed.into_inner().ok().expect("no call runs");
+    assert_eq!(watch.log(), []);
+    drop(state);
+    assert_eq!(watch.drops.get(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Poisoning spans the set
 // ---------------------------------------------------------------------------
