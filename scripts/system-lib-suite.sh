@@ -4,8 +4,8 @@
 # library): installs PACKAGE (and valgrind, jq) if missing, runs the crate's
 # test binary TEST, then runs the same binary under valgrind memcheck: zero
 # errors and zero definite leaks, or it fails. Called by test-libpng.sh,
-# test-expat.sh, test-libarchive.sh, test-libuv.sh, test-libevent.sh and
-# test-openssl.sh.
+# test-expat.sh, test-libarchive.sh, test-libuv.sh, test-libevent.sh,
+# test-libxml2.sh and test-openssl.sh.
 #
 #   scripts/system-lib-suite.sh NAME PACKAGE HEADER TEST [test binary args...]
 set -euo pipefail
