@@ -16,12 +16,15 @@ pub type CookieIoCloseFn = unsafe extern "C" fn(cookie: *mut c_void) -> c_int;
 ///
 /// `#[callback]` set: the C entry points of one state. Implement it for the state's type; the entry points for that type (`READ`, `WRITE`, `CLOSE`), to fill the C library's struct of function pointers, and `boxed` and `scope`, which make its user data, are in [`CookieIoExt`], which every implementing type has and no impl can change: bring it into scope with the set (`use path::{CookieIo, CookieIoExt}`).
 pub trait CookieIo: ::ffi_callback::__private::core::marker::Sized {
+    #[allow(clippy::too_many_arguments)]
     fn read(&mut self, buf: *mut c_char, size: usize) -> isize;
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
         buf: *const c_char,
         size: usize,
     ) -> Result<isize, std::io::Error>;
+    #[allow(clippy::too_many_arguments)]
     fn close(self) -> c_int;
 }
 /// What the `#[callback]` set [`CookieIo`] generates for each implementing type: the entry points (`READ`, `WRITE`, `CLOSE`), `boxed`, `scope` and `try_scope`. Implemented for every `CookieIo` and never by hand, so that an entry point always runs that type's own trampoline; import it with the set (`use path::{CookieIo, CookieIoExt}`).

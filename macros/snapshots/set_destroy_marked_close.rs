@@ -13,7 +13,9 @@ pub type ReadClientCloseFn = unsafe extern "C" fn(
 ///
 /// `#[callback]` set: the C entry points of one state. Implement it for the state's type; the entry points for that type (`READ`, `CLOSE`), to fill the C library's struct of function pointers, and `boxed` and `scope`, which make its user data, are in [`ReadClientExt`], which every implementing type has and no impl can change: bring it into scope with the set (`use path::{ReadClient, ReadClientExt}`).
 pub trait ReadClient: ::ffi_callback::__private::core::marker::Sized {
+    #[allow(clippy::too_many_arguments)]
     fn read(&mut self, archive: *mut Archive, buffer: &mut *const c_void) -> isize;
+    #[allow(clippy::too_many_arguments)]
     fn close(&mut self, archive: *mut Archive) -> c_int;
 }
 /// What the `#[callback]` set [`ReadClient`] generates for each implementing type: the entry points (`READ`, `CLOSE`), `boxed`, `scope` and `try_scope`. Implemented for every `ReadClient` and never by hand, so that an entry point always runs that type's own trampoline; import it with the set (`use path::{ReadClient, ReadClientExt}`).

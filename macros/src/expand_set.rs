@@ -354,8 +354,10 @@ fn method(entry: &EntryModel<'_>, private: &TokenStream) -> TokenStream {
             let ty = conversion.as_ref().map_or(&*p.ty, |c| c.target);
             quote!(#(#attrs)* #pat: #ty)
         });
+    // The C header decides how many parameters it takes.
     quote! {
         #(#attrs)*
+        #[allow(clippy::too_many_arguments)]
         fn #ident(#receiver, #(#params),*) #output;
     }
 }

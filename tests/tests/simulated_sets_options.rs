@@ -1408,3 +1408,85 @@ fn a_preset_with_on_error_serves_a_set() {
     assert_eq!(ctx.error.borrow().as_deref(), Some("client: short read"));
     assert_eq!(state.closes, 0, "no user code ran while the error was kept");
 }
+
+/// SAX2's `startElementNs` has nine parameters, and sqlite's `xBestIndex`
+/// shapes go further: what the macro generates from such a C signature
+/// trips no lint of the user's (`clippy::too_many_arguments`).
+#[callback]
+trait WideEntries {
+    unsafe extern "C" fn start(
+        &mut self,
+        #[user_data] ctx: *mut c_void,
+        a: c_int,
+        b: c_int,
+        c: c_int,
+        d: c_int,
+        e: c_int,
+        f: c_int,
+        g: c_int,
+        h: c_int,
+    );
+}
+
+#[callback]
+type WideCallback = unsafe extern "C" fn(
+    #[user_data] ctx: *mut c_void,
+    a: c_int,
+    b: c_int,
+    c: c_int,
+    d: c_int,
+    e: c_int,
+    f: c_int,
+    g: c_int,
+    h: c_int,
+);
+
+#[callback]
+extern "C" fn wide_fn(
+    a: c_int,
+    b: c_int,
+    c: c_int,
+    d: c_int,
+    e: c_int,
+    f: c_int,
+    g: c_int,
+    h: c_int,
+    #[user_data] sum: &mut c_int,
+) {
+    *sum += a + b + c + d + e + f + g + h;
+}
+
+struct Wide(c_int);
+
+impl WideEntries for Wide {
+    fn start(
+        &mut self,
+        a: c_int,
+        b: c_int,
+        c: c_int,
+        d: c_int,
+        e: c_int,
+        f: c_int,
+        g: c_int,
+        h: c_int,
+    ) {
+        self.0 += a + b + c + d + e + f + g + h;
+    }
+}
+
+#[test]
+fn entries_and_callbacks_of_nine_parameters() {
+    let mut sum = 0;
+    // SAFETY: the state's user data, for this call.
+    unsafe { wide_fn(1, 1, 1, 1, 1, 1, 1, 1, wide_fn::user_data(&mut sum)) };
+    // SAFETY: the state's user data, for this call.
+    let (_, state) = Wide(0).scope(|ud| unsafe { Wide::START(ud, 1, 2, 3, 4, 5, 6, 7, 8) });
+    assert_eq!((sum, state.0), (8, 36));
+    let total = std::cell::Cell::new(0);
+    WideCallback::scope(
+        |a, b, c, d, e, f, g, h| total.set(a + b + c + d + e + f + g + h),
+        // SAFETY: the holder's user data, for this call.
+        |func, ud| unsafe { func(ud, 1, 1, 1, 1, 1, 1, 1, 2) },
+    );
+    assert_eq!(total.get(), 9);
+}
