@@ -78,13 +78,24 @@ impl<F, T: Threading> OnceHolder<F, T> {
     }
 
     /// Marks a boxed holder to be freed by its call (no destroy-notify).
+    /// Its parts may already be in C's hands (a [`Once`](crate::Once)
+    /// kept by Rust, then handed over), and a call on another thread may
+    /// find the mark at any time after it is set and free the holder. If a
+    /// call took the closure before the mark, nothing frees the holder: it
+    /// is leaked, so that a later call with the parts is still refused.
     ///
     /// # Safety
-    /// `ptr` came from [`OnceHolder::into_raw_box`] and is not shared yet.
+    /// `ptr` came from [`OnceHolder::into_raw_box`], is alive, with no
+    /// destroy yet, and this is its only mark; the caller does not use it
+    /// after this.
     pub(crate) unsafe fn free_on_call(ptr: *mut c_void) {
-        // SAFETY: by the caller's promise.
+        // SAFETY: by the caller's promise; only the atomic is used through
+        // the shared reference.
         let holder = unsafe { &*ptr.cast::<Self>() };
-        holder.state.fetch_or(FREE_ON_CALL, Ordering::Relaxed);
+        // Release: a call on another thread that finds the mark frees the
+        // holder (its `AcqRel` read-modify-write), after everything this
+        // thread did with it, this reference included.
+        holder.state.fetch_or(FREE_ON_CALL, Ordering::AcqRel);
     }
 
     /// The trampoline's body: takes the closure out (a second call is

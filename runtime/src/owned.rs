@@ -275,9 +275,12 @@ impl<C: CallbackType> Once<C> {
         holder.was_called()
     }
 
-    /// The closure back, if C has not called it (then no call will run
-    /// it: a call that comes later is refused), and frees the allocation,
-    /// as dropping the `Once` does; `None` if C called it.
+    /// The closure back, if C has not called it, and frees the allocation,
+    /// as dropping the `Once` does; `None` if C called it (or a call on
+    /// another thread is taking it: the free then waits for that call).
+    /// As before dropping it, C must no longer call it (the C object that
+    /// held it is gone): the allocation is freed here, so a call C makes
+    /// afterwards with the parts is not refused, it is a use after free.
     pub fn into_inner(self) -> Option<C::Closure> {
         let ptr = self.raw.user_data.into_ptr();
         // SAFETY: our own boxed holder, alive while `self` is, with no
@@ -288,10 +291,18 @@ impl<C: CallbackType> Once<C> {
     /// For C APIs that call the function exactly once and have no
     /// destroy-notify: the call consumes the closure and frees it. If the C
     /// call fails and will never call back, [`RawOnce::reclaim`] frees it.
+    ///
+    /// A kept `Once` whose parts C already holds may be handed over too
+    /// (C's call, on any thread the type allows, then frees it); if C has
+    /// already called it, the allocation is leaked (a later call is still
+    /// refused).
     #[must_use = "the closure leaks unless C calls it or it is reclaimed"]
     pub fn into_raw(self) -> RawOnce<C> {
         let raw = ManuallyDrop::new(self).raw;
-        // SAFETY: our own fresh boxed holder, not shared yet.
+        // SAFETY: our own boxed holder, alive (no call frees it before this
+        // mark, and its only destroy was `self`'s drop, forgotten above);
+        // its parts may be in C's hands already (`function()` and
+        // `user_data()`), which `free_on_call` allows.
         unsafe {
             OnceHolder::<C::Closure, C::Threading>::free_on_call(raw.user_data.into_ptr());
         }

@@ -333,12 +333,38 @@ fn with_guard<R>(guard: &Guard<'_>, run: impl FnOnce() -> R) -> std::thread::Res
         set_poisoned(t, kept_outside(outer));
         Restore(outer)
     });
-    let result = catch_unwind(AssertUnwindSafe(run));
+    let result = match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(value) => Ok(value),
+        Err(own) => Err(own_panic_lost(guard, own)),
+    };
     drop(restore);
     if let Some(ticket) = guard.ticket.take() {
         ticket.held.store(false, Ordering::Release);
     }
     result
+}
+
+/// `run`'s own panic, caught by `with_guard` while `guard` is still
+/// installed: if the guard keeps an earlier panic that will be re-raised
+/// instead (not one raised during an unwind that reached the guard, which
+/// loses to it), the own payload is dropped here, still under the guard,
+/// so that a callback its `Drop` makes C call is a later panic, disposed
+/// of (the thread is poisoned meanwhile), not a fresh panic for the guard
+/// outside to prefer to the kept one; the kept panic is returned as the
+/// result instead. Otherwise returns `own`.
+#[cold]
+#[inline(never)]
+fn own_panic_lost(guard: &Guard<'_>, own: Payload) -> Payload {
+    if guard.kept_while_unwinding.get() || !guard.keeps_panic() {
+        return own;
+    }
+    dispose(own);
+    match guard.kept.take() {
+        Some(kept) => kept,
+        // `keeps_panic` said so, and only this thread's guards fill it,
+        // never empty it, while it is installed.
+        None => unreachable!("ffi-callback: a guard lost its kept panic"),
+    }
 }
 
 /// Runs `f` (typically the C call that invokes callbacks) and re-raises,
@@ -659,8 +685,9 @@ unsafe fn discard_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
 fn run_guarded(stop: Option<&dyn Fn()>, error: Option<&ErrorSlot>, run: ErasedCall<'_>) {
     // Not dropped: its only fields with a `Drop`, the kept panic and the
     // ticket, are taken before this returns (`with_guard` takes the
-    // ticket, the `kept.take()` below the panic) and nothing fills them
-    // once the guard is unlinked; their drop glue cost every guard a call.
+    // ticket, and the kept panic if `run` panicked too; the `kept.take()`
+    // below takes the panic otherwise) and nothing fills them once the
+    // guard is unlinked; their drop glue cost every guard a call.
     let guard = ManuallyDrop::new(Guard {
         outer: Cell::new(ptr::null()),
         kept: Cell::new(None),

@@ -328,6 +328,41 @@ fn the_inner_guards_kept_panic_wins_over_one_raised_by_its_values_drop() {
     assert_eq!(message(&*payload), "three is not allowed");
 }
 
+/// A panic payload that is a C object: C calls `visit` with `item` as it
+/// is freed.
+struct PayloadCallsBack(*mut c_void, c_int);
+
+// SAFETY: test only: the payload is dropped on the thread that raised it.
+unsafe impl Send for PayloadCallsBack {}
+
+impl Drop for PayloadCallsBack {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is `visit`'s user data, alive for the test.
+        unsafe { c_call(self.0, self.1) };
+    }
+}
+
+/// An inner guard whose call panics after a callback's panic was kept:
+/// the kept panic is re-raised and the call's own payload dropped. That
+/// drop happens under the inner guard, so a callback's panic from the
+/// payload's `Drop` (it frees a C object) is a later panic of that guard,
+/// not a fresh one for the outer guard to prefer (audit 23).
+#[test]
+fn the_inner_guards_kept_panic_wins_over_one_raised_by_its_own_payloads_drop() {
+    let seen = Cell::new(0);
+    let ud = visit::user_data(&seen);
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            resume_panics(|| {
+                // SAFETY: `ud` is alive.
+                unsafe { c_call(ud, 3) };
+                std::panic::panic_any(PayloadCallsBack(ud, 7));
+            })
+        })
+    });
+    assert_eq!(message(&*payload), "three is not allowed");
+}
+
 // ---------------------------------------------------------------------------
 // A scope's closure dropped after its call caught an unwind (audit 21)
 // ---------------------------------------------------------------------------

@@ -873,6 +873,39 @@ fn send_once_runs_on_another_thread() {
 }
 
 #[test]
+fn send_once_kept_then_handed_over_while_c_thread_holds_its_parts() {
+    // C's worker thread got the parts of a kept `Once` at registration and
+    // calls it, once, when its work is done; meanwhile the owner hands the
+    // callback over with `into_raw` (the call frees it). Nothing orders the
+    // two but the holder's state (`done` is a relaxed flag, the worker's
+    // own "work done"): the call's free must come after everything the
+    // owner's thread did with the holder (Miri's data-race check).
+    let (track, drops) = send_tracked();
+    let once = Job::once(move |n| {
+        let _ = &track;
+        n + 1
+    });
+    let (f, ud) = (once.function(), SendPtr(once.user_data()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done2 = Arc::clone(&done);
+    let worker = std::thread::spawn(move || {
+        let ud = ud;
+        while !done2.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        // SAFETY: the one call, with the parts it was given, of a `send`
+        // once-callback that is alive: kept by its `Once`, then handed over
+        // to this call, which frees it.
+        unsafe { f(ud.0, 4) }
+    });
+    let raw = once.into_raw();
+    assert_eq!(raw.user_data, ud.0);
+    done.store(true, Ordering::Relaxed);
+    assert_eq!(worker.join().expect("worker"), 5);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn send_boxed_called_and_destroyed_on_another_thread() {
     let (track, drops) = send_tracked();
     let mut total = 0;
