@@ -16,7 +16,7 @@ use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::panic::{Site, fail, poison_ticket, refuse, refuse_under};
+use crate::panic::{Site, Ticket, fail, poison_ticket, refuse, refuse_under};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -1129,21 +1129,41 @@ where
     T: Threading,
     E: 'static,
 {
-    match P::catch(site, move || fail(site, error, on_error)) {
-        Ok(value) => {
-            if P::KEEPS {
-                // SAFETY: entered and not left, so alive.
-                poison::<T::Word>(unsafe { &(*ptr.cast::<Header<T>>()).word });
-            }
-            // SAFETY: forwarded.
-            unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
-            value
+    // While `on_error` runs, the call is still entered, though its body
+    // has returned: a call C makes meanwhile on this state (`on_error`
+    // reports the error to C, which calls another entry of the set, as
+    // libxml2's `xmlXPathErr` calls the context's error callback) finds the
+    // state poisoned, by a ticket only this call holds, and gets its
+    // fallback quietly. Refused as re-entry instead, its refusal (a panic)
+    // would win over the `Err` at the guard. Only under a policy that
+    // poisons; the others refuse and report, which replaces nothing.
+    let finishing = P::KEEPS.then(|| {
+        let ticket = Ticket::held_by_caller();
+        // SAFETY: entered and not left, so alive.
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        // Entered, so not poisoned before: nothing is replaced.
+        drop(word.poison(ticket.clone()));
+        ticket
+    });
+    let value = P::catch(site, move || fail(site, error, on_error));
+    if P::KEEPS {
+        // SAFETY: entered and not left, so alive.
+        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        // The guard now keeps the error (or the panic of `on_error`): its
+        // ticket replaces this call's. With no guard keeping anything (no
+        // guard of the error's type), the call's own ticket, released,
+        // heals away, and the state is as before.
+        poison::<T::Word>(word);
+        if let Some(ticket) = finishing {
+            ticket.release();
         }
-        Err(Caught) => {
-            // SAFETY: forwarded.
-            unsafe { panicked::<P, T, EXCLUSIVE>(ptr, site) };
-            fallback_caught(site, fallback)
-        }
+        drop(word.heal());
+    }
+    // SAFETY: forwarded.
+    unsafe { leave_cold::<T, EXCLUSIVE>(ptr, site) };
+    match value {
+        Ok(value) => value,
+        Err(Caught) => fallback_caught(site, fallback),
     }
 }
 

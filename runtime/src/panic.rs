@@ -84,6 +84,20 @@ impl Ticket {
     pub fn is_held(&self) -> bool {
         self.held.load(Ordering::Acquire)
     }
+
+    /// A ticket held by no guard, for a holder poisoned only while its
+    /// call finishes an `Err` (see `holder::failed`); [`Ticket::release`]
+    /// ends it.
+    pub(crate) fn held_by_caller() -> Arc<Self> {
+        Arc::new(Ticket {
+            held: AtomicBool::new(true),
+        })
+    }
+
+    /// Releases a ticket from [`Ticket::held_by_caller`].
+    pub(crate) fn release(&self) {
+        self.held.store(false, Ordering::Release);
+    }
 }
 
 /// A `try_resume` guard's typed error slot, seen through its type id.

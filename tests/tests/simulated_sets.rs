@@ -341,7 +341,7 @@ fn a_handed_over_state_that_c_refused_is_taken_back() {
         message(&*payload)
     );
     assert_eq!(watch.drops.get(), 0);
-    let state = boxed.into_inner().ok().expect("no call runs");
+    let state = boxed.into_inner().expect("no call runs");
     assert_eq!(watch.log(), []);
     drop(state);
     assert_eq!(watch.drops.get(), 1);

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use std::ptr;
 use std::rc::Rc;
 
-use ffi_callback::{Report, ReportKind, callback, resume_panics};
+use ffi_callback::{Report, ReportKind, callback, resume_panics, try_resume};
 
 use ffi_callback_tests::panics::{message, panic_payload, panics_during};
 
@@ -1489,4 +1489,85 @@ fn entries_and_callbacks_of_nine_parameters() {
         |func, ud| unsafe { func(ud, 1, 1, 1, 1, 1, 1, 1, 2) },
     );
     assert_eq!(total.get(), 9);
+}
+
+/// `on_error` reports the error to C, which calls another entry of the
+/// same state (libxml2's `xmlXPathErr` calls the context's error
+/// callback): that call gets its fallback without running, and the `Err`
+/// comes back, not a re-entry refusal in its place.
+#[callback]
+trait Reporting {
+    // SAFETY: `ud` is the state's user data, which C passed this call.
+    #[callback(on_error = unsafe { report_to_c(ud) })]
+    unsafe extern "C" fn eval(&mut self, #[user_data] ud: *mut c_void) -> Result<c_int, String>;
+    #[callback(fallback = -9)]
+    unsafe extern "C" fn error(&mut self, #[user_data] ud: *mut c_void, code: c_int) -> c_int;
+}
+
+/// C's error path: calls the state's error entry, and returns what that
+/// returned.
+///
+/// # Safety
+/// `ud` is a live `Reporter`'s user data.
+unsafe fn report_to_c(ud: *mut c_void) -> c_int {
+    // SAFETY: by the caller's promise.
+    unsafe { Reporter::ERROR(ud, 7) }
+}
+
+#[derive(Default)]
+struct Reporter {
+    evals: c_int,
+    errors: c_int,
+    fail: bool,
+}
+
+impl Reporting for Reporter {
+    fn eval(&mut self) -> Result<c_int, String> {
+        self.evals += 1;
+        if self.fail {
+            Err("x".to_owned())
+        } else {
+            Ok(0)
+        }
+    }
+
+    fn error(&mut self, code: c_int) -> c_int {
+        self.errors += 1;
+        code
+    }
+}
+
+#[test]
+fn an_entry_that_on_error_makes_c_call_gets_its_fallback_and_the_err_comes_back() {
+    let state = Reporter {
+        fail: true,
+        ..Reporter::default()
+    };
+    let (got, state) = state.scope(|ud| {
+        try_resume::<_, String>(|| {
+            // SAFETY: the state's user data, for this call.
+            let eval = unsafe { Reporter::EVAL(ud) };
+            // SAFETY: as above.
+            let error = unsafe { Reporter::ERROR(ud, 1) };
+            (eval, error)
+        })
+    });
+    // C got the fallback from the nested call (-9, what `on_error`
+    // returned), and the entry C called after it was poisoned by the kept
+    // `Err` (-9 too); the `Err` came back.
+    assert_eq!(got, Err("x".to_owned()));
+    assert_eq!((state.evals, state.errors), (1, 0));
+
+    // With no guard keeping the error (a guard of another type), it is
+    // reported and dropped, and the state is not left poisoned.
+    let state = Reporter {
+        fail: true,
+        ..Reporter::default()
+    };
+    let (got, state) = state.scope(|ud| {
+        // SAFETY: the state's user data, for these calls.
+        unsafe { (Reporter::EVAL(ud), Reporter::ERROR(ud, 1)) }
+    });
+    assert_eq!(got, (-9, 1));
+    assert_eq!((state.evals, state.errors), (1, 1));
 }
