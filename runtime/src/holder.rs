@@ -739,10 +739,12 @@ pub(crate) enum Taken<F, T: Threading> {
     /// the state meanwhile, and a call C makes from inside it (or from the
     /// state's drop) is refused as a call after the destroy.
     State(F, DestroyHold<T>),
-    /// Nothing for the entry to run on: the set is borrowed (refused), a
-    /// call is running (the state is dropped when it returns), the state
-    /// was poisoned (dropped without running the entry) or is on a foreign
-    /// thread (leaked). C receives the fallback.
+    /// A call is running: the state is dropped when it returns, and the
+    /// entry does not run. C receives the fallback.
+    Deferred,
+    /// Nothing for the entry to run on: the set is borrowed (refused), the
+    /// state was poisoned (dropped without running the entry) or is on a
+    /// foreign thread (leaked). C receives the fallback.
     Failed,
 }
 
@@ -818,7 +820,7 @@ impl<F, T: Threading> Holder<F, T> {
         if word & RUNNING != 0 {
             // A running call (or, while a destroy drops the state, that
             // destroy's hold) frees it when it leaves.
-            return Taken::Failed;
+            return Taken::Deferred;
         }
         // Destroyed and no call runs: the holder is ours to end. Held from
         // here until `held` is dropped: a call C makes meanwhile (user code

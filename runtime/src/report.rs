@@ -50,6 +50,13 @@ pub enum ReportKind {
     /// A callback's `on_raise` handler panicked; that panic was dropped and
     /// the raise went ahead.
     RaiseHandlerPanicked,
+    /// A callback set's destroy entry taking `self` was called while
+    /// another call of the state ran (C destroyed it from inside that
+    /// call): the state is dropped when that call returns, and the entry's
+    /// body did not run. Cleanup belongs in the state's `Drop`, or in an
+    /// entry taking `&self` or `&mut self` marked `#[callback(destroy)]`,
+    /// which runs then.
+    DestroyEntryDeferred,
 }
 
 /// One thing the crate reports, handed to the reporter (see
@@ -97,6 +104,14 @@ impl fmt::Display for Report<'_> {
             ReportKind::DestroyPanicked => write!(
                 f,
                 "dropping the closure of {callback} in its destroy panicked"
+            )?,
+            ReportKind::DestroyEntryDeferred => write!(
+                f,
+                "{callback} was called while another call of the same state was running (C \
+                 destroyed the state from inside that call): the state is dropped when that \
+                 call returns, and this entry, which takes `self`, did not run. Put its cleanup \
+                 in the state's `Drop`, or take `&self` (or `&mut self`) and mark the entry \
+                 `#[callback(destroy)]`, which runs then"
             )?,
             ReportKind::LeakedOnForeignThread => write!(
                 f,

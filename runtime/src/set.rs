@@ -14,6 +14,7 @@ use crate::holder::{Holder, Taken, value_or};
 use crate::owned::PartsMayMove;
 use crate::panic::{Site, fail_caught, guarded};
 use crate::policy::{Caught, Policy};
+use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
 use crate::threading::{CallerThread, ExclusiveCalls, OwnerMayMove, Threading};
 use crate::trampoline::Failed;
@@ -324,6 +325,14 @@ unsafe fn take_and_call<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(
             // now, is freed. (On an unwind, `held` frees it on the way.)
             drop(held);
             result
+        }
+        Taken::Deferred => {
+            // The state is dropped when the running call returns; the
+            // entry's body, which takes it, cannot run (Tcl's `$obj
+            // destroy` deletes the command from inside its own call): say
+            // so, since a cleanup written there is skipped.
+            report::event(Some(site), ReportKind::DestroyEntryDeferred, None);
+            Err(Failed)
         }
         Taken::Failed => Err(Failed),
     }

@@ -1571,3 +1571,82 @@ fn an_entry_that_on_error_makes_c_call_gets_its_fallback_and_the_err_comes_back(
     assert_eq!(got, (-9, 1));
     assert_eq!((state.evals, state.errors), (1, 1));
 }
+
+/// Tcl's `$obj destroy`: the object command deletes itself from inside
+/// its own call, and Tcl calls its delete proc there and then.
+#[callback]
+trait ObjectCommand {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn invoke(&self, #[user_data] cd: *mut c_void, destroy: c_int) -> c_int;
+    unsafe extern "C" fn delete(self, #[user_data] cd: *mut c_void);
+}
+
+struct Object {
+    /// Its own user data, as Tcl's command token stands for it.
+    me: Rc<Cell<*mut c_void>>,
+    deleted: Rc<Cell<bool>>,
+    _drops: Tracked,
+}
+
+impl ObjectCommand for Object {
+    fn invoke(&self, destroy: c_int) -> c_int {
+        if destroy != 0 {
+            // SAFETY: the state's user data; Tcl's one delete proc call,
+            // made from inside this call (`rename $obj {}`).
+            unsafe { Object::DELETE(self.me.get()) };
+        }
+        destroy
+    }
+
+    fn delete(self) {
+        self.deleted.set(true);
+    }
+}
+
+/// An object handed to C, and what watches it.
+fn object() -> (*mut c_void, Rc<Cell<bool>>, Rc<Cell<u32>>) {
+    let (me, deleted, drops) = (
+        Rc::new(Cell::new(ptr::null_mut())),
+        Rc::default(),
+        Rc::default(),
+    );
+    let cd = Object {
+        me: me.clone(),
+        deleted: Rc::clone(&deleted),
+        _drops: Tracked(Rc::clone(&drops)),
+    }
+    .boxed()
+    .into_raw();
+    me.set(cd);
+    (cd, deleted, drops)
+}
+
+#[test]
+fn a_self_destroy_entry_called_during_a_call_is_reported_as_not_run() {
+    // C's delete outside any call: the entry runs, nothing is reported.
+    let (cd, deleted, drops) = object();
+    let (got, reports) = reports_during(|| {
+        // SAFETY: `cd` is the handed-over state, alive until its delete.
+        resume_panics(|| unsafe { (Object::INVOKE(cd, 0), Object::DELETE(cd)) })
+    });
+    assert_eq!(got, (0, ()));
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!((deleted.get(), drops.get()), (true, 1));
+
+    // During `invoke`: deferred to its end, the state dropped then,
+    // `delete`'s body not run, and that reported.
+    let (cd, deleted, drops) = object();
+    let (got, reports) = reports_during(|| {
+        // SAFETY: `cd` is alive for this call, which deletes it.
+        resume_panics(|| unsafe { Object::INVOKE(cd, 1) })
+    });
+    assert_eq!(got, 1);
+    assert_eq!(
+        reports,
+        [(
+            ReportKind::DestroyEntryDeferred,
+            "simulated_sets_options::ObjectCommand::delete".to_owned()
+        )]
+    );
+    assert_eq!((deleted.get(), drops.get()), (false, 1));
+}
