@@ -194,12 +194,12 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
             unsafe { #runtime::BoxedSet::<Self, #public_threading>::new::<#set_policy>(self, &__FFI_CALLBACK_SITE) }
         }
 
-        /// Takes back a state handed over with `into_raw()` that C refused
-        /// without ending it (the C call that was to take it failed).
+        /// Takes back a state `into_raw()` handed to a C call that failed
+        /// without ending it; panics off the state's thread unless `send`/`sync`.
         ///
         /// # Safety
-        /// `user_data` came from `into_raw()` of this type's `boxed()`,
-        /// and C has not ended it and will not use it again.
+        /// `user_data` came from `into_raw()` of this type's `boxed()`, is
+        /// taken back once, and C has not ended it nor will use it again.
         unsafe fn from_raw(#user_data: *mut #c_void) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
             static __FFI_CALLBACK_SITE: #private::Site = #set_site;
             // SAFETY: the caller's promise; the contract and policy this

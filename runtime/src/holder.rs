@@ -14,6 +14,7 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::panic::{Site, Ticket, fail, poison_ticket, refuse, refuse_under};
@@ -278,15 +279,23 @@ impl<F, T: Threading> Holder<F, T> {
 
     /// Takes a holder handed over to C back to a Rust owner, when C
     /// refused it: C's destroy of it is refused from now on, and the
-    /// owner's drop frees it.
+    /// owner's drop frees it. False, and nothing taken back, on another
+    /// thread than the holder's home under a contract whose closures stay
+    /// there (`DROPS_ON_HOME_ONLY`): its owner is not `Send`, and would
+    /// give the closure to this thread (`into_inner`, `with_mut`).
     ///
     /// # Safety
     /// `ptr` came from [`Holder::into_raw_box`] for this type, was handed
     /// over, and C has not ended it and will not use it again.
-    pub(crate) unsafe fn take_back(ptr: *mut c_void) {
-        // SAFETY: by the caller's promise, a live holder; the flag is atomic.
+    pub(crate) unsafe fn take_back(ptr: *mut c_void) -> bool {
+        // SAFETY: by the caller's promise, a live holder; `home` is not
+        // written after `into_raw_box`, and the flag is atomic.
         let header = unsafe { &(*ptr.cast::<Self>()).header };
+        if T::DROPS_ON_HOME_ONLY && header.home != Some(current_thread()) {
+            return false;
+        }
         header.owned_by_rust.store(true, Ordering::Relaxed);
+        true
     }
 
     /// The pointer handed to C as user data.
@@ -1143,8 +1152,11 @@ where
         let ticket = Ticket::held_by_caller();
         // SAFETY: entered and not left, so alive.
         let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
-        // Entered, so not poisoned before: nothing is replaced.
-        drop(word.poison(ticket.clone()));
+        // Poisoned already, by a guard that still keeps what poisoned it
+        // (a shared call, nested or on another thread, panicked or failed;
+        // a call refused meanwhile on another thread)? Its ticket is
+        // joined, not replaced: the heal below does not end that.
+        drop(word.poison(Arc::clone(&ticket)));
         ticket
     });
     let value = P::catch(site, move || fail(site, error, on_error));
@@ -1152,9 +1164,10 @@ where
         // SAFETY: entered and not left, so alive.
         let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
         // The guard now keeps the error (or the panic of `on_error`): its
-        // ticket replaces this call's. With no guard keeping anything (no
-        // guard of the error's type), the call's own ticket, released,
-        // heals away, and the state is as before.
+        // ticket joins this call's. With no guard keeping anything (no
+        // guard of the error's type), and none that poisoned it meanwhile,
+        // the call's own ticket, released, heals away, and the state is as
+        // before.
         poison::<T::Word>(word);
         if let Some(ticket) = finishing {
             ticket.release();

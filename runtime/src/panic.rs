@@ -65,6 +65,12 @@ impl Site {
 #[derive(Debug)]
 pub struct Ticket {
     held: AtomicBool,
+    /// The tickets of several guards that keep what poisoned one holder
+    /// (calls of a `send` holder on several threads, or a poisoning under
+    /// an inner guard while an outer one keeps an earlier panic): this one
+    /// is held while any of them is ([`Ticket::join`]). Empty for a
+    /// guard's own ticket.
+    joint: Vec<Arc<Ticket>>,
 }
 
 impl Ticket {
@@ -72,6 +78,7 @@ impl Ticket {
     pub(crate) fn held_for_test(held: bool) -> Self {
         Ticket {
             held: AtomicBool::new(held),
+            joint: Vec::new(),
         }
     }
 
@@ -80,9 +87,44 @@ impl Ticket {
         self.held.store(false, Ordering::Release);
     }
 
-    /// Whether the guard still holds it.
+    /// Whether the guard still holds it (for a joint ticket: whether one
+    /// of its guards does).
     pub fn is_held(&self) -> bool {
-        self.held.load(Ordering::Acquire)
+        self.held.load(Ordering::Acquire) || self.joint.iter().any(|t| t.is_held())
+    }
+
+    /// The ticket a holder poisoned by `old` keeps when `new`'s guard
+    /// poisons it too: `new` if `old` is not held any more (or is `new`),
+    /// else a joint ticket held while `old`'s guards or `new`'s is, so
+    /// that the guard that returns first does not end a poisoning the
+    /// other still keeps. Joint tickets are flat (their parts are guards'
+    /// own tickets, with no released ones), so `is_held` looks two deep at
+    /// most. Allocates only then, on the poisoning path.
+    pub(crate) fn join(old: Option<&Arc<Ticket>>, new: Arc<Ticket>) -> Arc<Ticket> {
+        let Some(old) = old.filter(|old| !Arc::ptr_eq(old, &new) && old.is_held()) else {
+            return new;
+        };
+        let mut parts: Vec<Arc<Ticket>> = if old.joint.is_empty() {
+            vec![Arc::clone(old)]
+        } else {
+            old.joint
+                .iter()
+                .filter(|t| t.is_held() && !Arc::ptr_eq(t, &new))
+                .cloned()
+                .collect()
+        };
+        if parts.is_empty() {
+            return new;
+        }
+        if new.joint.is_empty() {
+            parts.push(new);
+        } else {
+            parts.extend(new.joint.iter().filter(|t| t.is_held()).cloned());
+        }
+        Arc::new(Ticket {
+            held: AtomicBool::new(false),
+            joint: parts,
+        })
     }
 
     /// A ticket held by no guard, for a holder poisoned only while its
@@ -91,6 +133,7 @@ impl Ticket {
     pub(crate) fn held_by_caller() -> Arc<Self> {
         Arc::new(Ticket {
             held: AtomicBool::new(true),
+            joint: Vec::new(),
         })
     }
 
@@ -1014,6 +1057,7 @@ fn ticket_of(guard: &Guard<'_>) -> Arc<Ticket> {
     let ticket = guard.ticket.take().unwrap_or_else(|| {
         Arc::new(Ticket {
             held: AtomicBool::new(true),
+            joint: Vec::new(),
         })
     });
     guard.ticket.set(Some(Arc::clone(&ticket)));

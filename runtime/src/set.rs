@@ -70,6 +70,9 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// The `BoxedSet` back from the user data [`into_raw`](Self::into_raw)
     /// gave, for the set's `from_raw`.
     ///
+    /// Panics on null, and, under a contract that is not `send` or
+    /// `sync`, on another thread than the one that made the state.
+    ///
     /// # Safety
     /// As for the set's `from_raw`; `Th` and `P` are the set's contract
     /// and policy, and `T` the state type `into_raw` was called for.
@@ -83,7 +86,18 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
         };
         // SAFETY: by the caller's promise, a holder of this state type and
         // contract, handed over, not ended by C and no longer used by it.
-        unsafe { Holder::<T, Th>::take_back(user_data.as_ptr()) };
+        if !unsafe { Holder::<T, Th>::take_back(user_data.as_ptr()) } {
+            // Under a contract that is not `send` or `sync` the `BoxedSet`
+            // is not `Send`: its `into_inner` and `with_mut` count on
+            // running on the thread that made the state, which may not be
+            // `Send` either. Left with C (leaked) rather than moved here.
+            panic!(
+                "ffi-callback: `{}`'s `from_raw` was called on another thread than the one that \
+                 made the state; the set is not declared `send` or `sync`, so its state stays \
+                 on that thread: take it back there",
+                site.name
+            )
+        }
         BoxedSet {
             user_data,
             drop_state: Holder::<T, Th>::drop_owned::<P>,

@@ -164,8 +164,11 @@ pub trait StateWord {
     /// Clears `POISONED`; the word before.
     fn clear(&self, flag: usize) -> usize;
     /// Poisons: keeps the guard's ticket and sets `POISONED`, as one step
-    /// against a heal on another thread. Returns the ticket replaced, to
-    /// drop after.
+    /// against a heal on another thread. A ticket there still held (a
+    /// guard on another thread, or an outer one, keeps what poisoned the
+    /// holder before) is kept with it ([`Ticket::join`]): the holder
+    /// stays poisoned until both guards have let go. Returns the ticket
+    /// replaced, to drop after.
     fn poison(&self, ticket: Arc<Ticket>) -> Option<Arc<Ticket>>;
     /// Heals a poisoned word whose ticket is no longer held: clears the
     /// ticket and `POISONED`, as one step against a poisoning on another
@@ -363,7 +366,8 @@ impl StateWord for LocalWord {
     }
 
     fn poison(&self, ticket: Arc<Ticket>) -> Option<Arc<Ticket>> {
-        let old = self.ticket.replace(Some(ticket));
+        let old = self.ticket.take();
+        self.ticket.set(Some(Ticket::join(old.as_ref(), ticket)));
         self.set(POISONED);
         old
     }
@@ -512,7 +516,8 @@ impl StateWord for AtomicWord {
         // Under the ticket's lock, as `heal` checks and clears: the two
         // steps of each are one to the other.
         let mut slot = self.ticket.lock().unwrap_or_else(PoisonError::into_inner);
-        let old = slot.replace(ticket);
+        let joined = Ticket::join(slot.as_ref(), ticket);
+        let old = slot.replace(joined);
         self.word.fetch_or(POISONED, Ordering::AcqRel);
         old
     }
@@ -939,6 +944,50 @@ mod tests {
         assert!(taken.is_some_and(|taken| Arc::ptr_eq(&taken, &ticket)));
         assert_eq!(word.load() & POISONED, 0);
         assert!(!word.ticket_held());
+    }
+
+    /// Two guards poison one holder (calls on two threads): it stays
+    /// poisoned until both have let go, whichever lets go first.
+    fn poisoned_until_every_guard_lets_go<W: StateWord>() {
+        for first_out in [0, 1] {
+            let word = W::NEW;
+            let tickets = [
+                Arc::new(crate::panic::Ticket::held_for_test(true)),
+                Arc::new(crate::panic::Ticket::held_for_test(true)),
+            ];
+            drop(word.poison(Arc::clone(&tickets[0])));
+            drop(word.poison(Arc::clone(&tickets[1])));
+            // Again: the same guard's ticket adds nothing.
+            drop(word.poison(Arc::clone(&tickets[1])));
+            tickets[first_out].release_for_test();
+            assert!(word.ticket_held());
+            assert!(
+                word.heal().is_err(),
+                "the other guard still keeps its panic"
+            );
+            tickets[1 - first_out].release_for_test();
+            assert!(!word.ticket_held());
+            assert!(word.heal().is_ok());
+            assert_eq!(word.load() & POISONED, 0);
+            // Released tickets are not kept: a new poisoning is its own.
+            let third = Arc::new(crate::panic::Ticket::held_for_test(true));
+            drop(word.poison(Arc::clone(&third)));
+            third.release_for_test();
+            assert!(
+                word.heal()
+                    .is_ok_and(|t| t.is_some_and(|t| Arc::ptr_eq(&t, &third)))
+            );
+        }
+    }
+
+    #[test]
+    fn local_word_poisoned_until_every_guard_lets_go() {
+        poisoned_until_every_guard_lets_go::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_poisoned_until_every_guard_lets_go() {
+        poisoned_until_every_guard_lets_go::<AtomicWord>();
     }
 
     #[test]

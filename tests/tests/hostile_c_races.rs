@@ -456,3 +456,148 @@ fn c_calls_a_send_callback_concurrently_while_destroying_it_and_the_refusal_unwi
     assert!(refusal.starts_with(&running("SendUnwind")), "{refusal}");
     assert_eq!(drops.threads(), [b_thread]);
 }
+
+// ---------------------------------------------------------------------------
+// An `Err` on one thread while another thread's guard keeps a panic
+// ---------------------------------------------------------------------------
+
+/// An error no guard on its thread takes (C runs the call on a thread of
+/// its own).
+#[derive(Debug)]
+struct Oops;
+
+/// `reentrant, send` with `resume`: shared calls on several threads at
+/// once, a kept panic poisons the holder, and closures return `Result`.
+#[callback(reentrant, send, on_panic = resume, fallback = -1, error = Oops, on_error = -2)]
+type ReentrantSendWork = unsafe extern "C" fn(#[user_data] ud: *mut c_void, n: c_int) -> c_int;
+
+/// The parts of a `ReentrantSendWork`, for the simulated C threads.
+#[derive(Clone, Copy)]
+struct WorkRaw(ReentrantSendWorkFn, *mut c_void);
+// SAFETY: the parts of a `send` callback, which C may call on any thread.
+unsafe impl Send for WorkRaw {}
+
+#[test]
+fn c_calls_a_reentrant_send_callback_that_fails_while_another_threads_guard_keeps_its_panic() {
+    // Call A (thread 1) is inside the closure when call B (this thread)
+    // panics, and B's guard keeps the panic: the holder is poisoned until
+    // that guard returns. A then returns `Err`, which no guard on thread 1
+    // takes (reported and dropped; C gets `on_error`). A's `Err` path must
+    // not heal the holder: call C, still inside B's guard, gets the
+    // fallback without running the closure.
+    let inside = Arc::new(Barrier::new(2));
+    let go = Arc::new(Barrier::new(2));
+    let ran_after_panic = Arc::new(Mutex::new(Vec::new()));
+    let work = {
+        let (inside, go, ran) = (inside.clone(), go.clone(), ran_after_panic.clone());
+        ReentrantSendWork::boxed(move |n: c_int| -> Result<c_int, Oops> {
+            match n {
+                1 => {
+                    inside.wait();
+                    go.wait();
+                    Err(Oops)
+                }
+                2 => panic!("call B panics"),
+                _ => {
+                    ran.lock().unwrap_or_else(PoisonError::into_inner).push(n);
+                    Ok(n)
+                }
+            }
+        })
+    };
+    let raw = WorkRaw(work.function(), work.user_data());
+    let a = thread::spawn(move || {
+        let raw = raw;
+        // SAFETY: alive until `work` is dropped, after this thread ends.
+        unsafe { (raw.0)(raw.1, 1) }
+    });
+    inside.wait();
+    let mut late = None;
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        resume_panics(|| {
+            // SAFETY: as above.
+            assert_eq!(unsafe { (raw.0)(raw.1, 2) }, -1);
+            go.wait();
+            // A's `Err` path has run to its leave.
+            assert_eq!(a.join().expect("call A returned"), -2);
+            // SAFETY: as above.
+            late = Some(unsafe { (raw.0)(raw.1, 3) });
+        })
+    }));
+    assert_eq!(
+        message(&*caught.expect_err("B's panic is re-raised")),
+        "call B panics"
+    );
+    assert_eq!(late, Some(-1), "poisoned until B's guard returned");
+    assert!(
+        ran_after_panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    );
+    // The guard has returned: the holder runs user code again.
+    // SAFETY: as above.
+    assert_eq!(unsafe { (raw.0)(raw.1, 4) }, 4);
+    drop(work);
+}
+
+#[test]
+fn c_calls_a_reentrant_send_callback_that_fails_under_a_guard_while_another_threads_guard_keeps_its_panic()
+ {
+    // As above, but thread 1's `try_resume` keeps A's `Err`, and returns
+    // before B's guard does: the holder, poisoned by both guards, stays
+    // poisoned until the last of them has let go.
+    let inside = Arc::new(Barrier::new(2));
+    let go = Arc::new(Barrier::new(2));
+    let ran_after_panic = Arc::new(Mutex::new(Vec::new()));
+    let work = {
+        let (inside, go, ran) = (inside.clone(), go.clone(), ran_after_panic.clone());
+        ReentrantSendWork::boxed(move |n: c_int| -> Result<c_int, Oops> {
+            match n {
+                1 => {
+                    inside.wait();
+                    go.wait();
+                    Err(Oops)
+                }
+                2 => panic!("call B panics"),
+                _ => {
+                    ran.lock().unwrap_or_else(PoisonError::into_inner).push(n);
+                    Ok(n)
+                }
+            }
+        })
+    };
+    let raw = WorkRaw(work.function(), work.user_data());
+    let a = thread::spawn(move || {
+        let raw = raw;
+        // SAFETY: alive until `work` is dropped, after this thread ends.
+        ffi_callback::try_resume::<_, Oops>(|| unsafe { (raw.0)(raw.1, 1) }).is_err()
+    });
+    inside.wait();
+    let mut late = None;
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        resume_panics(|| {
+            // SAFETY: as above.
+            assert_eq!(unsafe { (raw.0)(raw.1, 2) }, -1);
+            go.wait();
+            // Thread 1's guard has returned A's `Err`.
+            assert!(a.join().expect("thread 1 returned"));
+            // SAFETY: as above.
+            late = Some(unsafe { (raw.0)(raw.1, 3) });
+        })
+    }));
+    assert_eq!(
+        message(&*caught.expect_err("B's panic is re-raised")),
+        "call B panics"
+    );
+    assert_eq!(late, Some(-1), "poisoned until B's guard returned");
+    assert!(
+        ran_after_panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { (raw.0)(raw.1, 4) }, 4);
+    drop(work);
+}

@@ -347,6 +347,37 @@ fn a_handed_over_state_that_c_refused_is_taken_back() {
     assert_eq!(watch.drops.get(), 1);
 }
 
+#[test]
+fn a_refused_state_of_a_set_that_is_not_send_is_taken_back_on_its_own_thread_only() {
+    // The set is not `send`: its `BoxedSet` is not `Send`, and its state
+    // (`Rc`s here) stays on the thread that made it. `from_raw` on another
+    // thread would give that thread a `BoxedSet`, and through `into_inner`
+    // the state: it panics, and takes nothing back.
+    let (state, watch) = probe(plain);
+    let ud = state.boxed().into_raw() as usize;
+    let payload = thread::spawn(move || {
+        std::panic::catch_unwind(|| {
+            // SAFETY: from this `into_raw`; C refused it and will not use
+            // it. (Refused here, on another thread.)
+            drop(unsafe { Probe::from_raw(ud as *mut c_void) })
+        })
+        .expect_err("refused on another thread")
+    })
+    .join()
+    .expect("the thread returns the payload");
+    assert!(
+        message(&*payload).contains("another thread"),
+        "{}",
+        message(&*payload)
+    );
+    // Still C's: the thread that made it takes it back.
+    // SAFETY: as above, on the thread that made it.
+    let boxed = unsafe { Probe::from_raw(ud as *mut c_void) };
+    assert_eq!(watch.drops.get(), 0);
+    drop(boxed);
+    assert_eq!(watch.drops.get(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Poisoning spans the set
 // ---------------------------------------------------------------------------
@@ -3187,4 +3218,55 @@ fn a_destroy_marked_entry_called_inside_with_mut_is_refused_and_frees_nothing() 
     // SAFETY: null.
     assert_eq!(unsafe { Conn::CLOSE(std::ptr::null_mut()) }, -2);
     drop(kept);
+}
+
+// ---------------------------------------------------------------------------
+// Poisoned by two guards
+// ---------------------------------------------------------------------------
+
+/// A lent state poisoned by a panic the scope's guard keeps, then by a
+/// refused destroy that an inner guard keeps and re-raises: it stays
+/// poisoned until the scope's guard returns.
+#[callback]
+trait TwoGuards {
+    unsafe extern "C" fn step(&mut self, #[user_data] ud: *mut c_void, n: c_int) -> c_int;
+}
+
+struct GuardedSteps(Rc<Cell<u32>>);
+
+impl TwoGuards for GuardedSteps {
+    fn step(&mut self, n: c_int) -> c_int {
+        assert!(n != 1, "step 1 panics");
+        self.0.set(self.0.get() + 1);
+        n
+    }
+}
+
+#[test]
+fn a_refusal_kept_by_an_inner_guard_does_not_heal_the_outer_guards_poisoning() {
+    let ran = Rc::new(Cell::new(0));
+    let mut later = 0;
+    let payload = panic_payload(|| {
+        GuardedSteps(ran.clone()).scope(|ud| {
+            // SAFETY: the lent state's user data, during `scope`.
+            unsafe {
+                // Panics: kept by the scope's guard, the state poisoned.
+                GuardedSteps::STEP(ud, 1);
+                // Code between C calls wraps one in a guard, and that C
+                // call destroys the lent state: refused, the refusal kept
+                // by the inner guard (which poisons with its own ticket),
+                // and re-raised when it returns.
+                let inner = panic_payload(|| resume_panics(|| GuardedSteps::DESTROY(ud)));
+                assert!(message(&*inner).contains("refused"), "{}", message(&*inner));
+                // The scope's guard still keeps step 1's panic.
+                later = GuardedSteps::STEP(ud, 2);
+            }
+        })
+    });
+    assert_eq!(message(&*payload), "step 1 panics");
+    assert_eq!(
+        (later, ran.get()),
+        (0, 0),
+        "ran while the scope's guard kept its panic"
+    );
 }
