@@ -41,6 +41,7 @@ pub trait CookieIoExt: CookieIo {
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
+    #[inline(never)]
     unsafe extern "C" fn __ffi_entry_read(
         cookie: *mut c_void,
         buf: *mut c_char,
@@ -91,6 +92,7 @@ pub trait CookieIoExt: CookieIo {
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
+    #[inline(never)]
     unsafe extern "C" fn __ffi_entry_write(
         cookie: *mut c_void,
         buf: *const c_char,

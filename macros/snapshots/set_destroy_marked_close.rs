@@ -32,6 +32,7 @@ pub trait ReadClientExt: ReadClient {
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
+    #[inline(never)]
     unsafe extern "C" fn __ffi_entry_read(
         archive: *mut Archive,
         client_data: *mut c_void,
@@ -88,6 +89,7 @@ pub trait ReadClientExt: ReadClient {
     #[doc(hidden)]
     #[deny(improper_ctypes_definitions)]
     #[forbid(unsafe_op_in_unsafe_fn)]
+    #[inline(never)]
     unsafe extern "C" fn __ffi_entry_close(
         archive: *mut Archive,
         client_data: *mut c_void,

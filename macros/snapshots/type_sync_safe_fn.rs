@@ -39,6 +39,7 @@ where
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
+        #[inline(never)]
         extern "C" fn trampoline<F, O, const LENT: bool>(data: gpointer, ud: gpointer)
         where
             F: __ffi::Fn(gpointer) -> O + __ffi::SyncClosure,

@@ -655,6 +655,15 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             &fallback_var,
         )
     };
+    // An entry point that `retry` calls again is kept out of line: inlined
+    // into the runtime's cold entry, it would be a second copy of the
+    // method's call per entry point (C calls it through the pointer anyway).
+    let retried = matches!(entry.receiver, SetReceiver::Exclusive | SetReceiver::Shared);
+    let no_inline = if retried && matches!(entry.slot, TypeSlot::Param(..)) {
+        quote!(#[inline(never)])
+    } else {
+        quote!()
+    };
     let (body, with) = match &entry.slot {
         TypeSlot::Param(index, _) => {
             let slot = &entry.param_names[*index];
@@ -743,6 +752,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         #[doc(hidden)]
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
+        #no_inline
         #unsafety extern #abi fn #trampoline(#(#params),*) #output {
             static __FFI_CALLBACK_SITE: #private::Site = #site;
             #promise

@@ -378,6 +378,14 @@ fn trampoline_impl(
             }
         }
     };
+    // A trampoline that `retry` calls again is kept out of line: inlined
+    // into the runtime's cold entry, it would be a second copy of the
+    // closure's call per type (C calls it through the pointer anyway).
+    let no_inline = if !once && matches!(model.slot, TypeSlot::Param(..)) {
+        quote!(#[inline(never)])
+    } else {
+        quote!()
+    };
     let (body, entry_fn_item) = match &model.slot {
         TypeSlot::Param(index, _) => {
             let user_data = names[*index].to_token_stream();
@@ -470,6 +478,7 @@ fn trampoline_impl(
                 use #private as #local;
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
+                #no_inline
                 #unsafety extern #abi fn #tramp<#f, #o #lent_decl>(#(#params),*) #output where #local_bound {
                     #body
                 }

@@ -1346,6 +1346,14 @@ unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARE
 /// [`enter_cold`] for the policies whose paths cannot unwind: `extern "C"`,
 /// so that the trampoline needs no landing pad around it and tail-calls
 /// it, with the arguments in the order they came in (`retry` is zero-sized).
+///
+/// The slow path proper: [`heal_entry`] (out of line, one function for
+/// every callback of a contract and policy), then the call starts over or
+/// returns the fallback.
+///
+/// # Safety
+/// As for [`Holder::call_mut`]; `user_data` is not null, and the failed
+/// entry was on the holder while it was alive.
 #[cold]
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
@@ -1364,7 +1372,11 @@ where
     Fallback: FnOnce() -> R,
 {
     // SAFETY: forwarded.
-    unsafe { enter_or_fallback::<P, T, S, A, R, SHARED>(retry, args, user_data, fallback, site) }
+    if unsafe { heal_entry_nounwind::<P, T, SHARED>(user_data.into_ptr(), site) } {
+        return retry(args, user_data);
+    }
+    drop(args);
+    fallback_caught(site, fallback)
 }
 
 /// [`enter_cold`] for `on_panic = unwind`, whose retried call may unwind.
@@ -1385,29 +1397,61 @@ where
     Fallback: FnOnce() -> R,
 {
     // SAFETY: forwarded.
-    unsafe { enter_or_fallback::<P, T, S, A, R, SHARED>(retry, args, user_data, fallback, site) }
+    if unsafe { heal_entry_unwinding::<P, T, SHARED>(user_data.into_ptr(), site) } {
+        return retry(args, user_data);
+    }
+    drop(args);
+    fallback_caught(site, fallback)
 }
 
-/// The slow path proper: holds the holder (`hold_failed_*`: on the atomic
-/// word a count that defers a destroy, since calls on other threads may
-/// leave and free it meanwhile), heals or refuses, releases the hold (the
-/// last one out of a destroyed holder frees it, as a leaving call does),
-/// then starts over or returns the fallback. A call that healed the holder
-/// while a destroy came does not start over: it is refused.
+/// [`heal_entry`] for `on_panic = unwind`, whose refusals unwind.
 ///
 /// # Safety
-/// As for [`Holder::call_mut`]; `user_data` is not null, and the failed
-/// entry was on the holder while it was alive.
+/// As for [`heal_entry`].
+#[cold]
+#[inline(never)]
+unsafe fn heal_entry_unwinding<P: Policy, T: Threading, const SHARED: bool>(
+    ptr: *mut c_void,
+    site: &'static Site,
+) -> bool {
+    // SAFETY: forwarded.
+    unsafe { heal_entry::<P, T, SHARED>(ptr, site) }
+}
+
+/// [`heal_entry`] for the policies whose refusals are handled inside:
+/// nounwind (`extern "C"`), so the cold path around it needs no landing
+/// pad.
+///
+/// # Safety
+/// As for [`heal_entry`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn heal_entry_nounwind<P: Policy, T: Threading, const SHARED: bool>(
+    ptr: *mut c_void,
+    site: &'static Site,
+) -> bool {
+    // SAFETY: forwarded.
+    unsafe { heal_entry::<P, T, SHARED>(ptr, site) }
+}
+
+/// What a failed entry does with the holder, whatever its closure:
+/// holds it (`hold_failed_*`: on the atomic word a count that defers a
+/// destroy, since calls on other threads may leave and free it
+/// meanwhile), heals or refuses, releases the hold (the last one out of a
+/// destroyed holder frees it, as a leaving call does). True if the call
+/// may start over: the holder was healed, and no destroy came meanwhile
+/// (a call that healed the holder while a destroy came is refused).
+/// From true on, the holder is as alive as the failed entry found it.
+///
+/// # Safety
+/// `ptr` is a holder of contract `T` (not null) that a failed entry was on
+/// while it was alive, as for [`enter_cold`].
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARED: bool>(
-    retry: impl FnOnce(A, S) -> R,
-    args: A,
-    user_data: S,
-    fallback: impl FnOnce() -> R,
+unsafe fn heal_entry<P: Policy, T: Threading, const SHARED: bool>(
+    ptr: *mut c_void,
     site: &'static Site,
-) -> R {
-    let ptr = user_data.into_ptr();
+) -> bool {
     let healed = {
         // SAFETY: by the caller's promise, a live holder, which the failed
         // entry left as it was; no user code has run since, so it is as
@@ -1446,11 +1490,9 @@ unsafe fn enter_or_fallback<P: Policy, T: Threading, S: UserDataSlot, A, R, cons
         if healed {
             refuse_destroyed_meanwhile::<P>(site);
         }
-    } else if healed {
-        return retry(args, user_data);
+        return false;
     }
-    drop(args);
-    fallback_caught(site, fallback)
+    healed
 }
 
 /// Leaves the call this thread entered on the holder at `ptr`.

@@ -663,13 +663,13 @@ impl<E> Drop for ErrorCell<E> {
 #[cfg_attr(debug_assertions, inline)]
 fn run_erased<F: FnOnce() -> R, R>(f: F, guard: impl FnOnce(ErasedCall<'_>)) -> R {
     let mut slot = CallSlot {
-        f: Some(f),
         value: None,
+        f: Some(f),
     };
     guard(ErasedCall {
         slot: ptr::addr_of_mut!(slot).cast(),
         call: call_slot::<F, R>,
-        discard: discard_slot::<F, R>,
+        discard: discard_for::<R>(),
         _slot: PhantomData,
     });
     match slot.value {
@@ -679,10 +679,80 @@ fn run_erased<F: FnOnce() -> R, R>(f: F, guard: impl FnOnce(ErasedCall<'_>)) -> 
     }
 }
 
-/// A guarded call's closure and, once it has run, its value.
+/// [`resume_panics`] around a call whose slot the caller lays out (a
+/// callback type's `scope`, which then needs no closure for the guard to
+/// run): `call` runs it once, and `slot` points at a `repr(C)` struct whose
+/// first field is the call's value, an `Option<R>` that `call` fills.
+///
+/// # Safety
+/// `slot` is such a struct, alive and otherwise unused until this returns;
+/// `call(slot)` may be called once, for it.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+pub(crate) unsafe fn resume_panics_slot<R>(slot: *mut (), call: unsafe fn(*mut ())) {
+    run_guarded(
+        None,
+        None,
+        ErasedCall {
+            slot,
+            call,
+            discard: discard_for::<R>(),
+            _slot: PhantomData,
+        },
+    );
+}
+
+/// [`try_resume`] around a call whose slot the caller lays out, as for
+/// [`resume_panics_slot`]: returns the first `E` a callback failed with
+/// while `call` ran, if any (the value, then, is still in the slot).
+///
+/// # Safety
+/// As for [`resume_panics_slot`].
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+pub(crate) unsafe fn try_resume_slot<R, E: 'static>(
+    slot: *mut (),
+    call: unsafe fn(*mut ()),
+) -> Option<E> {
+    let error = ErrorCell::<E>(Cell::new(None));
+    let error_slot = ErrorSlot {
+        type_id: TypeId::of::<E>(),
+        type_name: std::any::type_name::<E>(),
+        slot: ptr::from_ref(&error.0).cast(),
+    };
+    run_guarded(
+        None,
+        Some(&error_slot),
+        ErasedCall {
+            slot,
+            call,
+            discard: discard_for::<R>(),
+            _slot: PhantomData,
+        },
+    );
+    error.0.take().map(|(error, _)| error)
+}
+
+/// [`ErasedCall`]'s `discard` for a slot whose value (its first field) is
+/// an `Option<R>`: generic over the value's type only, and one fn for
+/// every value without drop glue, not one catch per guarded closure.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn discard_for<R>() -> unsafe fn(*mut ()) {
+    if std::mem::needs_drop::<R>() {
+        discard_slot::<R>
+    } else {
+        discard_nothing
+    }
+}
+
+/// A guarded call's closure and, once it has run, its value. `repr(C)`,
+/// the value first: its place does not depend on the closure's type, so
+/// [`discard_slot`] reads it knowing `R` alone.
+#[repr(C)]
 struct CallSlot<F, R> {
-    f: Option<F>,
     value: Option<R>,
+    f: Option<F>,
 }
 
 /// A [`CallSlot`] seen by the guard, whatever its types: one fn per
@@ -719,20 +789,28 @@ unsafe fn call_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
     }
 }
 
-/// [`ErasedCall`]'s `discard` for one slot type: drops the value, a panic
+/// [`ErasedCall`]'s `discard` for one value type: drops the value, a panic
 /// of its `Drop` disposed of (the kept panic goes on).
 ///
 /// # Safety
-/// As for [`call_slot`].
-unsafe fn discard_slot<F: FnOnce() -> R, R>(slot: *mut ()) {
+/// `slot` points at a live `CallSlot<_, R>`, otherwise unused meanwhile
+/// (its value is the first field of a `repr(C)` struct, at its address).
+unsafe fn discard_slot<R>(slot: *mut ()) {
     // SAFETY: the caller's promise.
-    let slot = unsafe { &mut *slot.cast::<CallSlot<F, R>>() };
-    if let Some(value) = slot.value.take() {
+    let value = unsafe { &mut *slot.cast::<Option<R>>() };
+    if let Some(value) = value.take() {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
             dispose(payload);
         }
     }
 }
+
+/// [`ErasedCall`]'s `discard` for a value without drop glue: nothing to
+/// drop, and nothing that could panic.
+///
+/// # Safety
+/// None: the slot is not read.
+unsafe fn discard_nothing(_slot: *mut ()) {}
 
 /// The body of every guard: installs one on this thread around `run`, then
 /// re-raises the kept panic (the earlier cause) in preference to `run`'s

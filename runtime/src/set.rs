@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 
 use crate::holder::{Holder, Taken, value_or};
 use crate::owned::PartsMayMove;
-use crate::panic::{Site, fail_caught, guarded};
+use crate::panic::{Site, fail_caught};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
@@ -248,39 +248,109 @@ pub unsafe fn scope<Th: Threading, P: Policy, T, R>(
     site: &'static Site,
     call: impl FnOnce(*mut c_void) -> R,
 ) -> (R, T) {
-    // The holder is made and ended inside the guard: the state comes back
-    // (`into_inner` moves it out, so nothing of it is dropped here), unless
-    // `call` unwinds, and then the holder's drop drops it, user code that
-    // may make C call back: refused, under this guard rather than after
-    // it.
-    guarded::<P, _>(|| {
-        // A block whose end drops the holder in place: C has its address,
-        // and a move (`drop(holder)`) would leave C a stale copy to call.
-        let returned = {
-            let holder = Holder::<T, Th>::new(state, site);
-            let value = call(holder.as_ptr());
-            if P::KEEPS && crate::panic::guard_keeps_panic() && !std::thread::panicking() {
-                // The unit payload raised below must not pass for the first
-                // panic: the kept one is.
-                crate::panic::unwind_ended_inside_guard();
-                // The guard re-raises a kept panic as this returns, and the
-                // state handed back would be dropped by that unwinding,
-                // after its holder is gone (a state whose `Drop` frees the
-                // C object calling it would reach a dangling holder). Drop
-                // it in its holder instead, where such a call is refused.
-                drop(value);
-                None
-            } else {
-                Some((value, holder.into_inner()))
-            }
-        };
-        match returned {
-            Some(pair) => pair,
-            // Replaced by the kept panic. (Not while this thread unwinds
-            // already: the guard then reports its panic and returns.)
-            None => std::panic::resume_unwind(Box::new(())),
+    // The holder is made and ended inside the guard, by [`run_scope`]
+    // (the guard runs a fn on a slot laid out here, not a closure: one
+    // function per use, not four).
+    if !P::KEEPS {
+        // No guard: the call runs here.
+        return lend_and_call::<Th, P, T, R, _>(state, site, call);
+    }
+    let run = run_scope_for::<Th, P, T, R, _>(&call);
+    let mut slot = ScopeSlot {
+        value: None,
+        args: Some((state, site, call)),
+    };
+    // SAFETY: `slot` is a `ScopeSlot`, `repr(C)` with its value first,
+    // alive and unused but by the guard until it returns; `run` is for it.
+    unsafe {
+        crate::panic::resume_panics_slot::<(R, T)>(std::ptr::addr_of_mut!(slot).cast(), run);
+    }
+    match slot.value {
+        Some(pair) => pair,
+        // The guard returns only after running `run` to completion.
+        None => unreachable!("ffi-callback: a guard returned without running its closure"),
+    }
+}
+
+/// What [`scope`] hands its guard: the state, the site and the C call,
+/// then the value and the state back. `repr(C)`, the value first (the
+/// guard drops it knowing its type alone).
+#[repr(C)]
+struct ScopeSlot<V, Args> {
+    value: Option<V>,
+    args: Option<Args>,
+}
+
+/// [`run_scope`] for the C call `_call`'s type.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn run_scope_for<Th, P, T, R, Call>(_call: &Call) -> unsafe fn(*mut ())
+where
+    Th: Threading,
+    P: Policy,
+    Call: FnOnce(*mut c_void) -> R,
+{
+    run_scope::<Th, P, T, R, Call>
+}
+
+/// [`scope`]'s body, run by its guard (once: a second run finds it taken):
+/// the state comes back (`into_inner` moves it out, so nothing of it is
+/// dropped here), unless `call` unwinds, and then the holder's drop drops
+/// it, user code that may make C call back: refused, under this guard
+/// rather than after it.
+///
+/// # Safety
+/// `slot` points at a live `ScopeSlot<(R, T), (T, &Site, Call)>`,
+/// otherwise unused meanwhile; `Th` is as [`scope`] requires.
+unsafe fn run_scope<Th, P, T, R, Call>(slot: *mut ())
+where
+    Th: Threading,
+    P: Policy,
+    Call: FnOnce(*mut c_void) -> R,
+{
+    // SAFETY: the caller's promise.
+    let slot = unsafe { &mut *slot.cast::<ScopeSlot<(R, T), (T, &'static Site, Call)>>() };
+    if let Some((state, site, call)) = slot.args.take() {
+        slot.value = Some(lend_and_call::<Th, P, T, R, Call>(state, site, call));
+    }
+}
+
+/// The body of [`scope`] proper: lends `state` to `call` in a holder,
+/// dropped in place when `call` returns.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn lend_and_call<Th, P, T, R, Call>(state: T, site: &'static Site, call: Call) -> (R, T)
+where
+    Th: Threading,
+    P: Policy,
+    Call: FnOnce(*mut c_void) -> R,
+{
+    // A block whose end drops the holder in place: C has its address,
+    // and a move (`drop(holder)`) would leave C a stale copy to call.
+    let returned = {
+        let holder = Holder::<T, Th>::new(state, site);
+        let value = call(holder.as_ptr());
+        if P::KEEPS && crate::panic::guard_keeps_panic() && !std::thread::panicking() {
+            // The unit payload raised below must not pass for the first
+            // panic: the kept one is.
+            crate::panic::unwind_ended_inside_guard();
+            // The guard re-raises a kept panic as this returns, and the
+            // state handed back would be dropped by that unwinding,
+            // after its holder is gone (a state whose `Drop` frees the
+            // C object calling it would reach a dangling holder). Drop
+            // it in its holder instead, where such a call is refused.
+            drop(value);
+            None
+        } else {
+            Some((value, holder.into_inner()))
         }
-    })
+    };
+    match returned {
+        Some(pair) => pair,
+        // Replaced by the kept panic. (Not while this thread unwinds
+        // already: the guard then reports its panic and returns.)
+        None => std::panic::resume_unwind(Box::new(())),
+    }
 }
 
 /// A set's destroy entry (a method taking the state by value): moves the

@@ -252,20 +252,8 @@ where
     OnError: FnOnce(&O::Error) -> R,
     Fallback: FnOnce() -> R,
 {
-    // SAFETY: forwarded from the caller.
-    unsafe { unusual::<P, U, O, R>(body, user_data, on_error, fallback, site, filter) }
-}
-
-#[cfg_attr(not(debug_assertions), inline(always))]
-#[cfg_attr(debug_assertions, inline)]
-unsafe fn unusual<P: Policy, U: UserDataParam, O: CallbackReturn<R>, R>(
-    body: impl for<'a> FnOnce(<U as UserDataAt<'a>>::At) -> O,
-    user_data: *mut c_void,
-    on_error: impl FnOnce(&O::Error) -> R,
-    fallback: impl FnOnce() -> R,
-    site: &'static Site,
-    filter: &'static PoisonFilter,
-) -> R {
+    // The body of this cold path, written here rather than in an inlined
+    // helper: one function per callback, not two.
     // SAFETY: forwarded from the caller.
     if unsafe { may_run_nounwind::<P, U>(site, filter, user_data) } {
         // SAFETY: forwarded from the caller; `may_run` refused null if `U`

@@ -44,6 +44,7 @@ where
         use ::ffi_callback::__private as __ffi;
         #[deny(improper_ctypes_definitions)]
         #[forbid(unsafe_op_in_unsafe_fn)]
+        #[inline(never)]
         unsafe extern "C" fn trampoline<F, O, const LENT: bool>(
             arg: *mut c_void,
             n: c_int,
