@@ -209,16 +209,11 @@ pub trait CookieIoExt: CookieIo {
     where
         Self: 'static,
     {
-        static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(
-            CookieIo
-        );
         unsafe {
             ::ffi_callback::BoxedSet::<
                 Self,
                 ::ffi_callback::CallerThread,
-            >::from_raw::<
-                ::ffi_callback::__private::policy::Resume,
-            >(__ffi_user_data, &__FFI_CALLBACK_SITE)
+            >::from_raw::<::ffi_callback::__private::policy::Resume>(__ffi_user_data)
         }
     }
     /// Lends the state for one C call: `call` gets the user data,

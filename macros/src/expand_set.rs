@@ -201,10 +201,9 @@ pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
         /// `user_data` came from `into_raw()` of this type's `boxed()`, is
         /// taken back once, and C has not ended it nor will use it again.
         unsafe fn from_raw(#user_data: *mut #c_void) -> #runtime::BoxedSet<Self, #public_threading> where Self: 'static {
-            static __FFI_CALLBACK_SITE: #private::Site = #set_site;
             // SAFETY: the caller's promise; the contract and policy this
             // set's `boxed` uses.
-            unsafe { #runtime::BoxedSet::<Self, #public_threading>::from_raw::<#set_policy>(#user_data, &__FFI_CALLBACK_SITE) }
+            unsafe { #runtime::BoxedSet::<Self, #public_threading>::from_raw::<#set_policy>(#user_data) }
         }
 
         /// Lends the state for one C call: `call` gets the user data,

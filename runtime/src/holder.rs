@@ -279,7 +279,7 @@ impl<F, T: Threading> Holder<F, T> {
 
     /// Takes a holder handed over to C back to a Rust owner, when C
     /// refused it: C's destroy of it is refused from now on, and the
-    /// owner's drop frees it. False, and nothing taken back, on another
+    /// owner's drop frees it; the set's site. `Err`, and nothing taken back, on another
     /// thread than the holder's home under a contract whose closures stay
     /// there (`DROPS_ON_HOME_ONLY`): its owner is not `Send`, and would
     /// give the closure to this thread (`into_inner`, `with_mut`).
@@ -287,15 +287,15 @@ impl<F, T: Threading> Holder<F, T> {
     /// # Safety
     /// `ptr` came from [`Holder::into_raw_box`] for this type, was handed
     /// over, and C has not ended it and will not use it again.
-    pub(crate) unsafe fn take_back(ptr: *mut c_void) -> bool {
-        // SAFETY: by the caller's promise, a live holder; `home` is not
-        // written after `into_raw_box`, and the flag is atomic.
+    pub(crate) unsafe fn take_back(ptr: *mut c_void) -> Result<&'static Site, &'static Site> {
+        // SAFETY: by the caller's promise, a live holder; `home` and `site`
+        // are not written after `into_raw_box`, and the flag is atomic.
         let header = unsafe { &(*ptr.cast::<Self>()).header };
         if T::DROPS_ON_HOME_ONLY && header.home != Some(current_thread()) {
-            return false;
+            return Err(header.site);
         }
         header.owned_by_rust.store(true, Ordering::Relaxed);
-        true
+        Ok(header.site)
     }
 
     /// The pointer handed to C as user data.
@@ -1140,15 +1140,17 @@ where
     T: Threading,
     E: 'static,
 {
-    // While `on_error` runs, the call is still entered, though its body
-    // has returned: a call C makes meanwhile on this state (`on_error`
+    // While `on_error` runs, an exclusive call is still entered, though its
+    // body has returned: a call C makes meanwhile on this state (`on_error`
     // reports the error to C, which calls another entry of the set, as
     // libxml2's `xmlXPathErr` calls the context's error callback) finds the
     // state poisoned, by a ticket only this call holds, and gets its
     // fallback quietly. Refused as re-entry instead, its refusal (a panic)
     // would win over the `Err` at the guard. Only under a policy that
-    // poisons; the others refuse and report, which replaces nothing.
-    let finishing = P::KEEPS.then(|| {
+    // poisons (the others refuse and report, which replaces nothing), and
+    // only for an exclusive call: a shared one's nested shared calls run,
+    // as they may during its body.
+    let finishing = (P::KEEPS && EXCLUSIVE).then(|| {
         let ticket = Ticket::held_by_caller();
         // SAFETY: entered and not left, so alive.
         let word = unsafe { &(*ptr.cast::<Header<T>>()).word };

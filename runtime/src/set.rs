@@ -77,27 +77,27 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// As for the set's `from_raw`; `Th` and `P` are the set's contract
     /// and policy, and `T` the state type `into_raw` was called for.
     #[doc(hidden)]
-    pub unsafe fn from_raw<P: Policy>(user_data: *mut c_void, site: &'static Site) -> Self {
+    pub unsafe fn from_raw<P: Policy>(user_data: *mut c_void) -> Self {
         let Some(user_data) = NonNull::new(user_data) else {
             panic!(
-                "ffi-callback: `{}`'s `from_raw` got null user data, not what `into_raw` returned",
-                site.name
+                "ffi-callback: a set's `from_raw` got null user data, not what `into_raw` returned"
             )
         };
         // SAFETY: by the caller's promise, a holder of this state type and
         // contract, handed over, not ended by C and no longer used by it.
-        if !unsafe { Holder::<T, Th>::take_back(user_data.as_ptr()) } {
+        let site = match unsafe { Holder::<T, Th>::take_back(user_data.as_ptr()) } {
+            Ok(site) => site,
             // Under a contract that is not `send` or `sync` the `BoxedSet`
             // is not `Send`: its `into_inner` and `with_mut` count on
             // running on the thread that made the state, which may not be
             // `Send` either. Left with C (leaked) rather than moved here.
-            panic!(
+            Err(site) => panic!(
                 "ffi-callback: `{}`'s `from_raw` was called on another thread than the one that \
                  made the state; the set is not declared `send` or `sync`, so its state stays \
                  on that thread: take it back there",
                 site.name
-            )
-        }
+            ),
+        };
         BoxedSet {
             user_data,
             drop_state: Holder::<T, Th>::drop_owned::<P>,
