@@ -543,6 +543,10 @@ fn common<'a>(
         policy,
         fallback: fallback(options, policy, output),
         on_error: options.on_error.as_ref().map(|given| &given.value),
+        keep_error: options
+            .keep_error
+            .as_ref()
+            .map_or(true, |given| given.value),
         flow: match (&options.on_continue, &options.on_break) {
             (Some(on_continue), Some(on_break)) => Some(Flow {
                 on_continue: &on_continue.value,
@@ -867,6 +871,7 @@ fn check_raise(options: &Options, errors: &mut Errors) {
         ),
         ("fallback", options.fallback.as_ref().map(|g| g.key)),
         ("on_error", options.on_error.as_ref().map(|g| g.key)),
+        ("keep_error", options.keep_error.as_ref().map(|g| g.key)),
     ] {
         if let Some(span) = span {
             errors.error(
@@ -1016,6 +1021,15 @@ fn check_on_error(
             "declare it `-> Result<R, E>` (C receives the `R`), which its method returns",
         ),
     };
+    if let (Some(given), false) = (&options.keep_error, is_result) {
+        errors.error(
+            given.key,
+            format_args!(
+                "`keep_error` says where an `Err(e)` of the callback goes, but {what} no \
+                 `Result`: {fix}, or remove `keep_error`"
+            ),
+        );
+    }
     match (&options.on_error, is_result) {
         (Some(given), false) => errors.error(
             given.key,
@@ -1744,6 +1758,7 @@ pub(crate) fn entry_options(
             // with an `Err`.
             if !split_output(&entry.output).is_result {
                 defaults.on_error = None;
+                defaults.keep_error = None;
             }
             // The set's expressions read parameters by name: one that
             // another entry has and this one (which they serve) lacks is
@@ -1858,12 +1873,20 @@ fn check_set<'a>(
              threads at once, where no `resume_panics` guard can carry the panic back",
         );
     }
+    let any_result = item
+        .entries
+        .iter()
+        .any(|entry| split_output(&entry.output).is_result);
+    if let (Some(given), false) = (&options.keep_error, any_result) {
+        errors.error(
+            given.key,
+            "`keep_error` on a set says where an `Err(e)` of its entry points goes, but none of \
+             them declares a `Result`: declare `-> Result<R, E>` on those that can fail, or \
+             remove `keep_error`",
+        );
+    }
     if let Some(given) = &options.on_error {
-        if !item
-            .entries
-            .iter()
-            .any(|entry| split_output(&entry.output).is_result)
-        {
+        if !any_result {
             errors.error(
                 given.key,
                 "`on_error` on a set gives C a value when one of its entry points fails with \

@@ -197,20 +197,31 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // Located at the received type, so that a type that is no user data,
     // or asks for the user data for longer than the call (an alias of
     // `&'static mut T`), is reported there.
+    // `keep_error = false`: an `Err` ends inside the call, through
+    // `on_error`; the runtime sees the plain C value.
+    let end_error = |call: TokenStream| {
+        if common.keep_error {
+            call
+        } else {
+            quote!(#runtime::__private::end_error(#call, #on_error_var))
+        }
+    };
     let body = match &model.user_data {
         Some(user_data) => {
             let located = Span::call_site().located_at(first_span(user_data.received));
             let body_fn = crate::tokens::respan(body_fn, located);
             // The call's parentheses too: a borrow error is reported at
             // the whole call.
+            let call = end_error(quote_spanned!(located=> #body_fn(#(#body_args),*)));
             if prelude.is_empty() {
-                quote_spanned!(located=> move |#body_param| #body_fn(#(#body_args),*))
+                quote_spanned!(located=> move |#body_param| #call)
             } else {
-                quote_spanned!(located=> move |#body_param| { #prelude #body_fn(#(#body_args),*) })
+                quote_spanned!(located=> move |#body_param| { #prelude #call })
             }
         }
         None => {
             let call = call_after(&prelude, body_fn, &body_args);
+            let call = end_error(call);
             quote!(move |#body_param| #call)
         }
     };
@@ -295,6 +306,12 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let promise = safe_fn_promise(common);
 
     let filter_ref = quote!(&__FFI_CALLBACK_FILTER);
+    // Under `keep_error = false` the body ends its own `Err`s.
+    let runtime_on_error = if common.keep_error {
+        quote!(#on_error_var)
+    } else {
+        quote!(#runtime::__private::no_error)
+    };
     // The poison filter, only where the policy keeps panics (a raising
     // callback has no use for it).
     let filter = common.raise.is_none().then(|| {
@@ -303,12 +320,12 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let call = match (accessor, &common.raise) {
         (Some(_), None) => quote! {
             #runtime::__private::call_fn_fetch::<#policy, #received, _, _, _>(
-                #fetch_var, #body, #on_error_var, #fallback_var, #site_ref, #filter_ref,
+                #fetch_var, #body, #runtime_on_error, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (None, None) => quote! {
             #runtime::__private::call_fn::<#policy, #received, _, _>(
-                #body, #user_data_arg, #on_error_var, #fallback_var, #site_ref, #filter_ref,
+                #body, #user_data_arg, #runtime_on_error, #fallback_var, #site_ref, #filter_ref,
             )
         },
         (Some(_), Some(_)) => quote! {

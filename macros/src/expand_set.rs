@@ -517,6 +517,14 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         if common.flow.is_some() {
             returned = quote!(#private::flow(#returned, #continue_var, #break_var));
         }
+        // `keep_error = false`: the `Err` ends inside the call, through
+        // `on_error`, and the runtime sees the plain C value.
+        let runtime_on_error = if common.keep_error {
+            quote!(#on_error_var)
+        } else {
+            returned = quote!(#private::end_error(#returned, #on_error_var));
+            quote!(#private::no_error)
+        };
         match entry.receiver {
             SetReceiver::Exclusive | SetReceiver::Shared => {
                 let (holder_call, state_ref) = match (entry.receiver, entry.destroy) {
@@ -543,7 +551,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         #site,
                         (#(#args,)*),
                         |#state: #state_ref, (#(#args,)*)| #returned,
-                        #on_error_var,
+                        #runtime_on_error,
                         #fallback_var,
                         |(#(#args,)*), #slot_var| #again,
                     )
@@ -554,7 +562,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                     #private::UserDataSlot::into_ptr(#user_data),
                     #site,
                     move |#state: Self| #returned,
-                    #on_error_var,
+                    #runtime_on_error,
                     #fallback_var,
                 )
             },

@@ -127,6 +127,28 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
     }
 }
 
+/// `keep_error = false`: the closure's `Err` ends inside the call, through
+/// `on_error` (`end_error`), so the runtime sees the plain C value
+/// (`returned_type` becomes the C type) and never an error (`no_error`).
+/// Otherwise all three as they are.
+fn end_errors(
+    model: &TypeModel<'_>,
+    private: &TokenStream,
+    returned: TokenStream,
+    returned_type: TokenStream,
+    on_error: TokenStream,
+) -> (TokenStream, TokenStream, TokenStream) {
+    if model.common.keep_error {
+        return (returned, returned_type, on_error);
+    }
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    (
+        quote!(#private::end_error::<#returned_type, _>(#returned, #on_error)),
+        c_ret,
+        quote!(#private::no_error),
+    )
+}
+
 /// `let fallback = ..;` in a trampoline: a fn pointer to the type's
 /// fallback fn if it reads no C parameter (one type for every trampoline
 /// returning the same C type, so they share the code that runs it; the
@@ -355,6 +377,8 @@ fn trampoline_impl(
         &quote!(#local),
     );
     let returned_type = flowed_type(model, &quote!(#local));
+    let (returned, returned_type, on_error) =
+        end_errors(model, &quote!(#local), returned, returned_type, on_error);
     let call = |user_data: TokenStream, again: TokenStream| {
         if once {
             quote! {
@@ -841,6 +865,13 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
         call_after(&prelude, quote!(#closure), &args),
         &quote!(#runtime::__private),
     );
+    let (returned, _, on_error) = end_errors(
+        model,
+        &quote!(#runtime::__private),
+        returned,
+        quote!(_),
+        on_error,
+    );
     let checks = borrow_checks(
         &model.param_names,
         &model.conversions,
@@ -1010,6 +1041,8 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     );
     let returned_type = flowed_type(model, &private);
     let on_error = on_error_call(model, &private, &fallback);
+    let (returned, returned_type, on_error) =
+        end_errors(model, &private, returned, returned_type, on_error);
     let args = model.closure_args();
     let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
     let returns_trait = match common.flow {

@@ -24,6 +24,10 @@ pub(crate) struct Common<'a> {
     pub(crate) fallback: FallbackValue<'a>,
     /// `on_error = EXPR`, reading `e` and the C parameters.
     pub(crate) on_error: Option<&'a Expr>,
+    /// `keep_error = false` makes this `false`: an `Err` ends at C, inside
+    /// the call (C gets `on_error`'s value, the error is dropped there);
+    /// otherwise the error goes to the thread's guard.
+    pub(crate) keep_error: bool,
     /// `on_continue = EXPR, on_break = EXPR`: the closures (or methods)
     /// return `ControlFlow<()>`, C receives these.
     pub(crate) flow: Option<Flow<'a>>,

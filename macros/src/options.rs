@@ -82,6 +82,9 @@ pub(crate) struct Options {
     pub(crate) unguarded_fallback: Option<Given<bool>>,
     pub(crate) fallback: Option<Given<Expr>>,
     pub(crate) on_error: Option<Given<Expr>>,
+    /// `keep_error = false`: an `Err` ends at C (given `on_error`'s value)
+    /// and is dropped there, not kept for a guard; `true` is the default.
+    pub(crate) keep_error: Option<Given<bool>>,
     /// `on_continue = EXPR` and `on_break = EXPR`: what C receives for a
     /// closure's `ControlFlow::Continue(())` and `Break(())`.
     pub(crate) on_continue: Option<Given<Expr>>,
@@ -122,13 +125,14 @@ pub(crate) struct Options {
 }
 
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
-     `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `user_data = EXPR`, \
+     `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `keep_error = false`, \
+     `user_data = EXPR`, \
      `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `raise = EXPR` and \
      `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
      `error = Type`, `fn_type = Name`, for set entries `destroy`, and for callback types and set \
      entries `on_continue = EXPR` with `on_break = EXPR`";
 
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 24] = [
     "on_continue",
     "on_break",
     "raise",
@@ -137,6 +141,7 @@ const KEYS: [&str; 23] = [
     "unguarded",
     "fallback",
     "on_error",
+    "keep_error",
     "error",
     "user_data",
     "crate",
@@ -187,6 +192,7 @@ impl Options {
             unguarded_fallback: self.unguarded_fallback.or(defaults.unguarded_fallback),
             fallback: self.fallback.or(defaults.fallback),
             on_error: self.on_error.or(defaults.on_error),
+            keep_error: self.keep_error.or(defaults.keep_error),
             on_continue: self.on_continue.or(defaults.on_continue),
             on_break: self.on_break.or(defaults.on_break),
             error: self.error.or(defaults.error),
@@ -271,6 +277,13 @@ impl Options {
             ("on_error", Meta::NameValue(nv)) => {
                 set(&mut self.on_error, nv.value, key_span, &key, errors)
             }
+            ("keep_error", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(keep),
+                    ..
+                }) => set(&mut self.keep_error, keep.value, key_span, &key, errors),
+                other => errors.spanned(other, "expected `keep_error = false` (or `true`)"),
+            },
             ("on_continue", Meta::NameValue(nv)) => {
                 set(&mut self.on_continue, nv.value, key_span, &key, errors)
             }
@@ -322,9 +335,9 @@ impl Options {
             ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
             ("destroy", Meta::Path(_)) => set(&mut self.destroy, (), key_span, &key, errors),
             (
-                "on_panic" | "unguarded" | "fallback" | "on_error" | "error" | "user_data"
-                | "crate" | "preset" | "fn_type" | "raise" | "on_raise" | "on_continue"
-                | "on_break",
+                "on_panic" | "unguarded" | "fallback" | "on_error" | "keep_error" | "error"
+                | "user_data" | "crate" | "preset" | "fn_type" | "raise" | "on_raise"
+                | "on_continue" | "on_break",
                 other,
             ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
@@ -558,6 +571,9 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "userdata" | "data" | "context" => return Some("user_data = EXPR"),
         "default" | "returns" | "return_value" => return Some("fallback = EXPR"),
         "on_err" | "error_value" | "on_failure" => return Some("on_error = EXPR"),
+        "keep_errors" | "handled" | "handle_error" | "error_handled" | "consume_error" => {
+            return Some("keep_error = false");
+        }
         "krate" | "runtime" | "path" => return Some("crate = path"),
         "home" | "thread_local" | "home_thread" => return Some("local"),
         "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),

@@ -106,7 +106,7 @@ pub mod __private {
     }
     pub use crate::returns::{
         CallbackReturn, DeclaredFlow, DeclaredReturn, Fallback, FlowReturn, PlainFlow, PlainReturn,
-        SafeFnPromise, fallback_on_error, flow, no_error, no_fallback,
+        SafeFnPromise, end_error, fallback_on_error, flow, no_error, no_fallback,
     };
     /// The raise exit.
     pub mod raise {

@@ -180,6 +180,27 @@ pub fn no_error<R>(error: &Infallible) -> R {
     match *error {}
 }
 
+/// `keep_error = false`: the body's or closure's `output`, with an `Err`
+/// ended here, inside the call: C gets `on_error`'s value and the error is
+/// dropped (its `Drop`, like `on_error`, is the callback's code, under its
+/// catch). Nothing is kept for a guard, reported or poisoned: the `Ok` path
+/// is the plain call's.
+#[doc(hidden)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+pub fn end_error<O: CallbackReturn<R>, R>(output: O, on_error: impl FnOnce(&O::Error) -> R) -> R {
+    match output.into_result() {
+        Ok(value) => value,
+        Err(error) => ended_error(error, on_error),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn ended_error<E, R>(error: E, on_error: impl FnOnce(&E) -> R) -> R {
+    on_error(&error)
+}
+
 /// The `on_error` of a callback without one: C gets the fallback. Its own
 /// fn rather than a closure in each trampoline, so that every callback
 /// with the same error and C type shares it.

@@ -25,6 +25,14 @@ pub(super) const CORPUS: &[(&str, &str)] = &[
         "extern \"C\" fn visit(item: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int { seen.push(item); 0 }",
     ),
     (
+        "on_error = -e.0, keep_error = false",
+        "extern \"C\" fn half(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Odd> { seen.push(x); Ok(x / 2) }",
+    ),
+    (
+        "error = Odd, on_error = -1, keep_error = false",
+        "type Half = unsafe extern \"C\" fn(x: c_int, #[user_data] ud: *mut c_void) -> c_int;",
+    ),
+    (
         "on_panic = abort",
         "extern \"system\" fn enum_proc(hwnd: HWND, #[user_data(LPARAM)] found: &mut Vec<HWND>) -> BOOL { found.push(hwnd); TRUE }",
     ),
@@ -383,6 +391,11 @@ pub(super) const OPTIONS: &[&str] = &[
     "unsafe",
     "unsafe = 1",
     "unsafe(other)",
+    "keep_error = false",
+    "keep_error = true",
+    "keep_error = 0",
+    "keep_error",
+    "keep_error(false)",
     "on_continue = 1",
     "on_break = 0",
     "on_continue",

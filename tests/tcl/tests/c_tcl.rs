@@ -655,6 +655,22 @@ type FallibleCmd = unsafe extern "C" fn(
     #[into(&[*mut Tcl_Obj], len = objc as usize)] objv: *const *mut Tcl_Obj,
 ) -> c_int;
 
+/// The same, for a binding whose command errors are Tcl's control flow
+/// (scripts `catch` them): `keep_error = false` ends each `Err` at Tcl,
+/// through `on_error`, with nothing kept for Rust, reported or poisoned.
+#[callback(
+    error = CmdError,
+    on_error = set_result(interp, &e.0, TCL_ERROR),
+    keep_error = false,
+    fallback = set_result(interp, "ffi-callback: the Rust command failed", TCL_ERROR),
+)]
+type TclErrorCmd = unsafe extern "C" fn(
+    #[user_data] cd: ClientData,
+    #[into(InterpRef)] interp: *mut Tcl_Interp,
+    objc: c_int,
+    #[into(&[*mut Tcl_Obj], len = objc as usize)] objv: *const *mut Tcl_Obj,
+) -> c_int;
+
 impl InterpRef {
     /// `Tcl_CreateObjCommand`: the closure is Tcl's from here, freed by the
     /// command's deleteProc (`rename cmd {}`, redefinition, interp
@@ -692,6 +708,29 @@ impl InterpRef {
         f: impl Fn(InterpRef, c_int, &[*mut Tcl_Obj]) -> c_int + 'static,
     ) {
         let raw = ReentrantCmd::boxed(f).into_raw();
+        let name = cstring(name);
+        // SAFETY: as for `create_command`.
+        let token = resume_panics(|| unsafe {
+            Tcl_CreateObjCommand(
+                self.0,
+                name.as_ptr(),
+                Some(raw.function),
+                raw.user_data,
+                Some(raw.destroy),
+            )
+        });
+        if token.is_null() {
+            // SAFETY: as for `create_command`.
+            unsafe { (raw.destroy)(raw.user_data) };
+        }
+    }
+
+    fn create_tcl_error_command(
+        self,
+        name: &str,
+        f: impl FnMut(InterpRef, c_int, &[*mut Tcl_Obj]) -> Result<c_int, CmdError> + 'static,
+    ) {
+        let raw = TclErrorCmd::boxed(f).into_raw();
         let name = cstring(name);
         // SAFETY: as for `create_command`.
         let token = resume_panics(|| unsafe {
@@ -2016,6 +2055,37 @@ fn err_returned_to_tcl_without_a_try_resume_is_reported_each_time() {
             .all(|(k, cb)| *k == ffi_callback::ReportKind::ErrorDropped
                 && cb.ends_with("FallibleCmd"))
     );
+}
+
+#[test]
+fn errors_as_tcl_control_flow_end_at_tcl_with_keep_error_false() {
+    ffi_callback::set_reporter(recording_reporter);
+    REPORTS.set(Some(Vec::new()));
+    let interp = Interp::new();
+    interp
+        .r()
+        .create_tcl_error_command("half", |interp, _, objv| {
+            let n = interp.int_arg(objv[1]).map_err(CmdError)?;
+            if n % 2 != 0 {
+                return Err(CmdError(format!("{n} is odd")));
+            }
+            interp.set_result(&(n / 2).to_string());
+            Ok(TCL_OK)
+        });
+    // Each error is the script's to catch: the next call runs, also under a
+    // `try_resume`, which gets nothing, and nothing is reported.
+    let r: Result<_, CmdError> = interp
+        .r()
+        .try_eval("catch {half 3} first; catch {half 4} second; list $first $second");
+    assert_eq!(r, Ok(Ok("{3 is odd} 2".to_owned())));
+    let r = interp.eval("foreach x {1 2 3 4 5} {lappend out [catch {half $x} m] $m}; set out");
+    assert_eq!(
+        r.as_deref(),
+        Ok("1 {1 is odd} 0 1 1 {3 is odd} 0 2 1 {5 is odd}")
+    );
+    // Uncaught, it is the script's error.
+    assert_eq!(interp.eval("half 9"), Err("9 is odd".to_owned()));
+    assert_eq!(REPORTS.take().unwrap(), [], "nothing reported");
 }
 
 #[test]

@@ -1,0 +1,240 @@
+//! `keep_error = false`: an `Err` that is routine for the C library (Tcl's
+//! `catch`, nghttp2's per-stream failures) ends at C. C receives
+//! `on_error`'s value, the error is dropped inside the call, and nothing is
+//! kept for a guard, reported or poisoned: the next call runs. For each
+//! form (fn, callback type with and without a slot, set), on Rust-simulated
+//! C (also under Miri).
+
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+
+use ffi_callback::{Report, callback, resume_panics, set_reporter, try_resume};
+use ffi_callback_tests::panics::{message, panic_payload};
+
+/// An error whose drops are counted, per thread (tests run in parallel).
+#[derive(Debug, PartialEq)]
+struct Odd(c_int);
+
+thread_local! {
+    static ODD_DROPS: RefCell<usize> = const { RefCell::new(0) };
+    static REPORTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Drop for Odd {
+    fn drop(&mut self) {
+        ODD_DROPS.with(|d| *d.borrow_mut() += 1);
+    }
+}
+
+fn odd_drops() -> usize {
+    ODD_DROPS.with(|d| *d.borrow())
+}
+
+/// Records each report on the thread that raised it.
+fn record_report(report: &Report<'_>) {
+    REPORTS.with(|r| r.borrow_mut().push(report.to_string()));
+}
+
+fn reports() -> Vec<String> {
+    set_reporter(record_report);
+    REPORTS.with(|r| r.borrow().clone())
+}
+
+/// Halves even numbers; an odd one is an error, routine for this C caller.
+fn halve(x: c_int) -> Result<c_int, Odd> {
+    if x % 2 != 0 { Err(Odd(x)) } else { Ok(x / 2) }
+}
+
+/// Plays a C library that calls `cb` for each input and keeps calling
+/// whatever the callback returned.
+fn drive(
+    cb: unsafe extern "C" fn(c_int, *mut c_void) -> c_int,
+    ud: *mut c_void,
+    inputs: &[c_int],
+) -> Vec<c_int> {
+    inputs
+        .iter()
+        // SAFETY: `ud` is what the callback was made with, live for the
+        // caller's whole call.
+        .map(|&x| unsafe { cb(x, ud) })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The fn form
+// ---------------------------------------------------------------------------
+
+#[callback(on_error = -e.0, keep_error = false)]
+extern "C" fn halve_each(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Odd> {
+    seen.push(x);
+    halve(x)
+}
+
+#[test]
+fn fn_form_errors_end_at_c_and_the_next_call_runs() {
+    set_reporter(record_report);
+    let before = (odd_drops(), reports().len());
+    let mut seen = Vec::new();
+    let result =
+        try_resume::<_, Odd>(|| drive(halve_each, halve_each::user_data(&mut seen), &[3, 4, 5, 6]));
+    assert_eq!(result, Ok(vec![-3, 2, -5, 3]), "the guard gets no error");
+    assert_eq!(seen, [3, 4, 5, 6], "nothing poisoned: every call ran");
+    assert_eq!(
+        odd_drops() - before.0,
+        2,
+        "each error dropped once, in the call"
+    );
+    assert_eq!(reports().len(), before.1, "nothing reported");
+
+    // With no guard at all: the same, and still no report.
+    let mut seen = Vec::new();
+    let returned = drive(halve_each, halve_each::user_data(&mut seen), &[1, 2]);
+    assert_eq!(returned, [-1, 1]);
+    assert_eq!(
+        reports().len(),
+        before.1,
+        "no guard, and still nothing reported"
+    );
+}
+
+/// `on_error` is the callback's code: its panic is the callback's, kept by
+/// the guard under `resume` (C gets the fallback, 0).
+#[callback(on_error = if e.0 == 13 { panic!("unlucky {}", e.0) } else { -1 }, keep_error = false)]
+extern "C" fn unlucky(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Odd> {
+    seen.push(x);
+    halve(x)
+}
+
+#[test]
+fn fn_form_a_panic_in_on_error_is_the_callback_s_and_its_error_is_dropped() {
+    let before = odd_drops();
+    let mut seen = Vec::new();
+    let mut returned = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            returned = drive(unlucky, unlucky::user_data(&mut seen), &[1, 13, 2]);
+        })
+    });
+    assert_eq!(message(&*payload), "unlucky 13");
+    assert_eq!(
+        returned,
+        [-1, 0, 0],
+        "the fallback, then poisoned until the guard"
+    );
+    assert_eq!(seen, [1, 13]);
+    assert_eq!(
+        odd_drops() - before,
+        2,
+        "both errors dropped, the second while unwinding"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Callback types
+// ---------------------------------------------------------------------------
+
+#[callback(error = Odd, on_error = -e.0, keep_error = false)]
+type Visit = unsafe extern "C" fn(x: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn type_errors_end_at_c_for_scope_try_scope_and_boxed() {
+    set_reporter(record_report);
+    let before = (odd_drops(), reports().len());
+    let mut seen = Vec::new();
+    let returned = Visit::try_scope(
+        |x| {
+            seen.push(x);
+            halve(x)
+        },
+        |f, ud| drive(f, ud, &[7, 8, 9]),
+    );
+    assert_eq!(returned, Ok(vec![-7, 4, -9]), "try_scope gets no error");
+    assert_eq!(seen, [7, 8, 9], "nothing poisoned");
+
+    let returned = Visit::scope(halve, |f, ud| drive(f, ud, &[1, 2]));
+    assert_eq!(returned, [-1, 1]);
+
+    let boxed = Visit::boxed(halve);
+    let returned = drive(boxed.function(), boxed.user_data(), &[5, 10, 11]);
+    assert_eq!(returned, [-5, 5, -11]);
+    drop(boxed);
+    assert_eq!(odd_drops() - before.0, 5);
+    assert_eq!(reports().len(), before.1, "nothing reported");
+}
+
+#[callback(error = Odd, on_error = -100 - e.0, keep_error = false)]
+type Check = extern "C" fn(x: c_int) -> c_int;
+
+#[test]
+fn slotless_type_errors_end_at_c() {
+    let before = odd_drops();
+    let check = Check::new(halve);
+    let f = check.function();
+    let returned = try_resume::<_, Odd>(|| [f(3), f(4), f(5)]);
+    assert_eq!(returned, Ok([-103, 2, -105]));
+    assert_eq!(odd_drops() - before, 2);
+}
+
+// ---------------------------------------------------------------------------
+// Sets
+// ---------------------------------------------------------------------------
+
+/// `keep_error = false` on the set serves `read`; `seek` keeps its errors
+/// (its own `keep_error = true`), which reach `try_scope` and poison the
+/// state until the guard returns.
+#[callback(on_error = -e.0, keep_error = false)]
+trait Reader {
+    unsafe extern "C" fn read(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        n: c_int,
+    ) -> Result<c_int, Odd>;
+    #[callback(keep_error = true)]
+    unsafe extern "C" fn seek(
+        &mut self,
+        #[user_data] ud: *mut c_void,
+        to: c_int,
+    ) -> Result<c_int, Odd>;
+    unsafe extern "C" fn count(&self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct ReaderState {
+    reads: c_int,
+}
+
+impl Reader for ReaderState {
+    fn read(&mut self, n: c_int) -> Result<c_int, Odd> {
+        self.reads += 1;
+        halve(n)
+    }
+    fn seek(&mut self, to: c_int) -> Result<c_int, Odd> {
+        halve(to)
+    }
+    fn count(&self) -> c_int {
+        self.reads
+    }
+}
+
+#[test]
+fn set_entries_end_their_errors_at_c_unless_they_keep_them() {
+    set_reporter(record_report);
+    let before = (odd_drops(), reports().len());
+    let (result, state) = ReaderState { reads: 0 }.try_scope(|ud| {
+        // SAFETY: `ud` is the scoped state, for these calls.
+        unsafe {
+            assert_eq!(ReaderState::READ(ud, 3), -3);
+            assert_eq!(ReaderState::READ(ud, 4), 2, "not poisoned");
+            assert_eq!(ReaderState::COUNT(ud), 2);
+            assert_eq!(ReaderState::SEEK(ud, 5), -5);
+            assert_eq!(ReaderState::READ(ud, 6), 0, "poisoned by the kept error");
+        }
+        Ok::<_, Odd>(())
+    });
+    assert_eq!(odd_drops() - before.0, 1, "read's error, in the call");
+    assert!(
+        matches!(result, Err(Odd(5))),
+        "only the kept error comes back"
+    );
+    assert_eq!(state.reads, 2);
+    assert_eq!(reports().len(), before.1, "nothing reported");
+}
