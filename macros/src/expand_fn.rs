@@ -14,7 +14,8 @@ use crate::model::{FallbackValue, FnModel, FnUserData, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
     borrow_contract, call_after, converted_args, documents_safety, error_binding, fallback_closure,
-    first_span, len_var, mentions, on_error_closure, safe_fn_promise, site, tidy,
+    first_span, len_var, mentions, on_error_closure, reads_reason, reason_binding, safe_fn_promise,
+    site, tidy,
 };
 
 /// The trampoline's name for a parameter: the user's own when the pattern is a
@@ -247,9 +248,14 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         .collect();
 
     let fallback = match &common.fallback {
-        FallbackValue::Expr(expr) => {
-            let expr = expr.to_token_stream();
-            let (params, args) = named_params(&expr, None);
+        FallbackValue::Expr(written) => {
+            let expr = written.to_token_stream();
+            let reads_why = reads_reason(written);
+            let (mut params, args) = named_params(&expr, reads_why.then_some("why"));
+            if reads_why {
+                let why = reason_binding(written);
+                params.insert(0, quote!(#[allow(unused_variables)] #why: &str));
+            }
             let callee = helpers.item(
                 "fallback",
                 &params,
@@ -257,7 +263,12 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
                 quote!({ #expr }),
                 &mut helper_items,
             );
-            quote!(|| #callee(#(#args),*))
+            if reads_why {
+                let why = Ident::new("__ffi_why", Span::mixed_site());
+                quote!(|| #runtime::__private::with_reason(|#why| #callee(#why, #(#args),*)))
+            } else {
+                quote!(|| #callee(#(#args),*))
+            }
         }
         _ => fallback_closure(common, c_ret),
     };

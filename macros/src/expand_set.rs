@@ -26,7 +26,8 @@ use crate::options::Options;
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
-    fallback_closure, len_var, mentions, path_is, respan, safe_fn_promise, site, tidy,
+    fallback_closure, len_var, mentions, path_is, reads_reason, reason_binding, respan,
+    safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &SetModel<'_>) -> TokenStream {
@@ -432,6 +433,19 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             (quote!(<Self as #ext>::#name), args)
         };
     let fallback = match &common.fallback {
+        FallbackValue::Expr(expr) if reads_reason(expr) => {
+            let why = reason_binding(expr);
+            let (callee, args) = helper(
+                "fallback".into(),
+                expr,
+                Some("why"),
+                quote!(#why: &str,),
+                ret_arrow.clone(),
+                quote!(#expr),
+            );
+            let why = Ident::new("__ffi_why", Span::mixed_site());
+            quote!(move || #private::with_reason(|#why| #callee(#why, #(#args),*)))
+        }
         FallbackValue::Expr(expr) => {
             let (callee, args) = helper(
                 "fallback".into(),

@@ -14,7 +14,7 @@ use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
-    first_span, len_var, path_is, safe_fn_promise, site, tidy,
+    first_span, len_var, path_is, reason_binding, safe_fn_promise, site, tidy,
 };
 
 pub(crate) fn print(model: &TypeModel<'_>) -> TokenStream {
@@ -120,7 +120,7 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
         // The fallback's own value: with a fallback that reads no C
         // parameter (a fn pointer, see `fallback_let`), the runtime's
         // closure, shared by every callback returning the same type.
-        _ if named_args(model, model.fallback_expr()).is_empty() => {
+        _ if model.fallback_params().is_empty() && !model.fallback_reads_reason() => {
             quote!(#private::fallback_on_error(#fallback))
         }
         _ => quote!(move |_: &_| #fallback()),
@@ -155,9 +155,20 @@ fn end_errors(
 /// call is still inlined), else a closure passing it the parameters.
 fn fallback_let(model: &TypeModel<'_>, fallback: &Ident) -> TokenStream {
     let ident = &model.item.ident;
+    let runtime = &model.common.runtime;
     let output = &model.item.output;
-    let args = named_args(model, model.fallback_expr());
-    if args.is_empty() {
+    let args: Vec<&Ident> = model
+        .fallback_params()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    if model.fallback_reads_reason() {
+        let why = Ident::new("__ffi_why", Span::mixed_site());
+        let private = quote!(#runtime::__private);
+        quote! {
+            let #fallback = move || #private::with_reason(|#why| #ident::<()>::__ffi_fallback(#why, #(#args),*));
+        }
+    } else if args.is_empty() {
         quote!(let #fallback = #ident::<()>::__ffi_fallback as fn() #output;)
     } else {
         quote!(let #fallback = move || #ident::<()>::__ffi_fallback(#(#args),*);)
@@ -186,7 +197,18 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             .map(|(name, ty)| quote!(#name: #ty))
             .collect()
     };
-    let params = params_of(model.fallback_expr());
+    let mut params: Vec<TokenStream> = model
+        .fallback_params()
+        .into_iter()
+        .map(|(name, ty)| quote!(#name: #ty))
+        .collect();
+    if let Some(expr) = model
+        .fallback_expr()
+        .filter(|_| model.fallback_reads_reason())
+    {
+        let why = reason_binding(expr);
+        params.insert(0, quote!(#why: &str));
+    }
     let fallback = match &common.fallback {
         FallbackValue::Expr(expr) => quote!(#expr),
         FallbackValue::Default(Some(ty)) => {

@@ -418,6 +418,22 @@ impl<'a> TypeModel<'a> {
             .collect()
     }
 
+    /// The C parameters `fallback = EXPR` reads: not `why`, if it reads
+    /// that (the reason C gets the fallback).
+    pub(crate) fn fallback_params(&self) -> Vec<(&Ident, &'a Type)> {
+        let mut params = self.params_named_by(self.fallback_expr());
+        if self.fallback_reads_reason() {
+            params.retain(|(name, _)| *name != "why");
+        }
+        params
+    }
+
+    /// Whether `fallback = EXPR` reads `why`.
+    pub(crate) fn fallback_reads_reason(&self) -> bool {
+        self.fallback_expr()
+            .is_some_and(crate::tokens::reads_reason)
+    }
+
     /// `fallback = EXPR`, if given.
     pub(crate) fn fallback_expr(&self) -> Option<&'a Expr> {
         match self.common.fallback {

@@ -200,12 +200,32 @@ pub(crate) fn first_span(ty: &Type) -> Span {
 /// first token's hygiene): a preset's options are written elsewhere than
 /// the attribute that carries them.
 pub(crate) fn error_binding(expr: &syn::Expr) -> Ident {
+    binding_for(expr, "e")
+}
+
+/// `why` in a `fallback = EXPR` that reads it (see [`reads_reason`]): the
+/// reason C gets the fallback, bound where `e` is.
+pub(crate) fn reason_binding(expr: &syn::Expr) -> Ident {
+    binding_for(expr, "why")
+}
+
+/// Whether a `fallback = EXPR` reads `why`, the reason C gets it (the
+/// panic's message, the refusal's reason): its helper then takes it first,
+/// from the runtime's `with_reason`, and a C parameter of that name is not
+/// passed.
+pub(crate) fn reads_reason(expr: &syn::Expr) -> bool {
+    mentions_as_variable(expr.to_token_stream(), "why")
+}
+
+/// `name` bound for the user's expression `expr`, resolved where it was
+/// written.
+fn binding_for(expr: &syn::Expr, name: &str) -> Ident {
     let written = expr
         .to_token_stream()
         .into_iter()
         .next()
         .map_or_else(Span::call_site, |tt| tt.span());
-    Ident::new("e", Span::call_site().resolved_at(written))
+    Ident::new(name, Span::call_site().resolved_at(written))
 }
 
 /// Whether `path` is the single name `name`, written raw (`r#cfg`) or not,

@@ -2100,7 +2100,11 @@ pub fn value_or<R>(
 #[inline(never)]
 pub(crate) fn fallback_caught<R, F: FnOnce() -> R>(site: &'static Site, fallback: F) -> R {
     match catch_unwind(AssertUnwindSafe(fallback)) {
-        Ok(value) => value,
+        Ok(value) => {
+            // Read (as `why`) or not, it was this call's.
+            crate::fallback_reason::forget();
+            value
+        }
         Err(payload) => {
             // Not dropped: its `Drop` is user code, and the process stops.
             std::mem::forget(payload);

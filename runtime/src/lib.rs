@@ -14,6 +14,7 @@
 
 mod closure_bounds;
 mod convert;
+mod fallback_reason;
 mod future;
 mod holder;
 mod lend;
@@ -116,6 +117,7 @@ pub mod __private {
     pub mod set {
         pub use crate::set::{destroy_entry, scope};
     }
+    pub use crate::fallback_reason::with_reason;
     pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
     pub use crate::user_data::CountedUserData;
     pub use crate::user_data::{FetchedHolder, FetchedUserData, UserDataParam, UserDataSlot};

@@ -9,6 +9,7 @@
 //! no landing pad for them.
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -966,8 +967,13 @@ pub(crate) fn fail<E: 'static, R>(
     error: E,
     on_error: impl FnOnce(&E) -> R,
 ) -> R {
+    // Without an `on_error`, C gets the fallback, which may read `why`.
+    crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::RETURNED_ERR));
     let value = match catch_unwind(AssertUnwindSafe(|| on_error(&error))) {
-        Ok(value) => value,
+        Ok(value) => {
+            crate::fallback_reason::forget();
+            value
+        }
         Err(payload) => {
             drop_error_caught(site, error, ErrorDrop::OnErrorPanicked);
             resume_unwind(payload)

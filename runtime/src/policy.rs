@@ -104,6 +104,8 @@ extern "C" fn abort_nounwind<P: Policy + ?Sized>(site: &'static Site, payload: P
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 extern "C" fn handle_nounwind<P: Policy + ?Sized>(site: &'static Site, payload: Payload) {
+    // For a `fallback = EXPR` that reads `why`: the fallback follows.
+    crate::fallback_reason::note_panic(&*payload);
     P::handle(site, payload);
 }
 

@@ -198,7 +198,13 @@ pub fn end_error<O: CallbackReturn<R>, R>(output: O, on_error: impl FnOnce(&O::E
 #[cold]
 #[inline(never)]
 fn ended_error<E, R>(error: E, on_error: impl FnOnce(&E) -> R) -> R {
-    on_error(&error)
+    // Without an `on_error`, C gets the fallback, which may read `why`.
+    crate::fallback_reason::note(std::borrow::Cow::Borrowed(
+        crate::fallback_reason::RETURNED_ERR,
+    ));
+    let value = on_error(&error);
+    crate::fallback_reason::forget();
+    value
 }
 
 /// The `on_error` of a callback without one: C gets the fallback. Its own

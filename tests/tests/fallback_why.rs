@@ -1,0 +1,244 @@
+//! `fallback = EXPR` reading `why`: the reason C gets the fallback (the
+//! panic's message, the refusal's reason, an `Err` with no `on_error`, or
+//! a call that did not run), for a binding that hands it to C (a Tcl
+//! command's result, an SQL function's error). For each form, on
+//! Rust-simulated C (also under Miri).
+
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+
+use ffi_callback::{callback, resume_panics, set_reporter};
+use ffi_callback_tests::panics::{message, panic_payload};
+
+thread_local! {
+    static WHYS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a C library's error slot would get: records `why`, gives C -1.
+fn record(why: &str) -> c_int {
+    WHYS.with(|w| w.borrow_mut().push(why.to_owned()));
+    -1
+}
+
+fn whys() -> Vec<String> {
+    WHYS.with(|w| w.take())
+}
+
+/// Reports go nowhere here: these tests look at `why`.
+fn quiet() {
+    set_reporter(|_| {});
+}
+
+/// Plays a C library calling `cb` once per input, whatever it returned.
+fn drive(
+    cb: unsafe extern "C" fn(c_int, *mut c_void) -> c_int,
+    ud: *mut c_void,
+    inputs: &[c_int],
+) -> Vec<c_int> {
+    inputs
+        .iter()
+        // SAFETY: `ud` is what the callback was made with (or null, which
+        // the callback refuses), live for the whole call.
+        .map(|&x| unsafe { cb(x, ud) })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The fn form
+// ---------------------------------------------------------------------------
+
+/// Under `on_panic = fallback` each call stands alone: the panic's message
+/// (a `String` payload, then a `&str`), a refusal's reason, then nothing.
+#[callback(on_panic = fallback, fallback = record(why))]
+extern "C" fn checked(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+    seen.push(x);
+    match x {
+        7 => panic!("{x} is unlucky"),
+        8 => panic!("eight"),
+        9 => std::panic::panic_any(9_u8),
+        _ => x,
+    }
+}
+
+#[test]
+fn fn_form_fallback_reads_the_panic_message_or_the_refusal() {
+    quiet();
+    let mut seen = Vec::new();
+    let returned = drive(checked, checked::user_data(&mut seen), &[1, 7, 8, 9, 2]);
+    assert_eq!(returned, [1, -1, -1, -1, 2]);
+    assert_eq!(
+        whys(),
+        [
+            "7 is unlucky",
+            "eight",
+            "a Rust callback panicked (with a payload that is no string)"
+        ]
+    );
+    // Null user data, received as `&mut`: refused, and why says so.
+    assert_eq!(drive(checked, std::ptr::null_mut(), &[3]), [-1]);
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("null"), "{why:?}");
+}
+
+/// Under `resume` the panic is kept: the failing call's fallback reads its
+/// message, and the calls refused while it is kept read that they did not
+/// run.
+#[callback(fallback = record(why))]
+extern "C" fn kept(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+    seen.push(x);
+    if x == 5 {
+        panic!("five");
+    }
+    x
+}
+
+#[test]
+fn fn_form_resume_the_kept_panic_then_calls_that_did_not_run() {
+    let mut seen = Vec::new();
+    let mut returned = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| returned = drive(kept, kept::user_data(&mut seen), &[4, 5, 6]))
+    });
+    assert_eq!(message(&*payload), "five");
+    assert_eq!(returned, [4, -1, -1]);
+    assert_eq!(seen, [4, 5]);
+    let why = whys();
+    assert_eq!(why[0], "five");
+    assert!(why[1].starts_with("the callback did not run"), "{why:?}");
+    assert_eq!(why.len(), 2);
+}
+
+#[derive(Debug)]
+struct Odd;
+
+/// An `Err` with no `on_error` gives C the fallback, which reads so.
+#[callback(fallback = record(why))]
+extern "C" fn fails(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Odd> {
+    seen.push(x);
+    if x % 2 != 0 { Err(Odd) } else { Ok(x) }
+}
+
+#[test]
+fn fn_form_an_err_without_on_error() {
+    quiet();
+    let mut seen = Vec::new();
+    // No guard for `Odd`: reported (quietly here) and dropped.
+    assert_eq!(drive(fails, fails::user_data(&mut seen), &[1, 2]), [-1, 2]);
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("returned `Err`"), "{why:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Callback types
+// ---------------------------------------------------------------------------
+
+/// A C parameter named like nothing special, read beside `why`.
+#[callback(on_panic = fallback, fallback = record(why) - n)]
+type Visit = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn type_fallback_reads_why_beside_the_c_parameters() {
+    quiet();
+    let returned = Visit::scope(
+        |n| {
+            if n == 3 {
+                panic!("three");
+            }
+            n
+        },
+        |f, ud| drive(f, ud, &[1, 3]),
+    );
+    assert_eq!(returned, [1, -4]);
+    assert_eq!(whys(), ["three"]);
+}
+
+#[callback(on_panic = fallback, fallback = record(why))]
+type Reentering = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn type_fallback_reads_a_re_entry_refusal() {
+    quiet();
+    struct Raw(ReenteringFn, *mut c_void);
+    let raw = RefCell::new(None::<Raw>);
+    let returned = Reentering::scope(
+        |n| {
+            if n == 0 {
+                let raw = raw.borrow();
+                let Raw(f, ud) = raw.as_ref().unwrap();
+                // SAFETY: this scope's own function and holder, still live;
+                // the crate refuses the nested call to the `FnMut`.
+                unsafe { f(1, *ud) }
+            } else {
+                n
+            }
+        },
+        |f, ud| {
+            *raw.borrow_mut() = Some(Raw(f, ud));
+            drive(f, ud, &[0])
+        },
+    );
+    assert_eq!(returned, [-1], "the nested call's fallback, passed on");
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("re-enter"), "{why:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Sets
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = fallback, fallback = record(why))]
+trait Stream {
+    unsafe extern "C" fn read(&mut self, n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Reader;
+
+impl Stream for Reader {
+    fn read(&mut self, n: c_int) -> c_int {
+        if n < 0 {
+            panic!("cannot read {n} bytes");
+        }
+        n
+    }
+}
+
+#[test]
+fn set_fallback_reads_why() {
+    quiet();
+    let (returned, _) = Reader.scope(|ud| drive(Reader::READ, ud, &[4, -2]));
+    assert_eq!(returned, [4, -1]);
+    assert_eq!(whys(), ["cannot read -2 bytes"]);
+}
+
+// ---------------------------------------------------------------------------
+// Slot-less types
+// ---------------------------------------------------------------------------
+
+#[callback(on_panic = fallback, fallback = record(why))]
+type Check = extern "C" fn(n: c_int) -> c_int;
+
+#[test]
+fn slotless_fallback_reads_why_also_in_a_thread_local_scope() {
+    quiet();
+    let check = Check::new(|n| if n == 0 { panic!("zero") } else { n });
+    let f = check.function();
+    assert_eq!([f(2), f(0)], [2, -1]);
+    assert_eq!(whys(), ["zero"]);
+
+    let mut total = 0;
+    let returned = Check::scope_thread_local(
+        |n| {
+            total += n;
+            if n > 5 {
+                panic!("{n} is too big");
+            }
+            n
+        },
+        |f| [f(1), f(6)],
+    );
+    assert_eq!(returned, [1, -1]);
+    assert_eq!(whys(), ["6 is too big"]);
+}
