@@ -196,6 +196,7 @@ impl<F> Compare<F> {
         /// closures are `F`; borrowed (`#[into(&..)]`) arguments are
         /// valid for the call.
         #[forbid(unsafe_op_in_unsafe_fn)]
+        #[allow(clippy::too_many_arguments)]
         unsafe extern "C" fn __ffi_call<F, O>(
             a: *const c_void,
             b: *const c_void,

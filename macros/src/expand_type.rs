@@ -501,6 +501,8 @@ fn trampoline_impl(
                     /// this type; borrowed (`#[into(&..)]`) arguments are
                     /// valid for the call.
                     #[forbid(unsafe_op_in_unsafe_fn)]
+                    // One parameter more than C's: not the user's to count.
+                    #[allow(clippy::too_many_arguments)]
                     unsafe fn #entry_fn<#f, #o #lent_decl>(#slot: *mut #local::core::ffi::c_void, #(#params),*) #output where #local_bound {
                         #fallback_fn
                         #flow_fns
@@ -1122,6 +1124,8 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
             /// closures are `F`; borrowed (`#[into(&..)]`) arguments are
             /// valid for the call.
             #[forbid(unsafe_op_in_unsafe_fn)]
+            // One parameter more than C's: not the user's to count.
+            #[allow(clippy::too_many_arguments)]
             unsafe extern #abi fn #call_fn<#f, #o>(#(#params,)* #holder: *mut #c_void) #output where #bound {
                 #fallback_fn
                 #flow_fns

@@ -2006,3 +2006,45 @@ fn into_a_reference_inside_a_mut_slice_is_refused() {
         "{message}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Seven C parameters: the generated fns that take one more (the entry after
+// a `user_data = EXPR` accessor, a thread-local scope's call) are not the
+// user's to count (`clippy::too_many_arguments` under the workspace's
+// `-D warnings`).
+// ---------------------------------------------------------------------------
+
+/// nghttp2's data source read callback's shape: the holder behind
+/// `source->ptr`.
+#[callback(
+    // SAFETY: C passes `source` pointing at the holder's user data.
+    user_data = unsafe { *source }
+)]
+type SevenRead = unsafe extern "C" fn(
+    a: c_int,
+    b: c_int,
+    c: c_int,
+    d: c_int,
+    e: c_int,
+    source: *mut *mut c_void,
+    session_ud: *mut c_void,
+) -> c_int;
+
+#[callback(on_panic = fallback)]
+type SevenPlain =
+    extern "C" fn(a: c_int, b: c_int, c: c_int, d: c_int, e: c_int, f: c_int, g: c_int) -> c_int;
+
+#[test]
+fn seven_parameter_types_pass_clippy_and_run() {
+    let read = SevenRead::boxed(|a, b, c, d, e, _source, _ud| a + b + c + d + e);
+    let mut ud = read.user_data();
+    // SAFETY: `source` points at the holder's user data, as the accessor
+    // reads it; the holder is alive.
+    let sum = unsafe { read.function()(1, 2, 3, 4, 5, &mut ud, std::ptr::null_mut()) };
+    assert_eq!(sum, 15);
+    let sum = SevenPlain::scope_thread_local(
+        |a, b, c, d, e, f, g| a + b + c + d + e + f + g,
+        |f| f(1, 2, 3, 4, 5, 6, 7),
+    );
+    assert_eq!(sum, 28);
+}
