@@ -15,7 +15,8 @@ use syn::{GenericArgument, GenericParam, Ident, PathArguments, Type};
 use crate::errors::Errors;
 use crate::model::{
     Abi, Common, Conversion, EntryModel, FallbackValue, Flow, FnModel, FnUserData, FreshNames,
-    Model, Output, Policy, RaiseExit, SetModel, Threading, TypeModel, TypeSlot, UserDataSource,
+    KeepError, Model, Output, Policy, RaiseExit, SetModel, Threading, TypeModel, TypeSlot,
+    UserDataSource,
 };
 use crate::options::{Given, OnPanic, Options};
 use crate::parse::{
@@ -485,6 +486,7 @@ fn option_exprs(options: &Options) -> impl Iterator<Item = &syn::Expr> {
     [
         &options.fallback,
         &options.on_error,
+        &options.keep_error,
         &options.user_data,
         &options.on_continue,
         &options.on_break,
@@ -543,10 +545,7 @@ fn common<'a>(
         policy,
         fallback: fallback(options, policy, output),
         on_error: options.on_error.as_ref().map(|given| &given.value),
-        keep_error: options
-            .keep_error
-            .as_ref()
-            .map_or(true, |given| given.value),
+        keep_error: KeepError::resolve(options.keep_error.as_ref().map(|given| &given.value)),
         flow: match (&options.on_continue, &options.on_break) {
             (Some(on_continue), Some(on_break)) => Some(Flow {
                 on_continue: &on_continue.value,
@@ -1200,6 +1199,23 @@ fn check_type<'a>(
              error's type: add `error = YourError` (closures then return `R` or \
              `Result<R, YourError>`)",
         );
+    }
+    if let Some(given) = &options.keep_error {
+        let decides = !matches!(
+            &given.value,
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(_),
+                ..
+            })
+        );
+        if decides && options.error.is_none() {
+            errors.error(
+                given.key,
+                "a callback type's `keep_error = EXPR` reads the closures' error as `e`, so it \
+                 needs that error's type: add `error = YourError` (closures then return `R` or \
+                 `Result<R, YourError>`), or write `keep_error = false`",
+            );
+        }
     }
     if let (Some(given), None) = (&options.error, &options.on_error) {
         errors.error(

@@ -10,7 +10,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Pat};
 
-use crate::model::{FallbackValue, FnModel, FnUserData, UserDataSource};
+use crate::model::{FallbackValue, FnModel, FnUserData, KeepError, UserDataSource};
 use crate::parse::CallbackFn;
 use crate::tokens::{
     borrow_contract, call_after, converted_args, documents_safety, error_binding, fallback_closure,
@@ -199,12 +199,15 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     // or asks for the user data for longer than the call (an alias of
     // `&'static mut T`), is reported there.
     // `keep_error = false`: an `Err` ends inside the call, through
-    // `on_error`; the runtime sees the plain C value.
-    let end_error = |call: TokenStream| {
-        if common.keep_error {
-            call
-        } else {
-            quote!(#runtime::__private::end_error(#call, #on_error_var))
+    // `on_error`, and the runtime sees the plain C value; `keep_error =
+    // EXPR`: those EXPR says no to (the others stay `Err`).
+    let keep_var = Ident::new("__ffi_keep_error", Span::mixed_site());
+    let ended_var = Ident::new("__ffi_on_error_ended", Span::mixed_site());
+    let end_error = |call: TokenStream| match common.keep_error {
+        KeepError::Always => call,
+        KeepError::Never => quote!(#runtime::__private::end_error(#call, #on_error_var)),
+        KeepError::When(_) => {
+            quote!(#runtime::__private::end_error_unless(#call, #keep_var, #ended_var))
         }
     };
     let body = match &model.user_data {
@@ -318,11 +321,30 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
 
     let filter_ref = quote!(&__FFI_CALLBACK_FILTER);
     // Under `keep_error = false` the body ends its own `Err`s.
-    let runtime_on_error = if common.keep_error {
-        quote!(#on_error_var)
-    } else {
-        quote!(#runtime::__private::no_error)
+    let runtime_on_error = match common.keep_error {
+        KeepError::Never => quote!(#runtime::__private::no_error),
+        _ => quote!(#on_error_var),
     };
+    // `keep_error = EXPR`: a helper reading `e` and the C parameters it
+    // names, and `on_error` a second time, for the errors it ends.
+    let keep_error = common.keep_error.expr().map(|expr| {
+        let e = error_binding(expr);
+        let expr = expr.to_token_stream();
+        let (mut params, args) = named_params(&expr, Some("e"));
+        params.insert(0, quote!(#[allow(unused_variables)] #e: &#error_type));
+        let callee = helpers.item(
+            "keep_error",
+            &params,
+            Some(&quote!(-> bool)),
+            quote!({ #expr }),
+            &mut helper_items,
+        );
+        let error = Ident::new("__ffi_error", Span::mixed_site());
+        quote! {
+            let #keep_var = |#error: &#error_type| #callee(#error, #(#args),*);
+            let #ended_var = #on_error;
+        }
+    });
     // The poison filter, only where the policy keeps panics (a raising
     // callback has no use for it).
     let filter = common.raise.is_none().then(|| {
@@ -403,6 +425,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             quote! {
                 let #fallback_var = #fallback;
                 let #on_error_var = #on_error;
+                #keep_error
             },
             quote!(),
         ),

@@ -21,7 +21,7 @@ use syn::{Expr, Ident};
 
 use crate::check::{entry_const_name, entry_fn_type, split_output, threading};
 use crate::errors::Errors;
-use crate::model::{Abi, EntryModel, FallbackValue, SetModel, Threading, TypeSlot};
+use crate::model::{Abi, EntryModel, FallbackValue, KeepError, SetModel, Threading, TypeSlot};
 use crate::options::Options;
 use crate::parse::{CallbackSet, SetReceiver};
 use crate::tokens::{
@@ -491,6 +491,26 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         }
         None => quote!(move |_: &#error_type| #ret_arrow { #fallback_var() }),
     };
+    // `keep_error = EXPR`: a helper reading `e` and the C parameters it
+    // names, and `on_error` a second time, for the errors it ends.
+    let keep_var = Ident::new("__ffi_keep_error", Span::mixed_site());
+    let ended_var = Ident::new("__ffi_on_error_ended", Span::mixed_site());
+    let keep_error = common.keep_error.expr().map(|expr| {
+        let e = error_binding(expr);
+        let (callee, args) = helper(
+            "keep_error".into(),
+            expr,
+            Some("e"),
+            quote!(#e: &#error_type,),
+            Some(quote!(-> bool)),
+            quote!(#expr),
+        );
+        let error = Ident::new("__ffi_error", Span::mixed_site());
+        quote! {
+            let #keep_var = move |#error: &#error_type| #callee(#error, #(#args),*);
+            let #ended_var = #on_error;
+        }
+    });
     let skip = entry.slot_index();
     let args: Vec<&Ident> = entry
         .param_names
@@ -532,12 +552,18 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
             returned = quote!(#private::flow(#returned, #continue_var, #break_var));
         }
         // `keep_error = false`: the `Err` ends inside the call, through
-        // `on_error`, and the runtime sees the plain C value.
-        let runtime_on_error = if common.keep_error {
-            quote!(#on_error_var)
-        } else {
-            returned = quote!(#private::end_error(#returned, #on_error_var));
-            quote!(#private::no_error)
+        // `on_error`, and the runtime sees the plain C value; `keep_error
+        // = EXPR`: those EXPR says no to (the others stay `Err`).
+        let runtime_on_error = match common.keep_error {
+            KeepError::Always => quote!(#on_error_var),
+            KeepError::Never => {
+                returned = quote!(#private::end_error(#returned, #on_error_var));
+                quote!(#private::no_error)
+            }
+            KeepError::When(_) => {
+                returned = quote!(#private::end_error_unless(#returned, #keep_var, #ended_var));
+                quote!(#on_error_var)
+            }
         };
         match entry.receiver {
             SetReceiver::Exclusive | SetReceiver::Shared => {
@@ -638,6 +664,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let closures = quote! {
         let #fallback_var = #fallback;
         let #on_error_var = #on_error;
+        #keep_error
         #flow_closures
         #(#lens)*
     };

@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Ident, ReturnType, Type};
 
-use crate::model::{FallbackValue, Flow, TypeModel, TypeSlot};
+use crate::model::{FallbackValue, Flow, KeepError, TypeModel, TypeSlot};
 use crate::parse::CallbackType;
 use crate::tokens::{
     borrow_checks, borrow_contract_doc, call_after, cfg_attrs, converted_args, error_binding,
@@ -130,7 +130,9 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
 /// `keep_error = false`: the closure's `Err` ends inside the call, through
 /// `on_error` (`end_error`), so the runtime sees the plain C value
 /// (`returned_type` becomes the C type) and never an error (`no_error`).
-/// Otherwise all three as they are.
+/// `keep_error = EXPR`: those EXPR says no to (`end_error_unless`; the
+/// others stay `Err`, for the runtime's `on_error`). Otherwise all three
+/// as they are.
 fn end_errors(
     model: &TypeModel<'_>,
     private: &TokenStream,
@@ -138,15 +140,33 @@ fn end_errors(
     returned_type: TokenStream,
     on_error: TokenStream,
 ) -> (TokenStream, TokenStream, TokenStream) {
-    if model.common.keep_error {
-        return (returned, returned_type, on_error);
-    }
     let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
-    (
-        quote!(#private::end_error::<#returned_type, _>(#returned, #on_error)),
-        c_ret,
-        quote!(#private::no_error),
-    )
+    match (&model.common.keep_error, &model.error) {
+        (KeepError::Always, _) => (returned, returned_type, on_error),
+        (KeepError::Never, _) => (
+            quote!(#private::end_error::<#returned_type, _>(#returned, #on_error)),
+            c_ret,
+            quote!(#private::no_error),
+        ),
+        (KeepError::When(expr), Some(error)) => {
+            let (ident, o) = (&model.item.ident, &model.common.names.output);
+            let named = named_args(model, Some(expr));
+            let declared = match model.common.flow {
+                None => quote!(<#o as #private::DeclaredReturn<#c_ret, #error>>),
+                Some(_) => quote!(<#o as #private::DeclaredFlow<#error>>),
+            };
+            let keep = quote! {
+                move |e: &_| #ident::<()>::__ffi_keep_error(#declared::declared_error(e), #(#named),*)
+            };
+            (
+                quote!(#private::end_error_unless::<#returned_type, _>(#returned, #keep, #on_error)),
+                quote!(#private::core::result::Result<#c_ret, <#returned_type as #private::CallbackReturn<#c_ret>>::Error>),
+                on_error,
+            )
+        }
+        // Refused by the check (no `error = Type` to read `e` as).
+        (KeepError::When(_), None) => (returned, returned_type, on_error),
+    }
 }
 
 /// `let fallback = ..;` in a trampoline: a fn pointer to the type's
@@ -229,6 +249,17 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
         }
         _ => quote!(),
     };
+    let keep_error = match (common.keep_error.expr(), &model.error) {
+        (Some(expr), Some(error)) => {
+            let e = error_binding(expr);
+            let params = params_of(Some(expr));
+            quote! {
+                #[inline]
+                fn __ffi_keep_error(#e: &#error, #(#params),*) -> bool { #expr }
+            }
+        }
+        _ => quote!(),
+    };
     let flow = match &common.flow {
         Some(Flow {
             on_continue,
@@ -278,6 +309,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             #[inline]
             fn __ffi_fallback(#(#params),*) #ret_arrow { #fallback }
             #on_error
+            #keep_error
             #flow
             #lens
             #fetch

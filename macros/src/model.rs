@@ -24,10 +24,10 @@ pub(crate) struct Common<'a> {
     pub(crate) fallback: FallbackValue<'a>,
     /// `on_error = EXPR`, reading `e` and the C parameters.
     pub(crate) on_error: Option<&'a Expr>,
-    /// `keep_error = false` makes this `false`: an `Err` ends at C, inside
-    /// the call (C gets `on_error`'s value, the error is dropped there);
-    /// otherwise the error goes to the thread's guard.
-    pub(crate) keep_error: bool,
+    /// Whether an `Err` goes to the thread's guard (kept, as by default) or
+    /// ends at C, inside the call (C gets `on_error`'s value, the error is
+    /// dropped there).
+    pub(crate) keep_error: KeepError<'a>,
     /// `on_continue = EXPR, on_break = EXPR`: the closures (or methods)
     /// return `ControlFlow<()>`, C receives these.
     pub(crate) flow: Option<Flow<'a>>,
@@ -43,6 +43,44 @@ pub(crate) struct Common<'a> {
     /// Fresh names for generated generics, unused by the item's tokens (a
     /// user type called `F` stays the user's).
     pub(crate) names: FreshNames,
+}
+
+/// `keep_error = ..`: where an `Err` goes.
+pub(crate) enum KeepError<'a> {
+    /// To the thread's guard (the default, or `keep_error = true`).
+    Always,
+    /// Ends at C (`keep_error = false`).
+    Never,
+    /// Kept where `EXPR` (reading `e` and the C parameters) is true,
+    /// ended at C where it is false.
+    When(&'a Expr),
+}
+
+impl<'a> KeepError<'a> {
+    pub(crate) fn resolve(given: Option<&'a Expr>) -> KeepError<'a> {
+        match given {
+            None => KeepError::Always,
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(keep),
+                attrs,
+            })) if attrs.is_empty() => {
+                if keep.value {
+                    KeepError::Always
+                } else {
+                    KeepError::Never
+                }
+            }
+            Some(expr) => KeepError::When(expr),
+        }
+    }
+
+    /// The expression, when it decides per error.
+    pub(crate) fn expr(&self) -> Option<&'a Expr> {
+        match self {
+            KeepError::When(expr) => Some(expr),
+            _ => None,
+        }
+    }
 }
 
 /// What C receives for a closure's `ControlFlow`, each expression reading

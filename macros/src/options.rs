@@ -83,8 +83,9 @@ pub(crate) struct Options {
     pub(crate) fallback: Option<Given<Expr>>,
     pub(crate) on_error: Option<Given<Expr>>,
     /// `keep_error = false`: an `Err` ends at C (given `on_error`'s value)
-    /// and is dropped there, not kept for a guard; `true` is the default.
-    pub(crate) keep_error: Option<Given<bool>>,
+    /// and is dropped there, not kept for a guard; `true` is the default;
+    /// any other expression decides per error (reading `e`).
+    pub(crate) keep_error: Option<Given<Expr>>,
     /// `on_continue = EXPR` and `on_break = EXPR`: what C receives for a
     /// closure's `ControlFlow::Continue(())` and `Break(())`.
     pub(crate) on_continue: Option<Given<Expr>>,
@@ -125,7 +126,7 @@ pub(crate) struct Options {
 }
 
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
-     `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `keep_error = false`, \
+     `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `keep_error = false | EXPR`, \
      `user_data = EXPR`, \
      `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `raise = EXPR` and \
      `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
@@ -277,13 +278,9 @@ impl Options {
             ("on_error", Meta::NameValue(nv)) => {
                 set(&mut self.on_error, nv.value, key_span, &key, errors)
             }
-            ("keep_error", Meta::NameValue(nv)) => match &nv.value {
-                Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Bool(keep),
-                    ..
-                }) => set(&mut self.keep_error, keep.value, key_span, &key, errors),
-                other => errors.spanned(other, "expected `keep_error = false` (or `true`)"),
-            },
+            ("keep_error", Meta::NameValue(nv)) => {
+                set(&mut self.keep_error, nv.value, key_span, &key, errors)
+            }
             ("on_continue", Meta::NameValue(nv)) => {
                 set(&mut self.on_continue, nv.value, key_span, &key, errors)
             }

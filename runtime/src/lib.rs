@@ -107,7 +107,7 @@ pub mod __private {
     }
     pub use crate::returns::{
         CallbackReturn, DeclaredFlow, DeclaredReturn, Fallback, FlowReturn, PlainFlow, PlainReturn,
-        SafeFnPromise, end_error, fallback_on_error, flow, no_error, no_fallback,
+        SafeFnPromise, end_error, end_error_unless, fallback_on_error, flow, no_error, no_fallback,
     };
     /// The raise exit.
     pub mod raise {

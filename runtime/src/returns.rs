@@ -195,6 +195,36 @@ pub fn end_error<O: CallbackReturn<R>, R>(output: O, on_error: impl FnOnce(&O::E
     }
 }
 
+/// `keep_error = EXPR`: [`end_error`] for the errors `keep` says no to;
+/// the others stay `Err`, for the runtime to keep as usual.
+#[doc(hidden)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+pub fn end_error_unless<O: CallbackReturn<R>, R>(
+    output: O,
+    keep: impl FnOnce(&O::Error) -> bool,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> Result<R, O::Error> {
+    match output.into_result() {
+        Ok(value) => Ok(value),
+        Err(error) => end_or_keep(error, keep, on_error),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn end_or_keep<E, R>(
+    error: E,
+    keep: impl FnOnce(&E) -> bool,
+    on_error: impl FnOnce(&E) -> R,
+) -> Result<R, E> {
+    if keep(&error) {
+        Err(error)
+    } else {
+        Ok(ended_error(error, on_error))
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn ended_error<E, R>(error: E, on_error: impl FnOnce(&E) -> R) -> R {

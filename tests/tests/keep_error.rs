@@ -238,3 +238,127 @@ fn set_entries_end_their_errors_at_c_unless_they_keep_them() {
     assert_eq!(state.reads, 2);
     assert_eq!(reports().len(), before.1, "nothing reported");
 }
+
+// ---------------------------------------------------------------------------
+// `keep_error = EXPR`: decided per error (nghttp2: a stream's failure is
+// reset by the library and ends there, a session's is fatal and kept)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, PartialEq)]
+enum Http2Error {
+    Stream(c_int),
+    Session,
+}
+
+impl Http2Error {
+    fn code(&self) -> c_int {
+        match self {
+            Http2Error::Stream(_) => -521,
+            Http2Error::Session => -902,
+        }
+    }
+    fn fatal(&self) -> bool {
+        matches!(self, Http2Error::Session)
+    }
+}
+
+/// Negative: that stream's failure; zero: the session's.
+fn frame(x: c_int) -> Result<c_int, Http2Error> {
+    match x {
+        0 => Err(Http2Error::Session),
+        x if x < 0 => Err(Http2Error::Stream(x)),
+        x => Ok(x),
+    }
+}
+
+#[callback(on_error = e.code(), keep_error = e.fatal())]
+extern "C" fn on_frame(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Http2Error> {
+    seen.push(x);
+    frame(x)
+}
+
+#[test]
+fn fn_form_keeps_only_the_errors_keep_error_says_yes_to() {
+    set_reporter(record_report);
+    let before = reports().len();
+    let mut seen = Vec::new();
+    let mut returned = Vec::new();
+    let result = try_resume::<_, Http2Error>(|| {
+        returned = drive(on_frame, on_frame::user_data(&mut seen), &[1, -1, 2, 0, 3]);
+    });
+    assert_eq!(result, Err(Http2Error::Session));
+    assert_eq!(
+        returned,
+        [1, -521, 2, -902, 0],
+        "a stream's error ends at C; the session's is kept and poisons"
+    );
+    assert_eq!(seen, [1, -1, 2, 0]);
+    assert_eq!(reports().len(), before);
+}
+
+/// Reads a C parameter too: `n == 7` is kept whatever the error.
+#[callback(error = Http2Error, on_error = e.code(), keep_error = e.fatal() || n == -7)]
+type Frame = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn type_keeps_only_the_errors_keep_error_says_yes_to() {
+    let returned = Frame::try_scope(frame, |f, ud| drive(f, ud, &[-1, 4, -3, 5]));
+    assert_eq!(returned, Ok(vec![-521, 4, -521, 5]), "no error kept");
+    let returned = Frame::try_scope(frame, |f, ud| drive(f, ud, &[-1, 0, 5]));
+    assert_eq!(returned, Err(Http2Error::Session));
+    let mut seen = Vec::new();
+    let returned = Frame::try_scope(
+        |n| {
+            seen.push(n);
+            frame(n)
+        },
+        |f, ud| drive(f, ud, &[-7, 5]),
+    );
+    assert_eq!(
+        returned,
+        Err(Http2Error::Stream(-7)),
+        "kept for its C parameter"
+    );
+    assert_eq!(seen, [-7], "and it poisoned the holder");
+}
+
+#[callback(on_error = e.code(), keep_error = e.fatal())]
+trait Session {
+    unsafe extern "C" fn on_header(
+        &mut self,
+        n: c_int,
+        #[user_data] ud: *mut c_void,
+    ) -> Result<c_int, Http2Error>;
+    unsafe extern "C" fn send(&mut self, n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+struct Server {
+    sent: Vec<c_int>,
+}
+
+impl Session for Server {
+    fn on_header(&mut self, n: c_int) -> Result<c_int, Http2Error> {
+        frame(n)
+    }
+    fn send(&mut self, n: c_int) -> c_int {
+        self.sent.push(n);
+        n
+    }
+}
+
+#[test]
+fn set_keeps_only_the_errors_keep_error_says_yes_to() {
+    let (result, server) = Server { sent: Vec::new() }.try_scope(|ud| {
+        // SAFETY: `ud` is the scoped state, for these calls.
+        unsafe {
+            assert_eq!(Server::ON_HEADER(-1, ud), -521);
+            // The stream's reset goes out: the state is not poisoned.
+            assert_eq!(Server::SEND(1, ud), 1);
+            assert_eq!(Server::ON_HEADER(0, ud), -902);
+            assert_eq!(Server::SEND(2, ud), 0, "poisoned by the kept error");
+        }
+        Ok::<_, Http2Error>(())
+    });
+    assert_eq!(result, Err(Http2Error::Session));
+    assert_eq!(server.sent, [1]);
+}

@@ -11,11 +11,9 @@ extern "C" fn cannot_fail(n: c_int) -> c_int {
     n
 }
 
-// `keep_error` takes `true` or `false`.
-#[callback(on_error = -1, keep_error = no)]
-extern "C" fn not_a_bool(n: c_int) -> Result<c_int, Oops> {
-    Ok(n)
-}
+// A callback type's `keep_error = EXPR` reads `e`, whose type it must know.
+#[callback(on_error = -1, keep_error = e.is_fatal())]
+type Untyped = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
 
 // With `raise`, an `Err` goes to `on_raise` and the raise: nothing is kept.
 #[callback(keep_error = false, raise = stop())]
