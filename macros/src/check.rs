@@ -594,6 +594,11 @@ fn check_fn<'a>(
     );
     let borrows = conversions.iter().flatten().any(|c| c.borrowed);
     refuse_flow(options, errors);
+    check_reason_name(
+        options,
+        &pat_names(item.params.iter().map(|p| &*p.pat)),
+        errors,
+    );
 
     // The attribute's options, as written before the item.
     check_policy(options, policy, &abi, errors);
@@ -996,6 +1001,33 @@ fn refuse_flow_return(c_type: Option<&Type>, errors: &mut Errors) {
     }
 }
 
+/// The plain names among parameter patterns.
+fn pat_names<'p>(pats: impl Iterator<Item = &'p syn::Pat>) -> Vec<String> {
+    pats.filter_map(|pat| match pat {
+        syn::Pat::Ident(binding) => Some(binding.ident.unraw().to_string()),
+        _ => None,
+    })
+    .collect()
+}
+
+/// `fallback = EXPR` reads why C gets it as `why`; `failure` (the raise
+/// exit's name for it) is a likely slip, named here rather than left to
+/// rustc's "cannot find value".
+fn check_reason_name(options: &Options, params: &[String], errors: &mut Errors) {
+    let Some(given) = &options.fallback else {
+        return;
+    };
+    if tokens::mentions_as_variable(given.value.to_token_stream(), "failure")
+        && !params.iter().any(|name| name == "failure")
+    {
+        errors.spanned(
+            &given.value,
+            "`fallback = EXPR` reads why C gets the fallback as `why` (a `&str`: the panic's \
+             message, or the refusal's reason); `failure` is what `on_raise` reads, with `raise`",
+        );
+    }
+}
+
 /// Whose `Result` [`check_on_error`] speaks of: a fn's body returns it, a
 /// set entry declares it (its method returns what it declares).
 #[derive(Clone, Copy)]
@@ -1192,6 +1224,13 @@ fn check_type<'a>(
     );
     raise_not_here(options, "callback types", errors);
     check_flow(options, type_output(&item.output), errors);
+    let names: Vec<String> = item
+        .params
+        .iter()
+        .filter_map(|p| p.name.as_ref())
+        .map(|name| name.unraw().to_string())
+        .collect();
+    check_reason_name(options, &names, errors);
     if let (Some(given), None) = (&options.on_error, &options.error) {
         errors.error(
             given.key,
@@ -2173,6 +2212,11 @@ fn check_entry<'a>(
         errors,
     );
     check_flow(options, output.c_type, errors);
+    check_reason_name(
+        options,
+        &pat_names(entry.params.iter().map(|p| &*p.pat)),
+        errors,
+    );
     refuse_entry_flow_return(output.c_type, errors);
     let receiver = match &entry.receiver {
         Some((SetReceiver::Unsupported, tokens)) => {
