@@ -611,8 +611,9 @@ impl<F, T: Threading> Holder<F, T> {
     /// any entry; otherwise the body does not run, and the call is the
     /// holder's destroy all the same, as a destroy entry taking `self` is:
     /// during another call of the state (re-entered, or on another thread)
-    /// the holder is freed when the last call leaves; a poisoned state is
-    /// dropped now. Neither is refused: C gets the fallback. A second
+    /// the holder is freed when the last call leaves (reported, as
+    /// `DestroyEntryDeferred`: the method's cleanup is skipped); a poisoned
+    /// state is dropped now. Neither is refused: C gets the fallback. A second
     /// destroy (during the first's deferred free, or while it drops the
     /// state) frees nothing.
     ///
@@ -662,7 +663,13 @@ impl<F, T: Threading> Holder<F, T> {
             // holds; on one that takes none, it left the holder running or
             // held, so this destroy finds a call running and frees
             // nothing.)
-            unsafe { Self::destroy::<P>(ptr, site) };
+            if unsafe { Self::release::<P>(ptr, site, true) } {
+                // Left to the call running on the state (C destroyed it
+                // from inside that call): the method does not run, as for
+                // a destroy entry taking `self`, and a cleanup written
+                // there is skipped: say so, as that one does.
+                report::event(Some(site), ReportKind::DestroyEntryDeferred, None);
+            }
         }
         drop(args);
         fallback_caught(site, fallback)
@@ -686,7 +693,7 @@ impl<F, T: Threading> Holder<F, T> {
     /// holder, alive), and no destroy of it has freed it.
     pub unsafe fn destroy<P: Policy>(ptr: *mut c_void, site: &'static Site) {
         // SAFETY: forwarded.
-        unsafe { Self::release::<P>(ptr, site, true) }
+        unsafe { Self::release::<P>(ptr, site, true) };
     }
 
     /// [`Holder::destroy`] for a Rust-owned [`Boxed`](crate::Boxed) being
@@ -697,12 +704,14 @@ impl<F, T: Threading> Holder<F, T> {
     /// As for [`Holder::destroy`].
     pub unsafe fn drop_owned<P: Policy>(ptr: *mut c_void, site: &'static Site) {
         // SAFETY: forwarded.
-        unsafe { Self::release::<P>(ptr, site, false) }
+        unsafe { Self::release::<P>(ptr, site, false) };
     }
 
-    unsafe fn release<P: Policy>(ptr: *mut c_void, site: &'static Site, check_home: bool) {
+    /// The body of [`Holder::destroy`] and [`Holder::drop_owned`]: true if
+    /// the free was left to a call running on the holder.
+    unsafe fn release<P: Policy>(ptr: *mut c_void, site: &'static Site, check_home: bool) -> bool {
         if ptr.is_null() {
-            return;
+            return false;
         }
         // SAFETY: by the caller's promise, a live holder.
         let header = unsafe { &(*ptr.cast::<Self>()).header };
@@ -712,32 +721,33 @@ impl<F, T: Threading> Holder<F, T> {
             // it there right now, and its state word is not atomic. Leave
             // the holder alone, for good.
             report::event(Some(site), ReportKind::LeakedOnForeignThread, None);
-            return;
+            return false;
         }
         if header.free.is_none() {
             // A destroy-notify for a holder lent by `scope` (sqlite calls
             // xDestroy at once when a registration fails): it is not C's to
             // free, and the scope still owns it.
             refuse_foreign_destroy::<P, T::Word>(site, Owner::Scope(&header.word));
-            return;
+            return false;
         }
         if check_home && header.owned_by_rust.load(Ordering::Relaxed) {
             // C's destroy of a holder a `Boxed` or `BoxedSet` still owns:
             // the owner's drop frees it; freeing it here too would free it
             // twice.
             refuse_foreign_destroy::<P, T::Word>(site, Owner::Rust);
-            return;
+            return false;
         }
         let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
             // A running call frees it when it leaves (or, for a second
             // destroy while the first drops the closure, that one does).
-            return;
+            return true;
         }
         // SAFETY: forwarded; destroyed with no call running, found by this
         // destroy alone (none may start, and a second destroy finds it
         // held or freed), so it is ended here only.
         unsafe { free_box::<P, F, T>(ptr, site, check_home) };
+        false
     }
 }
 

@@ -162,6 +162,11 @@ struct Guard<'a> {
     /// Set when this guard keeps an error (a typed `try_resume` slot
     /// filled): the guard is then poisoned like for a panic.
     holds_error: Cell<bool>,
+    /// Set while a callback's `Err` that this guard takes (its slot still
+    /// empty) waits for its `on_error` to return ([`fail`]): an error
+    /// returned by a callback that `on_error` makes C call is a later one,
+    /// and loses to it.
+    error_reserved: Cell<bool>,
     error: Option<&'a ErrorSlot>,
     /// Made on demand for holders poisoned under this guard; released when
     /// the guard finishes.
@@ -828,6 +833,7 @@ fn run_guarded(stop: Option<&dyn Fn()>, error: Option<&ErrorSlot>, run: ErasedCa
         outer: Cell::new(ptr::null()),
         kept: Cell::new(None),
         holds_error: Cell::new(false),
+        error_reserved: Cell::new(false),
         error,
         ticket: Cell::new(None),
         stop,
@@ -969,16 +975,22 @@ pub(crate) fn fail<E: 'static, R>(
 ) -> R {
     // Without an `on_error`, C gets the fallback, which may read `why`.
     crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::RETURNED_ERR));
+    // The guard that will keep `error` is reserved while `on_error` runs:
+    // a callback that it makes C call (libxml2's `xmlXPathErr` calls the
+    // context's error callback) and that fails too comes second.
+    let reserved = reserve_error_slot::<E>();
     let value = match catch_unwind(AssertUnwindSafe(|| on_error(&error))) {
         Ok(value) => {
             crate::fallback_reason::forget();
             value
         }
         Err(payload) => {
+            release_error_slot(reserved);
             drop_error_caught(site, error, ErrorDrop::OnErrorPanicked);
             resume_unwind(payload)
         }
     };
+    release_error_slot(reserved);
     // If the error is not kept and its `Drop` panics, that panic unwinds
     // from here with only `value` live (what C would have received, a C
     // type), to the policy.
@@ -1041,6 +1053,9 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
             // this thread touches it.
             let cell = unsafe { &*slot.slot.cast::<KeptError<E>>() };
             let rejected = match cell.take() {
+                // An earlier error, still in its `on_error`, comes here
+                // (see `fail`): this one loses to it, as to one kept.
+                None if g.error_reserved.get() => Some(error),
                 None => {
                     cell.set(Some((error, site)));
                     None
@@ -1066,6 +1081,42 @@ fn keep<E: 'static>(site: &'static Site, error: E) -> Option<E> {
     }
     report::error_without_guard(site, std::any::type_name::<E>(), innermost_type);
     Some(error)
+}
+
+/// Reserves the slot of the guard that would keep an `E` now (the
+/// innermost `try_resume::<E>` on this thread), if it is empty and not
+/// reserved already: that guard, for [`release_error_slot`].
+fn reserve_error_slot<E: 'static>() -> *const Guard<'static> {
+    let mut guard = THREAD.with(|t| t.guard.get());
+    while !guard.is_null() {
+        // SAFETY: as in `keep`.
+        let g = unsafe { &*guard };
+        if let Some(slot) = g.error {
+            if slot.type_id == TypeId::of::<E>() {
+                // SAFETY: as in `keep`.
+                let cell = unsafe { &*slot.slot.cast::<KeptError<E>>() };
+                let earlier = cell.take();
+                let empty = earlier.is_none();
+                cell.set(earlier);
+                if empty && !g.error_reserved.get() {
+                    g.error_reserved.set(true);
+                    return guard;
+                }
+                return ptr::null();
+            }
+        }
+        guard = g.outer.get();
+    }
+    ptr::null()
+}
+
+/// Ends a reservation of [`reserve_error_slot`] (null: none).
+fn release_error_slot(guard: *const Guard<'static>) {
+    if !guard.is_null() {
+        // SAFETY: a guard on this thread's list when reserved, whose call
+        // is still running: the `on_error` that ran since was inside it.
+        unsafe { &*guard }.error_reserved.set(false);
+    }
 }
 
 /// Why an error value is dropped under a catch (for the report if its

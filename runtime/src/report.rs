@@ -50,12 +50,13 @@ pub enum ReportKind {
     /// A callback's `on_raise` handler panicked; that panic was dropped and
     /// the raise went ahead.
     RaiseHandlerPanicked,
-    /// A callback set's destroy entry taking `self` was called while
-    /// another call of the state ran (C destroyed it from inside that
-    /// call): the state is dropped when that call returns, and the entry's
-    /// body did not run. Cleanup belongs in the state's `Drop`, or in an
-    /// entry taking `&self` or `&mut self` marked `#[callback(destroy)]`,
-    /// which runs then.
+    /// A callback set's destroy entry (taking `self`, or marked
+    /// `#[callback(destroy)]`) was called while another call of the state
+    /// ran (C destroyed it from inside that call): the state is dropped
+    /// when that call returns, and the entry's body did not run. Cleanup
+    /// belongs in the state's `Drop`, or, if the calls C destroys it from
+    /// take `&self`, in an entry taking `&self` marked
+    /// `#[callback(destroy)]`, which runs during those.
     DestroyEntryDeferred,
 }
 
@@ -109,9 +110,9 @@ impl fmt::Display for Report<'_> {
                 f,
                 "{callback} was called while another call of the same state was running (C \
                  destroyed the state from inside that call): the state is dropped when that \
-                 call returns, and this entry, which takes `self`, did not run. Put its cleanup \
-                 in the state's `Drop`, or take `&self` (or `&mut self`) and mark the entry \
-                 `#[callback(destroy)]`, which runs then"
+                 call returns, and this destroy entry did not run. Put its cleanup in the \
+                 state's `Drop`, or, if that call takes `&self`, take `&self` and mark the \
+                 entry `#[callback(destroy)]`, which runs during `&self` calls"
             )?,
             ReportKind::LeakedOnForeignThread => write!(
                 f,

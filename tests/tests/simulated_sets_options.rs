@@ -1572,6 +1572,53 @@ fn an_entry_that_on_error_makes_c_call_gets_its_fallback_and_the_err_comes_back(
     assert_eq!((state.evals, state.errors), (1, 1));
 }
 
+/// libxml2's shape with `&self` entries: an XPath function fails, its
+/// `on_error` reports to C, which calls the context's error callback, a
+/// `&self` entry that runs (as it may during the body) and fails too
+/// (audit 25).
+#[callback]
+trait SharedReporting {
+    // SAFETY: `ud` is the state's user data, which C passed this call.
+    #[callback(on_error = unsafe { SharedReporter::ERROR(ud, 7) })]
+    unsafe extern "C" fn eval(&self, #[user_data] ud: *mut c_void) -> Result<c_int, String>;
+    #[callback(fallback = -9, on_error = -8)]
+    unsafe extern "C" fn error(
+        &self,
+        #[user_data] ud: *mut c_void,
+        code: c_int,
+    ) -> Result<c_int, String>;
+}
+
+#[derive(Default)]
+struct SharedReporter {
+    errors: Cell<c_int>,
+}
+
+impl SharedReporting for SharedReporter {
+    fn eval(&self) -> Result<c_int, String> {
+        Err("the function failed".to_owned())
+    }
+
+    fn error(&self, code: c_int) -> Result<c_int, String> {
+        self.errors.set(self.errors.get() + 1);
+        Err(format!("error {code} reported"))
+    }
+}
+
+#[test]
+fn an_err_from_a_call_that_on_error_makes_c_make_comes_after_the_first() {
+    let (got, state) = SharedReporter::default().scope(|ud| {
+        try_resume::<_, String>(|| {
+            // SAFETY: the state's user data, for this call.
+            unsafe { SharedReporter::EVAL(ud) }
+        })
+    });
+    // The error entry ran (C got its `on_error`, -8, and returned it), and
+    // its `Err`, returned while the first one's `on_error` ran, lost to it.
+    assert_eq!(got, Err("the function failed".to_owned()));
+    assert_eq!(state.errors.get(), 1);
+}
+
 /// Tcl's `$obj destroy`: the object command deletes itself from inside
 /// its own call, and Tcl calls its delete proc there and then.
 #[callback]
@@ -1649,4 +1696,117 @@ fn a_self_destroy_entry_called_during_a_call_is_reported_as_not_run() {
         )]
     );
     assert_eq!((deleted.get(), drops.get()), (false, 1));
+}
+
+/// [`ObjectCommand`] with its delete proc marked `destroy` and taking
+/// `&mut self` instead of `self` (audit 25).
+#[callback]
+trait MarkedObjectCommand {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn invoke(&self, #[user_data] cd: *mut c_void, destroy: c_int) -> c_int;
+    #[callback(destroy)]
+    unsafe extern "C" fn delete(&mut self, #[user_data] cd: *mut c_void);
+}
+
+/// The same, its `invoke` taking `&mut self` and its delete `&self`.
+#[callback]
+trait MarkedRefObjectCommand {
+    #[callback(fallback = -1)]
+    unsafe extern "C" fn invoke(&mut self, #[user_data] cd: *mut c_void, destroy: c_int) -> c_int;
+    #[callback(destroy)]
+    unsafe extern "C" fn delete(&self, #[user_data] cd: *mut c_void);
+}
+
+/// [`Object`] for [`MarkedObjectCommand`].
+struct MarkedObject(Object);
+
+/// [`Object`] for [`MarkedRefObjectCommand`].
+struct MarkedRefObject(Object);
+
+impl MarkedObjectCommand for MarkedObject {
+    fn invoke(&self, destroy: c_int) -> c_int {
+        if destroy != 0 {
+            // SAFETY: as in `ObjectCommand::invoke`.
+            unsafe { MarkedObject::DELETE(self.0.me.get()) };
+        }
+        destroy
+    }
+
+    fn delete(&mut self) {
+        self.0.deleted.set(true);
+    }
+}
+
+impl MarkedRefObjectCommand for MarkedRefObject {
+    fn invoke(&mut self, destroy: c_int) -> c_int {
+        if destroy != 0 {
+            // SAFETY: as in `ObjectCommand::invoke`.
+            unsafe { MarkedRefObject::DELETE(self.0.me.get()) };
+        }
+        destroy
+    }
+
+    fn delete(&self) {
+        self.0.deleted.set(true);
+    }
+}
+
+/// An [`Object`] handed to C by `into_raw`, and what watches it.
+fn marked_object(
+    into_raw: fn(Object) -> *mut c_void,
+) -> (*mut c_void, Rc<Cell<bool>>, Rc<Cell<u32>>) {
+    let (me, deleted, drops) = (
+        Rc::new(Cell::new(ptr::null_mut())),
+        Rc::default(),
+        Rc::default(),
+    );
+    let cd = into_raw(Object {
+        me: me.clone(),
+        deleted: Rc::clone(&deleted),
+        _drops: Tracked(Rc::clone(&drops)),
+    });
+    me.set(cd);
+    (cd, deleted, drops)
+}
+
+#[test]
+fn a_marked_destroy_entry_that_cannot_run_during_a_call_is_reported_as_not_run() {
+    let deferred = |set: &str| {
+        vec![(
+            ReportKind::DestroyEntryDeferred,
+            format!("simulated_sets_options::{set}::delete"),
+        )]
+    };
+
+    // A `&mut self` delete during a `&self` call: it cannot run (the state
+    // is shared), the state is dropped when the call returns, and that is
+    // said, as for an entry taking `self`.
+    let (cd, deleted, drops) = marked_object(|o| MarkedObject(o).boxed().into_raw());
+    let (got, reports) = reports_during(|| {
+        // SAFETY: `cd` is alive for this call, which deletes it.
+        resume_panics(|| unsafe { MarkedObject::INVOKE(cd, 1) })
+    });
+    assert_eq!(got, 1);
+    assert_eq!(reports, deferred("MarkedObjectCommand"));
+    assert_eq!((deleted.get(), drops.get()), (false, 1));
+
+    // A `&self` delete during a `&mut self` call: the same.
+    let (cd, deleted, drops) = marked_object(|o| MarkedRefObject(o).boxed().into_raw());
+    let (got, reports) = reports_during(|| {
+        // SAFETY: as above.
+        resume_panics(|| unsafe { MarkedRefObject::INVOKE(cd, 1) })
+    });
+    assert_eq!(got, 1);
+    assert_eq!(reports, deferred("MarkedRefObjectCommand"));
+    assert_eq!((deleted.get(), drops.get()), (false, 1));
+
+    // Outside any call, the marked delete runs, and nothing is reported.
+    let (cd, deleted, drops) = marked_object(|o| MarkedObject(o).boxed().into_raw());
+    let (got, reports) = reports_during(|| {
+        // SAFETY: `cd` is the handed-over state, alive until its delete.
+        resume_panics(|| unsafe { (MarkedObject::INVOKE(cd, 0), MarkedObject::DELETE(cd)) })
+    });
+    assert_eq!(got, (0, ()));
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!((deleted.get(), drops.get()), (true, 1));
 }
