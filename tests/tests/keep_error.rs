@@ -362,3 +362,65 @@ fn set_keeps_only_the_errors_keep_error_says_yes_to() {
     assert_eq!(result, Err(Http2Error::Session));
     assert_eq!(server.sent, [1]);
 }
+
+// ---------------------------------------------------------------------------
+// The other ways in: once-callbacks, a slot-less type's thread-local scope,
+// a set's destroy entry taking `self`
+// ---------------------------------------------------------------------------
+
+#[test]
+fn once_callbacks_end_their_errors_at_c() {
+    let before = odd_drops();
+    let returned = Visit::scope_once(halve, |f, ud| drive(f, ud, &[3]));
+    assert_eq!(returned, [-3]);
+    let once = Visit::once(halve);
+    let raw = once.into_raw();
+    // SAFETY: the once-callback's own pair, called once.
+    let value = unsafe { (raw.function)(9, raw.user_data) };
+    assert_eq!(value, -9);
+    assert_eq!(odd_drops() - before, 2);
+}
+
+#[test]
+fn thread_local_scope_ends_its_errors_at_c() {
+    let mut seen = Vec::new();
+    let returned = try_resume::<_, Odd>(|| {
+        Check::scope_thread_local(
+            |x| {
+                seen.push(x);
+                halve(x)
+            },
+            |f| [f(1), f(2), f(3)],
+        )
+    });
+    assert_eq!(returned, Ok([-101, 1, -103]));
+    assert_eq!(seen, [1, 2, 3]);
+}
+
+/// A destroy entry taking `self` that fails: its error ends at C too.
+#[callback(on_error = -e.0, keep_error = false)]
+trait Closing {
+    unsafe extern "C" fn close(
+        self,
+        #[user_data] ud: *mut c_void,
+        code: c_int,
+    ) -> Result<c_int, Odd>;
+}
+
+struct Closer;
+
+impl Closing for Closer {
+    fn close(self, code: c_int) -> Result<c_int, Odd> {
+        halve(code)
+    }
+}
+
+#[test]
+fn a_destroy_entry_s_error_ends_at_c() {
+    let ud = Closer.boxed().into_raw();
+    let result = try_resume::<_, Odd>(|| {
+        // SAFETY: C's one destroy of the state it was handed.
+        unsafe { Closer::CLOSE(ud, 5) }
+    });
+    assert_eq!(result, Ok(-5));
+}
