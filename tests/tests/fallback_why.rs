@@ -242,3 +242,14 @@ fn slotless_fallback_reads_why_also_in_a_thread_local_scope() {
     assert_eq!(returned, [1, -1]);
     assert_eq!(whys(), ["6 is too big"]);
 }
+
+#[test]
+fn once_callbacks_read_why() {
+    quiet();
+    let returned = Visit::scope_once(
+        |n| -> c_int { panic!("once, {n}") },
+        |f, ud| drive(f, ud, &[2]),
+    );
+    assert_eq!(returned, [-3], "record(why) - n");
+    assert_eq!(whys(), ["once, 2"]);
+}
