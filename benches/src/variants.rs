@@ -582,7 +582,7 @@ pub mod h_callback_type {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*h_callback_type::CmpH<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *h_callback_type::__ffi_CmpH::CmpH>::trampoline::trampoline",
         ),
     };
 }
@@ -639,7 +639,7 @@ pub mod i_callback_reentrant {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*i_callback_reentrant::CmpI<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *i_callback_reentrant::__ffi_CmpI::CmpI>::trampoline::trampoline",
         ),
     };
 }
@@ -955,7 +955,7 @@ pub mod k_callback_type_result {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*k_callback_type_result::CmpK<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *k_callback_type_result::__ffi_CmpK::CmpK>::trampoline::trampoline",
         ),
     };
 }
@@ -1156,7 +1156,7 @@ pub mod m_callback_local {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*m_callback_local::CmpM<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *m_callback_local::__ffi_CmpM::CmpM>::trampoline::trampoline",
         ),
     };
 }
@@ -1215,7 +1215,7 @@ pub mod n_callback_sync {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*n_callback_sync::CmpN<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *n_callback_sync::__ffi_CmpN::CmpN>::trampoline::trampoline",
         ),
     };
 }
@@ -1282,7 +1282,7 @@ pub mod o_callback_type_into {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*o_callback_type_into::CmpO<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *o_callback_type_into::__ffi_CmpO::CmpO>::trampoline::trampoline",
         ),
     };
 }
@@ -1338,7 +1338,7 @@ pub mod p_callback_type_borrowed {
         module: module_path!(),
         user_data: true,
         entry: Some(
-            "*p_callback_type_borrowed::CmpP<F> as ffi_callback::closure_bounds::Trampoline<O>>::trampoline::trampoline",
+            "*ffi_callback::callback::KindTrampoline<F,O> for *p_callback_type_borrowed::__ffi_CmpP::CmpP>::trampoline::trampoline",
         ),
     };
 }

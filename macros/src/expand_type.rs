@@ -1,7 +1,9 @@
-//! Printer, form 2: a `#[callback]` type alias becomes a holder struct
-//! generic over the closure, the C function-pointer type under its own name
-//! (`ExecRowFn`), and trampolines monomorphic in the closure type (no
-//! allocation, no vtable, no executable memory). What each constructor does
+//! Printer, form 2: a `#[callback]` type alias becomes a holder generic
+//! over the closure (with user data: an alias of the runtime's
+//! `Callback<F, Marker>`, whose constructors are written once there), the
+//! C function-pointer type under its own name (`ExecRowFn`), and
+//! trampolines monomorphic in the closure type (no allocation, no vtable,
+//! no executable memory). What each constructor does
 //! lives in the runtime (`Holder`, `OnceHolder`, `Boxed`, `Once`); the
 //! trampolines are nested in `unsafe` getters, so no safe code reaches one
 //! without a holder.
@@ -106,7 +108,7 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
     let common = &model.common;
     match (&common.on_error, &model.error) {
         (Some(_), Some(error)) => {
-            let (ident, o) = (&model.item.ident, &common.names.output);
+            let (owner, o) = (exprs_owner(model), &common.names.output);
             let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
             let named = named_args(model, common.on_error);
             let declared = match common.flow {
@@ -114,7 +116,7 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
                 Some(_) => quote!(<#o as #private::DeclaredFlow<#error>>),
             };
             quote! {
-                move |e: &_| #ident::<()>::__ffi_on_error(#declared::declared_error(e), #(#named),*)
+                move |e: &_| #owner::__ffi_on_error(#declared::declared_error(e), #(#named),*)
             }
         }
         // The fallback's own value: with a fallback that reads no C
@@ -149,14 +151,14 @@ fn end_errors(
             quote!(#private::no_error),
         ),
         (KeepError::When(expr), Some(error)) => {
-            let (ident, o) = (&model.item.ident, &model.common.names.output);
+            let (owner, o) = (exprs_owner(model), &model.common.names.output);
             let named = named_args(model, Some(expr));
             let declared = match model.common.flow {
                 None => quote!(<#o as #private::DeclaredReturn<#c_ret, #error>>),
                 Some(_) => quote!(<#o as #private::DeclaredFlow<#error>>),
             };
             let keep = quote! {
-                move |e: &_| #ident::<()>::__ffi_keep_error(#declared::declared_error(e), #(#named),*)
+                move |e: &_| #owner::__ffi_keep_error(#declared::declared_error(e), #(#named),*)
             };
             (
                 quote!(#private::end_error_unless::<#returned_type, _>(#returned, #keep, #on_error)),
@@ -174,7 +176,7 @@ fn end_errors(
 /// returning the same C type, so they share the code that runs it; the
 /// call is still inlined), else a closure passing it the parameters.
 fn fallback_let(model: &TypeModel<'_>, fallback: &Ident) -> TokenStream {
-    let ident = &model.item.ident;
+    let owner = exprs_owner(model);
     let runtime = &model.common.runtime;
     let output = &model.item.output;
     let args: Vec<&Ident> = model
@@ -186,25 +188,48 @@ fn fallback_let(model: &TypeModel<'_>, fallback: &Ident) -> TokenStream {
         let why = Ident::new("__ffi_why", Span::mixed_site());
         let private = quote!(#runtime::__private);
         quote! {
-            let #fallback = move || #private::with_reason(|#why| #ident::<()>::__ffi_fallback(#why, #(#args),*));
+            let #fallback = move || #private::with_reason(|#why| #owner::__ffi_fallback(#why, #(#args),*));
         }
     } else if args.is_empty() {
-        quote!(let #fallback = #ident::<()>::__ffi_fallback as fn() #output;)
+        quote!(let #fallback = #owner::__ffi_fallback as fn() #output;)
     } else {
-        quote!(let #fallback = move || #ident::<()>::__ffi_fallback(#(#args),*);)
+        quote!(let #fallback = move || #owner::__ffi_fallback(#(#args),*);)
     }
 }
 
+/// Where the user's expressions are fns (`user_exprs`): the marker of a
+/// type with user data (`__ffi_ExecRow::ExecRow`), `Name::<()>` for one
+/// without.
+fn exprs_owner(model: &TypeModel<'_>) -> TokenStream {
+    match model.slot {
+        TypeSlot::None => {
+            let ident = &model.item.ident;
+            quote!(#ident::<()>)
+        }
+        _ => marker(model).0,
+    }
+}
+
+/// The marker of a type with user data, which its name aliases
+/// `Callback` over, and the hidden module holding it (named after the type,
+/// whose name the marker takes, so that messages naming it name the type).
+fn marker(model: &TypeModel<'_>) -> (TokenStream, Ident) {
+    let ident = &model.item.ident;
+    let module = format_ident!("__ffi_{}", ident);
+    (quote!(#module::#ident), module)
+}
+
 /// The user's expressions (`fallback`, `on_error`, `user_data`), each
-/// once, as fns of the C parameters in an impl for `Name<()>`: no generic of
-/// the expansion is in scope there (a user type called `F` is the user's),
+/// once, as fns of the C parameters in an impl for `Name<()>` (or the
+/// marker, `exprs_owner`): no generic of the expansion is in scope there (a
+/// user type called `F` is the user's),
 /// each is compiled once (an error in one is reported once), and as safe
 /// fns (an unsafe call needs the user's own `unsafe`).
 fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
     let common = &model.common;
     let runtime = &common.runtime;
     let item = model.item;
-    let (ident, cfgs) = (&item.ident, cfg_attrs(&item.attrs));
+    let (owner, cfgs) = (exprs_owner(model), cfg_attrs(&item.attrs));
     let c_ret = c_return(model);
     let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
     // Each takes the C parameters its expression names (by value: C
@@ -305,7 +330,7 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
     quote! {
         #(#cfgs)*
         #[allow(dead_code, unused_variables, clippy::all)]
-        impl #ident<()> {
+        impl #owner {
             #[inline]
             fn __ffi_fallback(#(#params),*) #ret_arrow { #fallback }
             #on_error
@@ -393,6 +418,7 @@ fn trampoline_impl(
         )
     };
     let on_error = on_error_call(model, &quote!(#local), &fallback);
+    let owner = exprs_owner(model);
     let fetch_args = named_args(model, model.accessor_expr());
     let site = quote!(<#ident<#f> as #local::CallbackType>::SITE);
     // Borrowed parameters are checked before the call reaches the holder,
@@ -494,7 +520,7 @@ fn trampoline_impl(
         }
         TypeSlot::Accessor(_) => {
             let fetch = quote! {
-                let #slot = match #local::fetch_holder::<#ident<#f>, _>(|| #ident::<()>::__ffi_fetch(#(#fetch_args),*)) {
+                let #slot = match #local::fetch_holder::<#ident<#f>, _>(|| #owner::__ffi_fetch(#(#fetch_args),*)) {
                     #local::core::result::Result::Ok(__ffi_ptr) => __ffi_ptr,
                     #local::core::result::Result::Err(_) => {
                         #fallback_fn
@@ -549,12 +575,19 @@ fn trampoline_impl(
         }
         TypeSlot::None => (quote!(), quote!()),
     };
+    // What `try_scope` returns for the closure's first `Err`.
+    let error = (!once).then(|| {
+        let returns_trait = returns_trait(model, &private);
+        quote!(type Error = <#o as #returns_trait>::Error;)
+    });
+    let marker = marker(model).0;
     quote! {
         #(#cfgs)*
         // SAFETY: the trampoline below is this type's, for closures `F`.
-        unsafe impl<#f, #o> #private::#trait_name<#o> for #ident<#f> where #bound {
+        unsafe impl<#f, #o> #private::#trait_name<#f, #o> for #marker where #bound {
+            #error
             #[inline]
-            unsafe fn trampoline #method_generics () -> <Self as #private::CallbackType>::Function {
+            unsafe fn trampoline #method_generics () -> <Self as #private::CallbackKind>::Function {
                 use #private as #local;
                 #[deny(improper_ctypes_definitions)]
                 #[forbid(unsafe_op_in_unsafe_fn)]
@@ -631,7 +664,7 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
     let common = &model.common;
     let runtime = &common.runtime;
     let names = &common.names;
-    let (f, o, t) = (&names.closure, &names.output, &names.result);
+    let f = &names.closure;
     let (attrs, vis, ident) = (&item.attrs, &item.vis, &item.ident);
     let cfgs = cfg_attrs(attrs);
     let threading = model.threading.marker(runtime);
@@ -643,7 +676,6 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
         _ => crate::tokens::c_void_pointer(runtime).into_token_stream(),
     };
     let private = quote!(#runtime::__private);
-    let core = quote!(#private::core);
     let (entry, closure_ref) = if model.threading.shared() {
         ("call_ref", quote!(&#f))
     } else {
@@ -651,157 +683,108 @@ fn print_holder(model: &TypeModel<'_>) -> TokenStream {
     };
     let trampoline = trampoline_impl(
         model,
-        "Trampoline",
+        "KindTrampoline",
         model.threading.fn_trait(),
         entry,
         closure_ref,
     );
-    let once_trampoline =
-        trampoline_impl(model, "OnceTrampoline", "FnOnce", "call_once", quote!(#f));
-    let bound = quote!(Self: #private::Trampoline<#o>);
-    let once_bound = quote!(Self: #private::OnceTrampoline<#o>);
-    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
-    // Where `try_scope` finds the closures' error type.
-    let returns_trait = match model.common.flow {
-        None => quote!(#private::CallbackReturn<#c_ret>),
-        Some(_) => quote!(#private::FlowReturn),
-    };
+    let once_trampoline = trampoline_impl(
+        model,
+        "KindOnceTrampoline",
+        "FnOnce",
+        "call_once",
+        quote!(#f),
+    );
     let docs = struct_docs(
         model,
         "borrowed (`new`, `scope`, `scope_once`) or owned (`boxed`, `once`) C callbacks",
     );
     let site_value = site_of(model);
-    let debug = debug_impl(model, f, &private);
-    let from_ptr = quote!(<#slot as #private::UserDataSlot>::from_ptr);
     let promise = safe_fn_promise(common);
+    let (marker, module) = marker(model);
+    let marker_vis = vis_inside(vis);
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
 
+    // The constructors are `Callback`'s, written once in the runtime; what
+    // is the type's own is its marker's: the C types, the contract, the
+    // trampolines (below) and the destroys.
     quote! {
         #(#attrs)*
         #docs
-        #vis struct #ident<#f> {
-            lent: #private::lend::Lent<#f, #threading, #fn_type>,
-        }
-
-        #debug
+        #vis type #ident<#f> = #runtime::Callback<#f, #marker>;
 
         #(#cfgs)*
-        // SAFETY: the trampolines and destroys below are this type's, for
-        // `Holder<F, _>` / `OnceHolder<F, _>` with this contract.
-        unsafe impl<#f> #private::CallbackType for #ident<#f> {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unreachable_pub)]
+        #vis mod #module {
+            /// The marker of the `#[callback]` type of this name.
+            #[allow(missing_debug_implementations)]
+            #marker_vis enum #ident {}
+        }
+
+        #(#cfgs)*
+        // SAFETY: the destroys below are this type's, for `Holder<F, _>` /
+        // `OnceHolder<F, _>` with this contract, which its trampolines assume.
+        unsafe impl #private::CallbackKind for #marker {
             type Function = #fn_type;
             type UserData = #slot;
             type Destroy = unsafe extern #abi fn(#slot);
-            type Closure = #f;
             type Threading = #threading;
             type Policy = #policy;
             const SITE: &'static #private::Site = &#site_value;
+            const NAME: &'static str = #name;
+            #[inline]
+            fn destroy<#f, const ONCE: bool>() -> Self::Destroy {
+                unsafe extern #abi fn __ffi_destroy<#f, const ONCE: bool>(__ffi_user_data: #slot) {
+                    // SAFETY: C calls it once, with a boxed holder's (a
+                    // once-holder's if `ONCE`) user data.
+                    unsafe {
+                        if ONCE {
+                            #private::destroy_once::<#ident<#f>>(__ffi_user_data)
+                        } else {
+                            #private::destroy::<#ident<#f>>(__ffi_user_data)
+                        }
+                    }
+                }
+                __ffi_destroy::<#f, ONCE>
+            }
         }
 
         #trampoline
         #once_trampoline
         #promise
+    }
+}
 
-        #(#cfgs)*
-        #[allow(dead_code)]
-        impl<#f> #ident<#f> {
-            /// Holds `f` for C: pass [`function`](Self::function) and
-            /// [`user_data`](Self::user_data), and keep the holder alive and
-            /// unmoved while C may call it, and end it where it lies (out of
-            /// scope: `drop(holder)` moves it first); [`scope`](Self::scope)
-            /// does it all.
-            #[inline]
-            pub fn new<#o>(f: #f) -> Self where #bound {
-                // SAFETY: this type's trampoline for `F`, lent (`Lent` keeps it
-                // with this holder only).
-                Self {
-                    lent: unsafe {
-                        #private::lend::Lent::new(
-                            f,
-                            <Self as #private::Trampoline<#o>>::trampoline::<true>(),
-                            <Self as #private::CallbackType>::SITE,
-                        )
-                    },
+/// `vis`, written one module further down (in the marker's module): the
+/// marker is exactly as visible as the type, so that its impls may name
+/// what the type's signature names (a private type of the module, E0446).
+fn vis_inside(vis: &syn::Visibility) -> TokenStream {
+    match vis {
+        syn::Visibility::Inherited => quote!(pub(super)),
+        syn::Visibility::Public(_) => vis.to_token_stream(),
+        syn::Visibility::Restricted(restricted) => {
+            let path = &restricted.path;
+            let first = path.segments.first().map(|s| s.ident.to_string());
+            match first.as_deref() {
+                Some("crate") => vis.to_token_stream(),
+                Some("self") => {
+                    let rest = path.segments.iter().skip(1);
+                    quote!(pub(in super #(::#rest)*))
                 }
-            }
-
-            /// The trampoline to pass to C with [`user_data`](Self::user_data).
-            #[inline]
-            pub fn function(&self) -> #fn_type {
-                self.lent.function()
-            }
-
-            /// The user data to pass to C: a pointer to this holder.
-            #[inline]
-            pub fn user_data(&self) -> #slot {
-                #from_ptr(self.lent.as_ptr())
-            }
-
-            /// Runs `call` with the trampoline and user data for `f`, which
-            /// C may call until `call` returns; a kept panic is resumed then.
-            #[inline]
-            pub fn scope<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #bound {
-                #private::lend::scope::<Self, #o, #t>(f, call)
-            }
-
-            /// [`scope`](Self::scope) that also returns the first `Err` of
-            /// a closure returning `Result<_, E>`.
-            #[inline]
-            pub fn try_scope<#o, #t>(
-                f: #f,
-                call: impl #private::FnOnce(#fn_type, #slot) -> #t,
-            ) -> #core::result::Result<#t, <#o as #returns_trait>::Error>
-            where #bound, #o: #returns_trait {
-                #private::lend::try_scope::<Self, #o, #t, <#o as #returns_trait>::Error>(f, call)
-            }
-
-            /// Boxes `f` for a C library that keeps the callback: with a
-            /// destroy-notify, hand it over (`into_raw()`); without one, keep
-            /// the `Boxed` and pass its `function()` and `user_data()`.
-            #[inline]
-            pub fn boxed<#o>(f: #f) -> #runtime::Boxed<Self> where #bound, #f: 'static {
-                // SAFETY: this type's trampoline for boxed holders, and its destroy.
-                unsafe {
-                    let __ffi_function = <Self as #private::Trampoline<#o>>::trampoline::<false>();
-                    #runtime::Boxed::<Self>::from_closure(f, __ffi_function, Self::__ffi_destroy)
-                }
-            }
-
-            /// Boxes the `FnOnce` `f` for a C library that calls it once:
-            /// `into_raw()`, or `into_raw_with_destroy()` when a
-            /// destroy-notify follows.
-            #[inline]
-            pub fn once<#o>(f: #f) -> #runtime::Once<Self> where #once_bound, #f: 'static {
-                // SAFETY: this type's once-trampoline and once-destroy.
-                unsafe {
-                    let __ffi_function = <Self as #private::OnceTrampoline<#o>>::trampoline();
-                    #runtime::Once::<Self>::from_closure(f, __ffi_function, Self::__ffi_destroy_once)
-                }
-            }
-
-            /// [`scope`](Self::scope) for the `FnOnce` `f`, which C may call
-            /// at most once (a second call is refused).
-            #[inline]
-            pub fn scope_once<#o, #t>(f: #f, call: impl #private::FnOnce(#fn_type, #slot) -> #t) -> #t where #once_bound {
-                #private::lend::scope_once::<Self, #o, #t>(f, call)
-            }
-
-            /// The closure back.
-            #[inline]
-            pub fn into_inner(self) -> #f {
-                self.lent.into_inner()
-            }
-
-            unsafe extern #abi fn __ffi_destroy(__ffi_user_data: #slot) {
-                // SAFETY: C calls it once, with a boxed holder's user data.
-                unsafe { #private::destroy::<Self>(__ffi_user_data) }
-            }
-
-            unsafe extern #abi fn __ffi_destroy_once(__ffi_user_data: #slot) {
-                // SAFETY: C calls it once, with a once-holder's user data.
-                unsafe { #private::destroy_once::<Self>(__ffi_user_data) }
+                Some("super") => quote!(pub(in super::#path)),
+                _ => vis.to_token_stream(),
             }
         }
+    }
+}
 
+/// Where `try_scope` finds the closures' error type.
+fn returns_trait(model: &TypeModel<'_>, private: &TokenStream) -> TokenStream {
+    let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
+    match model.common.flow {
+        None => quote!(#private::CallbackReturn<#c_ret>),
+        Some(_) => quote!(#private::FlowReturn),
     }
 }
 
@@ -826,14 +809,14 @@ fn flow_vars() -> (Ident, Ident) {
 /// the length of each borrowed slice (`len = EXPR`, run inside the call,
 /// where a panic in it is the closure's).
 fn call_closures(model: &TypeModel<'_>) -> TokenStream {
-    let ident = &model.item.ident;
+    let owner = exprs_owner(model);
     let flow = model.common.flow.as_ref().map(|flow| {
         let (on_continue, on_break) = flow_vars();
         let continue_args = named_args(model, Some(flow.on_continue));
         let break_args = named_args(model, Some(flow.on_break));
         quote! {
-            let #on_continue = move || #ident::<()>::__ffi_on_continue(#(#continue_args),*);
-            let #on_break = move || #ident::<()>::__ffi_on_break(#(#break_args),*);
+            let #on_continue = move || #owner::__ffi_on_continue(#(#continue_args),*);
+            let #on_break = move || #owner::__ffi_on_break(#(#break_args),*);
         }
     });
     let lens = model
@@ -843,12 +826,12 @@ fn call_closures(model: &TypeModel<'_>) -> TokenStream {
         .filter_map(|(index, conversion)| {
             let len = conversion.as_ref()?.len?;
             let (var, name, args) = (len_var(index), len_fn(index), named_args(model, Some(len)));
-            Some(quote!(let #var = move || #ident::<()>::#name(#(#args),*);))
+            Some(quote!(let #var = move || #owner::#name(#(#args),*);))
         });
     quote!(#flow #(#lens)*)
 }
 
-/// The fn in `impl Name<()>` holding the `len = EXPR` of the borrowed slice
+/// The fn in `impl Name<()>` (or the marker's impl) holding the `len = EXPR` of the borrowed slice
 /// at parameter `index`.
 fn len_fn(index: usize) -> Ident {
     format_ident!("__ffi_len{}", index)

@@ -151,6 +151,8 @@ impl<T: Send + Sync> ReentrantSendClosure for T {}
 )]
 #[doc(hidden)]
 pub unsafe trait Trampoline<O> {
+    /// What `try_scope` returns for the first `Err` of the closure.
+    type Error: 'static;
     /// The trampoline; `LENT` for holders lent by `new` and `scope`, whose
     /// leave need not look for a destroy that came during the call.
     ///

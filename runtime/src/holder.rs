@@ -28,9 +28,10 @@ use crate::threading::{
 use crate::trampoline::Failed;
 use crate::user_data::UserDataSlot;
 
-/// What the macro implements for each callback type (`ExecRow<F>`): the C
-/// types involved, the closure, the contract and the policy. The runtime's
-/// owned handles ([`Boxed`](crate::Boxed), [`Once`](crate::Once),
+/// What each callback type (`ExecRow<F>`) says about itself: the C types
+/// involved, the closure, the contract and the policy (the runtime's
+/// `Callback` implements it from the type's marker, `CallbackKind`). The
+/// runtime's owned handles ([`Boxed`](crate::Boxed), [`Once`](crate::Once),
 /// [`RawCallback`](crate::RawCallback)) are generic over it.
 ///
 /// # Safety

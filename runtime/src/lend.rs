@@ -14,7 +14,7 @@ use crate::threading::{OwnerMayMove, Threading};
 use crate::user_data::UserDataSlot;
 
 /// A callback type's holder from `Name::new` with its trampoline, in one
-/// field of the generated struct: the fields are private to the runtime,
+/// field of `Callback`: the fields are private to the runtime,
 /// so no code in the module that declared the type can pair the holder
 /// of one closure with the trampoline of another (the trampoline's type
 /// is the same for every closure).

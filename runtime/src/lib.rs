@@ -12,6 +12,7 @@
 // callback out of line instead of several inlined ones (25% less CPU for a
 // debug build of 500 `#[callback]` fns, `scripts/compile-time.sh`).
 
+mod callback;
 mod closure_bounds;
 mod convert;
 mod fallback_reason;
@@ -44,6 +45,7 @@ pub use ffi_callback_macros::callback;
 #[doc = "```"]
 pub mod what_the_macro_generates {}
 
+pub use crate::callback::Callback;
 pub use crate::future::{CallbackFuture, Cancelled, Completion, future};
 #[cfg(feature = "stream")]
 pub use crate::future::{CallbackStream, Sender, stream};
@@ -63,6 +65,7 @@ pub use crate::user_data::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__site as site;
+    pub use crate::callback::{CallbackKind, KindOnceTrampoline, KindTrampoline};
     pub use crate::closure_bounds::{
         NoCaptures, OnceTrampoline, ReentrantSendClosure, SendClosure, SendSharedState, SendState,
         SyncClosure, SyncState, Trampoline, require_zero_sized,
@@ -80,7 +83,7 @@ pub mod __private {
         pub use crate::lend::{Lent, scope, scope_once, try_scope};
     }
     pub use crate::once::OnceHolder;
-    pub use crate::panic::{PoisonFilter, Site, guarded};
+    pub use crate::panic::{PoisonFilter, Site, guarded, refuse_at};
     pub use core::ops::{Fn, FnMut, FnOnce};
     /// Futures and streams resolved by C callbacks.
     pub mod future {

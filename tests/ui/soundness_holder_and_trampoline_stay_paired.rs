@@ -1,7 +1,7 @@
-// The struct a callback type generates sits in the user's module, so its
-// fields are visible there: they must not let a holder of one closure be
-// paired with the trampoline of another (the trampoline's type is the same
-// for every closure). Its one field keeps both, private to the runtime.
+// A callback type's holder (the runtime's `Callback`) must not let a holder
+// of one closure be paired with the trampoline of another (the trampoline's
+// type is the same for every closure): its one field, which keeps both, is
+// private to the runtime (it was a generated struct's, in the user's module).
 use ffi_callback::callback;
 use std::ffi::{c_int, c_void};
 
