@@ -205,9 +205,11 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
     let ended_var = Ident::new("__ffi_on_error_ended", Span::mixed_site());
     let end_error = |call: TokenStream| match common.keep_error {
         KeepError::Always => call,
-        KeepError::Never => quote!(#runtime::__private::end_error(#call, #on_error_var)),
+        KeepError::Never => {
+            quote!(#runtime::__private::end_error(#site_ref, #call, #on_error_var))
+        }
         KeepError::When(_) => {
-            quote!(#runtime::__private::end_error_unless(#call, #keep_var, #ended_var))
+            quote!(#runtime::__private::end_error_unless(#site_ref, #call, #keep_var, #ended_var))
         }
     };
     let body = match &model.user_data {

@@ -557,11 +557,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
         let runtime_on_error = match common.keep_error {
             KeepError::Always => quote!(#on_error_var),
             KeepError::Never => {
-                returned = quote!(#private::end_error(#returned, #on_error_var));
+                returned = quote!(#private::end_error(#site, #returned, #on_error_var));
                 quote!(#private::no_error)
             }
             KeepError::When(_) => {
-                returned = quote!(#private::end_error_unless(#returned, #keep_var, #ended_var));
+                returned =
+                    quote!(#private::end_error_unless(#site, #returned, #keep_var, #ended_var));
                 quote!(#on_error_var)
             }
         };

@@ -138,6 +138,7 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
 fn end_errors(
     model: &TypeModel<'_>,
     private: &TokenStream,
+    site: &TokenStream,
     returned: TokenStream,
     returned_type: TokenStream,
     on_error: TokenStream,
@@ -146,7 +147,7 @@ fn end_errors(
     match (&model.common.keep_error, &model.error) {
         (KeepError::Always, _) => (returned, returned_type, on_error),
         (KeepError::Never, _) => (
-            quote!(#private::end_error::<#returned_type, _>(#returned, #on_error)),
+            quote!(#private::end_error::<#returned_type, _>(#site, #returned, #on_error)),
             c_ret,
             quote!(#private::no_error),
         ),
@@ -161,7 +162,7 @@ fn end_errors(
                 move |e: &_| #owner::__ffi_keep_error(#declared::declared_error(e), #(#named),*)
             };
             (
-                quote!(#private::end_error_unless::<#returned_type, _>(#returned, #keep, #on_error)),
+                quote!(#private::end_error_unless::<#returned_type, _>(#site, #returned, #keep, #on_error)),
                 quote!(#private::core::result::Result<#c_ret, <#returned_type as #private::CallbackReturn<#c_ret>>::Error>),
                 on_error,
             )
@@ -457,8 +458,14 @@ fn trampoline_impl(
         &quote!(#local),
     );
     let returned_type = flowed_type(model, &quote!(#local));
-    let (returned, returned_type, on_error) =
-        end_errors(model, &quote!(#local), returned, returned_type, on_error);
+    let (returned, returned_type, on_error) = end_errors(
+        model,
+        &quote!(#local),
+        &site,
+        returned,
+        returned_type,
+        on_error,
+    );
     let call = |user_data: TokenStream, again: TokenStream| {
         if once {
             quote! {
@@ -907,6 +914,7 @@ fn print_slotless(model: &TypeModel<'_>) -> TokenStream {
     let (returned, _, on_error) = end_errors(
         model,
         &quote!(#runtime::__private),
+        &quote!(&__FFI_CALLBACK_SITE),
         returned,
         quote!(_),
         on_error,
@@ -1080,8 +1088,14 @@ fn print_thread_local_scope(model: &TypeModel<'_>) -> TokenStream {
     );
     let returned_type = flowed_type(model, &private);
     let on_error = on_error_call(model, &private, &fallback);
-    let (returned, returned_type, on_error) =
-        end_errors(model, &private, returned, returned_type, on_error);
+    let (returned, returned_type, on_error) = end_errors(
+        model,
+        &private,
+        &site_ref,
+        returned,
+        returned_type,
+        on_error,
+    );
     let args = model.closure_args();
     let c_ret = c_return(model).map_or_else(|| quote!(()), ToTokens::to_token_stream);
     let returns_trait = match common.flow {

@@ -32,17 +32,16 @@ pub(crate) fn note(reason: Cow<'static, str>) {
     let _ = REASON.try_with(|r| r.set(Some(reason)));
 }
 
-/// Notes a caught panic: a refusal's reason, the panic's message, or a
-/// fixed text for a payload that is no string.
-pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
-    let reason = match payload.downcast_ref::<&'static str>() {
+/// Why a caught panic gives C the fallback: a refusal's reason, the
+/// panic's message, or a fixed text for a payload that is no string.
+pub(crate) fn panic_reason(payload: &(dyn Any + Send)) -> Cow<'static, str> {
+    match payload.downcast_ref::<&'static str>() {
         Some(message) if refusal_text(payload).is_none() => Cow::Borrowed(*message),
         _ => match refusal_text(payload).or_else(|| payload_message(payload)) {
             Some(text) => Cow::Owned(text.to_owned()),
             None => Cow::Borrowed("a Rust callback panicked (with a payload that is no string)"),
         },
-    };
-    note(reason);
+    }
 }
 
 /// Forgets what was noted, once the fallback it was for has run.

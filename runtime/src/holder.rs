@@ -1038,6 +1038,9 @@ fn refuse_foreign_destroy<P: Policy, W: StateWord>(site: &'static Site, owner: O
             ),
         }
     });
+    // A destroy has no fallback to read the refusal's reason as `why`: not
+    // another callback's either.
+    crate::fallback_reason::forget();
     if let (Err(Caught), Owner::Scope(word)) = (refused, owner) {
         if P::KEEPS {
             poison(word);
@@ -1596,7 +1599,12 @@ fn heal_or_refuse<P: Policy, W: StateWord>(site: &'static Site, word: &W) -> boo
                 drop(ticket);
                 true
             }
-            Err(()) => false,
+            Err(()) => {
+                // Not run: `why` reads so, not a reason noted for another
+                // call.
+                crate::fallback_reason::forget();
+                false
+            }
         };
     }
     let refused = if word.load() & DESTROYED != 0 {
@@ -1776,7 +1784,11 @@ pub(crate) fn refuse_foreign_call<P: Policy>(site: &'static Site) {
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 extern "C" fn refuse_foreign_call_reporting(site: &'static Site) {
     let payload = foreign_call_refusal(site);
+    let reason = crate::fallback_reason::panic_reason(&*payload);
     report::foreign_call_refused(site, payload);
+    // For a `fallback = EXPR` that reads `why`: the fallback follows (noted
+    // after the report, user code that may reach another callback).
+    crate::fallback_reason::note(reason);
 }
 
 /// [`refuse_foreign_call`] for a callback with no fallback: raises the

@@ -211,6 +211,9 @@ impl<F, T: Threading> OnceHolder<F, T> {
                     ),
                 )
             });
+            // No fallback reads the refusal's reason as `why`: not another
+            // callback's either.
+            crate::fallback_reason::forget();
             return;
         }
         let state = holder.state.fetch_or(DESTROYED, Ordering::AcqRel);

@@ -1125,6 +1125,8 @@ fn release_error_slot(guard: *const Guard<'static>) {
 pub(crate) enum ErrorDrop {
     /// The callback's `on_error` expression panicked; that panic goes on.
     OnErrorPanicked,
+    /// The callback's `keep_error = EXPR` panicked; that panic goes on.
+    KeepErrorPanicked,
     /// It went to the `on_raise` handler of a callback with a raise exit,
     /// which then raises: no policy is at hand.
     Raised,

@@ -104,9 +104,12 @@ extern "C" fn abort_nounwind<P: Policy + ?Sized>(site: &'static Site, payload: P
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 extern "C" fn handle_nounwind<P: Policy + ?Sized>(site: &'static Site, payload: Payload) {
-    // For a `fallback = EXPR` that reads `why`: the fallback follows.
-    crate::fallback_reason::note_panic(&*payload);
+    // For a `fallback = EXPR` that reads `why`: the fallback follows. Noted
+    // after `handle`, which runs user code (the reporter, a payload's
+    // `Drop`) that may reach another callback, whose fallback would take it.
+    let reason = crate::fallback_reason::panic_reason(&*payload);
     P::handle(site, payload);
+    crate::fallback_reason::note(reason);
 }
 
 /// `on_panic = resume` (the default on the caller's thread): keep the

@@ -295,6 +295,11 @@ pub(crate) fn error_drop_panicked(
              expression panicked, and the error was dropped before that panic went on to the \
              callback's `on_panic` policy; the panic of the error's `Drop` was dropped"
         ),
+        ErrorDrop::KeepErrorPanicked => format!(
+            "the callback failed with an error of type `{error_type}`, its `keep_error` \
+             expression panicked, and the error was dropped before that panic went on to the \
+             callback's `on_panic` policy; the panic of the error's `Drop` was dropped"
+        ),
         ErrorDrop::Raised => format!(
             "the callback failed with an error of type `{error_type}`, which went to its \
              `on_raise` handler; a panic of the error's `Drop` cannot unwind into C, and the \

@@ -4,6 +4,9 @@
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::panic::{ErrorDrop, Site, drop_error_caught};
 
 /// The value a callback returns to C after a panic or a refused call, unless
 /// `#[callback(fallback = EXPR)]` names one.
@@ -184,14 +187,18 @@ pub fn no_error<R>(error: &Infallible) -> R {
 /// ended here, inside the call: C gets `on_error`'s value and the error is
 /// dropped (its `Drop`, like `on_error`, is the callback's code, under its
 /// catch). Nothing is kept for a guard, reported or poisoned: the `Ok` path
-/// is the plain call's.
+/// is the plain call's. `site` names the callback in a report.
 #[doc(hidden)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
-pub fn end_error<O: CallbackReturn<R>, R>(output: O, on_error: impl FnOnce(&O::Error) -> R) -> R {
+pub fn end_error<O: CallbackReturn<R>, R>(
+    site: &'static Site,
+    output: O,
+    on_error: impl FnOnce(&O::Error) -> R,
+) -> R {
     match output.into_result() {
         Ok(value) => value,
-        Err(error) => ended_error(error, on_error),
+        Err(error) => ended_error(site, error, on_error),
     }
 }
 
@@ -201,40 +208,67 @@ pub fn end_error<O: CallbackReturn<R>, R>(output: O, on_error: impl FnOnce(&O::E
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
 pub fn end_error_unless<O: CallbackReturn<R>, R>(
+    site: &'static Site,
     output: O,
     keep: impl FnOnce(&O::Error) -> bool,
     on_error: impl FnOnce(&O::Error) -> R,
 ) -> Result<R, O::Error> {
     match output.into_result() {
         Ok(value) => Ok(value),
-        Err(error) => end_or_keep(error, keep, on_error),
+        Err(error) => end_or_keep(site, error, keep, on_error),
     }
 }
 
 #[cold]
 #[inline(never)]
 fn end_or_keep<E, R>(
+    site: &'static Site,
     error: E,
     keep: impl FnOnce(&E) -> bool,
     on_error: impl FnOnce(&E) -> R,
 ) -> Result<R, E> {
-    if keep(&error) {
+    let (error, kept) = read_error(site, error, keep, ErrorDrop::KeepErrorPanicked);
+    if kept {
         Err(error)
     } else {
-        Ok(ended_error(error, on_error))
+        Ok(ended_error(site, error, on_error))
     }
 }
 
 #[cold]
 #[inline(never)]
-fn ended_error<E, R>(error: E, on_error: impl FnOnce(&E) -> R) -> R {
+fn ended_error<E, R>(site: &'static Site, error: E, on_error: impl FnOnce(&E) -> R) -> R {
     // Without an `on_error`, C gets the fallback, which may read `why`.
     crate::fallback_reason::note(std::borrow::Cow::Borrowed(
         crate::fallback_reason::RETURNED_ERR,
     ));
-    let value = on_error(&error);
+    let (error, value) = read_error(site, error, on_error, ErrorDrop::OnErrorPanicked);
     crate::fallback_reason::forget();
+    // Not while unwinding: a panic of its `Drop` is the callback's, for its
+    // policy, with only `value` (a C type) live.
+    drop(error);
     value
+}
+
+/// `read(&error)`, user code (`on_error`, `keep_error`'s EXPR), and the
+/// error back. If it panics, the error is dropped first, under a catch (a
+/// panic of that drop is reported and disposed of), and then the panic
+/// goes on to the callback's policy: dropped while that panic unwinds, a
+/// panicking `Drop` would abort the process with no word about the callback
+/// (as `panic::fail` does).
+fn read_error<E, T>(
+    site: &'static Site,
+    error: E,
+    read: impl FnOnce(&E) -> T,
+    why: ErrorDrop,
+) -> (E, T) {
+    match catch_unwind(AssertUnwindSafe(|| read(&error))) {
+        Ok(value) => (error, value),
+        Err(payload) => {
+            drop_error_caught(site, error, why);
+            resume_unwind(payload)
+        }
+    }
 }
 
 /// The `on_error` of a callback without one: C gets the fallback. Its own

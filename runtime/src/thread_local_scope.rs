@@ -336,7 +336,11 @@ pub fn refuse_unparked<P: Policy, R>(site: &'static Site, fallback: impl FnOnce(
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 extern "C" fn refuse_unparked_reporting(site: &'static Site) {
     let payload = unparked_refusal(site);
+    let reason = crate::fallback_reason::panic_reason(&*payload);
     report::unparked_call_refused(site, payload);
+    // For a `fallback = EXPR` that reads `why`: the fallback follows (noted
+    // after the report, user code that may reach another callback).
+    crate::fallback_reason::note(reason);
 }
 
 #[cold]

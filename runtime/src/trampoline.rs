@@ -99,6 +99,8 @@ where
     O: CallbackReturn<R>,
 {
     if P::KEEPS && filter.limit() != 0 && thread_poisoned_nounwind(filter) {
+        // Not run: `why` reads so, not a reason noted for another call.
+        crate::fallback_reason::forget();
         if U::OWNED {
             let drop_owned = || {
                 let user_data = fetch().into_user_data_ptr();
@@ -281,6 +283,8 @@ unsafe extern "C" fn may_run_nounwind<P: Policy, U: UserDataParam>(
 ) -> bool {
     filter.join();
     if P::KEEPS && thread_poisoned() {
+        // Not run: `why` reads so, not a reason noted for another call.
+        crate::fallback_reason::forget();
         if U::OWNED && !user_data.is_null() {
             // SAFETY: forwarded from the caller.
             let _ = P::catch(site, || drop(unsafe { U::from_ptr(user_data) }));

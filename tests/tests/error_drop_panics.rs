@@ -239,6 +239,9 @@ fn child() {
         "fn_on_error_panics_under_unwind" => fn_on_error_panics_under_unwind(),
         "fn_on_error_panics_under_abort" => fn_on_error_panics_under_abort(),
         "fn_raising_error_drop_panics" => fn_raising_error_drop_panics(),
+        "ended_on_error_panics" => ended_on_error_panics(),
+        "ended_keep_error_panics" => ended_keep_error_panics(),
+        "type_ended_on_error_panics" => type_ended_on_error_panics(),
         other => panic!("unknown scenario {other}"),
     }
     eprintln!("child: scenario {scenario} returned");
@@ -891,4 +894,123 @@ fn fn_form_raise_whose_error_drop_panics_reports_it_and_raises() {
             "stderr should mention {needle:?}; it is:\n{stderr}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// `keep_error = false | EXPR` ends the error inside the call
+// (`end_error`): a panic of `on_error` or of `keep_error`'s EXPR while the
+// error's `Drop` panics is handled as for a kept error (the error dropped
+// under a catch and reported, the panic the callback's). Before, the error
+// was dropped while that panic unwound: the bare destructor-during-cleanup
+// abort (audit 26).
+// ---------------------------------------------------------------------------
+
+/// [`fail_fn`] with `keep_error = false`.
+#[callback(fallback = -6, on_error = e.code(), keep_error = false)]
+extern "C" fn fail_fn_ended(n: c_int, #[user_data] drops: &Arc<AtomicU32>) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+/// [`fail_fn`] with a `keep_error = EXPR` that panics for a negative code.
+#[callback(fallback = -7, on_error = 0, keep_error = e.code() > 100)]
+extern "C" fn fail_fn_keep_panics(
+    n: c_int,
+    #[user_data] drops: &Arc<AtomicU32>,
+) -> Result<c_int, Bomb> {
+    Err(Bomb::new(n, true, drops))
+}
+
+fn ended_on_error_panics() {
+    let drops = counter();
+    let mut received = 0;
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            resume_panics(|| {
+                // SAFETY: the user data is made for `fail_fn_ended` from a
+                // live `&Arc`.
+                received = unsafe { fail_fn_ended(-30, fail_fn_ended::user_data(&drops)) }
+            })
+        })
+    });
+    assert_eq!(message(&*payload), "expected: on_error panicked for -30");
+    assert_eq!(received, -6, "C received the fallback");
+    assert_eq!(count(&drops), 1, "the error was dropped once");
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropPanicked,
+        &[
+            "`error_drop_panics::fail_fn_ended`",
+            "expected: dropping Bomb(-30) panicked",
+        ],
+    );
+}
+
+#[test]
+fn keep_error_false_on_error_panicking_while_the_error_drop_panics_goes_to_the_guard() {
+    survives("ended_on_error_panics", ended_on_error_panics);
+}
+
+fn ended_keep_error_panics() {
+    let drops = counter();
+    let mut received = 0;
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            resume_panics(|| {
+                // SAFETY: the user data is made for `fail_fn_keep_panics`
+                // from a live `&Arc`.
+                received =
+                    unsafe { fail_fn_keep_panics(-31, fail_fn_keep_panics::user_data(&drops)) }
+            })
+        })
+    });
+    assert_eq!(message(&*payload), "expected: on_error panicked for -31");
+    assert_eq!(received, -7, "C received the fallback");
+    assert_eq!(count(&drops), 1, "the error was dropped once");
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropPanicked,
+        &[
+            "`error_drop_panics::fail_fn_keep_panics`",
+            "expected: dropping Bomb(-31) panicked",
+        ],
+    );
+}
+
+#[test]
+fn keep_error_expr_panicking_while_the_error_drop_panics_goes_to_the_guard() {
+    survives("ended_keep_error_panics", ended_keep_error_panics);
+}
+
+/// [`Step`] with `keep_error = false`.
+#[callback(fallback = -8, error = Bomb, on_error = e.code(), keep_error = false)]
+type StepEnded = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+fn type_ended_on_error_panics() {
+    let drops = counter();
+    let mut received = 0;
+    let (payload, reports) = reports_during(|| {
+        panic_payload(|| {
+            StepEnded::scope(
+                |n| -> Result<c_int, Bomb> { Err(Bomb::new(-n, true, &drops)) },
+                // SAFETY: `f`/`ud` are alive for the scope.
+                |f, ud| received = unsafe { f(32, ud) },
+            )
+        })
+    });
+    assert_eq!(message(&*payload), "expected: on_error panicked for -32");
+    assert_eq!(received, -8, "C received the fallback");
+    assert_eq!(count(&drops), 1, "the error was dropped once");
+    assert_reported(
+        &reports,
+        ReportKind::ErrorDropPanicked,
+        &[
+            "`error_drop_panics::StepEnded`",
+            "expected: dropping Bomb(-32) panicked",
+        ],
+    );
+}
+
+#[test]
+fn type_keep_error_false_on_error_panicking_while_the_error_drop_panics_goes_to_the_guard() {
+    survives("type_ended_on_error_panics", type_ended_on_error_panics);
 }

@@ -253,3 +253,175 @@ fn once_callbacks_read_why() {
     assert_eq!(returned, [-3], "record(why) - n");
     assert_eq!(whys(), ["once, 2"]);
 }
+
+// ---------------------------------------------------------------------------
+// Another callback's reason (audit 26): `why` is noted per thread, so a
+// reason noted where no fallback follows, or while user code that reaches
+// another callback runs, was read by that other callback's fallback.
+// ---------------------------------------------------------------------------
+
+/// A callback type whose `boxed` holders C destroys (a destroy-notify).
+#[callback]
+type Tick = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+fn tick(n: c_int) -> c_int {
+    n
+}
+
+/// C destroys a holder that a `Boxed` keeps (refused: no fallback follows,
+/// a destroy returns nothing), then calls a callback that the kept refusal
+/// keeps from running: that one reads that it did not run, not the
+/// destroy's refusal.
+#[test]
+fn a_refused_destroy_s_reason_is_not_another_callback_s_why() {
+    quiet();
+    let kept_by_rust = Tick::boxed(tick as fn(c_int) -> c_int);
+    let handed_over = Tick::boxed(tick as fn(c_int) -> c_int).into_raw();
+    let mut seen = Vec::new();
+    let mut returned = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: the destroy-notify of this type for holders of the
+            // same closure type, given a live holder of that type (that
+            // a `Boxed` still owns: refused).
+            unsafe { (handed_over.destroy)(kept_by_rust.user_data()) };
+            returned = drive(kept, kept::user_data(&mut seen), &[1]);
+        })
+    });
+    assert!(
+        message(&*payload).contains("destroyed by C"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(returned, [-1]);
+    assert!(
+        seen.is_empty(),
+        "the thread is poisoned: `kept` did not run"
+    );
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].starts_with("the callback did not run"), "{why:?}");
+    // SAFETY: C's one destroy of the holder handed over.
+    unsafe { (handed_over.destroy)(handed_over.user_data) };
+    drop(kept_by_rust);
+}
+
+/// Under `on_panic = fallback` (so it runs on a poisoned thread), its
+/// `on_error` makes C call `kept`, which the kept panic keeps from
+/// running.
+#[callback(on_panic = fallback, on_error = call_kept(e.0))]
+extern "C" fn err_calls_back(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> Result<c_int, Odd2> {
+    seen.push(x);
+    Err(Odd2(x))
+}
+
+#[derive(Debug)]
+struct Odd2(c_int);
+
+fn call_kept(x: c_int) -> c_int {
+    let mut seen = Vec::new();
+    let returned = drive(kept, kept::user_data(&mut seen), &[x]);
+    assert!(seen.is_empty(), "`kept` did not run");
+    returned[0]
+}
+
+#[test]
+fn an_err_s_reason_is_not_the_why_of_a_callback_its_on_error_reaches() {
+    quiet();
+    let mut seen = Vec::new();
+    let mut returned = Vec::new();
+    let mut seen_err = Vec::new();
+    let payload = panic_payload(|| {
+        resume_panics(|| {
+            returned = drive(kept, kept::user_data(&mut seen), &[5]);
+            returned.extend(drive(
+                err_calls_back,
+                err_calls_back::user_data(&mut seen_err),
+                &[3],
+            ));
+        })
+    });
+    assert_eq!(message(&*payload), "five");
+    assert_eq!(returned, [-1, -1]);
+    assert_eq!(seen_err, [3]);
+    let why = whys();
+    assert_eq!(why[0], "five");
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[1].starts_with("the callback did not run"), "{why:?}");
+}
+
+/// Panics with "inner" under `on_panic = fallback`.
+#[callback(on_panic = fallback, fallback = record(why))]
+extern "C" fn inner(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+    seen.push(x);
+    panic!("inner")
+}
+
+/// A panic payload whose `Drop` (user code, run while the policy handles
+/// the panic) makes C call `inner`.
+struct CallsInnerWhenDropped;
+
+impl Drop for CallsInnerWhenDropped {
+    fn drop(&mut self) {
+        let mut seen = Vec::new();
+        assert_eq!(drive(inner, inner::user_data(&mut seen), &[1]), [-1]);
+    }
+}
+
+#[callback(on_panic = fallback, fallback = record(why))]
+extern "C" fn outer(x: c_int, #[user_data] seen: &mut Vec<c_int>) -> c_int {
+    seen.push(x);
+    std::panic::panic_any(CallsInnerWhenDropped)
+}
+
+/// The outer callback's reason is noted once its policy handled the panic
+/// (which dropped the payload, reaching `inner`): each fallback reads its
+/// own.
+#[test]
+fn a_callback_reached_while_the_policy_handles_a_panic_does_not_take_its_why() {
+    quiet();
+    let mut seen = Vec::new();
+    assert_eq!(drive(outer, outer::user_data(&mut seen), &[2]), [-1]);
+    assert_eq!(
+        whys(),
+        [
+            "inner",
+            "a Rust callback panicked (with a payload that is no string)"
+        ]
+    );
+}
+
+/// A call after its `scope_thread_local` returned (C kept the function
+/// pointer) is refused: why says so, not that an earlier failure is kept.
+#[test]
+fn a_call_with_no_scope_running_reads_its_refusal() {
+    quiet();
+    let f = Check::scope_thread_local(|n| n, |f| f);
+    assert_eq!(f(4), -1);
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("no `scope_thread_local`"), "{why:?}");
+}
+
+/// A `local` type called on another thread: refused, and why says so.
+#[callback(on_panic = fallback, fallback = record(why), local)]
+type Here = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn a_local_callback_called_on_another_thread_reads_its_refusal() {
+    quiet();
+    let here = Here::boxed(|n| n);
+    let (f, ud) = (here.function(), here.user_data() as usize);
+    let why = std::thread::spawn(move || {
+        // SAFETY: a live holder (the `Boxed` outlives the join), called
+        // on another thread, which its contract refuses.
+        let returned = unsafe { f(5, ud as *mut c_void) };
+        (returned, whys())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(why.0, -1);
+    assert_eq!(why.1.len(), 1);
+    assert!(why.1[0].contains("another thread"), "{why:?}");
+    drop(here);
+}
