@@ -22,6 +22,26 @@ pub(crate) const NOT_RUN: &str = "the callback did not run: an earlier panic, er
 /// `on_error`).
 pub(crate) const RETURNED_ERR: &str = "the callback returned `Err` (and names no `on_error`)";
 
+/// What `why` reads for a destroy entry given null user data.
+pub(crate) const NULL_DESTROY: &str = "its user data is null: there is nothing to destroy";
+
+/// What `why` reads for a destroy entry that came during a call of its own
+/// state.
+pub(crate) const DESTROY_DEFERRED: &str = "the state was destroyed during a call of its own: it \
+                                           is freed when that call returns, and the method did \
+                                           not run";
+
+/// What `why` reads for a destroy entry that came after the state's
+/// destroy.
+pub(crate) const DESTROYED_ALREADY: &str =
+    "the state was destroyed already: the method did not run";
+
+/// What `why` reads for a destroy entry of a `local` state on another
+/// thread than its home one.
+pub(crate) const DESTROY_FOREIGN: &str = "it was called on another thread than the state's home \
+                                          one: the state is leaked there, and the method did not \
+                                          run";
+
 thread_local! {
     static REASON: Cell<Option<Cow<'static, str>>> = const { Cell::new(None) };
 }
@@ -30,6 +50,19 @@ thread_local! {
 /// nothing while the thread's locals are being destroyed.
 pub(crate) fn note(reason: Cow<'static, str>) {
     let _ = REASON.try_with(|r| r.set(Some(reason)));
+}
+
+/// Runs `f`, user code that may reach callbacks of their own (a closure's
+/// drop), with what was noted for this thread's pending fallback set aside
+/// and put back afterwards: those callbacks note and forget their own
+/// reasons, not this one.
+pub(crate) fn set_aside<R>(f: impl FnOnce() -> R) -> R {
+    let saved = REASON.try_with(Cell::take).ok().flatten();
+    let value = f();
+    if saved.is_some() {
+        let _ = REASON.try_with(|r| r.set(saved));
+    }
+    value
 }
 
 /// Why a caught panic gives C the fallback: a refusal's reason, the

@@ -8,6 +8,7 @@
 //! when code takes `&mut` to the holder (or to a struct holding it) while C
 //! keeps it.
 
+use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::marker::{PhantomData, PhantomPinned};
@@ -488,6 +489,7 @@ impl<F, T: Threading> Holder<F, T> {
         let ptr = user_data.into_ptr();
         if ptr.is_null() {
             // Nothing to destroy, as at every destroy: C gets the fallback.
+            crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::NULL_DESTROY));
             return fallback_caught(site, fallback);
         }
         // SAFETY: by the caller's promise, a live holder; only its header
@@ -506,6 +508,7 @@ impl<F, T: Threading> Holder<F, T> {
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
             // SAFETY: forwarded: C's destroy of a holder it owns.
             unsafe { Self::destroy_on_foreign_thread::<P>(ptr, site) };
+            crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::DESTROY_FOREIGN));
             return fallback_caught(site, fallback);
         }
         if !holder.header.word.try_enter_exclusive() {
@@ -552,6 +555,7 @@ impl<F, T: Threading> Holder<F, T> {
         let ptr = user_data.into_ptr();
         if ptr.is_null() {
             // As in `call_mut_then_destroy`.
+            crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::NULL_DESTROY));
             return fallback_caught(site, fallback);
         }
         // SAFETY: as in `call_mut_then_destroy`.
@@ -568,6 +572,7 @@ impl<F, T: Threading> Holder<F, T> {
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
             // SAFETY: forwarded: C's destroy of a holder it owns.
             unsafe { Self::destroy_on_foreign_thread::<P>(ptr, site) };
+            crate::fallback_reason::note(Cow::Borrowed(crate::fallback_reason::DESTROY_FOREIGN));
             return fallback_caught(site, fallback);
         }
         if !holder.header.word.try_enter_shared() {
@@ -650,11 +655,15 @@ impl<F, T: Threading> Holder<F, T> {
         // not touch the holder, unless it frees it as the last one out, or
         // destroys it (C owns it, and this is its destroy).
         let left = unsafe { release_failed_entry::<T>(ptr) };
+        // Why C gets the fallback (`why`); a poisoned state, dropped now,
+        // reads that the callback did not run.
+        let mut reason = None;
         if left != 0 {
             // Destroyed already (a second destroy): the last one out frees.
             // SAFETY: this call's hold is released, and `left` is what the
             // release returned, as for a leave.
             unsafe { free_if_last::<T>(ptr, left, site) };
+            reason = Some(crate::fallback_reason::DESTROYED_ALREADY);
         } else if healed {
             return retry(args, user_data);
         } else {
@@ -670,9 +679,13 @@ impl<F, T: Threading> Holder<F, T> {
                 // a destroy entry taking `self`, and a cleanup written
                 // there is skipped: say so, as that one does.
                 report::event(Some(site), ReportKind::DestroyEntryDeferred, None);
+                reason = Some(crate::fallback_reason::DESTROY_DEFERRED);
             }
         }
         drop(args);
+        if let Some(reason) = reason {
+            crate::fallback_reason::note(Cow::Borrowed(reason));
+        }
         fallback_caught(site, fallback)
     }
 
@@ -1712,7 +1725,12 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
                 let drop_closure = || unsafe {
                     std::ptr::drop_in_place(std::ptr::addr_of_mut!((*holder).closure))
                 };
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
+                // A call that failed may be about to give its fallback: its
+                // `why` is set aside while the drop (user code) runs.
+                let dropped = crate::fallback_reason::set_aside(|| {
+                    catch_unwind(AssertUnwindSafe(drop_closure))
+                });
+                if let Err(payload) = dropped {
                     if check_home {
                         crate::policy::destroy_panicked::<P>(site, payload);
                     } else {

@@ -4,7 +4,7 @@
 //! command's result, an SQL function's error). For each form, on
 //! Rust-simulated C (also under Miri).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 
 use ffi_callback::{callback, resume_panics, set_reporter};
@@ -424,4 +424,117 @@ fn a_local_callback_called_on_another_thread_reads_its_refusal() {
     assert_eq!(why.1.len(), 1);
     assert!(why.1[0].contains("another thread"), "{why:?}");
     drop(here);
+}
+
+// ---------------------------------------------------------------------------
+// Destroys, and user code run between the note and the fallback
+// ---------------------------------------------------------------------------
+
+/// A closure's capture that makes C call `inner` (which panics, and gives
+/// its fallback) when it is dropped.
+struct CallsInnerOnDrop;
+
+impl Drop for CallsInnerOnDrop {
+    fn drop(&mut self) {
+        let mut seen = Vec::new();
+        assert_eq!(drive(inner, inner::user_data(&mut seen), &[1]), [-1]);
+    }
+}
+
+#[callback(on_panic = fallback, fallback = record(why))]
+type Doomed = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+thread_local! {
+    /// C's destroy of the holder it was handed, for a closure that has C
+    /// destroy it from inside its own call.
+    static DESTROY_DOOMED: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+}
+
+/// C destroys a callback it owns from inside its call, which then panics:
+/// the last call out frees the closure, whose drop reaches `inner`, before
+/// the fallback. Each fallback reads its own reason.
+#[test]
+fn a_callback_reached_while_its_destroyed_closure_drops_does_not_take_its_why() {
+    quiet();
+    let dropper = CallsInnerOnDrop;
+    let raw = Doomed::boxed(move |n| -> c_int {
+        let _keep = &dropper;
+        if let Some(destroy) = DESTROY_DOOMED.take() {
+            destroy();
+        }
+        panic!("doomed {n}")
+    })
+    .into_raw();
+    let (function, user_data, destroy) = (raw.function, raw.user_data, raw.destroy);
+    DESTROY_DOOMED.set(Some(Box::new(move || {
+        // SAFETY: C's one destroy of the holder it was handed, from inside
+        // its call (deferred until the call leaves).
+        unsafe { destroy(user_data) }
+    })));
+    assert_eq!(drive(function, user_data, &[3]), [-1]);
+    assert_eq!(whys(), ["inner", "doomed 3"]);
+}
+
+#[callback(on_panic = fallback, fallback = record(why))]
+trait Closing {
+    unsafe extern "C" fn step(&mut self, n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+    #[callback(destroy)]
+    unsafe extern "C" fn close(&mut self, #[user_data] ud: *mut c_void) -> c_int;
+}
+
+thread_local! {
+    /// The user data C holds for a `Closes` state.
+    static CLOSES_UD: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+struct Closes;
+
+impl Closing for Closes {
+    /// Step n has C close the state n times from inside this call.
+    fn step(&mut self, n: c_int) -> c_int {
+        for _ in 0..n {
+            // SAFETY: C's close of the state it owns, from inside one of
+            // its calls (deferred: the state is freed when this call
+            // returns); a second one during that call finds it destroyed.
+            let closed = unsafe { Closes::CLOSE(CLOSES_UD.get()) };
+            assert_eq!(closed, -1);
+        }
+        n
+    }
+
+    fn close(&mut self) -> c_int {
+        0
+    }
+}
+
+/// A destroy entry whose body does not run gives C its fallback, and
+/// `why` says why: null user data, a close during a call of the state, a
+/// second close then.
+#[test]
+fn a_destroy_entry_that_does_not_run_reads_why() {
+    quiet();
+    // SAFETY: null user data, which the entry refuses.
+    assert_eq!(unsafe { Closes::CLOSE(std::ptr::null_mut()) }, -1);
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("null"), "{why:?}");
+
+    let ud = Closes.boxed().into_raw();
+    CLOSES_UD.set(ud);
+    // SAFETY: a state C owns; step 1 closes it, which frees it when the
+    // call returns; no call follows.
+    assert_eq!(unsafe { Closes::STEP(1, ud) }, 1);
+    let why = whys();
+    assert_eq!(why.len(), 1);
+    assert!(why[0].contains("during a call"), "{why:?}");
+
+    let ud = Closes.boxed().into_raw();
+    CLOSES_UD.set(ud);
+    // SAFETY: as above; step 2 closes it twice (C's bug, but during the
+    // call the state is alive, and the second close frees nothing).
+    assert_eq!(unsafe { Closes::STEP(2, ud) }, 2);
+    let why = whys();
+    assert_eq!(why.len(), 2);
+    assert!(why[0].contains("during a call"), "{why:?}");
+    assert!(why[1].contains("the method did not run"), "{why:?}");
 }
