@@ -2,7 +2,7 @@
     "unknown panic policy; expected `resume`, `abort`, `fallback` or `unwind`"
 }
 ::core::compile_error! {
-    "`send` describes the closures of a callback type; a `#[callback]` fn has no closure to check: remove it"
+    "`sync` describes the closures of a callback type; a `#[callback]` fn has no closure to check: remove it (a fn that C may call on any thread takes `send`)"
 }
 ::core::compile_error! {
     "an `async fn` cannot be a C callback: C calls it and needs the result now; remove `async` (to await a C completion, see the callback types' `future`)"

@@ -6,6 +6,7 @@
 ///
 /// Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer
 /// made by `call::user_data::<..>(..)` with the same generic arguments as the `call::<..>` handed to C (the compiler does not check that they match), still alive and otherwise unused for the call.
+/// C calls it on the thread that made the user data (`#[callback(send)]` lets C call it on any thread, checking that what it receives may cross threads).
 #[forbid(unsafe_op_in_unsafe_fn)]
 unsafe extern "C" fn call<T: Ord>(
     ctx: *mut sqlite3_context,

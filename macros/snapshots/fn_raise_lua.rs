@@ -4,6 +4,7 @@
 ///
 /// Made `unsafe` by `#[callback]`: its `user_data = EXPR` must give null or a pointer
 /// made by `counter::user_data(..)`, which only accepts the type this callback receives, still alive and otherwise unused for the call.
+/// C calls it on the thread that made the user data (`#[callback(send)]` lets C call it on any thread, checking that what it receives may cross threads).
 #[forbid(unsafe_op_in_unsafe_fn)]
 unsafe extern "C-unwind" fn counter(l: *mut lua_State) -> c_int {
     static __FFI_CALLBACK_SITE: ::ffi_callback::__private::Site = ::ffi_callback::__private::site!(

@@ -576,7 +576,9 @@ fn check_fn<'a>(
     let abi = Abi::resolve(item.abi.as_ref(), item.fn_span);
     let markers = markers(&item.params, |p| &p.user_data);
     let marker = markers.first().copied();
-    let policy = policy(options, false);
+    // `send`: C may call the fn on any thread, which aborts on a panic
+    // unless `resume` is written, as for a `send` callback type.
+    let policy = policy(options, options.send.is_some());
     let output = split_output(&item.output);
     // Converted as for a callback type's closures; the body receives the
     // converted values, the trampoline keeps the C types.
@@ -604,16 +606,20 @@ fn check_fn<'a>(
     check_policy(options, policy, &abi, errors);
     for (key, given) in [
         ("reentrant", &options.reentrant),
-        ("send", &options.send),
         ("sync", &options.sync),
         ("local", &options.local),
     ] {
         if let Some(given) = given {
+            let hint = if key == "sync" {
+                " (a fn that C may call on any thread takes `send`)"
+            } else {
+                ""
+            };
             errors.error(
                 given.key,
                 format_args!(
                     "`{key}` describes the closures of a callback type; a `#[callback]` fn \
-                     has no closure to check: remove it"
+                     has no closure to check: remove it{hint}"
                 ),
             );
         }
@@ -770,6 +776,7 @@ fn check_fn<'a>(
     Some(FnModel {
         item,
         common: common(options, abi, policy, output.c_type, names),
+        send: options.send.is_some(),
         user_data,
         output,
         shim_unsafe,

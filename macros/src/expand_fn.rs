@@ -477,6 +477,17 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
         (helper_items, Vec::new())
     };
 
+    // `send`: the received type must be usable on another thread; checked
+    // here, where the shim names it (its generics in scope), and reported
+    // at the type.
+    let send_check = model
+        .user_data
+        .as_ref()
+        .filter(|_| model.send)
+        .map(|user_data| {
+            let ty = user_data.received;
+            quote_spanned!(ty.span()=> #runtime::__private::check_send_fn_user_data::<#ty>();)
+        });
     let slice_checks = crate::tokens::slice_size_checks_as(
         &model.conversions,
         &quote!(#runtime::__private),
@@ -492,6 +503,7 @@ pub(crate) fn print(model: &FnModel<'_>) -> TokenStream {
             static __FFI_CALLBACK_SITE: #runtime::__private::Site = #site_value;
             #filter
             #slice_checks
+            #send_check
             #promise
             #(#nested)*
             #on_raise
@@ -697,7 +709,21 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
         model.user_data.as_ref().map(|u| &u.source),
         Some(UserDataSource::Accessor(_))
     );
-    let lines: Vec<String> = if accessor {
+    // Without `send`, nothing checked that the received value may be used
+    // on another thread (a `Box<Rc<T>>` dropped there): C's promise. A raw
+    // pointer is passed through, the user's own.
+    let received_raw = model
+        .user_data
+        .as_ref()
+        .is_some_and(|u| matches!(u.received, syn::Type::Ptr(_)));
+    let thread = if model.send || received_raw {
+        String::new()
+    } else {
+        " C calls it on the thread that made the user data (`#[callback(send)]` lets C call \
+         it on any thread, checking that what it receives may cross threads)."
+            .to_owned()
+    };
+    let mut lines: Vec<String> = if accessor {
         vec![
             String::new(),
             " # Safety".into(),
@@ -717,10 +743,15 @@ fn safety_doc(model: &FnModel<'_>) -> TokenStream {
             format!(
                 "{constructor} alive and otherwise unused for the duration of the call.{borrows}"
             ),
-            " (A binding that needs a safe `extern fn` type opts in with".into(),
-            " `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into(),
         ]
     };
+    if !thread.is_empty() {
+        lines.push(thread);
+    }
+    if !accessor {
+        lines.push(" (A binding that needs a safe `extern fn` type opts in with".into());
+        lines.push(" `#[callback(unsafe(safe_fn))]`, promising this for every call.)".into());
+    }
     doc_lines_at_fn(model, &lines)
 }
 

@@ -197,6 +197,9 @@ pub(crate) struct FreshNames {
 pub(crate) struct FnModel<'a> {
     pub(crate) item: &'a CallbackFn,
     pub(crate) common: Common<'a>,
+    /// `send`: C may call the fn on any thread, so its user data must be
+    /// usable there (checked where the shim names its type).
+    pub(crate) send: bool,
     pub(crate) user_data: Option<FnUserData<'a>>,
     pub(crate) output: Output<'a>,
     /// Whether the trampoline is an `unsafe fn` (it unpacks user data without

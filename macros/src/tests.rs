@@ -170,7 +170,7 @@ fn type_slotless() {
 fn error_item_is_still_emitted() {
     snapshot(
         "error_item_is_still_emitted",
-        quote!(on_panic = sideways, send),
+        quote!(on_panic = sideways, sync),
         quote! {
             async fn twice(#[user_data] a: &mut u8, #[user_data] b: &mut u8) {}
         },

@@ -123,7 +123,10 @@ pub mod __private {
     pub use crate::fallback_reason::with_reason;
     pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
     pub use crate::user_data::CountedUserData;
-    pub use crate::user_data::{FetchedHolder, FetchedUserData, UserDataParam, UserDataSlot};
+    pub use crate::user_data::{
+        FetchedHolder, FetchedUserData, SendUserData, UserDataParam, UserDataSlot,
+        check_send_fn_user_data,
+    };
     pub use core;
     pub use ffi_callback_macros::__preset_promises;
 }

@@ -561,6 +561,37 @@ unsafe impl UserDataAt<'_> for () {
     unsafe fn lend(_: *mut c_void) {}
 }
 
+/// User data a `#[callback(send)]` fn may receive: C may call such a fn on
+/// any thread, so what it receives must be usable on another thread than
+/// the one that made it (`&T` shares `T`, `&mut T` and `Box<T>` move it,
+/// `Arc<T>` does both). A raw pointer is passed through, as the user's own.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used on another thread, but C may call this `#[callback(send)]` fn on any thread",
+    label = "received by a `send` fn",
+    note = "`&T` user data needs `T: Sync`, `&mut T` and `Box<T>` need `T: Send`, `Arc<T>` both, \
+            and an `Rc<T>` cannot cross threads; without `send`, C must call the fn on the \
+            thread that made its user data"
+)]
+#[doc(hidden)]
+pub trait SendUserData: UserDataParam {}
+
+impl<T: Sync> SendUserData for &T {}
+impl<T: Send> SendUserData for &mut T {}
+impl<T: Sync> SendUserData for Option<&T> {}
+impl<T: Send> SendUserData for Option<&mut T> {}
+impl<T: Send> SendUserData for Box<T> {}
+impl<T: Send> SendUserData for Option<Box<T>> {}
+impl<T: Send + Sync> SendUserData for Arc<T> {}
+impl<T> SendUserData for *mut T {}
+impl<T> SendUserData for *const T {}
+impl SendUserData for () {}
+
+/// Checks, where a `#[callback(send)]` fn names its user data's type, that
+/// it may be used on another thread. Does nothing.
+#[doc(hidden)]
+#[inline(always)]
+pub fn check_send_fn_user_data<U: SendUserData>() {}
+
 /// What `#[callback(user_data = EXPR)]` may return for a callback type or
 /// a set: the raw user-data pointer, as C keeps it. The holder's (or the
 /// state's box's) type depends on the closure, so no reference to it can

@@ -1410,9 +1410,11 @@ struct Job {
     reply: std::sync::mpsc::Sender<u32>,
 }
 
+/// A thread's start routine runs on the new thread: `send` checks that
+/// the `Job` may go there.
 // SAFETY: only passed to `pthread_create` with
 // `thread_start::user_data(Box<Job>)`.
-#[callback(unsafe(safe_fn))]
+#[callback(unsafe(safe_fn), send)]
 extern "C" fn thread_start(#[user_data] job: Box<Job>) -> *mut c_void {
     job.reply.send(job.input * 2).expect("receiver alive");
     ptr::null_mut()
@@ -1992,4 +1994,30 @@ fn a_generic_impls_slice_callback_compiles_and_runs() {
         )
     };
     assert_eq!((got, total), (0, 6));
+}
+
+/// C calls a `send` fn from several threads at once, with one shared user
+/// data (`&T`, so `T: Sync` is checked).
+#[callback(send)]
+extern "C" fn tally(n: c_int, #[user_data] total: &AtomicU32) -> c_int {
+    total.fetch_add(n as u32, Ordering::Relaxed);
+    n
+}
+
+#[test]
+fn send_fn_called_from_several_threads_at_once() {
+    let total = AtomicU32::new(0);
+    let ud = tally::user_data(&total) as usize;
+    std::thread::scope(|threads| {
+        for _ in 0..4 {
+            threads.spawn(move || {
+                let mut out = [0; 5];
+                // SAFETY: `tally` receives the `&AtomicU32`, alive for the
+                // scope; `send` lets C call it on any thread.
+                unsafe { c_each(Some(tally), ud as *mut c_void, 5, out.as_mut_ptr()) };
+                assert_eq!(out, [0, 1, 2, 3, 4]);
+            });
+        }
+    });
+    assert_eq!(total.load(Ordering::Relaxed), 4 * 10);
 }

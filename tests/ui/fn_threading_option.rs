@@ -1,7 +1,7 @@
 use ffi_callback::callback;
 use std::ffi::c_int;
 
-#[callback(send)]
+#[callback(sync)]
 extern "C" fn on_event(code: c_int, #[user_data] total: &mut c_int) {
     *total += code;
 }

@@ -7,6 +7,7 @@
 ///
 /// Made `unsafe` by `#[callback]`: the user data must be null or come from
 /// `collect::user_data(..)`, which only accepts the type this callback receives, alive and otherwise unused for the duration of the call.
+/// C calls it on the thread that made the user data (`#[callback(send)]` lets C call it on any thread, checking that what it receives may cross threads).
 /// (A binding that needs a safe `extern fn` type opts in with
 /// `#[callback(unsafe(safe_fn))]`, promising this for every call.)
 #[forbid(unsafe_op_in_unsafe_fn)]
