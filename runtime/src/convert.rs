@@ -4,7 +4,8 @@
 //! with `Type::try_from` (every `From` gives one, whose error cannot happen
 //! and costs nothing). A failed conversion is refused like any other call
 //! the crate cannot make, naming the parameter; it happens inside the call,
-//! so a panicking `try_from` is the closure's panic.
+//! so a panicking `try_from` is the closure's panic (as is a panic of its
+//! error's `Debug`, which the refusal prints, or `Drop`).
 //!
 //! A reference type (`#[into(&CStr)]`, `#[into(&T)]`, `#[into(&mut T)]`, or
 //! an `Option` of one) borrows what C's pointer points at, for the call
@@ -65,17 +66,31 @@ where
     fn into_param(self, site: &'static Site, param: &'static str) -> T {
         match T::try_from(self) {
             Ok(value) => value,
-            Err(error) => refuse_conversion(site, param, type_name::<T>(), &error),
+            Err(error) => conversion_failed(site, param, type_name::<T>(), error),
         }
     }
 }
 
+/// Refuses a failed conversion. The error's `Debug` and `Drop` are user
+/// code: they run here, before the refusal is raised, so that a panic of
+/// either is the call's, as a panicking `try_from` is. (Formatted by the
+/// panic machinery, a panicking `Debug` would abort the process, a panic
+/// while processing a panic, without naming the callback; dropped while
+/// the refusal unwinds, a panicking `Drop` would abort too.)
 #[cold]
 #[inline(never)]
-fn refuse_conversion(site: &'static Site, param: &str, target: &str, error: &dyn Debug) -> ! {
+fn conversion_failed<E: Debug>(site: &'static Site, param: &str, target: &str, error: E) -> ! {
+    let error_text = format!("{error:?}");
+    drop(error);
+    refuse_conversion(site, param, target, &error_text)
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_conversion(site: &'static Site, param: &str, target: &str, error: &str) -> ! {
     refuse(
         site,
-        format_args!("its parameter {param} does not convert into `{target}`: {error:?}"),
+        format_args!("its parameter {param} does not convert into `{target}`: {error}"),
     )
 }
 

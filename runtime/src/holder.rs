@@ -667,6 +667,14 @@ impl<F, T: Threading> Holder<F, T> {
         } else if healed {
             return retry(args, user_data);
         } else {
+            // SAFETY: a holder C owns, alive by the caller's promise; only
+            // its word is read.
+            let word = unsafe { (*ptr.cast::<Header<T>>()).word.load() };
+            if word & DESTROYED != 0 {
+                // C's second destroy, while the first is deferred or drops
+                // the state: `release` below does nothing.
+                reason = Some(crate::fallback_reason::DESTROYED_ALREADY);
+            }
             // SAFETY: a holder C owns, alive by the caller's promise, and
             // this is its destroy. (A destroy that came before, C's second
             // one, was seen by the release above on a word that takes
@@ -722,7 +730,8 @@ impl<F, T: Threading> Holder<F, T> {
     }
 
     /// The body of [`Holder::destroy`] and [`Holder::drop_owned`]: true if
-    /// the free was left to a call running on the holder.
+    /// this destroy, the holder's first, left the free to a call running on
+    /// it (false for a second destroy, which finds it destroyed already).
     unsafe fn release<P: Policy>(ptr: *mut c_void, site: &'static Site, check_home: bool) -> bool {
         if ptr.is_null() {
             return false;
@@ -755,7 +764,10 @@ impl<F, T: Threading> Holder<F, T> {
         if word & RUNNING != 0 {
             // A running call frees it when it leaves (or, for a second
             // destroy while the first drops the closure, that one does).
-            return true;
+            // Only a first destroy is left to a call: a second one (C's,
+            // during the first's deferred free or its drop) is not what the
+            // caller's report is about.
+            return word & DESTROYED == 0;
         }
         // SAFETY: forwarded; destroyed with no call running, found by this
         // destroy alone (none may start, and a second destroy finds it
@@ -777,7 +789,8 @@ pub(crate) enum Taken<F, T: Threading> {
     Deferred,
     /// Nothing for the entry to run on: the set is borrowed (refused), the
     /// state was poisoned (dropped without running the entry) or is on a
-    /// foreign thread (leaked). C receives the fallback.
+    /// foreign thread (leaked), or this is a second destroy (C's, while the
+    /// first is deferred or drops the state). C receives the fallback.
     Failed,
 }
 
@@ -834,8 +847,9 @@ impl<F, T: Threading> Holder<F, T> {
     /// it for the last running call to drop.
     ///
     /// # Safety
-    /// `ptr` is a live holder of this type (boxed or borrowed), and this is
-    /// its only destroy.
+    /// `ptr` is a live holder of this type (boxed or borrowed): no destroy
+    /// has freed it. (C destroys it once; a second destroy while the first
+    /// is deferred or drops the state finds it alive, and does nothing.)
     pub(crate) unsafe fn take<P: Policy>(ptr: *mut c_void, site: &'static Site) -> Taken<F, T> {
         // SAFETY: by the caller's promise, a live holder: it stays so until
         // the hold below is released, which is after this reference's last
@@ -852,7 +866,13 @@ impl<F, T: Threading> Holder<F, T> {
         let word = header.word.set(DESTROYED);
         if word & RUNNING != 0 {
             // A running call (or, while a destroy drops the state, that
-            // destroy's hold) frees it when it leaves.
+            // destroy's hold) frees it when it leaves. Deferred, and
+            // reported so, only if this is the first destroy: a second one
+            // (C's, during the first's deferred free or while it drops the
+            // state) does nothing, as a second destroy-notify does.
+            if word & DESTROYED != 0 {
+                return Taken::Failed;
+            }
             return Taken::Deferred;
         }
         // Destroyed and no call runs: the holder is ours to end. Held from

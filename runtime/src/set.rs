@@ -362,8 +362,9 @@ where
 /// nothing is destroyed and C receives the fallback.
 ///
 /// # Safety
-/// `user_data` is null or a live holder of this set (boxed or borrowed),
-/// and C calls the destroy once.
+/// `user_data` is null or a live holder of this set (boxed or borrowed)
+/// that no destroy has freed. (C calls the destroy once; a second one while
+/// the first is deferred or drops the state does nothing.)
 #[doc(hidden)]
 #[inline]
 pub unsafe fn destroy_entry<Th: Threading, P: Policy, T, O: CallbackReturn<R>, R>(

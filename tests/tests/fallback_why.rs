@@ -536,5 +536,5 @@ fn a_destroy_entry_that_does_not_run_reads_why() {
     let why = whys();
     assert_eq!(why.len(), 2);
     assert!(why[0].contains("during a call"), "{why:?}");
-    assert!(why[1].contains("the method did not run"), "{why:?}");
+    assert!(why[1].contains("destroyed already"), "{why:?}");
 }
