@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 toolchain=nightly
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}/miri"
-sim_tests=(simulated_fn simulated_type simulated_str simulated_thread_local_scope panic_edges simulated_lessons simulated_sets simulated_sets_options simulated_scope_unwinding simulated_guard_unwinding hostile_c hostile_c_races future_allocations error_drop_panics error_stop keep_error fallback_why second_destroy conversion_error_panics)
+sim_tests=(simulated_fn simulated_type simulated_str simulated_thread_local_scope panic_edges simulated_lessons simulated_sets simulated_sets_options simulated_scope_unwinding simulated_guard_unwinding hostile_c hostile_c_races future_allocations error_drop_panics error_stop keep_error fallback_why second_destroy conversion_error_panics runs_poisoned)
 # The runtime's optional code that has unit tests of its own.
 runtime_features=(--features stream)
 

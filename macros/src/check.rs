@@ -1810,6 +1810,7 @@ pub(crate) fn entry_options(
             // The set's `destroy` is an error, reported on the set, not
             // once more for each entry as if it were written there.
             defaults.destroy = None;
+            defaults.runs_poisoned = None;
             // The set's `user_data = EXPR` serves the entries that have no
             // `#[user_data]` slot of their own.
             if entry.params.iter().any(|p| !p.user_data.is_empty()) {
@@ -1899,6 +1900,7 @@ fn check_set<'a>(
             "a callback set's `&self` entry points may nest already: remove `reentrant`",
         );
     }
+    refuse_runs_poisoned_outside_entries(options, errors);
     if let Some(given) = &options.destroy {
         errors.error(
             given.key,
@@ -2136,6 +2138,20 @@ fn refuse_destroy_outside_entries(options: &Options, why: &str, errors: &mut Err
                 "`destroy` marks the entry point of a callback set that ends a state C owns (a \
                  `#[callback(destroy)]` entry of a `#[callback] trait`); {why}: remove it"
             ),
+        );
+    }
+    refuse_runs_poisoned_outside_entries(options, errors);
+}
+
+/// `runs_poisoned` is for one `&self` entry of a set, never a whole set,
+/// a fn or a callback type.
+fn refuse_runs_poisoned_outside_entries(options: &Options, errors: &mut Errors) {
+    if let Some(given) = &options.runs_poisoned {
+        errors.error(
+            given.key,
+            "`runs_poisoned` marks a callback set's `&self` entry point that must run while a \
+             kept panic or `Err` poisons the state (an allocator's `free`, a `release` of what \
+             another entry handed out): write `#[callback(runs_poisoned)]` on that entry",
         );
     }
 }
@@ -2445,6 +2461,34 @@ fn check_entry<'a>(
         return None;
     }
     let receiver = receiver?;
+    if let Some(given) = &options.runs_poisoned {
+        let why = match (receiver, options.destroy.is_some()) {
+            (SetReceiver::Shared, false) => None,
+            (SetReceiver::Shared, true) => Some(
+                "a `destroy` entry ends the state: on a poisoned one it drops the state without \
+                 running (remove one of them)",
+            ),
+            (SetReceiver::Owned, _) => Some(
+                "it takes `self`, the set's destroy, which drops a poisoned state without \
+                 running it",
+            ),
+            _ => Some(
+                "it takes `&mut self`: a panic may have left the state half-changed, and only \
+                 `&self` entries (which change it through `Cell`s, locks or atomics, as a \
+                 poisoned `Mutex`'s `into_inner` would) may read it then; take `&self`",
+            ),
+        };
+        if let Some(why) = why {
+            errors.error(
+                given.key,
+                format_args!(
+                    "`runs_poisoned` cannot mark the entry point `{}`: {why}",
+                    entry.ident.unraw()
+                ),
+            );
+            return None;
+        }
+    }
 
     let slot = match (index, &options.user_data) {
         (Some(index), _) => TypeSlot::Param(index, &entry.params[index].ty),
@@ -2478,6 +2522,7 @@ fn check_entry<'a>(
         common: common(options, abi, policy, output.c_type, names),
         receiver,
         destroy: options.destroy.is_some(),
+        runs_poisoned: options.runs_poisoned.is_some(),
         slot,
         output,
         param_names,

@@ -577,6 +577,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         quote!(call_mut_then_destroy::<#policy, _, _, _, _>),
                         quote!(&mut Self),
                     ),
+                    (_, false) if entry.runs_poisoned => (
+                        quote!(call_ref_even_poisoned::<#policy, _, _, _, _, false>),
+                        quote!(&Self),
+                    ),
                     (_, false) => (
                         quote!(call_ref::<#policy, _, _, _, _, false>),
                         quote!(&Self),

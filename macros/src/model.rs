@@ -551,6 +551,9 @@ pub(crate) struct EntryModel<'a> {
     /// `#[callback(destroy)]` on a `&mut self` or `&self` entry: on a state
     /// C owns, the call is its destroy too.
     pub(crate) destroy: bool,
+    /// `#[callback(runs_poisoned)]` on a `&self` entry: not kept out by a
+    /// kept panic or `Err` (an allocator's `free`).
+    pub(crate) runs_poisoned: bool,
     pub(crate) slot: TypeSlot<'a>,
     pub(crate) output: Output<'a>,
     /// The trampoline's parameter names: the user's where plain.

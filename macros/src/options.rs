@@ -105,6 +105,9 @@ pub(crate) struct Options {
     /// `destroy` on a set's `&mut self` (or `&self`) entry: C's last call on
     /// a state it owns, which ends it after the call.
     pub(crate) destroy: Option<Given<()>>,
+    /// `runs_poisoned` on a set's `&self` entry: it runs while a kept panic
+    /// or `Err` poisons the state (an allocator's `free`).
+    pub(crate) runs_poisoned: Option<Given<()>>,
     /// `preset = path` or `preset = unsafe(path)`: the expansion hands the
     /// item to that preset's macro.
     pub(crate) preset: Option<Given<PresetUse>>,
@@ -128,12 +131,12 @@ pub(crate) struct Options {
 pub(crate) const VALID: &str = "`on_panic = resume | abort | fallback | unwind`, \
      `unguarded = abort | fallback`, `fallback = EXPR`, `on_error = EXPR`, `keep_error = false | EXPR`, \
      `user_data = EXPR`, \
-     `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `raise = EXPR` and \
+     `crate = path`, `unsafe(safe_fn)`, `preset = path` (or `unsafe(path)`), for fns `in_impl`, `send`, `raise = EXPR` and \
      `on_raise = EXPR`, for callback types `reentrant`, `send`, `sync`, `local`, \
-     `error = Type`, `fn_type = Name`, for set entries `destroy`, and for callback types and set \
+     `error = Type`, `fn_type = Name`, for sets `send`, `sync`, `local`, for set entries `destroy` and `runs_poisoned`, and for callback types and set \
      entries `on_continue = EXPR` with `on_break = EXPR`";
 
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "on_continue",
     "on_break",
     "raise",
@@ -154,6 +157,7 @@ const KEYS: [&str; 24] = [
     "fn_type",
     "in_impl",
     "destroy",
+    "runs_poisoned",
     "preset",
     "__preset",
     "__preset_use",
@@ -207,6 +211,7 @@ impl Options {
             fn_type: self.fn_type.or(defaults.fn_type),
             in_impl: self.in_impl.or(defaults.in_impl),
             destroy: self.destroy.or(defaults.destroy),
+            runs_poisoned: self.runs_poisoned.or(defaults.runs_poisoned),
             raise: self.raise.or(defaults.raise),
             on_raise: self.on_raise.or(defaults.on_raise),
             // A preset cannot name another preset.
@@ -331,6 +336,9 @@ impl Options {
             ("local", Meta::Path(_)) => set(&mut self.local, (), key_span, &key, errors),
             ("in_impl", Meta::Path(_)) => set(&mut self.in_impl, (), key_span, &key, errors),
             ("destroy", Meta::Path(_)) => set(&mut self.destroy, (), key_span, &key, errors),
+            ("runs_poisoned", Meta::Path(_)) => {
+                set(&mut self.runs_poisoned, (), key_span, &key, errors)
+            }
             (
                 "on_panic" | "unguarded" | "fallback" | "on_error" | "keep_error" | "error"
                 | "user_data" | "crate" | "preset" | "fn_type" | "raise" | "on_raise"
@@ -338,9 +346,10 @@ impl Options {
                 other,
             ) => errors.spanned(&other, format_args!("expected `{key} = ...`")),
             ("unsafe", other) => errors.spanned(&other, "expected `unsafe(safe_fn)`"),
-            ("reentrant" | "send" | "sync" | "local" | "in_impl" | "destroy", other) => {
-                errors.spanned(&other, format_args!("`{key}` takes no value"))
-            }
+            (
+                "reentrant" | "send" | "sync" | "local" | "in_impl" | "destroy" | "runs_poisoned",
+                other,
+            ) => errors.spanned(&other, format_args!("`{key}` takes no value")),
             ("__preset" | "__preset_use", other) => errors.spanned(
                 &other,
                 "`__preset(...)` is written by `ffi_callback::preset!`; name a preset with \
@@ -576,6 +585,9 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
         "fn_name" | "fn_ptr" | "pointer_type" => return Some("fn_type = Name"),
         "no_guard" | "without_guard" => return Some("unguarded = fallback"),
         "destructor" | "destroy_entry" | "frees" | "last_call" => return Some("destroy"),
+        "even_poisoned" | "ignore_poison" | "run_poisoned" | "when_poisoned" | "cleanup" => {
+            return Some("runs_poisoned");
+        }
         "longjmp" | "throw" | "raise_error" => return Some("raise = EXPR"),
         "continue" | "on_continue_value" | "continue_value" => return Some("on_continue = EXPR"),
         "break" | "on_stop" | "stop" | "break_value" => return Some("on_break = EXPR"),

@@ -429,6 +429,79 @@ impl<F, T: Threading> Holder<F, T> {
     where
         T: SharedCalls<F>,
     {
+        // SAFETY: forwarded.
+        unsafe {
+            Self::call_shared::<P, S, A, O, R, LENT, false>(
+                user_data, site, args, call, on_error, fallback, retry,
+            )
+        }
+    }
+
+    /// [`Holder::call_ref`] for an entry that runs on a poisoned state
+    /// (`#[callback(runs_poisoned)]`, a set's `&self` entry such as an
+    /// allocator's `free`): a panic or `Err` kept by a guard does not keep
+    /// it out; a running exclusive call (re-entry) and a destroy still do.
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut`].
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub unsafe fn call_ref_even_poisoned<
+        P: Policy,
+        S: UserDataSlot,
+        A,
+        O: CallbackReturn<R>,
+        R,
+        const LENT: bool,
+    >(
+        user_data: S,
+        site: &'static Site,
+        args: A,
+        call: impl FnOnce(&F, A) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
+    where
+        T: SharedCalls<F>,
+    {
+        // SAFETY: forwarded.
+        unsafe {
+            Self::call_shared::<P, S, A, O, R, LENT, true>(
+                user_data, site, args, call, on_error, fallback, retry,
+            )
+        }
+    }
+
+    /// The body of [`Holder::call_ref`] and
+    /// [`Holder::call_ref_even_poisoned`] (`EVEN_POISONED`).
+    ///
+    /// # Safety
+    /// As for [`Holder::call_mut`].
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    unsafe fn call_shared<
+        P: Policy,
+        S: UserDataSlot,
+        A,
+        O: CallbackReturn<R>,
+        R,
+        const LENT: bool,
+        const EVEN_POISONED: bool,
+    >(
+        user_data: S,
+        site: &'static Site,
+        args: A,
+        call: impl FnOnce(&F, A) -> O,
+        on_error: impl FnOnce(&O::Error) -> R,
+        fallback: impl FnOnce() -> R,
+        retry: impl FnOnce(A, S) -> R,
+    ) -> R
+    where
+        T: SharedCalls<F>,
+    {
         let ptr = user_data.into_ptr();
         if ptr.is_null() {
             return refused::<P, R, _>(site, Refusal::Null, fallback);
@@ -438,7 +511,9 @@ impl<F, T: Threading> Holder<F, T> {
         if T::CALLS_ON_HOME_ONLY && !holder.header.on_home_thread() {
             return refused_foreign_call::<P, R, _>(site, fallback);
         }
-        if !holder.header.word.try_enter_shared() {
+        let entered = holder.header.word.try_enter_shared()
+            || (EVEN_POISONED && enter_shared_despite_poison::<T>(&holder.header.word));
+        if !entered {
             // SAFETY: forwarded.
             return unsafe {
                 enter_cold::<P, T, S, A, R, true>(retry, args, user_data, fallback, site)
@@ -1542,6 +1617,14 @@ unsafe fn heal_entry<P: Policy, T: Threading, const SHARED: bool>(
         return false;
     }
     healed
+}
+
+/// [`StateWord::enter_shared_despite_poison`], out of line: the slow path
+/// of a `runs_poisoned` entry, before the common one.
+#[cold]
+#[inline(never)]
+fn enter_shared_despite_poison<T: Threading>(word: &T::Word) -> bool {
+    word.enter_shared_despite_poison()
 }
 
 /// Leaves the call this thread entered on the holder at `ptr`.

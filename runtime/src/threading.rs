@@ -89,6 +89,13 @@ pub trait StateWord {
     /// as [`hold_failed_exclusive`](StateWord::hold_failed_exclusive) (the
     /// atomic word keeps the count the failed entry added as the hold).
     fn hold_failed_shared(&self);
+    /// After a failed [`try_enter_shared`](StateWord::try_enter_shared),
+    /// before anything else: enters the shared call after all if only the
+    /// poison kept it out (no exclusive call runs and no destroy came), for
+    /// an entry that runs on a poisoned state (`runs_poisoned`: an
+    /// allocator's `free`). Otherwise leaves the word as the failed entry
+    /// left it, for the slow path. Off the fast paths.
+    fn enter_shared_despite_poison(&self) -> bool;
     /// The last thing a failed entry's slow path does with the holder:
     /// releases the hold, if any, as [`leave_shared`](StateWord::leave_shared)
     /// does (0 if there is nothing more to do, else the word afterwards: a
@@ -294,6 +301,15 @@ impl StateWord for LocalWord {
         self.word.set(self.word.get().wrapping_add(SHARED));
     }
 
+    fn enter_shared_despite_poison(&self) -> bool {
+        // The failed entry's count, taken back to read the word as it was,
+        // then put back: the entry's (entered) or the slow path's to undo.
+        self.hold_failed_shared();
+        let poisoned_only = self.load() & (DESTROYED | EXCLUSIVE) == 0;
+        self.word.set(self.word.get().wrapping_sub(SHARED));
+        poisoned_only
+    }
+
     unsafe fn release_failed_entry(_: *const Self) -> usize {
         0
     }
@@ -432,6 +448,15 @@ impl StateWord for AtomicWord {
     }
 
     fn hold_failed_shared(&self) {}
+
+    fn enter_shared_despite_poison(&self) -> bool {
+        // The failed entry's count is in the word: with it there no
+        // exclusive call can enter, and a destroy coming after this look is
+        // deferred until the count leaves, as for any shared call. An
+        // exclusive call that left since the count was added did so with
+        // release ordering, which this load acquires.
+        self.load() & (DESTROYED | EXCLUSIVE) == 0
+    }
 
     unsafe fn release_failed_entry(word: *const Self) -> usize {
         // SAFETY: by the caller's promise, a live holder's word, held. The
@@ -808,6 +833,65 @@ mod tests {
     /// A destroy's hold while the closure is dropped: the word shows a call
     /// running, every entry fails, a failed entry's release frees nothing,
     /// and the release of the hold says the holder is free to go.
+    /// `runs_poisoned`'s entry, from every state: entered after a failed
+    /// shared entry only when the poison alone kept it out, and either way
+    /// the word ends as it was.
+    fn enter_despite_poison_every_state<W: StateWord>() {
+        for shared in 0..3usize {
+            for flags in 0..8usize {
+                let word = W::NEW;
+                for _ in 0..shared {
+                    assert!(word.try_enter_shared());
+                }
+                let exclusive = flags & EXCLUSIVE != 0 && shared == 0;
+                if exclusive {
+                    assert!(word.try_enter_exclusive());
+                }
+                for flag in [POISONED, DESTROYED] {
+                    if flags & flag != 0 {
+                        word.set(flag);
+                    }
+                }
+                let shown = word.load();
+                if word.try_enter_shared() {
+                    // SAFETY: a live word this test entered and has not left.
+                    unsafe { W::leave_shared(&word) };
+                    continue;
+                }
+                let poisoned_only = flags & POISONED != 0 && flags & DESTROYED == 0 && !exclusive;
+                assert_eq!(
+                    word.enter_shared_despite_poison(),
+                    poisoned_only,
+                    "flags {flags:#b}"
+                );
+                if poisoned_only {
+                    assert_eq!(
+                        word.load(),
+                        shown + SHARED,
+                        "flags {flags:#b}, {shared} shared"
+                    );
+                    // SAFETY: entered above, left once.
+                    unsafe { W::leave_shared(&word) };
+                } else {
+                    word.hold_failed_shared();
+                    // SAFETY: held above, released once.
+                    unsafe { W::release_failed_entry(&word) };
+                }
+                assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+            }
+        }
+    }
+
+    #[test]
+    fn local_word_enter_despite_poison_every_state() {
+        enter_despite_poison_every_state::<LocalWord>();
+    }
+
+    #[test]
+    fn atomic_word_enter_despite_poison_every_state() {
+        enter_despite_poison_every_state::<AtomicWord>();
+    }
+
     fn destroyed_and_held<W: StateWord>() {
         for poisoned in [false, true] {
             let word = W::NEW;

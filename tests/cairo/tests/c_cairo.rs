@@ -1152,10 +1152,7 @@ fn mime_data_reaches_an_svg_and_is_freed_once_when_the_last_snapshot_lets_go() {
 #[callback]
 trait RasterSource {
     /// A new surface with the pixels of `extents`, or null on failure;
-    /// cairo gives it back to `release_surface`, which is not an entry:
-    /// an entry is refused while the state is poisoned (after a panic in
-    /// another call of it, until the guard returns), and the surface would
-    /// leak.
+    /// cairo gives it back to `release`.
     unsafe extern "C" fn acquire(
         &mut self,
         pattern: *mut CairoPattern,
@@ -1163,6 +1160,16 @@ trait RasterSource {
         target: *mut CairoSurface,
         #[into(&RectangleInt)] extents: *const RectangleInt,
     ) -> *mut CairoSurface;
+    /// Destroys what `acquire` returned. Runs while a panic in another
+    /// call poisons the state (until the guard returns every other entry
+    /// is refused), or the surface would leak.
+    #[callback(runs_poisoned)]
+    unsafe extern "C" fn release(
+        &self,
+        pattern: *mut CairoPattern,
+        #[user_data] callback_data: *mut c_void,
+        surface: *mut CairoSurface,
+    );
     /// The pattern is kept for later (a recording surface's copy): what it
     /// shows must not change any more.
     #[callback(fallback = CAIRO_STATUS_NO_MEMORY, on_error = CAIRO_STATUS_NO_MEMORY)]
@@ -1308,6 +1315,11 @@ impl RasterSource for Checker {
         CAIRO_STATUS_SUCCESS
     }
 
+    fn release(&self, _pattern: *mut CairoPattern, surface: *mut CairoSurface) {
+        // SAFETY: the reference `acquire` returned, given back once.
+        unsafe { cairo_surface_destroy(surface) };
+    }
+
     fn finish(self, _pattern: *mut CairoPattern) {
         self.note(if self.frozen {
             "finish frozen"
@@ -1315,19 +1327,6 @@ impl RasterSource for Checker {
             "finish"
         });
     }
-}
-
-/// `cairo_raster_source_release_func_t`: destroys what `acquire`
-/// returned. A fn of its own rather than an entry of the set, so that it
-/// runs whatever happened to the state.
-#[callback(on_panic = fallback)]
-extern "C" fn release_surface(
-    _pattern: *mut CairoPattern,
-    _callback_data: *mut c_void,
-    surface: *mut CairoSurface,
-) {
-    // SAFETY: the reference `acquire` returned, given back once.
-    unsafe { cairo_surface_destroy(surface) };
 }
 
 /// An owned raster source pattern over `state`.
@@ -1345,7 +1344,7 @@ impl Pattern {
             cairo_raster_source_pattern_set_acquire(
                 pattern,
                 Some(S::ACQUIRE),
-                Some(release_surface),
+                Some(S::RELEASE),
             );
             cairo_raster_source_pattern_set_snapshot(pattern, Some(S::SNAPSHOT));
             cairo_raster_source_pattern_set_copy(pattern, Some(S::COPY));
@@ -1480,8 +1479,9 @@ fn a_surface_acquired_before_a_panic_of_the_same_state_is_still_released() {
     assert_eq!(*log.borrow(), ["acquire original", "acquire original"]);
     // The null that the panicking acquire returned failed the mask.
     assert_eq!(cr.status(), CAIRO_STATUS_NO_MEMORY);
-    // The panic poisoned the state until the guard returned, but the
-    // release, not an entry, ran: the first acquire's surface is freed.
+    // The panic poisoned the state until the guard returned, but
+    // `release` runs on a poisoned state: the first acquire's surface is
+    // freed.
     assert_eq!(freed.get(), 1);
     drop((cr, image, pattern));
     assert_eq!(drops.get(), 1);

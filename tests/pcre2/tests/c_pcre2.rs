@@ -22,9 +22,10 @@
 //!   serving compile and match contexts, compiled code, match data and the
 //!   match's heap frames, everything given back; malloc failing (null:
 //!   PCRE2_ERROR_NOMEMORY, nothing leaks) and panicking (the panic resumed;
-//!   the frees PCRE2 makes in the same guard are refused on the poisoned
-//!   state, so only the state's `Drop` frees them), against the same
-//!   allocator as `#[callback]` fns whose `free` keeps running;
+//!   the frees PCRE2 makes in the same guard, also inside the failing
+//!   `pcre2_compile`, run on the poisoned state: `free` is marked
+//!   `runs_poisoned`), and the same allocator as `#[callback]` fns whose
+//!   `free` is `on_panic = fallback`;
 //! - the compile recursion guard (`pcre2_set_compile_recursion_guard`):
 //!   each depth seen, compiling stopped by a closure returning `true`, a
 //!   panic resumed.
@@ -1217,7 +1218,10 @@ trait Memory {
         size: usize,
         #[user_data] memory_data: *mut c_void,
     ) -> *mut c_void;
-    /// `void private_free(void *, void *)`.
+    /// `void private_free(void *, void *)`: runs while a panic in
+    /// `malloc` poisons the state, since PCRE2 frees in the very call
+    /// whose allocation failed.
+    #[callback(runs_poisoned)]
     unsafe extern "C" fn free(&self, ptr: *mut c_void, #[user_data] memory_data: *mut c_void);
 }
 
@@ -1229,8 +1233,8 @@ struct Counting {
     allocations: Cell<u32>,
     /// Fails (null) or panics at this allocation (counted from 1), once.
     fail_at: Cell<Option<(u32, Failure)>>,
-    /// Blocks `Drop` had to free: PCRE2 freed them while the set's state
-    /// was poisoned, so the `free` entry never ran.
+    /// Blocks `Drop` had to free (none: `free` runs on a poisoned state
+    /// too, and every object made on the allocator is gone before it).
     leftover: Rc<Cell<usize>>,
 }
 
@@ -1310,8 +1314,7 @@ impl Memory for Counting {
 
 impl Drop for Counting {
     fn drop(&mut self) {
-        // What must be freed whatever happened belongs in `Drop`: the
-        // `free` entry does not run on a poisoned state.
+        // Nothing should be left; whatever is, is freed (and counted).
         let live = self.live.take();
         self.leftover.set(live.len());
         for p in live.into_keys() {
@@ -1449,15 +1452,13 @@ fn malloc_returning_null_fails_each_call_with_no_memory() {
 
 /// A panic in malloc is resumed by the guard around the PCRE2 call, which
 /// saw null (PCRE2_ERROR_NOMEMORY). While that guard keeps the panic, the
-/// set's state is poisoned: a free PCRE2 makes in the same guard (here the
-/// binding frees the match data right after the failed match) is refused,
-/// and the block reaches neither the counts nor the C allocator. Only the
-/// state's `Drop` frees it (README: a poisoned set refuses every entry).
+/// set's state is poisoned: `malloc` is refused, but `free` is marked
+/// `runs_poisoned`, so a free in the same guard (here the binding frees
+/// the match data right after the failed match) runs and is counted.
 #[test]
-fn a_panic_in_malloc_is_resumed_and_frees_in_the_same_guard_are_refused() {
+fn a_panic_in_malloc_is_resumed_and_frees_in_the_same_guard_run() {
     quiet_expected_panics();
     let (mut alloc, leftover) = counting();
-    let live_before_drop;
     {
         // SAFETY: `alloc` outlives this block.
         let general = unsafe { General::on(&alloc) }.expect("a general context");
@@ -1477,27 +1478,22 @@ fn a_panic_in_malloc_is_resumed_and_frees_in_the_same_guard_are_refused() {
         });
         assert!(message_of(&*payload).starts_with("expected panic in allocation 3"));
         assert_eq!(rc.get(), PCRE2_ERROR_NOMEMORY);
-        // The match data's free was refused: it is still counted live.
-        live_before_drop = blocks(&mut alloc);
-        assert_eq!(
-            live_before_drop.0, 2,
-            "the general context and the refused match data"
-        );
+        // The match data's free ran on the poisoned state.
+        assert_eq!(blocks(&mut alloc).0, 1, "the general context only");
         drop(general);
-        // After the guard, frees run again: the general context's did.
-        assert_eq!(blocks(&mut alloc).0, 1);
+        assert_eq!(blocks(&mut alloc), (0, 0));
     }
     drop(alloc);
-    assert_eq!(leftover.get(), 1, "the match data's block, freed by Drop");
+    assert_eq!(leftover.get(), 0, "nothing left for Drop");
 }
 
-/// Worse: within one `pcre2_compile` call. A long pattern is parsed into a
-/// heap block first; when the compiled code's allocation then panics,
-/// PCRE2 frees the parsed pattern before returning, in the same C call,
-/// where no guard placement can help: that free is refused too. A null
-/// from malloc at the same point frees it as it should.
+/// Within one `pcre2_compile` call: a long pattern is parsed into a heap
+/// block first; when the compiled code's allocation then panics, PCRE2
+/// frees the parsed pattern before returning, in the same C call, where no
+/// guard placement could help a `free` that the poison refused: marked
+/// `runs_poisoned`, it runs, as after a null from malloc.
 #[test]
-fn a_panic_in_malloc_inside_compile_leaves_compiles_own_free_refused() {
+fn a_panic_in_malloc_inside_compile_still_frees_compiles_own_block() {
     quiet_expected_panics();
     let pattern = "a".repeat(3000);
     for how in [Failure::Null, Failure::Panic] {
@@ -1509,30 +1505,28 @@ fn a_panic_in_malloc_inside_compile_leaves_compiles_own_free_refused() {
             alloc.with_mut(|a| a.fail_in(2, how)).expect("no call runs");
             // SAFETY: a live compile context on the allocator.
             let compile = || unsafe { Regex::with(&pattern, 0, cc.0) };
-            let refused = match how {
+            match how {
                 Failure::Null => {
                     let e = compile().err().expect("no memory");
                     assert_eq!(e.code, PCRE2_ERROR_HEAP_FAILED);
-                    0
                 }
                 Failure::Panic => {
                     let payload = payload_of(compile);
                     assert!(message_of(&*payload).starts_with("expected panic in allocation 4"));
-                    1
                 }
-            };
-            // The general and compile contexts, and whatever was refused.
-            assert_eq!(blocks(&mut alloc).0, 2 + refused);
+            }
+            // The general and compile contexts: the parsed pattern was
+            // freed either way.
+            assert_eq!(blocks(&mut alloc).0, 2);
             assert_eq!(
                 alloc.with_mut(|a| a.allocations.get()),
                 Some(4),
                 "the contexts, the parsed pattern, the code"
             );
         }
-        let left = blocks(&mut alloc).0;
+        assert_eq!(blocks(&mut alloc), (0, 0));
         drop(alloc);
-        assert_eq!(leftover.get(), left);
-        assert_eq!(left, usize::from(how == Failure::Panic));
+        assert_eq!(leftover.get(), 0);
     }
 }
 
