@@ -1416,7 +1416,10 @@ unsafe fn free_if_last<T: Threading>(ptr: *mut c_void, left: usize, site: &'stat
         // dropped by that destroy, frees what is left).
         unsafe {
             if let Some(free) = (*ptr.cast::<Header<T>>()).free {
-                free(ptr, site, true);
+                // The call leaving may have failed and be about to give its
+                // fallback: its `why` is set aside while the closure's drop
+                // (user code, which may reach other callbacks) runs.
+                crate::fallback_reason::set_aside(|| free(ptr, site, true));
             }
         }
     }
@@ -1828,12 +1831,7 @@ unsafe fn free_box<P: Policy, F, T: Threading>(
                 let drop_closure = || unsafe {
                     std::ptr::drop_in_place(std::ptr::addr_of_mut!((*holder).closure))
                 };
-                // A call that failed may be about to give its fallback: its
-                // `why` is set aside while the drop (user code) runs.
-                let dropped = crate::fallback_reason::set_aside(|| {
-                    catch_unwind(AssertUnwindSafe(drop_closure))
-                });
-                if let Err(payload) = dropped {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_closure)) {
                     if check_home {
                         crate::policy::destroy_panicked::<P>(site, payload);
                     } else {
