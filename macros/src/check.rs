@@ -1238,13 +1238,17 @@ fn check_type<'a>(
         .map(|name| name.unraw().to_string())
         .collect();
     check_reason_name(options, &names, errors);
+    // An `on_error` that reads no `e` (a constant such as
+    // `PCRE2_ERROR_CALLOUT`) serves closures failing with any error.
     if let (Some(given), None) = (&options.on_error, &options.error) {
-        errors.error(
-            given.key,
-            "a callback type's `on_error` reads the closures' error as `e`, so it needs that \
-             error's type: add `error = YourError` (closures then return `R` or \
-             `Result<R, YourError>`)",
-        );
+        if tokens::reads_error(&given.value) {
+            errors.error(
+                given.key,
+                "a callback type's `on_error` reads the closures' error as `e`, so it needs that \
+                 error's type: add `error = YourError` (closures then return `R` or \
+                 `Result<R, YourError>`), or give C a value that does not read `e`",
+            );
+        }
     }
     if let Some(given) = &options.keep_error {
         let decides = !matches!(
@@ -1254,7 +1258,7 @@ fn check_type<'a>(
                 ..
             })
         );
-        if decides && options.error.is_none() {
+        if decides && options.error.is_none() && tokens::reads_error(&given.value) {
             errors.error(
                 given.key,
                 "a callback type's `keep_error = EXPR` reads the closures' error as `e`, so it \

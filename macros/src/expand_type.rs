@@ -119,6 +119,12 @@ fn on_error_call(model: &TypeModel<'_>, private: &TokenStream, fallback: &Ident)
                 move |e: &_| #owner::__ffi_on_error(#declared::declared_error(e), #(#named),*)
             }
         }
+        // An `on_error` that reads no `e`: any error type.
+        (Some(expr), None) => {
+            let owner = exprs_owner(model);
+            let named = named_args(model, Some(expr));
+            quote!(move |_: &_| #owner::__ffi_on_error(#(#named),*))
+        }
         // The fallback's own value: with a fallback that reads no C
         // parameter (a fn pointer, see `fallback_let`), the runtime's
         // closure, shared by every callback returning the same type.
@@ -167,8 +173,18 @@ fn end_errors(
                 on_error,
             )
         }
-        // Refused by the check (no `error = Type` to read `e` as).
-        (KeepError::When(_), None) => (returned, returned_type, on_error),
+        // An EXPR that reads no `e` (the check refuses one that does
+        // without `error = Type`): any error type.
+        (KeepError::When(expr), None) => {
+            let owner = exprs_owner(model);
+            let named = named_args(model, Some(expr));
+            let keep = quote!(move |_: &_| #owner::__ffi_keep_error(#(#named),*));
+            (
+                quote!(#private::end_error_unless::<#returned_type, _>(#site, #returned, #keep, #on_error)),
+                quote!(#private::core::result::Result<#c_ret, <#returned_type as #private::CallbackReturn<#c_ret>>::Error>),
+                on_error,
+            )
+        }
     }
 }
 
@@ -273,6 +289,13 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
                 fn __ffi_on_error(#e: &#error, #(#params),*) #ret_arrow { #expr }
             }
         }
+        (Some(expr), None) => {
+            let params = params_of(Some(expr));
+            quote! {
+                #[inline]
+                fn __ffi_on_error(#(#params),*) #ret_arrow { #expr }
+            }
+        }
         _ => quote!(),
     };
     let keep_error = match (common.keep_error.expr(), &model.error) {
@@ -282,6 +305,13 @@ fn user_exprs(model: &TypeModel<'_>) -> TokenStream {
             quote! {
                 #[inline]
                 fn __ffi_keep_error(#e: &#error, #(#params),*) -> bool { #expr }
+            }
+        }
+        (Some(expr), None) => {
+            let params = params_of(Some(expr));
+            quote! {
+                #[inline]
+                fn __ffi_keep_error(#(#params),*) -> bool { #expr }
             }
         }
         _ => quote!(),

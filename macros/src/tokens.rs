@@ -203,6 +203,12 @@ pub(crate) fn error_binding(expr: &syn::Expr) -> Ident {
     binding_for(expr, "e")
 }
 
+/// Whether an `on_error = EXPR` or `keep_error = EXPR` reads the error as
+/// `e`: a callback type's then needs `error = Type` to read it as.
+pub(crate) fn reads_error(expr: &syn::Expr) -> bool {
+    mentions_as_variable(expr.to_token_stream(), "e")
+}
+
 /// `why` in a `fallback = EXPR` that reads it (see [`reads_reason`]): the
 /// reason C gets the fallback, bound where `e` is.
 pub(crate) fn reason_binding(expr: &syn::Expr) -> Ident {

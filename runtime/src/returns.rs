@@ -89,7 +89,7 @@ impl<T> Fallback for Option<T> {
     label = "returns `{Self}`, not `{R}`",
     note = "a callback returns the C type (`{R}`), or `Result<{R}, E>` to fail with an error \
             value that the Rust caller gets back from `try_resume`/`try_scope` (a closure for a \
-            C `int` may also return `bool` or `Ordering`); a closure that only panics needs its \
+            C `int` may also return `bool` or `Ordering`, or either in a `Result`); a closure that only panics needs its \
             return type written: `|..| -> {R} {{ panic!(..) }}`"
 )]
 pub trait CallbackReturn<R> {
@@ -442,3 +442,41 @@ pub fn flow<O: FlowReturn, R>(
         Err(error) => Err(error),
     }
 }
+
+/// `bool` and `Ordering` inside a `Result`, for a closure that can fail
+/// (`Result<bool, E>` for a `gboolean`, `Result<Ordering, E>` for a
+/// comparator): `Ok` converts as the plain value does, `Err` is an error
+/// as for `Result<c_int, E>`. (A blanket `Result<T, E>` over every `T`
+/// that converts would overlap `Result<R, E>`: written out per type.)
+macro_rules! converted_in_result {
+    ($($ty:ty),*) => {$(
+        #[allow(unknown_or_malformed_diagnostic_attributes)]
+        #[diagnostic::do_not_recommend]
+        impl<E: 'static> CallbackReturn<std::ffi::c_int> for Result<$ty, E> {
+            type Error = E;
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            #[cfg_attr(debug_assertions, inline)]
+            fn into_result(self) -> Result<std::ffi::c_int, E> {
+                match self {
+                    Ok(value) => match CallbackReturn::<std::ffi::c_int>::into_result(value) {
+                        Ok(value) => Ok(value),
+                        Err(never) => match never {},
+                    },
+                    Err(error) => Err(error),
+                }
+            }
+        }
+
+        #[allow(unknown_or_malformed_diagnostic_attributes)]
+        #[diagnostic::do_not_recommend]
+        impl<E: 'static> DeclaredReturn<std::ffi::c_int, E> for Result<$ty, E> {
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            #[cfg_attr(debug_assertions, inline)]
+            fn declared_error(error: &E) -> &E {
+                error
+            }
+        }
+    )*};
+}
+
+converted_in_result!(bool, std::cmp::Ordering);

@@ -2048,3 +2048,58 @@ fn seven_parameter_types_pass_clippy_and_run() {
     );
     assert_eq!(sum, 28);
 }
+
+// ---------------------------------------------------------------------------
+// `bool` and `Ordering` inside a `Result`, for a C `int`
+// ---------------------------------------------------------------------------
+
+/// A filter C calls per value: non-zero keeps it.
+#[callback(on_error = -7)]
+type Keep = unsafe extern "C" fn(n: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+/// A comparator whose closures fail with a `String` (`error = Type`).
+#[callback(error = String, on_error = 99)]
+type Order = unsafe extern "C" fn(a: c_int, b: c_int, #[user_data] ud: *mut c_void) -> c_int;
+
+#[test]
+fn closures_return_bool_or_ordering_inside_a_result() {
+    let mut seen = Vec::new();
+    let c_got = Cell::new([0; 3]);
+    let result: Result<(), String> = Keep::try_scope(
+        |n| -> Result<bool, String> {
+            seen.push(n);
+            if n < 0 {
+                Err(format!("{n} is negative"))
+            } else {
+                Ok(n % 2 == 0)
+            }
+        },
+        |f, ud| {
+            // SAFETY: the scope's pair, called during the scope.
+            c_got.set([2, 3, -1].map(|n| unsafe { f(n, ud) }));
+        },
+    );
+    assert_eq!(result, Err("-1 is negative".to_owned()));
+    assert_eq!(seen, [2, 3, -1]);
+    assert_eq!(c_got.get(), [1, 0, -7], "true, false, then `on_error`");
+
+    let mut calls = 0;
+    let got: Result<Vec<c_int>, String> = Order::try_scope(
+        |a, b| {
+            calls += 1;
+            if a == b {
+                Err(format!("{a} twice"))
+            } else {
+                Ok(a.cmp(&b))
+            }
+        },
+        |f, ud| {
+            [(1, 2), (2, 1)]
+                // SAFETY: the scope's pair, called during the scope.
+                .map(|(a, b)| unsafe { f(a, b, ud) })
+                .to_vec()
+        },
+    );
+    assert_eq!(got, Ok(vec![-1, 1]));
+    assert_eq!(calls, 2);
+}
