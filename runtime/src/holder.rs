@@ -1057,11 +1057,63 @@ impl<F, T: Threading> Holder<F, T> {
     where
         T: ExclusiveCalls<F>,
     {
+        // SAFETY: forwarded. The closure gets the state's pointer once
+        // entered exclusively: no other reference to the state exists
+        // until it leaves (a call C makes meanwhile fails to enter);
+        // `ExclusiveCalls` made `F: Send` if calls may come from another
+        // thread.
+        unsafe { Self::with_kept::<R, false>(ptr, site, |state| f(&mut *state)) }
+    }
+
+    /// [`Holder::with_kept_mut`] for shared use (`&F`): entered as a `&self`
+    /// entry is, so it runs beside other shared calls and uses (nested, or
+    /// on other threads for a `sync` holder), and not during an exclusive
+    /// one.
+    ///
+    /// # Safety
+    /// As for [`Holder::with_kept_mut`].
+    pub(crate) unsafe fn with_kept_ref<R>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        f: impl FnOnce(&F) -> R,
+    ) -> Option<R>
+    where
+        T: SharedCalls<F>,
+    {
+        // SAFETY: forwarded. The closure gets the state's pointer once
+        // entered shared: shared uses only make shared references, and no
+        // exclusive call runs while the word counts them; `SharedCalls`
+        // made `F: Sync` if they may run on several threads.
+        unsafe { Self::with_kept::<R, true>(ptr, site, |state| f(&*state)) }
+    }
+
+    /// The body of [`Holder::with_kept_mut`] and [`Holder::with_kept_ref`]
+    /// (`SHARED`): enters, runs `f` with the state's pointer, leaves.
+    ///
+    /// # Safety
+    /// As for [`Holder::with_kept_mut`].
+    unsafe fn with_kept<R, const SHARED: bool>(
+        ptr: *mut c_void,
+        site: &'static Site,
+        f: impl FnOnce(*mut F) -> R,
+    ) -> Option<R> {
         // SAFETY: by the caller's promise, a live holder that nothing frees
         // while this runs (Rust owns it, and its owner is here).
         let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
-        while !word.try_enter_exclusive() {
-            word.hold_failed_exclusive();
+        loop {
+            let entered = if SHARED {
+                word.try_enter_shared()
+            } else {
+                word.try_enter_exclusive()
+            };
+            if entered {
+                break;
+            }
+            if SHARED {
+                word.hold_failed_shared();
+            } else {
+                word.hold_failed_exclusive();
+            }
             let healed = word.load() & POISONED != 0 && word.heal().is_ok();
             // SAFETY: held just above, released once.
             let left = unsafe { release_failed_entry::<T>(ptr) };
@@ -1080,15 +1132,19 @@ impl<F, T: Threading> Holder<F, T> {
         }
         // Left on the way out if `f` unwinds (the panic is the caller's:
         // Rust code, not a callback, and it goes on to the caller).
-        let leave_on_unwind = LeaveOnUnwind::<T>::new(ptr, site, true);
-        // SAFETY: entered exclusively, by this call: no other reference to
-        // the state exists until it leaves (a call C makes meanwhile fails
-        // to enter); `ExclusiveCalls` made `F: Send` if calls may come
-        // from another thread.
-        let value = f(unsafe { &mut *(*ptr.cast::<Self>()).closure.get() });
+        let leave_on_unwind = LeaveOnUnwind::<T>::new(ptr, site, !SHARED);
+        // SAFETY: entered, by this use, until it leaves: the state is alive
+        // (what the pointer allows is the caller's to say).
+        let value = f(unsafe { (*ptr.cast::<Self>()).closure.get() });
         std::mem::forget(leave_on_unwind);
         // SAFETY: entered and not left; a place, not a reference.
-        let left = unsafe { leave::<T, true>(ptr) };
+        let left = unsafe {
+            if SHARED {
+                leave::<T, false>(ptr)
+            } else {
+                leave::<T, true>(ptr)
+            }
+        };
         if left != 0 {
             let left = if <T::Word as StateWord>::LEAVE_REREADS {
                 0

@@ -16,7 +16,7 @@ use crate::panic::{Site, fail_caught};
 use crate::policy::{Caught, Policy};
 use crate::report::{self, ReportKind};
 use crate::returns::CallbackReturn;
-use crate::threading::{CallerThread, ExclusiveCalls, OwnerMayMove, Threading};
+use crate::threading::{CallerThread, ExclusiveCalls, OwnerMayMove, SharedCalls, Threading};
 use crate::trampoline::Failed;
 
 /// The state of a callback set on the heap, from the set's `boxed`.
@@ -189,6 +189,24 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
         // refused while Rust owns it), used by its owner through `&mut
         // self`.
         unsafe { Holder::<T, Th>::with_kept_mut(self.user_data.as_ptr(), self.site, f) }
+    }
+
+    /// [`with_mut`](Self::with_mut) for a look (or a change through
+    /// `Cell`s, locks or atomics) that a `&self` entry could make: it runs
+    /// beside the set's `&self` calls (from inside one of them, or, for a
+    /// `sync` set, on another thread), not during a `&mut self` one, and
+    /// through `&self`, so a `BoxedSet` kept behind an `Rc` (an allocator
+    /// that every object of a C library holds) can read its counts. `None`
+    /// as for `with_mut`.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R>
+    where
+        Th: SharedCalls<T>,
+    {
+        // SAFETY: our own boxed holder (`new` made it for `T` and `Th`),
+        // kept by Rust (`into_raw` consumes `self`, and C's destroy is
+        // refused while Rust owns it), used by its owner, which neither
+        // drops nor hands it over while `&self` is borrowed.
+        unsafe { Holder::<T, Th>::with_kept_ref(self.user_data.as_ptr(), self.site, f) }
     }
 
     /// Hands the state over: C now owns it, and ends it through the set's

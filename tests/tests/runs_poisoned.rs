@@ -52,6 +52,9 @@ impl Allocator for Counting {
         if size > self.limit.get() {
             panic!("{size} bytes is over the limit");
         }
+        if LOOK_IN_MALLOC.get() {
+            NESTED_LOOK.set(Some(look()));
+        }
         let mut block = vec![0u8; size.max(1)];
         let ptr = block.as_mut_ptr().cast::<c_void>();
         self.live.borrow_mut().insert(ptr as usize, block);
@@ -279,4 +282,79 @@ fn a_send_set_s_free_runs_on_a_poisoned_state_too() {
         assert_eq!(message(&*caught), "1000 bytes is over the limit");
     });
     assert!(locked.live.lock().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// `BoxedSet::with`: a shared look at a kept state (an allocator every C
+// object holds, kept behind an `Rc`)
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// `malloc` looks at the kept allocator through `with`.
+    static LOOK_IN_MALLOC: Cell<bool> = const { Cell::new(false) };
+    /// What `with` gave, tried from inside an entry.
+    static NESTED_LOOK: Cell<Option<Option<usize>>> = const { Cell::new(None) };
+    /// The kept allocator, for entries to look at through `with`.
+    static KEPT: RefCell<Option<std::rc::Rc<ffi_callback::BoxedSet<Counting>>>> =
+        const { RefCell::new(None) };
+}
+
+/// Looks at the kept allocator through `with`, as code an entry reaches
+/// would.
+fn look() -> Option<usize> {
+    KEPT.with(|kept| {
+        kept.borrow()
+            .as_ref()
+            .and_then(|kept| kept.with(Counting::live))
+    })
+}
+
+#[test]
+fn with_looks_beside_shared_calls_but_not_during_an_exclusive_one() {
+    let kept = std::rc::Rc::new(Counting::new(100).boxed());
+    KEPT.with(|k| *k.borrow_mut() = Some(kept.clone()));
+    let data = kept.user_data();
+    USER_DATA.set(data);
+    // SAFETY: `data` is the kept allocator, alive while `kept` is.
+    let block = unsafe { Counting::MALLOC(8, data) };
+    assert_eq!(
+        kept.with(Counting::live),
+        Some(1),
+        "through `&self`, behind an `Rc`"
+    );
+
+    // From inside a `&self` entry: shared, so it runs.
+    LOOK_IN_MALLOC.set(true);
+    // SAFETY: as above.
+    let second = unsafe { Counting::MALLOC(8, data) };
+    LOOK_IN_MALLOC.set(false);
+    assert_eq!(NESTED_LOOK.take(), Some(Some(1)), "beside `malloc`");
+    // SAFETY: as above; `second` is this allocator's.
+    unsafe { Counting::FREE(second, data) };
+
+    // From inside a `&mut self` entry: the state is borrowed mutably.
+    kept.with(|c| c.during_trim.set(Some(|_| NESTED_LOOK.set(Some(look())))));
+    // SAFETY: as above.
+    unsafe { Counting::TRIM(data) };
+    assert_eq!(NESTED_LOOK.take(), Some(None), "refused during `trim`");
+
+    // Poisoned (a kept panic in malloc): `None` until the guard returns.
+    let caught = panic_payload(|| {
+        resume_panics(|| {
+            // SAFETY: as above.
+            assert!(unsafe { Counting::MALLOC(1000, data) }.is_null());
+            NESTED_LOOK.set(Some(look()));
+        })
+    });
+    assert_eq!(message(&*caught), "1000 bytes is over the limit");
+    assert_eq!(NESTED_LOOK.take(), Some(None), "refused while poisoned");
+    assert_eq!(look(), Some(1), "healed once the guard returned");
+
+    // SAFETY: as above; `block` is this allocator's.
+    unsafe { Counting::FREE(block, data) };
+    KEPT.with(|k| k.borrow_mut().take());
+    let Ok(kept) = std::rc::Rc::try_unwrap(kept) else {
+        panic!("the last `Rc`")
+    };
+    assert_eq!(kept.with(Counting::live), Some(0));
 }
