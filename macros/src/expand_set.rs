@@ -402,6 +402,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     let output = c_output(entry);
     let c_ret = entry.output.c_type;
     let ret_arrow = c_ret.map(|ty| quote!(-> #ty));
+    // A set-wide `fallback = EXPR` that does not fit an entry returning
+    // nothing is reported at that entry ("expected `()` because of return
+    // type"), not only at the expression, as one returning a value is.
+    let fallback_ret = ret_arrow
+        .clone()
+        .unwrap_or_else(|| quote_spanned!(e.ident.span()=> -> ()));
     let fallback_var = Ident::new("__ffi_fallback", Span::mixed_site());
     let on_error_var = Ident::new("__ffi_on_error", Span::mixed_site());
     let (continue_var, break_var) = (
@@ -440,7 +446,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 expr,
                 Some("why"),
                 quote!(#why: &str,),
-                ret_arrow.clone(),
+                Some(fallback_ret.clone()),
                 quote!(#expr),
             );
             let why = Ident::new("__ffi_why", Span::mixed_site());
@@ -452,7 +458,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 expr,
                 None,
                 quote!(),
-                ret_arrow.clone(),
+                Some(fallback_ret.clone()),
                 quote!(#expr),
             );
             quote!(move || #callee(#(#args),*))
