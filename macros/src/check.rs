@@ -753,11 +753,13 @@ fn check_fn<'a>(
         let counted = single_generic(ungroup(received), "Arc")
             .or_else(|| single_generic(ungroup(received), "Rc"))
             .is_some();
+        let boxed = single_generic(ungroup(received), "Box").is_some();
         FnUserData {
             index,
             received,
             source,
             counted,
+            boxed,
         }
     });
     // Unpacking user data and borrowing what C's pointers point at both

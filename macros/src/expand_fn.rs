@@ -841,6 +841,29 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
             }
         }
     });
+    let reclaim = user_data.boxed.then(|| {
+        let doc = format!(
+            " Takes back the box made by `{ident}::user_data` when C refused it (the C call \
+             that was to take it failed) and will not call back with it."
+        );
+        quote! {
+            #[doc = #doc]
+            ///
+            /// # Safety
+            /// `user_data` came from `user_data` here, and C will not call
+            /// back with it or free it.
+            #[inline]
+            pub unsafe fn reclaim #generics (user_data: #slot) -> #received #where_clause {
+                let __ffi_reclaim: unsafe fn(*mut #runtime::__private::core::ffi::c_void) -> #received =
+                    <#received as #runtime::__private::BoxedUserData>::reclaim;
+                let __ffi_ptr = <#slot as #runtime::__private::UserDataSlot>::into_ptr(user_data);
+                // SAFETY: by the caller's promise, `user_data` came from
+                // `user_data` here (`into_ptr` of the received type) and
+                // nothing else takes it back.
+                unsafe { __ffi_reclaim(__ffi_ptr) }
+            }
+        }
+    });
     quote! {
         #(#cfgs)*
         #[doc = #type_doc]
@@ -862,6 +885,7 @@ fn typed_constructor(model: &FnModel<'_>) -> TokenStream {
             }
 
             #release
+            #reclaim
         }
     }
 }

@@ -235,6 +235,10 @@ pub(crate) struct FnUserData<'a> {
     /// `CountedUserData` impl (an alias resolves to what it names; another
     /// type is a trait error).
     pub(crate) counted: bool,
+    /// Received as a `Box<T>` (by name): the constructor module offers
+    /// `reclaim`, which takes the box back through the received type's
+    /// `BoxedUserData` impl, for a C call that refused it.
+    pub(crate) boxed: bool,
 }
 
 /// Where the user data comes from.

@@ -122,7 +122,7 @@ pub mod __private {
     }
     pub use crate::fallback_reason::with_reason;
     pub use crate::trampoline::{Failed, call_fn, call_fn_fetch, call_slotless};
-    pub use crate::user_data::CountedUserData;
+    pub use crate::user_data::{BoxedUserData, CountedUserData};
     pub use crate::user_data::{
         FetchedHolder, FetchedUserData, SendUserData, UserDataParam, UserDataSlot,
         check_send_fn_user_data,

@@ -811,6 +811,34 @@ pub unsafe trait CountedUserData: UserDataParam {
     unsafe fn release(ptr: *mut c_void);
 }
 
+/// User data received as a `Box<T>`: what a `#[callback]` fn's `reclaim`
+/// takes back when C refused it (the C call that was to take it failed).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Box<T>`: `reclaim` has no box to take back",
+    label = "not `std::boxed::Box<T>`",
+    note = "a callback offers `reclaim` when its user data is received as a `Box<T>`: a type \
+            named `Box` must be one"
+)]
+pub unsafe trait BoxedUserData: UserDataParam {
+    /// The box that `into_ptr` handed to C.
+    ///
+    /// # Safety
+    /// `ptr` came from `into_ptr` of this type, and neither C nor anyone
+    /// else took it back or will use it.
+    unsafe fn reclaim(ptr: *mut c_void) -> Self;
+}
+
+// SAFETY: `into_ptr` of a `Box<T>` is `Box::into_raw`, taken back once.
+unsafe impl<T> BoxedUserData for Box<T> {
+    #[inline]
+    unsafe fn reclaim(ptr: *mut c_void) -> Box<T> {
+        // SAFETY: by the caller's promise, a `Box::into_raw` of a `Box<T>`
+        // that no one else takes back.
+        unsafe { Box::from_raw(ptr.cast::<T>()) }
+    }
+}
+
 // SAFETY: `into_ptr` of an `Arc<T>` is `Arc::into_raw`, and `release_arc`
 // drops that count.
 unsafe impl<T> CountedUserData for Arc<T> {

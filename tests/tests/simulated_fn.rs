@@ -732,6 +732,21 @@ fn box_user_data_comes_back_and_is_dropped_once() {
     assert_eq!((got, ran.get(), drops.get()), (42, 1, 1));
 }
 
+/// A C call that was to take the box refuses it (cairo's
+/// `cairo_surface_set_user_data` on an error surface): the binding takes
+/// it back, typed, with the fn's `reclaim`.
+#[test]
+fn box_user_data_refused_by_c_is_reclaimed_typed() {
+    let (boxed, ran, drops) = owned(7);
+    let ud = take_box::user_data(boxed);
+    // SAFETY: `ud` came from `take_box::user_data`, and C (which refused
+    // it) will neither call back with it nor free it.
+    let back: Box<Owned> = unsafe { take_box::reclaim(ud) };
+    assert_eq!((back.value, ran.get(), drops.get()), (7, 0, 0));
+    drop(back);
+    assert_eq!(drops.get(), 1);
+}
+
 #[test]
 fn box_user_data_is_dropped_by_a_poisoned_call() {
     let (boxed, ran, drops) = owned(42);
