@@ -74,11 +74,11 @@ pub trait CookieIoExt: CookieIo {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_read(
+                (|(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_read(
                     __ffi_slot,
                     buf,
                     size,
-                ),
+                )) as fn(_, _) -> _,
             )
         }
     }
@@ -127,11 +127,11 @@ pub trait CookieIoExt: CookieIo {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_write(
+                (|(buf, size), __ffi_slot| <Self as CookieIoExt>::__ffi_entry_write(
                     __ffi_slot,
                     buf,
                     size,
-                ),
+                )) as fn(_, _) -> _,
             )
         }
     }

@@ -76,11 +76,11 @@ pub trait ReadClientExt: ReadClient {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(archive, buffer), __ffi_slot| <Self as ReadClientExt>::__ffi_entry_read(
+                (|(archive, buffer), __ffi_slot| <Self as ReadClientExt>::__ffi_entry_read(
                     archive,
                     __ffi_slot,
                     buffer,
-                ),
+                )) as fn(_, _) -> _,
             )
         }
     }
@@ -120,10 +120,10 @@ pub trait ReadClientExt: ReadClient {
                 ),
                 __ffi_on_error,
                 __ffi_fallback,
-                |(archive,), __ffi_slot| <Self as ReadClientExt>::__ffi_entry_close(
+                (|(archive,), __ffi_slot| <Self as ReadClientExt>::__ffi_entry_close(
                     archive,
                     __ffi_slot,
-                ),
+                )) as fn(_, _) -> _,
             )
         }
     }

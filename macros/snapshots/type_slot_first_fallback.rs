@@ -81,11 +81,11 @@ where
                     |f: &mut F, (n, values, names)| f(n, values, names),
                     __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    |(n, values, names), __ffi_ud| trampoline::<
+                    (|(n, values, names), __ffi_ud| trampoline::<
                         F,
                         O,
                         LENT,
-                    >(__ffi_ud, n, values, names),
+                    >(__ffi_ud, n, values, names)) as fn(_, _) -> _,
                 )
             }
         }

@@ -69,7 +69,8 @@ where
                     |f: &F, (data,)| f(data),
                     __ffi::fallback_on_error(__ffi_fallback),
                     __ffi_fallback,
-                    |(data,), __ffi_ud| trampoline::<F, O, LENT>(data, __ffi_ud),
+                    (|(data,), __ffi_ud| trampoline::<F, O, LENT>(data, __ffi_ud))
+                        as fn(_, _) -> _,
                 )
             }
         }

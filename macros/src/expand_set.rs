@@ -538,8 +538,10 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
     // An exclusive or shared call gets the C arguments but the slot once, as
     // a tuple, for the method or (after healing a poisoned state, rarely)
     // for `retry`, which calls `again` with them: the trampoline itself, so
-    // that the method's call is compiled once.
-    let call = |user_data: TokenStream, site: TokenStream, again: TokenStream| {
+    // that the method's call is compiled once. `retry` goes as a fn pointer where it
+    // captures nothing (`as_fn`), so that the runtime's cold entry is one
+    // instance per C signature, not one per entry point.
+    let call = |user_data: TokenStream, site: TokenStream, again: TokenStream, as_fn: bool| {
         let (prelude, converted) = converted_args(
             &entry.param_names,
             &entry.conversions,
@@ -596,6 +598,12 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         quote!(&Self),
                     ),
                 };
+                let retry = quote!(|(#(#args,)*), #slot_var| #again);
+                let retry = if as_fn {
+                    quote!((#retry) as fn(_, _) -> _)
+                } else {
+                    retry
+                };
                 quote! {
                     #private::Holder::<Self, #threading>::#holder_call(
                         #user_data,
@@ -604,7 +612,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         |#state: #state_ref, (#(#args,)*)| #returned,
                         #runtime_on_error,
                         #fallback_var,
-                        |(#(#args,)*), #slot_var| #again,
+                        #retry,
                     )
                 }
             }
@@ -737,6 +745,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 quote!(#slot),
                 quote!(&__FFI_CALLBACK_SITE),
                 quote!(<Self as #ext>::#trampoline(#(#again_args),*)),
+                true,
             );
             let checks = checks(quote!(&__FFI_CALLBACK_SITE));
             let body = quote! {
@@ -765,6 +774,8 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                 quote!(#slot_var),
                 quote!(#site_var),
                 quote!(<Self as #ext>::#with_user_data(#slot_var, #site_var, #(#args),*)),
+                // Captures the site: a closure, not a fn pointer.
+                false,
             );
             let params = entry.param_names.iter().zip(&e.params).map(|(name, p)| {
                 let (attrs, ty) = (&p.attrs, &p.ty);

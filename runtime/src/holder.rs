@@ -1513,14 +1513,14 @@ unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARE
         // SAFETY: forwarded.
         unsafe {
             enter_cold_unwinding::<P, T, S, A, R, _, _, SHARED>(
-                retry, args, user_data, fallback, site,
+                args, user_data, fallback, site, retry,
             )
         }
     } else {
         // SAFETY: forwarded.
         unsafe {
             enter_cold_nounwind::<P, T, S, A, R, _, _, SHARED>(
-                retry, args, user_data, fallback, site,
+                args, user_data, fallback, site, retry,
             )
         }
     }
@@ -1528,7 +1528,8 @@ unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARE
 
 /// [`enter_cold`] for the policies whose paths cannot unwind: `extern "C"`,
 /// so that the trampoline needs no landing pad around it and tail-calls
-/// it, with the arguments in the order they came in (`retry` is zero-sized).
+/// it, with the arguments in the order they came in (`retry`, a fn pointer
+/// shared by the types of a C signature, last).
 ///
 /// The slow path proper: [`heal_entry`] (out of line, one function for
 /// every callback of a contract and policy), then the call starts over or
@@ -1541,11 +1542,11 @@ unsafe fn enter_cold<P: Policy, T: Threading, S: UserDataSlot, A, R, const SHARE
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
 unsafe extern "C" fn enter_cold_nounwind<P, T, S, A, R, Retry, Fallback, const SHARED: bool>(
-    retry: Retry,
     args: A,
     user_data: S,
     fallback: Fallback,
     site: &'static Site,
+    retry: Retry,
 ) -> R
 where
     P: Policy,
@@ -1566,11 +1567,11 @@ where
 #[cold]
 #[inline(never)]
 unsafe fn enter_cold_unwinding<P, T, S, A, R, Retry, Fallback, const SHARED: bool>(
-    retry: Retry,
     args: A,
     user_data: S,
     fallback: Fallback,
     site: &'static Site,
+    retry: Retry,
 ) -> R
 where
     P: Policy,
@@ -2293,10 +2294,16 @@ pub fn value_or<R>(
 /// scripts/test-optimized.sh). Reached by a call that ends the trampoline's
 /// slow paths, so its fast path pays nothing for it. One instance per
 /// fallback type: a fn pointer for every default fallback and every
-/// `fallback = EXPR` that reads no parameter.
+/// `fallback = EXPR` that reads no parameter. Nothing unwinds out of it, and
+/// it says so (`extern "C"`, nounwind): a call to it is not an `invoke`, so it
+/// can be a tail call, also from a nounwind trampoline.
 #[cold]
 #[inline(never)]
-pub(crate) fn fallback_caught<R, F: FnOnce() -> R>(site: &'static Site, fallback: F) -> R {
+#[allow(improper_ctypes_definitions)] // Rust-to-Rust; `extern "C"` only to be nounwind
+pub(crate) extern "C" fn fallback_caught<R, F: FnOnce() -> R>(
+    site: &'static Site,
+    fallback: F,
+) -> R {
     match catch_unwind(AssertUnwindSafe(fallback)) {
         Ok(value) => {
             // Read (as `why`) or not, it was this call's.
