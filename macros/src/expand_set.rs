@@ -586,7 +586,7 @@ fn entry_point(model: &SetModel<'_>, entry: &EntryModel<'_>) -> TokenStream {
                         quote!(&mut Self),
                     ),
                     (_, false) if entry.runs_poisoned => (
-                        quote!(call_ref_even_poisoned::<#policy, _, _, _, _, false>),
+                        quote!(call_shared::<#policy, _, _, _, _, false, true>),
                         quote!(&Self),
                     ),
                     (_, false) => (

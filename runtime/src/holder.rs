@@ -437,52 +437,18 @@ impl<F, T: Threading> Holder<F, T> {
         }
     }
 
-    /// [`Holder::call_ref`] for an entry that runs on a poisoned state
-    /// (`#[callback(runs_poisoned)]`, a set's `&self` entry such as an
-    /// allocator's `free`): a panic or `Err` kept by a guard does not keep
-    /// it out; a running exclusive call (re-entry) and a destroy still do.
+    /// [`Holder::call_ref`], and with `EVEN_POISONED` for an entry that
+    /// runs on a poisoned state (`#[callback(runs_poisoned)]`, a set's
+    /// `&self` entry such as an allocator's `free`): a panic or `Err` kept
+    /// by a guard does not keep it out; a running exclusive call (re-entry)
+    /// and a destroy still do.
     ///
     /// # Safety
     /// As for [`Holder::call_mut`].
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
-    pub unsafe fn call_ref_even_poisoned<
-        P: Policy,
-        S: UserDataSlot,
-        A,
-        O: CallbackReturn<R>,
-        R,
-        const LENT: bool,
-    >(
-        user_data: S,
-        site: &'static Site,
-        args: A,
-        call: impl FnOnce(&F, A) -> O,
-        on_error: impl FnOnce(&O::Error) -> R,
-        fallback: impl FnOnce() -> R,
-        retry: impl FnOnce(A, S) -> R,
-    ) -> R
-    where
-        T: SharedCalls<F>,
-    {
-        // SAFETY: forwarded.
-        unsafe {
-            Self::call_shared::<P, S, A, O, R, LENT, true>(
-                user_data, site, args, call, on_error, fallback, retry,
-            )
-        }
-    }
-
-    /// The body of [`Holder::call_ref`] and
-    /// [`Holder::call_ref_even_poisoned`] (`EVEN_POISONED`).
-    ///
-    /// # Safety
-    /// As for [`Holder::call_mut`].
-    #[allow(clippy::too_many_arguments)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    unsafe fn call_shared<
+    pub unsafe fn call_shared<
         P: Policy,
         S: UserDataSlot,
         A,

@@ -707,7 +707,11 @@ mod tests {
     /// exclusive one exactly on an idle healthy word, and `load` shows the
     /// flags and the count. (Run under Miri on a 32-bit target too, where
     /// `LocalWord`'s stored flags must not wrap to a positive word.)
-    fn check_every_state<W: StateWord>() {
+    /// Runs `check` on a word in every combination of the flags and a few
+    /// shared calls (or one exclusive call, for the `EXCLUSIVE` flag with
+    /// none shared): the word, the shared calls, the flags, whether an
+    /// exclusive call runs.
+    fn each_state<W: StateWord>(mut check: impl FnMut(W, usize, usize, bool)) {
         for shared in 0..3usize {
             for flags in 0..8usize {
                 let word = W::NEW;
@@ -723,101 +727,107 @@ mod tests {
                         word.set(flag);
                     }
                 }
-                let blocked = flags & (POISONED | DESTROYED) != 0 || exclusive;
-                let running = if exclusive {
-                    EXCLUSIVE
-                } else {
-                    shared * SHARED
-                };
-                let shown = (flags & (POISONED | DESTROYED)) | running;
-                assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
-                // A failed entry's slow path: the atomic word holds the
-                // holder with one shared count meanwhile (a destroy then
-                // waits for it), the other word undoes the entry; the
-                // release reports a destroy to act on, as a leave does.
-                let held = if W::LEAVE_REREADS {
-                    shown
-                } else {
-                    shown + SHARED
-                };
-                let released = if W::LEAVE_REREADS {
-                    0
-                } else {
-                    shown & DESTROYED
-                };
-                assert_eq!(word.try_enter_shared(), !blocked, "flags {flags:#b}");
-                if blocked {
-                    word.hold_failed_shared();
-                    assert_eq!(word.load(), held, "flags {flags:#b}");
-                    // SAFETY: held above, released once.
-                    let left = unsafe { W::release_failed_entry(&word) };
-                    assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
-                } else {
-                    // SAFETY: a live word this test entered and has not left.
-                    assert_eq!(unsafe { W::leave_shared(&word) }, 0);
-                }
-                assert_eq!(word.load(), shown);
-                assert_eq!(word.try_enter_exclusive(), shown == 0);
-                if shown == 0 {
-                    assert_eq!(word.load(), EXCLUSIVE);
-                    // SAFETY: a live word this test entered and has not left.
-                    assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
-                } else {
-                    word.hold_failed_exclusive();
-                    assert_eq!(word.load(), held, "flags {flags:#b}");
-                    // SAFETY: as above.
-                    let left = unsafe { W::release_failed_entry(&word) };
-                    assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
-                }
-                assert_eq!(word.load(), shown);
-                // The running calls leave: a leave reports something to do
-                // exactly when a flag is set (for the atomic word, which
-                // keeps what its leave saw, only a destroy).
-                let flagged = flags & (POISONED | DESTROYED);
-                let reported = |left: usize| {
-                    if W::LEAVE_REREADS {
-                        left != 0
-                    } else {
-                        left & DESTROYED != 0
-                    }
-                };
-                let reports = if W::LEAVE_REREADS {
-                    flagged != 0
-                } else {
-                    flagged & DESTROYED != 0
-                };
-                if exclusive {
-                    assert_eq!(
-                        // SAFETY: a live word this test entered and has not left.
-                        reported(unsafe { W::leave_exclusive(&word) }),
-                        reports,
-                        "flags {flags:#b}"
-                    );
-                }
-                for _ in 0..shared {
-                    assert_eq!(
-                        // SAFETY: a live word this test entered and has not left.
-                        reported(unsafe { W::leave_shared(&word) }),
-                        reports,
-                        "flags {flags:#b}"
-                    );
-                }
-                assert_eq!(word.load(), flagged);
-                if flags & POISONED != 0 {
-                    assert_eq!(word.clear(POISONED) & POISONED, POISONED);
-                    assert_eq!(word.load(), flagged & !POISONED);
-                }
-                // Back to idle and healthy: both kinds of call enter.
-                if flagged & DESTROYED == 0 {
-                    assert!(word.try_enter_exclusive(), "flags {flags:#b}");
-                    // SAFETY: a live word this test entered and has not left.
-                    assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
-                    assert!(word.try_enter_shared(), "flags {flags:#b}");
-                    // SAFETY: a live word this test entered and has not left.
-                    assert_eq!(unsafe { W::leave_shared(&word) }, 0);
-                }
+                check(word, shared, flags, exclusive);
             }
         }
+    }
+
+    fn check_every_state<W: StateWord>() {
+        each_state::<W>(|word, shared, flags, exclusive| {
+            let blocked = flags & (POISONED | DESTROYED) != 0 || exclusive;
+            let running = if exclusive {
+                EXCLUSIVE
+            } else {
+                shared * SHARED
+            };
+            let shown = (flags & (POISONED | DESTROYED)) | running;
+            assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+            // A failed entry's slow path: the atomic word holds the
+            // holder with one shared count meanwhile (a destroy then
+            // waits for it), the other word undoes the entry; the
+            // release reports a destroy to act on, as a leave does.
+            let held = if W::LEAVE_REREADS {
+                shown
+            } else {
+                shown + SHARED
+            };
+            let released = if W::LEAVE_REREADS {
+                0
+            } else {
+                shown & DESTROYED
+            };
+            assert_eq!(word.try_enter_shared(), !blocked, "flags {flags:#b}");
+            if blocked {
+                word.hold_failed_shared();
+                assert_eq!(word.load(), held, "flags {flags:#b}");
+                // SAFETY: held above, released once.
+                let left = unsafe { W::release_failed_entry(&word) };
+                assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
+            } else {
+                // SAFETY: a live word this test entered and has not left.
+                assert_eq!(unsafe { W::leave_shared(&word) }, 0);
+            }
+            assert_eq!(word.load(), shown);
+            assert_eq!(word.try_enter_exclusive(), shown == 0);
+            if shown == 0 {
+                assert_eq!(word.load(), EXCLUSIVE);
+                // SAFETY: a live word this test entered and has not left.
+                assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
+            } else {
+                word.hold_failed_exclusive();
+                assert_eq!(word.load(), held, "flags {flags:#b}");
+                // SAFETY: as above.
+                let left = unsafe { W::release_failed_entry(&word) };
+                assert_eq!(left & DESTROYED, released, "flags {flags:#b}");
+            }
+            assert_eq!(word.load(), shown);
+            // The running calls leave: a leave reports something to do
+            // exactly when a flag is set (for the atomic word, which
+            // keeps what its leave saw, only a destroy).
+            let flagged = flags & (POISONED | DESTROYED);
+            let reported = |left: usize| {
+                if W::LEAVE_REREADS {
+                    left != 0
+                } else {
+                    left & DESTROYED != 0
+                }
+            };
+            let reports = if W::LEAVE_REREADS {
+                flagged != 0
+            } else {
+                flagged & DESTROYED != 0
+            };
+            if exclusive {
+                assert_eq!(
+                    // SAFETY: a live word this test entered and has not left.
+                    reported(unsafe { W::leave_exclusive(&word) }),
+                    reports,
+                    "flags {flags:#b}"
+                );
+            }
+            for _ in 0..shared {
+                assert_eq!(
+                    // SAFETY: a live word this test entered and has not left.
+                    reported(unsafe { W::leave_shared(&word) }),
+                    reports,
+                    "flags {flags:#b}"
+                );
+            }
+            assert_eq!(word.load(), flagged);
+            if flags & POISONED != 0 {
+                assert_eq!(word.clear(POISONED) & POISONED, POISONED);
+                assert_eq!(word.load(), flagged & !POISONED);
+            }
+            // Back to idle and healthy: both kinds of call enter.
+            if flagged & DESTROYED == 0 {
+                assert!(word.try_enter_exclusive(), "flags {flags:#b}");
+                // SAFETY: a live word this test entered and has not left.
+                assert_eq!(unsafe { W::leave_exclusive(&word) }, 0);
+                assert!(word.try_enter_shared(), "flags {flags:#b}");
+                // SAFETY: a live word this test entered and has not left.
+                assert_eq!(unsafe { W::leave_shared(&word) }, 0);
+            }
+        });
     }
 
     #[test]
@@ -830,56 +840,38 @@ mod tests {
         check_every_state::<AtomicWord>();
     }
 
-    /// A destroy's hold while the closure is dropped: the word shows a call
-    /// running, every entry fails, a failed entry's release frees nothing,
-    /// and the release of the hold says the holder is free to go.
     /// `runs_poisoned`'s entry, from every state: entered after a failed
     /// shared entry only when the poison alone kept it out, and either way
     /// the word ends as it was.
     fn enter_despite_poison_every_state<W: StateWord>() {
-        for shared in 0..3usize {
-            for flags in 0..8usize {
-                let word = W::NEW;
-                for _ in 0..shared {
-                    assert!(word.try_enter_shared());
-                }
-                let exclusive = flags & EXCLUSIVE != 0 && shared == 0;
-                if exclusive {
-                    assert!(word.try_enter_exclusive());
-                }
-                for flag in [POISONED, DESTROYED] {
-                    if flags & flag != 0 {
-                        word.set(flag);
-                    }
-                }
-                let shown = word.load();
-                if word.try_enter_shared() {
-                    // SAFETY: a live word this test entered and has not left.
-                    unsafe { W::leave_shared(&word) };
-                    continue;
-                }
-                let poisoned_only = flags & POISONED != 0 && flags & DESTROYED == 0 && !exclusive;
-                assert_eq!(
-                    word.enter_shared_despite_poison(),
-                    poisoned_only,
-                    "flags {flags:#b}"
-                );
-                if poisoned_only {
-                    assert_eq!(
-                        word.load(),
-                        shown + SHARED,
-                        "flags {flags:#b}, {shared} shared"
-                    );
-                    // SAFETY: entered above, left once.
-                    unsafe { W::leave_shared(&word) };
-                } else {
-                    word.hold_failed_shared();
-                    // SAFETY: held above, released once.
-                    unsafe { W::release_failed_entry(&word) };
-                }
-                assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+        each_state::<W>(|word, shared, flags, exclusive| {
+            let shown = word.load();
+            if word.try_enter_shared() {
+                // SAFETY: a live word this test entered and has not left.
+                unsafe { W::leave_shared(&word) };
+                return;
             }
-        }
+            let poisoned_only = flags & POISONED != 0 && flags & DESTROYED == 0 && !exclusive;
+            assert_eq!(
+                word.enter_shared_despite_poison(),
+                poisoned_only,
+                "flags {flags:#b}"
+            );
+            if poisoned_only {
+                assert_eq!(
+                    word.load(),
+                    shown + SHARED,
+                    "flags {flags:#b}, {shared} shared"
+                );
+                // SAFETY: entered above, left once.
+                unsafe { W::leave_shared(&word) };
+            } else {
+                word.hold_failed_shared();
+                // SAFETY: held above, released once.
+                unsafe { W::release_failed_entry(&word) };
+            }
+            assert_eq!(word.load(), shown, "flags {flags:#b}, {shared} shared");
+        });
     }
 
     #[test]
@@ -892,6 +884,9 @@ mod tests {
         enter_despite_poison_every_state::<AtomicWord>();
     }
 
+    /// A destroy's hold while the closure is dropped: the word shows a call
+    /// running, every entry fails, a failed entry's release frees nothing,
+    /// and the release of the hold says the holder is free to go.
     fn destroyed_and_held<W: StateWord>() {
         for poisoned in [false, true] {
             let word = W::NEW;
