@@ -5,8 +5,8 @@
 # test binary TEST, then runs the same binary under valgrind memcheck: zero
 # errors and zero definite leaks, or it fails. Called by test-libpng.sh,
 # test-expat.sh, test-libarchive.sh, test-libuv.sh, test-libevent.sh,
-# test-libxml2.sh, test-openssl.sh, test-tcl.sh, test-nghttp2.sh, test-pcre2.sh and
-# test-cairo.sh.
+# test-libxml2.sh, test-openssl.sh, test-tcl.sh, test-nghttp2.sh, test-pcre2.sh,
+# test-cairo.sh and test-curl.sh.
 #
 #   scripts/system-lib-suite.sh NAME PACKAGE HEADER TEST [test binary args...]
 set -euo pipefail
