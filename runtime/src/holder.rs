@@ -1065,7 +1065,14 @@ impl<F, T: Threading> Holder<F, T> {
     ) -> Option<R> {
         // SAFETY: by the caller's promise, a live holder that nothing frees
         // while this runs (Rust owns it, and its owner is here).
-        let word = unsafe { &(*ptr.cast::<Header<T>>()).word };
+        let header = unsafe { &*ptr.cast::<Header<T>>() };
+        // A `local` set's `BoxedSet` is `Sync` (its pointer may go to other
+        // threads, whose calls are refused), but its word is not atomic:
+        // `with` through `&self` on another thread is refused too.
+        if T::CALLS_ON_HOME_ONLY && !header.on_home_thread() {
+            return None;
+        }
+        let word = &header.word;
         loop {
             let entered = if SHARED {
                 word.try_enter_shared()

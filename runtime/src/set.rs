@@ -197,7 +197,8 @@ impl<T, Th: Threading> BoxedSet<T, Th> {
     /// `sync` set, on another thread), not during a `&mut self` one, and
     /// through `&self`, so a `BoxedSet` kept behind an `Rc` (an allocator
     /// that every object of a C library holds) can read its counts. `None`
-    /// as for `with_mut`.
+    /// as for `with_mut`, and on another thread than a `local` set's home
+    /// one (its `BoxedSet` is `Sync`, its state is not to be used there).
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R>
     where
         Th: SharedCalls<T>,

@@ -358,3 +358,37 @@ fn with_looks_beside_shared_calls_but_not_during_an_exclusive_one() {
     };
     assert_eq!(kept.with(Counting::live), Some(0));
 }
+
+/// A `local` set's state stays on its thread; its `BoxedSet` is `Sync` (its
+/// pointer may go elsewhere, where calls are refused), so `with` on
+/// another thread is refused too, not run on the non-atomic state word.
+#[callback(local)]
+trait LocalCounter {
+    unsafe extern "C" fn bump(&self, #[user_data] data: *mut c_void) -> u32;
+}
+
+struct Hits(std::sync::atomic::AtomicU32);
+
+impl LocalCounter for Hits {
+    fn bump(&self) -> u32 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+}
+
+#[test]
+fn with_on_another_thread_than_a_local_set_s_home_is_refused() {
+    let kept = Hits(std::sync::atomic::AtomicU32::new(0)).boxed();
+    // SAFETY: the kept state's user data, alive while `kept` is.
+    assert_eq!(unsafe { Hits::BUMP(kept.user_data()) }, 1);
+    let elsewhere = std::thread::scope(|threads| {
+        threads
+            .spawn(|| kept.with(|h| h.0.load(std::sync::atomic::Ordering::Relaxed)))
+            .join()
+            .expect("no panic")
+    });
+    assert_eq!(elsewhere, None);
+    assert_eq!(
+        kept.with(|h| h.0.load(std::sync::atomic::Ordering::Relaxed)),
+        Some(1)
+    );
+}
